@@ -1,0 +1,114 @@
+"""A nomination (đề nghị khen thưởng) as the proposing unit submits it."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from domain.catalog import DOCUMENT_LABELS_VI, DocumentKind, PolicySet
+from domain.errors import FieldError, InvalidInput, field_errors_from
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Z][A-Z0-9_]{1,23}$")]
+ActorId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")]
+# A unit's own reference number, e.g. "125/TTr-BTP": letters, digits and / . - _ only.
+Reference = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9A-Za-z][0-9A-Za-z/._-]{0,47}$")
+]
+
+
+class IndividualNominee(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: Literal["INDIVIDUAL"]
+    full_name: Text
+    position: Text
+    unit: Text
+
+    @property
+    def display_name(self) -> str:
+        return self.full_name
+
+
+class CollectiveNominee(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: Literal["COLLECTIVE"]
+    name: Text
+
+    @property
+    def display_name(self) -> str:
+        return self.name
+
+
+Nominee = Annotated[IndividualNominee | CollectiveNominee, Field(discriminator="kind")]
+
+
+class DossierDocument(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: DocumentKind
+    title: Text
+    content_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+    reference: Text | None = None
+
+    @model_validator(mode="after")
+    def _identified(self) -> DossierDocument:
+        if self.content_sha256 is None and self.reference is None:
+            raise ValueError("a document needs content_sha256 or reference")
+        return self
+
+
+class Nomination(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    reference: Reference
+    year: int = Field(ge=2000, le=2100)
+    ministry: Code
+    proposing_unit: Text
+    award_form: Code
+    nominee: Nominee
+    achievements: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10000)]
+    dossier: list[DossierDocument] = Field(min_length=1, max_length=100)
+    proposer: ActorId
+
+    @property
+    def business_key(self) -> tuple[int, str, str]:
+        return (self.year, self.ministry, self.reference)
+
+
+def workflow_id_for(nomination: Nomination) -> str:
+    """`nomination-<year>-<ministry>-<reference>`: the number staff already use finds the workflow."""
+    slug = re.sub(r"[^0-9A-Za-z]+", "-", nomination.reference).strip("-")
+    return f"nomination-{nomination.year}-{nomination.ministry}-{slug}"
+
+
+def catalog_errors(nomination: Nomination, policy: PolicySet) -> list[FieldError]:
+    """What the award catalog says is wrong with this nomination (form, subject, dossier)."""
+    form = policy.award_forms.get(nomination.award_form)
+    if form is None:
+        return [FieldError(field="award_form", message=f"unknown award form; known: {sorted(policy.award_forms)}")]
+    if not form.accepts_nominations:
+        return [FieldError(field="award_form", message=f"{form.name_vi} is decided by the unit itself")]
+    errors = []
+    kind = nomination.nominee.kind
+    if form.subject != "EITHER" and form.subject != kind:
+        errors.append(
+            FieldError(field="nominee.kind", message=f"{form.name_vi} is for a {form.subject.lower()}, not {kind}")
+        )
+    present = {doc.kind for doc in nomination.dossier}
+    missing = [kind for kind in form.required_documents if kind not in present]
+    if missing:
+        names = ", ".join(f"{k.value} ({DOCUMENT_LABELS_VI[k]})" for k in missing)
+        errors.append(FieldError(field="dossier", message=f"missing required documents: {names}"))
+    return errors
+
+
+def parse_nomination(raw: Any, policy: PolicySet) -> Nomination:
+    """Validate raw input completely; raise InvalidInput naming every field at fault."""
+    try:
+        nomination = Nomination.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidInput(field_errors_from(exc)) from None
+    errors = catalog_errors(nomination, policy)
+    if errors:
+        raise InvalidInput(errors)
+    return nomination

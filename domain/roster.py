@@ -1,0 +1,170 @@
+"""Who may act where: the roster of bodies and people, and the authorisation rule for each action."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+
+from domain.stages import Stage
+
+CENTRAL_SCOPE = "TW"
+
+
+class Role(StrEnum):
+    UNIT_STAFF = "UNIT_STAFF"  # scope: ministry
+    COUNCIL_SECRETARY = "COUNCIL_SECRETARY"  # scope: ministry (Vụ TĐKT, the council's secretariat)
+    COUNCIL_CHAIR = "COUNCIL_CHAIR"  # scope: ministry
+    COUNCIL_MEMBER = "COUNCIL_MEMBER"  # scope: ministry
+    BLOC_HEAD = "BLOC_HEAD"  # scope: bloc (the khối trưởng's representative)
+    BLOC_REPRESENTATIVE = "BLOC_REPRESENTATIVE"  # scope: bloc; one per member organisation
+    CENTRAL_OFFICER = "CENTRAL_OFFICER"  # scope: TW (Ban TĐKT Trung ương)
+
+
+ROLE_LABELS_VI: dict[Role, str] = {
+    Role.UNIT_STAFF: "cán bộ đơn vị đề xuất",
+    Role.COUNCIL_SECRETARY: "thư ký Hội đồng TĐKT",
+    Role.COUNCIL_CHAIR: "Chủ tịch Hội đồng TĐKT",
+    Role.COUNCIL_MEMBER: "thành viên Hội đồng TĐKT",
+    Role.BLOC_HEAD: "đại diện Khối trưởng",
+    Role.BLOC_REPRESENTATIVE: "đại diện đơn vị thành viên Khối",
+    Role.CENTRAL_OFFICER: "cán bộ Ban TĐKT Trung ương",
+}
+
+
+class RoleGrant(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    role: Role
+    scope: str = Field(min_length=1)
+
+
+class Actor(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")
+    full_name: str = Field(min_length=1)
+    email: EmailStr | None = None
+    organisation: str = Field(min_length=1, description="ministry code the person belongs to, or TW")
+    roles: tuple[RoleGrant, ...] = ()
+
+    def holds(self, role: Role, scope: str) -> bool:
+        return any(g.role == role and g.scope == scope for g in self.roles)
+
+
+class Ministry(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    code: str = Field(pattern=r"^[A-Z][A-Z0-9_]{1,23}$")
+    name: str
+    bloc: str | None = None
+
+
+class Bloc(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    code: str = Field(pattern=r"^[A-Z][A-Z0-9_]{1,23}$")
+    name: str
+    head_ministry: str
+
+
+class Roster(BaseModel):
+    """The seed file's shape (config/roster.json) and the database's content."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    blocs: tuple[Bloc, ...] = ()
+    ministries: tuple[Ministry, ...]
+    actors: tuple[Actor, ...]
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Roster:
+        blocs = {b.code for b in self.blocs}
+        ministries = {m.code for m in self.ministries}
+        for m in self.ministries:
+            if m.bloc is not None and m.bloc not in blocs:
+                raise ValueError(f"ministries[{m.code}].bloc: unknown bloc {m.bloc}")
+        for b in self.blocs:
+            if b.head_ministry not in ministries:
+                raise ValueError(f"blocs[{b.code}].head_ministry: unknown ministry {b.head_ministry}")
+        ids: set[str] = set()
+        for a in self.actors:
+            if a.id in ids:
+                raise ValueError(f"actors[{a.id}]: duplicate id")
+            ids.add(a.id)
+            for g in a.roles:
+                known = blocs if g.role in (Role.BLOC_HEAD, Role.BLOC_REPRESENTATIVE) else ministries
+                if g.role == Role.CENTRAL_OFFICER:
+                    known = {CENTRAL_SCOPE}
+                if g.scope not in known:
+                    raise ValueError(f"actors[{a.id}].roles: scope {g.scope} unknown for {g.role}")
+        return self
+
+    def snapshot_for(self, ministry_code: str) -> RosterSnapshot:
+        """The part of the roster that can act on a nomination from this ministry."""
+        ministry = next((m for m in self.ministries if m.code == ministry_code), None)
+        if ministry is None:
+            raise KeyError(f"ministry {ministry_code} is not in the roster")
+        scopes = {ministry.code, CENTRAL_SCOPE} | ({ministry.bloc} if ministry.bloc else set())
+        actors = tuple(a for a in self.actors if any(g.scope in scopes for g in a.roles))
+        bloc = next((b for b in self.blocs if b.code == ministry.bloc), None)
+        return RosterSnapshot(ministry=ministry, bloc=bloc, actors=actors)
+
+
+class RosterSnapshot(BaseModel):
+    """What a workflow holds to validate actors without I/O; reloaded when a stage begins."""
+
+    model_config = ConfigDict(frozen=True)
+    ministry: Ministry
+    bloc: Bloc | None
+    actors: tuple[Actor, ...]
+
+    def actor(self, actor_id: str) -> Actor | None:
+        return next((a for a in self.actors if a.id == actor_id), None)
+
+    def holders(self, role: Role, scope: str) -> list[Actor]:
+        return [a for a in self.actors if a.holds(role, scope)]
+
+
+class Action(StrEnum):
+    RECORD_COUNCIL_RESULT = "RECORD_COUNCIL_RESULT"
+    RECORD_BLOC_RESULT = "RECORD_BLOC_RESULT"
+    APPROVE = "APPROVE"
+    REJECT = "REJECT"
+    RETURN = "RETURN"
+    RESUBMIT = "RESUBMIT"
+    WITHDRAW = "WITHDRAW"
+
+
+def required_grant(action: Action, stage: Stage, snapshot: RosterSnapshot) -> RoleGrant | None:
+    """The role (and its scope) an action needs in a stage; None when the action has no place there."""
+    ministry = snapshot.ministry.code
+    bloc = snapshot.bloc.code if snapshot.bloc else None
+    holder_of_stage: dict[Stage, RoleGrant | None] = {
+        Stage.COUNCIL_REVIEW: RoleGrant(role=Role.COUNCIL_SECRETARY, scope=ministry),
+        Stage.BLOC_VOTE: RoleGrant(role=Role.BLOC_HEAD, scope=bloc) if bloc else None,
+        Stage.CENTRAL_REVIEW: RoleGrant(role=Role.CENTRAL_OFFICER, scope=CENTRAL_SCOPE),
+        Stage.PUBLIC_NOTICE: RoleGrant(role=Role.COUNCIL_SECRETARY, scope=ministry),
+    }
+    if action in (Action.WITHDRAW, Action.RESUBMIT):
+        return RoleGrant(role=Role.UNIT_STAFF, scope=ministry)
+    if action == Action.RECORD_COUNCIL_RESULT and stage == Stage.COUNCIL_REVIEW:
+        return holder_of_stage[stage]
+    if action == Action.RECORD_BLOC_RESULT and stage == Stage.BLOC_VOTE:
+        return holder_of_stage[stage]
+    if action in (Action.APPROVE, Action.REJECT) and stage == Stage.CENTRAL_REVIEW:
+        return holder_of_stage[stage]
+    if action == Action.RETURN:
+        return holder_of_stage.get(stage)
+    return None
+
+
+def authorisation_error(snapshot: RosterSnapshot, actor_id: str, action: Action, stage: Stage) -> str | None:
+    """Why this actor may not take this action now, or None when they may."""
+    actor = snapshot.actor(actor_id)
+    if actor is None:
+        return f"actor {actor_id!r} is unknown or has no role on nominations of {snapshot.ministry.code}"
+    grant = required_grant(action, stage, snapshot)
+    if grant is None:
+        return f"{action.value} is not possible in stage {stage.value} ({stage.label_vi})"
+    if not actor.holds(grant.role, grant.scope):
+        return (
+            f"actor {actor_id!r} may not {action.value} in {stage.value}: "
+            f"needs role {grant.role.value} for {grant.scope} ({ROLE_LABELS_VI[grant.role]})"
+        )
+    return None

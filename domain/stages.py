@@ -1,0 +1,60 @@
+"""The stages a nomination passes through, with the Vietnamese labels staff know."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Stage(StrEnum):
+    PROPOSED = "PROPOSED"
+    PUBLIC_NOTICE = "PUBLIC_NOTICE"
+    COUNCIL_REVIEW = "COUNCIL_REVIEW"
+    BLOC_VOTE = "BLOC_VOTE"
+    CENTRAL_REVIEW = "CENTRAL_REVIEW"
+    RETURNED = "RETURNED"
+    AWARDED = "AWARDED"
+    REJECTED = "REJECTED"
+    WITHDRAWN = "WITHDRAWN"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STAGES
+
+    @property
+    def label_vi(self) -> str:
+        return STAGE_LABELS_VI[self]
+
+    @property
+    def status_vi(self) -> str:
+        """The status name of the TĐKT software staff already use (domain.md, 'Statuses')."""
+        return FAMILIAR_STATUS_VI[self]
+
+
+FINAL_STAGES = frozenset({Stage.AWARDED, Stage.REJECTED, Stage.WITHDRAWN})
+
+# Stages that may appear in an award form's route (the catalog orders them).
+ROUTE_STAGES = (Stage.PUBLIC_NOTICE, Stage.COUNCIL_REVIEW, Stage.BLOC_VOTE, Stage.CENTRAL_REVIEW)
+
+STAGE_LABELS_VI: dict[Stage, str] = {
+    Stage.PROPOSED: "Đơn vị đề xuất",
+    Stage.PUBLIC_NOTICE: "Công khai danh sách đề nghị",
+    Stage.COUNCIL_REVIEW: "Hội đồng Thi đua – Khen thưởng xét",
+    Stage.BLOC_VOTE: "Khối thi đua bình xét, suy tôn",
+    Stage.CENTRAL_REVIEW: "Ban Thi đua – Khen thưởng Trung ương thẩm định",
+    Stage.RETURNED: "Trả lại hồ sơ để bổ sung",
+    Stage.AWARDED: "Đã khen thưởng",
+    Stage.REJECTED: "Không được khen thưởng",
+    Stage.WITHDRAWN: "Đơn vị rút đề nghị",
+}
+
+FAMILIAR_STATUS_VI: dict[Stage, str] = {
+    Stage.PROPOSED: "Chờ duyệt",
+    Stage.PUBLIC_NOTICE: "Đã tiếp nhận",
+    Stage.COUNCIL_REVIEW: "Đã tiếp nhận",
+    Stage.BLOC_VOTE: "Đã tiếp nhận",
+    Stage.CENTRAL_REVIEW: "Chờ xét khen thưởng",
+    Stage.RETURNED: "Bị trả lại",
+    Stage.AWARDED: "Đã khen thưởng",
+    Stage.REJECTED: "Không khen thưởng",
+    Stage.WITHDRAWN: "Đã rút",
+}
