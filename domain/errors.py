@@ -24,9 +24,13 @@ class InvalidInput(ValueError):
 
 
 def field_errors_from(exc: ValidationError) -> list[FieldError]:
-    """Flatten pydantic's errors into `field.path: message` pairs."""
+    """Flatten pydantic's errors into `field.path: message` pairs, as the input spells the path.
+
+    Pydantic puts a discriminated union's tag (e.g. INDIVIDUAL) in the location; our field names are
+    snake_case, so an upper-case segment is always such a tag and is dropped."""
     errors = []
     for err in exc.errors(include_url=False):
-        path = ".".join(str(part) for part in err["loc"]) or "(root)"
+        parts = [str(p) for p in err["loc"] if not (isinstance(p, str) and p.isupper())]
+        path = ".".join(parts) or "(root)"
         errors.append(FieldError(field=path, message=err["msg"]))
     return errors

@@ -83,3 +83,13 @@ class NominationStatus(BaseModel):
     decision_no: str | None = None
     decided_by_vi: str | None = None
     transitions: list[TransitionView]
+
+
+class NominationStart(BaseModel):
+    """The workflow's input: the nomination, the policy version it is carried by, and demo overrides."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    nomination: Nomination
+    policy_version: str
+    # Demo/test only: a public notice of this many seconds instead of the policy's working days.
+    public_notice_seconds: int | None = Field(default=None, ge=1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
@@ -76,26 +75,37 @@ class Nomination(BaseModel):
 
 
 def workflow_id_for(nomination: Nomination) -> str:
-    """`nomination-<year>-<ministry>-<reference>`: the number staff already use finds the workflow."""
-    slug = re.sub(r"[^0-9A-Za-z]+", "-", nomination.reference).strip("-")
-    return f"nomination-{nomination.year}-{nomination.ministry}-{slug}"
+    """`nomination-<year>-<ministry>-<reference>`: the number staff already use finds the workflow.
+
+    The reference is kept verbatim (its characters are restricted to letters, digits and / . - _), so two
+    different business keys never share a workflow id."""
+    return f"nomination-{nomination.year}-{nomination.ministry}-{nomination.reference}"
 
 
 def catalog_errors(nomination: Nomination, policy: PolicySet) -> list[FieldError]:
     """What the award catalog says is wrong with this nomination (form, subject, dossier)."""
-    form = policy.award_forms.get(nomination.award_form)
+    return _catalog_errors(
+        nomination.award_form, nomination.nominee.kind, {doc.kind.value for doc in nomination.dossier}, policy
+    )
+
+
+def _catalog_errors(
+    award_form: object, nominee_kind: object, document_kinds: set[str], policy: PolicySet
+) -> list[FieldError]:
+    if not isinstance(award_form, str):
+        return []  # the structural check names this field already
+    form = policy.award_forms.get(award_form)
     if form is None:
         return [FieldError(field="award_form", message=f"unknown award form; known: {sorted(policy.award_forms)}")]
     if not form.accepts_nominations:
         return [FieldError(field="award_form", message=f"{form.name_vi} is decided by the unit itself")]
     errors = []
-    kind = nomination.nominee.kind
-    if form.subject != "EITHER" and form.subject != kind:
+    kind = nominee_kind
+    if form.subject != "EITHER" and kind in ("INDIVIDUAL", "COLLECTIVE") and form.subject != kind:
         errors.append(
             FieldError(field="nominee.kind", message=f"{form.name_vi} is for a {form.subject.lower()}, not {kind}")
         )
-    present = {doc.kind for doc in nomination.dossier}
-    missing = [kind for kind in form.required_documents if kind not in present]
+    missing = [k for k in form.required_documents if k.value not in document_kinds]
     if missing:
         names = ", ".join(f"{k.value} ({DOCUMENT_LABELS_VI[k]})" for k in missing)
         errors.append(FieldError(field="dossier", message=f"missing required documents: {names}"))
@@ -103,12 +113,29 @@ def catalog_errors(nomination: Nomination, policy: PolicySet) -> list[FieldError
 
 
 def parse_nomination(raw: Any, policy: PolicySet) -> Nomination:
-    """Validate raw input completely; raise InvalidInput naming every field at fault."""
+    """Validate raw input completely; raise InvalidInput naming every field at fault, structural and
+    catalog errors together, so a user fixes a file in one pass."""
     try:
         nomination = Nomination.model_validate(raw)
     except ValidationError as exc:
-        raise InvalidInput(field_errors_from(exc)) from None
+        errors = field_errors_from(exc)
+        if isinstance(raw, dict):
+            errors += [e for e in _raw_catalog_errors(raw, policy) if e.field not in {x.field for x in errors}]
+        raise InvalidInput(errors) from None
     errors = catalog_errors(nomination, policy)
     if errors:
         raise InvalidInput(errors)
     return nomination
+
+
+def _raw_catalog_errors(raw: dict[str, Any], policy: PolicySet) -> list[FieldError]:
+    nominee = raw.get("nominee")
+    dossier = raw.get("dossier")
+    kinds = (
+        {d.get("kind") for d in dossier if isinstance(d, dict) and isinstance(d.get("kind"), str)}
+        if isinstance(dossier, list)
+        else set()
+    )
+    return _catalog_errors(
+        raw.get("award_form"), nominee.get("kind") if isinstance(nominee, dict) else None, kinds, policy
+    )

@@ -1,0 +1,33 @@
+# The two commands: `make demo` (the engine end to end) and `make test` (the suite).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: install demo up test unit lint clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+demo: install  ## dev server + worker + sample nominations through every route; prints outcomes; exits
+	$(PY) -m scripts.demo
+
+up: install  ## the same, then keeps the dev server (UI on :8233) and the worker running
+	$(PY) -m scripts.demo --keep
+
+test: install  ## unit, integration (real dev server + PostgreSQL) and replay tests
+	$(PY) -m pytest -q
+
+unit: install
+	$(PY) -m pytest -q tests/unit
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m mypy .
+
+clean:
+	rm -rf .state

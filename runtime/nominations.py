@@ -1,0 +1,159 @@
+"""Client-side operations on nominations, shared by the CLI, the demo and the tests."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.catalog import current_policy_version, policy_set
+from domain.messages import ActionReceipt, NominationStart, NominationStatus
+from domain.nomination import Nomination, workflow_id_for
+from domain.stages import Stage
+from workflows.nomination import NominationWorkflow
+from workflows.search_attributes import AWARD_FORM, AWARD_YEAR, MINISTRY, NOMINATION_STAGE
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class DuplicateNomination(Exception):
+    def __init__(self, workflow_id: str):
+        self.workflow_id = workflow_id
+        super().__init__(
+            f"nomination {workflow_id} already exists (same year, ministry and reference); nothing was started"
+        )
+
+
+class ActionRefused(Exception):
+    """The workflow's validator (or handler) refused the action; the reason is the workflow's own words."""
+
+
+class NominationNotFound(Exception):
+    pass
+
+
+async def start_nomination(
+    client: Client,
+    nomination: Nomination,
+    task_queue: str,
+    *,
+    today: date | None = None,
+    public_notice_seconds: int | None = None,
+) -> WorkflowHandle[NominationWorkflow, NominationStatus]:
+    version = current_policy_version(today or date.today())
+    form = policy_set(version).form(nomination.award_form)
+    workflow_id = workflow_id_for(nomination)
+    start = NominationStart(
+        nomination=nomination, policy_version=version, public_notice_seconds=public_notice_seconds
+    )
+    try:
+        return await client.start_workflow(
+            NominationWorkflow.run,
+            start,
+            id=workflow_id,
+            task_queue=task_queue,
+            # A business key is used once: a finished nomination is not started again under the same number.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [
+                    NOMINATION_STAGE.value_set(Stage.PROPOSED.value),
+                    MINISTRY.value_set(nomination.ministry),
+                    AWARD_FORM.value_set(nomination.award_form),
+                    AWARD_YEAR.value_set(nomination.year),
+                ]
+            ),
+            memo={"nominee": nomination.nominee.display_name, "award": form.name_vi},
+            static_summary=f"{form.name_vi} – {nomination.nominee.display_name} ({nomination.ministry})",
+        )
+    except WorkflowAlreadyStartedError:
+        raise DuplicateNomination(workflow_id) from None
+
+
+async def act(
+    client: Client,
+    workflow_id: str,
+    update: str,
+    payload: BaseModel,
+    *,
+    attempts: int = 20,
+) -> ActionReceipt:
+    """Send a human action as a workflow update; retry only what the server turns away for load."""
+    handle = client.get_workflow_handle(workflow_id)
+    delay = 0.05
+    for attempt in range(attempts):
+        try:
+            return await handle.execute_update(update, payload, result_type=ActionReceipt)
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
+            raise ActionRefused(reason) from None
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise NominationNotFound(f"no nomination with workflow id {workflow_id}") from None
+            if err.status == RPCStatusCode.FAILED_PRECONDITION and "completed" in err.message:
+                raise ActionRefused(f"the nomination {workflow_id} has already ended") from None
+            # At most 10 updates may be in flight per workflow; the server says RESOURCE_EXHAUSTED.
+            if err.status == RPCStatusCode.RESOURCE_EXHAUSTED and attempt + 1 < attempts:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            raise
+    raise AssertionError("unreachable")
+
+
+async def status(client: Client, workflow_id: str) -> NominationStatus:
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        return await handle.query(NominationWorkflow.status)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise NominationNotFound(f"no nomination with workflow id {workflow_id}") from None
+        raise
+
+
+def visibility_query(stage: str | None = None, ministry: str | None = None, year: int | None = None) -> str:
+    clauses = ["WorkflowType = 'NominationWorkflow'"]
+    if stage:
+        clauses.append(f"NominationStage = '{_quote(stage)}'")
+    if ministry:
+        clauses.append(f"Ministry = '{_quote(ministry)}'")
+    if year is not None:
+        clauses.append(f"AwardYear = {int(year)}")
+    return " AND ".join(clauses)
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+async def list_nominations(
+    client: Client, *, stage: str | None = None, ministry: str | None = None, year: int | None = None
+) -> list[dict[str, Any]]:
+    rows = []
+    async for wf in client.list_workflows(visibility_query(stage, ministry, year)):
+        attrs = wf.typed_search_attributes
+        memo = await wf.memo()
+        rows.append(
+            {
+                "workflow_id": wf.id,
+                "stage": attrs.get(NOMINATION_STAGE),
+                "ministry": attrs.get(MINISTRY),
+                "award_form": attrs.get(AWARD_FORM),
+                "year": attrs.get(AWARD_YEAR),
+                "nominee": memo.get("nominee"),
+                "award": memo.get("award"),
+                "running": wf.status == WorkflowExecutionStatus.RUNNING,
+            }
+        )
+    return rows

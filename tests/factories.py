@@ -1,0 +1,47 @@
+"""Fictional nominations for tests: every name and number here is invented."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from domain.catalog import policy_set
+
+POLICY_VERSION = "2025.07"
+
+_DOC_TITLES = {
+    "TO_TRINH": "Tờ trình đề nghị khen thưởng",
+    "BAO_CAO_THANH_TICH": "Báo cáo thành tích năm 2026",
+    "BIEN_BAN_BINH_XET": "Biên bản bình xét thi đua",
+    "BIEN_BAN_XET_KHEN_THUONG": "Biên bản họp xét khen thưởng",
+    "XAC_NHAN_SANG_KIEN": "Giấy xác nhận sáng kiến cấp bộ",
+}
+
+
+def nomination_data(award_form: str = "BANG_KHEN_BO", **overrides: Any) -> dict[str, Any]:
+    form = policy_set(POLICY_VERSION).form(award_form)
+    if form.subject == "COLLECTIVE":
+        nominee: dict[str, Any] = {"kind": "COLLECTIVE", "name": "Phòng Phổ biến giáo dục pháp luật"}
+    else:
+        nominee = {
+            "kind": "INDIVIDUAL",
+            "full_name": "Nguyễn Thị Ánh Tuyết",
+            "position": "Chuyên viên chính",
+            "unit": "Vụ Pháp luật hình sự – hành chính",
+        }
+    data: dict[str, Any] = {
+        "reference": f"{uuid.uuid4().hex[:8]}/TTr-BTP",
+        "year": 2026,
+        "ministry": "BTP",
+        "proposing_unit": "Vụ Pháp luật hình sự – hành chính",
+        "award_form": award_form,
+        "nominee": nominee,
+        "achievements": "Hoàn thành xuất sắc nhiệm vụ năm 2026; chủ trì xây dựng hai dự thảo nghị định.",
+        "dossier": [
+            {"kind": kind.value, "title": _DOC_TITLES[kind.value], "reference": f"HS-{i + 1}"}
+            for i, kind in enumerate(form.required_documents)
+        ],
+        "proposer": "btp.vutckt.le-thi-hoa",
+    }
+    data.update(overrides)
+    return data

@@ -1,0 +1,182 @@
+"""Vietnamese working days: weekends, public holidays (Tết included), configured swaps."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from domain.calendar import DEFAULT_CALENDAR, VIETNAM_TZ, WorkingCalendar
+
+CAL = DEFAULT_CALENDAR
+TET_2026_OFF = [date(2026, 2, d) for d in range(14, 23)]  # Sat 14 .. Sun 22 February
+
+
+def test_ten_working_days_across_tet_2026():
+    # Tue 10 Feb: 11, 12, 13 count; 14-22 Feb is Tết (with its weekends); then 23-27 Feb, 2 and 3 Mar.
+    assert CAL.add_working_days(date(2026, 2, 10), 10) == date(2026, 3, 3)
+
+
+def test_tet_2026_days_are_not_working_days():
+    for day in TET_2026_OFF:
+        assert not CAL.is_working_day(day), day
+    assert CAL.is_working_day(date(2026, 2, 13))
+    assert CAL.is_working_day(date(2026, 2, 23))
+
+
+def test_the_working_days_across_tet_are_exactly_these():
+    start = date(2026, 2, 10)
+    expected = [date(2026, 2, d) for d in (11, 12, 13, 23, 24, 25, 26, 27)] + [
+        date(2026, 3, 2),
+        date(2026, 3, 3),
+    ]
+    assert [CAL.add_working_days(start, n) for n in range(1, 11)] == expected
+
+
+@pytest.mark.parametrize(
+    ("start", "count", "expected"),
+    [
+        (date(2026, 3, 6), 1, date(2026, 3, 9)),  # Friday -> Monday
+        (date(2026, 3, 7), 1, date(2026, 3, 9)),  # from a Saturday
+        (date(2026, 3, 8), 1, date(2026, 3, 9)),  # from a Sunday
+        (date(2026, 3, 2), 5, date(2026, 3, 9)),
+        (date(2026, 3, 2), 10, date(2026, 3, 16)),
+        (date(2026, 4, 29), 1, date(2026, 5, 4)),  # 30/4 and 1/5 fall on Thursday and Friday
+        (date(2026, 4, 24), 1, date(2026, 4, 28)),  # Hùng Kings' day (26/4, Sunday) observed Monday 27/4
+        (date(2025, 12, 31), 1, date(2026, 1, 2)),  # New Year's Day
+        (date(2026, 8, 28), 1, date(2026, 9, 3)),  # 31/8 (swapped day off), 1/9 and 2/9 National Day
+    ],
+)
+def test_weekends_and_public_holidays_are_skipped(start, count, expected):
+    assert CAL.add_working_days(start, count) == expected
+
+
+@pytest.mark.parametrize("day", [date(2026, 3, 7), date(2026, 3, 8), date(2026, 9, 2), date(2026, 1, 1)])
+def test_weekend_days_and_holidays_are_not_working_days(day):
+    assert not CAL.is_working_day(day)
+
+
+def test_zero_days_is_the_start_and_negative_is_refused():
+    assert CAL.add_working_days(date(2026, 2, 17), 0) == date(2026, 2, 17)
+    with pytest.raises(ValueError):
+        CAL.add_working_days(date(2026, 2, 10), -1)
+
+
+def test_a_makeup_working_day_counts():
+    saturday = date(2026, 3, 7)
+    cal = WorkingCalendar(makeup_working_days=frozenset({saturday}))
+    assert cal.is_working_day(saturday)
+    assert cal.add_working_days(date(2026, 3, 6), 1) == saturday
+    assert cal.add_working_days(date(2026, 3, 2), 10) == date(2026, 3, 13)
+    assert CAL.add_working_days(date(2026, 3, 6), 1) == date(2026, 3, 9)  # the default is unchanged
+
+
+def test_a_makeup_working_day_can_override_a_holiday():
+    cal = WorkingCalendar(makeup_working_days=frozenset({date(2026, 2, 20)}))
+    assert cal.add_working_days(date(2026, 2, 10), 4) == date(2026, 2, 20)
+    assert cal.add_working_days(date(2026, 2, 10), 10) == date(2026, 3, 2)
+
+
+def test_an_extra_day_off_does_not_count():
+    bridge = date(2026, 1, 2)  # a Friday the Government might give off after New Year
+    cal = WorkingCalendar(extra_days_off=frozenset({bridge}))
+    assert not cal.is_working_day(bridge)
+    assert cal.add_working_days(date(2025, 12, 31), 1) == date(2026, 1, 5)
+    assert CAL.add_working_days(date(2025, 12, 31), 1) == bridge
+
+
+def test_a_swap_moves_a_working_day_to_a_saturday():
+    # The usual decision: a weekday becomes a day off and is worked back on a Saturday.
+    cal = WorkingCalendar(
+        extra_days_off=frozenset({date(2026, 4, 29)}), makeup_working_days=frozenset({date(2026, 5, 9)})
+    )
+    assert cal.add_working_days(date(2026, 4, 28), 1) == date(2026, 5, 4)
+    assert cal.add_working_days(date(2026, 5, 8), 1) == date(2026, 5, 9)
+    start = date(2026, 4, 20)
+    end = date(2026, 5, 15)
+    assert _working_days_between(cal, start, end) == _working_days_between(CAL, start, end)
+
+
+def _working_days_between(cal: WorkingCalendar, start: date, end: date) -> int:
+    return sum(cal.is_working_day(start + timedelta(days=i)) for i in range(1, (end - start).days + 1))
+
+
+# --- deadlines -----------------------------------------------------------------------------------
+
+
+def test_deadline_is_midnight_vietnam_time_after_the_last_working_day():
+    start = datetime(2026, 2, 10, 9, 30, tzinfo=VIETNAM_TZ)
+    deadline = CAL.deadline_after(start, 10)
+    assert deadline == datetime(2026, 3, 4, 0, 0, tzinfo=VIETNAM_TZ)
+    assert deadline.utcoffset() == timedelta(hours=7)
+    assert deadline.astimezone(UTC) == datetime(2026, 3, 3, 17, 0, tzinfo=UTC)
+
+
+def test_deadline_counts_from_the_vietnamese_date_of_a_utc_start():
+    # 20:00 UTC on 9 Feb is 03:00 on 10 Feb in Hà Nội.
+    assert CAL.deadline_after(datetime(2026, 2, 9, 20, 0, tzinfo=UTC), 10) == datetime(
+        2026, 3, 4, tzinfo=VIETNAM_TZ
+    )
+    # 18:00 UTC on 10 Feb is already 11 Feb in Hà Nội: one working day later.
+    assert CAL.deadline_after(datetime(2026, 2, 10, 18, 0, tzinfo=UTC), 10) == datetime(
+        2026, 3, 5, tzinfo=VIETNAM_TZ
+    )
+
+
+def test_deadline_respects_the_calendar_configuration():
+    cal = WorkingCalendar(extra_days_off=frozenset({date(2026, 3, 3)}))
+    start = datetime(2026, 2, 10, 8, 0, tzinfo=VIETNAM_TZ)
+    assert cal.deadline_after(start, 10) == datetime(2026, 3, 5, tzinfo=VIETNAM_TZ)
+
+
+# --- properties ----------------------------------------------------------------------------------
+
+DATES = st.dates(min_value=date(2024, 1, 1), max_value=date(2027, 12, 31))
+
+
+@settings(max_examples=300, deadline=None)
+@given(start=DATES, n=st.integers(0, 40))
+def test_add_working_days_is_strictly_increasing_and_lands_on_working_days(start, n):
+    a = CAL.add_working_days(start, n)
+    b = CAL.add_working_days(start, n + 1)
+    assert a < b
+    assert CAL.is_working_day(b)
+    if n > 0:
+        assert CAL.is_working_day(a)
+    # Exactly n working days after the start, and none between a and b.
+    assert _working_days_between(CAL, start, a) == n
+    assert _working_days_between(CAL, a, b) == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    start=DATES,
+    n=st.integers(1, 30),
+    off=st.frozensets(DATES, max_size=10),
+    makeup=st.frozensets(DATES, max_size=10),
+)
+def test_a_configured_calendar_keeps_the_same_properties(start, n, off, makeup):
+    cal = WorkingCalendar(extra_days_off=off, makeup_working_days=makeup)
+    days = [cal.add_working_days(start, k) for k in range(n + 1)]
+    assert all(x < y for x, y in pairwise(days))
+    assert all(cal.is_working_day(d) for d in days[1:])
+    assert all(cal.is_working_day(d) for d in makeup)
+    assert not any(cal.is_working_day(d) for d in off - makeup)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    start=st.datetimes(
+        min_value=datetime(2024, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)
+    ),
+    n=st.integers(1, 25),
+)
+def test_a_deadline_is_always_a_vietnamese_midnight_after_a_working_day(start, n):
+    deadline = CAL.deadline_after(start, n)
+    assert deadline.utcoffset() == timedelta(hours=7)
+    assert (deadline.hour, deadline.minute, deadline.second) == (0, 0, 0)
+    assert CAL.is_working_day(deadline.date() - timedelta(days=1))
+    assert deadline > start

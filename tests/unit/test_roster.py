@@ -1,0 +1,329 @@
+"""The roster (config/roster.json) and who may take which action in which stage."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from domain.roster import (
+    CENTRAL_SCOPE,
+    ROLE_LABELS_VI,
+    Action,
+    Role,
+    Roster,
+    authorisation_error,
+    required_grant,
+)
+from domain.stages import Stage
+
+SEED_PATH = Path(__file__).resolve().parents[2] / "config" / "roster.json"
+SEED: dict[str, Any] = json.loads(SEED_PATH.read_text(encoding="utf-8"))
+
+MINISTRY, BLOC = "BTP", "NOI_CHINH"
+
+# Seed actors holding each role for BTP's nominations.
+HOLDER = {
+    Role.UNIT_STAFF: "btp.vutckt.le-thi-hoa",
+    Role.COUNCIL_SECRETARY: "btp.hd.thu-ky",
+    Role.BLOC_HEAD: "tandtc.khoi.truong",
+    Role.CENTRAL_OFFICER: "tw.ban-tdkt.can-bo-1",
+}
+SCOPE_OF = {
+    Role.UNIT_STAFF: MINISTRY,
+    Role.COUNCIL_SECRETARY: MINISTRY,
+    Role.BLOC_HEAD: BLOC,
+    Role.CENTRAL_OFFICER: CENTRAL_SCOPE,
+}
+# Actors added for these tests: each holds the needed role, but for another ministry or bloc, and one
+# harmless role that puts them in BTP's snapshot.
+OTHER_SCOPE_ACTOR = {
+    Role.UNIT_STAFF: "ktnn.test.unit-staff",
+    Role.COUNCIL_SECRETARY: "ktnn.test.thu-ky",
+    Role.BLOC_HEAD: "btc.test.khoi-truong",
+}
+
+ROUTE = (Stage.PUBLIC_NOTICE, Stage.COUNCIL_REVIEW, Stage.BLOC_VOTE, Stage.CENTRAL_REVIEW)
+
+
+def expected_role(action: Action, stage: Stage) -> Role | None:
+    """The authorisation table, written from domain.md independently of the code."""
+    if action in (Action.WITHDRAW, Action.RESUBMIT):
+        return Role.UNIT_STAFF  # the proposing unit; whether the stage allows it is the transition's business
+    table = {
+        (Action.RECORD_COUNCIL_RESULT, Stage.COUNCIL_REVIEW): Role.COUNCIL_SECRETARY,
+        (Action.RECORD_BLOC_RESULT, Stage.BLOC_VOTE): Role.BLOC_HEAD,
+        (Action.APPROVE, Stage.CENTRAL_REVIEW): Role.CENTRAL_OFFICER,
+        (Action.REJECT, Stage.CENTRAL_REVIEW): Role.CENTRAL_OFFICER,
+        (Action.RETURN, Stage.PUBLIC_NOTICE): Role.COUNCIL_SECRETARY,
+        (Action.RETURN, Stage.COUNCIL_REVIEW): Role.COUNCIL_SECRETARY,
+        (Action.RETURN, Stage.BLOC_VOTE): Role.BLOC_HEAD,
+        (Action.RETURN, Stage.CENTRAL_REVIEW): Role.CENTRAL_OFFICER,
+    }
+    return table.get((action, stage))
+
+
+def _seed() -> dict[str, Any]:
+    return copy.deepcopy(SEED)
+
+
+def _extended_roster() -> Roster:
+    raw = _seed()
+    raw["blocs"].append({"code": "KINH_TE", "name": "Khối các bộ kinh tế tổng hợp", "head_ministry": "BTC"})
+    raw["ministries"].append({"code": "BTC", "name": "Bộ Tài chính", "bloc": "KINH_TE"})
+    raw["actors"] += [
+        {
+            "id": "ktnn.test.unit-staff",
+            "full_name": "Cao Thị Hạnh",
+            "organisation": "KTNN",
+            "roles": [
+                {"role": "UNIT_STAFF", "scope": "KTNN"},
+                {"role": "BLOC_REPRESENTATIVE", "scope": BLOC},
+            ],
+        },
+        {
+            "id": "ktnn.test.thu-ky",
+            "full_name": "Dương Văn Sơn",
+            "organisation": "KTNN",
+            "roles": [
+                {"role": "COUNCIL_SECRETARY", "scope": "KTNN"},
+                {"role": "BLOC_REPRESENTATIVE", "scope": BLOC},
+            ],
+        },
+        {
+            "id": "btc.test.khoi-truong",
+            "full_name": "Kiều Minh Châu",
+            "organisation": "BTC",
+            "roles": [
+                {"role": "BLOC_HEAD", "scope": "KINH_TE"},
+                {"role": "COUNCIL_MEMBER", "scope": MINISTRY},
+            ],
+        },
+    ]
+    return Roster.model_validate(raw)
+
+
+ROSTER = _extended_roster()
+SNAPSHOT = ROSTER.snapshot_for(MINISTRY)
+
+ALL_PAIRS = [(a, s) for a in Action for s in Stage]
+
+
+# --- the seed file -------------------------------------------------------------------------------
+
+
+def test_the_seed_file_validates():
+    roster = Roster.model_validate(SEED)
+    codes = {m.code for m in roster.ministries}
+    assert {"BCA", "BTP", "TANDTC", "VKSNDTC", "TTCP", "KTNN"} <= codes
+    assert [b.code for b in roster.blocs] == [BLOC]
+    assert roster.blocs[0].head_ministry == "TANDTC"  # the rotating flag went to TANDTC for 2024
+    assert all(m.bloc == BLOC for m in roster.ministries)
+    ids = [a.id for a in roster.actors]
+    assert len(ids) == len(set(ids))
+
+
+def test_the_seed_has_someone_for_every_body_a_btp_nomination_meets():
+    snapshot = Roster.model_validate(SEED).snapshot_for(MINISTRY)
+    for role, scope in SCOPE_OF.items():
+        assert snapshot.holders(role, scope), role
+    assert all(a.email for a in snapshot.actors)
+
+
+# --- references ----------------------------------------------------------------------------------
+
+
+def test_a_ministry_in_an_unknown_bloc_is_refused():
+    raw = _seed()
+    raw["ministries"][0]["bloc"] = "KHOI_MA"
+    with pytest.raises(ValidationError, match="unknown bloc KHOI_MA"):
+        Roster.model_validate(raw)
+
+
+def test_a_bloc_headed_by_an_unknown_ministry_is_refused():
+    raw = _seed()
+    raw["blocs"][0]["head_ministry"] = "BXX"
+    with pytest.raises(ValidationError, match="unknown ministry BXX"):
+        Roster.model_validate(raw)
+
+
+@pytest.mark.parametrize(
+    ("role", "scope"),
+    [
+        ("COUNCIL_SECRETARY", "BXX"),  # unknown ministry
+        ("UNIT_STAFF", BLOC),  # a bloc is not a ministry
+        ("COUNCIL_MEMBER", CENTRAL_SCOPE),
+        ("BLOC_HEAD", "BTP"),  # a ministry is not a bloc
+        ("BLOC_REPRESENTATIVE", "KHOI_MA"),
+        ("CENTRAL_OFFICER", "BTP"),  # central officers act for TW only
+    ],
+)
+def test_a_role_with_an_unknown_scope_is_refused(role, scope):
+    raw = _seed()
+    raw["actors"][0]["roles"] = [{"role": role, "scope": scope}]
+    with pytest.raises(ValidationError, match=f"scope {scope} unknown for {role}"):
+        Roster.model_validate(raw)
+
+
+def test_a_duplicate_actor_id_is_refused():
+    raw = _seed()
+    twin = copy.deepcopy(raw["actors"][0]) | {"full_name": "Người khác"}
+    raw["actors"].append(twin)
+    with pytest.raises(ValidationError, match=f"actors\\[{raw['actors'][0]['id']}\\]: duplicate id"):
+        Roster.model_validate(raw)
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("actors", 0, "email"), "không-phải-email"),
+        (("actors", 0, "id"), "Le Thi Hoa"),
+        (("actors", 0, "roles", 0, "role"), "MINISTER"),
+        (("ministries", 0, "code"), "bca"),
+        (("actors", 0, "nickname"), "Hoa"),
+    ],
+)
+def test_malformed_entries_are_refused(path, value):
+    raw = _seed()
+    target: Any = raw
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    with pytest.raises(ValidationError):
+        Roster.model_validate(raw)
+
+
+# --- snapshots -----------------------------------------------------------------------------------
+
+
+def test_snapshot_for_an_unknown_ministry_raises_key_error():
+    with pytest.raises(KeyError, match="BXX"):
+        ROSTER.snapshot_for("BXX")
+
+
+def test_snapshot_holds_the_ministry_its_bloc_and_only_actors_with_a_role_there():
+    snapshot = Roster.model_validate(SEED).snapshot_for(MINISTRY)
+    assert snapshot.ministry.code == MINISTRY
+    assert snapshot.bloc is not None and snapshot.bloc.code == BLOC
+    ids = {a.id for a in snapshot.actors}
+    assert {"btp.vutckt.le-thi-hoa", "btp.hd.thu-ky", "tandtc.khoi.truong", "tw.ban-tdkt.can-bo-1"} <= ids
+    assert "ktnn.khoi.dai-dien" in ids  # a bloc representative takes part in the bloc vote
+    assert "ktnn.hd.thu-ky" not in ids  # another ministry's council secretary
+    assert "ktnn.vutckt.hoang-anh" not in ids
+    assert snapshot.actor("ktnn.hd.thu-ky") is None
+    assert [a.id for a in snapshot.holders(Role.COUNCIL_SECRETARY, MINISTRY)] == ["btp.hd.thu-ky"]
+
+
+def test_a_ministry_outside_any_bloc_has_no_bloc_and_no_bloc_actions():
+    raw = _seed()
+    raw["ministries"].append({"code": "BNG", "name": "Bộ Ngoại giao"})
+    raw["actors"].append(
+        {
+            "id": "bng.hd.thu-ky",
+            "full_name": "Lâm Thị Yến",
+            "organisation": "BNG",
+            "roles": [{"role": "COUNCIL_SECRETARY", "scope": "BNG"}],
+        }
+    )
+    snapshot = Roster.model_validate(raw).snapshot_for("BNG")
+    assert snapshot.bloc is None
+    assert required_grant(Action.RECORD_BLOC_RESULT, Stage.BLOC_VOTE, snapshot) is None
+    assert required_grant(Action.RETURN, Stage.BLOC_VOTE, snapshot) is None
+    error = authorisation_error(snapshot, "bng.hd.thu-ky", Action.RECORD_BLOC_RESULT, Stage.BLOC_VOTE)
+    assert error is not None and "BLOC_VOTE" in error
+    assert (
+        authorisation_error(snapshot, "bng.hd.thu-ky", Action.RECORD_COUNCIL_RESULT, Stage.COUNCIL_REVIEW)
+        is None
+    )
+
+
+# --- authorisation -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("action", "stage"), ALL_PAIRS)
+def test_required_grant_matches_the_authorisation_table(action, stage):
+    grant = required_grant(action, stage, SNAPSHOT)
+    role = expected_role(action, stage)
+    if role is None:
+        assert grant is None
+    else:
+        assert grant is not None
+        assert (grant.role, grant.scope) == (role, SCOPE_OF[role])
+
+
+@pytest.mark.parametrize(("action", "stage"), [p for p in ALL_PAIRS if expected_role(*p)])
+def test_the_right_role_passes(action, stage):
+    role = expected_role(action, stage)
+    assert role is not None
+    assert authorisation_error(SNAPSHOT, HOLDER[role], action, stage) is None
+
+
+@pytest.mark.parametrize(("action", "stage"), ALL_PAIRS)
+def test_an_unknown_actor_is_refused_by_name(action, stage):
+    error = authorisation_error(SNAPSHOT, "nguoi.la.khong-co", action, stage)
+    assert error is not None
+    assert "'nguoi.la.khong-co'" in error
+    assert MINISTRY in error
+
+
+@pytest.mark.parametrize(("action", "stage"), ALL_PAIRS)
+def test_another_ministrys_secretary_is_not_even_in_the_snapshot(action, stage):
+    error = authorisation_error(SNAPSHOT, "ktnn.hd.thu-ky", action, stage)
+    assert error is not None
+    assert "'ktnn.hd.thu-ky'" in error
+
+
+@pytest.mark.parametrize(("action", "stage"), [p for p in ALL_PAIRS if expected_role(*p)])
+def test_a_wrong_role_is_refused_naming_the_actor_and_the_role_needed(action, stage):
+    role = expected_role(action, stage)
+    assert role is not None
+    wrong = {HOLDER[r] for r in HOLDER if r != role} | {"btp.hd.uy-vien-1", "btp.hd.chu-tich"}
+    if role == Role.BLOC_HEAD:
+        wrong.add("btp.khoi.dai-dien")  # a bloc representative is not the bloc head
+    for actor_id in sorted(wrong):
+        error = authorisation_error(SNAPSHOT, actor_id, action, stage)
+        assert error is not None, actor_id
+        assert f"'{actor_id}'" in error
+        assert role.value in error
+        assert SCOPE_OF[role] in error
+        assert ROLE_LABELS_VI[role] in error
+        assert action.value in error and stage.value in error
+
+
+@pytest.mark.parametrize(
+    ("action", "stage"),
+    [p for p in ALL_PAIRS if expected_role(*p) in OTHER_SCOPE_ACTOR],
+)
+def test_the_role_held_for_another_ministry_or_bloc_is_refused(action, stage):
+    role = expected_role(action, stage)
+    assert role is not None
+    actor_id = OTHER_SCOPE_ACTOR[role]
+    assert SNAPSHOT.actor(actor_id) is not None
+    error = authorisation_error(SNAPSHOT, actor_id, action, stage)
+    assert error is not None
+    assert f"'{actor_id}'" in error
+    assert f"needs role {role.value} for {SCOPE_OF[role]}" in error
+
+
+@pytest.mark.parametrize(("action", "stage"), [p for p in ALL_PAIRS if expected_role(*p) is None])
+def test_an_action_without_a_place_in_the_stage_is_refused_even_for_holders(action, stage):
+    for actor_id in HOLDER.values():
+        error = authorisation_error(SNAPSHOT, actor_id, action, stage)
+        assert error is not None
+        assert f"{action.value} is not possible in stage {stage.value}" in error
+        assert stage.label_vi in error
+
+
+def test_the_chair_alone_does_not_record_the_council_result():
+    # The secretary types in the result; holding COUNCIL_CHAIR is not COUNCIL_SECRETARY.
+    assert authorisation_error(
+        SNAPSHOT, "btp.hd.chu-tich", Action.RECORD_COUNCIL_RESULT, Stage.COUNCIL_REVIEW
+    )
+
+
+def test_every_role_has_a_vietnamese_label():
+    assert set(ROLE_LABELS_VI) == set(Role)

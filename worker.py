@@ -1,0 +1,104 @@
+"""The worker: nomination workflows and their activities on one task queue, plus the outbox dispatcher.
+
+    python worker.py            # settings from TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEUE,
+                                # DATABASE_URL (default: SQLite under .state/), NOTIFY_CHANNEL, SMTP_*
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.db import create_engine, default_database_url
+from activities.logging import configure_logging
+from activities.migrate import upgrade_to_head
+from activities.notify import OutboxDispatcher, channel_from_env
+from activities.persistence import PersistenceActivities
+from domain.catalog import policy_sets
+from runtime.settings import Settings
+from runtime.temporal import connect, ensure_search_attributes
+from workflows.nomination import NominationWorkflow
+
+# Side-effect-free modules shared with the sandbox instead of re-imported for every workflow run.
+PASSTHROUGH_MODULES: Sequence[str] = (
+    "domain",
+    "pydantic",
+    "pydantic_core",
+    "annotated_types",
+    "email_validator",
+    "holidays",
+    "dateutil",
+)
+
+WORKFLOWS = [NominationWorkflow]
+
+
+def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker:
+    policy_sets()  # read the policy files here, outside the sandbox, once per process
+    persistence = PersistenceActivities(engine)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=[persistence.record_transition, persistence.load_roster_snapshot],
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+        ),
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    log = structlog.get_logger("worker")
+    database_url = settings.database_url or default_database_url()
+    await upgrade_to_head(database_url)
+    engine = create_engine(database_url)
+    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    added = await ensure_search_attributes(client)
+    if added:
+        log.info("search_attributes_registered", added=added)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    worker = build_worker(client, engine, settings.task_queue)
+    dispatcher = OutboxDispatcher(engine, channel_from_env())
+    log.info("worker_started", task_queue=settings.task_queue, namespace=settings.temporal_namespace,
+             database=engine.url.render_as_string(hide_password=True))
+    async with worker:
+        dispatch = asyncio.create_task(dispatcher.run(stop))
+        await stop.wait()
+        log.info("worker_stopping")
+        await dispatch
+    await engine.dispose()
+    log.info("worker_stopped")
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    configure_logging(json=settings.log_format == "json")
+    code = 0
+    try:
+        asyncio.run(run_worker(settings))
+    except Exception:
+        structlog.get_logger("worker").exception("worker_failed")
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: the SDK's native runtime can abort there (sdk-python#300).
+    import os
+
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()
