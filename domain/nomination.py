@@ -132,7 +132,7 @@ def _raw_catalog_errors(raw: dict[str, Any], policy: PolicySet) -> list[FieldErr
     nominee = raw.get("nominee")
     dossier = raw.get("dossier")
     kinds = (
-        {d.get("kind") for d in dossier if isinstance(d, dict) and isinstance(d.get("kind"), str)}
+        {str(d["kind"]) for d in dossier if isinstance(d, dict) and isinstance(d.get("kind"), str)}
         if isinstance(dossier, list)
         else set()
     )

@@ -13,7 +13,7 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -67,10 +67,10 @@ async def start_nomination(
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=TypedSearchAttributes(
                 [
-                    NOMINATION_STAGE.value_set(Stage.PROPOSED.value),
-                    MINISTRY.value_set(nomination.ministry),
-                    AWARD_FORM.value_set(nomination.award_form),
-                    AWARD_YEAR.value_set(nomination.year),
+                    SearchAttributePair(NOMINATION_STAGE, Stage.PROPOSED.value),
+                    SearchAttributePair(MINISTRY, nomination.ministry),
+                    SearchAttributePair(AWARD_FORM, nomination.award_form),
+                    SearchAttributePair(AWARD_YEAR, nomination.year),
                 ]
             ),
             memo={"nominee": nomination.nominee.display_name, "award": form.name_vi},
@@ -95,14 +95,12 @@ async def act(
         try:
             return await handle.execute_update(update, payload, result_type=ActionReceipt)
         except WorkflowUpdateFailedError as err:
-            cause = err.cause
-            reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
-            raise ActionRefused(reason) from None
+            raise ActionRefused(refusal_reason(err)) from None
         except RPCError as err:
+            if "already completed" in err.message:
+                raise ActionRefused(f"the nomination {workflow_id} has already ended; no action is possible") from None
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise NominationNotFound(f"no nomination with workflow id {workflow_id}") from None
-            if err.status == RPCStatusCode.FAILED_PRECONDITION and "completed" in err.message:
-                raise ActionRefused(f"the nomination {workflow_id} has already ended") from None
             # At most 10 updates may be in flight per workflow; the server says RESOURCE_EXHAUSTED.
             if err.status == RPCStatusCode.RESOURCE_EXHAUSTED and attempt + 1 < attempts:
                 await asyncio.sleep(delay)
@@ -110,6 +108,18 @@ async def act(
                 continue
             raise
     raise AssertionError("unreachable")
+
+
+def refusal_reason(err: WorkflowUpdateFailedError) -> str:
+    """The validator's words; for a payload that failed to decode, pydantic's message naming the fields."""
+    messages = []
+    cause: BaseException | None = err.cause
+    while cause is not None:
+        messages.append(cause.message if isinstance(cause, ApplicationError) else str(cause))
+        cause = cause.cause if isinstance(cause, ApplicationError) else None
+    if len(messages) > 1 and "Failed decoding arguments" in messages[0]:
+        return "invalid payload: " + " ".join(messages[1:])
+    return messages[0] if messages else "refused"
 
 
 async def status(client: Client, workflow_id: str) -> NominationStatus:

@@ -43,7 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples" / "nominations"
 SECRETARY, BLOC_HEAD, CENTRAL = "btp.hd.thu-ky", "tandtc.khoi.truong", "tw.ban-tdkt.can-bo-1"
 NOTICE_SECONDS = int(os.environ.get("DEMO_PUBLIC_NOTICE_SECONDS", "5"))
-console = Console()
+# Wide enough for the outcome table when output is not a terminal (CI logs).
+console = Console(width=None if sys.stdout.isatty() else 170)
 
 
 def council_pass(members: int = 9) -> MeetingResult:
@@ -127,6 +128,10 @@ SCENARIOS = [
 ]
 
 
+def short(stage: Stage) -> str:
+    return stage.value.removesuffix("_REVIEW").removesuffix("_VOTE").removesuffix("_NOTICE")
+
+
 async def db_rows(engine: Any, workflow_id: str) -> tuple[str | None, int, int]:
     async with engine.connect() as conn:
         stage = (await conn.execute(
@@ -156,7 +161,7 @@ async def run_scenarios(client: Client, settings: Settings, engine: Any, run_tag
         right = final.stage == scenario.expected and db_stage == final.stage.value
         all_right &= right
         table.add_row(
-            handle.id, final.award_name_vi, final.nominee_name, " → ".join(t.to_stage.value for t in final.transitions),
+            handle.id, final.award_name_vi, final.nominee_name, " → ".join(short(t.to_stage) for t in final.transitions),
             f"[{'green' if right else 'red'}]{final.stage.label_vi}[/]", db_stage or "—", str(events), str(notes),
         )
     console.print(table)

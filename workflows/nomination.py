@@ -47,7 +47,6 @@ with workflow.unsafe.imports_passed_through():
         transition,
     )
     from domain.voting import evaluate
-
     from workflows.search_attributes import BLOC, NOMINATION_STAGE
 
 PERSIST_TIMEOUT = timedelta(seconds=30)
@@ -91,7 +90,7 @@ class NominationWorkflow:
             if self._route.stage == Stage.PUBLIC_NOTICE:
                 await self._run_public_notice(seen)
             else:
-                await workflow.wait_condition(lambda: len(self._transitions) != seen)
+                await workflow.wait_condition(lambda seen=seen: len(self._transitions) != seen)
             if not self._route.stage.is_final:
                 await self._refresh_roster()
         await workflow.wait_condition(workflow.all_handlers_finished)

@@ -1,0 +1,250 @@
+"""Delivering the notification outbox: rows written by record_transition, sent by a dispatcher loop.
+
+Delivery is at-least-once (a crash between sending and marking SENT resends); each email carries a
+Message-ID derived from (workflow_id, seq, party) so receivers can drop the duplicate."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import smtplib
+import ssl
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from activities.schema import NOTIFICATION_FAILED, NOTIFICATION_PENDING, NOTIFICATION_SENT, notifications
+
+MAX_ATTEMPTS = 10
+NO_RECIPIENTS_NOTE = "skipped: the party has no email address in the roster"
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    id: int
+    workflow_id: str
+    seq: int
+    party: str
+    recipients: tuple[str, ...]
+    subject: str
+    body: str
+    attempts: int
+
+    @classmethod
+    def from_row(cls, row: Any) -> OutboxMessage:
+        return cls(
+            id=row.id,
+            workflow_id=row.workflow_id,
+            seq=row.seq,
+            party=row.party,
+            recipients=tuple(row.recipients or ()),
+            subject=row.subject,
+            body=row.body,
+            attempts=row.attempts,
+        )
+
+    def fields_for_log(self) -> dict[str, Any]:
+        # Bodies name nominees and outcomes: keep them out of logs.
+        return {"workflow_id": self.workflow_id, "seq": self.seq, "party": self.party}
+
+
+class Channel(Protocol):
+    async def send(self, notification: OutboxMessage) -> None: ...
+
+
+class LogChannel:
+    """Development channel: a log line per notification instead of an email."""
+
+    async def send(self, notification: OutboxMessage) -> None:
+        log.info(
+            "notification_delivered",
+            channel="log",
+            subject=notification.subject,
+            recipients=list(notification.recipients),
+            **notification.fields_for_log(),
+        )
+
+
+def message_id(workflow_id: str, seq: int, party: str, domain: str) -> str:
+    digest = hashlib.sha256(f"{workflow_id}\x1f{seq}\x1f{party}".encode()).hexdigest()[:40]
+    return f"<tdkt.{digest}@{domain}>"
+
+
+class SmtpChannel:
+    """Plain smtplib in a thread: no extra dependency, one short connection per message."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        sender: str,
+        username: str | None = None,
+        password: str | None = None,
+        starttls: bool = False,
+        timeout: float = 10,
+    ) -> None:
+        self.host, self.port, self.sender = host, port, sender
+        self.username, self.password = username, password
+        self.starttls, self.timeout = starttls, timeout
+        self.domain = sender.rpartition("@")[2] or "tdkt.invalid"
+
+    def build(self, notification: OutboxMessage) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = self.sender
+        message["To"] = ", ".join(notification.recipients)
+        message["Subject"] = notification.subject
+        message["Date"] = formatdate(usegmt=True)
+        message["Message-ID"] = message_id(
+            notification.workflow_id, notification.seq, notification.party, self.domain
+        )
+        message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to the engine
+        message.set_content(notification.body, charset="utf-8", cte="quoted-printable")  # 7-bit safe relays
+        return message
+
+    async def send(self, notification: OutboxMessage) -> None:
+        if not notification.recipients:
+            return
+        await asyncio.to_thread(self._send_sync, self.build(notification))
+
+    def _send_sync(self, message: EmailMessage) -> None:
+        with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+            if self.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if self.username:
+                smtp.login(self.username, self.password or "")
+            refused = smtp.send_message(message)
+        if refused:
+            log.warning(
+                "smtp_recipients_refused", recipients=sorted(refused), message_id=message["Message-ID"]
+            )
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def channel_from_env(env: dict[str, str] | None = None) -> Channel:
+    """NOTIFY_CHANNEL=log (default) or smtp, configured by SMTP_HOST, SMTP_PORT, SMTP_SENDER,
+    SMTP_USERNAME, SMTP_PASSWORD, SMTP_STARTTLS."""
+    env = dict(os.environ) if env is None else env
+    kind = env.get("NOTIFY_CHANNEL", "log").strip().lower() or "log"
+    if kind == "log":
+        return LogChannel()
+    if kind != "smtp":
+        raise ValueError(f"NOTIFY_CHANNEL must be 'log' or 'smtp', not {kind!r}")
+    missing = [name for name in ("SMTP_HOST", "SMTP_SENDER") if not env.get(name)]
+    if missing:
+        raise ValueError(f"NOTIFY_CHANNEL=smtp needs {', '.join(missing)}")
+    starttls = _flag(env.get("SMTP_STARTTLS"))
+    return SmtpChannel(
+        host=env["SMTP_HOST"],
+        port=int(env.get("SMTP_PORT") or (587 if starttls else 25)),
+        sender=env["SMTP_SENDER"],
+        username=env.get("SMTP_USERNAME") or None,
+        password=env.get("SMTP_PASSWORD") or None,
+        starttls=starttls,
+    )
+
+
+@dataclass
+class PassResult:
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+class OutboxDispatcher:
+    """Sends PENDING notifications in id order. Each row is locked, sent and marked in its own short
+    transaction; on PostgreSQL `FOR UPDATE SKIP LOCKED` lets several workers share the outbox."""
+
+    def __init__(
+        self, engine: AsyncEngine, channel: Channel, batch_size: int = 50, max_attempts: int = MAX_ATTEMPTS
+    ) -> None:
+        self.engine = engine
+        self.channel = channel
+        self.batch_size = batch_size
+        self.max_attempts = max_attempts
+
+    def _next_pending(self, after_id: int) -> sa.Select[Any]:
+        query = (
+            sa.select(notifications)
+            .where(notifications.c.status == NOTIFICATION_PENDING, notifications.c.id > after_id)
+            .order_by(notifications.c.id)
+            .limit(1)
+        )
+        if self.engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return query
+
+    async def deliver_pending(self) -> int:
+        """One pass over at most batch_size pending rows; returns how many were sent."""
+        return (await self.deliver_pass()).sent
+
+    async def deliver_pass(self) -> PassResult:
+        result = PassResult()
+        after_id = 0  # a row that fails is retried on the next pass, not again in this one
+        for _ in range(self.batch_size):
+            async with self.engine.begin() as conn:
+                row = (await conn.execute(self._next_pending(after_id))).first()
+                if row is None:
+                    break
+                message = OutboxMessage.from_row(row)
+                after_id = message.id
+                now = datetime.now(UTC)
+                update = sa.update(notifications).where(notifications.c.id == message.id)
+                if not message.recipients:
+                    await conn.execute(
+                        update.values(status=NOTIFICATION_SENT, sent_at=now, last_error=NO_RECIPIENTS_NOTE)
+                    )
+                    log.info("notification_skipped", reason="no recipients", **message.fields_for_log())
+                    result.skipped += 1
+                    continue
+                try:
+                    await self.channel.send(message)
+                except Exception as exc:
+                    attempts = message.attempts + 1
+                    status = NOTIFICATION_FAILED if attempts >= self.max_attempts else NOTIFICATION_PENDING
+                    error = f"{type(exc).__name__}: {exc}"[:2000]
+                    await conn.execute(update.values(attempts=attempts, last_error=error, status=status))
+                    log.warning(
+                        "notification_failed",
+                        attempts=attempts,
+                        status=status,
+                        error=error,
+                        **message.fields_for_log(),
+                    )
+                    result.failed += 1
+                    continue
+                await conn.execute(
+                    update.values(
+                        status=NOTIFICATION_SENT, sent_at=now, attempts=message.attempts + 1, last_error=None
+                    )
+                )
+                result.sent += 1
+        return result
+
+    async def run(self, stop: asyncio.Event, interval: float = 1.0, max_backoff: float = 300.0) -> None:
+        """Deliver until `stop` is set. A pass that only failed (mail server or database down) doubles
+        the pause, up to max_backoff, so an outage does not burn every row's attempts in seconds."""
+        delay = interval
+        while not stop.is_set():
+            try:
+                outcome = await self.deliver_pass()
+            except Exception:
+                log.exception("outbox_pass_failed")
+                outcome = PassResult(failed=1)
+            delay = min(delay * 2, max_backoff) if outcome.failed and not outcome.sent else interval
+            if outcome.sent + outcome.failed + outcome.skipped >= self.batch_size and not outcome.failed:
+                continue  # a backlog: keep draining without pausing
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)

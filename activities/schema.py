@@ -1,0 +1,120 @@
+"""The tables (SQLAlchemy Core), portable between PostgreSQL and SQLite.
+
+migrations/versions/ creates them; keep the two in step."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Timestamp = sa.DateTime(timezone=True)
+
+blocs = sa.Table(
+    "blocs",
+    metadata,
+    sa.Column("code", sa.String(24), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("head_ministry", sa.String(24), nullable=False),
+)
+
+ministries = sa.Table(
+    "ministries",
+    metadata,
+    sa.Column("code", sa.String(24), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("bloc_code", sa.String(24), nullable=True),
+)
+
+actors = sa.Table(
+    "actors",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("full_name", sa.Text, nullable=False),
+    sa.Column("email", sa.Text, nullable=True),
+    sa.Column("organisation", sa.String(24), nullable=False),
+)
+
+actor_roles = sa.Table(
+    "actor_roles",
+    metadata,
+    sa.Column("actor_id", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(32), primary_key=True),
+    sa.Column("scope", sa.String(24), primary_key=True),
+)
+
+nominations = sa.Table(
+    "nominations",
+    metadata,
+    sa.Column("workflow_id", sa.String(200), primary_key=True),
+    sa.Column("reference", sa.String(48), nullable=False),
+    sa.Column("year", sa.Integer, nullable=False),
+    sa.Column("ministry", sa.String(24), nullable=False),
+    sa.Column("bloc", sa.String(24), nullable=True),
+    sa.Column("award_form", sa.String(24), nullable=False),
+    sa.Column("nominee_kind", sa.String(16), nullable=False),
+    sa.Column("nominee_name", sa.Text, nullable=False),
+    sa.Column("proposing_unit", sa.Text, nullable=False),
+    sa.Column("proposer", sa.String(64), nullable=False),
+    sa.Column("policy_version", sa.String(32), nullable=False),
+    sa.Column("stage", sa.String(32), nullable=False),
+    sa.Column("stage_label_vi", sa.Text, nullable=False),
+    sa.Column("status_vi", sa.Text, nullable=False),
+    sa.Column("returned_from", sa.String(32), nullable=True),
+    sa.Column("decision_no", sa.Text, nullable=True),
+    sa.Column("decided_by", sa.Text, nullable=True),
+    sa.Column("last_seq", sa.Integer, nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("year", "ministry", "reference", name="uq_nominations_business_key"),
+    sa.Index("ix_nominations_stage", "stage"),
+    sa.Index("ix_nominations_ministry", "ministry"),
+)
+
+stage_events = sa.Table(
+    "stage_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("workflow_id", sa.String(200), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("action", sa.String(48), nullable=False),
+    sa.Column("actor", sa.String(64), nullable=True),
+    sa.Column("from_stage", sa.String(32), nullable=True),
+    sa.Column("to_stage", sa.String(32), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("tally", sa.JSON, nullable=True),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Column("occurred_at", Timestamp, nullable=False),
+    sa.Column("recorded_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("workflow_id", "seq", name="uq_stage_events_workflow_seq"),
+)
+
+NOTIFICATION_PENDING = "PENDING"
+NOTIFICATION_SENT = "SENT"
+NOTIFICATION_FAILED = "FAILED"
+
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("workflow_id", sa.String(200), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("party", sa.String(120), nullable=False),
+    sa.Column("recipients", sa.JSON, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("sent_at", Timestamp, nullable=True),
+    sa.UniqueConstraint("workflow_id", "seq", "party", name="uq_notifications_workflow_seq_party"),
+    sa.Index("ix_notifications_status_id", "status", "id"),
+)

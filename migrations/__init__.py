@@ -1,0 +1,1 @@
+"""Alembic environment for the engine's database (see alembic.ini)."""

