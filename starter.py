@@ -11,10 +11,10 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -22,6 +22,11 @@ from domain.catalog import current_policy_version, policy_set
 from domain.errors import FieldError, InvalidInput, field_errors_from
 from domain.messages import CentralApproval, MeetingResult, ReasonedAction, Resubmission
 from domain.nomination import Nomination, parse_nomination
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from runtime.settings import Settings
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID, EXIT_DUPLICATE, EXIT_REFUSED, EXIT_NOT_FOUND = 0, 1, 2, 3, 4, 5
 
@@ -51,8 +56,11 @@ def build_payload(model: type[BaseModel], **fields: Any) -> BaseModel:
 
 def meeting_result(args: argparse.Namespace) -> BaseModel:
     tally = {
-        "members": args.members, "present": args.present, "votes_for": args.votes_for,
-        "votes_against": args.votes_against, "written": args.written,
+        "members": args.members,
+        "present": args.present,
+        "votes_for": args.votes_for,
+        "votes_against": args.votes_against,
+        "written": args.written,
     }
     return build_payload(MeetingResult, actor=args.actor, tally=tally, minutes_ref=args.minutes)
 
@@ -181,13 +189,13 @@ async def cmd_setup(args: argparse.Namespace) -> int:
 # ---- plumbing --------------------------------------------------------------------------------------
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings() -> Settings:
     from runtime.settings import Settings
 
     return Settings.from_env()
 
 
-async def _client():  # type: ignore[no-untyped-def]
+async def _client() -> Client:
     from runtime.temporal import connect
 
     settings = _settings()
@@ -203,8 +211,12 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("nominate", help="validate a nomination file and start its workflow")
     s.add_argument("file")
-    s.add_argument("--public-notice-seconds", type=int, default=None,
-                   help="demo only: shorten the public notice to this many seconds")
+    s.add_argument(
+        "--public-notice-seconds",
+        type=int,
+        default=None,
+        help="demo only: shorten the public notice to this many seconds",
+    )
     s.set_defaults(run=cmd_nominate)
 
     s = sub.add_parser("status", help="a nomination's stage, transitions and what it waits for (JSON)")
@@ -217,8 +229,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--year", type=int)
     s.set_defaults(run=cmd_list)
 
-    for name, run, who in (("council-result", cmd_council_result, "council secretary"),
-                           ("bloc-result", cmd_bloc_result, "bloc head")):
+    for name, run, who in (
+        ("council-result", cmd_council_result, "council secretary"),
+        ("bloc-result", cmd_bloc_result, "bloc head"),
+    ):
         s = sub.add_parser(name, help=f"the {who} records a meeting's result")
         s.add_argument("workflow_id")
         s.add_argument("--actor", required=True)
@@ -276,7 +290,7 @@ def parser() -> argparse.ArgumentParser:
 
 def run(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    command: Callable[[argparse.Namespace], Awaitable[int]] = args.run
+    command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.run
     from runtime.nominations import ActionRefused, DuplicateNomination, NominationNotFound
 
     try:

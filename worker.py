@@ -1,7 +1,7 @@
 """The worker: nomination workflows and their activities on one task queue, plus the outbox dispatcher.
 
-    python worker.py            # settings from TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEUE,
-                                # DATABASE_URL (default: SQLite under .state/), NOTIFY_CHANNEL, SMTP_*
+python worker.py            # settings from TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEUE,
+                            # DATABASE_URL (default: SQLite under .state/), NOTIFY_CHANNEL, SMTP_*
 """
 
 from __future__ import annotations
@@ -72,8 +72,12 @@ async def run_worker(settings: Settings) -> None:
 
     worker = build_worker(client, engine, settings.task_queue)
     dispatcher = OutboxDispatcher(engine, channel_from_env())
-    log.info("worker_started", task_queue=settings.task_queue, namespace=settings.temporal_namespace,
-             database=engine.url.render_as_string(hide_password=True))
+    log.info(
+        "worker_started",
+        task_queue=settings.task_queue,
+        namespace=settings.temporal_namespace,
+        database=engine.url.render_as_string(hide_password=True),
+    )
     async with worker:
         dispatch = asyncio.create_task(dispatcher.run(stop))
         await stop.wait()

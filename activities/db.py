@@ -49,9 +49,7 @@ def create_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, pool_recycle=1800)
 
 
-def dialect_insert(
-    engine: AsyncEngine | AsyncConnection, table: sa.Table
-) -> postgresql.Insert | sqlite.Insert:
+def dialect_insert(engine: AsyncEngine | AsyncConnection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
     """An INSERT that supports ON CONFLICT for the engine's dialect (both spell it the same way)."""
     if engine.dialect.name == "postgresql":
         return postgresql.insert(table)

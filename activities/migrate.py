@@ -1,6 +1,6 @@
 """Bring a database's schema to the newest Alembic revision.
 
-    python -m activities.migrate        # DATABASE_URL, else SQLite under .state/
+python -m activities.migrate        # DATABASE_URL, else SQLite under .state/
 """
 
 from __future__ import annotations

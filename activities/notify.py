@@ -104,9 +104,7 @@ class SmtpChannel:
         message["To"] = ", ".join(notification.recipients)
         message["Subject"] = notification.subject
         message["Date"] = formatdate(usegmt=True)
-        message["Message-ID"] = message_id(
-            notification.workflow_id, notification.seq, notification.party, self.domain
-        )
+        message["Message-ID"] = message_id(notification.workflow_id, notification.seq, notification.party, self.domain)
         message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to the engine
         message.set_content(notification.body, charset="utf-8", cte="quoted-printable")  # 7-bit safe relays
         return message
@@ -124,9 +122,7 @@ class SmtpChannel:
                 smtp.login(self.username, self.password or "")
             refused = smtp.send_message(message)
         if refused:
-            log.warning(
-                "smtp_recipients_refused", recipients=sorted(refused), message_id=message["Message-ID"]
-            )
+            log.warning("smtp_recipients_refused", recipients=sorted(refused), message_id=message["Message-ID"])
 
 
 def _flag(value: str | None) -> bool:
@@ -226,9 +222,7 @@ class OutboxDispatcher:
                     result.failed += 1
                     continue
                 await conn.execute(
-                    update.values(
-                        status=NOTIFICATION_SENT, sent_at=now, attempts=message.attempts + 1, last_error=None
-                    )
+                    update.values(status=NOTIFICATION_SENT, sent_at=now, attempts=message.attempts + 1, last_error=None)
                 )
                 result.sent += 1
         return result

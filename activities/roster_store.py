@@ -36,13 +36,9 @@ async def load_roster(engine: AsyncEngine, roster: Roster) -> dict[str, int]:
             [{"code": m.code, "name": m.name, "bloc_code": m.bloc} for m in roster.ministries],
         )
         await _upsert(conn, actors, [a.model_dump(mode="json", exclude={"roles"}) for a in roster.actors])
-        await conn.execute(
-            sa.delete(actor_roles).where(actor_roles.c.actor_id.in_([a.id for a in roster.actors]))
-        )
+        await conn.execute(sa.delete(actor_roles).where(actor_roles.c.actor_id.in_([a.id for a in roster.actors])))
         grants = [
-            {"actor_id": a.id, "role": g.role.value, "scope": g.scope}
-            for a in roster.actors
-            for g in set(a.roles)
+            {"actor_id": a.id, "role": g.role.value, "scope": g.scope} for a in roster.actors for g in set(a.roles)
         ]
         if grants:
             await conn.execute(sa.insert(actor_roles), grants)
@@ -59,16 +55,12 @@ async def read_snapshot(engine: AsyncEngine, ministry: str) -> RosterSnapshot:
 
     Actors and their roles come sorted so the snapshot (which enters workflow history) is stable."""
     async with engine.connect() as conn:
-        ministry_row = (
-            await conn.execute(sa.select(ministries).where(ministries.c.code == ministry))
-        ).first()
+        ministry_row = (await conn.execute(sa.select(ministries).where(ministries.c.code == ministry))).first()
         if ministry_row is None:
             raise KeyError(f"ministry {ministry} is not in the roster")
         bloc_row = None
         if ministry_row.bloc_code is not None:
-            bloc_row = (
-                await conn.execute(sa.select(blocs).where(blocs.c.code == ministry_row.bloc_code))
-            ).first()
+            bloc_row = (await conn.execute(sa.select(blocs).where(blocs.c.code == ministry_row.bloc_code))).first()
         scopes = {ministry, CENTRAL_SCOPE} | ({ministry_row.bloc_code} if ministry_row.bloc_code else set())
         in_scope = sa.select(actor_roles.c.actor_id).where(actor_roles.c.scope.in_(scopes))
         actor_rows = (

@@ -22,7 +22,10 @@ class WorkingCalendar(BaseModel):
             return True
         if day in self.extra_days_off:
             return False
-        return bool(_vietnam_holidays(day.year).is_working_day(day))
+        if not FIRST_YEAR <= day.year <= LAST_YEAR:
+            raise ValueError(f"the working-day calendar covers {FIRST_YEAR}–{LAST_YEAR}, not {day.isoformat()}")
+        is_weekday = day.weekday() < 5
+        return is_weekday != (day in _EXCEPTIONS)
 
     def add_working_days(self, start: date, count: int) -> date:
         """The `count`-th working day after `start` (the start day itself is not counted)."""
@@ -43,14 +46,24 @@ class WorkingCalendar(BaseModel):
         return datetime.combine(last_day + timedelta(days=1), time(0, 0), tzinfo=VIETNAM_TZ)
 
 
-_HOLIDAY_CACHE: dict[int, holidays.HolidayBase] = {}
+FIRST_YEAR, LAST_YEAR = 2000, 2100  # the years a nomination may carry
 
 
-def _vietnam_holidays(year: int) -> holidays.HolidayBase:
-    # One calendar object per year: holidays computes lunar dates on construction.
-    if year not in _HOLIDAY_CACHE:
-        _HOLIDAY_CACHE[year] = holidays.country_holidays("VN", years=year)
-    return _HOLIDAY_CACHE[year]
+def _exceptions_to_the_week() -> frozenset[date]:
+    """Days whose working status differs from Monday–Friday: public holidays on weekdays and make-up
+    working Saturdays. Computed once at import, outside any workflow sandbox: `holidays` reads
+    translation files through `locale`, which a workflow may not call (about 0.15 s for 101 years)."""
+    calendar = holidays.country_holidays("VN", years=range(FIRST_YEAR, LAST_YEAR + 1))
+    exceptions = set()
+    day, end = date(FIRST_YEAR, 1, 1), date(LAST_YEAR, 12, 31)
+    while day <= end:
+        if calendar.is_working_day(day) != (day.weekday() < 5):
+            exceptions.add(day)
+        day += timedelta(days=1)
+    return frozenset(exceptions)
+
+
+_EXCEPTIONS = _exceptions_to_the_week()
 
 
 DEFAULT_CALENDAR = WorkingCalendar()

@@ -13,9 +13,7 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Code = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Z][A-Z0-9_]{1,23}$")]
 ActorId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")]
 # A unit's own reference number, e.g. "125/TTr-BTP": letters, digits and / . - _ only.
-Reference = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9A-Za-z][0-9A-Za-z/._-]{0,47}$")
-]
+Reference = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9A-Za-z][0-9A-Za-z/._-]{0,47}$")]
 
 
 class IndividualNominee(BaseModel):

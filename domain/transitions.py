@@ -54,14 +54,7 @@ class Withdrawn(BaseModel):
 
 
 Event = Annotated[
-    Submitted
-    | NoticeElapsed
-    | VoteRecorded
-    | Approved
-    | Rejected
-    | ReturnedForSupplement
-    | Resubmitted
-    | Withdrawn,
+    Submitted | NoticeElapsed | VoteRecorded | Approved | Rejected | ReturnedForSupplement | Resubmitted | Withdrawn,
     Field(discriminator="kind"),
 ]
 

@@ -54,9 +54,7 @@ async def start_nomination(
     version = current_policy_version(today or date.today())
     form = policy_set(version).form(nomination.award_form)
     workflow_id = workflow_id_for(nomination)
-    start = NominationStart(
-        nomination=nomination, policy_version=version, public_notice_seconds=public_notice_seconds
-    )
+    start = NominationStart(nomination=nomination, policy_version=version, public_notice_seconds=public_notice_seconds)
     try:
         return await client.start_workflow(
             NominationWorkflow.run,

@@ -42,12 +42,23 @@ def start_dev_server(port: int = 7233, ui_port: int = 8233) -> subprocess.Popen[
     log = open(STATE_DIR / "temporal-server.log", "ab")  # noqa: SIM115 - handed to the child process
     return subprocess.Popen(
         [
-            temporal_binary(), "server", "start-dev",
-            "--db-filename", str(STATE_DIR / "temporal.db"),
-            "--ip", "127.0.0.1", "--port", str(port), "--ui-port", str(ui_port),
-            "--log-level", "warn",
+            temporal_binary(),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(STATE_DIR / "temporal.db"),
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--ui-port",
+            str(ui_port),
+            "--log-level",
+            "warn",
         ],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
@@ -56,7 +67,10 @@ def start_worker(env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     log = open(STATE_DIR / "worker.log", "ab")  # noqa: SIM115 - handed to the child process
     return subprocess.Popen(
         [sys.executable, str(ROOT / "worker.py")],
-        cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
 

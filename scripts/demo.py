@@ -115,7 +115,9 @@ async def pm_certificate_returned(client: Client, wf: str, nomination: Nominatio
 
 async def collective_withdrawn(client: Client, wf: str, nomination: Nomination) -> None:
     await wait_stage(client, wf, Stage.COUNCIL_REVIEW)
-    await act(client, wf, "withdraw", ReasonedAction(actor=nomination.proposer, reason="Đơn vị xin rút để bổ sung năm sau"))
+    await act(
+        client, wf, "withdraw", ReasonedAction(actor=nomination.proposer, reason="Đơn vị xin rút để bổ sung năm sau")
+    )
 
 
 SCENARIOS = [
@@ -134,12 +136,15 @@ def short(stage: Stage) -> str:
 
 async def db_rows(engine: Any, workflow_id: str) -> tuple[str | None, int, int]:
     async with engine.connect() as conn:
-        stage = (await conn.execute(
-            sa.text("SELECT stage FROM nominations WHERE workflow_id = :w"), {"w": workflow_id})).scalar()
-        events = (await conn.execute(
-            sa.text("SELECT count(*) FROM stage_events WHERE workflow_id = :w"), {"w": workflow_id})).scalar()
-        notes = (await conn.execute(
-            sa.text("SELECT count(*) FROM notifications WHERE workflow_id = :w"), {"w": workflow_id})).scalar()
+        stage = (
+            await conn.execute(sa.text("SELECT stage FROM nominations WHERE workflow_id = :w"), {"w": workflow_id})
+        ).scalar()
+        events = (
+            await conn.execute(sa.text("SELECT count(*) FROM stage_events WHERE workflow_id = :w"), {"w": workflow_id})
+        ).scalar()
+        notes = (
+            await conn.execute(sa.text("SELECT count(*) FROM notifications WHERE workflow_id = :w"), {"w": workflow_id})
+        ).scalar()
     return stage, int(events or 0), int(notes or 0)
 
 
@@ -161,8 +166,14 @@ async def run_scenarios(client: Client, settings: Settings, engine: Any, run_tag
         right = final.stage == scenario.expected and db_stage == final.stage.value
         all_right &= right
         table.add_row(
-            handle.id, final.award_name_vi, final.nominee_name, " → ".join(short(t.to_stage) for t in final.transitions),
-            f"[{'green' if right else 'red'}]{final.stage.label_vi}[/]", db_stage or "—", str(events), str(notes),
+            handle.id,
+            final.award_name_vi,
+            final.nominee_name,
+            " → ".join(short(t.to_stage) for t in final.transitions),
+            f"[{'green' if right else 'red'}]{final.stage.label_vi}[/]",
+            db_stage or "—",
+            str(events),
+            str(notes),
         )
     console.print(table)
     return all_right
@@ -198,7 +209,9 @@ async def main(keep: bool) -> int:
     console.print(f"\nTemporal UI: {ui}" + ("" if keep or server is None else " (run `make up` to keep it open)"))
     console.print("Try: temporal workflow list --query \"NominationStage='AWARDED'\"")
     console.print(f"Database: {engine.url.render_as_string(hide_password=True)}")
-    console.print("[green]all nominations ended as the rules say[/]" if ok else "[red]some nominations ended wrongly[/]")
+    console.print(
+        "[green]all nominations ended as the rules say[/]" if ok else "[red]some nominations ended wrongly[/]"
+    )
     if keep:
         console.print("engine kept running; stop it with Ctrl-C")
         try:

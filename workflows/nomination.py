@@ -8,6 +8,7 @@ reaches history; each accepted action becomes one transition, persisted before t
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -90,7 +91,7 @@ class NominationWorkflow:
             if self._route.stage == Stage.PUBLIC_NOTICE:
                 await self._run_public_notice(seen)
             else:
-                await workflow.wait_condition(lambda seen=seen: len(self._transitions) != seen)
+                await workflow.wait_condition(self._moved_since(seen))
             if not self._route.stage.is_final:
                 await self._refresh_roster()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -104,7 +105,7 @@ class NominationWorkflow:
         else:
             ends_at = DEFAULT_CALENDAR.deadline_after(now, self._policy.time.public_notice_working_days)
         try:
-            await workflow.wait_condition(lambda: len(self._transitions) != seen, timeout=ends_at - now)
+            await workflow.wait_condition(self._moved_since(seen), timeout=ends_at - now)
         except TimeoutError:
             await self._apply(
                 NoticeElapsed(),
@@ -113,6 +114,9 @@ class NominationWorkflow:
                 outcome_vi=f"Hết thời hạn công khai (đến {ends_at.isoformat()})",
                 details={"notice_ends_at": ends_at.isoformat()},
             )
+
+    def _moved_since(self, seen: int) -> Callable[[], bool]:
+        return lambda: len(self._transitions) != seen
 
     async def _refresh_roster(self) -> None:
         self._snapshot = await workflow.execute_activity(
@@ -168,7 +172,10 @@ class NominationWorkflow:
     @workflow.update
     async def reject(self, action: ReasonedAction) -> ActionReceipt:
         return await self._apply(
-            Rejected(), action="REJECT", actor=action.actor, reason=action.reason,
+            Rejected(),
+            action="REJECT",
+            actor=action.actor,
+            reason=action.reason,
             outcome_vi=f"Không trình khen thưởng: {action.reason}",
         )
 
@@ -179,7 +186,10 @@ class NominationWorkflow:
     @workflow.update
     async def return_dossier(self, action: ReasonedAction) -> ActionReceipt:
         return await self._apply(
-            ReturnedForSupplement(), action="RETURN", actor=action.actor, reason=action.reason,
+            ReturnedForSupplement(),
+            action="RETURN",
+            actor=action.actor,
+            reason=action.reason,
             outcome_vi=f"Trả lại hồ sơ để bổ sung: {action.reason}",
         )
 
@@ -190,7 +200,9 @@ class NominationWorkflow:
     @workflow.update
     async def resubmit(self, resubmission: Resubmission) -> ActionReceipt:
         return await self._apply(
-            Resubmitted(), action="RESUBMIT", actor=resubmission.actor,
+            Resubmitted(),
+            action="RESUBMIT",
+            actor=resubmission.actor,
             outcome_vi="Đơn vị nộp lại hồ sơ đã bổ sung",
             details={"dossier_documents": len(resubmission.nomination.dossier)},
             corrected=resubmission.nomination,
@@ -210,7 +222,10 @@ class NominationWorkflow:
     @workflow.update
     async def withdraw(self, action: ReasonedAction) -> ActionReceipt:
         return await self._apply(
-            Withdrawn(), action="WITHDRAW", actor=action.actor, reason=action.reason,
+            Withdrawn(),
+            action="WITHDRAW",
+            actor=action.actor,
+            reason=action.reason,
             outcome_vi=f"Đơn vị rút đề nghị: {action.reason}",
         )
 
@@ -253,7 +268,7 @@ class NominationWorkflow:
         )
         if policy is None:
             raise ValueError(f"{self._form.code} has no {stage.value} on its route")
-        return VoteRecorded(at_stage=stage, outcome=evaluate(result.tally, policy))  # type: ignore[arg-type]
+        return VoteRecorded(at_stage=stage, outcome=evaluate(result.tally, policy))
 
     async def _record_vote(self, stage: Stage, result: MeetingResult) -> ActionReceipt:
         event = self._vote_event(stage, result)
@@ -313,8 +328,15 @@ class NominationWorkflow:
                 self._nomination = corrected
             seq = len(self._transitions) + 1
             view = TransitionView(
-                seq=seq, action=action, actor=actor, from_stage=from_stage, to_stage=outcome.stage,
-                occurred_at=workflow.now(), reason=reason, tally=tally, details=details or {},
+                seq=seq,
+                action=action,
+                actor=actor,
+                from_stage=from_stage,
+                to_stage=outcome.stage,
+                occurred_at=workflow.now(),
+                reason=reason,
+                tally=tally,
+                details=details or {},
             )
             self._transitions.append(view)
             if from_stage != outcome.stage:

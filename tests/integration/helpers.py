@@ -22,7 +22,11 @@ PROPOSER = "btp.vutckt.le-thi-hoa"
 
 
 async def start(
-    client: Client, task_queue: str, award_form: str = "BANG_KHEN_BO", *, notice_seconds: int | None = None,
+    client: Client,
+    task_queue: str,
+    award_form: str = "BANG_KHEN_BO",
+    *,
+    notice_seconds: int | None = None,
     **overrides: Any,
 ) -> WorkflowHandle:
     nomination = Nomination.model_validate(nomination_data(award_form, **overrides))
@@ -55,8 +59,10 @@ def meeting(actor: str, **tally: int) -> MeetingResult:
 async def nomination_row(engine: AsyncEngine, workflow_id: str) -> dict[str, Any] | None:
     async with engine.connect() as conn:
         row = (
-            await conn.execute(sa.text("SELECT * FROM nominations WHERE workflow_id = :w"), {"w": workflow_id})
-        ).mappings().first()
+            (await conn.execute(sa.text("SELECT * FROM nominations WHERE workflow_id = :w"), {"w": workflow_id}))
+            .mappings()
+            .first()
+        )
     return dict(row) if row else None
 
 

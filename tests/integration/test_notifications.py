@@ -234,9 +234,7 @@ async def test_a_row_that_keeps_failing_ends_failed(engine: AsyncEngine, smtp_se
     assert [(r["status"], r["attempts"]) for r in rows] == [("FAILED", 3)] * 2
 
 
-async def test_a_party_without_email_is_marked_sent_without_mail(
-    engine: AsyncEngine, smtp_server: SmtpServer
-) -> None:
+async def test_a_party_without_email_is_marked_sent_without_mail(engine: AsyncEngine, smtp_server: SmtpServer) -> None:
     base = transition_record(new_nomination(), seq=1, from_stage=Stage.PROPOSED, to_stage=Stage.PUBLIC_NOTICE)
     silent = NotificationDraft(party="UNIT:BTP:no-email", recipients=(), subject="Không gửi", body="—")
     await record(engine, base.model_copy(update={"notifications": [silent]}))

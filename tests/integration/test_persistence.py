@@ -100,9 +100,7 @@ def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-async def fetch(
-    engine: AsyncEngine, table: str, workflow_id: str, order: str = "seq"
-) -> list[dict[str, Any]]:
+async def fetch(engine: AsyncEngine, table: str, workflow_id: str, order: str = "seq") -> list[dict[str, Any]]:
     async with engine.connect() as conn:
         result = await conn.execute(
             sa.select(metadata.tables[table])
@@ -214,9 +212,7 @@ async def test_record_transition_twice_writes_each_row_once(engine: AsyncEngine)
 async def test_an_older_seq_after_a_newer_one_does_not_regress_the_row(engine: AsyncEngine) -> None:
     nomination = new_nomination()
     first = transition_record(nomination, seq=1, from_stage=Stage.PROPOSED, to_stage=Stage.PUBLIC_NOTICE)
-    second = transition_record(
-        nomination, seq=2, from_stage=Stage.PUBLIC_NOTICE, to_stage=Stage.COUNCIL_REVIEW
-    )
+    second = transition_record(nomination, seq=2, from_stage=Stage.PUBLIC_NOTICE, to_stage=Stage.COUNCIL_REVIEW)
     activities = PersistenceActivities(engine)
     env = activity_env()
     await env.run(activities.record_transition, second)
@@ -281,9 +277,7 @@ async def test_same_business_key_under_another_workflow_id_is_not_retried(engine
 
 
 async def test_activity_log_lines_carry_workflow_and_run_ids(engine: AsyncEngine) -> None:
-    record = transition_record(
-        new_nomination(), seq=1, from_stage=Stage.PROPOSED, to_stage=Stage.PUBLIC_NOTICE
-    )
+    record = transition_record(new_nomination(), seq=1, from_stage=Stage.PROPOSED, to_stage=Stage.PUBLIC_NOTICE)
     env = activity_env()
     with capture_logs() as logs:
         await env.run(PersistenceActivities(engine).record_transition, record)

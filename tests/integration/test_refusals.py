@@ -126,14 +126,16 @@ async def test_resubmission_may_not_change_the_award_form(client: Client, task_q
     await wait_for_stage(client, handle.id, Stage.COUNCIL_REVIEW)
     await act(client, handle.id, "return_dossier", ReasonedAction(actor=SECRETARY, reason="Thiếu biên bản"))
     other_form = Nomination.model_validate(nomination_data("BANG_KHEN_BO", reference=data["reference"]))
-    await assert_refused(
-        client, handle, "resubmit", Resubmission(actor=PROPOSER, nomination=other_form), "award_form"
-    )
+    await assert_refused(client, handle, "resubmit", Resubmission(actor=PROPOSER, nomination=other_form), "award_form")
     incomplete = nomination_data("BANG_KHEN_TTG", reference=data["reference"])
     incomplete["dossier"] = incomplete["dossier"][:1]
     await assert_refused(
-        client, handle, "resubmit",
-        Resubmission(actor=PROPOSER, nomination=Nomination.model_validate(incomplete)), "dossier", "missing",
+        client,
+        handle,
+        "resubmit",
+        Resubmission(actor=PROPOSER, nomination=Nomination.model_validate(incomplete)),
+        "dossier",
+        "missing",
     )
 
 

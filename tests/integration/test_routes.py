@@ -47,7 +47,12 @@ async def test_ministry_certificate_awarded_after_council(client: Client, task_q
     assert [t.to_stage for t in final.transitions] == [Stage.COUNCIL_REVIEW, Stage.AWARDED]
     current = await assert_row_agrees(db_engine, client, handle.id)
     assert current.transitions[-1].tally == {
-        "members": 9, "present": 9, "votes_for": 9, "votes_against": 0, "written": 0, "abstaining": 0
+        "members": 9,
+        "present": 9,
+        "votes_for": 9,
+        "votes_against": 0,
+        "written": 0,
+        "abstaining": 0,
     }
     row = await nomination_row(db_engine, handle.id)
     assert row is not None and row["decided_by"] == "MINISTER" and row["policy_version"] == "2025.07"
@@ -145,7 +150,11 @@ async def test_returned_then_resubmitted_goes_back_to_the_returning_stage(
     await act(client, handle.id, "approve", approval("301/QĐ-TTg"))
     final = await handle.result()
     assert [t.to_stage for t in final.transitions] == [
-        Stage.COUNCIL_REVIEW, Stage.CENTRAL_REVIEW, Stage.RETURNED, Stage.CENTRAL_REVIEW, Stage.AWARDED
+        Stage.COUNCIL_REVIEW,
+        Stage.CENTRAL_REVIEW,
+        Stage.RETURNED,
+        Stage.CENTRAL_REVIEW,
+        Stage.AWARDED,
     ]
     row = await nomination_row(db_engine, handle.id)
     assert row is not None and "Bổ sung xác nhận" in row["payload"]["achievements"]

@@ -117,13 +117,9 @@ def test_deadline_is_midnight_vietnam_time_after_the_last_working_day():
 
 def test_deadline_counts_from_the_vietnamese_date_of_a_utc_start():
     # 20:00 UTC on 9 Feb is 03:00 on 10 Feb in Hà Nội.
-    assert CAL.deadline_after(datetime(2026, 2, 9, 20, 0, tzinfo=UTC), 10) == datetime(
-        2026, 3, 4, tzinfo=VIETNAM_TZ
-    )
+    assert CAL.deadline_after(datetime(2026, 2, 9, 20, 0, tzinfo=UTC), 10) == datetime(2026, 3, 4, tzinfo=VIETNAM_TZ)
     # 18:00 UTC on 10 Feb is already 11 Feb in Hà Nội: one working day later.
-    assert CAL.deadline_after(datetime(2026, 2, 10, 18, 0, tzinfo=UTC), 10) == datetime(
-        2026, 3, 5, tzinfo=VIETNAM_TZ
-    )
+    assert CAL.deadline_after(datetime(2026, 2, 10, 18, 0, tzinfo=UTC), 10) == datetime(2026, 3, 5, tzinfo=VIETNAM_TZ)
 
 
 def test_deadline_respects_the_calendar_configuration():
@@ -169,9 +165,7 @@ def test_a_configured_calendar_keeps_the_same_properties(start, n, off, makeup):
 
 @settings(max_examples=200, deadline=None)
 @given(
-    start=st.datetimes(
-        min_value=datetime(2024, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)
-    ),
+    start=st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)),
     n=st.integers(1, 25),
 )
 def test_a_deadline_is_always_a_vietnamese_midnight_after_a_working_day(start, n):

@@ -328,7 +328,4 @@ def test_fraction_refuses_a_zero_denominator_and_a_negative_numerator():
 
 def test_fraction_describes_itself_in_vietnamese():
     assert Fraction(numerator=9, denominator=10).describe_vi() == "từ 90% tổng số thành viên"
-    assert (
-        Fraction(numerator=1, denominator=2, strict=True, base="BALLOTS_CAST").describe_vi()
-        == "trên 50% số phiếu"
-    )
+    assert Fraction(numerator=1, denominator=2, strict=True, base="BALLOTS_CAST").describe_vi() == "trên 50% số phiếu"

@@ -140,6 +140,7 @@ def test_surrounding_whitespace_is_stripped():
     raw["ministry"] = " BTP"
     nomination = parse_nomination(raw, POLICY)
     assert nomination.reference == "125/TTr-BTP"
+    assert isinstance(nomination.nominee, IndividualNominee)
     assert nomination.nominee.full_name == "Nguyễn Thị Ánh Tuyết"
     assert nomination.ministry == "BTP"
 

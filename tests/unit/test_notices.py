@@ -12,9 +12,7 @@ from domain.notices import draft_notifications, parties_to_notify, waiting_for_v
 from domain.roster import Roster, RosterSnapshot
 from domain.stages import Stage
 
-SEED = json.loads(
-    (Path(__file__).resolve().parents[2] / "config" / "roster.json").read_text(encoding="utf-8")
-)
+SEED = json.loads((Path(__file__).resolve().parents[2] / "config" / "roster.json").read_text(encoding="utf-8"))
 ROSTER = Roster.model_validate(SEED)
 BTP = ROSTER.snapshot_for("BTP")
 PROPOSER = "btp.vutckt.le-thi-hoa"
@@ -50,9 +48,7 @@ def _without_bloc() -> RosterSnapshot:
     return Roster.model_validate(raw).snapshot_for("BNG")
 
 
-def _drafts(
-    from_stage: Stage | None, to_stage: Stage, snapshot: RosterSnapshot = BTP, proposer: str = PROPOSER
-):
+def _drafts(from_stage: Stage | None, to_stage: Stage, snapshot: RosterSnapshot = BTP, proposer: str = PROPOSER):
     return draft_notifications(
         workflow_id="nomination-2026-BTP-125-TTr-BTP",
         nominee_name="Nguyễn Thị Ánh Tuyết",

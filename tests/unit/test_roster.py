@@ -235,10 +235,7 @@ def test_a_ministry_outside_any_bloc_has_no_bloc_and_no_bloc_actions():
     assert required_grant(Action.RETURN, Stage.BLOC_VOTE, snapshot) is None
     error = authorisation_error(snapshot, "bng.hd.thu-ky", Action.RECORD_BLOC_RESULT, Stage.BLOC_VOTE)
     assert error is not None and "BLOC_VOTE" in error
-    assert (
-        authorisation_error(snapshot, "bng.hd.thu-ky", Action.RECORD_COUNCIL_RESULT, Stage.COUNCIL_REVIEW)
-        is None
-    )
+    assert authorisation_error(snapshot, "bng.hd.thu-ky", Action.RECORD_COUNCIL_RESULT, Stage.COUNCIL_REVIEW) is None
 
 
 # --- authorisation -------------------------------------------------------------------------------
@@ -320,9 +317,7 @@ def test_an_action_without_a_place_in_the_stage_is_refused_even_for_holders(acti
 
 def test_the_chair_alone_does_not_record_the_council_result():
     # The secretary types in the result; holding COUNCIL_CHAIR is not COUNCIL_SECRETARY.
-    assert authorisation_error(
-        SNAPSHOT, "btp.hd.chu-tich", Action.RECORD_COUNCIL_RESULT, Stage.COUNCIL_REVIEW
-    )
+    assert authorisation_error(SNAPSHOT, "btp.hd.chu-tich", Action.RECORD_COUNCIL_RESULT, Stage.COUNCIL_REVIEW)
 
 
 def test_every_role_has_a_vietnamese_label():

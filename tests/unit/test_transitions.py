@@ -45,12 +45,13 @@ def vote(stage: Stage, result: VoteResult = VoteResult.PASSED) -> VoteRecorded:
 
 def advance(stage: Stage) -> Event:
     """The event that moves a nomination forward out of a route stage."""
-    return {
+    events: dict[Stage, Event] = {
         Stage.PUBLIC_NOTICE: NoticeElapsed(),
         Stage.COUNCIL_REVIEW: vote(Stage.COUNCIL_REVIEW),
         Stage.BLOC_VOTE: vote(Stage.BLOC_VOTE),
         Stage.CENTRAL_REVIEW: Approved(),
-    }[stage]
+    }
+    return events[stage]
 
 
 def step(state: RouteState, event: Event) -> RouteState:

@@ -20,9 +20,7 @@ HYPOTHESIS = settings(max_examples=400, deadline=None)
 
 
 def T(members: int, present: int, votes_for: int, votes_against: int = 0, written: int = 0) -> Tally:
-    return Tally(
-        members=members, present=present, votes_for=votes_for, votes_against=votes_against, written=written
-    )
+    return Tally(members=members, present=present, votes_for=votes_for, votes_against=votes_against, written=written)
 
 
 @st.composite
@@ -195,9 +193,7 @@ def _one_more_vote_for(tally: Tally) -> list[Tally]:
     if tally.abstaining > 0:  # an abstainer votes for
         more.append(Tally(**fields | {"votes_for": tally.votes_for + 1}))
     if tally.votes_against > 0:  # a voter changes from against to for
-        more.append(
-            Tally(**fields | {"votes_for": tally.votes_for + 1, "votes_against": tally.votes_against - 1})
-        )
+        more.append(Tally(**fields | {"votes_for": tally.votes_for + 1, "votes_against": tally.votes_against - 1}))
     if tally.ballots_cast < tally.members:  # an absent member sends a written ballot in favour
         more.append(Tally(**fields | {"votes_for": tally.votes_for + 1, "written": tally.written + 1}))
     return more
@@ -223,9 +219,7 @@ def test_adding_a_vote_for_never_turns_passed_into_failed(tally, policy):
     votes_against=st.integers(-2, 60),
     written=st.integers(-2, 60),
 )
-def test_abstaining_is_never_negative_for_any_valid_tally(
-    members, present, votes_for, votes_against, written
-):
+def test_abstaining_is_never_negative_for_any_valid_tally(members, present, votes_for, votes_against, written):
     try:
         tally = T(members, present, votes_for, votes_against, written)
     except ValidationError:

@@ -1,0 +1,428 @@
+"""The pure rules of an electronic secret-ballot session (bỏ phiếu kín).
+
+One set of rules serves a ministry council meeting (Hội đồng TĐKT) and a bloc's year-end vote (Khối thi
+đua). The electorate is snapshotted when voting opens; each voter sends one ballot that gives a choice on
+every candidate they are not conflicted on, and omits the ones they are. Who voted is known (turnout,
+reminders, receipts); what each voted is never exposed here beyond the per-candidate tallies.
+
+Tallies are `domain.voting.Tally` and are evaluated with `domain.voting.evaluate`, so a result computed
+from ballots is the same as one recorded by hand from the minutes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from domain.catalog import Fraction, VotingPolicy
+from domain.voting import Tally, VoteOutcome, VoteResult, evaluate
+
+MIN_NONCE_LENGTH = 16
+
+
+class Choice(StrEnum):
+    FOR = "FOR"
+    AGAINST = "AGAINST"
+    ABSTAIN = "ABSTAIN"
+
+
+class BallotSessionKind(StrEnum):
+    COUNCIL = "COUNCIL"  # one ballot per council member
+    BLOC = "BLOC"  # one ballot per member organisation of the bloc
+
+
+class ConflictRule(StrEnum):
+    NOMINEE_ONLY = "NOMINEE_ONLY"  # the nominee does not vote on their own nomination
+    NOMINEE_AND_UNIT = "NOMINEE_AND_UNIT"  # nor does anyone from the proposing organisation
+
+
+def natural_conflict_rule(kind: BallotSessionKind) -> ConflictRule:
+    """The usual rule for a kind of session: in a bloc a member organisation does not vote on its own
+    candidate; a council excludes only the nominee unless its own rules say otherwise."""
+    return ConflictRule.NOMINEE_AND_UNIT if kind == BallotSessionKind.BLOC else ConflictRule.NOMINEE_ONLY
+
+
+class Voter(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str = Field(min_length=1)
+    organisation: str = Field(min_length=1)
+
+
+class Electorate(BaseModel):
+    """Who may vote, snapshotted when voting opens. In a BLOC session each voter stands for one member
+    organisation."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    voters: tuple[Voter, ...] = Field(min_length=1, max_length=1000)
+    kind: BallotSessionKind = BallotSessionKind.COUNCIL
+
+    @model_validator(mode="after")
+    def _one_ballot_each(self) -> Electorate:
+        seen_ids: set[str] = set()
+        seen_orgs: dict[str, str] = {}
+        for v in self.voters:
+            if v.id in seen_ids:
+                raise ValueError(f"voter {v.id!r} appears more than once in the electorate")
+            seen_ids.add(v.id)
+            if self.kind == BallotSessionKind.BLOC:
+                if v.organisation in seen_orgs:
+                    raise ValueError(
+                        f"organisation {v.organisation!r} has two voters ({seen_orgs[v.organisation]!r} "
+                        f"and {v.id!r}); a bloc vote has one ballot per member organisation"
+                    )
+                seen_orgs[v.organisation] = v.id
+        return self
+
+    @property
+    def size(self) -> int:
+        return len(self.voters)
+
+    def voter(self, voter_id: str) -> Voter | None:
+        return next((v for v in self.voters if v.id == voter_id), None)
+
+    def ids(self) -> frozenset[str]:
+        return frozenset(v.id for v in self.voters)
+
+
+class Candidate(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    workflow_id: str = Field(min_length=1)
+    award_form: str = Field(min_length=1)
+    nominee_name: str = Field(min_length=1)
+    nominee_actor_id: str | None = None  # set when the nominee is a person who may also be a voter
+    proposing_organisation: str = Field(min_length=1)
+
+    def label(self) -> str:
+        return f"{self.workflow_id} ({self.nominee_name})"
+
+
+class Ballot(BaseModel):
+    """One voter's choices, keyed by candidate workflow_id. Conflicted candidates are omitted."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    voter_id: str = Field(min_length=1)
+    choices: dict[str, Choice]
+
+
+def conflicted(voter: Voter, candidate: Candidate, rule: ConflictRule = ConflictRule.NOMINEE_ONLY) -> bool:
+    """Whether the voter must not vote on this candidate."""
+    if candidate.nominee_actor_id is not None and voter.id == candidate.nominee_actor_id:
+        return True
+    return rule == ConflictRule.NOMINEE_AND_UNIT and voter.organisation == candidate.proposing_organisation
+
+
+def _conflict_reason(voter: Voter, candidate: Candidate) -> str:
+    if candidate.nominee_actor_id is not None and voter.id == candidate.nominee_actor_id:
+        return "they are the nominee"
+    return f"their organisation {voter.organisation!r} proposed the candidate"
+
+
+def _candidate_index(candidates: Sequence[Candidate]) -> dict[str, Candidate]:
+    index: dict[str, Candidate] = {}
+    for c in candidates:
+        if c.workflow_id in index:
+            raise ValueError(f"candidate {c.workflow_id!r} appears more than once in the session")
+        index[c.workflow_id] = c
+    return index
+
+
+def session_errors(
+    electorate: Electorate, candidates: Sequence[Candidate], rule: ConflictRule = ConflictRule.NOMINEE_ONLY
+) -> list[str]:
+    """What is wrong with a session before it opens: duplicate candidates, or a candidate that no voter
+    may vote on (every voter conflicted), which could never be counted."""
+    errors = []
+    seen: set[str] = set()
+    for c in candidates:
+        if c.workflow_id in seen:
+            errors.append(f"candidate {c.workflow_id!r} appears more than once in the session")
+        seen.add(c.workflow_id)
+        if all(conflicted(v, c, rule) for v in electorate.voters):
+            errors.append(f"no voter may vote on candidate {c.label()}: every voter is conflicted under {rule.value}")
+    return errors
+
+
+def ballot_errors(
+    ballot: Ballot,
+    electorate: Electorate,
+    candidates: Sequence[Candidate],
+    rule: ConflictRule = ConflictRule.NOMINEE_ONLY,
+    already_voted: bool = False,
+    amend_allowed: bool = False,
+) -> list[str]:
+    """Why this ballot cannot be accepted; empty when it can. The messages never repeat a choice."""
+    voter = electorate.voter(ballot.voter_id)
+    if voter is None:
+        return [f"voter {ballot.voter_id!r} is not in this session's electorate"]
+    errors = []
+    if already_voted and not amend_allowed:
+        errors.append(f"voter {voter.id!r} has already cast a ballot and this session does not allow amending it")
+    index = _candidate_index(candidates)
+    invented = [wf for wf in ballot.choices if wf not in index]
+    if invented:
+        errors.append(
+            f"ballot from {voter.id!r} names candidate(s) not on this session's list: "
+            + ", ".join(repr(wf) for wf in invented)
+        )
+    barred = [c for c in candidates if c.workflow_id in ballot.choices and conflicted(voter, c, rule)]
+    for c in barred:
+        errors.append(
+            f"voter {voter.id!r} may not vote on candidate {c.label()} because "
+            f"{_conflict_reason(voter, c)}; omit it from the ballot"
+        )
+    missing = [c for c in candidates if c.workflow_id not in ballot.choices and not conflicted(voter, c, rule)]
+    if missing:
+        errors.append(
+            f"ballot from {voter.id!r} has no choice for candidate(s): " + ", ".join(c.label() for c in missing)
+        )
+    return errors
+
+
+def make_receipt(session_id: str, voter_id: str, nonce: str) -> str:
+    """A voter's receipt: sha256 over the session, the voter and a secret nonce, never the choices.
+
+    The nonce must be secret and unguessable (at least 16 characters), otherwise anyone who knows the
+    session and a voter's id could recompute the receipt and link it to the voter."""
+    if len(nonce) < MIN_NONCE_LENGTH:
+        raise ValueError(f"receipt nonce must be at least {MIN_NONCE_LENGTH} characters")
+    # JSON framing keeps ("a|b", "c") and ("a", "b|c") apart.
+    payload = json.dumps(["tdkt-ballot-receipt/1", session_id, voter_id, nonce], ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def receipt_counted(receipt: str, counted_receipts: Iterable[str]) -> bool:
+    """Whether a voter's receipt is among the receipts of the ballots that were counted."""
+    wanted = receipt.strip().lower()
+    return any(wanted == r.strip().lower() for r in counted_receipts)
+
+
+def count(
+    ballots: Iterable[Ballot],
+    candidates: Sequence[Candidate],
+    electorate: Electorate,
+    rule: ConflictRule = ConflictRule.NOMINEE_ONLY,
+) -> dict[str, Tally]:
+    """Tally each candidate: members are the voters not conflicted on it, present the ballots cast by
+    them; abstaining is what remains. Pass at most one (the latest) ballot per voter; an invalid ballot
+    is a caller error and raises ValueError."""
+    index = _candidate_index(candidates)
+    by_voter: dict[str, Ballot] = {}
+    for ballot in ballots:
+        if ballot.voter_id in by_voter:
+            raise ValueError(f"two ballots from voter {ballot.voter_id!r}; count only the latest one")
+        problems = ballot_errors(ballot, electorate, candidates, rule)
+        if problems:
+            raise ValueError("; ".join(problems))
+        by_voter[ballot.voter_id] = ballot
+    tallies: dict[str, Tally] = {}
+    for wf, candidate in index.items():
+        eligible = [v for v in electorate.voters if not conflicted(v, candidate, rule)]
+        if not eligible:
+            raise ValueError(
+                f"no voter may vote on candidate {candidate.label()}: every voter is conflicted under {rule.value}"
+            )
+        choices = [by_voter[v.id].choices[wf] for v in eligible if v.id in by_voter]
+        tallies[wf] = Tally(
+            members=len(eligible),
+            present=len(choices),
+            votes_for=sum(1 for c in choices if c == Choice.FOR),
+            votes_against=sum(1 for c in choices if c == Choice.AGAINST),
+        )
+    return tallies
+
+
+class Turnout(BaseModel):
+    """What may be shown while voting is open: how many voted, never what."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    eligible: int = Field(ge=1)
+    voted: int = Field(ge=0)
+    quorum_met: bool
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Turnout:
+        if self.voted > self.eligible:
+            raise ValueError(f"voted ({self.voted}) cannot exceed eligible ({self.eligible})")
+        return self
+
+
+def turnout(electorate: Electorate, voted_ids: Iterable[str], quorum: Fraction) -> Turnout:
+    """The session's turnout against a quorum rule (the policy's `quorum`)."""
+    voted = set(voted_ids)
+    strangers = sorted(voted - electorate.ids())
+    if strangers:
+        raise ValueError("not in the electorate: " + ", ".join(repr(s) for s in strangers))
+    return Turnout(eligible=electorate.size, voted=len(voted), quorum_met=quorum.met_by(len(voted), electorate.size))
+
+
+def _session_no_quorum(session: Turnout | None, policy: VotingPolicy) -> VoteOutcome | None:
+    """evaluate()'s NO_QUORUM outcome for the whole session, or None when the session is quorate."""
+    if session is None:
+        return None
+    outcome = evaluate(Tally(members=session.eligible, present=session.voted, votes_for=0, votes_against=0), policy)
+    return outcome if outcome.result == VoteResult.NO_QUORUM else None
+
+
+def council_outcomes(
+    tallies: Mapping[str, Tally],
+    candidates: Sequence[Candidate],
+    policy_for: Callable[[Candidate], VotingPolicy],
+    session: Turnout | None = None,
+) -> dict[str, VoteOutcome]:
+    """Each candidate's outcome under its own policy. When `session` is given and the session's turnout
+    misses a policy's quorum, every candidate under that policy is NO_QUORUM."""
+    outcomes: dict[str, VoteOutcome] = {}
+    for wf, candidate in _candidate_index(candidates).items():
+        if wf not in tallies:
+            raise ValueError(f"no tally for candidate {candidate.label()}")
+        policy = policy_for(candidate)
+        outcomes[wf] = _session_no_quorum(session, policy) or evaluate(tallies[wf], policy)
+    extra = sorted(set(tallies) - {c.workflow_id for c in candidates})
+    if extra:
+        raise ValueError("tallies for unknown candidate(s): " + ", ".join(repr(wf) for wf in extra))
+    return outcomes
+
+
+class BlocRanking(BaseModel):
+    """The bloc's result. `winners` are clear winners; when a tie straddles the quota boundary, `tied`
+    holds every candidate on the boundary count and `seats_left` (< len(tied)) seats remain for a runoff
+    among them or the bloc head's recorded decision. Nothing is ever broken silently."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    quota: int = Field(ge=1)
+    winners: list[str]
+    tied: list[str] = Field(default_factory=list)
+    seats_left: int = Field(default=0, ge=0)
+    losers: list[str] = Field(default_factory=list)
+    quorum_met: bool = True
+    outcomes: dict[str, VoteOutcome] = Field(default_factory=dict)
+    head_decision: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BlocRanking:
+        groups = [*self.winners, *self.tied, *self.losers]
+        if len(groups) != len(set(groups)):
+            raise ValueError("a candidate appears in more than one of winners, tied and losers")
+        if bool(self.tied) != (self.seats_left > 0):
+            raise ValueError("seats_left is set exactly when there is a tie to resolve")
+        if self.tied and self.seats_left >= len(self.tied):
+            raise ValueError(f"{len(self.tied)} tied for {self.seats_left} seat(s) is not a tie")
+        if len(self.winners) + self.seats_left > self.quota:
+            raise ValueError(f"more than {self.quota} seat(s) filled or open")
+        if not set(self.head_decision) <= set(self.winners):
+            raise ValueError("the head's decision must be among the winners")
+        return self
+
+    @property
+    def needs_runoff(self) -> bool:
+        return bool(self.tied)
+
+
+def rank_bloc(
+    tallies: Mapping[str, Tally],
+    candidates: Sequence[Candidate],
+    policy: VotingPolicy,
+    session: Turnout | None = None,
+    seats: int | None = None,
+) -> BlocRanking:
+    """Rank the candidates that pass the policy by votes in favour; the top `seats` (default the
+    policy's quota, else 1) win. A tie across the boundary is reported in `tied`, never broken.
+
+    For a runoff, open a new session with `runoff_candidates(...)` and rank it with
+    `seats=ranking.seats_left`; the policy's threshold applies again."""
+    quota = seats if seats is not None else (policy.quota if policy.quota is not None else 1)
+    if quota < 1:
+        raise ValueError(f"a bloc vote needs at least one seat, got quota {quota}")
+    index = _candidate_index(candidates)
+    missing = [c.label() for c in candidates if c.workflow_id not in tallies]
+    if missing:
+        raise ValueError("no tally for candidate(s): " + ", ".join(missing))
+    extra = sorted(set(tallies) - set(index))
+    if extra:
+        raise ValueError("tallies for unknown candidate(s): " + ", ".join(repr(wf) for wf in extra))
+    order = {wf: i for i, wf in enumerate(index)}
+
+    def by_votes(wf: str) -> tuple[int, int]:
+        return (-tallies[wf].votes_for, order[wf])
+
+    no_quorum = _session_no_quorum(session, policy)
+    if no_quorum is not None:
+        return BlocRanking(
+            quota=quota,
+            winners=[],
+            losers=sorted(index, key=by_votes),
+            quorum_met=False,
+            outcomes=dict.fromkeys(index, no_quorum),
+        )
+    outcomes = {wf: evaluate(tallies[wf], policy) for wf in index}
+    passing = sorted((wf for wf in index if outcomes[wf].result == VoteResult.PASSED), key=by_votes)
+    failing = sorted((wf for wf in index if outcomes[wf].result != VoteResult.PASSED), key=by_votes)
+    if len(passing) <= quota:
+        return BlocRanking(quota=quota, winners=passing, losers=failing, outcomes=outcomes)
+    boundary = tallies[passing[quota - 1]].votes_for
+    if tallies[passing[quota]].votes_for != boundary:
+        return BlocRanking(
+            quota=quota,
+            winners=passing[:quota],
+            losers=sorted([*passing[quota:], *failing], key=by_votes),
+            outcomes=outcomes,
+        )
+    winners = [wf for wf in passing if tallies[wf].votes_for > boundary]
+    tied = [wf for wf in passing if tallies[wf].votes_for == boundary]
+    below = [wf for wf in passing if tallies[wf].votes_for < boundary]
+    return BlocRanking(
+        quota=quota,
+        winners=winners,
+        tied=tied,
+        seats_left=quota - len(winners),
+        losers=sorted([*below, *failing], key=by_votes),
+        outcomes=outcomes,
+    )
+
+
+def runoff_candidates(ranking: BlocRanking, candidates: Sequence[Candidate]) -> list[Candidate]:
+    """The candidates to put on a runoff ballot (those tied at the boundary), in session order."""
+    if not ranking.tied:
+        raise ValueError("there is no tie to run off")
+    index = _candidate_index(candidates)
+    unknown = [wf for wf in ranking.tied if wf not in index]
+    if unknown:
+        raise ValueError("tied candidate(s) not in the list: " + ", ".join(repr(wf) for wf in unknown))
+    tied = set(ranking.tied)
+    return [c for c in candidates if c.workflow_id in tied]
+
+
+def resolve_with_head_decision(ranking: BlocRanking, chosen: Sequence[str]) -> BlocRanking:
+    """Record the bloc head's decision on a boundary tie: exactly `seats_left` distinct candidates among
+    the tied. The rest of the tied become losers; the decision is kept in `head_decision`."""
+    if not ranking.tied:
+        raise ValueError("there is no tie for the bloc head to decide")
+    errors = []
+    duplicates = sorted({wf for wf in chosen if list(chosen).count(wf) > 1})
+    if duplicates:
+        errors.append("chosen more than once: " + ", ".join(repr(wf) for wf in duplicates))
+    outside = [wf for wf in dict.fromkeys(chosen) if wf not in ranking.tied]
+    if outside:
+        errors.append("not among the tied candidates: " + ", ".join(repr(wf) for wf in outside))
+    distinct = len(set(chosen))
+    if distinct != ranking.seats_left:
+        errors.append(
+            f"the bloc head must choose exactly {ranking.seats_left} of the tied candidates "
+            f"({', '.join(ranking.tied)}), got {distinct}"
+        )
+    if errors:
+        raise ValueError("; ".join(errors))
+    picked = [wf for wf in ranking.tied if wf in set(chosen)]
+    return ranking.model_copy(
+        update={
+            "winners": [*ranking.winners, *picked],
+            "tied": [],
+            "seats_left": 0,
+            "losers": [*[wf for wf in ranking.tied if wf not in set(chosen)], *ranking.losers],
+            "head_decision": picked,
+        }
+    )

