@@ -1,0 +1,14 @@
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY domain domain
+COPY workflows workflows
+COPY activities activities
+COPY migrations migrations
+COPY runtime runtime
+COPY worker.py starter.py ./
+COPY config config
+COPY samples samples
+RUN pip install --no-cache-dir .
+ENV PYTHONUNBUFFERED=1 LOG_FORMAT=json
+CMD ["python", "worker.py"]
