@@ -22,6 +22,8 @@ class IndividualNominee(BaseModel):
     full_name: Text
     position: Text
     unit: Text
+    # The nominee's roster id when they may also act (e.g. vote): they never vote on themselves.
+    actor_id: ActorId | None = None
 
     @property
     def display_name(self) -> str:

@@ -1,0 +1,172 @@
+"""What travels between voters, the ballot session workflow, its activities and the nominations.
+
+A ballot's choices never travel in the clear: the voter's client seals each choice to the tally key
+(hybrid RSA-OAEP + AES-GCM, see runtime/sealing.py); only the counting activity holds the private key.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from domain.ballots import BallotSessionKind, Candidate, ConflictRule, Electorate
+from domain.nomination import ActorId, Code, Text
+from domain.voting import Tally, VoteResult
+
+Base64 = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/=]{4,4096}$")]
+
+
+class SessionPhase(StrEnum):
+    COLLECTING = "COLLECTING"  # the list is open: nominations reaching the stage join it
+    VOTING = "VOTING"  # the list is closed, the electorate snapshotted, ballots are cast
+    AWAITING_CHAIR = "AWAITING_CHAIR"  # the deadline passed without a quorum: the chair extends or cancels
+    CLOSED = "CLOSED"  # counted, results sent to the nominations
+    CANCELLED = "CANCELLED"
+
+
+class SessionStart(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: BallotSessionKind
+    scope: Code  # ministry code (council) or bloc code (bloc)
+    meeting_ref: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z][0-9A-Za-z._-]{0,47}$")]
+    opened_by: ActorId
+    deadline: datetime
+    policy_version: str
+    conflict_rule: ConflictRule | None = None  # None: the kind's natural rule
+    reminder_before_seconds: int = Field(default=24 * 3600, ge=0)
+    runoff_seconds: int = Field(default=24 * 3600, ge=1)
+
+
+def session_workflow_id(kind: BallotSessionKind, scope: str, meeting_ref: str) -> str:
+    return f"ballot-{kind.value.lower()}-{scope}-{meeting_ref}"
+
+
+class SealedBallot(BaseModel):
+    """One voter's ballot as it is sent: which candidates it covers (plain, so coverage and conflicts can be
+    validated) and each choice sealed to the tally key (so history shows ciphertext only)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    key_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16,64}$")]
+    wrapped_key: Base64
+    sealed_choices: dict[str, Base64] = Field(min_length=1, max_length=2000)
+
+
+class BallotCast(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    voter: ActorId
+    ballot: SealedBallot
+
+
+class BallotReceipt(BaseModel):
+    session_id: str
+    receipt: str  # "<session id>:<sha256 hex>"; reveals nothing of the choices
+    round: int
+    voted_at: datetime
+
+
+class ChairAction(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    actor: ActorId
+    new_deadline: datetime | None = None  # for extend
+    reason: Text | None = None
+
+
+class ListClosing(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    actor: ActorId
+
+
+class PublicKeyInfo(BaseModel):
+    key_id: str
+    public_pem: str
+
+
+class CountRequest(BaseModel):
+    session_id: str
+    round: int
+    ballots: dict[str, SealedBallot]  # voter id -> ballot
+    candidates: list[Candidate]
+    electorate: Electorate
+    rule: ConflictRule
+
+
+class CountResult(BaseModel):
+    tallies: dict[str, Tally]
+    spoiled: list[str] = Field(default_factory=list)  # voter ids whose seal did not open
+
+
+class BallotVerdict(BaseModel):
+    """A session's result for one nomination, signalled back to its workflow."""
+
+    session_id: str
+    round: int
+    stage_kind: BallotSessionKind
+    tally: Tally
+    result: VoteResult
+    reason_vi: str
+    policy_code: str
+
+
+class MinutesEntry(BaseModel):
+    candidate: Candidate
+    tally: Tally
+    result: VoteResult
+    reason_vi: str
+
+
+class Participation(BaseModel):
+    voter_id: str
+    voted_at: datetime
+    receipt: str
+
+
+class SessionMinutes(BaseModel):
+    """Biên bản kiểm phiếu: per nomination the counts, who voted (not what), when, the policy version."""
+
+    session_id: str
+    kind: BallotSessionKind
+    scope: str
+    meeting_ref: str
+    round: int
+    policy_version: str
+    closed_at: datetime
+    electorate_size: int
+    entries: list[MinutesEntry]
+    participation: list[Participation]
+    spoiled: int = 0
+
+
+class SessionRow(BaseModel):
+    session_id: str
+    kind: BallotSessionKind
+    scope: str
+    meeting_ref: str
+    phase: SessionPhase
+    opened_by: str
+    deadline: datetime
+    policy_version: str
+    candidates: int = 0
+    electorate_size: int = 0
+    voted: int = 0
+
+
+class SessionStatus(BaseModel):
+    session_id: str
+    kind: BallotSessionKind
+    scope: str
+    meeting_ref: str
+    phase: SessionPhase
+    round: int
+    deadline: datetime
+    candidates: list[Candidate]
+    electorate_size: int
+    voted: list[str]  # who voted is known; what they voted is not
+    quorum_met: bool
+    # Only once the session is CLOSED: the tallies and results (never before).
+    results: list[MinutesEntry] | None = None
+    counted_receipts: list[str] | None = None
+    key_id: str | None = None
+    public_pem: str | None = None
