@@ -12,12 +12,14 @@ import json
 import os
 import sys
 from collections.abc import Callable, Coroutine
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from domain.ballots import Choice
+from domain.calendar import VIETNAM_TZ
 from domain.catalog import current_policy_version, policy_set
 from domain.errors import FieldError, InvalidInput, field_errors_from
 from domain.messages import CentralApproval, MeetingResult, ReasonedAction, Resubmission
@@ -186,6 +188,161 @@ async def cmd_setup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---- ballot sessions -------------------------------------------------------------------------------
+
+
+def parse_deadline(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput([FieldError(field="--deadline", message=f"not an ISO date-time: {text!r}")]) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=VIETNAM_TZ)
+
+
+async def cmd_ballot_open(args: argparse.Namespace) -> int:
+    from domain.ballot_messages import SessionStart
+    from runtime.ballots import open_session
+
+    if (args.deadline is None) == (args.deadline_hours is None):
+        raise InvalidInput([FieldError(field="--deadline", message="give --deadline or --deadline-hours")])
+    deadline = (
+        parse_deadline(args.deadline) if args.deadline else datetime.now(UTC) + timedelta(hours=args.deadline_hours)
+    )
+    start = build_payload(
+        SessionStart,
+        kind=args.kind.upper(),
+        scope=args.scope,
+        meeting_ref=args.meeting,
+        opened_by=args.actor,
+        deadline=deadline,
+        policy_version=current_policy_version(date.today()),
+        reminder_before_seconds=int(args.reminder_hours * 3600),
+        runoff_seconds=int(args.runoff_hours * 3600),
+    )
+    if deadline <= datetime.now(UTC):
+        raise InvalidInput([FieldError(field="--deadline", message="must lie in the future")])
+    handle = await open_session(await _client(), _settings().task_queue, start)  # type: ignore[arg-type]
+    print(handle.id)
+    return EXIT_OK
+
+
+async def cmd_ballot_close_list(args: argparse.Namespace) -> int:
+    from runtime.ballots import close_list
+
+    print_json((await close_list(await _client(), args.session_id, args.actor)).model_dump(mode="json"))
+    return EXIT_OK
+
+
+def read_choices(path: str) -> dict[str, Choice]:
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidInput([FieldError(field="BALLOT_FILE", message=f"{path} does not exist")]) from None
+    except json.JSONDecodeError as err:
+        raise InvalidInput([FieldError(field="BALLOT_FILE", message=f"not valid JSON: {err}")]) from None
+    choices = raw.get("choices") if isinstance(raw, dict) else None
+    if not isinstance(choices, dict) or not choices:
+        raise InvalidInput([FieldError(field="choices", message='expected {"choices": {"<workflow id>": "FOR"}}')])
+    bad = [wf for wf, c in choices.items() if c not in Choice.__members__]
+    if bad:
+        allowed = ", ".join(Choice.__members__)
+        raise InvalidInput([FieldError(field=f"choices.{wf}", message=f"must be one of {allowed}") for wf in bad])
+    return {wf: Choice(c) for wf, c in choices.items()}
+
+
+async def cmd_ballot_cast(args: argparse.Namespace) -> int:
+    from runtime.ballots import cast
+
+    receipt = await cast(await _client(), args.session_id, args.actor, read_choices(args.ballot_file))
+    print_json(receipt.model_dump(mode="json"))
+    print(receipt.receipt)
+    return EXIT_OK
+
+
+async def cmd_ballot_status(args: argparse.Namespace) -> int:
+    from runtime.ballots import session_status
+
+    status = await session_status(await _client(), args.session_id)
+    print_json(status.model_dump(mode="json", exclude={"public_pem"}))
+    return EXIT_OK
+
+
+async def cmd_ballot_chair(args: argparse.Namespace) -> int:
+    from domain.ballot_messages import ChairAction
+    from runtime.ballots import chair_action
+
+    fields: dict[str, Any] = {"actor": args.actor, "reason": getattr(args, "reason", None)}
+    if args.update == "extend":
+        fields["new_deadline"] = parse_deadline(args.deadline)
+    action = build_payload(ChairAction, **fields)
+    status = await chair_action(await _client(), args.session_id, args.update, action)  # type: ignore[arg-type]
+    print_json(status.model_dump(mode="json", exclude={"public_pem"}))
+    return EXIT_OK
+
+
+async def cmd_ballot_verify(args: argparse.Namespace) -> int:
+    from runtime.ballots import verify_receipt
+
+    try:
+        session_id, counted = await verify_receipt(await _client(), args.receipt)
+    except ValueError as err:
+        raise InvalidInput([FieldError(field="RECEIPT", message=str(err))]) from None
+    if counted is None:
+        print(f"{session_id}: not closed yet; receipts are published when the count is done")
+        return EXIT_REFUSED
+    print(f"{session_id}: {'counted' if counted else 'NOT FOUND among the counted ballots'}")
+    return EXIT_OK if counted else EXIT_NOT_FOUND
+
+
+def add_ballot_parser(sub: argparse._SubParsersAction) -> None:
+    ballot = sub.add_parser("ballot", help="secret-ballot sessions of councils and blocs")
+    bsub = ballot.add_subparsers(dest="ballot_command", required=True)
+
+    s = bsub.add_parser("open", help="the council secretary or bloc head opens a session")
+    s.add_argument("--kind", choices=["council", "bloc"], required=True)
+    s.add_argument("--scope", required=True, help="ministry code (council) or bloc code (bloc)")
+    s.add_argument("--meeting", required=True, help="meeting reference, e.g. HD-2026-12")
+    s.add_argument("--actor", required=True)
+    s.add_argument("--deadline", help="ISO date-time (Vietnam time if no offset)")
+    s.add_argument("--deadline-hours", type=float)
+    s.add_argument("--reminder-hours", type=float, default=24, help="remind non-voters this long before")
+    s.add_argument("--runoff-hours", type=float, default=24, help="length of a runoff round after a tie")
+    s.set_defaults(run=cmd_ballot_open)
+
+    s = bsub.add_parser("close-list", help="close the list of nominations and open the voting")
+    s.add_argument("session_id")
+    s.add_argument("--actor", required=True)
+    s.set_defaults(run=cmd_ballot_close_list)
+
+    s = bsub.add_parser("cast", help='cast one sealed ballot: BALLOT_FILE is {"choices": {"<workflow id>": "FOR"}}')
+    s.add_argument("session_id")
+    s.add_argument("ballot_file")
+    s.add_argument("--actor", required=True)
+    s.set_defaults(run=cmd_ballot_cast)
+
+    s = bsub.add_parser("status", help="turnout while voting; tallies once closed")
+    s.add_argument("session_id")
+    s.set_defaults(run=cmd_ballot_status)
+
+    for name, update, what in (
+        ("close", "close_voting", "the chair closes the voting once a quorum has voted"),
+        ("extend", "extend", "the chair moves the deadline"),
+        ("cancel", "cancel", "the chair cancels the session"),
+    ):
+        s = bsub.add_parser(name, help=what)
+        s.add_argument("session_id")
+        s.add_argument("--actor", required=True)
+        if name == "extend":
+            s.add_argument("--deadline", required=True)
+        if name == "cancel":
+            s.add_argument("--reason", required=True)
+        s.set_defaults(run=cmd_ballot_chair, update=update)
+
+    s = bsub.add_parser("verify", help="check that the ballot behind a receipt was counted")
+    s.add_argument("receipt")
+    s.set_defaults(run=cmd_ballot_verify)
+
+
 # ---- plumbing --------------------------------------------------------------------------------------
 
 
@@ -285,12 +442,14 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("setup", help="register the search attributes on the namespace")
     s.set_defaults(run=cmd_setup)
+    add_ballot_parser(sub)
     return p
 
 
 def run(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.run
+    from runtime.ballots import DuplicateSession
     from runtime.nominations import ActionRefused, DuplicateNomination, NominationNotFound
 
     try:
@@ -300,7 +459,7 @@ def run(argv: list[str]) -> int:
         for error in err.errors:
             print(f"  {error.field}: {error.message}", file=sys.stderr)
         return EXIT_INVALID
-    except DuplicateNomination as err:
+    except (DuplicateNomination, DuplicateSession) as err:
         print(f"duplicate: {err}", file=sys.stderr)
         return EXIT_DUPLICATE
     except ActionRefused as err:

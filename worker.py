@@ -10,6 +10,7 @@ import asyncio
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,14 +18,18 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.ballots import BallotActivities
 from activities.db import create_engine, default_database_url
 from activities.logging import configure_logging
 from activities.migrate import upgrade_to_head
 from activities.notify import OutboxDispatcher, channel_from_env
 from activities.persistence import PersistenceActivities
+from activities.session_roster import SessionRosterActivities
 from domain.catalog import policy_sets
+from runtime.sealing import ballot_key_path
 from runtime.settings import Settings
 from runtime.temporal import connect, ensure_search_attributes
+from workflows.ballot_session import BallotSessionWorkflow
 from workflows.nomination import NominationWorkflow
 
 # Side-effect-free modules shared with the sandbox instead of re-imported for every workflow run.
@@ -36,19 +41,34 @@ PASSTHROUGH_MODULES: Sequence[str] = (
     "email_validator",
     "holidays",
     "dateutil",
+    "cryptography",
 )
 
-WORKFLOWS = [NominationWorkflow]
+WORKFLOWS = [NominationWorkflow, BallotSessionWorkflow]
 
 
-def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker:
+def build_worker(client: Client, engine: AsyncEngine, task_queue: str, ballot_key: Path | None = None) -> Worker:
     policy_sets()  # read the policy files here, outside the sandbox, once per process
     persistence = PersistenceActivities(engine)
+    ballots = BallotActivities(engine, client, ballot_key or ballot_key_path())
+    session_roster = SessionRosterActivities(engine)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=[persistence.record_transition, persistence.load_roster_snapshot],
+        activities=[
+            persistence.record_transition,
+            persistence.load_roster_snapshot,
+            session_roster.load_scope_snapshot,
+            ballots.register_ballot_session,
+            ballots.waiting_candidates,
+            ballots.offer_to_open_session,
+            ballots.snapshot_electorate,
+            ballots.ballot_public_key,
+            ballots.open_and_count,
+            ballots.record_ballot_minutes,
+            ballots.write_session_notifications,
+        ],
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
         ),

@@ -118,3 +118,53 @@ notifications = sa.Table(
     sa.UniqueConstraint("workflow_id", "seq", "party", name="uq_notifications_workflow_seq_party"),
     sa.Index("ix_notifications_status_id", "status", "id"),
 )
+
+# ---- ballot sessions (bỏ phiếu kín) -----------------------------------------------------------------
+# Who voted and the per-candidate counts; never what anyone voted. No column here holds a choice.
+
+ballot_sessions = sa.Table(
+    "ballot_sessions",
+    metadata,
+    sa.Column("session_id", sa.String(200), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("scope", sa.String(24), nullable=False),
+    sa.Column("meeting_ref", sa.String(48), nullable=False),
+    sa.Column("phase", sa.String(16), nullable=False),
+    sa.Column("opened_by", sa.String(64), nullable=False),
+    sa.Column("deadline", Timestamp, nullable=False),
+    sa.Column("policy_version", sa.String(32), nullable=False),
+    sa.Column("candidates", sa.Integer, nullable=False),
+    sa.Column("electorate_size", sa.Integer, nullable=False),
+    sa.Column("voted", sa.Integer, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Index("ix_ballot_sessions_kind_scope_phase", "kind", "scope", "phase"),
+)
+
+ballot_participation = sa.Table(
+    "ballot_participation",
+    metadata,
+    sa.Column("session_id", sa.String(200), primary_key=True),
+    sa.Column("round", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("voter_id", sa.String(64), primary_key=True),
+    sa.Column("voted_at", Timestamp, nullable=False),
+    sa.Column("receipt", sa.String(300), nullable=False),
+)
+
+ballot_minutes = sa.Table(
+    "ballot_minutes",
+    metadata,
+    sa.Column("session_id", sa.String(200), primary_key=True),
+    sa.Column("round", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("workflow_id", sa.String(200), primary_key=True),
+    sa.Column("members", sa.Integer, nullable=False),
+    sa.Column("present", sa.Integer, nullable=False),
+    sa.Column("votes_for", sa.Integer, nullable=False),
+    sa.Column("votes_against", sa.Integer, nullable=False),
+    sa.Column("abstaining", sa.Integer, nullable=False),
+    sa.Column("result", sa.String(16), nullable=False),
+    sa.Column("reason_vi", sa.Text, nullable=False),
+    sa.Column("policy_version", sa.String(32), nullable=False),
+    sa.Column("closed_at", Timestamp, nullable=False),
+    sa.Column("spoiled", sa.Integer, nullable=False),
+)

@@ -426,3 +426,37 @@ def resolve_with_head_decision(ranking: BlocRanking, chosen: Sequence[str]) -> B
             "head_decision": picked,
         }
     )
+
+
+def bloc_verdicts(ranking: BlocRanking) -> dict[str, VoteOutcome]:
+    """The final outcome of each decided candidate: winners PASSED; every loser FAILED, including one that
+    met the threshold but ranked below the quota. Tied candidates are left out until their runoff."""
+    verdicts: dict[str, VoteOutcome] = {}
+    for wf in ranking.winners:
+        base = ranking.outcomes[wf]
+        verdicts[wf] = base.model_copy(
+            update={"reason_vi": f"{base.reason_vi}; được suy tôn trong chỉ tiêu {ranking.quota}"}
+        )
+    for wf in ranking.losers:
+        base = ranking.outcomes[wf]
+        if base.result == VoteResult.PASSED:
+            base = base.model_copy(
+                update={
+                    "result": VoteResult.FAILED,
+                    "reason_vi": f"{base.reason_vi}; nhưng xếp ngoài chỉ tiêu {ranking.quota} của Khối",
+                }
+            )
+        verdicts[wf] = base
+    return verdicts
+
+
+def runoff_pending(ranking: BlocRanking) -> dict[str, VoteOutcome]:
+    """How the minutes record the tied candidates of a round: undecided, going to a runoff."""
+    return {
+        wf: ranking.outcomes[wf].model_copy(
+            update={
+                "reason_vi": f"{ranking.outcomes[wf].reason_vi}; bằng phiếu tại vị trí cuối chỉ tiêu, bỏ phiếu vòng hai"
+            }
+        )
+        for wf in ranking.tied
+    }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel
 from temporalio.client import (
@@ -78,20 +78,29 @@ async def start_nomination(
         raise DuplicateNomination(workflow_id) from None
 
 
+@overload
+async def act(client: Client, workflow_id: str, update: str, payload: BaseModel) -> ActionReceipt: ...
+
+
+@overload
+async def act(client: Client, workflow_id: str, update: str, payload: BaseModel, *, result_type: type[T]) -> T: ...
+
+
 async def act(
     client: Client,
     workflow_id: str,
     update: str,
     payload: BaseModel,
     *,
-    attempts: int = 20,
-) -> ActionReceipt:
+    result_type: type[Any] = ActionReceipt,
+    attempts: int = 30,
+) -> Any:
     """Send a human action as a workflow update; retry only what the server turns away for load."""
     handle = client.get_workflow_handle(workflow_id)
     delay = 0.05
     for attempt in range(attempts):
         try:
-            return await handle.execute_update(update, payload, result_type=ActionReceipt)
+            return await handle.execute_update(update, payload, result_type=result_type)
         except WorkflowUpdateFailedError as err:
             raise ActionRefused(refusal_reason(err)) from None
         except RPCError as err:

@@ -16,6 +16,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from domain.ballot_messages import BallotVerdict
+    from domain.ballots import BallotSessionKind, Candidate
     from domain.calendar import DEFAULT_CALENDAR
     from domain.catalog import AUTHORITY_LABELS_VI, AwardForm, PolicySet, policy_set
     from domain.messages import (
@@ -28,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
         Resubmission,
         TransitionView,
     )
-    from domain.nomination import Nomination, catalog_errors
+    from domain.nomination import IndividualNominee, Nomination, catalog_errors
     from domain.notices import draft_notifications, waiting_for_vi
     from domain.records import NominationRow, StageEventRow, TransitionRecord
     from domain.roster import Action, RosterSnapshot, authorisation_error
@@ -47,13 +49,17 @@ with workflow.unsafe.imports_passed_through():
         Withdrawn,
         transition,
     )
-    from domain.voting import evaluate
+    from domain.voting import VoteOutcome, evaluate
     from workflows.search_attributes import BLOC, NOMINATION_STAGE
 
 PERSIST_TIMEOUT = timedelta(seconds=30)
 # Persistence retries until the database is back: a transition is never dropped.
 PERSIST_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 ROSTER_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=["UnknownMinistry"])
+
+
+BALLOT_KINDS = {Stage.COUNCIL_REVIEW: BallotSessionKind.COUNCIL, Stage.BLOC_VOTE: BallotSessionKind.BLOC}
+STAGE_OF_KIND = {kind: stage for stage, kind in BALLOT_KINDS.items()}
 
 
 def refused(reason: str) -> ApplicationError:
@@ -88,6 +94,8 @@ class NominationWorkflow:
         )
         while not self._route.stage.is_final:
             seen = len(self._transitions)
+            if self._route.stage in BALLOT_KINDS and workflow.patched("offer-to-ballot-session"):
+                await self._offer_to_ballot_session()
             if self._route.stage == Stage.PUBLIC_NOTICE:
                 await self._run_public_notice(seen)
             else:
@@ -117,6 +125,61 @@ class NominationWorkflow:
 
     def _moved_since(self, seen: int) -> Callable[[], bool]:
         return lambda: len(self._transitions) != seen
+
+    async def _offer_to_ballot_session(self) -> None:
+        """Join the open ballot session of this stage's body, if one is collecting its list."""
+        kind = BALLOT_KINDS[self._route.stage]
+        scope = self._ballot_scope(kind)
+        if scope is None:
+            return
+        nominee = self._nomination.nominee
+        candidate = Candidate(
+            workflow_id=workflow.info().workflow_id,
+            award_form=self._form.code,
+            nominee_name=nominee.display_name,
+            nominee_actor_id=nominee.actor_id if isinstance(nominee, IndividualNominee) else None,
+            proposing_organisation=self._nomination.ministry,
+        )
+        await workflow.execute_activity(
+            "offer_to_open_session",
+            args=[kind.value, scope, candidate],
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=ROSTER_RETRY,
+        )
+
+    def _ballot_scope(self, kind: BallotSessionKind) -> str | None:
+        if kind == BallotSessionKind.COUNCIL:
+            return self._nomination.ministry
+        return self._snapshot.bloc.code if self._snapshot and self._snapshot.bloc else None
+
+    @workflow.signal
+    async def ballot_verdict(self, verdict: BallotVerdict) -> None:
+        """A ballot session's result; applied like a typed-in meeting result, if it concerns this stage."""
+        stage = STAGE_OF_KIND[verdict.stage_kind]
+        scope = self._ballot_scope(verdict.stage_kind)
+        expected = f"ballot-{verdict.stage_kind.value.lower()}-{scope}-"
+        if scope is None or not verdict.session_id.startswith(expected) or self._route.stage != stage:
+            workflow.logger.warning(
+                "ignoring ballot verdict from %s in stage %s", verdict.session_id, self._route.stage
+            )
+            return
+        outcome = VoteOutcome(result=verdict.result, reason_vi=verdict.reason_vi, policy_code=verdict.policy_code)
+        try:
+            await self._apply(
+                VoteRecorded(at_stage=stage, outcome=outcome),
+                action="BALLOT_RESULT",
+                actor=None,
+                outcome_vi=f"Kết quả bỏ phiếu kín ({verdict.session_id}, vòng {verdict.round}): {verdict.reason_vi}",
+                tally=verdict.tally.model_dump() | {"abstaining": verdict.tally.abstaining},
+                details={
+                    "result": verdict.result.value,
+                    "policy": verdict.policy_code,
+                    "session_id": verdict.session_id,
+                    "round": verdict.round,
+                },
+            )
+        except ApplicationError as refused:  # another action moved the nomination first
+            workflow.logger.warning("ballot verdict not applied: %s", refused)
 
     async def _refresh_roster(self) -> None:
         self._snapshot = await workflow.execute_activity(

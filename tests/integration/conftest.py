@@ -61,12 +61,18 @@ async def db_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture(scope="session")
-async def task_queue(client: Client, db_engine: AsyncEngine) -> AsyncIterator[str]:
+def ballot_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tally key of this test run (created on first use by the worker's counting activity)."""
+    return tmp_path_factory.mktemp("keys") / "ballot-key.pem"
+
+
+@pytest.fixture(scope="session")
+async def task_queue(client: Client, db_engine: AsyncEngine, ballot_key: Path) -> AsyncIterator[str]:
     """A worker for the whole session on its own task queue."""
     from worker import build_worker
 
     queue = f"test-{uuid.uuid4().hex[:8]}"
-    worker = build_worker(client, db_engine, queue)
+    worker = build_worker(client, db_engine, queue, ballot_key=ballot_key)
     task = asyncio.create_task(worker.run())
     try:
         yield queue

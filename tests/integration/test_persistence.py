@@ -34,7 +34,19 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 ROSTER = Roster.model_validate(json.loads((ROOT / "config" / "roster.json").read_text(encoding="utf-8")))
-TABLES = {"blocs", "ministries", "actors", "actor_roles", "nominations", "stage_events", "notifications"}
+TABLES = {
+    "blocs",
+    "ministries",
+    "actors",
+    "actor_roles",
+    "nominations",
+    "stage_events",
+    "notifications",
+    "ballot_sessions",
+    "ballot_participation",
+    "ballot_minutes",
+}
+HEAD_REVISION = "0002"
 HANOI = timezone(timedelta(hours=7))
 
 
@@ -147,7 +159,7 @@ async def test_migrations_build_a_fresh_sqlite_file_and_rerun_as_no_op(tmp_path:
     engine = create_engine(url)
     try:
         assert await table_names(engine) == TABLES | {"alembic_version"}
-        assert await schema_version(engine) == "0001"
+        assert await schema_version(engine) == HEAD_REVISION
         async with engine.connect() as conn:
             unique = await conn.run_sync(lambda sync: sa.inspect(sync).get_unique_constraints("stage_events"))
         assert [u["column_names"] for u in unique] == [["workflow_id", "seq"]]
@@ -159,7 +171,7 @@ async def test_postgres_session_database_is_at_head(database_url: str) -> None:
     engine = create_engine(database_url)
     try:
         assert await table_names(engine) >= TABLES
-        assert await schema_version(engine) == "0001"
+        assert await schema_version(engine) == HEAD_REVISION
     finally:
         await engine.dispose()
 

@@ -43,7 +43,7 @@ async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 async def test_public_notice_lasts_ten_working_days_across_tet(
-    skipping_env: WorkflowEnvironment, db_engine: AsyncEngine
+    skipping_env: WorkflowEnvironment, db_engine: AsyncEngine, ballot_key: Path
 ):
     from worker import build_worker
 
@@ -52,7 +52,7 @@ async def test_public_notice_lasts_ten_working_days_across_tet(
     target = datetime(2027, 2, 1, 2, 0, tzinfo=UTC)
     await skipping_env.sleep(target - await skipping_env.get_current_time())
     queue = f"skip-{uuid.uuid4().hex[:8]}"
-    async with build_worker(client, db_engine, queue):
+    async with build_worker(client, db_engine, queue, ballot_key=ballot_key):
         handle = await start(client, queue, "HUAN_CHUONG_LD_3")
         for _ in range(100):
             if (await status(client, handle.id)).stage == Stage.PUBLIC_NOTICE:

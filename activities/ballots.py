@@ -1,0 +1,416 @@
+"""The activities of a ballot session: the session register, the list of waiting nominations, the
+electorate, the tally key, counting and the minutes.
+
+Every write is keyed on the session, round, voter or candidate (never on the attempt), so Temporal may
+retry freely. Choices exist here only inside `open_and_count`: they are opened, counted and dropped; no
+log line, error, return value or table ever holds one."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.db import dialect_insert
+from activities.logging import activity_logger
+from activities.persistence import as_utc
+from activities.schema import (
+    NOTIFICATION_PENDING,
+    actor_roles,
+    actors,
+    ballot_minutes,
+    ballot_participation,
+    ballot_sessions,
+    blocs,
+    ministries,
+    nominations,
+    notifications,
+)
+from domain.ballot_messages import CountRequest, CountResult, PublicKeyInfo, SessionMinutes, SessionPhase, SessionRow
+from domain.ballots import Ballot, BallotSessionKind, Candidate, Electorate, Voter, ballot_errors, count
+from domain.notices import NotificationDraft
+from domain.roster import Role
+from domain.stages import Stage
+from runtime.sealing import SealError, ballot_key_path, load_or_create_private_key, open_ballot, public_key_info
+
+OFFER_SIGNAL = "offer_candidate"
+
+# The nomination stage each kind of session draws its candidates from, the nominations column holding the
+# scope, and the role whose holders vote.
+STAGE_OF_KIND = {BallotSessionKind.COUNCIL: Stage.COUNCIL_REVIEW, BallotSessionKind.BLOC: Stage.BLOC_VOTE}
+VOTER_ROLE = {BallotSessionKind.COUNCIL: Role.COUNCIL_MEMBER, BallotSessionKind.BLOC: Role.BLOC_REPRESENTATIVE}
+
+
+def session_kind(kind: str) -> BallotSessionKind:
+    try:
+        return BallotSessionKind(kind)
+    except ValueError:
+        raise ApplicationError(
+            f"unknown ballot session kind {kind!r}; expected one of " + ", ".join(k.value for k in BallotSessionKind),
+            type="UnknownKind",
+            non_retryable=True,
+        ) from None
+
+
+def session_row_values(row: SessionRow, now: datetime) -> dict[str, Any]:
+    return {
+        "session_id": row.session_id,
+        "kind": row.kind.value,
+        "scope": row.scope,
+        "meeting_ref": row.meeting_ref,
+        "phase": row.phase.value,
+        "opened_by": row.opened_by,
+        "deadline": as_utc(row.deadline),
+        "policy_version": row.policy_version,
+        "candidates": row.candidates,
+        "electorate_size": row.electorate_size,
+        "voted": row.voted,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def minutes_values(minutes: SessionMinutes) -> list[dict[str, Any]]:
+    return [
+        {
+            "session_id": minutes.session_id,
+            "round": minutes.round,
+            "workflow_id": entry.candidate.workflow_id,
+            "members": entry.tally.members,
+            "present": entry.tally.present,
+            "votes_for": entry.tally.votes_for,
+            "votes_against": entry.tally.votes_against,
+            "abstaining": entry.tally.abstaining,
+            "result": entry.result.value,
+            "reason_vi": entry.reason_vi,
+            "policy_version": minutes.policy_version,
+            "closed_at": as_utc(minutes.closed_at),
+            "spoiled": minutes.spoiled,
+        }
+        for entry in minutes.entries
+    ]
+
+
+def participation_values(minutes: SessionMinutes) -> list[dict[str, Any]]:
+    return [
+        {
+            "session_id": minutes.session_id,
+            "round": minutes.round,
+            "voter_id": p.voter_id,
+            "voted_at": as_utc(p.voted_at),
+            "receipt": p.receipt,
+        }
+        for p in minutes.participation
+    ]
+
+
+async def write_minutes(conn: AsyncConnection, minutes: SessionMinutes, now: datetime) -> bool:
+    """The minutes' writes; True when this call recorded the round (False: a retry found it recorded)."""
+    recorded = sa.select(ballot_minutes.c.session_id).where(
+        ballot_minutes.c.session_id == minutes.session_id, ballot_minutes.c.round == minutes.round
+    )
+    already = (await conn.execute(recorded.limit(1))).first() is not None
+    participation = participation_values(minutes)
+    if participation:
+        await conn.execute(
+            dialect_insert(conn, ballot_participation)
+            .values(participation)
+            .on_conflict_do_nothing(
+                index_elements=[
+                    ballot_participation.c.session_id,
+                    ballot_participation.c.round,
+                    ballot_participation.c.voter_id,
+                ]
+            )
+        )
+    entries = minutes_values(minutes)
+    if entries:
+        await conn.execute(
+            dialect_insert(conn, ballot_minutes)
+            .values(entries)
+            .on_conflict_do_nothing(
+                index_elements=[ballot_minutes.c.session_id, ballot_minutes.c.round, ballot_minutes.c.workflow_id]
+            )
+        )
+    if already:
+        # A retry: the session row may since have moved on (a later register call); leave it.
+        return False
+    await conn.execute(
+        sa.update(ballot_sessions)
+        .where(ballot_sessions.c.session_id == minutes.session_id)
+        .values(
+            phase=SessionPhase.CLOSED.value,
+            electorate_size=minutes.electorate_size,
+            voted=len(minutes.participation),
+            updated_at=now,
+        )
+    )
+    return True
+
+
+def notification_rows(
+    workflow_id: str, seq: int, drafts: list[NotificationDraft], now: datetime
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "workflow_id": workflow_id,
+            "seq": seq,
+            "party": draft.party,
+            "recipients": list(draft.recipients),
+            "subject": draft.subject,
+            "body": draft.body,
+            "status": NOTIFICATION_PENDING,
+            "attempts": 0,
+            "last_error": None,
+            "created_at": now,
+            "sent_at": None,
+        }
+        for draft in drafts
+    ]
+
+
+def count_sealed(private_key: rsa.RSAPrivateKey, request: CountRequest) -> tuple[CountResult, dict[str, str]]:
+    """Open and count; returns the result and, per spoiled voter, why (never a choice)."""
+    opened: list[Ballot] = []
+    why_spoiled: dict[str, str] = {}
+    for voter_id, sealed in sorted(request.ballots.items()):
+        try:
+            ballot = Ballot(voter_id=voter_id, choices=open_ballot(private_key, request.session_id, voter_id, sealed))
+        except SealError as exc:
+            why_spoiled[voter_id] = str(exc)
+            continue
+        problems = ballot_errors(ballot, request.electorate, request.candidates, request.rule)
+        if problems:
+            why_spoiled[voter_id] = "; ".join(problems)
+            continue
+        opened.append(ballot)
+    tallies = count(opened, request.candidates, request.electorate, request.rule)
+    return CountResult(tallies=tallies, spoiled=sorted(why_spoiled)), why_spoiled
+
+
+class BallotActivities:
+    """Activities bound to one engine, one Temporal client and the tally key file; register every
+    `@activity.defn` method of an instance on the worker."""
+
+    def __init__(self, engine: AsyncEngine, client: Client, key_path: Path | None = None) -> None:
+        self._engine = engine
+        self._client = client
+        self._key_path = key_path
+        self._key: rsa.RSAPrivateKey | None = None
+        self._key_lock = asyncio.Lock()
+
+    async def _private_key(self) -> rsa.RSAPrivateKey:
+        """The tally key, read (or created) on first use; file I/O and key generation off the loop."""
+        if self._key is None:
+            async with self._key_lock:
+                if self._key is None:
+                    path = self._key_path or ballot_key_path()
+                    try:
+                        self._key = await asyncio.to_thread(load_or_create_private_key, path)
+                    except SealError as exc:
+                        raise ApplicationError(str(exc), type="BadBallotKey", non_retryable=True) from None
+        return self._key
+
+    # ---- the session register ------------------------------------------------------------------------
+
+    @activity.defn(name="register_ballot_session")
+    async def register_ballot_session(self, row: SessionRow) -> None:
+        now = datetime.now(UTC)
+        async with self._engine.begin() as conn:
+            upsert = dialect_insert(conn, ballot_sessions).values(session_row_values(row, now))
+            kept = ("session_id", "created_at")
+            await conn.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=[ballot_sessions.c.session_id],
+                    set_={c.name: upsert.excluded[c.name] for c in ballot_sessions.columns if c.name not in kept},
+                )
+            )
+        activity_logger(__name__).info(
+            "ballot_session_registered",
+            session_id=row.session_id,
+            phase=row.phase.value,
+            candidates=row.candidates,
+            electorate_size=row.electorate_size,
+            voted=row.voted,
+        )
+
+    # ---- the list -----------------------------------------------------------------------------------
+
+    @activity.defn(name="waiting_candidates")
+    async def waiting_candidates(self, kind: str, scope: str) -> list[Candidate]:
+        session = session_kind(kind)
+        scope_column = nominations.c.ministry if session == BallotSessionKind.COUNCIL else nominations.c.bloc
+        query = (
+            sa.select(
+                nominations.c.workflow_id,
+                nominations.c.award_form,
+                nominations.c.nominee_name,
+                nominations.c.ministry,
+                nominations.c.payload,
+            )
+            .where(nominations.c.stage == STAGE_OF_KIND[session].value, scope_column == scope)
+            .order_by(nominations.c.workflow_id)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        candidates = [
+            Candidate(
+                workflow_id=r.workflow_id,
+                award_form=r.award_form,
+                nominee_name=r.nominee_name,
+                nominee_actor_id=((r.payload or {}).get("nominee") or {}).get("actor_id"),
+                proposing_organisation=r.ministry,
+            )
+            for r in rows
+        ]
+        activity_logger(__name__).info("waiting_candidates", kind=session.value, scope=scope, found=len(candidates))
+        return candidates
+
+    @activity.defn(name="offer_to_open_session")
+    async def offer_to_open_session(self, kind: str, scope: str, candidate: Candidate) -> str | None:
+        session = session_kind(kind)
+        log = activity_logger(__name__)
+        query = (
+            sa.select(ballot_sessions.c.session_id)
+            .where(
+                ballot_sessions.c.kind == session.value,
+                ballot_sessions.c.scope == scope,
+                ballot_sessions.c.phase == SessionPhase.COLLECTING.value,
+            )
+            .order_by(ballot_sessions.c.created_at.desc(), ballot_sessions.c.session_id.desc())
+            .limit(1)
+        )
+        async with self._engine.connect() as conn:
+            session_id = await conn.scalar(query)
+        if session_id is None:
+            log.info("no_open_session", kind=session.value, scope=scope, candidate=candidate.workflow_id)
+            return None
+        try:
+            await self._client.get_workflow_handle(session_id).signal(OFFER_SIGNAL, candidate)
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            # The register still says COLLECTING but the session has ended (or never ran): no session.
+            log.warning("open_session_gone", session_id=session_id, candidate=candidate.workflow_id, error=str(err))
+            return None
+        log.info("candidate_offered", session_id=session_id, candidate=candidate.workflow_id)
+        return str(session_id)
+
+    # ---- the electorate and the key -----------------------------------------------------------------
+
+    @activity.defn(name="snapshot_electorate")
+    async def snapshot_electorate(self, kind: str, scope: str) -> Electorate:
+        session = session_kind(kind)
+        role = VOTER_ROLE[session]
+        scope_table = ministries if session == BallotSessionKind.COUNCIL else blocs
+        query = (
+            sa.select(actors.c.id, actors.c.organisation)
+            .join(actor_roles, actor_roles.c.actor_id == actors.c.id)
+            .where(actor_roles.c.role == role.value, actor_roles.c.scope == scope)
+            .order_by(actors.c.id)
+        )
+        async with self._engine.connect() as conn:
+            known = await conn.scalar(sa.select(sa.func.count()).where(scope_table.c.code == scope))
+            rows = (await conn.execute(query)).all()
+        what = "ministry" if session == BallotSessionKind.COUNCIL else "bloc"
+        if not known:
+            raise ApplicationError(
+                f"{what} {scope!r} is not in the roster; load it with `starter.py roster load`",
+                type="UnknownScope",
+                non_retryable=True,
+            )
+        if not rows:
+            raise ApplicationError(
+                f"no one holds {role.value} for {what} {scope!r}, so a {session.value} ballot has no voters; "
+                "add them to the roster and load it again",
+                type="EmptyElectorate",
+                non_retryable=True,
+            )
+        try:
+            electorate = Electorate(
+                voters=tuple(Voter(id=r.id, organisation=r.organisation) for r in rows), kind=session
+            )
+        except ValidationError as exc:
+            raise ApplicationError(
+                f"the {role.value} holders of {what} {scope!r} do not form an electorate: "
+                + "; ".join(str(e["msg"]) for e in exc.errors()),
+                type="InvalidElectorate",
+                non_retryable=True,
+            ) from None
+        activity_logger(__name__).info("electorate_snapshotted", kind=session.value, scope=scope, size=electorate.size)
+        return electorate
+
+    @activity.defn(name="ballot_public_key")
+    async def ballot_public_key(self) -> PublicKeyInfo:
+        info = public_key_info(await self._private_key())
+        activity_logger(__name__).info("ballot_public_key", key_id=info.key_id)
+        return info
+
+    # ---- counting and the minutes -------------------------------------------------------------------
+
+    @activity.defn(name="open_and_count")
+    async def open_and_count(self, request: CountRequest) -> CountResult:
+        log = activity_logger(__name__)
+        key = await self._private_key()
+        try:
+            # RSA unwrapping is CPU work: keep the worker's event loop free.
+            result, why_spoiled = await asyncio.to_thread(count_sealed, key, request)
+        except ValueError as exc:
+            raise ApplicationError(
+                f"session {request.session_id} round {request.round} cannot be counted: {exc}",
+                type="CountFailed",
+                non_retryable=True,
+            ) from None
+        for voter_id, reason in sorted(why_spoiled.items()):
+            log.warning(
+                "ballot_spoiled", session_id=request.session_id, round=request.round, voter=voter_id, reason=reason
+            )
+        log.info(
+            "ballots_counted",
+            session_id=request.session_id,
+            round=request.round,
+            ballots=len(request.ballots),
+            counted=len(request.ballots) - len(result.spoiled),
+            spoiled=len(result.spoiled),
+            candidates=len(request.candidates),
+        )
+        return result
+
+    @activity.defn(name="record_ballot_minutes")
+    async def record_ballot_minutes(self, minutes: SessionMinutes) -> None:
+        async with self._engine.begin() as conn:
+            first = await write_minutes(conn, minutes, datetime.now(UTC))
+        activity_logger(__name__).info(
+            "ballot_minutes_recorded",
+            session_id=minutes.session_id,
+            round=minutes.round,
+            entries=len(minutes.entries),
+            participation=len(minutes.participation),
+            spoiled=minutes.spoiled,
+            first_write=first,
+        )
+
+    @activity.defn(name="write_session_notifications")
+    async def write_session_notifications(self, workflow_id: str, seq: int, drafts: list[NotificationDraft]) -> None:
+        written = 0
+        if drafts:
+            async with self._engine.begin() as conn:
+                result = await conn.execute(
+                    dialect_insert(conn, notifications)
+                    .values(notification_rows(workflow_id, seq, drafts, datetime.now(UTC)))
+                    .on_conflict_do_nothing(
+                        index_elements=[notifications.c.workflow_id, notifications.c.seq, notifications.c.party]
+                    )
+                )
+                written = max(result.rowcount, 0)
+        activity_logger(__name__).info("session_notifications_written", seq=seq, drafts=len(drafts), written=written)

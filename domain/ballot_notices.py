@@ -1,0 +1,87 @@
+"""What a ballot session tells voters and chairs (Vietnamese), as outbox drafts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from domain.ballots import BallotSessionKind
+from domain.calendar import VIETNAM_TZ
+from domain.notices import NotificationDraft
+from domain.roster import RosterSnapshot
+
+
+def session_label_vi(kind: BallotSessionKind, scope: str, meeting_ref: str) -> str:
+    body = "Hội đồng TĐKT" if kind == BallotSessionKind.COUNCIL else "Khối thi đua"
+    return f"Phiên bỏ phiếu kín {body} {scope} ({meeting_ref})"
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone(VIETNAM_TZ).strftime("%H:%M ngày %d/%m/%Y")
+
+
+def _emails(snapshot: RosterSnapshot, actor_ids: list[str]) -> tuple[str, ...]:
+    found = (snapshot.actor(a) for a in actor_ids)
+    return tuple(str(a.email) for a in found if a is not None and a.email)
+
+
+def voting_opened(
+    label: str, voter_ids: list[str], candidates: int, deadline: datetime, snapshot: RosterSnapshot
+) -> list[NotificationDraft]:
+    return [
+        NotificationDraft(
+            party=f"VOTER:{voter}",
+            recipients=_emails(snapshot, [voter]),
+            subject=f"[TĐKT] {label}: mời bỏ phiếu",
+            body=(
+                f"{label} đã mở với {candidates} hồ sơ đề nghị. Hạn bỏ phiếu: {_local(deadline)}.\n"
+                "Mỗi thành viên gửi một phiếu cho toàn bộ danh sách; phiếu được niêm phong, không ai xem được "
+                "lựa chọn của từng người."
+            ),
+        )
+        for voter in voter_ids
+    ]
+
+
+def reminder(label: str, voter_ids: list[str], deadline: datetime, snapshot: RosterSnapshot) -> list[NotificationDraft]:
+    return [
+        NotificationDraft(
+            party=f"VOTER:{voter}",
+            recipients=_emails(snapshot, [voter]),
+            subject=f"[TĐKT] {label}: nhắc bỏ phiếu",
+            body=f"Đồng chí chưa gửi phiếu. Hạn bỏ phiếu: {_local(deadline)}.",
+        )
+        for voter in voter_ids
+    ]
+
+
+def quorum_missed(
+    label: str, chair_ids: list[str], voted: int, eligible: int, snapshot: RosterSnapshot
+) -> list[NotificationDraft]:
+    return [
+        NotificationDraft(
+            party=f"CHAIR:{','.join(chair_ids)}",
+            recipients=_emails(snapshot, chair_ids),
+            subject=f"[TĐKT] {label}: hết hạn nhưng chưa đủ số phiếu",
+            body=(
+                f"Đã hết hạn bỏ phiếu, mới có {voted}/{eligible} thành viên gửi phiếu, chưa đủ số lượng tối thiểu.\n"
+                "Chủ trì phiên có thể gia hạn hoặc hủy phiên bỏ phiếu."
+            ),
+        )
+    ]
+
+
+def runoff_opened(
+    label: str, voter_ids: list[str], tied: list[str], deadline: datetime, snapshot: RosterSnapshot
+) -> list[NotificationDraft]:
+    return [
+        NotificationDraft(
+            party=f"VOTER:{voter}",
+            recipients=_emails(snapshot, [voter]),
+            subject=f"[TĐKT] {label}: bỏ phiếu vòng hai",
+            body=(
+                f"Có {len(tied)} hồ sơ bằng số phiếu tại vị trí cuối của chỉ tiêu; mời bỏ phiếu vòng hai giữa các hồ "
+                f"sơ này. Hạn bỏ phiếu: {_local(deadline)}."
+            ),
+        )
+        for voter in voter_ids
+    ]

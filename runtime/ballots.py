@@ -1,0 +1,86 @@
+"""Client-side operations on ballot sessions, shared by the CLI, the demo and the tests."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.ballot_messages import (
+    BallotCast,
+    BallotReceipt,
+    ChairAction,
+    ListClosing,
+    PublicKeyInfo,
+    SessionStart,
+    SessionStatus,
+    session_workflow_id,
+)
+from domain.ballots import Choice, receipt_counted
+from runtime.nominations import ActionRefused, NominationNotFound, act
+from runtime.sealing import seal_ballot
+from workflows.ballot_session import BallotSessionWorkflow
+
+
+class DuplicateSession(Exception):
+    pass
+
+
+async def open_session(
+    client: Client, task_queue: str, start: SessionStart
+) -> WorkflowHandle[BallotSessionWorkflow, SessionStatus]:
+    session_id = session_workflow_id(start.kind, start.scope, start.meeting_ref)
+    try:
+        return await client.start_workflow(
+            BallotSessionWorkflow.run,
+            start,
+            id=session_id,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            static_summary=f"Bỏ phiếu kín {start.kind.value} {start.scope} – {start.meeting_ref}",
+        )
+    except WorkflowAlreadyStartedError:
+        raise DuplicateSession(f"ballot session {session_id} already exists; nothing was started") from None
+
+
+async def session_status(client: Client, session_id: str) -> SessionStatus:
+    try:
+        return await client.get_workflow_handle(session_id).query(BallotSessionWorkflow.status)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise NominationNotFound(f"no ballot session with id {session_id}") from None
+        raise
+
+
+async def close_list(client: Client, session_id: str, actor: str) -> SessionStatus:
+    return await act(client, session_id, "close_list", ListClosing(actor=actor), result_type=SessionStatus)
+
+
+async def cast(client: Client, session_id: str, voter: str, choices: Mapping[str, Choice]) -> BallotReceipt:
+    """Seal the choices to the session's tally key here, on the voter's side, then send the ballot."""
+    status = await session_status(client, session_id)
+    if status.key_id is None or status.public_pem is None:
+        raise ActionRefused(f"ballot session {session_id} has no tally key yet; try again in a moment")
+    key = PublicKeyInfo(key_id=status.key_id, public_pem=status.public_pem)
+    sealed = seal_ballot(key, session_id, voter, choices)
+    return await act(
+        client, session_id, "cast_ballot", BallotCast(voter=voter, ballot=sealed), result_type=BallotReceipt
+    )
+
+
+async def chair_action(client: Client, session_id: str, update: str, action: ChairAction) -> SessionStatus:
+    return await act(client, session_id, update, action, result_type=SessionStatus)
+
+
+async def verify_receipt(client: Client, receipt: str) -> tuple[str, bool | None]:
+    """(session id, counted?) — None while the session has not closed yet."""
+    session_id, sep, digest = receipt.strip().rpartition(":")
+    if not sep or len(digest) != 64:
+        raise ValueError("RECEIPT: expected '<session id>:<64 hex characters>' as printed by `ballot cast`")
+    status = await session_status(client, session_id)
+    if status.counted_receipts is None:
+        return session_id, None
+    return session_id, receipt_counted(receipt, status.counted_receipts)

@@ -1,0 +1,706 @@
+"""The ballot session's activities against the session's PostgreSQL (and the migration on SQLite), run
+through Temporal's ActivityEnvironment; offering a candidate signals a real workflow on the dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import re
+import stat
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from sqlalchemy.ext.asyncio import AsyncEngine
+from structlog.testing import capture_logs
+from temporalio import workflow
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from activities.ballots import BallotActivities
+from activities.db import create_engine
+from activities.migrate import alembic_config, upgrade_to_head
+from activities.persistence import PersistenceActivities
+from activities.schema import ballot_minutes, ballot_participation, ballot_sessions, notifications
+from domain.ballot_messages import (
+    CountRequest,
+    CountResult,
+    MinutesEntry,
+    Participation,
+    SealedBallot,
+    SessionMinutes,
+    SessionPhase,
+    SessionRow,
+)
+from domain.ballots import (
+    BallotSessionKind,
+    Candidate,
+    Choice,
+    ConflictRule,
+    Electorate,
+    Voter,
+    council_outcomes,
+    make_receipt,
+)
+from domain.catalog import policy_set
+from domain.nomination import Nomination, workflow_id_for
+from domain.notices import NotificationDraft
+from domain.records import NominationRow, StageEventRow, TransitionRecord
+from domain.stages import Stage
+from domain.voting import Tally
+from runtime.sealing import generate_private_key, public_key_info, seal_ballot
+from tests.factories import POLICY_VERSION, nomination_data
+
+pytestmark = pytest.mark.integration
+
+HANOI = timezone(timedelta(hours=7))
+POLICY = policy_set(POLICY_VERSION)
+CHOICE_WORD = re.compile(r"\b(FOR|AGAINST|ABSTAIN)\b")
+BALLOT_TABLES = {"ballot_sessions", "ballot_participation", "ballot_minutes"}
+SCOPE = f"T{uuid.uuid4().hex[:8].upper()}"  # this module's sessions stay out of the real BTP council's way
+
+
+# ---- helpers -----------------------------------------------------------------------------------------
+
+
+def activity_env(session_id: str | None = None) -> ActivityEnvironment:
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(
+        env.info,
+        workflow_id=session_id or f"ballot-test-{uuid.uuid4().hex[:8]}",
+        workflow_run_id=str(uuid.uuid4()),
+    )
+    return env
+
+
+def retried(env: ActivityEnvironment) -> ActivityEnvironment:
+    env.info = dataclasses.replace(env.info, attempt=env.info.attempt + 1)
+    return env
+
+
+def fresh_scope() -> str:
+    """A scope no other test uses, so COLLECTING sessions elsewhere in the database do not interfere."""
+    return f"T{uuid.uuid4().hex[:8].upper()}"
+
+
+def session_row(
+    session_id: str, scope: str, phase: SessionPhase = SessionPhase.COLLECTING, **changes: Any
+) -> SessionRow:
+    values: dict[str, Any] = {
+        "session_id": session_id,
+        "kind": BallotSessionKind.COUNCIL,
+        "scope": scope,
+        "meeting_ref": "HD-2026-01",
+        "phase": phase,
+        "opened_by": "btp.hd.thu-ky",
+        "deadline": datetime(2026, 3, 10, 17, 0, tzinfo=HANOI),
+        "policy_version": POLICY_VERSION,
+    }
+    values.update(changes)
+    return SessionRow(**values)
+
+
+def candidate(workflow_id: str, nominee_actor_id: str | None = None, organisation: str = "BTP") -> Candidate:
+    return Candidate(
+        workflow_id=workflow_id,
+        award_form="BANG_KHEN_BO",
+        nominee_name=f"Ứng viên {workflow_id[-4:]}",
+        nominee_actor_id=nominee_actor_id,
+        proposing_organisation=organisation,
+    )
+
+
+def transition(nomination: Nomination, seq: int, to_stage: Stage, bloc: str | None = "NOI_CHINH") -> TransitionRecord:
+    return TransitionRecord(
+        nomination=NominationRow(
+            workflow_id=workflow_id_for(nomination),
+            nomination=nomination,
+            bloc=bloc,
+            policy_version=POLICY_VERSION,
+            stage=to_stage,
+            returned_from=None,
+        ),
+        event=StageEventRow(
+            seq=seq,
+            action=f"TEST_STEP_{seq}",
+            actor="btp.hd.thu-ky",
+            from_stage=None,
+            to_stage=to_stage,
+            occurred_at=datetime(2026, 3, 2, 9, 30, tzinfo=HANOI) + timedelta(hours=seq),
+        ),
+        notifications=[],
+    )
+
+
+async def rows(engine: AsyncEngine, table: sa.Table, session_id: str) -> list[dict[str, Any]]:
+    async with engine.connect() as conn:
+        result = await conn.execute(sa.select(table).where(table.c.session_id == session_id))
+        return [dict(r) for r in result.mappings()]
+
+
+def aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def key_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("ballot-key") / "state" / "ballot-key.pem"
+
+
+@pytest.fixture(scope="module")
+def ballots(db_engine: AsyncEngine, client: Client, key_path: Path) -> BallotActivities:
+    return BallotActivities(db_engine, client, key_path=key_path)
+
+
+# ---- the session register ------------------------------------------------------------------------------
+
+
+async def test_registering_twice_keeps_one_row_and_a_later_phase_moves_it(
+    ballots: BallotActivities, db_engine: AsyncEngine
+) -> None:
+    session_id = f"ballot-council-{uuid.uuid4().hex[:8]}"
+    scope = fresh_scope()
+    env = activity_env(session_id)
+    row = session_row(session_id, scope)
+    await env.run(ballots.register_ballot_session, row)
+    await retried(env).run(ballots.register_ballot_session, row)
+    [first] = await rows(db_engine, ballot_sessions, session_id)
+    assert (first["kind"], first["scope"], first["phase"]) == ("COUNCIL", scope, "COLLECTING")
+    assert (first["meeting_ref"], first["opened_by"], first["policy_version"]) == (
+        "HD-2026-01",
+        "btp.hd.thu-ky",
+        POLICY_VERSION,
+    )
+    assert aware(first["deadline"]) == row.deadline
+    assert (first["candidates"], first["electorate_size"], first["voted"]) == (0, 0, 0)
+
+    later = session_row(
+        session_id,
+        scope,
+        SessionPhase.VOTING,
+        candidates=3,
+        electorate_size=5,
+        voted=2,
+        deadline=datetime(2026, 3, 12, 17, 0, tzinfo=HANOI),
+    )
+    await env.run(ballots.register_ballot_session, later)
+    [second] = await rows(db_engine, ballot_sessions, session_id)
+    assert (second["phase"], second["candidates"], second["electorate_size"], second["voted"]) == ("VOTING", 3, 5, 2)
+    assert aware(second["deadline"]) == later.deadline
+    assert second["created_at"] == first["created_at"]
+    assert aware(second["updated_at"]) >= aware(first["updated_at"])
+
+
+# ---- the list ------------------------------------------------------------------------------------------
+
+
+async def test_waiting_candidates_are_the_nominations_at_the_stage_in_scope(
+    ballots: BallotActivities, db_engine: AsyncEngine
+) -> None:
+    # Made-up ministries and bloc, so these nominations never join another test's BTP or NOI_CHINH session.
+    ministry, other_ministry, bloc = fresh_scope(), fresh_scope(), fresh_scope()
+    persistence = PersistenceActivities(db_engine)
+    env = activity_env()
+
+    async def at(stage: Stage, in_ministry: str = ministry, seq: int = 1, **overrides: Any) -> str:
+        nomination = Nomination.model_validate(nomination_data(ministry=in_ministry, **overrides))
+        await env.run(persistence.record_transition, transition(nomination, seq, stage, bloc))
+        return workflow_id_for(nomination)
+
+    member = "btp.hd.uy-vien-1"
+    person = {"kind": "INDIVIDUAL", "full_name": "Ngô Thanh Bình", "position": "Vụ trưởng", "unit": "Vụ Tổ chức cán bộ"}
+    council_here = [
+        await at(Stage.COUNCIL_REVIEW),
+        await at(Stage.COUNCIL_REVIEW, nominee={**person, "actor_id": member}),
+        await at(Stage.COUNCIL_REVIEW, award_form="TAP_THE_LDXS"),
+    ]
+    noticed = await at(Stage.PUBLIC_NOTICE)
+    council_there = await at(Stage.COUNCIL_REVIEW, other_ministry)
+    bloc_here = await at(Stage.BLOC_VOTE, award_form="CO_THI_DUA_CP")
+    bloc_there = await at(Stage.BLOC_VOTE, other_ministry, award_form="CO_THI_DUA_CP")
+    # One that was in council review and has since moved on to the bloc.
+    moved_nomination = Nomination.model_validate(nomination_data(ministry=ministry))
+    await env.run(persistence.record_transition, transition(moved_nomination, 1, Stage.COUNCIL_REVIEW, bloc))
+    await env.run(persistence.record_transition, transition(moved_nomination, 2, Stage.BLOC_VOTE, bloc))
+    moved = workflow_id_for(moved_nomination)
+
+    council = await env.run(ballots.waiting_candidates, "COUNCIL", ministry)
+    assert [c.workflow_id for c in council] == sorted(council_here)
+    by_id = {c.workflow_id: c for c in council}
+    plain, self_nominated, collective = (by_id[wf] for wf in council_here)
+    assert plain == Candidate(
+        workflow_id=council_here[0],
+        award_form="BANG_KHEN_BO",
+        nominee_name="Nguyễn Thị Ánh Tuyết",
+        nominee_actor_id=None,
+        proposing_organisation=ministry,
+    )
+    assert (self_nominated.nominee_actor_id, self_nominated.nominee_name) == (member, "Ngô Thanh Bình")
+    assert (collective.award_form, collective.nominee_name) == ("TAP_THE_LDXS", "Phòng Phổ biến giáo dục pháp luật")
+    assert collective.nominee_actor_id is None
+    assert noticed not in by_id
+
+    assert [c.workflow_id for c in await env.run(ballots.waiting_candidates, "COUNCIL", other_ministry)] == [
+        council_there
+    ]
+
+    in_bloc = await env.run(ballots.waiting_candidates, "BLOC", bloc)
+    assert [c.workflow_id for c in in_bloc] == sorted([bloc_here, bloc_there, moved])
+    assert {c.workflow_id: c.proposing_organisation for c in in_bloc}[bloc_there] == other_ministry
+    assert await env.run(ballots.waiting_candidates, "BLOC", ministry) == []
+
+    with pytest.raises(ApplicationError) as raised:
+        await env.run(ballots.waiting_candidates, "SENATE", ministry)
+    assert (raised.value.type, raised.value.non_retryable) == ("UnknownKind", True)
+
+
+@workflow.defn(name="BallotActivitiesTestOfferProbe")
+class OfferProbe:
+    """Stands in for a ballot session: records the candidates offered to it until told to finish."""
+
+    def __init__(self) -> None:
+        self._offers: list[Candidate] = []
+        self._done = False
+
+    @workflow.run
+    async def run(self) -> list[Candidate]:
+        await workflow.wait_condition(lambda: self._done)
+        return self._offers
+
+    @workflow.signal(name="offer_candidate")
+    def offer_candidate(self, offered: Candidate) -> None:
+        self._offers.append(offered)
+
+    @workflow.signal
+    def finish(self) -> None:
+        self._done = True
+
+    @workflow.query
+    def offers(self) -> list[Candidate]:
+        return list(self._offers)
+
+
+async def eventually_offered(handle: Any, count: int) -> list[Candidate]:
+    for _ in range(100):
+        offers: list[Candidate] = await handle.query(OfferProbe.offers)
+        if len(offers) >= count:
+            return offers
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the probe did not receive {count} offer(s)")
+
+
+async def test_offer_signals_the_newest_collecting_session_of_the_scope(
+    ballots: BallotActivities, client: Client
+) -> None:
+    scope = fresh_scope()
+    queue = f"offer-probe-{uuid.uuid4().hex[:8]}"
+    env = activity_env()
+    offered = candidate(f"nomination-2026-BTP-{uuid.uuid4().hex[:6]}")
+    assert await env.run(ballots.offer_to_open_session, "COUNCIL", scope, offered) is None  # no session at all
+
+    async with Worker(client, task_queue=queue, workflows=[OfferProbe], workflow_runner=UnsandboxedWorkflowRunner()):
+        older_id, newer_id, voting_id, bloc_id = (f"ballot-probe-{uuid.uuid4().hex[:10]}" for _ in range(4))
+        probes = {
+            wf: await client.start_workflow(OfferProbe.run, id=wf, task_queue=queue)
+            for wf in (older_id, newer_id, voting_id, bloc_id)
+        }
+        await env.run(ballots.register_ballot_session, session_row(older_id, scope))
+        await env.run(ballots.register_ballot_session, session_row(newer_id, scope))
+        await env.run(ballots.register_ballot_session, session_row(voting_id, scope, SessionPhase.VOTING))
+        await env.run(ballots.register_ballot_session, session_row(bloc_id, scope, kind=BallotSessionKind.BLOC))
+
+        assert await env.run(ballots.offer_to_open_session, "COUNCIL", scope, offered) == newer_id
+        assert await eventually_offered(probes[newer_id], 1) == [offered]
+        assert await env.run(ballots.offer_to_open_session, "BLOC", scope, offered) == bloc_id
+        assert await eventually_offered(probes[bloc_id], 1) == [offered]
+
+        # The newer session closes its list: the older one (still COLLECTING) gets the next offer.
+        await env.run(ballots.register_ballot_session, session_row(newer_id, scope, SessionPhase.VOTING))
+        second = candidate(f"nomination-2026-BTP-{uuid.uuid4().hex[:6]}")
+        assert await env.run(ballots.offer_to_open_session, "COUNCIL", scope, second) == older_id
+        assert await eventually_offered(probes[older_id], 1) == [second]
+
+        # The register still says COLLECTING but the workflow has ended: no session to join.
+        await probes[older_id].signal(OfferProbe.finish)
+        assert await probes[older_id].result() == [second]
+        assert await env.run(ballots.offer_to_open_session, "COUNCIL", scope, second) is None
+
+        for wf in (newer_id, voting_id, bloc_id):
+            await probes[wf].signal(OfferProbe.finish)
+        assert await probes[voting_id].result() == []  # a VOTING session is never offered anything
+        assert await probes[newer_id].result() == [offered]
+
+
+# ---- the electorate and the key ------------------------------------------------------------------------
+
+
+async def test_snapshot_electorate_of_the_btp_council_and_the_noi_chinh_bloc(ballots: BallotActivities) -> None:
+    env = activity_env()
+    council = await env.run(ballots.snapshot_electorate, "COUNCIL", "BTP")
+    assert council == Electorate(
+        voters=(
+            Voter(id="btp.hd.chu-tich", organisation="BTP"),
+            Voter(id="btp.hd.uy-vien-1", organisation="BTP"),
+            Voter(id="btp.hd.uy-vien-2", organisation="BTP"),
+        ),
+        kind=BallotSessionKind.COUNCIL,
+    )
+    bloc = await env.run(ballots.snapshot_electorate, "BLOC", "NOI_CHINH")
+    assert bloc == Electorate(
+        voters=(
+            Voter(id="btp.khoi.dai-dien", organisation="BTP"),
+            Voter(id="ktnn.khoi.dai-dien", organisation="KTNN"),
+            Voter(id="tandtc.khoi.truong", organisation="TANDTC"),
+        ),
+        kind=BallotSessionKind.BLOC,
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "scope", "error_type", "mentions"),
+    [
+        ("COUNCIL", "KTNN", "EmptyElectorate", "COUNCIL_MEMBER"),
+        ("COUNCIL", "BKHONGCO", "UnknownScope", "BKHONGCO"),
+        ("BLOC", "BTP", "UnknownScope", "bloc 'BTP'"),
+        ("SENATE", "BTP", "UnknownKind", "SENATE"),
+    ],
+)
+async def test_snapshot_electorate_refuses_what_cannot_vote(
+    ballots: BallotActivities, kind: str, scope: str, error_type: str, mentions: str
+) -> None:
+    with pytest.raises(ApplicationError) as raised:
+        await activity_env().run(ballots.snapshot_electorate, kind, scope)
+    assert (raised.value.type, raised.value.non_retryable) == (error_type, True)
+    assert mentions in str(raised.value)
+
+
+async def test_the_public_key_comes_from_a_private_key_file(ballots: BallotActivities, key_path: Path) -> None:
+    env = activity_env()
+    first = await env.run(ballots.ballot_public_key)
+    assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
+    assert await env.run(ballots.ballot_public_key) == first
+    # Another worker reading the same file publishes the same key.
+    assert await env.run(BallotActivities(ballots._engine, ballots._client, key_path).ballot_public_key) == first
+
+
+# ---- counting -----------------------------------------------------------------------------------------
+
+VOTERS = tuple(Voter(id=f"btp.hd.tv-{n}", organisation="BTP") for n in "abcdefgh")
+A, B, C, D, E, F, G, H = (v.id for v in VOTERS)
+
+
+async def sealed_session(ballots: BallotActivities) -> tuple[CountRequest, list[Candidate]]:
+    """A council round of 8 voters and 2 candidates (D is the first candidate's nominee): A, B and F vote
+    validly; C's choices were swapped between candidates, D voted on themself, E's slot holds A's ballot,
+    H sealed to another key; G did not vote."""
+    session_id = f"ballot-council-BTP-{uuid.uuid4().hex[:8]}"
+    public = await activity_env(session_id).run(ballots.ballot_public_key)
+    first, second = candidates = [
+        candidate(f"nomination-2026-BTP-{uuid.uuid4().hex[:6]}-1", nominee_actor_id=D),
+        candidate(f"nomination-2026-BTP-{uuid.uuid4().hex[:6]}-2"),
+    ]
+    c1, c2 = first.workflow_id, second.workflow_id
+
+    def seal(voter: str, choices: dict[str, Choice]) -> SealedBallot:
+        return seal_ballot(public, session_id, voter, choices)
+
+    swapped = seal(C, {c1: Choice.FOR, c2: Choice.AGAINST})
+    swapped = swapped.model_copy(
+        update={"sealed_choices": {c1: swapped.sealed_choices[c2], c2: swapped.sealed_choices[c1]}}
+    )
+    from_a = seal(A, {c1: Choice.FOR, c2: Choice.FOR})
+    request = CountRequest(
+        session_id=session_id,
+        round=1,
+        ballots={
+            A: from_a,
+            B: seal(B, {c1: Choice.AGAINST, c2: Choice.ABSTAIN}),
+            C: swapped,
+            D: seal(D, {c1: Choice.FOR, c2: Choice.FOR}),
+            E: from_a,
+            F: seal(F, {c1: Choice.FOR, c2: Choice.AGAINST}),
+            H: seal_ballot(public_key_info(generate_private_key()), session_id, H, {c1: Choice.FOR, c2: Choice.FOR}),
+        },
+        candidates=candidates,
+        electorate=Electorate(voters=VOTERS),
+        rule=ConflictRule.NOMINEE_ONLY,
+    )
+    return request, candidates
+
+
+async def test_open_and_count_tallies_the_valid_ballots_and_lists_the_spoiled(ballots: BallotActivities) -> None:
+    request, (first, second) = await sealed_session(ballots)
+    env = activity_env(request.session_id)
+    with capture_logs() as logs:
+        result = await env.run(ballots.open_and_count, request)
+    assert result == CountResult(
+        tallies={
+            # D is conflicted on the first: 7 members; A, B, F counted.
+            first.workflow_id: Tally(members=7, present=3, votes_for=2, votes_against=1),
+            second.workflow_id: Tally(members=8, present=3, votes_for=1, votes_against=1),
+        },
+        spoiled=[C, D, E, H],
+    )
+    assert result.tallies[second.workflow_id].abstaining == 1
+    assert not CHOICE_WORD.search(result.model_dump_json())
+    assert not CHOICE_WORD.search(json.dumps(logs, default=str, ensure_ascii=False))
+    spoiled = {entry["voter"]: entry["reason"] for entry in logs if entry["event"] == "ballot_spoiled"}
+    assert set(spoiled) == {C, D, E, H}
+    assert "does not open" in spoiled[C] and "may not vote" in spoiled[D] and "sealed to key" in spoiled[H]
+    [summary] = [entry for entry in logs if entry["event"] == "ballots_counted"]
+    assert (summary["ballots"], summary["counted"], summary["spoiled"]) == (7, 3, 4)
+
+    # A retry counts the same.
+    assert await retried(env).run(ballots.open_and_count, request) == result
+
+
+async def test_a_round_that_cannot_be_counted_is_not_retried(ballots: BallotActivities) -> None:
+    only = Voter(id="btp.hd.tv-x", organisation="BTP")
+    request = CountRequest(
+        session_id=f"ballot-council-BTP-{uuid.uuid4().hex[:8]}",
+        round=1,
+        ballots={},
+        candidates=[candidate("nomination-2026-BTP-self", nominee_actor_id=only.id)],
+        electorate=Electorate(voters=(only,)),
+        rule=ConflictRule.NOMINEE_ONLY,
+    )
+    with pytest.raises(ApplicationError) as raised:
+        await activity_env().run(ballots.open_and_count, request)
+    assert (raised.value.type, raised.value.non_retryable) == ("CountFailed", True)
+
+
+# ---- the minutes --------------------------------------------------------------------------------------
+
+
+def minutes_for(request: CountRequest, counted: CountResult, candidates: list[Candidate]) -> SessionMinutes:
+    outcomes = council_outcomes(counted.tallies, candidates, lambda c: POLICY.council_policy(c.award_form))
+    voted_at = datetime(2026, 3, 10, 10, 0, tzinfo=HANOI)
+    return SessionMinutes(
+        session_id=request.session_id,
+        kind=BallotSessionKind.COUNCIL,
+        scope=SCOPE,
+        meeting_ref="HD-2026-01",
+        round=request.round,
+        policy_version=POLICY_VERSION,
+        closed_at=datetime(2026, 3, 10, 17, 0, tzinfo=HANOI),
+        electorate_size=request.electorate.size,
+        entries=[
+            MinutesEntry(
+                candidate=c,
+                tally=counted.tallies[c.workflow_id],
+                result=outcomes[c.workflow_id].result,
+                reason_vi=outcomes[c.workflow_id].reason_vi,
+            )
+            for c in candidates
+        ],
+        participation=[
+            Participation(
+                voter_id=voter,
+                voted_at=voted_at + timedelta(minutes=i),
+                receipt=f"{request.session_id}:{make_receipt(request.session_id, voter, uuid.uuid4().hex)}",
+            )
+            for i, voter in enumerate(sorted(request.ballots))
+        ],
+        spoiled=len(counted.spoiled),
+    )
+
+
+async def record_a_counted_session(ballots: BallotActivities) -> tuple[SessionMinutes, ActivityEnvironment]:
+    request, candidates = await sealed_session(ballots)
+    env = activity_env(request.session_id)
+    await env.run(
+        ballots.register_ballot_session,
+        session_row(request.session_id, SCOPE, SessionPhase.VOTING, candidates=2, electorate_size=8, voted=7),
+    )
+    counted = await env.run(ballots.open_and_count, request)
+    minutes = minutes_for(request, counted, candidates)
+    await env.run(ballots.record_ballot_minutes, minutes)
+    return minutes, env
+
+
+async def test_recording_the_minutes_twice_writes_each_row_once(
+    ballots: BallotActivities, db_engine: AsyncEngine
+) -> None:
+    minutes, env = await record_a_counted_session(ballots)
+    await retried(env).run(ballots.record_ballot_minutes, minutes)
+
+    written = await rows(db_engine, ballot_minutes, minutes.session_id)
+    assert sorted((m["round"], m["workflow_id"]) for m in written) == sorted(
+        (1, e.candidate.workflow_id) for e in minutes.entries
+    )
+    entries = {e.candidate.workflow_id: e for e in minutes.entries}
+    for m in written:
+        entry = entries[m["workflow_id"]]
+        tally = entry.tally
+        assert (m["members"], m["present"], m["votes_for"], m["votes_against"], m["abstaining"]) == (
+            tally.members,
+            tally.present,
+            tally.votes_for,
+            tally.votes_against,
+            tally.abstaining,
+        )
+        assert (m["result"], m["reason_vi"], m["policy_version"]) == (
+            entry.result.value,
+            entry.reason_vi,
+            POLICY_VERSION,
+        )
+        assert (aware(m["closed_at"]), m["spoiled"]) == (minutes.closed_at, 4)
+
+    voted = await rows(db_engine, ballot_participation, minutes.session_id)
+    assert sorted((p["round"], p["voter_id"], p["receipt"], aware(p["voted_at"])) for p in voted) == [
+        (1, p.voter_id, p.receipt, p.voted_at) for p in minutes.participation
+    ]
+    [session] = await rows(db_engine, ballot_sessions, minutes.session_id)
+    assert (session["phase"], session["electorate_size"], session["voted"]) == ("CLOSED", 8, 7)
+
+
+async def test_a_retried_minutes_write_leaves_a_later_phase_alone(
+    ballots: BallotActivities, db_engine: AsyncEngine
+) -> None:
+    minutes, env = await record_a_counted_session(ballots)
+    # A runoff opens (registered as VOTING), then a late retry of round 1's minutes arrives.
+    runoff = session_row(minutes.session_id, SCOPE, SessionPhase.VOTING, candidates=2, electorate_size=8)
+    await env.run(ballots.register_ballot_session, runoff)
+    await retried(env).run(ballots.record_ballot_minutes, minutes)
+    [session] = await rows(db_engine, ballot_sessions, minutes.session_id)
+    assert session["phase"] == "VOTING"
+    # Round 2's minutes close it.
+    round_two = minutes.model_copy(update={"round": 2, "participation": minutes.participation[:2]})
+    await env.run(ballots.record_ballot_minutes, round_two)
+    [session] = await rows(db_engine, ballot_sessions, minutes.session_id)
+    assert (session["phase"], session["voted"]) == ("CLOSED", 2)
+    assert len(await rows(db_engine, ballot_minutes, minutes.session_id)) == 2 * len(minutes.entries)
+    assert len(await rows(db_engine, ballot_participation, minutes.session_id)) == len(minutes.participation) + 2
+
+
+async def test_session_notifications_are_written_once_per_party(
+    ballots: BallotActivities, db_engine: AsyncEngine
+) -> None:
+    session_id = f"ballot-council-BTP-{uuid.uuid4().hex[:8]}"
+    drafts = [
+        NotificationDraft(
+            party=f"VOTER:{voter}",
+            recipients=(f"{voter}@btp.example.vn",),
+            subject="[TĐKT] Mở bỏ phiếu kín",
+            body="Phiên bỏ phiếu kín của Hội đồng TĐKT Bộ Tư pháp đã mở.",
+        )
+        for voter in ("btp.hd.uy-vien-1", "btp.hd.uy-vien-2")
+    ]
+    env = activity_env(session_id)
+    await env.run(ballots.write_session_notifications, session_id, 1, drafts)
+    await retried(env).run(ballots.write_session_notifications, session_id, 1, drafts)
+    await env.run(ballots.write_session_notifications, session_id, 2, drafts[:1])
+    await env.run(ballots.write_session_notifications, session_id, 3, [])
+    async with db_engine.connect() as conn:
+        written = (
+            await conn.execute(
+                sa.select(notifications)
+                .where(notifications.c.workflow_id == session_id)
+                .order_by(notifications.c.seq, notifications.c.party)
+            )
+        ).mappings()
+        found = [(n["seq"], n["party"], n["recipients"], n["status"], n["attempts"]) for n in written]
+    assert found == [
+        (1, "VOTER:btp.hd.uy-vien-1", ["btp.hd.uy-vien-1@btp.example.vn"], "PENDING", 0),
+        (1, "VOTER:btp.hd.uy-vien-2", ["btp.hd.uy-vien-2@btp.example.vn"], "PENDING", 0),
+        (2, "VOTER:btp.hd.uy-vien-1", ["btp.hd.uy-vien-1@btp.example.vn"], "PENDING", 0),
+    ]
+
+
+# ---- secrecy at rest -----------------------------------------------------------------------------------
+
+
+async def test_no_table_holds_a_choice_after_the_minutes_are_recorded(
+    ballots: BallotActivities, db_engine: AsyncEngine
+) -> None:
+    minutes, _ = await record_a_counted_session(ballots)
+    assert await rows(db_engine, ballot_minutes, minutes.session_id)  # there is something to look at
+
+    def every_text_value(sync: sa.Connection) -> tuple[list[str], list[tuple[str, str, str]]]:
+        reflected = sa.MetaData()
+        reflected.reflect(bind=sync)
+        assert set(reflected.tables) >= BALLOT_TABLES
+        columns: list[str] = []
+        values: list[tuple[str, str, str]] = []
+        for table in reflected.tables.values():
+            texts = [
+                c for c in table.columns if isinstance(c.type, sa.String | sa.Text | sa.JSON | sa.Enum | sa.LargeBinary)
+            ]
+            columns += [f"{table.name}.{c.name}" for c in table.columns]
+            for column in texts:
+                for (value,) in sync.execute(sa.select(column).where(column.is_not(None))):
+                    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+                    values.append((table.name, column.name, text))
+        return columns, values
+
+    async with db_engine.connect() as conn:
+        columns, values = await conn.run_sync(every_text_value)
+    assert not [c for c in columns if re.search(r"choice|ballot_value|vote_value", c)]
+    assert {t for t, _, _ in values} >= BALLOT_TABLES
+    leaks = [(t, c, v) for t, c, v in values if CHOICE_WORD.search(v)]
+    assert leaks == []
+
+
+# ---- the migration on SQLite ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def sqlite_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ballots.db'}"
+    await upgrade_to_head(url)
+    engine = create_engine(url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def test_the_ballot_migration_upgrades_and_downgrades_on_sqlite(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'migrate.db'}"
+
+    async def state() -> tuple[set[str], str]:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                names = set(await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names()))
+                version = str(await conn.scalar(sa.text("SELECT version_num FROM alembic_version")))
+                if "ballot_sessions" in names:
+                    indexes = await conn.run_sync(lambda sync: sa.inspect(sync).get_indexes("ballot_sessions"))
+                    assert [i["column_names"] for i in indexes] == [["kind", "scope", "phase"]]
+            return names, version
+        finally:
+            await engine.dispose()
+
+    await upgrade_to_head(url)
+    names, version = await state()
+    assert (names >= BALLOT_TABLES, version) == (True, "0002")
+    await asyncio.to_thread(command.downgrade, alembic_config(url), "0001")
+    names, version = await state()
+    assert (names & BALLOT_TABLES, version) == (set(), "0001")
+    await upgrade_to_head(url)
+    assert (await state())[1] == "0002"
+
+
+async def test_register_and_minutes_are_idempotent_on_sqlite(
+    sqlite_engine: AsyncEngine, client: Client, key_path: Path
+) -> None:
+    ballots = BallotActivities(sqlite_engine, client, key_path=key_path)
+    minutes, env = await record_a_counted_session(ballots)
+    await retried(env).run(ballots.record_ballot_minutes, minutes)
+    await retried(env).run(
+        ballots.register_ballot_session,
+        session_row(minutes.session_id, SCOPE, SessionPhase.CLOSED, candidates=2, electorate_size=8, voted=7),
+    )
+    assert len(await rows(sqlite_engine, ballot_sessions, minutes.session_id)) == 1
+    assert len(await rows(sqlite_engine, ballot_minutes, minutes.session_id)) == len(minutes.entries)
+    assert len(await rows(sqlite_engine, ballot_participation, minutes.session_id)) == len(minutes.participation)
+    [session] = await rows(sqlite_engine, ballot_sessions, minutes.session_id)
+    assert session["phase"] == "CLOSED"

@@ -1,0 +1,395 @@
+"""Secret-ballot sessions end to end: council and bloc, refusals, quorum at the deadline, secrecy."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client, WorkflowHandle
+
+from domain.ballot_messages import BallotCast, ChairAction, SessionPhase, SessionStart, SessionStatus
+from domain.ballots import BallotSessionKind, Choice
+from domain.stages import Stage
+from runtime.ballots import cast, chair_action, close_list, open_session, session_status, verify_receipt
+from runtime.nominations import ActionRefused, act, status
+from runtime.sealing import generate_private_key, public_key_info, seal_ballot
+from tests.integration.helpers import SECRETARY, meeting, start, wait_for_stage
+
+pytestmark = pytest.mark.integration
+
+CHAIR = "btp.hd.chu-tich"
+MEMBERS = ["btp.hd.chu-tich", "btp.hd.uy-vien-1", "btp.hd.uy-vien-2"]
+BLOC_HEAD = "tandtc.khoi.truong"
+BLOC_REPS = {"TANDTC": "tandtc.khoi.truong", "BTP": "btp.khoi.dai-dien", "KTNN": "ktnn.khoi.dai-dien"}
+CHOICE_IN_CLEAR = re.compile(r'"(FOR|AGAINST|ABSTAIN)"')
+
+
+def session_start(kind: BallotSessionKind, scope: str, opener: str, **overrides: Any) -> SessionStart:
+    fields: dict[str, Any] = {
+        "kind": kind,
+        "scope": scope,
+        "meeting_ref": f"HD-{uuid.uuid4().hex[:8]}",
+        "opened_by": opener,
+        "deadline": datetime.now(UTC) + timedelta(minutes=10),
+        "policy_version": "2025.07",
+        "reminder_before_seconds": 0,
+    }
+    return SessionStart.model_validate(fields | overrides)
+
+
+async def wait_phase(client: Client, session_id: str, phase: SessionPhase, timeout: float = 30) -> SessionStatus:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        current = await session_status(client, session_id)
+        if current.phase == phase:
+            return current
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{session_id} is {current.phase}, not {phase}")
+        await asyncio.sleep(0.1)
+
+
+async def wait_candidates(client: Client, session_id: str, count: int) -> SessionStatus:
+    for _ in range(100):
+        current = await session_status(client, session_id)
+        if len(current.candidates) >= count:
+            return current
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{session_id} has {len(current.candidates)} candidates, expected {count}")
+
+
+def ballot_for(status: SessionStatus, voter: str, choice: Choice = Choice.FOR) -> dict[str, Choice]:
+    """A full ballot on the session's list, leaving out the candidates the voter is the nominee of (other
+    tests may leave such nominations waiting for the next session)."""
+    return {c.workflow_id: choice for c in status.candidates if c.nominee_actor_id != voter}
+
+
+async def in_council(client: Client, task_queue: str, form: str = "BANG_KHEN_BO", **overrides: Any) -> str:
+    handle = await start(client, task_queue, form, **overrides)
+    await wait_for_stage(client, handle.id, Stage.COUNCIL_REVIEW)
+    return handle.id
+
+
+async def opened_council_session(client: Client, task_queue: str, **overrides: Any) -> WorkflowHandle:
+    return await open_session(
+        client, task_queue, session_start(BallotSessionKind.COUNCIL, "BTP", SECRETARY, **overrides)
+    )
+
+
+def decoded_payload_texts(history_json: str) -> list[str]:
+    """Every payload in a history, decoded: what the Temporal UI could display."""
+    texts: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "data" in node and isinstance(node["data"], str) and "metadata" in node:
+                texts.append(base64.b64decode(node["data"]).decode("utf-8", errors="replace"))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(history_json))
+    return texts
+
+
+async def all_database_text(engine: AsyncEngine) -> str:
+    async with engine.connect() as conn:
+        tables = await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names())
+        chunks: list[str] = []
+        for table in tables:
+            rows = await conn.execute(sa.text(f'SELECT * FROM "{table}"'))
+            chunks.extend(json.dumps([str(v) for v in row], ensure_ascii=False) for row in rows)
+    return "\n".join(chunks)
+
+
+async def test_a_council_session_moves_each_nomination(client: Client, task_queue: str, db_engine: AsyncEngine):
+    early = await in_council(client, task_queue, "BANG_KHEN_BO")
+    handle = await opened_council_session(client, task_queue)
+    session_id = handle.id
+    # Nominations that reach the council after the session opened join its list on their own.
+    late_ok = await in_council(client, task_queue, "BANG_KHEN_TTG")
+    late_no = await in_council(client, task_queue, "TAP_THE_LDXS")
+    listed = await wait_candidates(client, session_id, 3)
+    assert {c.workflow_id for c in listed.candidates} >= {early, late_ok, late_no}
+
+    opened = await close_list(client, session_id, SECRETARY)
+    assert opened.phase == SessionPhase.VOTING
+    ids = [c.workflow_id for c in opened.candidates]
+    votes = {
+        "btp.hd.chu-tich": {wf: (Choice.AGAINST if wf == late_no else Choice.FOR) for wf in ids},
+        "btp.hd.uy-vien-1": {wf: (Choice.AGAINST if wf == late_no else Choice.FOR) for wf in ids},
+    }
+    receipts = [await cast(client, session_id, voter, choices) for voter, choices in votes.items()]
+    turnout_only = await session_status(client, session_id)
+    assert turnout_only.voted == sorted(votes) and turnout_only.results is None
+
+    last = {wf: (Choice.ABSTAIN if wf == early else Choice.FOR) for wf in ids}
+    receipts.append(await cast(client, session_id, "btp.hd.uy-vien-2", last))
+    closed = await wait_phase(client, session_id, SessionPhase.CLOSED)  # everyone voted: it closes itself
+    assert closed.results is not None
+    by_id = {entry.candidate.workflow_id: entry for entry in closed.results}
+    assert by_id[early].tally.votes_for == 2 and by_id[early].tally.abstaining == 1
+    assert by_id[late_no].result.value == "FAILED"
+
+    assert (await wait_for_stage(client, early, Stage.AWARDED)).transitions[-1].action == "BALLOT_RESULT"
+    assert (await wait_for_stage(client, late_ok, Stage.CENTRAL_REVIEW)).stage == Stage.CENTRAL_REVIEW
+    assert (await wait_for_stage(client, late_no, Stage.REJECTED)).stage == Stage.REJECTED
+
+    for receipt in receipts:
+        assert await verify_receipt(client, receipt.receipt) == (session_id, True)
+    forged = receipts[0].receipt[:-4] + "0000"
+    assert await verify_receipt(client, forged) == (session_id, False)
+
+    async with db_engine.connect() as conn:
+        minutes = (
+            await conn.execute(
+                sa.text("SELECT workflow_id, votes_for, present, result FROM ballot_minutes WHERE session_id = :s"),
+                {"s": session_id},
+            )
+        ).all()
+        voted = (
+            (
+                await conn.execute(
+                    sa.text("SELECT voter_id FROM ballot_participation WHERE session_id = :s ORDER BY voter_id"),
+                    {"s": session_id},
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert {m.workflow_id for m in minutes} >= {early, late_ok, late_no}
+    assert list(voted) == sorted(MEMBERS)
+
+    # Secrecy: no readable choice anywhere in PostgreSQL or in the histories the Temporal UI shows.
+    assert not CHOICE_IN_CLEAR.search(await all_database_text(db_engine))
+    for workflow_id in (session_id, early, late_ok, late_no):
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        for text in decoded_payload_texts(history.to_json()):
+            assert not CHOICE_IN_CLEAR.search(text), f"a choice is readable in {workflow_id}'s history"
+
+
+async def test_every_ballot_refusal(client: Client, task_queue: str):
+    # uy-vien-2 is the nominee here: they must leave this nomination off their ballot.
+    nominee = {
+        "kind": "INDIVIDUAL",
+        "full_name": "Vũ Thị Lan",
+        "position": "Ủy viên Hội đồng",
+        "unit": "Văn phòng Bộ",
+        "actor_id": "btp.hd.uy-vien-2",
+    }
+    conflicted = await in_council(client, task_queue, "BANG_KHEN_BO", nominee=nominee)
+    other = await in_council(client, task_queue, "BANG_KHEN_BO")
+    handle = await opened_council_session(client, task_queue)
+    session_id = handle.id
+    await wait_candidates(client, session_id, 1)
+
+    with pytest.raises(ActionRefused, match="only while VOTING"):
+        await cast(client, session_id, "btp.hd.uy-vien-1", {conflicted: Choice.FOR})
+    with pytest.raises(ActionRefused, match="may not close the list"):
+        await close_list(client, session_id, "btp.hd.uy-vien-1")
+    opened = await close_list(client, session_id, SECRETARY)
+    ids = [c.workflow_id for c in opened.candidates]
+    everything = dict.fromkeys(ids, Choice.FOR)
+
+    with pytest.raises(ActionRefused, match="not in this session's electorate"):
+        await cast(client, session_id, "ktnn.hd.thu-ky", everything)
+    with pytest.raises(ActionRefused, match="secretary"):
+        await cast(client, session_id, SECRETARY, everything)
+    with pytest.raises(ActionRefused, match="has no choice for candidate"):
+        await cast(client, session_id, "btp.hd.uy-vien-1", {wf: Choice.FOR for wf in ids if wf != other})
+    with pytest.raises(ActionRefused, match="not on this session's list"):
+        await cast(client, session_id, "btp.hd.uy-vien-1", everything | {"nomination-2026-BTP-bia": Choice.FOR})
+    with pytest.raises(ActionRefused, match="they are the nominee"):
+        await cast(client, session_id, "btp.hd.uy-vien-2", everything)
+    # A ballot sealed to some other key than the session's tally key.
+    stranger = public_key_info(generate_private_key())
+    sealed = seal_ballot(stranger, session_id, "btp.hd.uy-vien-1", everything)
+    with pytest.raises(ActionRefused, match="key_id"):
+        await act(client, session_id, "cast_ballot", BallotCast(voter="btp.hd.uy-vien-1", ballot=sealed))
+    with pytest.raises(ActionRefused, match="no quorum yet"):
+        await chair_action(client, session_id, "close_voting", _chair(CHAIR))
+
+    await cast(client, session_id, "btp.hd.uy-vien-1", everything)
+    with pytest.raises(ActionRefused, match="already cast a ballot"):
+        await cast(client, session_id, "btp.hd.uy-vien-1", everything)
+    await cast(client, session_id, "btp.hd.uy-vien-2", {wf: c for wf, c in everything.items() if wf != conflicted})
+    with pytest.raises(ActionRefused, match="may not close the voting"):
+        await chair_action(client, session_id, "close_voting", _chair("btp.hd.uy-vien-1"))
+    # 2 of 3 have voted: a quorum; the chair closes without waiting for the deadline.
+    await chair_action(client, session_id, "close_voting", _chair(CHAIR))
+    closed = await wait_phase(client, session_id, SessionPhase.CLOSED)
+    assert closed.results is not None
+    conflicted_entry = next(e for e in closed.results if e.candidate.workflow_id == conflicted)
+    assert conflicted_entry.tally.members == 2  # the nominee is not counted among the voters on themselves
+
+
+def _chair(actor: str, **fields: Any) -> ChairAction:
+    return ChairAction.model_validate({"actor": actor, **fields})
+
+
+async def test_quorum_missed_at_the_deadline_then_extended(client: Client, task_queue: str, db_engine: AsyncEngine):
+    nomination = await in_council(client, task_queue, "BANG_KHEN_BO")
+    handle = await opened_council_session(
+        client, task_queue, deadline=datetime.now(UTC) + timedelta(seconds=6), reminder_before_seconds=3
+    )
+    session_id = handle.id
+    await wait_candidates(client, session_id, 1)
+    opened = await close_list(client, session_id, SECRETARY)
+    await cast(client, session_id, "btp.hd.uy-vien-1", ballot_for(opened, "btp.hd.uy-vien-1"))
+
+    await wait_phase(client, session_id, SessionPhase.AWAITING_CHAIR, timeout=30)
+    async with db_engine.connect() as conn:
+        parties = (
+            (await conn.execute(sa.text("SELECT party FROM notifications WHERE workflow_id = :s"), {"s": session_id}))
+            .scalars()
+            .all()
+        )
+    reminded = {p for p in parties if p.startswith("VOTER:")}
+    assert {"VOTER:btp.hd.chu-tich", "VOTER:btp.hd.uy-vien-2"} <= reminded
+    assert any(p.startswith("CHAIR:") for p in parties), parties
+    with pytest.raises(ActionRefused, match="new_deadline"):
+        await chair_action(client, session_id, "extend", _chair(CHAIR, new_deadline=datetime.now(UTC)))
+    await chair_action(
+        client, session_id, "extend", _chair(CHAIR, new_deadline=datetime.now(UTC) + timedelta(minutes=5))
+    )
+    await wait_phase(client, session_id, SessionPhase.VOTING)
+    await cast(client, session_id, CHAIR, ballot_for(opened, CHAIR))
+    await cast(client, session_id, "btp.hd.uy-vien-2", ballot_for(opened, "btp.hd.uy-vien-2"))
+    await wait_phase(client, session_id, SessionPhase.CLOSED)
+    assert (await wait_for_stage(client, nomination, Stage.AWARDED)).stage == Stage.AWARDED
+
+
+async def test_a_cancelled_session_leaves_nominations_waiting(client: Client, task_queue: str):
+    nomination = await in_council(client, task_queue, "BANG_KHEN_BO")
+    handle = await opened_council_session(client, task_queue)
+    await wait_candidates(client, handle.id, 1)
+    with pytest.raises(ActionRefused, match="reason"):
+        await chair_action(client, handle.id, "cancel", _chair(CHAIR))
+    await chair_action(client, handle.id, "cancel", _chair(CHAIR, reason="Hoãn họp Hội đồng"))
+    assert (await handle.result()).phase == SessionPhase.CANCELLED
+    assert (await status(client, nomination)).stage == Stage.COUNCIL_REVIEW
+    # The typed-in result still works for a meeting held on paper.
+    await act(client, nomination, "record_council_result", meeting(SECRETARY))
+    assert (await status(client, nomination)).stage == Stage.AWARDED
+
+
+async def in_bloc(client: Client, task_queue: str, ministry: str) -> str:
+    proposer = {"BTP": "btp.vutckt.le-thi-hoa", "KTNN": "ktnn.vutckt.hoang-anh"}[ministry]
+    secretary = {"BTP": "btp.hd.thu-ky", "KTNN": "ktnn.hd.thu-ky"}[ministry]
+    handle = await start(
+        client,
+        task_queue,
+        "CO_THI_DUA_CP",
+        ministry=ministry,
+        proposer=proposer,
+        reference=f"{uuid.uuid4().hex[:6]}/TTr-{ministry}",
+    )
+    await wait_for_stage(client, handle.id, Stage.COUNCIL_REVIEW)
+    await act(client, handle.id, "record_council_result", meeting(secretary))
+    await wait_for_stage(client, handle.id, Stage.BLOC_VOTE)
+    return handle.id
+
+
+async def test_bloc_vote_with_quota_and_a_runoff_after_a_tie(client: Client, task_queue: str):
+    btp = await in_bloc(client, task_queue, "BTP")
+    ktnn = await in_bloc(client, task_queue, "KTNN")
+    handle = await open_session(
+        client, task_queue, session_start(BallotSessionKind.BLOC, "NOI_CHINH", BLOC_HEAD, runoff_seconds=600)
+    )
+    session_id = handle.id
+    listed = await wait_candidates(client, session_id, 2)
+    assert {c.workflow_id for c in listed.candidates} == {btp, ktnn}
+    await close_list(client, session_id, BLOC_HEAD)
+
+    # Round 1: a member organisation does not vote on its own candidate, so each candidate gets FOR from
+    # the two organisations allowed to vote on it: 2–2, a tie for the one seat.
+    await cast(client, session_id, BLOC_REPS["TANDTC"], {btp: Choice.FOR, ktnn: Choice.FOR})
+    await cast(client, session_id, BLOC_REPS["BTP"], {ktnn: Choice.FOR})
+    await cast(client, session_id, BLOC_REPS["KTNN"], {btp: Choice.FOR})
+    runoff = await wait_phase(client, session_id, SessionPhase.VOTING)
+    for _ in range(100):
+        runoff = await session_status(client, session_id)
+        if runoff.round == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert runoff.round == 2 and {c.workflow_id for c in runoff.candidates} == {btp, ktnn}
+    assert (await status(client, btp)).stage == Stage.BLOC_VOTE  # nothing decided silently
+
+    # Round 2: TANDTC prefers BTP's candidate; BTP and KTNN keep voting for the other's.
+    await cast(client, session_id, BLOC_REPS["TANDTC"], {btp: Choice.FOR, ktnn: Choice.AGAINST})
+    await cast(client, session_id, BLOC_REPS["BTP"], {ktnn: Choice.FOR})
+    await cast(client, session_id, BLOC_REPS["KTNN"], {btp: Choice.FOR})
+    closed = await wait_phase(client, session_id, SessionPhase.CLOSED)
+    assert closed.results is not None
+    assert (await wait_for_stage(client, btp, Stage.CENTRAL_REVIEW)).stage == Stage.CENTRAL_REVIEW
+    assert (await wait_for_stage(client, ktnn, Stage.REJECTED)).stage == Stage.REJECTED
+
+
+async def test_thirty_voters_cast_at_once(client: Client, task_queue: str, db_engine: AsyncEngine):
+    from activities.roster_store import load_roster
+    from domain.roster import Roster
+
+    members = [f"t30.hd.uy-vien-{i:02d}" for i in range(30)]
+    roster = Roster.model_validate(
+        {
+            "ministries": [{"code": "T30", "name": "Bộ Thử nghiệm (hư cấu)"}],
+            "actors": [
+                {
+                    "id": "t30.vutckt.can-bo",
+                    "full_name": "Cán bộ Thử",
+                    "organisation": "T30",
+                    "roles": [{"role": "UNIT_STAFF", "scope": "T30"}],
+                },
+                {
+                    "id": "t30.hd.thu-ky",
+                    "full_name": "Thư ký Thử",
+                    "organisation": "T30",
+                    "roles": [{"role": "COUNCIL_SECRETARY", "scope": "T30"}],
+                },
+            ]
+            + [
+                {
+                    "id": m,
+                    "full_name": f"Ủy viên {i}",
+                    "organisation": "T30",
+                    "roles": [{"role": "COUNCIL_MEMBER", "scope": "T30"}],
+                }
+                for i, m in enumerate(members)
+            ],
+        }
+    )
+    await load_roster(db_engine, roster)
+    nominations = []
+    for _ in range(12):
+        handle = await start(
+            client,
+            task_queue,
+            "BANG_KHEN_BO",
+            ministry="T30",
+            proposer="t30.vutckt.can-bo",
+            reference=f"{uuid.uuid4().hex[:6]}/TTr-T30",
+        )
+        nominations.append(handle.id)
+    for wf in nominations:
+        await wait_for_stage(client, wf, Stage.COUNCIL_REVIEW)
+    handle = await open_session(client, task_queue, session_start(BallotSessionKind.COUNCIL, "T30", "t30.hd.thu-ky"))
+    await wait_candidates(client, handle.id, len(nominations))
+    await close_list(client, handle.id, "t30.hd.thu-ky")
+    # All thirty at once: more than the 10 updates Temporal lets in flight; the client retries what is turned away.
+    receipts = await asyncio.gather(
+        *(cast(client, handle.id, m, dict.fromkeys(nominations, Choice.FOR)) for m in members)
+    )
+    assert len({r.receipt for r in receipts}) == 30
+    closed = await wait_phase(client, handle.id, SessionPhase.CLOSED, timeout=60)
+    assert closed.results is not None and all(e.tally.votes_for == 30 for e in closed.results)
+    for wf in nominations:
+        assert (await wait_for_stage(client, wf, Stage.AWARDED)).stage == Stage.AWARDED

@@ -1,0 +1,474 @@
+"""BallotSessionWorkflow: one secret-ballot session of a ministry council meeting or a bloc's year-end vote.
+
+COLLECTING: nominations reaching the stage join the list (by signal, or picked up when the session opens).
+VOTING: the electorate is snapshotted; each voter casts one sealed ballot covering the whole list.
+The session closes when everyone has voted, at the deadline with a quorum, or when the chair closes it
+once a quorum has voted; without a quorum at the deadline the chair extends or cancels. A tie at the
+bloc's quota boundary runs a runoff round among the tied. Results go back to each nomination by signal.
+
+Choices exist here only sealed; they are opened and counted inside one activity that returns tallies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from domain import ballot_notices
+    from domain.ballot_messages import (
+        BallotCast,
+        BallotReceipt,
+        BallotVerdict,
+        ChairAction,
+        CountRequest,
+        CountResult,
+        ListClosing,
+        MinutesEntry,
+        Participation,
+        PublicKeyInfo,
+        SealedBallot,
+        SessionMinutes,
+        SessionPhase,
+        SessionRow,
+        SessionStart,
+        SessionStatus,
+    )
+    from domain.ballots import (
+        Ballot,
+        BallotSessionKind,
+        Candidate,
+        Choice,
+        Electorate,
+        Turnout,
+        ballot_errors,
+        bloc_verdicts,
+        council_outcomes,
+        make_receipt,
+        natural_conflict_rule,
+        rank_bloc,
+        runoff_pending,
+        turnout,
+    )
+    from domain.catalog import VotingPolicy, policy_set
+    from domain.notices import NotificationDraft
+    from domain.roster import Role, RosterSnapshot
+    from domain.voting import Tally, VoteOutcome
+
+T = TypeVar("T")
+
+ACTIVITY_TIMEOUT = timedelta(seconds=60)
+RETRY = RetryPolicy(
+    maximum_interval=timedelta(seconds=30), non_retryable_error_types=["UnknownScope", "EmptyElectorate"]
+)
+
+
+@workflow.defn(name="BallotSessionWorkflow")
+class BallotSessionWorkflow:
+    @workflow.init
+    def __init__(self, start: SessionStart) -> None:
+        self._start = start
+        self._policy = policy_set(start.policy_version)
+        self._rule = start.conflict_rule or natural_conflict_rule(start.kind)
+        self._phase = SessionPhase.COLLECTING
+        self._deadline = start.deadline
+        self._candidates: dict[str, Candidate] = {}
+        self._round_candidates: list[Candidate] = []
+        self._electorate: Electorate | None = None
+        self._snapshot: RosterSnapshot | None = None
+        self._key: PublicKeyInfo | None = None
+        self._ballots: dict[str, SealedBallot] = {}  # current round, voter -> sealed ballot
+        self._participation: dict[str, Participation] = {}
+        self._round = 1
+        self._list_closed = False
+        self._close_requested = False
+        self._cancelled = False
+        self._results: list[MinutesEntry] | None = None
+        self._counted_receipts: list[str] = []
+        self._notice_seq = 0
+
+    # ---- the procedure -------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, start: SessionStart) -> SessionStatus:
+        kind, scope = start.kind.value, start.scope
+        self._snapshot = await self._activity("load_scope_snapshot", kind, scope, result_type=RosterSnapshot)
+        self._key = await self._activity("ballot_public_key", result_type=PublicKeyInfo)
+        await self._register()
+        waiting: list[Candidate] = await self._activity("waiting_candidates", kind, scope, result_type=list[Candidate])
+        for candidate in waiting:
+            self._add_candidate(candidate)
+
+        await workflow.wait_condition(lambda: self._list_closed or self._cancelled)
+        if not self._cancelled:
+            self._electorate = await self._activity("snapshot_electorate", kind, scope, result_type=Electorate)
+            self._round_candidates = list(self._candidates.values())
+            self._phase = SessionPhase.VOTING
+            await self._register()
+            await self._notify(
+                ballot_notices.voting_opened(
+                    self._label(), self._voter_ids(), len(self._round_candidates), self._deadline, self._snapshot
+                )
+            )
+            await self._run_rounds()
+        if self._cancelled:
+            self._phase = SessionPhase.CANCELLED
+            await self._register()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.status()
+
+    async def _run_rounds(self) -> None:
+        verdicts: dict[str, tuple[Tally, VoteOutcome]] = {}
+        seats: int | None = None
+        while True:
+            if not await self._collect_ballots():
+                return  # cancelled
+            counted = await self._activity("open_and_count", self._count_request(), result_type=CountResult)
+            session = self._turnout()
+            if self._start.kind == BallotSessionKind.COUNCIL:
+                outcomes = council_outcomes(counted.tallies, self._round_candidates, self._council_policy, session)
+                verdicts.update({wf: (counted.tallies[wf], outcome) for wf, outcome in outcomes.items()})
+                await self._record_minutes(counted, outcomes)
+                break
+            policy = self._policy.voting_policies[self._bloc_policy_code()]
+            ranking = rank_bloc(counted.tallies, self._round_candidates, policy, session, seats=seats)
+            decided = bloc_verdicts(ranking)
+            verdicts.update({wf: (counted.tallies[wf], outcome) for wf, outcome in decided.items()})
+            await self._record_minutes(counted, decided | runoff_pending(ranking))
+            if not ranking.needs_runoff:
+                break
+            # Never break a tie at the quota boundary silently: vote again among the tied.
+            seats = ranking.seats_left
+            self._round_candidates = [self._candidates[wf] for wf in ranking.tied]
+            self._round += 1
+            self._ballots = {}
+            self._deadline = workflow.now() + timedelta(seconds=self._start.runoff_seconds)
+            self._close_requested = False
+            await self._register()
+            await self._notify(
+                ballot_notices.runoff_opened(
+                    self._label(), self._voter_ids(), ranking.tied, self._deadline, self._require_snapshot()
+                )
+            )
+        self._results = [
+            MinutesEntry(
+                candidate=self._candidates[wf], tally=tally, result=outcome.result, reason_vi=outcome.reason_vi
+            )
+            for wf, (tally, outcome) in sorted(verdicts.items())
+        ]
+        self._counted_receipts = sorted(p.receipt for p in self._participation.values())
+        self._phase = SessionPhase.CLOSED
+        await self._register()
+        for wf, (tally, outcome) in sorted(verdicts.items()):
+            verdict = BallotVerdict(
+                session_id=self._id(),
+                round=self._round,
+                stage_kind=self._start.kind,
+                tally=tally,
+                result=outcome.result,
+                reason_vi=outcome.reason_vi,
+                policy_code=outcome.policy_code,
+            )
+            await workflow.get_external_workflow_handle(wf).signal("ballot_verdict", verdict)
+
+    async def _collect_ballots(self) -> bool:
+        """Wait until the round can be counted; False when the session is cancelled."""
+        reminded = False
+        while True:
+            if self._cancelled:
+                return False
+            if self._round_complete():
+                return True
+            now = workflow.now()
+            remind_at = self._deadline - timedelta(seconds=self._start.reminder_before_seconds)
+            if not reminded and self._start.reminder_before_seconds and remind_at > now:
+                if not await self._wait(remind_at - now):
+                    reminded = True
+                    snapshot = self._require_snapshot()
+                    await self._notify(
+                        ballot_notices.reminder(self._label(), self._not_voted(), self._deadline, snapshot)
+                    )
+                continue
+            if await self._wait(self._deadline - now) or workflow.now() < self._deadline:
+                continue  # something happened, or the chair extended the deadline meanwhile
+            if self._quorum_met():
+                return True
+            # The deadline passed without a quorum: the chair is told, then extends or cancels.
+            deadline_before = self._deadline
+            session = self._turnout()
+            await self._notify(
+                ballot_notices.quorum_missed(
+                    self._label(), self._chairs(), session.voted, session.eligible, self._require_snapshot()
+                )
+            )
+            self._phase = SessionPhase.AWAITING_CHAIR
+            await self._register()
+            await workflow.wait_condition(self._chair_decided(deadline_before))
+            if not self._cancelled:
+                self._phase = SessionPhase.VOTING
+                await self._register()
+                reminded = False
+
+    def _chair_decided(self, deadline_before: datetime) -> Callable[[], bool]:
+        return lambda: self._cancelled or self._deadline != deadline_before
+
+    def _round_complete(self) -> bool:
+        everyone = self._electorate is not None and len(self._ballots) == self._electorate.size
+        return everyone or self._close_requested or self._cancelled
+
+    async def _wait(self, timeout: timedelta) -> bool:
+        """Wait for the round to complete; True if it did, False when the timeout ran out first."""
+        if timeout <= timedelta(0):
+            return self._round_complete()
+        try:
+            await workflow.wait_condition(self._round_complete, timeout=timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    # ---- human actions -----------------------------------------------------------------------------
+
+    @workflow.signal
+    def offer_candidate(self, candidate: Candidate) -> None:
+        """A nomination reaching the stage joins the list while it is open; later ones wait for the next."""
+        if self._phase == SessionPhase.COLLECTING and not self._list_closed:
+            self._add_candidate(candidate)
+
+    @workflow.update
+    async def close_list(self, closing: ListClosing) -> SessionStatus:
+        """Returns once voting is open, with the final list and the electorate."""
+        self._list_closed = True
+        await workflow.wait_condition(lambda: self._phase != SessionPhase.COLLECTING)
+        return self.status()
+
+    @close_list.validator
+    def _validate_close_list(self, closing: ListClosing) -> None:
+        if self._phase != SessionPhase.COLLECTING or self._list_closed:
+            raise ValueError(f"the list can only be closed while COLLECTING; the session is {self._phase.value}")
+        self._require_role(closing.actor, self._list_keepers(), "close the list")
+        if not self._candidates:
+            raise ValueError("the list is empty: no nomination has reached this stage yet")
+
+    @workflow.update
+    def cast_ballot(self, cast: BallotCast) -> BallotReceipt:
+        voted_at = workflow.now()
+        self._ballots[cast.voter] = cast.ballot
+        # The receipt binds the voter to this session and a fresh secret; it carries nothing of the choices.
+        receipt = f"{self._id()}:{make_receipt(self._id(), cast.voter, str(workflow.uuid4()))}"
+        self._participation[cast.voter] = Participation(voter_id=cast.voter, voted_at=voted_at, receipt=receipt)
+        return BallotReceipt(session_id=self._id(), receipt=receipt, round=self._round, voted_at=voted_at)
+
+    @cast_ballot.validator
+    def _validate_cast(self, cast: BallotCast) -> None:
+        if self._phase != SessionPhase.VOTING or self._electorate is None:
+            raise ValueError(f"ballots are accepted only while VOTING; the session is {self._phase.value}")
+        if self._key is not None and cast.ballot.key_id != self._key.key_id:
+            raise ValueError(
+                f"ballot.key_id: sealed to key {cast.ballot.key_id}, the session's key is {self._key.key_id}"
+            )
+        if self._start.kind == BallotSessionKind.COUNCIL and cast.voter in self._list_keepers():
+            raise ValueError(f"voter {cast.voter!r} is the council's secretary and records this session; no ballot")
+        # Coverage, electorate and conflicts are checked on which candidates the ballot covers; the choices
+        # themselves stay sealed (a placeholder stands in for each).
+        shape = Ballot(voter_id=cast.voter, choices=dict.fromkeys(cast.ballot.sealed_choices, Choice.ABSTAIN))
+        errors = ballot_errors(
+            shape,
+            self._electorate,
+            self._round_candidates,
+            self._rule,
+            already_voted=cast.voter in self._ballots,
+            amend_allowed=False,
+        )
+        if errors:
+            raise ValueError("; ".join(errors))
+
+    @workflow.update
+    def close_voting(self, action: ChairAction) -> SessionStatus:
+        self._close_requested = True
+        return self.status()
+
+    @close_voting.validator
+    def _validate_close_voting(self, action: ChairAction) -> None:
+        if self._phase != SessionPhase.VOTING:
+            raise ValueError(f"voting can only be closed while VOTING; the session is {self._phase.value}")
+        self._require_role(action.actor, self._chairs(), "close the voting")
+        if not self._quorum_met():
+            session = self._turnout()
+            raise ValueError(f"no quorum yet: {session.voted}/{session.eligible} have voted")
+
+    @workflow.update
+    def extend(self, action: ChairAction) -> SessionStatus:
+        assert action.new_deadline is not None
+        self._deadline = action.new_deadline
+        return self.status()
+
+    @extend.validator
+    def _validate_extend(self, action: ChairAction) -> None:
+        if self._phase not in (SessionPhase.VOTING, SessionPhase.AWAITING_CHAIR):
+            raise ValueError(f"only a session that is voting can be extended; the session is {self._phase.value}")
+        self._require_role(action.actor, self._chairs(), "extend the deadline")
+        if action.new_deadline is None or action.new_deadline <= workflow.now():
+            raise ValueError("new_deadline: must be given and lie in the future")
+
+    @workflow.update
+    def cancel(self, action: ChairAction) -> SessionStatus:
+        self._cancelled = True
+        return self.status()
+
+    @cancel.validator
+    def _validate_cancel(self, action: ChairAction) -> None:
+        if self._phase in (SessionPhase.CLOSED, SessionPhase.CANCELLED):
+            raise ValueError(f"the session has ended ({self._phase.value})")
+        self._require_role(action.actor, self._chairs(), "cancel the session")
+        if not action.reason:
+            raise ValueError("reason: a cancellation needs a reason")
+
+    @workflow.query
+    def status(self) -> SessionStatus:
+        session = self._turnout() if self._electorate else None
+        closed = self._phase == SessionPhase.CLOSED
+        return SessionStatus(
+            session_id=self._id(),
+            kind=self._start.kind,
+            scope=self._start.scope,
+            meeting_ref=self._start.meeting_ref,
+            phase=self._phase,
+            round=self._round,
+            deadline=self._deadline,
+            candidates=self._round_candidates or list(self._candidates.values()),
+            electorate_size=self._electorate.size if self._electorate else 0,
+            voted=sorted(self._ballots),
+            quorum_met=bool(session and session.quorum_met),
+            results=self._results if closed else None,
+            counted_receipts=self._counted_receipts if closed else None,
+            key_id=self._key.key_id if self._key else None,
+            public_pem=self._key.public_pem if self._key else None,
+        )
+
+    # ---- helpers ------------------------------------------------------------------------------------
+
+    def _id(self) -> str:
+        return workflow.info().workflow_id
+
+    def _label(self) -> str:
+        return ballot_notices.session_label_vi(self._start.kind, self._start.scope, self._start.meeting_ref)
+
+    def _add_candidate(self, candidate: Candidate) -> None:
+        self._candidates.setdefault(candidate.workflow_id, candidate)
+
+    def _require_snapshot(self) -> RosterSnapshot:
+        assert self._snapshot is not None
+        return self._snapshot
+
+    def _holders(self, role: Role) -> list[str]:
+        return [a.id for a in self._require_snapshot().holders(role, self._start.scope)]
+
+    def _list_keepers(self) -> list[str]:
+        role = Role.COUNCIL_SECRETARY if self._start.kind == BallotSessionKind.COUNCIL else Role.BLOC_HEAD
+        return self._holders(role)
+
+    def _chairs(self) -> list[str]:
+        role = Role.COUNCIL_CHAIR if self._start.kind == BallotSessionKind.COUNCIL else Role.BLOC_HEAD
+        return self._holders(role)
+
+    def _require_role(self, actor: str, allowed: list[str], what: str) -> None:
+        if self._snapshot is None:
+            raise ValueError("the session is still opening; try again in a moment")
+        if actor not in allowed:
+            raise ValueError(
+                f"actor {actor!r} may not {what} in {self._label()}; allowed: {', '.join(allowed) or 'none'}"
+            )
+
+    def _voter_ids(self) -> list[str]:
+        return [v.id for v in self._electorate.voters] if self._electorate else []
+
+    def _not_voted(self) -> list[str]:
+        return [v for v in self._voter_ids() if v not in self._ballots]
+
+    def _quorum_policy(self) -> VotingPolicy:
+        if self._start.kind == BallotSessionKind.BLOC:
+            return self._policy.voting_policies[self._bloc_policy_code()]
+        # A council session's quorum is the strictest among its candidates' policies.
+        policies = [self._council_policy(c) for c in self._round_candidates] or [
+            self._policy.voting_policies["COUNCIL_MAJORITY"]
+        ]
+        return max(policies, key=lambda p: p.quorum.numerator / p.quorum.denominator)
+
+    def _turnout(self) -> Turnout:
+        assert self._electorate is not None
+        return turnout(self._electorate, self._ballots, self._quorum_policy().quorum)
+
+    def _quorum_met(self) -> bool:
+        return self._electorate is not None and self._turnout().quorum_met
+
+    def _council_policy(self, candidate: Candidate) -> VotingPolicy:
+        return self._policy.council_policy(candidate.award_form)
+
+    def _bloc_policy_code(self) -> str:
+        codes = {self._policy.form(c.award_form).bloc_policy for c in self._candidates.values()}
+        codes.discard(None)
+        return str(codes.pop()) if len(codes) == 1 else "BLOC_MAJORITY"
+
+    def _count_request(self) -> CountRequest:
+        assert self._electorate is not None
+        return CountRequest(
+            session_id=self._id(),
+            round=self._round,
+            ballots=dict(self._ballots),
+            candidates=self._round_candidates,
+            electorate=self._electorate,
+            rule=self._rule,
+        )
+
+    async def _record_minutes(self, counted: CountResult, outcomes: dict[str, VoteOutcome]) -> None:
+        assert self._electorate is not None
+        minutes = SessionMinutes(
+            session_id=self._id(),
+            kind=self._start.kind,
+            scope=self._start.scope,
+            meeting_ref=self._start.meeting_ref,
+            round=self._round,
+            policy_version=self._policy.version,
+            closed_at=workflow.now(),
+            electorate_size=self._electorate.size,
+            entries=[
+                MinutesEntry(
+                    candidate=self._candidates[wf], tally=counted.tallies[wf], result=o.result, reason_vi=o.reason_vi
+                )
+                for wf, o in sorted(outcomes.items())
+            ],
+            participation=[p for v, p in sorted(self._participation.items()) if v in self._ballots],
+            spoiled=len(counted.spoiled),
+        )
+        await self._activity("record_ballot_minutes", minutes)
+
+    async def _register(self) -> None:
+        row = SessionRow(
+            session_id=self._id(),
+            kind=self._start.kind,
+            scope=self._start.scope,
+            meeting_ref=self._start.meeting_ref,
+            phase=self._phase,
+            opened_by=self._start.opened_by,
+            deadline=self._deadline,
+            policy_version=self._policy.version,
+            candidates=len(self._candidates),
+            electorate_size=self._electorate.size if self._electorate else 0,
+            voted=len(self._ballots),
+        )
+        await self._activity("register_ballot_session", row)
+
+    async def _notify(self, drafts: list[NotificationDraft]) -> None:
+        if not drafts:
+            return
+        self._notice_seq += 1
+        await self._activity("write_session_notifications", self._id(), self._notice_seq, drafts)
+
+    async def _activity(self, name: str, *args: Any, result_type: type[T] | None = None) -> T:
+        return await workflow.execute_activity(
+            name, args=list(args), result_type=result_type, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY
+        )
