@@ -16,9 +16,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +28,15 @@ from temporalio.client import Client
 from activities.db import create_engine, default_database_url
 from activities.migrate import upgrade_to_head
 from activities.roster_store import load_roster
-from domain.messages import CentralApproval, MeetingResult, ReasonedAction, Resubmission
+from domain.ballot_messages import SessionPhase, SessionStart, SessionStatus
+from domain.ballots import BallotSessionKind, Choice
+from domain.catalog import current_policy_version
+from domain.messages import CentralApproval, MeetingResult, NominationStatus, ReasonedAction, Resubmission
 from domain.nomination import Nomination
 from domain.roster import Roster
 from domain.stages import Stage
 from runtime import processes
+from runtime.ballots import cast, close_list, open_session, session_status, verify_receipt
 from runtime.nominations import ActionRefused, act, start_nomination, status
 from runtime.settings import Settings
 from runtime.temporal import connect, ensure_search_attributes
@@ -56,12 +58,24 @@ def decision(no: str) -> CentralApproval:
     return CentralApproval(actor=CENTRAL, decision_no=no, decision_date=date(2026, 12, 20))
 
 
-@dataclass
-class Scenario:
-    sample: str
-    story: str
-    expected: Stage
-    drive: Callable[[Client, str, Nomination], Awaitable[None]]
+SAMPLE_FILES = {
+    "minister": "bang-khen-bo.json",
+    "flag": "co-thi-dua-cp.json",
+    "order": "huan-chuong-ld3.json",
+    "fighter": "cstd-cap-bo.json",
+    "pm": "bang-khen-ttg.json",
+    "collective": "tap-the-ldxs.json",
+}
+EXPECTED = {
+    "minister": Stage.AWARDED,
+    "flag": Stage.AWARDED,
+    "order": Stage.AWARDED,
+    "fighter": Stage.REJECTED,
+    "pm": Stage.AWARDED,
+    "collective": Stage.WITHDRAWN,
+}
+COUNCIL_MEMBERS = ["btp.hd.chu-tich", "btp.hd.uy-vien-1", "btp.hd.uy-vien-2"]
+BLOC_REPRESENTATIVES = ["tandtc.khoi.truong", "btp.khoi.dai-dien", "ktnn.khoi.dai-dien"]
 
 
 async def wait_stage(client: Client, workflow_id: str, stage: Stage, timeout: float = 60) -> None:
@@ -72,62 +86,158 @@ async def wait_stage(client: Client, workflow_id: str, stage: Stage, timeout: fl
         await asyncio.sleep(0.2)
 
 
-async def minister_certificate(client: Client, wf: str, _: Nomination) -> None:
-    await wait_stage(client, wf, Stage.COUNCIL_REVIEW)
-    # A council member is not the secretary: the engine refuses, and history stays clean.
-    try:
-        await act(client, wf, "record_council_result", council_pass().model_copy(update={"actor": "btp.hd.uy-vien-1"}))
-    except ActionRefused as refused:
-        console.print(f"  [yellow]refused as expected[/]: {refused}")
-    await act(client, wf, "record_council_result", council_pass())
+async def wait_session(
+    client: Client, session_id: str, *, phase: SessionPhase | None = None, listed: int = 0
+) -> SessionStatus:
+    deadline = time.monotonic() + 60
+    while True:
+        current = await session_status(client, session_id)
+        if (phase is None or current.phase == phase) and len(current.candidates) >= listed:
+            return current
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{session_id} stuck in {current.phase} with {len(current.candidates)} candidates")
+        await asyncio.sleep(0.2)
 
 
-async def government_flag(client: Client, wf: str, _: Nomination) -> None:
-    await wait_stage(client, wf, Stage.COUNCIL_REVIEW)
-    await act(client, wf, "record_council_result", council_pass())
-    bloc = {"members": 6, "present": 6, "votes_for": 6, "votes_against": 0}
-    await act(client, wf, "record_bloc_result", MeetingResult.model_validate({"actor": BLOC_HEAD, "tally": bloc}))
-    await act(client, wf, "approve", decision("1520/QĐ-TTg"))
-
-
-async def labour_order(client: Client, wf: str, _: Nomination) -> None:
-    await wait_stage(client, wf, Stage.PUBLIC_NOTICE)
-    console.print(f"  public notice running ({NOTICE_SECONDS}s in the demo; 10 working days by policy)")
-    await wait_stage(client, wf, Stage.COUNCIL_REVIEW)
-    await act(client, wf, "record_council_result", council_pass())
-    await act(client, wf, "approve", decision("2210/QĐ-CTN"))
-
-
-async def emulation_fighter_rejected(client: Client, wf: str, _: Nomination) -> None:
-    await wait_stage(client, wf, Stage.COUNCIL_REVIEW)
-    tally = {"members": 10, "present": 9, "votes_for": 8, "votes_against": 1}  # 8/10 < 90% of all members
-    await act(client, wf, "record_council_result", MeetingResult.model_validate({"actor": SECRETARY, "tally": tally}))
-
-
-async def pm_certificate_returned(client: Client, wf: str, nomination: Nomination) -> None:
-    await wait_stage(client, wf, Stage.COUNCIL_REVIEW)
-    await act(client, wf, "record_council_result", council_pass())
-    await act(client, wf, "return_dossier", ReasonedAction(actor=CENTRAL, reason="Bổ sung xác nhận của địa phương"))
-    corrected = nomination.model_copy(update={"achievements": nomination.achievements + " (đã bổ sung xác nhận)"})
-    await act(client, wf, "resubmit", Resubmission(actor=nomination.proposer, nomination=corrected))
-    await act(client, wf, "approve", decision("1601/QĐ-TTg"))
-
-
-async def collective_withdrawn(client: Client, wf: str, nomination: Nomination) -> None:
-    await wait_stage(client, wf, Stage.COUNCIL_REVIEW)
-    await act(
-        client, wf, "withdraw", ReasonedAction(actor=nomination.proposer, reason="Đơn vị xin rút để bổ sung năm sau")
+def session_start(kind: BallotSessionKind, scope: str, opener: str, tag: str) -> SessionStart:
+    return SessionStart(
+        kind=kind,
+        scope=scope,
+        meeting_ref=f"{kind.value[:2]}-{tag}",
+        opened_by=opener,
+        deadline=datetime.now(UTC) + timedelta(hours=1),
+        policy_version=current_policy_version(date.today()),
+        reminder_before_seconds=0,
     )
 
 
-SCENARIOS = [
-    Scenario("bang-khen-bo.json", "council passes", Stage.AWARDED, minister_certificate),
-    Scenario("co-thi-dua-cp.json", "council → bloc → central", Stage.AWARDED, government_flag),
-    Scenario("huan-chuong-ld3.json", "public notice → council → central", Stage.AWARDED, labour_order),
-    Scenario("cstd-cap-bo.json", "8/10 votes < 90% rule", Stage.REJECTED, emulation_fighter_rejected),
-    Scenario("bang-khen-ttg.json", "returned, resubmitted, approved", Stage.AWARDED, pm_certificate_returned),
-    Scenario("tap-the-ldxs.json", "unit withdraws", Stage.WITHDRAWN, collective_withdrawn),
-]
+def ballot(listed: SessionStatus, voter: str, against: frozenset[str] = frozenset()) -> dict[str, Choice]:
+    """A whole-list ballot: FOR everything except `against`; nothing on a candidate the voter may not vote on."""
+    own = {"btp.khoi.dai-dien": "BTP", "ktnn.khoi.dai-dien": "KTNN", "tandtc.khoi.truong": "TANDTC"}.get(voter)
+    return {
+        c.workflow_id: Choice.AGAINST if c.workflow_id in against else Choice.FOR
+        for c in listed.candidates
+        if c.nominee_actor_id != voter and (listed.kind != BallotSessionKind.BLOC or c.proposing_organisation != own)
+    }
+
+
+async def run_scenarios(client: Client, settings: Settings, engine: Any, run_tag: str) -> bool:
+    queue = settings.task_queue
+    # 1. The council secretary opens the meeting's ballot session; nominations join its list on their own.
+    council = await open_session(client, queue, session_start(BallotSessionKind.COUNCIL, "BTP", SECRETARY, run_tag))
+    console.print(f"council ballot session [bold]{council.id}[/] is collecting its list")
+
+    # 2. The units submit six nominations (the Huân chương starts with its public notice).
+    nominations: dict[str, Nomination] = {}
+    ids: dict[str, str] = {}
+    for key, sample in SAMPLE_FILES.items():
+        raw = json.loads((SAMPLES / sample).read_text(encoding="utf-8"))
+        raw["reference"] = f"{raw['reference']}-{run_tag}"  # a business key is used once; each demo run is new
+        nominations[key] = Nomination.model_validate(raw)
+        handle = await start_nomination(client, nominations[key], queue, public_notice_seconds=NOTICE_SECONDS)
+        ids[key] = handle.id
+        console.print(f"  nominated {handle.id}: {raw['award_form']}")
+
+    # 3. One unit withdraws; one council member tries to type in a result and is refused.
+    await wait_stage(client, ids["collective"], Stage.COUNCIL_REVIEW)
+    await act(
+        client,
+        ids["collective"],
+        "withdraw",
+        ReasonedAction(actor=nominations["collective"].proposer, reason="Đơn vị xin rút để bổ sung năm sau"),
+    )
+    try:
+        await act(
+            client,
+            ids["minister"],
+            "record_council_result",
+            council_pass().model_copy(update={"actor": "btp.hd.uy-vien-1"}),
+        )
+    except ActionRefused as refused:
+        console.print(f"  [yellow]refused as expected[/]: {refused}")
+    console.print(f"  public notice of the Huân chương: {NOTICE_SECONDS}s in the demo (10 working days by policy)")
+    for key in ("minister", "flag", "order", "fighter", "pm"):
+        await wait_stage(client, ids[key], Stage.COUNCIL_REVIEW)
+
+    # 4. The list closes; every member casts one sealed ballot on the whole list.
+    await wait_session(client, council.id, listed=6)
+    listed = await close_list(client, council.id, SECRETARY)
+    receipts = []
+    for member in COUNCIL_MEMBERS:
+        against = frozenset({ids["fighter"]} if member == "btp.hd.chu-tich" else ())  # 2/3 < the 90 % rule
+        receipts.append(await cast(client, council.id, member, ballot(listed, member, against)))
+    council_closed = await wait_session(client, council.id, phase=SessionPhase.CLOSED)
+    console.print(f"council session closed: {len(council_closed.voted)}/{council_closed.electorate_size} voted")
+
+    # 5. The bloc votes on the Government flag the same way.
+    await wait_stage(client, ids["flag"], Stage.BLOC_VOTE)
+    bloc = await open_session(client, queue, session_start(BallotSessionKind.BLOC, "NOI_CHINH", BLOC_HEAD, run_tag))
+    await wait_session(client, bloc.id, listed=1)
+    bloc_list = await close_list(client, bloc.id, BLOC_HEAD)
+    for representative in BLOC_REPRESENTATIVES:
+        choices = ballot(bloc_list, representative)
+        if choices:
+            await cast(client, bloc.id, representative, choices)
+    await wait_session(client, bloc.id, phase=SessionPhase.CLOSED)
+    console.print(f"bloc session {bloc.id} closed")
+
+    # 6. The central board approves two, returns one, which is corrected and approved.
+    for key, number in (("flag", "1520/QĐ-TTg"), ("order", "2210/QĐ-CTN")):
+        await wait_stage(client, ids[key], Stage.CENTRAL_REVIEW)
+        await act(client, ids[key], "approve", decision(number))
+    await wait_stage(client, ids["pm"], Stage.CENTRAL_REVIEW)
+    await act(
+        client, ids["pm"], "return_dossier", ReasonedAction(actor=CENTRAL, reason="Bổ sung xác nhận của địa phương")
+    )
+    pm = nominations["pm"]
+    corrected = pm.model_copy(update={"achievements": pm.achievements + " (đã bổ sung xác nhận)"})
+    await act(client, ids["pm"], "resubmit", Resubmission(actor=pm.proposer, nomination=corrected))
+    await act(client, ids["pm"], "approve", decision("1601/QĐ-TTg"))
+
+    # 7. A voter checks their receipt; then the register.
+    session_id, counted = await verify_receipt(client, receipts[0].receipt)
+    console.print(f"receipt of {COUNCIL_MEMBERS[0]} in {session_id}: {'counted' if counted else 'NOT counted'}")
+    return await print_register(client, engine, ids, council_closed) and bool(counted)
+
+
+async def print_register(client: Client, engine: Any, ids: dict[str, str], council: SessionStatus) -> bool:
+    tallies = Table(title="Council ballot (biên bản kiểm phiếu): counts only, never who chose what")
+    for column in ("nomination", "members", "for", "against", "abstaining", "result"):
+        tallies.add_column(column, no_wrap=column == "nomination")
+    for entry in council.results or []:
+        t = entry.tally
+        tallies.add_row(
+            entry.candidate.workflow_id,
+            str(t.members),
+            str(t.votes_for),
+            str(t.votes_against),
+            str(t.abstaining),
+            entry.result.value,
+        )
+    console.print(tallies)
+    table = Table(title="Nominations carried through the engine")
+    for column in ("workflow id", "award", "nominee", "path", "final stage", "database", "events", "notices"):
+        table.add_column(column, no_wrap=column == "workflow id")
+    all_right = True
+    for key, workflow_id in ids.items():
+        handle = client.get_workflow_handle(workflow_id, result_type=NominationStatus)
+        final = await handle.result()
+        await asyncio.sleep(0.3)  # the final write lands just after the state changes on a signal path
+        db_stage, events, notes = await db_rows(engine, workflow_id)
+        right = final.stage == EXPECTED[key] and db_stage == final.stage.value
+        all_right &= right
+        table.add_row(
+            workflow_id,
+            final.award_name_vi,
+            final.nominee_name,
+            " → ".join(short(t.to_stage) for t in final.transitions),
+            f"[{'green' if right else 'red'}]{final.stage.label_vi}[/]",
+            db_stage or "—",
+            str(events),
+            str(notes),
+        )
+    console.print(table)
+    return all_right
 
 
 def short(stage: Stage) -> str:
@@ -146,37 +256,6 @@ async def db_rows(engine: Any, workflow_id: str) -> tuple[str | None, int, int]:
             await conn.execute(sa.text("SELECT count(*) FROM notifications WHERE workflow_id = :w"), {"w": workflow_id})
         ).scalar()
     return stage, int(events or 0), int(notes or 0)
-
-
-async def run_scenarios(client: Client, settings: Settings, engine: Any, run_tag: str) -> bool:
-    table = Table(title="Nominations carried through the engine")
-    for column in ("workflow id", "award", "nominee", "path", "final stage", "database", "events", "notices"):
-        table.add_column(column)
-    all_right = True
-    for scenario in SCENARIOS:
-        raw = json.loads((SAMPLES / scenario.sample).read_text(encoding="utf-8"))
-        raw["reference"] = f"{raw['reference']}-{run_tag}"  # a business key is used once; each demo run is new
-        nomination = Nomination.model_validate(raw)
-        handle = await start_nomination(client, nomination, settings.task_queue, public_notice_seconds=NOTICE_SECONDS)
-        console.print(f"[bold]{handle.id}[/]: {scenario.story}")
-        await scenario.drive(client, handle.id, nomination)
-        final = await handle.result()
-        await asyncio.sleep(0.3)  # the final write lands just after the update returns on a timer path
-        db_stage, events, notes = await db_rows(engine, handle.id)
-        right = final.stage == scenario.expected and db_stage == final.stage.value
-        all_right &= right
-        table.add_row(
-            handle.id,
-            final.award_name_vi,
-            final.nominee_name,
-            " → ".join(short(t.to_stage) for t in final.transitions),
-            f"[{'green' if right else 'red'}]{final.stage.label_vi}[/]",
-            db_stage or "—",
-            str(events),
-            str(notes),
-        )
-    console.print(table)
-    return all_right
 
 
 async def main(keep: bool) -> int:

@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         Turnout,
         ballot_errors,
         bloc_verdicts,
+        conflicted,
         council_outcomes,
         make_receipt,
         natural_conflict_rule,
@@ -173,7 +174,10 @@ class BallotSessionWorkflow:
                 reason_vi=outcome.reason_vi,
                 policy_code=outcome.policy_code,
             )
-            await workflow.get_external_workflow_handle(wf).signal("ballot_verdict", verdict)
+            try:
+                await workflow.get_external_workflow_handle(wf).signal("ballot_verdict", verdict)
+            except Exception as err:  # e.g. the unit withdrew the nomination while the session ran
+                workflow.logger.warning("verdict for %s not delivered: %s", wf, err)
 
     async def _collect_ballots(self) -> bool:
         """Wait until the round can be counted; False when the session is cancelled."""
@@ -217,8 +221,19 @@ class BallotSessionWorkflow:
         return lambda: self._cancelled or self._deadline != deadline_before
 
     def _round_complete(self) -> bool:
-        everyone = self._electorate is not None and len(self._ballots) == self._electorate.size
+        everyone = self._electorate is not None and set(self._expected_voters()) <= set(self._ballots)
         return everyone or self._close_requested or self._cancelled
+
+    def _expected_voters(self) -> list[str]:
+        """Voters with at least one candidate they may vote on this round (a voter conflicted on the whole
+        list has no ballot to cast, and must not hold the session open)."""
+        if self._electorate is None:
+            return []
+        return [
+            v.id
+            for v in self._electorate.voters
+            if any(not conflicted(v, c, self._rule) for c in self._round_candidates)
+        ]
 
     async def _wait(self, timeout: timedelta) -> bool:
         """Wait for the round to complete; True if it did, False when the timeout ran out first."""
@@ -387,7 +402,7 @@ class BallotSessionWorkflow:
         return [v.id for v in self._electorate.voters] if self._electorate else []
 
     def _not_voted(self) -> list[str]:
-        return [v for v in self._voter_ids() if v not in self._ballots]
+        return [v for v in self._expected_voters() if v not in self._ballots]
 
     def _quorum_policy(self) -> VotingPolicy:
         if self._start.kind == BallotSessionKind.BLOC:
