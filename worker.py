@@ -15,7 +15,8 @@ from pathlib import Path
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.ballots import BallotActivities
@@ -47,6 +48,18 @@ PASSTHROUGH_MODULES: Sequence[str] = (
 WORKFLOWS = [NominationWorkflow, BallotSessionWorkflow]
 
 
+def sandbox_runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    )
+
+
+def build_replayer() -> Replayer:
+    """The same workflows, converter and sandbox as the worker, for replaying recorded histories."""
+    policy_sets()
+    return Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, workflow_runner=sandbox_runner())
+
+
 def build_worker(client: Client, engine: AsyncEngine, task_queue: str, ballot_key: Path | None = None) -> Worker:
     policy_sets()  # read the policy files here, outside the sandbox, once per process
     persistence = PersistenceActivities(engine)
@@ -69,9 +82,7 @@ def build_worker(client: Client, engine: AsyncEngine, task_queue: str, ballot_ke
             ballots.record_ballot_minutes,
             ballots.write_session_notifications,
         ],
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
-        ),
+        workflow_runner=sandbox_runner(),
     )
 
 

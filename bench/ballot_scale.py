@@ -1,0 +1,162 @@
+"""A council ballot session of N nominations and V voters, all voting at once, on a fresh dev server.
+
+    .venv/bin/python -m bench.ballot_scale [--nominations 300] [--voters 30]
+
+Needs PostgreSQL (TEST_POSTGRES_ADMIN_URL, default postgresql://postgres@127.0.0.1:5432/postgres); creates
+and drops its own database. Prints the figures as its last line in key=value form.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.db import create_engine
+from activities.migrate import upgrade_to_head
+from activities.roster_store import load_roster
+from domain.ballot_messages import SessionPhase, SessionStart
+from domain.ballots import BallotSessionKind, Choice
+from domain.nomination import Nomination
+from domain.roster import Roster
+from domain.stages import Stage
+from runtime.ballots import cast, close_list, open_session, session_status
+from runtime.nominations import start_nomination, status
+from runtime.processes import temporal_binary
+from runtime.temporal import ensure_search_attributes
+from tests.factories import nomination_data
+from worker import build_worker
+
+ADMIN = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def roster(voters: int) -> Roster:
+    grant = lambda role: [{"role": role, "scope": "S300"}]  # noqa: E731
+    return Roster.model_validate(
+        {
+            "ministries": [{"code": "S300", "name": "Bộ Quy mô (hư cấu)"}],
+            "actors": [
+                {"id": "s300.can-bo", "full_name": "Cán bộ", "organisation": "S300", "roles": grant("UNIT_STAFF")},
+                {"id": "s300.thu-ky", "full_name": "Thư ký", "organisation": "S300",
+                 "roles": grant("COUNCIL_SECRETARY")},
+            ]
+            + [
+                {"id": f"s300.uy-vien-{i:02d}", "full_name": f"Ủy viên {i}", "organisation": "S300",
+                 "roles": grant("COUNCIL_MEMBER")}
+                for i in range(voters)
+            ],
+        }
+    )
+
+
+async def wait_until(check, timeout: float) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached")
+        await asyncio.sleep(0.25)
+
+
+async def main(nominations: int, voters: int) -> str:
+    name = f"tdkt_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(ADMIN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    url = ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{name}"
+    key_dir = Path(tempfile.mkdtemp())
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter, dev_server_existing_path=temporal_binary()
+    )
+    try:
+        await upgrade_to_head(url)
+        engine = create_engine(url)
+        await load_roster(engine, roster(voters))
+        client = env.client
+        await ensure_search_attributes(client)
+        queue = "bench-ballots"
+        async with build_worker(client, engine, queue, ballot_key=key_dir / "key.pem"):
+            started = time.monotonic()
+            ids = []
+            for _ in range(nominations):
+                data = nomination_data(
+                    "BANG_KHEN_BO", ministry="S300", proposer="s300.can-bo", reference=f"{uuid.uuid4().hex[:8]}/TTr"
+                )
+                ids.append((await start_nomination(client, Nomination.model_validate(data), queue)).id)
+
+            async def all_in_council() -> bool:
+                stages = await asyncio.gather(*(status(client, wf) for wf in ids))
+                return all(s.stage == Stage.COUNCIL_REVIEW for s in stages)
+
+            await wait_until(all_in_council, 300)
+            start_s = time.monotonic() - started
+            meeting = SessionStart.model_validate(
+                {"kind": BallotSessionKind.COUNCIL, "scope": "S300", "meeting_ref": "BENCH", "opened_by": "s300.thu-ky",
+                 "deadline": "2099-01-01T00:00:00+07:00", "policy_version": "2025.07", "reminder_before_seconds": 0}
+            )
+            session = await open_session(client, queue, meeting)
+
+            async def listed() -> bool:
+                return len((await session_status(client, session.id)).candidates) == nominations
+
+            await wait_until(listed, 120)
+            await close_list(client, session.id, "s300.thu-ky")
+            choices = dict.fromkeys(ids, Choice.FOR)
+            latencies: list[float] = []
+
+            async def timed_cast(voter: str) -> None:
+                t0 = time.monotonic()
+                await cast(client, session.id, voter, choices)
+                latencies.append((time.monotonic() - t0) * 1000)
+
+            voting_started = time.monotonic()
+            await asyncio.gather(*(timed_cast(f"s300.uy-vien-{i:02d}") for i in range(voters)))
+            vote_s = time.monotonic() - voting_started
+
+            async def closed() -> bool:
+                return (await session_status(client, session.id)).phase == SessionPhase.CLOSED
+
+            await wait_until(closed, 300)
+
+            async def all_awarded() -> bool:
+                stages = await asyncio.gather(*(status(client, wf) for wf in ids))
+                return all(s.stage == Stage.AWARDED for s in stages)
+
+            await wait_until(all_awarded, 300)
+            total_s = time.monotonic() - voting_started
+            history = await client.get_workflow_handle(session.id).fetch_history()
+            size_kb = sum(event.ByteSize() for event in history.events) / 1024
+        await engine.dispose()
+    finally:
+        await env.shutdown()
+        admin = await asyncpg.connect(ADMIN)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+        shutil.rmtree(key_dir, ignore_errors=True)
+    return (
+        f"nominations={nominations} voters={voters} nominations_to_council_s={start_s:.1f} "
+        f"casting_s={vote_s:.2f} cast_p50_ms={statistics.median(latencies):.0f} cast_max_ms={max(latencies):.0f} "
+        f"close_to_all_awarded_s={total_s:.1f} session_history_events={len(history.events)} "
+        f"session_history_kb={size_kb:.0f}"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--nominations", type=int, default=300)
+    parser.add_argument("--voters", type=int, default=30)
+    args = parser.parse_args()
+    line = asyncio.run(main(args.nominations, args.voters))
+    print(line)
+    sys.stdout.flush()
+    os._exit(0)

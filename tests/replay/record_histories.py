@@ -1,0 +1,160 @@
+"""Record workflow histories of every route for the replay tests.
+
+    .venv/bin/python -m tests.replay.record_histories LABEL
+
+Runs the current code on a fresh dev server (SQLite, temporary key) and writes one JSON history per
+route into tests/replay/histories/LABEL/. Histories recorded by an older version stay in the repository:
+the replay test runs each of them against the current workflow code, so a change that would break
+running nominations fails CI. Record a new label whenever workflow code changes shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.db import create_engine
+from activities.migrate import upgrade_to_head
+from activities.roster_store import load_roster
+from domain.ballot_messages import SessionPhase, SessionStart
+from domain.ballots import BallotSessionKind, Choice
+from domain.messages import CentralApproval, MeetingResult, ReasonedAction, Resubmission
+from domain.nomination import Nomination
+from domain.roster import Roster
+from domain.stages import Stage
+from runtime.ballots import cast, close_list, open_session, session_status
+from runtime.nominations import act, start_nomination, status
+from runtime.processes import temporal_binary
+from runtime.temporal import ensure_search_attributes
+from tests.factories import nomination_data
+from worker import build_worker
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRETARY, BLOC_HEAD, CENTRAL, PROPOSER = "btp.hd.thu-ky", "tandtc.khoi.truong", "tw.ban-tdkt.can-bo-1", (
+    "btp.vutckt.le-thi-hoa"
+)
+
+
+def passing() -> MeetingResult:
+    return MeetingResult.model_validate(
+        {"actor": SECRETARY, "tally": {"members": 9, "present": 9, "votes_for": 9, "votes_against": 0}}
+    )
+
+
+async def until(client: Client, workflow_id: str, stage: Stage) -> None:
+    for _ in range(300):
+        try:
+            if (await status(client, workflow_id)).stage == stage:
+                return
+        except Exception:  # not started yet
+            pass
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"{workflow_id} never reached {stage}")
+
+
+async def started(client: Client, queue: str, form: str, **overrides: object) -> str:
+    nomination = Nomination.model_validate(nomination_data(form, **overrides))
+    return (await start_nomination(client, nomination, queue, public_notice_seconds=2)).id
+
+
+async def record(label: str) -> None:
+    out = ROOT / "tests" / "replay" / "histories" / label
+    out.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp())
+    url = f"sqlite+aiosqlite:///{workdir / 'engine.db'}"
+    await upgrade_to_head(url)
+    engine = create_engine(url)
+    roster = Roster.model_validate_json((ROOT / "config" / "roster.json").read_text(encoding="utf-8"))
+    await load_roster(engine, roster)
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter, dev_server_existing_path=temporal_binary()
+    )
+    client = env.client
+    await ensure_search_attributes(client)
+    queue = f"record-{uuid.uuid4().hex[:6]}"
+    runs: dict[str, str] = {}
+    async with build_worker(client, engine, queue, ballot_key=workdir / "key.pem"):
+        approval = CentralApproval(actor=CENTRAL, decision_no="1/QĐ-TTg", decision_date=date(2026, 12, 20))
+
+        wf = await started(client, queue, "BANG_KHEN_BO")
+        await until(client, wf, Stage.COUNCIL_REVIEW)
+        await act(client, wf, "record_council_result", passing())
+        runs["ministry-council-typed"] = wf
+
+        wf = await started(client, queue, "CO_THI_DUA_CP")
+        await until(client, wf, Stage.COUNCIL_REVIEW)
+        await act(client, wf, "record_council_result", passing())
+        bloc = {"actor": BLOC_HEAD, "tally": {"members": 6, "present": 6, "votes_for": 6, "votes_against": 0}}
+        await act(client, wf, "record_bloc_result", MeetingResult.model_validate(bloc))
+        await act(client, wf, "approve", approval)
+        runs["government-flag-bloc"] = wf
+
+        wf = await started(client, queue, "HUAN_CHUONG_LD_3")
+        await until(client, wf, Stage.COUNCIL_REVIEW)
+        await act(client, wf, "record_council_result", passing())
+        await act(client, wf, "reject", ReasonedAction(actor=CENTRAL, reason="Chưa đủ tiêu chuẩn"))
+        runs["order-notice-rejected"] = wf
+
+        data = nomination_data("BANG_KHEN_TTG")
+        wf = await started(client, queue, "BANG_KHEN_TTG", reference=data["reference"])
+        await until(client, wf, Stage.COUNCIL_REVIEW)
+        await act(client, wf, "record_council_result", passing())
+        await act(client, wf, "return_dossier", ReasonedAction(actor=CENTRAL, reason="Bổ sung hồ sơ"))
+        await act(client, wf, "resubmit", Resubmission(actor=PROPOSER, nomination=Nomination.model_validate(data)))
+        await act(client, wf, "approve", approval)
+        runs["pm-certificate-returned"] = wf
+
+        wf = await started(client, queue, "TAP_THE_LDXS")
+        await until(client, wf, Stage.COUNCIL_REVIEW)
+        await act(client, wf, "withdraw", ReasonedAction(actor=PROPOSER, reason="Đơn vị rút"))
+        runs["collective-withdrawn"] = wf
+
+        voted = await started(client, queue, "BANG_KHEN_BO")
+        await until(client, voted, Stage.COUNCIL_REVIEW)
+        session = await open_session(
+            client,
+            queue,
+            SessionStart(
+                kind=BallotSessionKind.COUNCIL, scope="BTP", meeting_ref=f"R-{uuid.uuid4().hex[:6]}",
+                opened_by=SECRETARY, deadline=datetime.now(UTC) + timedelta(hours=1), policy_version="2025.07",
+                reminder_before_seconds=0,
+            ),
+        )
+        for _ in range(100):
+            if (await session_status(client, session.id)).candidates:
+                break
+            await asyncio.sleep(0.1)
+        listed = await close_list(client, session.id, SECRETARY)
+        for member in ("btp.hd.chu-tich", "btp.hd.uy-vien-1", "btp.hd.uy-vien-2"):
+            await cast(client, session.id, member, {c.workflow_id: Choice.FOR for c in listed.candidates})
+        for _ in range(100):
+            if (await session_status(client, session.id)).phase == SessionPhase.CLOSED:
+                break
+            await asyncio.sleep(0.1)
+        await until(client, voted, Stage.AWARDED)
+        runs["council-ballot-session"] = session.id
+        runs["ministry-council-ballot"] = voted
+
+        for name, workflow_id in runs.items():
+            handle = client.get_workflow_handle(workflow_id)
+            await handle.result()
+            history = await handle.fetch_history()
+            (out / f"{name}.json").write_text(history.to_json(), encoding="utf-8")
+            print(f"recorded {name}: {len(history.events)} events")
+    await env.shutdown()
+    await engine.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(record(sys.argv[1] if len(sys.argv) > 1 else "current"))
+    sys.stdout.flush()
+    os._exit(0)
