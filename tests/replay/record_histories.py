@@ -39,8 +39,11 @@ from tests.factories import nomination_data
 from worker import build_worker
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRETARY, BLOC_HEAD, CENTRAL, PROPOSER = "btp.hd.thu-ky", "tandtc.khoi.truong", "tw.ban-tdkt.can-bo-1", (
-    "btp.vutckt.le-thi-hoa"
+SECRETARY, BLOC_HEAD, CENTRAL, PROPOSER = (
+    "btp.hd.thu-ky",
+    "tandtc.khoi.truong",
+    "tw.ban-tdkt.can-bo-1",
+    ("btp.vutckt.le-thi-hoa"),
 )
 
 
@@ -124,8 +127,12 @@ async def record(label: str) -> None:
             client,
             queue,
             SessionStart(
-                kind=BallotSessionKind.COUNCIL, scope="BTP", meeting_ref=f"R-{uuid.uuid4().hex[:6]}",
-                opened_by=SECRETARY, deadline=datetime.now(UTC) + timedelta(hours=1), policy_version="2025.07",
+                kind=BallotSessionKind.COUNCIL,
+                scope="BTP",
+                meeting_ref=f"R-{uuid.uuid4().hex[:6]}",
+                opened_by=SECRETARY,
+                deadline=datetime.now(UTC) + timedelta(hours=1),
+                policy_version="2025.07",
                 reminder_before_seconds=0,
             ),
         )
