@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
@@ -60,7 +61,7 @@ def roster(voters: int) -> Roster:
     )
 
 
-async def wait_until(check, timeout: float) -> None:  # type: ignore[no-untyped-def]
+async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not await check():
         if time.monotonic() > deadline:

@@ -367,7 +367,7 @@ async def test_snapshot_electorate_of_the_btp_council_and_the_noi_chinh_bloc(bal
 @pytest.mark.parametrize(
     ("kind", "scope", "error_type", "mentions"),
     [
-        ("COUNCIL", "KTNN", "EmptyElectorate", "COUNCIL_MEMBER"),
+        ("COUNCIL", "TTCP", "EmptyElectorate", "COUNCIL_MEMBER"),
         ("COUNCIL", "BKHONGCO", "UnknownScope", "BKHONGCO"),
         ("BLOC", "BTP", "UnknownScope", "bloc 'BTP'"),
         ("SENATE", "BTP", "UnknownKind", "SENATE"),
