@@ -168,3 +168,42 @@ ballot_minutes = sa.Table(
     sa.Column("closed_at", Timestamp, nullable=False),
     sa.Column("spoiled", sa.Integer, nullable=False),
 )
+
+# ---- decisions (quyết định khen thưởng) -------------------------------------------------------------
+# One row per decision number, one per nomination it named (accepted or refused, in list order), and
+# `awarded_by`: a nomination is accepted on at most one decision (its primary key is the guarantee).
+
+decisions = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("decision_no", sa.String(64), primary_key=True),
+    sa.Column("decision_date", sa.Date, nullable=False),
+    sa.Column("authority", sa.String(24), nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("workflow_id", sa.String(200), nullable=False),
+    sa.Column("accepted", sa.Integer, nullable=False),
+    sa.Column("refused", sa.Integer, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
+decision_items = sa.Table(
+    "decision_items",
+    metadata,
+    sa.Column("decision_no", sa.String(64), primary_key=True),
+    sa.Column("workflow_id", sa.String(200), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("accepted", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("nominee_name", sa.Text, nullable=True),
+    sa.Column("award_name_vi", sa.Text, nullable=True),
+    sa.Column("ministry", sa.String(24), nullable=True),
+    sa.Column("recorded_at", Timestamp, nullable=False),
+    sa.Index("ix_decision_items_workflow_id", "workflow_id"),
+)
+
+awarded_by = sa.Table(
+    "awarded_by",
+    metadata,
+    sa.Column("workflow_id", sa.String(200), primary_key=True),
+    sa.Column("decision_no", sa.String(64), nullable=False),
+)

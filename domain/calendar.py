@@ -39,6 +39,24 @@ class WorkingCalendar(BaseModel):
                 remaining -= 1
         return day
 
+    def subtract_working_days(self, end: date, count: int) -> date:
+        """The `count`-th working day before `end` (the end day itself is not counted)."""
+        if count < 0:
+            raise ValueError("count must be >= 0")
+        day = end
+        remaining = count
+        while remaining:
+            day -= timedelta(days=1)
+            if self.is_working_day(day):
+                remaining -= 1
+        return day
+
+    def deadline_before(self, deadline: datetime, working_days: int) -> datetime:
+        """08:00 Vietnam time on the working day `working_days` before a deadline's last day: when to remind."""
+        last_day = (deadline.astimezone(VIETNAM_TZ) - timedelta(microseconds=1)).date()
+        day = self.subtract_working_days(last_day, working_days)
+        return datetime.combine(day, time(8, 0), tzinfo=VIETNAM_TZ)
+
     def deadline_after(self, start: datetime, working_days: int) -> datetime:
         """End (midnight, Vietnam time) of the `working_days`-th working day after `start`'s day."""
         local_start = start.astimezone(VIETNAM_TZ)

@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from domain.calendar import WorkingCalendar
 from domain.stages import ROUTE_STAGES, Stage
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -126,6 +127,21 @@ class TimePolicy(BaseModel):
     central_appraisal_source: str
     return_supplement_working_days: int = Field(gt=0)
     return_supplement_source: str
+    # Policy 2025.07 set no deadline for a returned dossier (None): only later versions enforce it.
+    return_reminder_working_days_before: int | None = Field(default=None, ge=0)
+    return_reminder_source: str | None = None
+
+
+class CalendarPolicy(BaseModel):
+    """Days the Government swaps in a given year, on top of the `holidays` package's calendar."""
+
+    model_config = ConfigDict(frozen=True)
+    extra_days_off: frozenset[date] = frozenset()
+    makeup_working_days: frozenset[date] = frozenset()
+    source: str = ""
+
+    def working_calendar(self) -> WorkingCalendar:
+        return WorkingCalendar(extra_days_off=self.extra_days_off, makeup_working_days=self.makeup_working_days)
 
 
 class PolicySet(BaseModel):
@@ -136,6 +152,12 @@ class PolicySet(BaseModel):
     voting_policies: dict[str, VotingPolicy]
     time: TimePolicy
     award_forms: dict[str, AwardForm]
+    calendar: CalendarPolicy = CalendarPolicy()
+
+    # Versions from 2026.01 on: a returned dossier lapses if not resubmitted in time.
+    @property
+    def enforces_return_deadline(self) -> bool:
+        return self.time.return_reminder_working_days_before is not None
 
     @model_validator(mode="before")
     @classmethod

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from domain.nomination import ActorId, Nomination, Text
 from domain.stages import Stage
@@ -24,10 +25,19 @@ class MeetingResult(BaseModel):
 
 
 class CentralApproval(BaseModel):
+    """The central board's approval. With a decision number it is the decision itself; without one the
+    nomination waits for a (batch) decision of the signing authority."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
     actor: ActorId
-    decision_no: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-    decision_date: date
+    decision_no: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = None
+    decision_date: date | None = None
+
+    @model_validator(mode="after")
+    def _date_with_number(self) -> CentralApproval:
+        if (self.decision_no is None) != (self.decision_date is None):
+            raise ValueError("decision_no and decision_date go together")
+        return self
 
 
 class ReasonedAction(BaseModel):
@@ -82,6 +92,10 @@ class NominationStatus(BaseModel):
     returned_from: Stage | None
     decision_no: str | None = None
     decided_by_vi: str | None = None
+    hold: HoldView | None = None
+    objections: list[Objection] = Field(default_factory=list)
+    notice_ends_at: datetime | None = None
+    due_at: datetime | None = None
     transitions: list[TransitionView]
 
 
@@ -93,3 +107,86 @@ class NominationStart(BaseModel):
     policy_version: str
     # Demo/test only: a public notice of this many seconds instead of the policy's working days.
     public_notice_seconds: int | None = Field(default=None, ge=1)
+
+
+class HoldGround(StrEnum):
+    DISCIPLINE = "DISCIPLINE"  # bị xem xét kỷ luật
+    INVESTIGATION = "INVESTIGATION"  # đang bị điều tra
+    INSPECTION = "INSPECTION"  # đang bị thanh tra, kiểm tra
+    COMPLAINT = "COMPLAINT"  # có đơn thư khiếu nại, tố cáo chưa giải quyết
+
+
+HOLD_GROUNDS_VI: dict[HoldGround, str] = {
+    HoldGround.DISCIPLINE: "đang bị xem xét kỷ luật",
+    HoldGround.INVESTIGATION: "đang bị điều tra",
+    HoldGround.INSPECTION: "đang bị thanh tra, kiểm tra",
+    HoldGround.COMPLAINT: "có khiếu nại, tố cáo chưa được giải quyết",
+}
+
+
+class HoldRequest(BaseModel):
+    """Decree 152 Art. 4: a nomination waits while its nominee is disciplined, investigated, inspected or
+    the subject of an unresolved complaint."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    actor: ActorId
+    ground: HoldGround
+    reason: Reason
+
+
+class ObjectionFiling(BaseModel):
+    """An objection (ý kiến phản ánh) during the public notice, from anyone who identifies themselves."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    filed_by: Text
+    contact: Text
+    reason: Reason
+
+
+class ObjectionDecision(StrEnum):
+    DISMISS = "DISMISS"
+    UPHOLD_REJECT = "UPHOLD_REJECT"
+    UPHOLD_RETURN = "UPHOLD_RETURN"
+
+
+class ObjectionResolution(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    actor: ActorId
+    objection_id: int = Field(ge=1)
+    decision: ObjectionDecision
+    reason: Reason
+
+
+class ConsultationRequest(BaseModel):
+    """The central board consults other agencies: the appraisal may take the longer period."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    actor: ActorId
+    agencies: list[Text] = Field(min_length=1, max_length=20)
+    reason: Reason
+
+
+class SessionScheduled(BaseModel):
+    """Signal from a ballot session to its nominations: the stage's due date is the session's deadline."""
+
+    session_id: str
+    deadline: datetime
+
+
+class Objection(BaseModel):
+    id: int
+    filed_by: str
+    filed_at: datetime
+    reason: str
+    resolution: ObjectionDecision | None = None
+
+
+class HoldView(BaseModel):
+    ground: HoldGround
+    ground_vi: str
+    since: datetime
+    by: str
+    reason: str
+
+
+NominationStatus.model_rebuild()

@@ -27,8 +27,24 @@ def waiting_for_vi(stage: Stage, snapshot: RosterSnapshot | None) -> str:
         Stage.COUNCIL_REVIEW: f"Thư ký Hội đồng TĐKT {ministry} ghi kết quả họp Hội đồng",
         Stage.BLOC_VOTE: f"Khối trưởng {bloc} ghi kết quả bỏ phiếu của Khối",
         Stage.CENTRAL_REVIEW: "Ban TĐKT Trung ương thẩm định: trình khen thưởng, không trình, hoặc trả lại hồ sơ",
+        Stage.AWAITING_DECISION: "Cấp có thẩm quyền ký quyết định khen thưởng",
         Stage.RETURNED: "Đơn vị đề xuất bổ sung hồ sơ và nộp lại",
     }.get(stage, "Không chờ gì: hồ sơ đã kết thúc")
+
+
+def head_of_body(stage: Stage, snapshot: RosterSnapshot) -> tuple[str, tuple[str, ...]] | None:
+    """Who is told when a stage is overdue: the council's chair, the bloc head, the central board's head."""
+    ministry = snapshot.ministry.code
+    heads = {
+        Stage.COUNCIL_REVIEW: (f"COUNCIL_CHAIR:{ministry}", Role.COUNCIL_CHAIR, ministry),
+        Stage.CENTRAL_REVIEW: (f"CENTRAL_HEAD:{CENTRAL_SCOPE}", Role.CENTRAL_HEAD, CENTRAL_SCOPE),
+    }
+    if snapshot.bloc is not None:
+        heads[Stage.BLOC_VOTE] = (f"BLOC_HEAD:{snapshot.bloc.code}", Role.BLOC_HEAD, snapshot.bloc.code)
+    if stage not in heads:
+        return None
+    party, role, scope = heads[stage]
+    return party, _emails(snapshot, [a.id for a in snapshot.holders(role, scope)])
 
 
 def _emails(snapshot: RosterSnapshot, actor_ids: list[str]) -> tuple[str, ...]:
@@ -70,11 +86,19 @@ def draft_notifications(
     outcome_vi: str,
     proposer: str,
     snapshot: RosterSnapshot,
+    escalate_to: Stage | None = None,
 ) -> list[NotificationDraft]:
+    """One draft per party. `escalate_to`: a deadline passed in that stage, so the head of its body is told
+    as well (an overdue appraisal; a returned dossier that lapsed)."""
     changed = from_stage != to_stage
     subject = f"[TĐKT] {award_name_vi} – {nominee_name}: {to_stage.label_vi}"
     drafts = []
-    for party, recipients in parties_to_notify(to_stage, changed, proposer, snapshot):
+    parties = parties_to_notify(to_stage, changed, proposer, snapshot)
+    head = head_of_body(escalate_to, snapshot) if escalate_to is not None else None
+    if head is not None:
+        parties.append(head)
+        subject = f"[TĐKT] QUÁ HẠN – {award_name_vi} – {nominee_name}: {to_stage.label_vi}"
+    for party, recipients in parties:
         body = (
             f"Hồ sơ đề nghị {award_name_vi} cho {nominee_name} (mã {workflow_id}).\n"
             f"Giai đoạn: {from_stage.label_vi if from_stage else '—'} → {to_stage.label_vi}"

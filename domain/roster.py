@@ -19,6 +19,7 @@ class Role(StrEnum):
     BLOC_HEAD = "BLOC_HEAD"  # scope: bloc (the khối trưởng's representative)
     BLOC_REPRESENTATIVE = "BLOC_REPRESENTATIVE"  # scope: bloc; one per member organisation
     CENTRAL_OFFICER = "CENTRAL_OFFICER"  # scope: TW (Ban TĐKT Trung ương)
+    CENTRAL_HEAD = "CENTRAL_HEAD"  # scope: TW; told when an appraisal is overdue
 
 
 ROLE_LABELS_VI: dict[Role, str] = {
@@ -29,6 +30,7 @@ ROLE_LABELS_VI: dict[Role, str] = {
     Role.BLOC_HEAD: "đại diện Khối trưởng",
     Role.BLOC_REPRESENTATIVE: "đại diện đơn vị thành viên Khối",
     Role.CENTRAL_OFFICER: "cán bộ Ban TĐKT Trung ương",
+    Role.CENTRAL_HEAD: "Trưởng Ban TĐKT Trung ương",
 }
 
 
@@ -89,7 +91,7 @@ class Roster(BaseModel):
             ids.add(a.id)
             for g in a.roles:
                 known = blocs if g.role in (Role.BLOC_HEAD, Role.BLOC_REPRESENTATIVE) else ministries
-                if g.role == Role.CENTRAL_OFFICER:
+                if g.role in (Role.CENTRAL_OFFICER, Role.CENTRAL_HEAD):
                     known = {CENTRAL_SCOPE}
                 if g.scope not in known:
                     raise ValueError(f"actors[{a.id}].roles: scope {g.scope} unknown for {g.role}")
@@ -129,42 +131,72 @@ class Action(StrEnum):
     RETURN = "RETURN"
     RESUBMIT = "RESUBMIT"
     WITHDRAW = "WITHDRAW"
+    HOLD = "HOLD"
+    RELEASE = "RELEASE"
+    RESOLVE_OBJECTION = "RESOLVE_OBJECTION"
+    REQUEST_CONSULTATION = "REQUEST_CONSULTATION"
+    RECORD_DECISION = "RECORD_DECISION"
 
 
-def required_grant(action: Action, stage: Stage, snapshot: RosterSnapshot) -> RoleGrant | None:
-    """The role (and its scope) an action needs in a stage; None when the action has no place there."""
+# Who records a decision on the deciding authority's behalf: the ministry's secretariat for the minister
+# (or the agency head), the central board for the Prime Minister and the President.
+DECISION_CLERKS = {
+    "MINISTER": Role.COUNCIL_SECRETARY,
+    "AGENCY_HEAD": Role.COUNCIL_SECRETARY,
+    "PRIME_MINISTER": Role.CENTRAL_OFFICER,
+    "PRESIDENT": Role.CENTRAL_OFFICER,
+}
+
+
+def required_grants(
+    action: Action, stage: Stage, snapshot: RosterSnapshot, decided_by: str | None = None
+) -> list[RoleGrant]:
+    """The roles (any one of them, with its scope) an action needs in a stage; empty when the action has no
+    place there."""
     ministry = snapshot.ministry.code
     bloc = snapshot.bloc.code if snapshot.bloc else None
-    holder_of_stage: dict[Stage, RoleGrant | None] = {
-        Stage.COUNCIL_REVIEW: RoleGrant(role=Role.COUNCIL_SECRETARY, scope=ministry),
-        Stage.BLOC_VOTE: RoleGrant(role=Role.BLOC_HEAD, scope=bloc) if bloc else None,
-        Stage.CENTRAL_REVIEW: RoleGrant(role=Role.CENTRAL_OFFICER, scope=CENTRAL_SCOPE),
-        Stage.PUBLIC_NOTICE: RoleGrant(role=Role.COUNCIL_SECRETARY, scope=ministry),
+    secretary = RoleGrant(role=Role.COUNCIL_SECRETARY, scope=ministry)
+    central = RoleGrant(role=Role.CENTRAL_OFFICER, scope=CENTRAL_SCOPE)
+    holder_of_stage: dict[Stage, RoleGrant] = {
+        Stage.PUBLIC_NOTICE: secretary,
+        Stage.COUNCIL_REVIEW: secretary,
+        Stage.CENTRAL_REVIEW: central,
     }
-    if action in (Action.WITHDRAW, Action.RESUBMIT):
-        return RoleGrant(role=Role.UNIT_STAFF, scope=ministry)
-    if action == Action.RECORD_COUNCIL_RESULT and stage == Stage.COUNCIL_REVIEW:
-        return holder_of_stage[stage]
-    if action == Action.RECORD_BLOC_RESULT and stage == Stage.BLOC_VOTE:
-        return holder_of_stage[stage]
-    if action in (Action.APPROVE, Action.REJECT) and stage == Stage.CENTRAL_REVIEW:
-        return holder_of_stage[stage]
-    if action == Action.RETURN:
-        return holder_of_stage.get(stage)
-    return None
+    if bloc:
+        holder_of_stage[Stage.BLOC_VOTE] = RoleGrant(role=Role.BLOC_HEAD, scope=bloc)
+    match action:
+        case Action.WITHDRAW | Action.RESUBMIT:
+            return [RoleGrant(role=Role.UNIT_STAFF, scope=ministry)]
+        case Action.HOLD | Action.RELEASE:
+            # Discipline, investigation or a complaint may reach the secretariat or the central board.
+            return [secretary, central]
+        case Action.RECORD_COUNCIL_RESULT if stage == Stage.COUNCIL_REVIEW:
+            return [secretary]
+        case Action.RECORD_BLOC_RESULT if stage == Stage.BLOC_VOTE and bloc:
+            return [holder_of_stage[stage]]
+        case Action.APPROVE | Action.REJECT | Action.REQUEST_CONSULTATION if stage == Stage.CENTRAL_REVIEW:
+            return [central]
+        case Action.RESOLVE_OBJECTION if stage == Stage.PUBLIC_NOTICE:
+            return [secretary]
+        case Action.RETURN if stage in holder_of_stage:
+            return [holder_of_stage[stage]]
+        case Action.RECORD_DECISION if stage == Stage.AWAITING_DECISION and decided_by in DECISION_CLERKS:
+            role = DECISION_CLERKS[str(decided_by)]
+            return [secretary if role == Role.COUNCIL_SECRETARY else central]
+    return []
 
 
-def authorisation_error(snapshot: RosterSnapshot, actor_id: str, action: Action, stage: Stage) -> str | None:
+def authorisation_error(
+    snapshot: RosterSnapshot, actor_id: str, action: Action, stage: Stage, decided_by: str | None = None
+) -> str | None:
     """Why this actor may not take this action now, or None when they may."""
     actor = snapshot.actor(actor_id)
     if actor is None:
         return f"actor {actor_id!r} is unknown or has no role on nominations of {snapshot.ministry.code}"
-    grant = required_grant(action, stage, snapshot)
-    if grant is None:
+    grants = required_grants(action, stage, snapshot, decided_by)
+    if not grants:
         return f"{action.value} is not possible in stage {stage.value} ({stage.label_vi})"
-    if not actor.holds(grant.role, grant.scope):
-        return (
-            f"actor {actor_id!r} may not {action.value} in {stage.value}: "
-            f"needs role {grant.role.value} for {grant.scope} ({ROLE_LABELS_VI[grant.role]})"
-        )
+    if not any(actor.holds(g.role, g.scope) for g in grants):
+        needed = " or ".join(f"{g.role.value} for {g.scope} ({ROLE_LABELS_VI[g.role]})" for g in grants)
+        return f"actor {actor_id!r} may not {action.value} in {stage.value}: needs role {needed}"
     return None

@@ -11,10 +11,12 @@ class Stage(StrEnum):
     COUNCIL_REVIEW = "COUNCIL_REVIEW"
     BLOC_VOTE = "BLOC_VOTE"
     CENTRAL_REVIEW = "CENTRAL_REVIEW"
+    AWAITING_DECISION = "AWAITING_DECISION"
     RETURNED = "RETURNED"
     AWARDED = "AWARDED"
     REJECTED = "REJECTED"
     WITHDRAWN = "WITHDRAWN"
+    LAPSED = "LAPSED"
 
     @property
     def is_final(self) -> bool:
@@ -30,7 +32,7 @@ class Stage(StrEnum):
         return FAMILIAR_STATUS_VI[self]
 
 
-FINAL_STAGES = frozenset({Stage.AWARDED, Stage.REJECTED, Stage.WITHDRAWN})
+FINAL_STAGES = frozenset({Stage.AWARDED, Stage.REJECTED, Stage.WITHDRAWN, Stage.LAPSED})
 
 # Stages that may appear in an award form's route (the catalog orders them).
 ROUTE_STAGES = (Stage.PUBLIC_NOTICE, Stage.COUNCIL_REVIEW, Stage.BLOC_VOTE, Stage.CENTRAL_REVIEW)
@@ -41,10 +43,12 @@ STAGE_LABELS_VI: dict[Stage, str] = {
     Stage.COUNCIL_REVIEW: "Hội đồng Thi đua – Khen thưởng xét",
     Stage.BLOC_VOTE: "Khối thi đua bình xét, suy tôn",
     Stage.CENTRAL_REVIEW: "Ban Thi đua – Khen thưởng Trung ương thẩm định",
+    Stage.AWAITING_DECISION: "Chờ quyết định khen thưởng",
     Stage.RETURNED: "Trả lại hồ sơ để bổ sung",
     Stage.AWARDED: "Đã khen thưởng",
     Stage.REJECTED: "Không được khen thưởng",
     Stage.WITHDRAWN: "Đơn vị rút đề nghị",
+    Stage.LAPSED: "Quá hạn bổ sung hồ sơ",
 }
 
 FAMILIAR_STATUS_VI: dict[Stage, str] = {
@@ -53,8 +57,10 @@ FAMILIAR_STATUS_VI: dict[Stage, str] = {
     Stage.COUNCIL_REVIEW: "Đã tiếp nhận",
     Stage.BLOC_VOTE: "Đã tiếp nhận",
     Stage.CENTRAL_REVIEW: "Chờ xét khen thưởng",
+    Stage.AWAITING_DECISION: "Chờ xét khen thưởng",
     Stage.RETURNED: "Bị trả lại",
     Stage.AWARDED: "Đã khen thưởng",
     Stage.REJECTED: "Không khen thưởng",
     Stage.WITHDRAWN: "Đã rút",
+    Stage.LAPSED: "Bị trả lại (quá hạn)",
 }

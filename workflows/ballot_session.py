@@ -57,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         turnout,
     )
     from domain.catalog import VotingPolicy, policy_set
+    from domain.messages import SessionScheduled
     from domain.notices import NotificationDraft
     from domain.roster import Role, RosterSnapshot
     from domain.voting import Tally, VoteOutcome
@@ -111,6 +112,7 @@ class BallotSessionWorkflow:
             self._round_candidates = list(self._candidates.values())
             self._phase = SessionPhase.VOTING
             await self._register()
+            await self._announce_deadline()
             await self._notify(
                 ballot_notices.voting_opened(
                     self._label(), self._voter_ids(), len(self._round_candidates), self._deadline, self._snapshot
@@ -186,6 +188,21 @@ class BallotSessionWorkflow:
             for delivery in deliveries:
                 await delivery
 
+    async def _announce_deadline(self) -> None:
+        """Tell each nomination on the list when this session's voting ends: its stage is due then."""
+        if not workflow.patched("announce-session-deadline"):
+            return
+        scheduled = SessionScheduled(session_id=self._id(), deadline=self._deadline)
+        await asyncio.gather(
+            *(self._signal(c.workflow_id, "session_scheduled", scheduled) for c in self._round_candidates)
+        )
+
+    async def _signal(self, workflow_id: str, name: str, payload: object) -> None:
+        try:
+            await workflow.get_external_workflow_handle(workflow_id).signal(name, payload)
+        except Exception as err:  # e.g. the unit withdrew the nomination while the session ran
+            workflow.logger.warning("%s for %s not delivered: %s", name, workflow_id, err)
+
     async def _deliver_verdict(self, workflow_id: str, verdict: BallotVerdict) -> None:
         try:
             await workflow.get_external_workflow_handle(workflow_id).signal("ballot_verdict", verdict)
@@ -228,6 +245,7 @@ class BallotSessionWorkflow:
             if not self._cancelled:
                 self._phase = SessionPhase.VOTING
                 await self._register()
+                await self._announce_deadline()
                 reminded = False
 
     def _chair_decided(self, deadline_before: datetime) -> Callable[[], bool]:

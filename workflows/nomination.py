@@ -8,8 +8,8 @@ reaches history; each accepted action becomes one transition, persisted before t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -20,14 +20,24 @@ with workflow.unsafe.imports_passed_through():
     from domain.ballots import BallotSessionKind, Candidate
     from domain.calendar import DEFAULT_CALENDAR
     from domain.catalog import AUTHORITY_LABELS_VI, AwardForm, PolicySet, policy_set
+    from domain.decisions import DecisionRef
     from domain.messages import (
+        HOLD_GROUNDS_VI,
         ActionReceipt,
         CentralApproval,
+        ConsultationRequest,
+        HoldRequest,
+        HoldView,
         MeetingResult,
         NominationStart,
         NominationStatus,
+        Objection,
+        ObjectionDecision,
+        ObjectionFiling,
+        ObjectionResolution,
         ReasonedAction,
         Resubmission,
+        SessionScheduled,
         TransitionView,
     )
     from domain.nomination import IndividualNominee, Nomination, catalog_errors
@@ -37,10 +47,18 @@ with workflow.unsafe.imports_passed_through():
     from domain.stages import Stage
     from domain.transitions import (
         Approved,
+        DecisionRecorded,
         Event,
+        Held,
+        Lapsed,
+        Noted,
         NoticeElapsed,
+        ObjectionDismissed,
+        ObjectionFiled,
+        ObjectionUpheld,
         Refusal,
         Rejected,
+        Released,
         Resubmitted,
         ReturnedForSupplement,
         RouteState,
@@ -50,7 +68,7 @@ with workflow.unsafe.imports_passed_through():
         transition,
     )
     from domain.voting import VoteOutcome, evaluate
-    from workflows.search_attributes import BLOC, NOMINATION_STAGE
+    from workflows.search_attributes import BLOC, NOMINATION_STAGE, STAGE_DUE_AT
 
 PERSIST_TIMEOUT = timedelta(seconds=30)
 # Persistence retries until the database is back: a transition is never dropped.
@@ -79,6 +97,19 @@ class NominationWorkflow:
         self._snapshot: RosterSnapshot | None = None
         self._decision_no: str | None = None
         self._decided_by: str | None = None
+        self._calendar = self._policy.calendar.working_calendar()
+        # Deadlines of the current stage (issue 4); histories from before them keep the old behaviour.
+        self._with_deadlines = False
+        self._stage_entered_at: datetime | None = None
+        self._notice_ends_at: datetime | None = None
+        self._due_at: datetime | None = None  # appraisal or session deadline; breach escalates once
+        self._escalated = False
+        self._return_due_at: datetime | None = None
+        self._return_reminded = False
+        self._hold: HoldView | None = None
+        self._objections: list[Objection] = []
+        self._pending_verdict: BallotVerdict | None = None
+        self._shown_due: datetime | None = None
         # Serialises transitions so they are applied and persisted in sequence order.
         self._lock = asyncio.Lock()
 
@@ -86,6 +117,9 @@ class NominationWorkflow:
 
     @workflow.run
     async def run(self, start: NominationStart) -> NominationStatus:
+        self._with_deadlines = workflow.patched("procedure-deadlines")
+        if workflow.patched("awaiting-decision-stage"):
+            self._route = self._route.model_copy(update={"with_decision": True})
         await self._refresh_roster()
         if self._snapshot is not None and self._snapshot.bloc is not None:
             workflow.upsert_search_attributes([BLOC.value_set(self._snapshot.bloc.code)])
@@ -96,7 +130,9 @@ class NominationWorkflow:
             seen = len(self._transitions)
             if self._route.stage in BALLOT_KINDS and workflow.patched("offer-to-ballot-session"):
                 await self._offer_to_ballot_session()
-            if self._route.stage == Stage.PUBLIC_NOTICE:
+            if self._with_deadlines:
+                await self._wait_in_stage(seen)
+            elif self._route.stage == Stage.PUBLIC_NOTICE:
                 await self._run_public_notice(seen)
             else:
                 await workflow.wait_condition(self._moved_since(seen))
@@ -105,8 +141,129 @@ class NominationWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
 
+    async def _wait_in_stage(self, seen: int) -> None:
+        """Wait for the next transition; when the stage's next deadline comes first, act on it."""
+        while len(self._transitions) == seen:
+            deadline = self._next_deadline()
+            if deadline is None:
+                await workflow.wait_condition(self._moved_since(seen))
+                return
+            moment, on_reach = deadline
+            timeout = moment - workflow.now()
+            if timeout > timedelta(0):
+                try:
+                    await workflow.wait_condition(self._moved_since(seen), timeout=timeout)
+                    return
+                except TimeoutError:
+                    pass
+            await on_reach()
+
+    def _next_deadline(self) -> tuple[datetime, Callable[[], Awaitable[None]]] | None:
+        """The current stage's next deadline and what happens then; None while on hold or with none."""
+        if self._route.on_hold:
+            return None  # nothing moves and deadlines stop while on hold
+        stage = self._route.stage
+        if stage == Stage.PUBLIC_NOTICE and self._notice_ends_at and not self._route.open_objections:
+            return self._notice_ends_at, self._notice_elapsed
+        if stage == Stage.RETURNED and self._return_due_at is not None:
+            days_before = self._policy.time.return_reminder_working_days_before or 0
+            remind_at = self._calendar.deadline_before(self._return_due_at, days_before)
+            if not self._return_reminded and remind_at < self._return_due_at:
+                return remind_at, self._remind_return
+            return self._return_due_at, self._lapse
+        appraised = stage in (Stage.COUNCIL_REVIEW, Stage.BLOC_VOTE, Stage.CENTRAL_REVIEW)
+        if appraised and self._due_at and not self._escalated:
+            return self._due_at, self._escalate
+        return None
+
+    async def _notice_elapsed(self) -> None:
+        assert self._notice_ends_at is not None
+        await self._apply(
+            NoticeElapsed(),
+            action="NOTICE_ELAPSED",
+            actor=None,
+            outcome_vi=f"Hết thời hạn công khai (đến {self._notice_ends_at.isoformat()})",
+            details={"notice_ends_at": self._notice_ends_at.isoformat()},
+        )
+
+    async def _remind_return(self) -> None:
+        self._return_reminded = True
+        assert self._return_due_at is not None
+        await self._apply(
+            Noted(),
+            action="RETURN_REMINDER",
+            actor=None,
+            outcome_vi=f"Nhắc đơn vị: hạn nộp lại hồ sơ bổ sung là {self._return_due_at.isoformat()}",
+            details={"return_due_at": self._return_due_at.isoformat()},
+        )
+
+    async def _lapse(self) -> None:
+        await self._apply(
+            Lapsed(),
+            action="LAPSED",
+            actor=None,
+            outcome_vi="Quá hạn bổ sung hồ sơ: đề nghị không còn hiệu lực",
+            details={"return_due_at": self._return_due_at.isoformat() if self._return_due_at else None},
+            escalate_to=self._route.returned_from,
+        )
+
+    async def _escalate(self) -> None:
+        self._escalated = True
+        assert self._due_at is not None
+        await self._apply(
+            Noted(),
+            action="ESCALATED",
+            actor=None,
+            outcome_vi=f"Quá hạn xử lý ở giai đoạn {self._route.stage.label_vi} (hạn {self._due_at.isoformat()})",
+            details={"due_at": self._due_at.isoformat()},
+            escalate_to=self._route.stage,
+        )
+
+    def _enter_stage(self, stage: Stage) -> dict[str, str]:
+        """Set the deadlines of a stage being entered; returns them for the transition's record."""
+        now = workflow.now()
+        self._stage_entered_at = now
+        self._due_at, self._escalated = None, False
+        self._notice_ends_at = None
+        self._return_due_at, self._return_reminded = None, False
+        details: dict[str, str] = {}
+        if stage == Stage.PUBLIC_NOTICE:
+            if self._start.public_notice_seconds is not None:
+                self._notice_ends_at = now + timedelta(seconds=self._start.public_notice_seconds)
+            else:
+                days = self._policy.time.public_notice_working_days
+                self._notice_ends_at = self._calendar.deadline_after(now, days)
+            details = {"notice_starts_at": now.isoformat(), "notice_ends_at": self._notice_ends_at.isoformat()}
+        elif stage == Stage.CENTRAL_REVIEW:
+            self._due_at = self._calendar.deadline_after(now, self._policy.time.central_appraisal_working_days)
+            details = {"due_at": self._due_at.isoformat()}
+        elif stage == Stage.RETURNED and self._policy.enforces_return_deadline:
+            days = self._policy.time.return_supplement_working_days
+            self._return_due_at = self._calendar.deadline_after(now, days)
+            details = {"return_due_at": self._return_due_at.isoformat()}
+        self._show_due_date()
+        return details
+
+    def _current_due(self) -> datetime | None:
+        if self._route.on_hold:
+            return None
+        return {
+            Stage.PUBLIC_NOTICE: self._notice_ends_at,
+            Stage.RETURNED: self._return_due_at,
+        }.get(self._route.stage, self._due_at)
+
+    def _show_due_date(self) -> None:
+        """StageDueAt lets operators list what is overdue: `StageDueAt < "<now>"`."""
+        if not self._with_deadlines:
+            return
+        due = self._current_due()
+        if due == self._shown_due:
+            return
+        self._shown_due = due
+        workflow.upsert_search_attributes([STAGE_DUE_AT.value_set(due) if due else STAGE_DUE_AT.value_unset()])
+
     async def _run_public_notice(self, seen: int) -> None:
-        """The list is published for the policy's working days; the council cannot take it up earlier."""
+        """Histories recorded before issue 4: the list is published for the policy's working days."""
         now = workflow.now()
         if self._start.public_notice_seconds is not None:
             ends_at = now + timedelta(seconds=self._start.public_notice_seconds)
@@ -163,6 +320,13 @@ class NominationWorkflow:
                 "ignoring ballot verdict from %s in stage %s", verdict.session_id, self._route.stage
             )
             return
+        if self._hold is not None:
+            self._pending_verdict = verdict  # applied when the nomination is released
+            return
+        await self._apply_verdict(verdict)
+
+    async def _apply_verdict(self, verdict: BallotVerdict) -> None:
+        stage = STAGE_OF_KIND[verdict.stage_kind]
         outcome = VoteOutcome(result=verdict.result, reason_vi=verdict.reason_vi, policy_code=verdict.policy_code)
         try:
             await self._apply(
@@ -211,7 +375,15 @@ class NominationWorkflow:
     @workflow.update
     async def approve(self, approval: CentralApproval) -> ActionReceipt:
         authority = AUTHORITY_LABELS_VI[self._form.decided_by]
-        receipt = await self._apply(
+        if approval.decision_no is None or approval.decision_date is None:
+            return await self._apply(
+                Approved(decided=False),
+                action="APPROVE",
+                actor=approval.actor,
+                outcome_vi=f"Ban TĐKT Trung ương thẩm định đạt, trình {authority} quyết định khen thưởng",
+                details={"decided_by": self._form.decided_by.value},
+            )
+        return await self._apply(
             Approved(),
             action="APPROVE",
             actor=approval.actor,
@@ -226,11 +398,170 @@ class NominationWorkflow:
             },
             decision=(approval.decision_no, self._form.decided_by.value),
         )
-        return receipt
 
     @approve.validator
     def _validate_approve(self, approval: CentralApproval) -> None:
-        self._check(Action.APPROVE, approval.actor, Approved())
+        self._check(Action.APPROVE, approval.actor, Approved(decided=approval.decision_no is not None))
+
+    @workflow.update
+    async def record_decision(self, decision: DecisionRef) -> ActionReceipt:
+        authority = AUTHORITY_LABELS_VI[decision.authority]
+        return await self._apply(
+            DecisionRecorded(),
+            action="DECISION",
+            actor=decision.actor,
+            outcome_vi=(
+                f"{authority} quyết định khen thưởng: quyết định số {decision.decision_no} "
+                f"ngày {decision.decision_date.isoformat()}"
+            ),
+            details={
+                "decision_no": decision.decision_no,
+                "decision_date": decision.decision_date.isoformat(),
+                "decided_by": decision.authority.value,
+            },
+            decision=(decision.decision_no, decision.authority.value),
+        )
+
+    @record_decision.validator
+    def _validate_record_decision(self, decision: DecisionRef) -> None:
+        if self._route.stage == Stage.AWARDED:
+            raise ValueError(f"the nomination is already decided (decision {self._decision_no}); not on two decisions")
+        if decision.authority != self._form.decided_by:
+            raise ValueError(
+                f"authority: {self._form.name_vi} is decided by {self._form.decided_by.value}, "
+                f"not {decision.authority.value}"
+            )
+        self._check(Action.RECORD_DECISION, decision.actor, DecisionRecorded())
+
+    @workflow.update
+    async def hold(self, request: HoldRequest) -> ActionReceipt:
+        ground_vi = HOLD_GROUNDS_VI[request.ground]
+        self._hold = HoldView(
+            ground=request.ground, ground_vi=ground_vi, since=workflow.now(), by=request.actor, reason=request.reason
+        )
+        return await self._apply(
+            Held(),
+            action="HOLD",
+            actor=request.actor,
+            reason=request.reason,
+            outcome_vi=f"Tạm dừng xét khen thưởng: người được đề nghị {ground_vi} ({request.reason})",
+            details={"ground": request.ground.value},
+        )
+
+    @hold.validator
+    def _validate_hold(self, request: HoldRequest) -> None:
+        if self._hold is not None:
+            raise ValueError(f"the nomination is already on hold since {self._hold.since.isoformat()}")
+        self._check(Action.HOLD, request.actor, Held())
+
+    @workflow.update
+    async def release(self, action: ReasonedAction) -> ActionReceipt:
+        assert self._hold is not None
+        held_for = workflow.now() - self._hold.since
+        # Deadlines stop while on hold: each resumes with the time it had left.
+        self._notice_ends_at = self._notice_ends_at + held_for if self._notice_ends_at else None
+        self._due_at = self._due_at + held_for if self._due_at else None
+        self._return_due_at = self._return_due_at + held_for if self._return_due_at else None
+        self._hold = None
+        receipt = await self._apply(
+            Released(),
+            action="RELEASE",
+            actor=action.actor,
+            reason=action.reason,
+            outcome_vi=f"Tiếp tục xét khen thưởng sau {held_for.days} ngày tạm dừng ({action.reason})",
+            details={"held_seconds": int(held_for.total_seconds())},
+        )
+        if self._pending_verdict is not None:
+            verdict, self._pending_verdict = self._pending_verdict, None
+            await self._apply_verdict(verdict)
+        return receipt
+
+    @release.validator
+    def _validate_release(self, action: ReasonedAction) -> None:
+        if self._hold is None:
+            raise ValueError("the nomination is not on hold")
+        self._check(Action.RELEASE, action.actor, Released())
+
+    @workflow.update
+    async def file_objection(self, filing: ObjectionFiling) -> ActionReceipt:
+        objection = Objection(
+            id=len(self._objections) + 1, filed_by=filing.filed_by, filed_at=workflow.now(), reason=filing.reason
+        )
+        self._objections.append(objection)
+        return await self._apply(
+            ObjectionFiled(),
+            action="OBJECTION_FILED",
+            actor=None,
+            reason=filing.reason,
+            outcome_vi=f"Nhận ý kiến phản ánh số {objection.id}: hồ sơ chờ Cơ quan thường trực xử lý",
+            # Who objected and how to reach them is kept for the secretariat, not shown in search results.
+            details={"objection_id": objection.id, "filed_by": filing.filed_by, "contact": filing.contact},
+        )
+
+    @file_objection.validator
+    def _validate_file_objection(self, filing: ObjectionFiling) -> None:
+        outcome = transition(self._route, ObjectionFiled())
+        if isinstance(outcome, Refusal):
+            raise ValueError(f"objections are received only during the public notice: {outcome.reason}")
+        if self._notice_ends_at is not None and workflow.now() >= self._notice_ends_at:
+            raise ValueError(f"the public notice ended at {self._notice_ends_at.isoformat()}")
+
+    @workflow.update
+    async def resolve_objection(self, resolution: ObjectionResolution) -> ActionReceipt:
+        upheld = "REJECT" if resolution.decision == ObjectionDecision.UPHOLD_REJECT else "RETURN"
+        dismissed = resolution.decision == ObjectionDecision.DISMISS
+        event: Event = ObjectionDismissed() if dismissed else ObjectionUpheld(outcome=upheld)
+        objection = self._objections[resolution.objection_id - 1]
+        self._objections[resolution.objection_id - 1] = objection.model_copy(update={"resolution": resolution.decision})
+        verdict = {
+            ObjectionDecision.DISMISS: "không có cơ sở, tiếp tục công khai",
+            ObjectionDecision.UPHOLD_REJECT: "có cơ sở, không đề nghị khen thưởng",
+            ObjectionDecision.UPHOLD_RETURN: "có cơ sở, trả lại hồ sơ để bổ sung",
+        }[resolution.decision]
+        return await self._apply(
+            event,
+            action="OBJECTION_RESOLVED",
+            actor=resolution.actor,
+            reason=resolution.reason,
+            outcome_vi=f"Ý kiến phản ánh số {resolution.objection_id}: {verdict} ({resolution.reason})",
+            details={"objection_id": resolution.objection_id, "decision": resolution.decision.value},
+        )
+
+    @resolve_objection.validator
+    def _validate_resolve_objection(self, resolution: ObjectionResolution) -> None:
+        open_ids = [o.id for o in self._objections if o.resolution is None]
+        if resolution.objection_id not in open_ids:
+            raise ValueError(f"objection_id: {resolution.objection_id} is not an open objection (open: {open_ids})")
+        self._check(Action.RESOLVE_OBJECTION, resolution.actor, ObjectionDismissed())
+
+    @workflow.update
+    async def request_consultation(self, request: ConsultationRequest) -> ActionReceipt:
+        assert self._stage_entered_at is not None
+        days = self._policy.time.central_appraisal_with_consultation_working_days
+        self._due_at = self._calendar.deadline_after(self._stage_entered_at, days)
+        self._escalated = False
+        self._show_due_date()
+        return await self._apply(
+            Noted(),
+            action="CONSULTATION",
+            actor=request.actor,
+            reason=request.reason,
+            outcome_vi=f"Lấy ý kiến {', '.join(request.agencies)}: hạn thẩm định {self._due_at.isoformat()}",
+            details={"agencies": request.agencies, "due_at": self._due_at.isoformat()},
+        )
+
+    @request_consultation.validator
+    def _validate_request_consultation(self, request: ConsultationRequest) -> None:
+        if not self._with_deadlines:
+            raise ValueError("this nomination started before appraisal deadlines were kept")
+        self._check(Action.REQUEST_CONSULTATION, request.actor, Noted())
+
+    @workflow.signal
+    def session_scheduled(self, scheduled: SessionScheduled) -> None:
+        """The ballot session holding this nomination votes until its deadline: the stage is due then."""
+        if self._route.stage in BALLOT_KINDS and self._with_deadlines:
+            self._due_at, self._escalated = scheduled.deadline, False
+            self._show_due_date()
 
     @workflow.update
     async def reject(self, action: ReasonedAction) -> ActionReceipt:
@@ -316,6 +647,10 @@ class NominationWorkflow:
             returned_from=self._route.returned_from,
             decision_no=self._decision_no,
             decided_by_vi=AUTHORITY_LABELS_VI[self._form.decided_by] if stage == Stage.AWARDED else None,
+            hold=self._hold,
+            objections=list(self._objections),
+            notice_ends_at=self._notice_ends_at,
+            due_at=self._current_due(),
             transitions=list(self._transitions),
         )
 
@@ -356,7 +691,7 @@ class NominationWorkflow:
         outcome = transition(self._route, event)
         if isinstance(outcome, Refusal):
             raise ValueError(outcome.reason)
-        problem = authorisation_error(self._snapshot, actor, action, self._route.stage)
+        problem = authorisation_error(self._snapshot, actor, action, self._route.stage, self._form.decided_by.value)
         if problem:
             raise ValueError(problem)
         if actor == self._nomination.proposer and action not in (Action.WITHDRAW, Action.RESUBMIT):
@@ -374,6 +709,7 @@ class NominationWorkflow:
         details: dict | None = None,
         decision: tuple[str, str] | None = None,
         corrected: Nomination | None = None,
+        escalate_to: Stage | None = None,
     ) -> ActionReceipt:
         async with self._lock:
             outcome = transition(self._route, event)
@@ -389,6 +725,11 @@ class NominationWorkflow:
                 self._decided_by = self._form.decided_by.value
             if corrected is not None:
                 self._nomination = corrected
+            details = dict(details or {})
+            if self._with_deadlines:
+                if from_stage != outcome.stage:
+                    details |= self._enter_stage(outcome.stage)
+                self._show_due_date()
             seq = len(self._transitions) + 1
             view = TransitionView(
                 seq=seq,
@@ -399,7 +740,7 @@ class NominationWorkflow:
                 occurred_at=workflow.now(),
                 reason=reason,
                 tally=tally,
-                details=details or {},
+                details=details,
             )
             self._transitions.append(view)
             if from_stage != outcome.stage:
@@ -410,7 +751,7 @@ class NominationWorkflow:
             )
             await workflow.execute_activity(
                 "record_transition",
-                self._record(view, outcome_vi),
+                self._record(view, outcome_vi, escalate_to),
                 start_to_close_timeout=PERSIST_TIMEOUT,
                 retry_policy=PERSIST_RETRY,
             )
@@ -418,7 +759,7 @@ class NominationWorkflow:
                 seq=seq, stage=outcome.stage, stage_label_vi=outcome.stage.label_vi, outcome_vi=outcome_vi
             )
 
-    def _record(self, view: TransitionView, outcome_vi: str) -> TransitionRecord:
+    def _record(self, view: TransitionView, outcome_vi: str, escalate_to: Stage | None = None) -> TransitionRecord:
         assert self._snapshot is not None
         row = NominationRow(
             workflow_id=workflow.info().workflow_id,
@@ -440,5 +781,6 @@ class NominationWorkflow:
             outcome_vi=outcome_vi,
             proposer=self._nomination.proposer,
             snapshot=self._snapshot,
+            escalate_to=escalate_to,
         )
         return TransitionRecord(nomination=row, event=event, notifications=notifications)

@@ -7,5 +7,7 @@ MINISTRY = SearchAttributeKey.for_keyword("Ministry")
 AWARD_FORM = SearchAttributeKey.for_keyword("AwardForm")
 AWARD_YEAR = SearchAttributeKey.for_int("AwardYear")
 BLOC = SearchAttributeKey.for_keyword("Bloc")
+# When the current stage is due: `temporal workflow list --query 'StageDueAt < "2026-12-01T00:00:00Z"'`.
+STAGE_DUE_AT = SearchAttributeKey.for_datetime("StageDueAt")
 
-ALL_KEYS = (NOMINATION_STAGE, MINISTRY, AWARD_FORM, AWARD_YEAR, BLOC)
+ALL_KEYS = (NOMINATION_STAGE, MINISTRY, AWARD_FORM, AWARD_YEAR, BLOC, STAGE_DUE_AT)

@@ -140,7 +140,7 @@ async def test_a_council_session_moves_each_nomination(client: Client, task_queu
     assert by_id[early].tally.votes_for == 2 and by_id[early].tally.abstaining == 1
     assert by_id[late_no].result.value == "FAILED"
 
-    assert (await wait_for_stage(client, early, Stage.AWARDED)).transitions[-1].action == "BALLOT_RESULT"
+    assert (await wait_for_stage(client, early, Stage.AWAITING_DECISION)).transitions[-1].action == "BALLOT_RESULT"
     assert (await wait_for_stage(client, late_ok, Stage.CENTRAL_REVIEW)).stage == Stage.CENTRAL_REVIEW
     assert (await wait_for_stage(client, late_no, Stage.REJECTED)).stage == Stage.REJECTED
 
@@ -265,7 +265,7 @@ async def test_quorum_missed_at_the_deadline_then_extended(client: Client, task_
     await cast(client, session_id, CHAIR, ballot_for(opened, CHAIR))
     await cast(client, session_id, "btp.hd.uy-vien-2", ballot_for(opened, "btp.hd.uy-vien-2"))
     await wait_phase(client, session_id, SessionPhase.CLOSED)
-    assert (await wait_for_stage(client, nomination, Stage.AWARDED)).stage == Stage.AWARDED
+    assert (await wait_for_stage(client, nomination, Stage.AWAITING_DECISION)).stage == Stage.AWAITING_DECISION
 
 
 async def test_a_cancelled_session_leaves_nominations_waiting(client: Client, task_queue: str):
@@ -279,7 +279,7 @@ async def test_a_cancelled_session_leaves_nominations_waiting(client: Client, ta
     assert (await status(client, nomination)).stage == Stage.COUNCIL_REVIEW
     # The typed-in result still works for a meeting held on paper.
     await act(client, nomination, "record_council_result", meeting(SECRETARY))
-    assert (await status(client, nomination)).stage == Stage.AWARDED
+    assert (await status(client, nomination)).stage == Stage.AWAITING_DECISION
 
 
 async def in_bloc(client: Client, task_queue: str, ministry: str) -> str:
@@ -392,4 +392,4 @@ async def test_thirty_voters_cast_at_once(client: Client, task_queue: str, db_en
     closed = await wait_phase(client, handle.id, SessionPhase.CLOSED, timeout=60)
     assert closed.results is not None and all(e.tally.votes_for == 30 for e in closed.results)
     for wf in nominations:
-        assert (await wait_for_stage(client, wf, Stage.AWARDED)).stage == Stage.AWARDED
+        assert (await wait_for_stage(client, wf, Stage.AWAITING_DECISION)).stage == Stage.AWAITING_DECISION

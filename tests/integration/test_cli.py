@@ -175,7 +175,7 @@ async def test_withdraw_and_unknown_workflow(cli_env: dict[str, str], tmp_path: 
 async def test_roster_load_reports_counts_and_refuses_a_bad_file(cli_env: dict[str, str], tmp_path: Path):
     done = await cli(cli_env, "roster", "load", str(ROOT / "config" / "roster.json"))
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["actors"] == 16
+    assert json.loads(done.stdout)["actors"] == 17
     bad = tmp_path / "roster.json"
     bad.write_text(json.dumps({"ministries": [{"code": "btp", "name": "x"}], "actors": []}), encoding="utf-8")
     refused = await cli(cli_env, "roster", "load", str(bad))

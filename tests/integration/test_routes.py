@@ -8,10 +8,11 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
+from domain.decisions import DecisionRef
 from domain.messages import CentralApproval, ReasonedAction, Resubmission
 from domain.nomination import Nomination
 from domain.stages import Stage
-from runtime.nominations import DuplicateNomination, act, start_nomination
+from runtime.nominations import DuplicateNomination, act, start_nomination, status
 from tests.factories import nomination_data
 from tests.integration.helpers import (
     BLOC_HEAD,
@@ -33,19 +34,17 @@ def approval(decision_no: str = "125/QĐ-TTg") -> CentralApproval:
     return CentralApproval(actor=CENTRAL, decision_no=decision_no, decision_date=date(2026, 12, 20))
 
 
-async def test_ministry_certificate_awarded_after_council(client: Client, task_queue: str, db_engine: AsyncEngine):
+async def test_ministry_certificate_awarded_by_the_ministers_decision(
+    client: Client, task_queue: str, db_engine: AsyncEngine
+):
     handle = await start(client, task_queue, "BANG_KHEN_BO")
     await wait_for_stage(client, handle.id, Stage.COUNCIL_REVIEW)
     await assert_row_agrees(db_engine, client, handle.id)
 
     receipt = await act(client, handle.id, "record_council_result", meeting(SECRETARY))
-    assert receipt.stage == Stage.AWARDED
-
-    final = await handle.result()
-    assert final.stage == Stage.AWARDED
-    assert final.decided_by_vi == "Bộ trưởng"
-    assert [t.to_stage for t in final.transitions] == [Stage.COUNCIL_REVIEW, Stage.AWARDED]
+    assert receipt.stage == Stage.AWAITING_DECISION  # the council recommends; the minister decides
     current = await assert_row_agrees(db_engine, client, handle.id)
+    assert current.status_vi == "Chờ xét khen thưởng"
     assert current.transitions[-1].tally == {
         "members": 9,
         "present": 9,
@@ -54,8 +53,19 @@ async def test_ministry_certificate_awarded_after_council(client: Client, task_q
         "written": 0,
         "abstaining": 0,
     }
+
+    decision = DecisionRef(
+        decision_no="2001/QĐ-BTP", decision_date=date(2026, 12, 22), authority="MINISTER", actor=SECRETARY
+    )
+    assert (await act(client, handle.id, "record_decision", decision)).stage == Stage.AWARDED
+    final = await handle.result()
+    assert final.stage == Stage.AWARDED and final.decision_no == "2001/QĐ-BTP"
+    assert final.decided_by_vi == "Bộ trưởng"
+    assert [t.to_stage for t in final.transitions] == [Stage.COUNCIL_REVIEW, Stage.AWAITING_DECISION, Stage.AWARDED]
+    await assert_row_agrees(db_engine, client, handle.id)
     row = await nomination_row(db_engine, handle.id)
-    assert row is not None and row["decided_by"] == "MINISTER" and row["policy_version"] == "2025.07"
+    assert row is not None and row["decided_by"] == "MINISTER" and row["policy_version"] == "2026.01"
+    assert row["decision_no"] == "2001/QĐ-BTP"
 
 
 async def test_government_flag_goes_through_the_bloc(client: Client, task_queue: str, db_engine: AsyncEngine):
@@ -110,8 +120,8 @@ async def test_council_without_quorum_meets_again(client: Client, task_queue: st
     receipt = await act(client, handle.id, "record_council_result", no_quorum)
     assert receipt.stage == Stage.COUNCIL_REVIEW
     assert "Không đủ" in receipt.outcome_vi
-    assert (await act(client, handle.id, "record_council_result", meeting(SECRETARY))).stage == Stage.AWARDED
-    final = await handle.result()
+    assert (await act(client, handle.id, "record_council_result", meeting(SECRETARY))).stage == Stage.AWAITING_DECISION
+    final = await status(client, handle.id)
     assert [t.details.get("result") for t in final.transitions[1:]] == ["NO_QUORUM", "PASSED"]
     await assert_row_agrees(db_engine, client, handle.id)
 

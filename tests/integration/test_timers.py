@@ -13,13 +13,16 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from domain.catalog import policy_set
+from domain.messages import NominationStatus, ReasonedAction
 from domain.stages import Stage
 from runtime.nominations import status
 from runtime.temporal import ensure_search_attributes
-from tests.integration.helpers import assert_row_agrees, start
+from tests.integration.helpers import CENTRAL, PROPOSER, SECRETARY, assert_row_agrees, meeting, start
 
 pytestmark = pytest.mark.integration
 
@@ -139,3 +142,147 @@ async def test_ballot_reminder_and_quorum_missed_across_days(
         closed = await session_status(client, session.id)
         assert closed.phase == SessionPhase.CLOSED
         assert closed.results is not None and closed.results[0].tally.votes_for == 2
+
+
+async def move_clock_to(env: WorkflowEnvironment, moment: datetime) -> None:
+    now = await env.get_current_time()
+    if moment > now:
+        await env.sleep(moment - now)
+
+
+async def wait_stage(client: Client, workflow_id: str, stage: Stage) -> NominationStatus:
+    for _ in range(200):
+        try:
+            current = await status(client, workflow_id)
+            if current.stage == stage:
+                return current
+        except Exception:  # not started yet
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{workflow_id} did not reach {stage}")
+
+
+async def test_a_returned_dossier_is_reminded_then_lapses_across_tet(
+    skipping_env: WorkflowEnvironment, db_engine: AsyncEngine, ballot_key: Path
+):
+    from runtime.nominations import act
+    from worker import build_worker
+
+    client = skipping_env.client
+    queue = f"skip-{uuid.uuid4().hex[:8]}"
+    # Thursday 20 January 2028, 09:00 in Hanoi; Tết 2028 falls on 26 January.
+    await move_clock_to(skipping_env, datetime(2028, 1, 20, 2, 0, tzinfo=UTC))
+    async with build_worker(client, db_engine, queue, ballot_key=ballot_key):
+        handle = await start(client, queue, "BANG_KHEN_TTG")
+        await wait_stage(client, handle.id, Stage.COUNCIL_REVIEW)
+        await act(client, handle.id, "record_council_result", meeting(SECRETARY))
+        await act(client, handle.id, "return_dossier", ReasonedAction(actor=CENTRAL, reason="Bổ sung xác nhận"))
+        returned = await status(client, handle.id)
+        assert returned.stage == Stage.RETURNED and returned.due_at is not None
+        returned_at = returned.transitions[-1].occurred_at
+        expected_due = policy_set(returned.policy_version).calendar.working_calendar().deadline_after(returned_at, 10)
+        # 21 January, then the Tết days off (24–29 January), then 31 January to 10 February: due at its midnight.
+        assert expected_due.isoformat() == "2028-02-11T00:00:00+07:00"
+        assert returned.due_at == expected_due
+        assert returned.due_at - returned_at > timedelta(days=20)  # ten working days span the Tết holiday
+
+        calendar = policy_set(returned.policy_version).calendar.working_calendar()
+        remind_at = calendar.deadline_before(returned.due_at, 2)  # 08:00, two working days before the last day
+        await move_clock_to(skipping_env, remind_at - timedelta(hours=1))
+        await asyncio.sleep(0.3)
+        assert [t.action for t in (await status(client, handle.id)).transitions][-1] == "RETURN"
+        await move_clock_to(skipping_env, remind_at + timedelta(minutes=1))
+        await asyncio.sleep(0.3)
+        reminded = await status(client, handle.id)
+        assert [t.action for t in reminded.transitions][-1] == "RETURN_REMINDER"
+        assert reminded.stage == Stage.RETURNED
+
+        await move_clock_to(skipping_env, returned.due_at + timedelta(minutes=1))
+        lapsed = await wait_stage(client, handle.id, Stage.LAPSED)
+        assert lapsed.transitions[-1].action == "LAPSED"
+        async with db_engine.connect() as conn:
+            parties = (
+                await conn.execute(
+                    sa.text("SELECT party, subject FROM notifications WHERE workflow_id = :w AND seq = :s"),
+                    {"w": handle.id, "s": lapsed.transitions[-1].seq},
+                )
+            ).all()
+        assert {p.party for p in parties} >= {f"UNIT:BTP:{PROPOSER}", "CENTRAL_HEAD:TW"}
+        assert all("QUÁ HẠN" in p.subject for p in parties)
+
+
+async def test_central_appraisal_escalates_when_overdue_and_consultation_extends_it(
+    skipping_env: WorkflowEnvironment, db_engine: AsyncEngine, ballot_key: Path
+):
+    from domain.messages import ConsultationRequest
+    from runtime.nominations import act
+    from worker import build_worker
+
+    client = skipping_env.client
+    queue = f"skip-{uuid.uuid4().hex[:8]}"
+    async with build_worker(client, db_engine, queue, ballot_key=ballot_key):
+        consulted = await start(client, queue, "BANG_KHEN_TTG")
+        plain = await start(client, queue, "BANG_KHEN_TTG")
+        for handle in (consulted, plain):
+            await wait_stage(client, handle.id, Stage.COUNCIL_REVIEW)
+            await act(client, handle.id, "record_council_result", meeting(SECRETARY))
+        entered = await status(client, plain.id)
+        assert entered.stage == Stage.CENTRAL_REVIEW and entered.due_at is not None
+        calendar = policy_set(entered.policy_version).calendar.working_calendar()
+        entered_at = entered.transitions[-1].occurred_at
+        assert entered.due_at == calendar.deadline_after(entered_at, 10)
+
+        request = ConsultationRequest(actor=CENTRAL, agencies=["Bộ Nội vụ", "Thanh tra Chính phủ"], reason="Lấy ý kiến")
+        await act(client, consulted.id, "request_consultation", request)
+        extended = await status(client, consulted.id)
+        assert extended.due_at is not None and extended.due_at > entered.due_at
+
+        await move_clock_to(skipping_env, entered.due_at + timedelta(hours=1))
+        await asyncio.sleep(0.3)
+        overdue = await status(client, plain.id)
+        assert overdue.stage == Stage.CENTRAL_REVIEW and overdue.transitions[-1].action == "ESCALATED"
+        assert (await status(client, consulted.id)).transitions[-1].action == "CONSULTATION"  # not yet due
+
+        await move_clock_to(skipping_env, extended.due_at + timedelta(hours=1))
+        await asyncio.sleep(0.3)
+        assert (await status(client, consulted.id)).transitions[-1].action == "ESCALATED"
+        async with db_engine.connect() as conn:
+            parties = (
+                (
+                    await conn.execute(
+                        sa.text("SELECT party FROM notifications WHERE workflow_id = :w AND seq = :s"),
+                        {"w": plain.id, "s": overdue.transitions[-1].seq},
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        assert "CENTRAL_HEAD:TW" in parties
+
+
+async def test_a_hold_stops_the_public_notice_clock(
+    skipping_env: WorkflowEnvironment, db_engine: AsyncEngine, ballot_key: Path
+):
+    from domain.messages import HoldRequest
+    from runtime.nominations import act
+    from worker import build_worker
+
+    client = skipping_env.client
+    queue = f"skip-{uuid.uuid4().hex[:8]}"
+    async with build_worker(client, db_engine, queue, ballot_key=ballot_key):
+        handle = await start(client, queue, "HUAN_CHUONG_LD_3")
+        opened = await wait_stage(client, handle.id, Stage.PUBLIC_NOTICE)
+        assert opened.notice_ends_at is not None
+        await skipping_env.sleep(timedelta(days=2))
+        hold = HoldRequest.model_validate({"actor": SECRETARY, "ground": "COMPLAINT", "reason": "Có đơn tố cáo"})
+        await act(client, handle.id, "hold", hold)
+        await skipping_env.sleep(timedelta(days=30))  # well past the original end of the notice
+        assert (await status(client, handle.id)).stage == Stage.PUBLIC_NOTICE
+        await act(client, handle.id, "release", ReasonedAction(actor=CENTRAL, reason="Đơn tố cáo không có cơ sở"))
+        resumed = await status(client, handle.id)
+        assert resumed.notice_ends_at is not None
+        assert resumed.notice_ends_at - opened.notice_ends_at >= timedelta(days=30)
+        await move_clock_to(skipping_env, resumed.notice_ends_at - timedelta(hours=1))
+        assert (await status(client, handle.id)).stage == Stage.PUBLIC_NOTICE
+        await move_clock_to(skipping_env, resumed.notice_ends_at + timedelta(minutes=1))
+        await wait_stage(client, handle.id, Stage.COUNCIL_REVIEW)

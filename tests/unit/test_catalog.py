@@ -184,7 +184,7 @@ def test_every_label_table_is_complete():
     assert set(FAMILIAR_STATUS_VI) == set(Stage)
     assert Stage.RETURNED.status_vi == "Bị trả lại"
     assert Stage.AWARDED.status_vi == "Đã khen thưởng"
-    assert {s for s in Stage if s.is_final} == {Stage.AWARDED, Stage.REJECTED, Stage.WITHDRAWN}
+    assert {s for s in Stage if s.is_final} == {Stage.AWARDED, Stage.REJECTED, Stage.WITHDRAWN, Stage.LAPSED}
 
 
 # --- validation of catalog data ------------------------------------------------------------------

@@ -17,7 +17,7 @@ from domain.roster import (
     Role,
     Roster,
     authorisation_error,
-    required_grant,
+    required_grants,
 )
 from domain.stages import Stage
 
@@ -50,11 +50,23 @@ OTHER_SCOPE_ACTOR = {
 ROUTE = (Stage.PUBLIC_NOTICE, Stage.COUNCIL_REVIEW, Stage.BLOC_VOTE, Stage.CENTRAL_REVIEW)
 
 
+def expected_roles(action: Action, stage: Stage) -> set[Role]:
+    """Any of these roles may act (holds: the secretariat or the central board)."""
+    if action in (Action.HOLD, Action.RELEASE):
+        return {Role.COUNCIL_SECRETARY, Role.CENTRAL_OFFICER}
+    role = expected_role(action, stage)
+    return {role} if role else set()
+
+
 def expected_role(action: Action, stage: Stage) -> Role | None:
     """The authorisation table, written from domain.md independently of the code."""
     if action in (Action.WITHDRAW, Action.RESUBMIT):
         return Role.UNIT_STAFF  # the proposing unit; whether the stage allows it is the transition's business
+    if action in (Action.HOLD, Action.RELEASE):
+        return Role.COUNCIL_SECRETARY  # or the central board: see expected_roles
     table = {
+        (Action.REQUEST_CONSULTATION, Stage.CENTRAL_REVIEW): Role.CENTRAL_OFFICER,
+        (Action.RESOLVE_OBJECTION, Stage.PUBLIC_NOTICE): Role.COUNCIL_SECRETARY,
         (Action.RECORD_COUNCIL_RESULT, Stage.COUNCIL_REVIEW): Role.COUNCIL_SECRETARY,
         (Action.RECORD_BLOC_RESULT, Stage.BLOC_VOTE): Role.BLOC_HEAD,
         (Action.APPROVE, Stage.CENTRAL_REVIEW): Role.CENTRAL_OFFICER,
@@ -231,8 +243,8 @@ def test_a_ministry_outside_any_bloc_has_no_bloc_and_no_bloc_actions():
     )
     snapshot = Roster.model_validate(raw).snapshot_for("BNG")
     assert snapshot.bloc is None
-    assert required_grant(Action.RECORD_BLOC_RESULT, Stage.BLOC_VOTE, snapshot) is None
-    assert required_grant(Action.RETURN, Stage.BLOC_VOTE, snapshot) is None
+    assert required_grants(Action.RECORD_BLOC_RESULT, Stage.BLOC_VOTE, snapshot) == []
+    assert required_grants(Action.RETURN, Stage.BLOC_VOTE, snapshot) == []
     error = authorisation_error(snapshot, "bng.hd.thu-ky", Action.RECORD_BLOC_RESULT, Stage.BLOC_VOTE)
     assert error is not None and "BLOC_VOTE" in error
     assert authorisation_error(snapshot, "bng.hd.thu-ky", Action.RECORD_COUNCIL_RESULT, Stage.COUNCIL_REVIEW) is None
@@ -242,14 +254,24 @@ def test_a_ministry_outside_any_bloc_has_no_bloc_and_no_bloc_actions():
 
 
 @pytest.mark.parametrize(("action", "stage"), ALL_PAIRS)
-def test_required_grant_matches_the_authorisation_table(action, stage):
-    grant = required_grant(action, stage, SNAPSHOT)
-    role = expected_role(action, stage)
-    if role is None:
-        assert grant is None
-    else:
-        assert grant is not None
-        assert (grant.role, grant.scope) == (role, SCOPE_OF[role])
+def test_required_grants_match_the_authorisation_table(action, stage):
+    grants = required_grants(action, stage, SNAPSHOT)
+    assert {(g.role, g.scope) for g in grants} == {(r, SCOPE_OF[r]) for r in expected_roles(action, stage)}
+
+
+@pytest.mark.parametrize(
+    ("decided_by", "role"),
+    [
+        ("MINISTER", Role.COUNCIL_SECRETARY),
+        ("AGENCY_HEAD", Role.COUNCIL_SECRETARY),
+        ("PRIME_MINISTER", Role.CENTRAL_OFFICER),
+        ("PRESIDENT", Role.CENTRAL_OFFICER),
+    ],
+)
+def test_decisions_are_recorded_by_the_authoritys_clerk(decided_by, role):
+    grants = required_grants(Action.RECORD_DECISION, Stage.AWAITING_DECISION, SNAPSHOT, decided_by)
+    assert [(g.role, g.scope) for g in grants] == [(role, SCOPE_OF[role])]
+    assert required_grants(Action.RECORD_DECISION, Stage.CENTRAL_REVIEW, SNAPSHOT, decided_by) == []
 
 
 @pytest.mark.parametrize(("action", "stage"), [p for p in ALL_PAIRS if expected_role(*p)])

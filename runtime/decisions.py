@@ -1,0 +1,235 @@
+"""Client-side operations on decisions: issue one (a DecisionWorkflow), follow it, and export the
+nominations it awarded to CSV or XLSX for staff (column headings in Vietnamese)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.schema import decision_items, decisions, ministries
+from domain.catalog import AUTHORITY_LABELS_VI, Authority
+from domain.decisions import DecisionRequest, DecisionSummary, decision_workflow_id
+from workflows.decision import DecisionWorkflow
+
+EXPORT_COLUMNS: tuple[str, ...] = (
+    "STT",
+    "Mã hồ sơ",
+    "Họ tên / Tập thể",
+    "Hình thức khen thưởng",
+    "Bộ/ngành",
+    "Số quyết định",
+    "Ngày quyết định",
+    "Cấp quyết định",
+)
+EXPORT_FORMATS = (".csv", ".xlsx")
+DATE_FORMAT_VI = "%d/%m/%Y"
+XLSX_DATE_FORMAT = "DD/MM/YYYY"
+SHEET_TITLE = "Quyết định khen thưởng"
+# A text cell starting with one of these is taken for a formula by spreadsheet programs.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+class DuplicateDecision(Exception):
+    def __init__(self, decision_no: str):
+        self.decision_no = decision_no
+        super().__init__(
+            f"decision {decision_no} has already been issued (workflow {decision_workflow_id(decision_no)}); "
+            "a decision number is used once; nothing was started"
+        )
+
+
+# ---- issuing -----------------------------------------------------------------------------------------
+
+
+async def start_decision(
+    client: Client, task_queue: str, request: DecisionRequest
+) -> WorkflowHandle[DecisionWorkflow, DecisionSummary]:
+    decision = request.decision
+    try:
+        return await client.start_workflow(
+            DecisionWorkflow.run,
+            request,
+            id=decision_workflow_id(decision.decision_no),
+            task_queue=task_queue,
+            # A decision number is used once, even after its workflow has ended.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            static_summary=(
+                f"Quyết định {decision.decision_no} ngày {decision.decision_date.strftime(DATE_FORMAT_VI)} – "
+                f"{AUTHORITY_LABELS_VI[decision.authority]} – {len(request.workflow_ids)} hồ sơ"
+            ),
+        )
+    except WorkflowAlreadyStartedError:
+        raise DuplicateDecision(decision.decision_no) from None
+
+
+async def issue_decision(client: Client, task_queue: str, request: DecisionRequest) -> DecisionSummary:
+    """Apply the decision to every nomination it names and return the outcome (DuplicateDecision when the
+    number has been issued before)."""
+    handle = await start_decision(client, task_queue, request)
+    return await handle.result()
+
+
+async def decision_progress(client: Client, decision_no: str) -> DecisionSummary:
+    """The nominations a decision has been applied to so far (all of them once it has ended)."""
+    handle = client.get_workflow_handle_for(DecisionWorkflow.run, decision_workflow_id(decision_no))
+    try:
+        return await handle.query(DecisionWorkflow.summary)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise KeyError(f"no decision {decision_no}") from None
+        raise
+
+
+# ---- export (pure parts) -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportedItem:
+    workflow_id: str
+    nominee_name: str | None
+    award_name_vi: str | None
+    ministry: str | None
+
+
+def export_format(path: Path) -> str:
+    """'.csv' or '.xlsx' (by the file's suffix, any case); anything else is a ValueError naming it."""
+    suffix = path.suffix.lower()
+    if suffix not in EXPORT_FORMATS:
+        shown = repr(path.suffix) if path.suffix else "no suffix"
+        raise ValueError(f"cannot export a decision to {shown} ({path.name}): use .csv or .xlsx")
+    return suffix
+
+
+def export_rows(
+    decision_no: str, decision_date: date, authority: Authority | str, items: Iterable[ExportedItem]
+) -> list[list[Any]]:
+    """One row per awarded nomination in the given order, under EXPORT_COLUMNS."""
+    try:
+        authority_vi = AUTHORITY_LABELS_VI[Authority(authority)]
+    except ValueError:
+        authority_vi = str(authority)
+    return [
+        [
+            stt,
+            item.workflow_id,
+            item.nominee_name or "",
+            item.award_name_vi or "",
+            item.ministry or "",
+            decision_no,
+            decision_date,
+            authority_vi,
+        ]
+        for stt, item in enumerate(items, start=1)
+    ]
+
+
+def neutralise_formula(text: str) -> str:
+    """Text that a spreadsheet would run as a formula, kept as text (OWASP's leading apostrophe)."""
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def csv_cell(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.strftime(DATE_FORMAT_VI)
+    if isinstance(value, str):
+        return neutralise_formula(value)
+    return value
+
+
+def write_csv(path: Path, rows: Sequence[Sequence[Any]]) -> None:
+    # utf-8-sig writes the BOM Excel needs to read Vietnamese as UTF-8 rather than the ANSI code page.
+    with path.open("w", encoding="utf-8-sig", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(EXPORT_COLUMNS)
+        for row in rows:
+            writer.writerow([csv_cell(value) for value in row])
+
+
+def xlsx_cell(value: Any) -> Any:
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    # Control characters cannot be stored in an XLSX cell at all (openpyxl refuses the whole file).
+    return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
+
+
+def write_xlsx(path: Path, rows: Sequence[Sequence[Any]]) -> None:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = SHEET_TITLE
+    sheet.append(list(EXPORT_COLUMNS))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        sheet.append([xlsx_cell(value) for value in row])
+        for cell in sheet[sheet.max_row]:
+            if isinstance(cell.value, date):
+                cell.number_format = XLSX_DATE_FORMAT
+            elif cell.data_type == "f":
+                # openpyxl stores any text starting with "=" as a formula: keep a name a name.
+                cell.data_type = "s"
+    sheet.freeze_panes = "A2"
+    widths = (6, 40, 32, 36, 24, 20, 16, 24)
+    for index, width in enumerate(widths, start=1):
+        sheet.column_dimensions[sheet.cell(row=1, column=index).column_letter].width = width
+    book.save(path)
+
+
+# ---- export ------------------------------------------------------------------------------------------
+
+
+async def export_decision(engine: AsyncEngine, decision_no: str, path: Path) -> int:
+    """Write the nominations a recorded decision awarded (in the decision's list order) to `path`, as CSV
+    or XLSX by its suffix; returns the number of rows written (headings not counted)."""
+    kind = export_format(path)
+    decision_no = decision_no.strip()
+    items_query = (
+        sa.select(
+            decision_items.c.workflow_id,
+            decision_items.c.nominee_name,
+            decision_items.c.award_name_vi,
+            # The ministry's name when the roster knows it, else its code.
+            sa.func.coalesce(ministries.c.name, decision_items.c.ministry).label("ministry"),
+        )
+        .select_from(decision_items.outerjoin(ministries, ministries.c.code == decision_items.c.ministry))
+        .where(decision_items.c.decision_no == decision_no, decision_items.c.accepted.is_(True))
+        .order_by(decision_items.c.position)
+    )
+    async with engine.connect() as conn:
+        decision = (
+            await conn.execute(
+                sa.select(decisions.c.decision_date, decisions.c.authority).where(
+                    decisions.c.decision_no == decision_no
+                )
+            )
+        ).first()
+        if decision is None:
+            raise KeyError(f"no decision {decision_no} has been recorded")
+        items = [
+            ExportedItem(
+                workflow_id=r.workflow_id,
+                nominee_name=r.nominee_name,
+                award_name_vi=r.award_name_vi,
+                ministry=r.ministry,
+            )
+            for r in (await conn.execute(items_query)).all()
+        ]
+    rows = export_rows(decision_no, decision.decision_date, decision.authority, items)
+    # Building a workbook of thousands of rows is CPU and file work: keep the event loop free.
+    await asyncio.to_thread(write_csv if kind == ".csv" else write_xlsx, path, rows)
+    return len(rows)

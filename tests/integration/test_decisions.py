@@ -1,0 +1,340 @@
+"""Decisions end to end: a DecisionWorkflow applies one decision number to many nominations, records the
+outcome in PostgreSQL and exports the awarded ones.
+
+The session worker (worker.build_worker) does not carry the DecisionWorkflow, so this module runs its own
+worker for it on a separate task queue; the nominations keep running on the session's `task_queue`."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from openpyxl import load_workbook
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+from temporalio.worker import Worker
+
+from activities.decisions import DecisionActivities
+from activities.schema import awarded_by, decision_items, decisions
+from domain.catalog import Authority
+from domain.decisions import DecisionItem, DecisionRef, DecisionRequest, DecisionSummary, decision_workflow_id
+from domain.messages import CentralApproval, NominationStatus, ReasonedAction
+from domain.stages import Stage
+from runtime.decisions import EXPORT_COLUMNS, DuplicateDecision, decision_progress, export_decision, issue_decision
+from runtime.nominations import act, status
+from tests.integration.helpers import CENTRAL, PROPOSER, SECRETARY, assert_row_agrees, meeting, start, wait_for_stage
+from worker import sandbox_runner
+from workflows.decision import MAX_CONCURRENT, DecisionWorkflow
+
+pytestmark = pytest.mark.integration
+
+DECISION_DATE = date(2026, 12, 20)
+AWAITING_HINT = (
+    "needs the lead's NominationWorkflow change: a ministry-level form waits in AWAITING_DECISION after "
+    "the council (and a central approval without a number) for a `record_decision` update"
+)
+
+
+@pytest.fixture(scope="module")
+async def decision_queue(client: Client, db_engine: AsyncEngine, task_queue: str) -> AsyncIterator[str]:
+    """A worker for DecisionWorkflow and its activities on a queue of its own (nominations: `task_queue`)."""
+    queue = f"test-decisions-{uuid.uuid4().hex[:8]}"
+    activities = DecisionActivities(db_engine, client)
+    worker = Worker(
+        client,
+        task_queue=queue,
+        workflows=[DecisionWorkflow],
+        activities=[activities.apply_decision_item, activities.record_decision],
+        workflow_runner=sandbox_runner(),
+    )
+    task = asyncio.create_task(worker.run())
+    try:
+        yield queue
+    finally:
+        await worker.shutdown()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def number(suffix: str = "QĐ-BTP") -> str:
+    return f"{uuid.uuid4().hex[:6]}/{suffix}"
+
+
+def ref(decision_no: str, authority: Authority = Authority.MINISTER, actor: str = SECRETARY) -> DecisionRef:
+    return DecisionRef(decision_no=decision_no, decision_date=DECISION_DATE, authority=authority, actor=actor)
+
+
+def request(decision: DecisionRef, workflow_ids: list[str]) -> DecisionRequest:
+    return DecisionRequest(decision=decision, workflow_ids=workflow_ids)
+
+
+async def in_council(client: Client, task_queue: str, award_form: str = "BANG_KHEN_BO") -> str:
+    handle = await start(client, task_queue, award_form)
+    await wait_for_stage(client, handle.id, Stage.COUNCIL_REVIEW)
+    return handle.id
+
+
+async def awaiting_decision(client: Client, task_queue: str, award_form: str = "BANG_KHEN_BO") -> str:
+    """A nomination waiting for its decision: past the council (and, for the Prime Minister's forms, the
+    central board's approval without a decision number)."""
+    workflow_id = await in_council(client, task_queue, award_form)
+    receipt = await act(client, workflow_id, "record_council_result", meeting(SECRETARY))
+    if receipt.stage == Stage.CENTRAL_REVIEW:
+        receipt = await act(client, workflow_id, "approve", CentralApproval(actor=CENTRAL))
+    assert receipt.stage == Stage.AWAITING_DECISION, f"{workflow_id} went to {receipt.stage}: {AWAITING_HINT}"
+    return workflow_id
+
+
+async def table_rows(engine: AsyncEngine, table: sa.Table, decision_no: str) -> list[dict[str, Any]]:
+    async with engine.connect() as conn:
+        query = sa.select(table).where(table.c.decision_no == decision_no)
+        query = query.order_by(table.c.position if "position" in table.c else table.c.workflow_id)
+        return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+def read_csv(path: Path) -> list[list[str]]:
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf"), "the CSV needs a UTF-8 BOM for Excel"
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        return list(csv.reader(f))
+
+
+def read_xlsx(path: Path) -> list[list[Any]]:
+    sheet = load_workbook(path).active
+    assert sheet is not None
+    return [list(r) for r in sheet.iter_rows(values_only=True)]
+
+
+# ---- needs only the DecisionWorkflow (no nomination reaches a decision) --------------------------------
+
+
+async def test_refusals_are_results_in_list_order_across_lanes(
+    client: Client, decision_queue: str, db_engine: AsyncEngine, tmp_path: Path
+):
+    """More nominations than lanes, none of them decidable: every one refused, in the order listed, and
+    the decision still recorded (nothing awarded) and exported with no rows."""
+    unknown = [f"nomination-2026-BTP-khong-co-{i:02d}" for i in range(MAX_CONCURRENT * 2 + 3)]
+    decision = ref(number())
+    summary = await issue_decision(client, decision_queue, request(decision, unknown))
+
+    assert [i.workflow_id for i in summary.items] == unknown
+    assert summary.accepted == []
+    assert all(i.reason and "no nomination" in i.reason for i in summary.items)
+    assert await decision_progress(client, decision.decision_no) == summary
+
+    [row] = await table_rows(db_engine, decisions, decision.decision_no)
+    assert (row["accepted"], row["refused"]) == (0, len(unknown))
+    assert row["workflow_id"] == decision_workflow_id(decision.decision_no)
+    items = await table_rows(db_engine, decision_items, decision.decision_no)
+    assert [(r["position"], r["workflow_id"], r["accepted"]) for r in items] == [
+        (i, w, False) for i, w in enumerate(unknown, start=1)
+    ]
+    assert await table_rows(db_engine, awarded_by, decision.decision_no) == []
+
+    assert await export_decision(db_engine, decision.decision_no, tmp_path / "empty.csv") == 0
+    assert read_csv(tmp_path / "empty.csv") == [list(EXPORT_COLUMNS)]
+
+
+async def test_a_decision_number_is_used_once(client: Client, decision_queue: str):
+    decision = ref(number())
+    await issue_decision(client, decision_queue, request(decision, ["nomination-2026-BTP-khong-co"]))
+
+    with pytest.raises(DuplicateDecision, match="already been issued"):
+        await issue_decision(client, decision_queue, request(decision, ["nomination-2026-BTP-khac"]))
+    # The number is compared as written on the decision: surrounding blanks do not make a new one.
+    padded = DecisionRef.model_validate(decision.model_dump() | {"decision_no": f"  {decision.decision_no} "})
+    with pytest.raises(DuplicateDecision):
+        await issue_decision(client, decision_queue, request(padded, ["nomination-2026-BTP-khac"]))
+
+
+async def test_export_names_what_it_cannot_do(db_engine: AsyncEngine, tmp_path: Path):
+    with pytest.raises(KeyError, match="999/QĐ-BTP"):
+        await export_decision(db_engine, "999/QĐ-BTP", tmp_path / "x.csv")
+    with pytest.raises(ValueError, match=r"\.pdf"):
+        await export_decision(db_engine, "999/QĐ-BTP", tmp_path / "x.pdf")
+
+
+async def test_item_refusals_for_unknown_and_ended_nominations(client: Client, task_queue: str, db_engine: AsyncEngine):
+    activities = DecisionActivities(db_engine, client)
+    env = ActivityEnvironment()
+    decision = ref(number())
+
+    missing = await env.run(activities.apply_decision_item, "nomination-2026-BTP-khong-co", decision)
+    assert missing == DecisionItem(
+        workflow_id="nomination-2026-BTP-khong-co",
+        accepted=False,
+        reason="no nomination with workflow id nomination-2026-BTP-khong-co",
+    )
+
+    withdrawn = await in_council(client, task_queue)
+    await act(client, withdrawn, "withdraw", ReasonedAction(actor=PROPOSER, reason="Đơn vị rút hồ sơ"))
+    await wait_for_stage(client, withdrawn, Stage.WITHDRAWN)
+    item = await env.run(activities.apply_decision_item, withdrawn, decision)
+    assert not item.accepted and item.reason is not None
+    assert "ended" in item.reason or "WITHDRAWN" in item.reason
+    assert (await status(client, withdrawn)).stage == Stage.WITHDRAWN
+
+
+async def test_record_decision_is_idempotent_and_awards_a_nomination_once(client: Client, db_engine: AsyncEngine):
+    activities = DecisionActivities(db_engine, client)
+    env = ActivityEnvironment()
+    first, second = f"nomination-2026-BTP-{uuid.uuid4().hex[:8]}", f"nomination-2026-BTP-{uuid.uuid4().hex[:8]}"
+    names = {"nominee_name": "Nguyễn Văn Bình", "award_name_vi": "Bằng khen cấp bộ", "ministry": "BTP"}
+    summary = DecisionSummary(
+        decision=ref(number()),
+        items=[
+            DecisionItem(workflow_id=first, accepted=True, **names),
+            DecisionItem(workflow_id=second, accepted=False, reason="the nomination is not yet approved"),
+        ],
+    )
+    await env.run(activities.record_decision, summary)
+    await env.run(activities.record_decision, summary)  # a retry changes nothing
+
+    no = summary.decision.decision_no
+    [row] = await table_rows(db_engine, decisions, no)
+    assert (row["accepted"], row["refused"], row["authority"], row["actor"]) == (1, 1, "MINISTER", SECRETARY)
+    assert row["decision_date"] == DECISION_DATE
+    assert [
+        (r["workflow_id"], r["position"], r["accepted"]) for r in await table_rows(db_engine, decision_items, no)
+    ] == [
+        (first, 1, True),
+        (second, 2, False),
+    ]
+    assert [(r["workflow_id"], r["decision_no"]) for r in await table_rows(db_engine, awarded_by, no)] == [(first, no)]
+
+    # A second decision accepting the same nomination is a bug somewhere upstream: refused, nothing written.
+    other = DecisionSummary(decision=ref(number()), items=[DecisionItem(workflow_id=first, accepted=True, **names)])
+    with pytest.raises(ApplicationError) as raised:
+        await env.run(activities.record_decision, other)
+    assert raised.value.type == "AlreadyDecided" and raised.value.non_retryable
+    assert first in raised.value.message and no in raised.value.message
+    for table in (decisions, decision_items, awarded_by):
+        assert await table_rows(db_engine, table, other.decision.decision_no) == []
+
+
+# ---- needs the nominations' AWAITING_DECISION stage and `record_decision` update (the lead's change) --
+
+
+async def test_decision_over_a_mixed_list(
+    client: Client, task_queue: str, decision_queue: str, db_engine: AsyncEngine, tmp_path: Path
+):
+    first, second, earlier = await asyncio.gather(*(awaiting_decision(client, task_queue) for _ in range(3)))
+    not_approved = await in_council(client, task_queue)
+    unknown = "nomination-2026-BTP-khong-ton-tai"
+
+    earlier_decision = ref(number())
+    before = await issue_decision(client, decision_queue, request(earlier_decision, [earlier]))
+    assert [i.accepted for i in before.items] == [True], before.items
+
+    decision = ref(number())
+    listed = [first, not_approved, earlier, unknown, second]
+    summary = await issue_decision(client, decision_queue, request(decision, listed))
+
+    assert [i.workflow_id for i in summary.items] == listed
+    assert [i.accepted for i in summary.items] == [True, False, False, False, True], summary.items
+    by_id = {i.workflow_id: i for i in summary.items}
+    assert "not yet approved" in (by_id[not_approved].reason or "")
+    earlier_reason = by_id[earlier].reason or ""
+    assert "already decided" in earlier_reason or "ended" in earlier_reason, earlier_reason
+    assert "no nomination" in (by_id[unknown].reason or "")
+    for item in summary.accepted:
+        assert (item.nominee_name, item.award_name_vi, item.ministry) == (
+            "Nguyễn Thị Ánh Tuyết",
+            "Bằng khen cấp bộ",
+            "BTP",
+        )
+    assert await decision_progress(client, decision.decision_no) == summary
+
+    # The nominations: two awarded by this decision, one by the earlier one, one untouched.
+    for workflow_id, decision_no in ((first, decision.decision_no), (second, decision.decision_no)):
+        final = await client.get_workflow_handle(workflow_id, result_type=NominationStatus).result()
+        assert final.stage == Stage.AWARDED and final.decision_no == decision_no
+        assert final.decided_by_vi == "Bộ trưởng"
+        await assert_row_agrees(db_engine, client, workflow_id)
+    assert (await status(client, earlier)).decision_no == earlier_decision.decision_no
+    assert (await status(client, not_approved)).stage == Stage.COUNCIL_REVIEW
+
+    # The register.
+    [row] = await table_rows(db_engine, decisions, decision.decision_no)
+    assert (row["accepted"], row["refused"]) == (2, 3)
+    assert (row["decision_date"], row["authority"], row["actor"]) == (DECISION_DATE, "MINISTER", SECRETARY)
+    items = await table_rows(db_engine, decision_items, decision.decision_no)
+    assert [(r["position"], r["workflow_id"], r["accepted"]) for r in items] == [
+        (1, first, True),
+        (2, not_approved, False),
+        (3, earlier, False),
+        (4, unknown, False),
+        (5, second, True),
+    ]
+    assert items[1]["reason"] == by_id[not_approved].reason
+    assert sorted(
+        (r["workflow_id"], r["decision_no"]) for r in await table_rows(db_engine, awarded_by, decision.decision_no)
+    ) == sorted([(first, decision.decision_no), (second, decision.decision_no)])
+    assert [r["workflow_id"] for r in await table_rows(db_engine, awarded_by, earlier_decision.decision_no)] == [
+        earlier
+    ]
+
+    # The exports: the awarded nominations only, in the order listed.
+    expected = [
+        [str(stt), workflow_id, "Nguyễn Thị Ánh Tuyết", "Bằng khen cấp bộ", "Bộ Tư pháp", decision.decision_no]
+        for stt, workflow_id in ((1, first), (2, second))
+    ]
+    assert await export_decision(db_engine, decision.decision_no, tmp_path / "qd.csv") == 2
+    table = read_csv(tmp_path / "qd.csv")
+    assert table[0] == list(EXPORT_COLUMNS)
+    assert [r[:6] for r in table[1:]] == expected
+    assert {tuple(r[6:]) for r in table[1:]} == {("20/12/2026", "Bộ trưởng")}
+
+    assert await export_decision(db_engine, decision.decision_no, tmp_path / "qd.xlsx") == 2
+    sheet = read_xlsx(tmp_path / "qd.xlsx")
+    assert sheet[0] == list(EXPORT_COLUMNS)
+    assert [[str(r[0]), *r[1:6]] for r in sheet[1:]] == expected
+    assert {(r[6], r[7]) for r in sheet[1:]} == {(datetime(2026, 12, 20), "Bộ trưởng")}
+
+
+async def test_the_authority_must_be_the_forms(client: Client, task_queue: str, decision_queue: str):
+    ministry_form = await awaiting_decision(client, task_queue)
+    decision = ref(number("QĐ-TTg"), Authority.PRIME_MINISTER, CENTRAL)
+    summary = await issue_decision(client, decision_queue, request(decision, [ministry_form]))
+    [item] = summary.items
+    assert not item.accepted and "PRIME_MINISTER" in (item.reason or "")
+    assert (await status(client, ministry_form)).stage == Stage.AWAITING_DECISION
+
+
+async def test_prime_minister_certificate_decided_after_central_approval(
+    client: Client, task_queue: str, decision_queue: str, db_engine: AsyncEngine
+):
+    workflow_id = await awaiting_decision(client, task_queue, "BANG_KHEN_TTG")
+    decision = ref(number("QĐ-TTg"), Authority.PRIME_MINISTER, CENTRAL)
+    summary = await issue_decision(client, decision_queue, request(decision, [workflow_id]))
+    [item] = summary.accepted
+    assert item.award_name_vi == "Bằng khen của Thủ tướng Chính phủ"
+    current = await wait_for_stage(client, workflow_id, Stage.AWARDED)
+    assert current.decision_no == decision.decision_no
+    assert current.decided_by_vi == "Thủ tướng Chính phủ"
+    [row] = await table_rows(db_engine, awarded_by, decision.decision_no)
+    assert row["workflow_id"] == workflow_id
+
+
+async def test_a_retried_item_stays_accepted(client: Client, task_queue: str, db_engine: AsyncEngine):
+    """An attempt whose update went through but whose result was lost is retried: still accepted, while
+    another decision naming the same nomination is refused."""
+    workflow_id = await awaiting_decision(client, task_queue)
+    activities = DecisionActivities(db_engine, client)
+    env = ActivityEnvironment()
+    decision = ref(number())
+
+    first = await env.run(activities.apply_decision_item, workflow_id, decision)
+    retried = await env.run(activities.apply_decision_item, workflow_id, decision)
+    assert first.accepted and retried == first
+
+    other = await env.run(activities.apply_decision_item, workflow_id, ref(number()))
+    assert not other.accepted and other.reason
+    assert (await status(client, workflow_id)).decision_no == decision.decision_no

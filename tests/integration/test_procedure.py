@@ -1,0 +1,204 @@
+"""The rest of the procedure on a real dev server: objections during the public notice, holds in every
+stage, and the decision that ends a nomination."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+
+from domain.decisions import DecisionRef
+from domain.messages import (
+    CentralApproval,
+    HoldRequest,
+    ObjectionFiling,
+    ObjectionResolution,
+    ReasonedAction,
+    Resubmission,
+)
+from domain.nomination import Nomination
+from domain.stages import Stage
+from runtime.nominations import ActionRefused, act, status
+from tests.factories import nomination_data
+from tests.integration.helpers import (
+    BLOC_HEAD,
+    CENTRAL,
+    PROPOSER,
+    SECRETARY,
+    assert_row_agrees,
+    meeting,
+    stage_events,
+    start,
+    wait_for_stage,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def objection(reason: str = "Thành tích kê khai chưa đúng thực tế") -> ObjectionFiling:
+    return ObjectionFiling(filed_by="Trần Văn Dân (hư cấu)", contact="0900 000 000", reason=reason)
+
+
+def resolution(objection_id: int, decision: str) -> ObjectionResolution:
+    return ObjectionResolution.model_validate(
+        {"actor": SECRETARY, "objection_id": objection_id, "decision": decision, "reason": "Đã xác minh"}
+    )
+
+
+async def test_a_dismissed_objection_lets_the_notice_run_its_course(
+    client: Client, task_queue: str, db_engine: AsyncEngine
+):
+    handle = await start(client, task_queue, "HUAN_CHUONG_LD_3", notice_seconds=3)
+    opened = await wait_for_stage(client, handle.id, Stage.PUBLIC_NOTICE)
+    assert opened.notice_ends_at is not None
+    published = opened.transitions[-1].details
+    assert published["notice_ends_at"] == opened.notice_ends_at.isoformat() and "notice_starts_at" in published
+
+    receipt = await act(client, handle.id, "file_objection", objection())
+    assert "số 1" in receipt.outcome_vi
+    await asyncio.sleep(4)  # the notice period ends, but an open objection holds the council back
+    waiting = await status(client, handle.id)
+    assert waiting.stage == Stage.PUBLIC_NOTICE and waiting.objections[0].resolution is None
+    with pytest.raises(ActionRefused, match="public notice ended"):
+        await act(client, handle.id, "file_objection", objection("Ý kiến gửi muộn"))
+    with pytest.raises(ActionRefused, match="objection_id"):
+        await act(client, handle.id, "resolve_objection", resolution(7, "DISMISS"))
+    with pytest.raises(ActionRefused, match="COUNCIL_SECRETARY"):
+        await act(
+            client, handle.id, "resolve_objection", resolution(1, "DISMISS").model_copy(update={"actor": CENTRAL})
+        )
+
+    await act(client, handle.id, "resolve_objection", resolution(1, "DISMISS"))
+    current = await wait_for_stage(client, handle.id, Stage.COUNCIL_REVIEW)
+    assert [t.action for t in current.transitions] == [
+        "SUBMIT",
+        "OBJECTION_FILED",
+        "OBJECTION_RESOLVED",
+        "NOTICE_ELAPSED",
+    ]
+    await assert_row_agrees(db_engine, client, handle.id)
+
+
+async def test_upheld_objections_reject_or_return(client: Client, task_queue: str):
+    rejected = await start(client, task_queue, "CSTD_TOAN_QUOC", notice_seconds=60)
+    await wait_for_stage(client, rejected.id, Stage.PUBLIC_NOTICE)
+    await act(client, rejected.id, "file_objection", objection())
+    assert (await act(client, rejected.id, "resolve_objection", resolution(1, "UPHOLD_REJECT"))).stage == Stage.REJECTED
+
+    data = nomination_data("HUAN_CHUONG_LD_3")
+    returned = await start(client, task_queue, "HUAN_CHUONG_LD_3", notice_seconds=60, reference=data["reference"])
+    first = await wait_for_stage(client, returned.id, Stage.PUBLIC_NOTICE)
+    await act(client, returned.id, "file_objection", objection())
+    back = await act(client, returned.id, "resolve_objection", resolution(1, "UPHOLD_RETURN"))
+    assert back.stage == Stage.RETURNED
+    await act(client, returned.id, "resubmit", Resubmission(actor=PROPOSER, nomination=Nomination.model_validate(data)))
+    again = await wait_for_stage(client, returned.id, Stage.PUBLIC_NOTICE)
+    # A corrected dossier is published again for a full notice period.
+    assert again.notice_ends_at is not None and first.notice_ends_at is not None
+    assert again.notice_ends_at > first.notice_ends_at
+
+
+async def test_objections_only_during_the_notice(client: Client, task_queue: str):
+    handle = await start(client, task_queue, "BANG_KHEN_BO")
+    await wait_for_stage(client, handle.id, Stage.COUNCIL_REVIEW)
+    with pytest.raises(ActionRefused, match="only during the public notice"):
+        await act(client, handle.id, "file_objection", objection())
+
+
+HOLD = HoldRequest.model_validate(
+    {"actor": SECRETARY, "ground": "INVESTIGATION", "reason": "Cơ quan điều tra đang xác minh đơn thư"}
+)
+
+
+async def bring_to(client: Client, task_queue: str, stage: Stage) -> str:
+    """A nomination waiting in `stage`."""
+    form = {
+        Stage.PUBLIC_NOTICE: "HUAN_CHUONG_LD_3",
+        Stage.BLOC_VOTE: "CO_THI_DUA_CP",
+    }.get(stage, "BANG_KHEN_TTG")
+    handle = await start(client, task_queue, form, notice_seconds=3600)
+    first = Stage.PUBLIC_NOTICE if form == "HUAN_CHUONG_LD_3" else Stage.COUNCIL_REVIEW
+    await wait_for_stage(client, handle.id, first)
+    if stage in (Stage.PUBLIC_NOTICE, Stage.COUNCIL_REVIEW):
+        return handle.id
+    await act(client, handle.id, "record_council_result", meeting(SECRETARY))
+    if stage == Stage.BLOC_VOTE:
+        return handle.id
+    if stage == Stage.RETURNED:
+        await act(client, handle.id, "return_dossier", ReasonedAction(actor=CENTRAL, reason="Bổ sung hồ sơ"))
+    if stage == Stage.AWAITING_DECISION:
+        await act(client, handle.id, "approve", CentralApproval(actor=CENTRAL))
+    await wait_for_stage(client, handle.id, stage)
+    return handle.id
+
+
+@pytest.mark.parametrize(
+    "stage",
+    [
+        Stage.PUBLIC_NOTICE,
+        Stage.COUNCIL_REVIEW,
+        Stage.BLOC_VOTE,
+        Stage.CENTRAL_REVIEW,
+        Stage.AWAITING_DECISION,
+        Stage.RETURNED,
+    ],
+)
+async def test_hold_and_release_in_every_stage(client: Client, task_queue: str, db_engine: AsyncEngine, stage: Stage):
+    workflow_id = await bring_to(client, task_queue, stage)
+    before = await status(client, workflow_id)
+    held = await act(client, workflow_id, "hold", HOLD)
+    assert held.stage == stage
+    on_hold = await status(client, workflow_id)
+    assert on_hold.hold is not None and on_hold.hold.ground_vi == "đang bị điều tra"
+    assert on_hold.due_at is None  # deadlines stop
+
+    with pytest.raises(ActionRefused, match="already on hold"):
+        await act(client, workflow_id, "hold", HOLD)
+    with pytest.raises(ActionRefused, match="on hold"):
+        await act(client, workflow_id, "withdraw", ReasonedAction(actor=PROPOSER, reason="Đơn vị rút"))
+    if stage == Stage.COUNCIL_REVIEW:
+        with pytest.raises(ActionRefused, match="on hold"):
+            await act(client, workflow_id, "record_council_result", meeting(SECRETARY))
+    with pytest.raises(ActionRefused, match=r"needs role COUNCIL_SECRETARY .* or CENTRAL_OFFICER"):
+        await act(client, workflow_id, "release", ReasonedAction(actor=PROPOSER, reason="Tự giải tỏa"))
+
+    released = await act(client, workflow_id, "release", ReasonedAction(actor=CENTRAL, reason="Đã có kết luận"))
+    assert released.stage == stage
+    after = await status(client, workflow_id)
+    assert after.hold is None
+    if before.due_at is not None:
+        assert after.due_at is not None and after.due_at >= before.due_at  # resumed with the time it had left
+    events = await stage_events(db_engine, workflow_id)
+    assert [e["action"] for e in events][-2:] == ["HOLD", "RELEASE"]
+    assert {e["to_stage"] for e in events[-2:]} == {stage.value}
+
+    # It resumes where it was: the stage's own action works again.
+    if stage == Stage.COUNCIL_REVIEW:
+        moved = await act(client, workflow_id, "record_council_result", meeting(SECRETARY))
+        assert moved.stage == Stage.CENTRAL_REVIEW
+    if stage == Stage.BLOC_VOTE:
+        bloc = meeting(BLOC_HEAD, members=6, present=6, votes_for=6, votes_against=0)
+        assert (await act(client, workflow_id, "record_bloc_result", bloc)).stage == Stage.CENTRAL_REVIEW
+
+
+async def test_decision_refusals_on_a_single_nomination(client: Client, task_queue: str):
+    workflow_id = await bring_to(client, task_queue, Stage.AWAITING_DECISION)
+    decision = DecisionRef(
+        decision_no="3001/QĐ-TTg", decision_date=date(2026, 12, 24), authority="PRIME_MINISTER", actor=CENTRAL
+    )
+    with pytest.raises(ActionRefused, match="authority"):
+        await act(client, workflow_id, "record_decision", decision.model_copy(update={"authority": "MINISTER"}))
+    with pytest.raises(ActionRefused, match="CENTRAL_OFFICER"):
+        await act(client, workflow_id, "record_decision", decision.model_copy(update={"actor": SECRETARY}))
+    assert (await act(client, workflow_id, "record_decision", decision)).stage == Stage.AWARDED
+    final = await status(client, workflow_id)
+    assert final.decision_no == "3001/QĐ-TTg" and final.decided_by_vi == "Thủ tướng Chính phủ"
+    with pytest.raises(ActionRefused, match="ended"):
+        await act(client, workflow_id, "record_decision", decision)
+
+    not_yet = await bring_to(client, task_queue, Stage.CENTRAL_REVIEW)
+    with pytest.raises(ActionRefused, match="not yet approved"):
+        await act(client, not_yet, "record_decision", decision)
