@@ -119,9 +119,8 @@ async def cmd_bloc_result(args: argparse.Namespace) -> int:
 
 async def cmd_central(args: argparse.Namespace) -> int:
     if args.approve:
-        if not args.decision_no:
-            raise InvalidInput([FieldError(field="--decision-no", message="required with --approve")])
-        decision_date = args.decision_date or date.today().isoformat()
+        # Without --decision-no the nomination waits for the signing authority's (batch) decision.
+        decision_date = (args.decision_date or date.today().isoformat()) if args.decision_no else None
         payload = build_payload(
             CentralApproval, actor=args.actor, decision_no=args.decision_no, decision_date=decision_date
         )
@@ -186,6 +185,140 @@ async def cmd_setup(args: argparse.Namespace) -> int:
     added = await ensure_search_attributes(await _client())
     print(f"search attributes added: {', '.join(added) or 'none (already registered)'}")
     return EXIT_OK
+
+
+# ---- holds, objections, consultation, decisions ------------------------------------------------------
+
+
+async def cmd_hold(args: argparse.Namespace) -> int:
+    from domain.messages import HoldRequest
+
+    payload = build_payload(HoldRequest, actor=args.actor, ground=args.ground.upper(), reason=args.reason)
+    return await _act(args.workflow_id, "hold", payload)
+
+
+async def cmd_release(args: argparse.Namespace) -> int:
+    return await _act(args.workflow_id, "release", build_payload(ReasonedAction, actor=args.actor, reason=args.reason))
+
+
+async def cmd_objection(args: argparse.Namespace) -> int:
+    from domain.messages import ObjectionFiling, ObjectionResolution
+
+    if args.objection_command == "file":
+        filing = build_payload(ObjectionFiling, filed_by=args.filed_by, contact=args.contact, reason=args.reason)
+        return await _act(args.workflow_id, "file_objection", filing)
+    resolution = build_payload(
+        ObjectionResolution,
+        actor=args.actor,
+        objection_id=args.objection_id,
+        decision=args.decision.upper(),
+        reason=args.reason,
+    )
+    return await _act(args.workflow_id, "resolve_objection", resolution)
+
+
+async def cmd_consult(args: argparse.Namespace) -> int:
+    from domain.messages import ConsultationRequest
+
+    payload = build_payload(ConsultationRequest, actor=args.actor, agencies=args.agency, reason=args.reason)
+    return await _act(args.workflow_id, "request_consultation", payload)
+
+
+def read_workflow_ids(path: str) -> list[str]:
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise InvalidInput([FieldError(field="LIST_FILE", message=f"{path} does not exist")]) from None
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+async def cmd_decision_issue(args: argparse.Namespace) -> int:
+    from domain.decisions import DecisionRequest
+    from runtime.decisions import issue_decision
+
+    request = build_payload(
+        DecisionRequest,
+        decision={
+            "decision_no": args.number,
+            "decision_date": args.date,
+            "authority": args.authority.upper(),
+            "actor": args.actor,
+        },
+        workflow_ids=read_workflow_ids(args.list_file),
+    )
+    summary = await issue_decision(await _client(), _settings().task_queue, request)  # type: ignore[arg-type]
+    print_json(summary.model_dump(mode="json"))
+    print(f"accepted {len(summary.accepted)}, refused {len(summary.refused)}")
+    return EXIT_OK if not summary.refused else EXIT_REFUSED
+
+
+async def cmd_decision_export(args: argparse.Namespace) -> int:
+    from activities.db import create_engine, default_database_url
+    from runtime.decisions import export_decision
+
+    engine = create_engine(_settings().database_url or default_database_url())
+    try:
+        rows = await export_decision(engine, args.number, Path(args.out))
+    except ValueError as err:
+        raise InvalidInput([FieldError(field="--out", message=str(err))]) from None
+    except KeyError as err:
+        raise CliError(EXIT_NOT_FOUND, str(err).strip("'\"")) from None
+    finally:
+        await engine.dispose()
+    print(f"{rows} awardees written to {args.out}")
+    return EXIT_OK
+
+
+def add_procedure_parsers(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("hold", help="put a nomination on hold (discipline, investigation, inspection, complaint)")
+    s.add_argument("workflow_id")
+    s.add_argument("--actor", required=True)
+    s.add_argument("--ground", required=True, choices=["discipline", "investigation", "inspection", "complaint"])
+    s.add_argument("--reason", required=True)
+    s.set_defaults(run=cmd_hold)
+
+    s = sub.add_parser("release", help="release a nomination from hold; it resumes where it was")
+    s.add_argument("workflow_id")
+    s.add_argument("--actor", required=True)
+    s.add_argument("--reason", required=True)
+    s.set_defaults(run=cmd_release)
+
+    objection = sub.add_parser("objection", help="objections during the public notice")
+    osub = objection.add_subparsers(dest="objection_command", required=True)
+    s = osub.add_parser("file", help="anyone identified files an objection (ý kiến phản ánh)")
+    s.add_argument("workflow_id")
+    s.add_argument("--filed-by", required=True, help="full name")
+    s.add_argument("--contact", required=True, help="phone, e-mail or address")
+    s.add_argument("--reason", required=True)
+    s.set_defaults(run=cmd_objection)
+    s = osub.add_parser("resolve", help="the secretariat resolves an objection")
+    s.add_argument("workflow_id")
+    s.add_argument("objection_id", type=int)
+    s.add_argument("--actor", required=True)
+    s.add_argument("--decision", required=True, choices=["dismiss", "uphold_reject", "uphold_return"])
+    s.add_argument("--reason", required=True)
+    s.set_defaults(run=cmd_objection)
+
+    s = sub.add_parser("consult", help="the central board consults other agencies (longer appraisal period)")
+    s.add_argument("workflow_id")
+    s.add_argument("--actor", required=True)
+    s.add_argument("--agency", action="append", required=True, help="repeat for each agency")
+    s.add_argument("--reason", required=True)
+    s.set_defaults(run=cmd_consult)
+
+    decision = sub.add_parser("decision", help="decisions naming many approved nominations")
+    dsub = decision.add_subparsers(dest="decision_command", required=True)
+    s = dsub.add_parser("issue", help="record a signed decision over a list of workflow ids (one per line)")
+    s.add_argument("list_file")
+    s.add_argument("--number", required=True, help="decision number, e.g. 1520/QĐ-TTg")
+    s.add_argument("--date", required=True, help="YYYY-MM-DD")
+    s.add_argument("--authority", required=True, choices=["minister", "agency_head", "prime_minister", "president"])
+    s.add_argument("--actor", required=True)
+    s.set_defaults(run=cmd_decision_issue)
+    s = dsub.add_parser("export", help="the decision's list of awardees as CSV or XLSX")
+    s.add_argument("number")
+    s.add_argument("--out", required=True, help="FILE.csv or FILE.xlsx")
+    s.set_defaults(run=cmd_decision_export)
 
 
 # ---- ballot sessions -------------------------------------------------------------------------------
@@ -443,6 +576,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("setup", help="register the search attributes on the namespace")
     s.set_defaults(run=cmd_setup)
     add_ballot_parser(sub)
+    add_procedure_parsers(sub)
     return p
 
 
@@ -450,6 +584,7 @@ def run(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.run
     from runtime.ballots import DuplicateSession
+    from runtime.decisions import DuplicateDecision
     from runtime.nominations import ActionRefused, DuplicateNomination, NominationNotFound
 
     try:
@@ -459,7 +594,7 @@ def run(argv: list[str]) -> int:
         for error in err.errors:
             print(f"  {error.field}: {error.message}", file=sys.stderr)
         return EXIT_INVALID
-    except (DuplicateNomination, DuplicateSession) as err:
+    except (DuplicateNomination, DuplicateSession, DuplicateDecision) as err:
         print(f"duplicate: {err}", file=sys.stderr)
         return EXIT_DUPLICATE
     except ActionRefused as err:

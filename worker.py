@@ -21,6 +21,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.ballots import BallotActivities
 from activities.db import create_engine, default_database_url
+from activities.decisions import DecisionActivities
 from activities.logging import configure_logging
 from activities.migrate import upgrade_to_head
 from activities.notify import OutboxDispatcher, channel_from_env
@@ -31,6 +32,7 @@ from runtime.sealing import ballot_key_path
 from runtime.settings import Settings
 from runtime.temporal import connect, ensure_search_attributes
 from workflows.ballot_session import BallotSessionWorkflow
+from workflows.decision import DecisionWorkflow
 from workflows.nomination import NominationWorkflow
 
 # Side-effect-free modules shared with the sandbox instead of re-imported for every workflow run.
@@ -45,7 +47,7 @@ PASSTHROUGH_MODULES: Sequence[str] = (
     "cryptography",
 )
 
-WORKFLOWS = [NominationWorkflow, BallotSessionWorkflow]
+WORKFLOWS = [NominationWorkflow, BallotSessionWorkflow, DecisionWorkflow]
 
 
 def sandbox_runner() -> SandboxedWorkflowRunner:
@@ -65,6 +67,7 @@ def build_worker(client: Client, engine: AsyncEngine, task_queue: str, ballot_ke
     persistence = PersistenceActivities(engine)
     ballots = BallotActivities(engine, client, ballot_key or ballot_key_path())
     session_roster = SessionRosterActivities(engine)
+    decisions = DecisionActivities(engine, client)
     return Worker(
         client,
         task_queue=task_queue,
@@ -81,6 +84,8 @@ def build_worker(client: Client, engine: AsyncEngine, task_queue: str, ballot_ke
             ballots.open_and_count,
             ballots.record_ballot_minutes,
             ballots.write_session_notifications,
+            decisions.apply_decision_item,
+            decisions.record_decision,
         ],
         workflow_runner=sandbox_runner(),
     )

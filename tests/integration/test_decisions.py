@@ -16,6 +16,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
@@ -23,8 +26,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
+from activities.db import create_engine
 from activities.decisions import DecisionActivities
-from activities.schema import awarded_by, decision_items, decisions
+from activities.migrate import alembic_config, upgrade_to_head
+from activities.schema import awarded_by, decision_items, decisions, metadata
 from domain.catalog import Authority
 from domain.decisions import DecisionItem, DecisionRef, DecisionRequest, DecisionSummary, decision_workflow_id
 from domain.messages import CentralApproval, NominationStatus, ReasonedAction
@@ -38,6 +43,7 @@ from workflows.decision import MAX_CONCURRENT, DecisionWorkflow
 pytestmark = pytest.mark.integration
 
 DECISION_DATE = date(2026, 12, 20)
+DECISION_TABLES = (decisions, decision_items, awarded_by)
 AWAITING_HINT = (
     "needs the lead's NominationWorkflow change: a ministry-level form waits in AWAITING_DECISION after "
     "the council (and a central approval without a number) for a `record_decision` update"
@@ -110,6 +116,47 @@ def read_xlsx(path: Path) -> list[list[Any]]:
     sheet = load_workbook(path).active
     assert sheet is not None
     return [list(r) for r in sheet.iter_rows(values_only=True)]
+
+
+# ---- the schema -------------------------------------------------------------------------------------
+
+
+async def test_the_decision_migration_matches_the_schema_and_downgrades(db_engine: AsyncEngine, tmp_path: Path):
+    async with db_engine.connect() as conn:
+        diff = await conn.run_sync(lambda sync: compare_metadata(MigrationContext.configure(sync), metadata))
+    ours = {t.name for t in DECISION_TABLES}
+    assert [d for d in diff if ours & tables_named(d)] == []
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'decisions.db'}"
+    await upgrade_to_head(url)
+    assert await sqlite_tables(url) >= ours
+    await asyncio.to_thread(command.downgrade, alembic_config(url), "0002")
+    assert await sqlite_tables(url) & ours == set()
+    await upgrade_to_head(url)
+    assert await sqlite_tables(url) >= ours
+
+
+def tables_named(diff: Any) -> set[str]:
+    """The tables an Alembic autogenerate difference (a tuple, or a list of tuples) is about."""
+    found: set[str] = set()
+    for entry in diff if isinstance(diff, list) else [diff]:
+        for part in entry:
+            if isinstance(part, sa.Table):
+                found.add(part.name)
+            elif isinstance(part, str):
+                found.add(part)
+            elif getattr(part, "table", None) is not None:
+                found.add(part.table.name)
+    return found
+
+
+async def sqlite_tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return set(await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names()))
+    finally:
+        await engine.dispose()
 
 
 # ---- needs only the DecisionWorkflow (no nomination reaches a decision) --------------------------------

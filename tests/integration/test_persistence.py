@@ -45,8 +45,11 @@ TABLES = {
     "ballot_sessions",
     "ballot_participation",
     "ballot_minutes",
+    "decisions",
+    "decision_items",
+    "awarded_by",
 }
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 HANOI = timezone(timedelta(hours=7))
 
 

@@ -50,33 +50,39 @@ OTHER_SCOPE_ACTOR = {
 ROUTE = (Stage.PUBLIC_NOTICE, Stage.COUNCIL_REVIEW, Stage.BLOC_VOTE, Stage.CENTRAL_REVIEW)
 
 
-def expected_roles(action: Action, stage: Stage) -> set[Role]:
-    """Any of these roles may act (holds: the secretariat or the central board)."""
-    if action in (Action.HOLD, Action.RELEASE):
-        return {Role.COUNCIL_SECRETARY, Role.CENTRAL_OFFICER}
-    role = expected_role(action, stage)
-    return {role} if role else set()
-
-
-def expected_role(action: Action, stage: Stage) -> Role | None:
-    """The authorisation table, written from domain.md independently of the code."""
+def expected_roles(action: Action, stage: Stage, decided_by: str | None = None) -> set[Role]:
+    """The authorisation table, written from domain.md and issue 4 independently of the code: the roles any
+    one of which may take the action in the stage (empty when the action has no place there)."""
     if action in (Action.WITHDRAW, Action.RESUBMIT):
-        return Role.UNIT_STAFF  # the proposing unit; whether the stage allows it is the transition's business
+        return {Role.UNIT_STAFF}  # the proposing unit; whether the stage allows it is the transition's business
     if action in (Action.HOLD, Action.RELEASE):
-        return Role.COUNCIL_SECRETARY  # or the central board: see expected_roles
+        # Discipline, investigation, inspection or a complaint may reach the secretariat or the central board;
+        # whether the stage allows it is the transition's business.
+        return {Role.COUNCIL_SECRETARY, Role.CENTRAL_OFFICER}
+    if action == Action.RECORD_DECISION:
+        if stage != Stage.AWAITING_DECISION or decided_by is None:
+            return set()
+        clerk = {
+            "MINISTER": Role.COUNCIL_SECRETARY,
+            "AGENCY_HEAD": Role.COUNCIL_SECRETARY,
+            "PRIME_MINISTER": Role.CENTRAL_OFFICER,
+            "PRESIDENT": Role.CENTRAL_OFFICER,
+        }
+        return {clerk[decided_by]} if decided_by in clerk else set()
     table = {
-        (Action.REQUEST_CONSULTATION, Stage.CENTRAL_REVIEW): Role.CENTRAL_OFFICER,
         (Action.RESOLVE_OBJECTION, Stage.PUBLIC_NOTICE): Role.COUNCIL_SECRETARY,
         (Action.RECORD_COUNCIL_RESULT, Stage.COUNCIL_REVIEW): Role.COUNCIL_SECRETARY,
         (Action.RECORD_BLOC_RESULT, Stage.BLOC_VOTE): Role.BLOC_HEAD,
         (Action.APPROVE, Stage.CENTRAL_REVIEW): Role.CENTRAL_OFFICER,
         (Action.REJECT, Stage.CENTRAL_REVIEW): Role.CENTRAL_OFFICER,
+        (Action.REQUEST_CONSULTATION, Stage.CENTRAL_REVIEW): Role.CENTRAL_OFFICER,
         (Action.RETURN, Stage.PUBLIC_NOTICE): Role.COUNCIL_SECRETARY,
         (Action.RETURN, Stage.COUNCIL_REVIEW): Role.COUNCIL_SECRETARY,
         (Action.RETURN, Stage.BLOC_VOTE): Role.BLOC_HEAD,
         (Action.RETURN, Stage.CENTRAL_REVIEW): Role.CENTRAL_OFFICER,
     }
-    return table.get((action, stage))
+    role = table.get((action, stage))
+    return {role} if role else set()
 
 
 def _seed() -> dict[str, Any]:

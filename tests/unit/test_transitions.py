@@ -763,8 +763,26 @@ def check_step(before: RouteState, event: Event, result: RouteState | Refusal) -
     if result.on_hold != before.on_hold:
         assert isinstance(event, Held if result.on_hold else Released)
         assert result.stage == before.stage
-    if isinstance(event, Noted):
-        assert result == before
+    same_place = (before.stage, before.returned_from)
+    match event:
+        case Noted():
+            assert result == before
+        case Held() | Released():
+            assert result == before.model_copy(update={"on_hold": isinstance(event, Held)})
+        case ObjectionFiled() | ObjectionDismissed():
+            assert (result.stage, result.returned_from) == same_place
+            assert result.open_objections == before.open_objections + (1 if isinstance(event, ObjectionFiled) else -1)
+        case ObjectionUpheld(outcome="REJECT"):
+            assert result.stage == Stage.REJECTED
+        case ObjectionUpheld(outcome="RETURN"):
+            assert (result.stage, result.returned_from) == (Stage.RETURNED, Stage.PUBLIC_NOTICE)
+        case Approved(decided=decided):
+            waits = before.with_decision and not decided
+            assert result.stage == (Stage.AWAITING_DECISION if waits else Stage.AWARDED)
+        case DecisionRecorded():
+            assert result.stage == Stage.AWARDED
+        case Lapsed():
+            assert result.stage == Stage.LAPSED
 
 
 @settings(max_examples=400, deadline=None)
