@@ -31,13 +31,16 @@ from activities.roster_store import load_roster
 from domain.ballot_messages import SessionPhase, SessionStart, SessionStatus
 from domain.ballots import BallotSessionKind, Choice
 from domain.catalog import current_policy_version
+from domain.decisions import DecisionRef, DecisionRequest
 from domain.messages import CentralApproval, MeetingResult, NominationStatus, ReasonedAction, Resubmission
 from domain.nomination import Nomination
 from domain.roster import Roster
 from domain.stages import Stage
 from runtime import processes
 from runtime.ballots import cast, close_list, open_session, session_status, verify_receipt
+from runtime.decisions import export_decision, issue_decision
 from runtime.nominations import ActionRefused, act, start_nomination, status
+from runtime.processes import STATE_DIR
 from runtime.settings import Settings
 from runtime.temporal import connect, ensure_search_attributes
 
@@ -52,10 +55,6 @@ console = Console(width=None if sys.stdout.isatty() else 170)
 def council_pass(members: int = 9) -> MeetingResult:
     tally = {"members": members, "present": members, "votes_for": members, "votes_against": 0}
     return MeetingResult.model_validate({"actor": SECRETARY, "tally": tally, "minutes_ref": "BB-HĐ-12/2026"})
-
-
-def decision(no: str) -> CentralApproval:
-    return CentralApproval(actor=CENTRAL, decision_no=no, decision_date=date(2026, 12, 20))
 
 
 SAMPLE_FILES = {
@@ -181,10 +180,10 @@ async def run_scenarios(client: Client, settings: Settings, engine: Any, run_tag
     await wait_session(client, bloc.id, phase=SessionPhase.CLOSED)
     console.print(f"bloc session {bloc.id} closed")
 
-    # 6. The central board approves two, returns one, which is corrected and approved.
-    for key, number in (("flag", "1520/QĐ-TTg"), ("order", "2210/QĐ-CTN")):
+    # 6. The central board approves two for a decision, returns one, which is corrected and approved.
+    for key in ("flag", "order"):
         await wait_stage(client, ids[key], Stage.CENTRAL_REVIEW)
-        await act(client, ids[key], "approve", decision(number))
+        await act(client, ids[key], "approve", CentralApproval(actor=CENTRAL))
     await wait_stage(client, ids["pm"], Stage.CENTRAL_REVIEW)
     await act(
         client, ids["pm"], "return_dossier", ReasonedAction(actor=CENTRAL, reason="Bổ sung xác nhận của địa phương")
@@ -192,7 +191,31 @@ async def run_scenarios(client: Client, settings: Settings, engine: Any, run_tag
     pm = nominations["pm"]
     corrected = pm.model_copy(update={"achievements": pm.achievements + " (đã bổ sung xác nhận)"})
     await act(client, ids["pm"], "resubmit", Resubmission(actor=pm.proposer, nomination=corrected))
-    await act(client, ids["pm"], "approve", decision("1601/QĐ-TTg"))
+    await act(client, ids["pm"], "approve", CentralApproval(actor=CENTRAL))
+
+    # 7. Each signing authority's decision names its awardees at once; the fighter (rejected) is refused on it.
+    decisions = [
+        ("MINISTER", f"{run_tag}/QĐ-BTP", SECRETARY, [ids["minister"], ids["fighter"]]),
+        ("PRIME_MINISTER", f"{run_tag}/QĐ-TTg", CENTRAL, [ids["flag"], ids["pm"]]),
+        ("PRESIDENT", f"{run_tag}/QĐ-CTN", CENTRAL, [ids["order"]]),
+    ]
+    for authority, number, clerk, listed_ids in decisions:
+        for workflow_id in listed_ids:
+            if workflow_id != ids["fighter"]:
+                await wait_stage(client, workflow_id, Stage.AWAITING_DECISION)
+        request = DecisionRequest(
+            decision=DecisionRef(decision_no=number, decision_date=date.today(), authority=authority, actor=clerk),
+            workflow_ids=listed_ids,
+        )
+        summary = await issue_decision(client, queue, request)
+        refusals = "; ".join(f"{i.workflow_id}: {i.reason}" for i in summary.refused)
+        console.print(
+            f"decision {number} ({authority}): {len(summary.accepted)} awarded"
+            + (f", refused {refusals}" if refusals else "")
+        )
+    export = STATE_DIR / "decision-ttg.xlsx"
+    rows = await export_decision(engine, f"{run_tag}/QĐ-TTg", export)
+    console.print(f"decision list exported: {export} ({rows} rows)")
 
     # 7. A voter checks their receipt; then the register.
     session_id, counted = await verify_receipt(client, receipts[0].receipt)
@@ -241,7 +264,7 @@ async def print_register(client: Client, engine: Any, ids: dict[str, str], counc
 
 
 def short(stage: Stage) -> str:
-    return stage.value.removesuffix("_REVIEW").removesuffix("_VOTE").removesuffix("_NOTICE")
+    return stage.value.removesuffix("_REVIEW").removesuffix("_VOTE").removesuffix("_NOTICE").removeprefix("AWAITING_")
 
 
 async def db_rows(engine: Any, workflow_id: str) -> tuple[str | None, int, int]:

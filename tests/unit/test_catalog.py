@@ -76,8 +76,8 @@ def test_the_policy_file_is_found_and_named_by_its_version():
 
 
 @pytest.mark.parametrize("code", sorted(POLICY.award_forms))
-def test_every_route_is_ordered_and_uses_only_route_stages(code):
-    form = POLICY.form(code)
+def test_every_route_is_ordered_and_uses_only_route_stages(policy, code):
+    form = policy.form(code)
     assert form.code == code
     assert all(stage in ROUTE_STAGES for stage in form.route)
     positions = [ROUTE_STAGES.index(stage) for stage in form.route]
@@ -86,76 +86,76 @@ def test_every_route_is_ordered_and_uses_only_route_stages(code):
 
 
 @pytest.mark.parametrize("code", sorted(POLICY.award_forms))
-def test_forms_with_council_or_bloc_stages_have_resolvable_policies(code):
-    form = POLICY.form(code)
+def test_forms_with_council_or_bloc_stages_have_resolvable_policies(policy, code):
+    form = policy.form(code)
     if CR in form.route:
-        policy = POLICY.council_policy(code)
+        policy = policy.council_policy(code)
         assert policy.code == form.council_policy
         assert policy.source
     else:
         with pytest.raises(KeyError):
-            POLICY.council_policy(code)
+            policy.council_policy(code)
     if BV in form.route:
-        policy = POLICY.bloc_policy(code)
+        policy = policy.bloc_policy(code)
         assert policy.code == form.bloc_policy
         assert policy.source
     else:
         with pytest.raises(KeyError):
-            POLICY.bloc_policy(code)
+            policy.bloc_policy(code)
 
 
 @pytest.mark.parametrize(("code", "route", "authority"), [(c, r, a) for c, (r, a) in DOMAIN_TABLE.items()])
-def test_domain_table_forms_exist_with_their_route_and_deciding_authority(code, route, authority):
-    form = POLICY.form(code)
+def test_domain_table_forms_exist_with_their_route_and_deciding_authority(policy, code, route, authority):
+    form = policy.form(code)
     assert form.route == route
     assert form.decided_by == authority
     assert form.accepts_nominations is True
     assert form.name_vi
 
 
-def test_the_catalog_has_exactly_the_domain_table_forms_and_giay_khen():
-    assert set(POLICY.award_forms) == set(DOMAIN_TABLE) | {"GIAY_KHEN"}
+def test_the_catalog_has_exactly_the_domain_table_forms_and_giay_khen(policy):
+    assert set(policy.award_forms) == set(DOMAIN_TABLE) | {"GIAY_KHEN"}
 
 
-def test_giay_khen_is_unit_level_and_refuses_nominations():
-    form = POLICY.form("GIAY_KHEN")
+def test_giay_khen_is_unit_level_and_refuses_nominations(policy):
+    form = policy.form("GIAY_KHEN")
     assert form.accepts_nominations is False
     assert form.decided_by == Authority.UNIT_HEAD
     assert form.route == ()
 
 
-def test_co_thi_dua_cp_goes_through_the_bloc_vote_with_a_quota_of_one():
-    form = POLICY.form("CO_THI_DUA_CP")
+def test_co_thi_dua_cp_goes_through_the_bloc_vote_with_a_quota_of_one(policy):
+    form = policy.form("CO_THI_DUA_CP")
     assert BV in form.route
     assert form.route.index(CR) < form.route.index(BV) < form.route.index(CE)
     assert form.subject == "COLLECTIVE"
-    assert POLICY.bloc_policy("CO_THI_DUA_CP").quota == 1
-    assert all(BV not in f.route for c, f in POLICY.award_forms.items() if c != "CO_THI_DUA_CP")
+    assert policy.bloc_policy("CO_THI_DUA_CP").quota == 1
+    assert all(BV not in f.route for c, f in policy.award_forms.items() if c != "CO_THI_DUA_CP")
 
 
 @pytest.mark.parametrize("code", ["HUAN_CHUONG_LD_3", "CSTD_TOAN_QUOC"])
-def test_state_honours_start_with_public_notice(code):
-    assert POLICY.form(code).route[0] == PN
+def test_state_honours_start_with_public_notice(policy, code):
+    assert policy.form(code).route[0] == PN
 
 
-def test_bang_khen_bo_ends_after_council_review():
-    assert POLICY.form("BANG_KHEN_BO").route[-1] == CR
-    assert CE not in POLICY.form("BANG_KHEN_BO").route
+def test_bang_khen_bo_ends_after_council_review(policy):
+    assert policy.form("BANG_KHEN_BO").route[-1] == CR
+    assert CE not in policy.form("BANG_KHEN_BO").route
 
 
 @pytest.mark.parametrize("code", ["CSTD_CAP_BO", "CSTD_TOAN_QUOC"])
-def test_emulation_fighters_need_the_secret_90_percent_rule_and_initiatives(code):
-    policy = POLICY.council_policy(code)
+def test_emulation_fighters_need_the_secret_90_percent_rule_and_initiatives(policy, code):
+    policy = policy.council_policy(code)
     assert policy.secret_ballot is True
     assert (policy.threshold.numerator, policy.threshold.denominator) == (9, 10)
     assert policy.threshold.base == "ALL_MEMBERS"
     assert policy.threshold.strict is False
-    assert DocumentKind.XAC_NHAN_SANG_KIEN in POLICY.form(code).required_documents
+    assert DocumentKind.XAC_NHAN_SANG_KIEN in policy.form(code).required_documents
 
 
 @pytest.mark.parametrize("code", sorted(POLICY.voting_policies))
-def test_every_voting_policy_has_a_two_thirds_quorum_of_all_members_and_a_source(code):
-    policy = POLICY.voting_policies[code]
+def test_every_voting_policy_has_a_two_thirds_quorum_of_all_members_and_a_source(policy, code):
+    policy = policy.voting_policies[code]
     assert policy.code == code
     assert (policy.quorum.numerator, policy.quorum.denominator, policy.quorum.strict) == (2, 3, False)
     assert policy.quorum.base == "ALL_MEMBERS"
@@ -164,17 +164,17 @@ def test_every_voting_policy_has_a_two_thirds_quorum_of_all_members_and_a_source
 
 
 @pytest.mark.parametrize("code", sorted(DOMAIN_TABLE))
-def test_every_nominable_form_requires_a_proposal_letter_and_an_achievement_report(code):
-    docs = POLICY.form(code).required_documents
+def test_every_nominable_form_requires_a_proposal_letter_and_an_achievement_report(policy, code):
+    docs = policy.form(code).required_documents
     assert DocumentKind.TO_TRINH in docs
     assert DocumentKind.BAO_CAO_THANH_TICH in docs
 
 
-def test_time_policy_keeps_ten_working_days_of_public_notice_with_its_source():
-    assert POLICY.time.public_notice_working_days == 10
-    assert "98/2023" in POLICY.time.public_notice_source
-    assert POLICY.time.central_appraisal_working_days == 10
-    assert POLICY.time.central_appraisal_with_consultation_working_days == 20
+def test_time_policy_keeps_ten_working_days_of_public_notice_with_its_source(policy):
+    assert policy.time.public_notice_working_days == 10
+    assert "98/2023" in policy.time.public_notice_source
+    assert policy.time.central_appraisal_working_days == 10
+    assert policy.time.central_appraisal_with_consultation_working_days == 20
 
 
 def test_every_label_table_is_complete():

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from domain.catalog import Authority, policy_sets
 from domain.roster import (
     CENTRAL_SCOPE,
     ROLE_LABELS_VI,
@@ -26,18 +27,26 @@ SEED: dict[str, Any] = json.loads(SEED_PATH.read_text(encoding="utf-8"))
 
 MINISTRY, BLOC = "BTP", "NOI_CHINH"
 
-# Seed actors holding each role for BTP's nominations.
+# Seed actors holding each role for BTP's nominations (and no role another entry stands for).
 HOLDER = {
     Role.UNIT_STAFF: "btp.vutckt.le-thi-hoa",
     Role.COUNCIL_SECRETARY: "btp.hd.thu-ky",
+    Role.COUNCIL_CHAIR: "btp.hd.chu-tich",
+    Role.COUNCIL_MEMBER: "btp.hd.uy-vien-1",
     Role.BLOC_HEAD: "tandtc.khoi.truong",
+    Role.BLOC_REPRESENTATIVE: "btp.khoi.dai-dien",
     Role.CENTRAL_OFFICER: "tw.ban-tdkt.can-bo-1",
+    Role.CENTRAL_HEAD: "tw.ban-tdkt.truong-ban",
 }
 SCOPE_OF = {
     Role.UNIT_STAFF: MINISTRY,
     Role.COUNCIL_SECRETARY: MINISTRY,
+    Role.COUNCIL_CHAIR: MINISTRY,
+    Role.COUNCIL_MEMBER: MINISTRY,
     Role.BLOC_HEAD: BLOC,
+    Role.BLOC_REPRESENTATIVE: BLOC,
     Role.CENTRAL_OFFICER: CENTRAL_SCOPE,
+    Role.CENTRAL_HEAD: CENTRAL_SCOPE,
 }
 # Actors added for these tests: each holds the needed role, but for another ministry or bloc, and one
 # harmless role that puts them in BTP's snapshot.
@@ -178,6 +187,8 @@ def test_a_bloc_headed_by_an_unknown_ministry_is_refused():
         ("BLOC_HEAD", "BTP"),  # a ministry is not a bloc
         ("BLOC_REPRESENTATIVE", "KHOI_MA"),
         ("CENTRAL_OFFICER", "BTP"),  # central officers act for TW only
+        ("CENTRAL_HEAD", "BTP"),  # so does the central board's head
+        ("CENTRAL_HEAD", BLOC),
     ],
 )
 def test_a_role_with_an_unknown_scope_is_refused(role, scope):
@@ -258,33 +269,82 @@ def test_a_ministry_outside_any_bloc_has_no_bloc_and_no_bloc_actions():
 
 # --- authorisation -------------------------------------------------------------------------------
 
+AUTHORITIES = ["MINISTER", "AGENCY_HEAD", "PRIME_MINISTER", "PRESIDENT"]
+PLACED = [p for p in ALL_PAIRS if expected_roles(*p)]
+
+
+def grant_text(role: Role) -> str:
+    return f"{role.value} for {SCOPE_OF[role]} ({ROLE_LABELS_VI[role]})"
+
+
+def test_every_role_is_held_in_the_seed_by_the_actor_these_tests_use():
+    assert set(HOLDER) == set(Role)
+    for role, actor_id in HOLDER.items():
+        actor = SNAPSHOT.actor(actor_id)
+        assert actor is not None and actor.holds(role, SCOPE_OF[role]), role
+
 
 @pytest.mark.parametrize(("action", "stage"), ALL_PAIRS)
 def test_required_grants_match_the_authorisation_table(action, stage):
     grants = required_grants(action, stage, SNAPSHOT)
+    assert len(grants) == len(set(grants))
     assert {(g.role, g.scope) for g in grants} == {(r, SCOPE_OF[r]) for r in expected_roles(action, stage)}
 
 
-@pytest.mark.parametrize(
-    ("decided_by", "role"),
-    [
-        ("MINISTER", Role.COUNCIL_SECRETARY),
-        ("AGENCY_HEAD", Role.COUNCIL_SECRETARY),
-        ("PRIME_MINISTER", Role.CENTRAL_OFFICER),
-        ("PRESIDENT", Role.CENTRAL_OFFICER),
-    ],
-)
-def test_decisions_are_recorded_by_the_authoritys_clerk(decided_by, role):
-    grants = required_grants(Action.RECORD_DECISION, Stage.AWAITING_DECISION, SNAPSHOT, decided_by)
-    assert [(g.role, g.scope) for g in grants] == [(role, SCOPE_OF[role])]
-    assert required_grants(Action.RECORD_DECISION, Stage.CENTRAL_REVIEW, SNAPSHOT, decided_by) == []
+@pytest.mark.parametrize("stage", list(Stage))
+@pytest.mark.parametrize("decided_by", [*AUTHORITIES, "UNIT_HEAD", "KHONG_CO", None])
+def test_required_grants_for_a_decision_follow_the_deciding_authority(stage, decided_by):
+    grants = required_grants(Action.RECORD_DECISION, stage, SNAPSHOT, decided_by)
+    expected = expected_roles(Action.RECORD_DECISION, stage, decided_by)
+    assert [(g.role, g.scope) for g in grants] == [(r, SCOPE_OF[r]) for r in expected]
 
 
-@pytest.mark.parametrize(("action", "stage"), [p for p in ALL_PAIRS if expected_role(*p)])
-def test_the_right_role_passes(action, stage):
-    role = expected_role(action, stage)
-    assert role is not None
-    assert authorisation_error(SNAPSHOT, HOLDER[role], action, stage) is None
+@pytest.mark.parametrize("decided_by", AUTHORITIES)
+def test_a_decision_is_recorded_by_the_deciding_authoritys_clerk_only(decided_by):
+    (clerk,) = expected_roles(Action.RECORD_DECISION, Stage.AWAITING_DECISION, decided_by)
+    args = (Action.RECORD_DECISION, Stage.AWAITING_DECISION, decided_by)
+    assert authorisation_error(SNAPSHOT, HOLDER[clerk], *args) is None
+    # The catalog's Authority (a StrEnum) names the authority as well as its code does.
+    assert authorisation_error(SNAPSHOT, HOLDER[clerk], *args[:2], Authority(decided_by)) is None
+    for role, actor_id in HOLDER.items():
+        if role != clerk:
+            error = authorisation_error(SNAPSHOT, actor_id, *args)
+            assert error is not None, actor_id
+            assert f"'{actor_id}'" in error
+            assert f"needs role {grant_text(clerk)}" in error
+
+
+def test_the_secretariat_records_a_ministers_decision_and_the_central_board_a_prime_ministers():
+    secretary, central = HOLDER[Role.COUNCIL_SECRETARY], HOLDER[Role.CENTRAL_OFFICER]
+    stage = Stage.AWAITING_DECISION
+    assert authorisation_error(SNAPSHOT, secretary, Action.RECORD_DECISION, stage, "MINISTER") is None
+    assert authorisation_error(SNAPSHOT, central, Action.RECORD_DECISION, stage, "MINISTER")
+    assert authorisation_error(SNAPSHOT, central, Action.RECORD_DECISION, stage, "PRIME_MINISTER") is None
+    assert authorisation_error(SNAPSHOT, secretary, Action.RECORD_DECISION, stage, "PRIME_MINISTER")
+    assert authorisation_error(SNAPSHOT, central, Action.RECORD_DECISION, stage, "PRESIDENT") is None
+
+
+@pytest.mark.parametrize("decided_by", [None, "UNIT_HEAD", "KHONG_CO"])
+def test_without_a_known_deciding_authority_nobody_records_a_decision(decided_by):
+    for actor_id in HOLDER.values():
+        error = authorisation_error(SNAPSHOT, actor_id, Action.RECORD_DECISION, Stage.AWAITING_DECISION, decided_by)
+        assert error is not None
+        assert "RECORD_DECISION is not possible in stage AWAITING_DECISION" in error
+
+
+def test_every_authority_deciding_a_nominable_form_has_a_clerk_in_every_policy_version():
+    for policy in policy_sets().values():
+        for form in policy.award_forms.values():
+            if form.accepts_nominations:
+                grants = required_grants(Action.RECORD_DECISION, Stage.AWAITING_DECISION, SNAPSHOT, form.decided_by)
+                assert len(grants) == 1, (policy.version, form.code)
+                assert SNAPSHOT.holders(grants[0].role, grants[0].scope), (policy.version, form.code)
+
+
+@pytest.mark.parametrize(("action", "stage"), PLACED)
+def test_every_role_the_table_names_passes(action, stage):
+    for role in expected_roles(action, stage):
+        assert authorisation_error(SNAPSHOT, HOLDER[role], action, stage) is None, role
 
 
 @pytest.mark.parametrize(("action", "stage"), ALL_PAIRS)
@@ -302,39 +362,50 @@ def test_another_ministrys_secretary_is_not_even_in_the_snapshot(action, stage):
     assert "'ktnn.hd.thu-ky'" in error
 
 
-@pytest.mark.parametrize(("action", "stage"), [p for p in ALL_PAIRS if expected_role(*p)])
-def test_a_wrong_role_is_refused_naming_the_actor_and_the_role_needed(action, stage):
-    role = expected_role(action, stage)
-    assert role is not None
-    wrong = {HOLDER[r] for r in HOLDER if r != role} | {"btp.hd.uy-vien-1", "btp.hd.chu-tich"}
-    if role == Role.BLOC_HEAD:
-        wrong.add("btp.khoi.dai-dien")  # a bloc representative is not the bloc head
+@pytest.mark.parametrize(("action", "stage"), PLACED)
+def test_a_wrong_role_is_refused_naming_the_actor_and_every_role_that_would_do(action, stage):
+    roles = expected_roles(action, stage)
+    # Everyone else: for HOLD and RELEASE, those who are neither the secretary nor a central officer (the
+    # council's chair and members, the bloc's head and representatives, the central board's head, the unit).
+    wrong = {actor_id for role, actor_id in HOLDER.items() if role not in roles}
+    assert wrong
     for actor_id in sorted(wrong):
         error = authorisation_error(SNAPSHOT, actor_id, action, stage)
         assert error is not None, actor_id
         assert f"'{actor_id}'" in error
-        assert role.value in error
-        assert SCOPE_OF[role] in error
-        assert ROLE_LABELS_VI[role] in error
         assert action.value in error and stage.value in error
+        assert "needs role " in error
+        for role in roles:
+            assert grant_text(role) in error, role
+
+
+@pytest.mark.parametrize("stage", list(Stage))
+@pytest.mark.parametrize("action", [Action.HOLD, Action.RELEASE])
+def test_the_secretariat_or_the_central_board_may_hold_and_release(action, stage):
+    for role in (Role.COUNCIL_SECRETARY, Role.CENTRAL_OFFICER):
+        assert authorisation_error(SNAPSHOT, HOLDER[role], action, stage) is None
+    error = authorisation_error(SNAPSHOT, HOLDER[Role.COUNCIL_CHAIR], action, stage)
+    assert error is not None
+    assert "needs role " in error and " or " in error
+    assert grant_text(Role.COUNCIL_SECRETARY) in error and grant_text(Role.CENTRAL_OFFICER) in error
 
 
 @pytest.mark.parametrize(
     ("action", "stage"),
-    [p for p in ALL_PAIRS if expected_role(*p) in OTHER_SCOPE_ACTOR],
+    [p for p in PLACED if expected_roles(*p) & set(OTHER_SCOPE_ACTOR)],
 )
 def test_the_role_held_for_another_ministry_or_bloc_is_refused(action, stage):
-    role = expected_role(action, stage)
-    assert role is not None
-    actor_id = OTHER_SCOPE_ACTOR[role]
-    assert SNAPSHOT.actor(actor_id) is not None
-    error = authorisation_error(SNAPSHOT, actor_id, action, stage)
-    assert error is not None
-    assert f"'{actor_id}'" in error
-    assert f"needs role {role.value} for {SCOPE_OF[role]}" in error
+    for role in expected_roles(action, stage) & set(OTHER_SCOPE_ACTOR):
+        actor_id = OTHER_SCOPE_ACTOR[role]
+        assert SNAPSHOT.actor(actor_id) is not None
+        error = authorisation_error(SNAPSHOT, actor_id, action, stage)
+        assert error is not None
+        assert f"'{actor_id}'" in error
+        assert "needs role " in error
+        assert f"{role.value} for {SCOPE_OF[role]}" in error
 
 
-@pytest.mark.parametrize(("action", "stage"), [p for p in ALL_PAIRS if expected_role(*p) is None])
+@pytest.mark.parametrize(("action", "stage"), [p for p in ALL_PAIRS if not expected_roles(*p)])
 def test_an_action_without_a_place_in_the_stage_is_refused_even_for_holders(action, stage):
     for actor_id in HOLDER.values():
         error = authorisation_error(SNAPSHOT, actor_id, action, stage)
@@ -348,5 +419,13 @@ def test_the_chair_alone_does_not_record_the_council_result():
     assert authorisation_error(SNAPSHOT, "btp.hd.chu-tich", Action.RECORD_COUNCIL_RESULT, Stage.COUNCIL_REVIEW)
 
 
+def test_the_central_boards_head_is_told_of_delays_but_does_not_appraise():
+    head = HOLDER[Role.CENTRAL_HEAD]
+    for action in (Action.APPROVE, Action.REJECT, Action.RETURN, Action.REQUEST_CONSULTATION):
+        error = authorisation_error(SNAPSHOT, head, action, Stage.CENTRAL_REVIEW)
+        assert error is not None and grant_text(Role.CENTRAL_OFFICER) in error
+
+
 def test_every_role_has_a_vietnamese_label():
     assert set(ROLE_LABELS_VI) == set(Role)
+    assert ROLE_LABELS_VI[Role.CENTRAL_HEAD] == "Trưởng Ban TĐKT Trung ương"
