@@ -4,7 +4,7 @@ stage, and the decision that ends a nomination."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import UTC, date, timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,7 +21,7 @@ from domain.messages import (
 )
 from domain.nomination import Nomination
 from domain.stages import Stage
-from runtime.nominations import ActionRefused, act, status
+from runtime.nominations import ActionRefused, act, start_nomination, status
 from tests.factories import nomination_data
 from tests.integration.helpers import (
     BLOC_HEAD,
@@ -202,3 +202,34 @@ async def test_decision_refusals_on_a_single_nomination(client: Client, task_que
     not_yet = await bring_to(client, task_queue, Stage.CENTRAL_REVIEW)
     with pytest.raises(ActionRefused, match="not yet approved"):
         await act(client, not_yet, "record_decision", decision)
+
+
+async def test_a_nomination_keeps_the_policy_it_started_under(client: Client, task_queue: str):
+    """Return deadlines came with policy 2026.01; a nomination started under 2025.07 never lapses."""
+    data = nomination_data("BANG_KHEN_TTG")
+    old = await start_nomination(client, Nomination.model_validate(data), task_queue, today=date(2025, 8, 1))
+    new = await start(client, task_queue, "BANG_KHEN_TTG")
+    for handle in (old, new):
+        await wait_for_stage(client, handle.id, Stage.COUNCIL_REVIEW)
+        await act(client, handle.id, "record_council_result", meeting(SECRETARY))
+        await act(client, handle.id, "return_dossier", ReasonedAction(actor=CENTRAL, reason="Bổ sung hồ sơ"))
+    old_status, new_status = await status(client, old.id), await status(client, new.id)
+    assert (old_status.policy_version, new_status.policy_version) == ("2025.07", "2026.01")
+    assert old_status.due_at is None  # no deadline for supplementing under 2025.07
+    assert new_status.due_at is not None
+
+
+async def test_operators_list_what_is_due_by_stage_due_at(client: Client, task_queue: str):
+    handle = await start(client, task_queue, "BANG_KHEN_TTG")
+    await wait_for_stage(client, handle.id, Stage.COUNCIL_REVIEW)
+    await act(client, handle.id, "record_council_result", meeting(SECRETARY))
+    due = (await status(client, handle.id)).due_at
+    assert due is not None
+    after_due = (due + timedelta(days=1)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    query = f"WorkflowId = '{handle.id}' AND StageDueAt < '{after_due}'"
+    for _ in range(50):  # visibility is eventually consistent
+        found = [wf.id async for wf in client.list_workflows(query)]
+        if found:
+            break
+        await asyncio.sleep(0.2)
+    assert found == [handle.id]

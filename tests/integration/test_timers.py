@@ -220,6 +220,8 @@ async def test_central_appraisal_escalates_when_overdue_and_consultation_extends
 
     client = skipping_env.client
     queue = f"skip-{uuid.uuid4().hex[:8]}"
+    # Wednesday 7 February 2029, 09:00 in Hanoi; Tết 2029 is 12–16 February.
+    await move_clock_to(skipping_env, datetime(2029, 2, 7, 2, 0, tzinfo=UTC))
     async with build_worker(client, db_engine, queue, ballot_key=ballot_key):
         consulted = await start(client, queue, "BANG_KHEN_TTG")
         plain = await start(client, queue, "BANG_KHEN_TTG")
@@ -231,11 +233,12 @@ async def test_central_appraisal_escalates_when_overdue_and_consultation_extends
         calendar = policy_set(entered.policy_version).calendar.working_calendar()
         entered_at = entered.transitions[-1].occurred_at
         assert entered.due_at == calendar.deadline_after(entered_at, 10)
+        assert entered.due_at.isoformat() == "2029-03-01T00:00:00+07:00"  # 10 working days around Tết
 
         request = ConsultationRequest(actor=CENTRAL, agencies=["Bộ Nội vụ", "Thanh tra Chính phủ"], reason="Lấy ý kiến")
         await act(client, consulted.id, "request_consultation", request)
         extended = await status(client, consulted.id)
-        assert extended.due_at is not None and extended.due_at > entered.due_at
+        assert extended.due_at is not None and extended.due_at.isoformat() == "2029-03-15T00:00:00+07:00"  # 20
 
         await move_clock_to(skipping_env, entered.due_at + timedelta(hours=1))
         await asyncio.sleep(0.3)

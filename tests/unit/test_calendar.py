@@ -128,6 +128,41 @@ def test_deadline_respects_the_calendar_configuration():
     assert cal.deadline_after(start, 10) == datetime(2026, 3, 5, tzinfo=VIETNAM_TZ)
 
 
+# --- counting back: reminders before a deadline (policy 2026.01) --------------------------------
+
+
+def test_counting_back_across_tet_2026():
+    assert CAL.subtract_working_days(date(2026, 2, 23), 1) == date(2026, 2, 13)
+    assert CAL.subtract_working_days(date(2026, 3, 3), 10) == date(2026, 2, 10)
+    assert CAL.subtract_working_days(date(2026, 3, 9), 1) == date(2026, 3, 6)  # Monday -> Friday
+
+
+def test_counting_back_zero_days_is_the_end_and_negative_is_refused():
+    assert CAL.subtract_working_days(date(2026, 2, 17), 0) == date(2026, 2, 17)
+    with pytest.raises(ValueError):
+        CAL.subtract_working_days(date(2026, 2, 10), -1)
+
+
+def test_counting_back_respects_the_calendar_configuration():
+    cal = WorkingCalendar(
+        extra_days_off=frozenset({date(2026, 3, 6)}), makeup_working_days=frozenset({date(2026, 3, 7)})
+    )
+    assert cal.subtract_working_days(date(2026, 3, 9), 1) == date(2026, 3, 7)
+    assert cal.subtract_working_days(date(2026, 3, 9), 2) == date(2026, 3, 5)
+
+
+def test_a_reminder_is_at_eight_in_hanoi_working_days_before_the_deadlines_last_day():
+    deadline = datetime(2026, 3, 4, tzinfo=VIETNAM_TZ)  # the end of Tuesday 3 March
+    assert CAL.deadline_before(deadline, 0) == datetime(2026, 3, 3, 8, 0, tzinfo=VIETNAM_TZ)
+    assert CAL.deadline_before(deadline, 2) == datetime(2026, 2, 27, 8, 0, tzinfo=VIETNAM_TZ)
+    assert CAL.deadline_before(deadline, 3) == datetime(2026, 2, 26, 8, 0, tzinfo=VIETNAM_TZ)
+    # The same instant given in UTC; and a deadline during a day counts that day as the last one.
+    assert CAL.deadline_before(datetime(2026, 3, 3, 17, 0, tzinfo=UTC), 2) == CAL.deadline_before(deadline, 2)
+    assert CAL.deadline_before(datetime(2026, 3, 4, 10, 0, tzinfo=VIETNAM_TZ), 2) == datetime(
+        2026, 3, 2, 8, 0, tzinfo=VIETNAM_TZ
+    )
+
+
 # --- properties ----------------------------------------------------------------------------------
 
 DATES = st.dates(min_value=date(2024, 1, 1), max_value=date(2027, 12, 31))
@@ -174,3 +209,33 @@ def test_a_deadline_is_always_a_vietnamese_midnight_after_a_working_day(start, n
     assert (deadline.hour, deadline.minute, deadline.second) == (0, 0, 0)
     assert CAL.is_working_day(deadline.date() - timedelta(days=1))
     assert deadline > start
+
+
+@settings(max_examples=200, deadline=None)
+@given(end=DATES, n=st.integers(1, 30))
+def test_counting_back_from_a_working_day_undoes_counting_forward(end, n):
+    if not CAL.is_working_day(end):
+        end = CAL.add_working_days(end, 1)
+    start = CAL.subtract_working_days(end, n)
+    assert start < end
+    assert CAL.is_working_day(start)
+    assert _working_days_between(CAL, start, end) == n
+    assert CAL.add_working_days(start, n) == end
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    start=st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)),
+    n=st.integers(2, 25),
+    data=st.data(),
+)
+def test_a_reminder_falls_on_a_working_day_with_the_promised_days_left(start, n, data):
+    before = data.draw(st.integers(0, n - 1))
+    deadline = CAL.deadline_after(start, n)
+    remind_at = CAL.deadline_before(deadline, before)
+    assert remind_at.utcoffset() == timedelta(hours=7)
+    assert (remind_at.hour, remind_at.minute) == (8, 0)
+    assert CAL.is_working_day(remind_at.date())
+    assert start.astimezone(VIETNAM_TZ).date() < remind_at.date() < deadline.date()
+    last_day = deadline.date() - timedelta(days=1)
+    assert _working_days_between(CAL, remind_at.date(), last_day) == before
