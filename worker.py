@@ -85,7 +85,7 @@ def build_worker(client: Client, engine: AsyncEngine, task_queue: str, ballot_ke
             ballots.record_ballot_minutes,
             ballots.write_session_notifications,
             decisions.apply_decision_item,
-            decisions.record_decision,
+            decisions.persist_decision,
         ],
         workflow_runner=sandbox_runner(),
     )

@@ -162,8 +162,8 @@ class DecisionActivities:
         log.info("decision_item_accepted", nomination=workflow_id, decision_no=decision.decision_no)
         return accepted_item(current)
 
-    @activity.defn(name="record_decision")
-    async def record_decision(self, summary: DecisionSummary) -> None:
+    @activity.defn(name="persist_decision")
+    async def persist_decision(self, summary: DecisionSummary) -> None:
         log = activity_logger(__name__)
         try:
             async with self._engine.begin() as conn:

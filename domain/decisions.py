@@ -30,7 +30,7 @@ class DecisionRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     decision: DecisionRef
     workflow_ids: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(
-        min_length=1, max_length=5000
+        min_length=1, max_length=1000
     )
 
     @model_validator(mode="after")

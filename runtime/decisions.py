@@ -83,7 +83,7 @@ async def issue_decision(client: Client, task_queue: str, request: DecisionReque
 
 async def decision_progress(client: Client, decision_no: str) -> DecisionSummary:
     """The nominations a decision has been applied to so far (all of them once it has ended)."""
-    handle = client.get_workflow_handle_for(DecisionWorkflow.run, decision_workflow_id(decision_no))
+    handle = client.get_workflow_handle(decision_workflow_id(decision_no))
     try:
         return await handle.query(DecisionWorkflow.summary)
     except RPCError as err:

@@ -40,7 +40,7 @@ class DecisionWorkflow:
         await asyncio.gather(*(self._lane() for _ in range(lanes)))
         summary = self.summary()
         await workflow.execute_activity(
-            "record_decision", summary, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RETRY
+            "persist_decision", summary, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RETRY
         )
         return summary
 

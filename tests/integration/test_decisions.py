@@ -59,7 +59,7 @@ async def decision_queue(client: Client, db_engine: AsyncEngine, task_queue: str
         client,
         task_queue=queue,
         workflows=[DecisionWorkflow],
-        activities=[activities.apply_decision_item, activities.record_decision],
+        activities=[activities.apply_decision_item, activities.persist_decision],
         workflow_runner=sandbox_runner(),
     )
     task = asyncio.create_task(worker.run())
@@ -241,8 +241,8 @@ async def test_record_decision_is_idempotent_and_awards_a_nomination_once(client
             DecisionItem(workflow_id=second, accepted=False, reason="the nomination is not yet approved"),
         ],
     )
-    await env.run(activities.record_decision, summary)
-    await env.run(activities.record_decision, summary)  # a retry changes nothing
+    await env.run(activities.persist_decision, summary)
+    await env.run(activities.persist_decision, summary)  # a retry changes nothing
 
     no = summary.decision.decision_no
     [row] = await table_rows(db_engine, decisions, no)
@@ -259,7 +259,7 @@ async def test_record_decision_is_idempotent_and_awards_a_nomination_once(client
     # A second decision accepting the same nomination is a bug somewhere upstream: refused, nothing written.
     other = DecisionSummary(decision=ref(number()), items=[DecisionItem(workflow_id=first, accepted=True, **names)])
     with pytest.raises(ApplicationError) as raised:
-        await env.run(activities.record_decision, other)
+        await env.run(activities.persist_decision, other)
     assert raised.value.type == "AlreadyDecided" and raised.value.non_retryable
     assert first in raised.value.message and no in raised.value.message
     for table in (decisions, decision_items, awarded_by):
