@@ -136,8 +136,15 @@ def transition(state: RouteState, event: Event) -> RouteState | Refusal:
     if state.on_hold and not isinstance(event, Released):
         return Refusal(reason="the nomination is on hold: nothing moves until it is released")
 
-    def to(new_stage: Stage, returned_from: Stage | None = None) -> RouteState:
-        return state.model_copy(update={"stage": new_stage, "returned_from": returned_from, "open_objections": 0})
+    def to(new_stage: Stage, returned_from: Stage | None = None, open_objections: int | None = None) -> RouteState:
+        # Open objections stay open across a return and resubmission: the council may not take the
+        # nomination up until each is resolved.
+        objections = state.open_objections if open_objections is None else open_objections
+        if new_stage.is_final:
+            objections = 0
+        return state.model_copy(
+            update={"stage": new_stage, "returned_from": returned_from, "open_objections": objections}
+        )
 
     def after(current: Stage) -> Stage:
         return next_on_route(state.route, current, state.with_decision)
@@ -179,7 +186,7 @@ def transition(state: RouteState, event: Event) -> RouteState | Refusal:
                 return state.model_copy(update={"open_objections": state.open_objections - 1})
             if event.outcome == "REJECT":
                 return to(Stage.REJECTED)
-            return to(Stage.RETURNED, returned_from=stage)
+            return to(Stage.RETURNED, returned_from=stage, open_objections=state.open_objections - 1)
         case VoteRecorded(at_stage=at_stage, outcome=outcome):
             if stage != at_stage:
                 return wrong_stage(at_stage.value)
@@ -198,7 +205,10 @@ def transition(state: RouteState, event: Event) -> RouteState | Refusal:
             return to(Stage.REJECTED)
         case DecisionRecorded():
             if stage != Stage.AWAITING_DECISION:
-                return Refusal(reason=f"the nomination is not yet approved for a decision; it is in {stage.value}")
+                return Refusal(
+                    reason=f"{event.kind} is only possible in AWAITING_DECISION: the nomination is not yet approved "
+                    f"for a decision; the nomination is in {stage.value}"
+                )
             return to(Stage.AWARDED)
         case ReturnedForSupplement():
             if stage not in (Stage.PUBLIC_NOTICE, Stage.COUNCIL_REVIEW, Stage.BLOC_VOTE, Stage.CENTRAL_REVIEW):

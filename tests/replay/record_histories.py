@@ -27,11 +27,21 @@ from activities.migrate import upgrade_to_head
 from activities.roster_store import load_roster
 from domain.ballot_messages import SessionPhase, SessionStart
 from domain.ballots import BallotSessionKind, Choice
-from domain.messages import CentralApproval, MeetingResult, ReasonedAction, Resubmission
+from domain.decisions import DecisionRef, DecisionRequest, decision_workflow_id
+from domain.messages import (
+    CentralApproval,
+    HoldRequest,
+    MeetingResult,
+    ObjectionFiling,
+    ObjectionResolution,
+    ReasonedAction,
+    Resubmission,
+)
 from domain.nomination import Nomination
 from domain.roster import Roster
 from domain.stages import Stage
 from runtime.ballots import cast, close_list, open_session, session_status
+from runtime.decisions import issue_decision
 from runtime.nominations import act, start_nomination, status
 from runtime.processes import temporal_binary
 from runtime.temporal import ensure_search_attributes
@@ -88,9 +98,15 @@ async def record(label: str) -> None:
     async with build_worker(client, engine, queue, ballot_key=workdir / "key.pem"):
         approval = CentralApproval(actor=CENTRAL, decision_no="1/QĐ-TTg", decision_date=date(2026, 12, 20))
 
+        minister = DecisionRef(
+            decision_no=f"M{uuid.uuid4().hex[:4]}/QĐ-BTP", decision_date=date(2026, 12, 24), authority="MINISTER",
+            actor=SECRETARY,
+        )
         wf = await started(client, queue, "BANG_KHEN_BO")
         await until(client, wf, Stage.COUNCIL_REVIEW)
         await act(client, wf, "record_council_result", passing())
+        await until(client, wf, Stage.AWAITING_DECISION)
+        await act(client, wf, "record_decision", minister)
         runs["ministry-council-typed"] = wf
 
         wf = await started(client, queue, "CO_THI_DUA_CP")
@@ -147,9 +163,39 @@ async def record(label: str) -> None:
             if (await session_status(client, session.id)).phase == SessionPhase.CLOSED:
                 break
             await asyncio.sleep(0.1)
-        await until(client, voted, Stage.AWARDED)
+        await until(client, voted, Stage.AWAITING_DECISION)
+        await act(client, voted, "record_decision", minister.model_copy(update={"decision_no": "M2/QĐ-BTP"}))
         runs["council-ballot-session"] = session.id
         runs["ministry-council-ballot"] = voted
+
+        # The whole procedure (issue 4): a hold, an objection, a decision over a list.
+        wf = await started(client, queue, "HUAN_CHUONG_LD_3")
+        await until(client, wf, Stage.PUBLIC_NOTICE)
+        filing = ObjectionFiling(filed_by="Người dân (hư cấu)", contact="0900 000 000", reason="Phản ánh thành tích")
+        await act(client, wf, "file_objection", filing)
+        resolution = ObjectionResolution.model_validate(
+            {"actor": SECRETARY, "objection_id": 1, "decision": "DISMISS", "reason": "Không có cơ sở"}
+        )
+        await act(client, wf, "resolve_objection", resolution)
+        await until(client, wf, Stage.COUNCIL_REVIEW)
+        hold = HoldRequest.model_validate({"actor": SECRETARY, "ground": "INSPECTION", "reason": "Đang thanh tra"})
+        await act(client, wf, "hold", hold)
+        await act(client, wf, "release", ReasonedAction(actor=CENTRAL, reason="Đã có kết luận thanh tra"))
+        await act(client, wf, "record_council_result", passing())
+        await act(client, wf, "approve", CentralApproval(actor=CENTRAL))
+        await until(client, wf, Stage.AWAITING_DECISION)
+        decision = DecisionRequest(
+            decision=DecisionRef(
+                decision_no=f"R{uuid.uuid4().hex[:4]}/QĐ-CTN",
+                decision_date=date(2026, 12, 24),
+                authority="PRESIDENT",
+                actor=CENTRAL,
+            ),
+            workflow_ids=[wf, "nomination-2026-BTP-khong-co"],
+        )
+        summary = await issue_decision(client, queue, decision)
+        runs["order-objection-hold-decision"] = wf
+        runs["decision-batch"] = decision_workflow_id(summary.decision.decision_no)
 
         for name, workflow_id in runs.items():
             handle = client.get_workflow_handle(workflow_id)

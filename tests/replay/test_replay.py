@@ -14,7 +14,7 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*/*.json"))
 
 
 def test_histories_were_recorded():
-    assert len(HISTORIES) >= 7, "record histories with: python -m tests.replay.record_histories LABEL"
+    assert len(HISTORIES) >= 16, "record histories with: python -m tests.replay.record_histories LABEL"
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: f"{p.parent.name}/{p.stem}")

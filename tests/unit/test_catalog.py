@@ -347,7 +347,9 @@ def test_the_2026_01_reminder_lands_on_a_working_day_before_the_deadline_across_
     calendar = NEW_POLICY.calendar.working_calendar()
     returned_at = datetime(2026, 2, 10, 9, 30, tzinfo=VIETNAM_TZ)
     deadline = calendar.deadline_after(returned_at, NEW_POLICY.time.return_supplement_working_days)
-    remind_at = calendar.deadline_before(deadline, NEW_POLICY.time.return_reminder_working_days_before)
+    days_before = NEW_POLICY.time.return_reminder_working_days_before
+    assert days_before == 2
+    remind_at = calendar.deadline_before(deadline, days_before)
     assert deadline == datetime(2026, 3, 4, tzinfo=VIETNAM_TZ)  # the end of Tuesday 3 March
     assert remind_at == datetime(2026, 2, 27, 8, 0, tzinfo=VIETNAM_TZ)  # Friday: 2 and 3 March are left
     assert returned_at < remind_at < deadline
