@@ -65,6 +65,8 @@ def parties_to_notify(
     if not stage_changed:
         return parties
     body_holders = {
+        # The list's publication goes to the secretariat, which receives and resolves objections.
+        Stage.PUBLIC_NOTICE: (f"SECRETARIAT:{ministry}", Role.COUNCIL_SECRETARY, ministry),
         Stage.COUNCIL_REVIEW: (f"COUNCIL:{ministry}", Role.COUNCIL_SECRETARY, ministry),
         Stage.CENTRAL_REVIEW: (f"CENTRAL:{CENTRAL_SCOPE}", Role.CENTRAL_OFFICER, CENTRAL_SCOPE),
     }

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,147 @@ async def test_roster_load_reports_counts_and_refuses_a_bad_file(cli_env: dict[s
     bad.write_text(json.dumps({"ministries": [{"code": "btp", "name": "x"}], "actors": []}), encoding="utf-8")
     refused = await cli(cli_env, "roster", "load", str(bad))
     assert refused.returncode == 2 and "ministries.0.code" in refused.stderr
+
+
+async def test_the_procedure_through_the_cli(cli_env: dict[str, str], tmp_path: Path):
+    """Objection, hold and release, consultation, approval for a decision, the decision and its export."""
+    started = await cli(
+        cli_env,
+        "nominate",
+        write(tmp_path, "h.json", nomination_data("HUAN_CHUONG_LD_3")),
+        "--public-notice-seconds",
+        "600",
+    )
+    workflow_id = started.stdout.strip().splitlines()[-1]
+    assert await stage_of(cli_env, workflow_id) == "PUBLIC_NOTICE"
+
+    filed = await cli(
+        cli_env,
+        "objection",
+        "file",
+        workflow_id,
+        "--filed-by",
+        "Nguyễn Văn Dân (hư cấu)",
+        "--contact",
+        "0900 000 000",
+        "--reason",
+        "Thành tích chưa đúng",
+    )
+    assert filed.returncode == 0, filed.stderr
+    bad = await cli(
+        cli_env,
+        "objection",
+        "resolve",
+        workflow_id,
+        "9",
+        "--actor",
+        SECRETARY,
+        "--decision",
+        "dismiss",
+        "--reason",
+        "Không có cơ sở",
+    )
+    assert bad.returncode == 4 and "objection_id" in bad.stderr
+    held = await cli(
+        cli_env, "hold", workflow_id, "--actor", SECRETARY, "--ground", "complaint", "--reason", "Có đơn khiếu nại"
+    )
+    assert held.returncode == 0, held.stderr
+    while_held = await cli(
+        cli_env,
+        "objection",
+        "resolve",
+        workflow_id,
+        "1",
+        "--actor",
+        SECRETARY,
+        "--decision",
+        "dismiss",
+        "--reason",
+        "Không có cơ sở",
+    )
+    assert while_held.returncode == 4 and "on hold" in while_held.stderr
+    released = await cli(cli_env, "release", workflow_id, "--actor", CENTRAL, "--reason", "Đã giải quyết")
+    assert released.returncode == 0, released.stderr
+    status_now = json.loads((await cli(cli_env, "status", workflow_id)).stdout)
+    assert status_now["hold"] is None and status_now["objections"][0]["resolution"] is None
+    upheld = await cli(
+        cli_env,
+        "objection",
+        "resolve",
+        workflow_id,
+        "1",
+        "--actor",
+        SECRETARY,
+        "--decision",
+        "uphold_reject",
+        "--reason",
+        "Có cơ sở",
+    )
+    assert upheld.returncode == 0 and json.loads(upheld.stdout)["stage"] == "REJECTED"
+
+    started = await cli(cli_env, "nominate", write(tmp_path, "t.json", nomination_data("BANG_KHEN_TTG")))
+    workflow_id = started.stdout.strip().splitlines()[-1]
+    assert await stage_of(cli_env, workflow_id) == "COUNCIL_REVIEW"
+    tally = ["--members", "9", "--present", "9", "--for", "9", "--against", "0"]
+    assert (await cli(cli_env, "council-result", workflow_id, "--actor", SECRETARY, *tally)).returncode == 0
+    consult = await cli(
+        cli_env,
+        "consult",
+        workflow_id,
+        "--actor",
+        CENTRAL,
+        "--agency",
+        "Bộ Nội vụ",
+        "--agency",
+        "Thanh tra Chính phủ",
+        "--reason",
+        "Lấy ý kiến",
+    )
+    assert consult.returncode == 0, consult.stderr
+    approved = await cli(cli_env, "central", workflow_id, "--actor", CENTRAL, "--approve")
+    assert approved.returncode == 0 and json.loads(approved.stdout)["stage"] == "AWAITING_DECISION"
+
+    listing = tmp_path / "decision.txt"
+    listing.write_text(f"# Quyết định khen thưởng\n{workflow_id}\nnomination-2026-BTP-khong-co\n", encoding="utf-8")
+    number = f"{uuid.uuid4().hex[:5]}/QĐ-TTg"
+    issued = await cli(
+        cli_env,
+        "decision",
+        "issue",
+        str(listing),
+        "--number",
+        number,
+        "--date",
+        "2026-12-24",
+        "--authority",
+        "prime_minister",
+        "--actor",
+        CENTRAL,
+    )
+    assert issued.returncode == 4, issued.stderr  # one of the two was refused
+    assert issued.stdout.strip().splitlines()[-1] == "accepted 1, refused 1"
+    again = await cli(
+        cli_env,
+        "decision",
+        "issue",
+        str(listing),
+        "--number",
+        number,
+        "--date",
+        "2026-12-24",
+        "--authority",
+        "prime_minister",
+        "--actor",
+        CENTRAL,
+    )
+    assert again.returncode == 3 and "already been issued" in again.stderr
+    final = json.loads((await cli(cli_env, "status", workflow_id)).stdout)
+    assert final["stage"] == "AWARDED" and final["decision_no"] == number
+
+    for suffix in ("csv", "xlsx"):
+        out = tmp_path / f"decision.{suffix}"
+        exported = await cli(cli_env, "decision", "export", number, "--out", str(out))
+        assert exported.returncode == 0, exported.stderr
+        assert exported.stdout.startswith("1 awardees") and out.stat().st_size > 0
+    wrong = await cli(cli_env, "decision", "export", number, "--out", str(tmp_path / "decision.pdf"))
+    assert wrong.returncode == 2 and "--out" in wrong.stderr

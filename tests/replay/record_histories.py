@@ -99,7 +99,9 @@ async def record(label: str) -> None:
         approval = CentralApproval(actor=CENTRAL, decision_no="1/QĐ-TTg", decision_date=date(2026, 12, 20))
 
         minister = DecisionRef(
-            decision_no=f"M{uuid.uuid4().hex[:4]}/QĐ-BTP", decision_date=date(2026, 12, 24), authority="MINISTER",
+            decision_no=f"M{uuid.uuid4().hex[:4]}/QĐ-BTP",
+            decision_date=date(2026, 12, 24),
+            authority="MINISTER",
             actor=SECRETARY,
         )
         wf = await started(client, queue, "BANG_KHEN_BO")

@@ -20,6 +20,8 @@ PROPOSER_EMAIL = "hoa.lt@btp.example.vn"
 
 UNIT_PARTY = ("UNIT:BTP:btp.vutckt.le-thi-hoa", (PROPOSER_EMAIL,))
 BODY_PARTY = {
+    # The published list goes to the secretariat, which receives the objections.
+    Stage.PUBLIC_NOTICE: ("SECRETARIAT:BTP", ("tam.tm@btp.example.vn",)),
     Stage.COUNCIL_REVIEW: ("COUNCIL:BTP", ("tam.tm@btp.example.vn",)),
     Stage.BLOC_VOTE: ("BLOC:NOI_CHINH", ("khai.dv@tandtc.example.vn",)),
     Stage.CENTRAL_REVIEW: ("CENTRAL:TW", ("nghia.ph@tdkt.example.vn", "ngoc.tt@tdkt.example.vn")),
