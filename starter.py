@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from runtime.settings import Settings
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID, EXIT_DUPLICATE, EXIT_REFUSED, EXIT_NOT_FOUND = 0, 1, 2, 3, 4, 5
+EXIT_UNAUTHENTICATED = 7
+ACTOR_HELP = "optional: the actor of the signed token (--token or TDKT_TOKEN); if given, must match it"
 
 
 class CliError(Exception):
@@ -272,14 +274,14 @@ async def cmd_decision_export(args: argparse.Namespace) -> int:
 def add_procedure_parsers(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("hold", help="put a nomination on hold (discipline, investigation, inspection, complaint)")
     s.add_argument("workflow_id")
-    s.add_argument("--actor", required=True)
+    s.add_argument("--actor", help=ACTOR_HELP)
     s.add_argument("--ground", required=True, choices=["discipline", "investigation", "inspection", "complaint"])
     s.add_argument("--reason", required=True)
     s.set_defaults(run=cmd_hold)
 
     s = sub.add_parser("release", help="release a nomination from hold; it resumes where it was")
     s.add_argument("workflow_id")
-    s.add_argument("--actor", required=True)
+    s.add_argument("--actor", help=ACTOR_HELP)
     s.add_argument("--reason", required=True)
     s.set_defaults(run=cmd_release)
 
@@ -294,14 +296,14 @@ def add_procedure_parsers(sub: argparse._SubParsersAction) -> None:
     s = osub.add_parser("resolve", help="the secretariat resolves an objection")
     s.add_argument("workflow_id")
     s.add_argument("objection_id", type=int)
-    s.add_argument("--actor", required=True)
+    s.add_argument("--actor", help=ACTOR_HELP)
     s.add_argument("--decision", required=True, choices=["dismiss", "uphold_reject", "uphold_return"])
     s.add_argument("--reason", required=True)
     s.set_defaults(run=cmd_objection)
 
     s = sub.add_parser("consult", help="the central board consults other agencies (longer appraisal period)")
     s.add_argument("workflow_id")
-    s.add_argument("--actor", required=True)
+    s.add_argument("--actor", help=ACTOR_HELP)
     s.add_argument("--agency", action="append", required=True, help="repeat for each agency")
     s.add_argument("--reason", required=True)
     s.set_defaults(run=cmd_consult)
@@ -313,7 +315,7 @@ def add_procedure_parsers(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--number", required=True, help="decision number, e.g. 1520/QĐ-TTg")
     s.add_argument("--date", required=True, help="YYYY-MM-DD")
     s.add_argument("--authority", required=True, choices=["minister", "agency_head", "prime_minister", "president"])
-    s.add_argument("--actor", required=True)
+    s.add_argument("--actor", help=ACTOR_HELP)
     s.set_defaults(run=cmd_decision_issue)
     s = dsub.add_parser("export", help="the decision's list of awardees as CSV or XLSX")
     s.add_argument("number")
@@ -435,7 +437,7 @@ def add_ballot_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--kind", choices=["council", "bloc"], required=True)
     s.add_argument("--scope", required=True, help="ministry code (council) or bloc code (bloc)")
     s.add_argument("--meeting", required=True, help="meeting reference, e.g. HD-2026-12")
-    s.add_argument("--actor", required=True)
+    s.add_argument("--actor", help=ACTOR_HELP)
     s.add_argument("--deadline", help="ISO date-time (Vietnam time if no offset)")
     s.add_argument("--deadline-hours", type=float)
     s.add_argument("--reminder-hours", type=float, default=24, help="remind non-voters this long before")
@@ -444,13 +446,13 @@ def add_ballot_parser(sub: argparse._SubParsersAction) -> None:
 
     s = bsub.add_parser("close-list", help="close the list of nominations and open the voting")
     s.add_argument("session_id")
-    s.add_argument("--actor", required=True)
+    s.add_argument("--actor", help=ACTOR_HELP)
     s.set_defaults(run=cmd_ballot_close_list)
 
     s = bsub.add_parser("cast", help='cast one sealed ballot: BALLOT_FILE is {"choices": {"<workflow id>": "FOR"}}')
     s.add_argument("session_id")
     s.add_argument("ballot_file")
-    s.add_argument("--actor", required=True)
+    s.add_argument("--actor", help=ACTOR_HELP)
     s.set_defaults(run=cmd_ballot_cast)
 
     s = bsub.add_parser("status", help="turnout while voting; tallies once closed")
@@ -464,7 +466,7 @@ def add_ballot_parser(sub: argparse._SubParsersAction) -> None:
     ):
         s = bsub.add_parser(name, help=what)
         s.add_argument("session_id")
-        s.add_argument("--actor", required=True)
+        s.add_argument("--actor", help=ACTOR_HELP)
         if name == "extend":
             s.add_argument("--deadline", required=True)
         if name == "cancel":
@@ -497,7 +499,14 @@ async def _client() -> Client:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="starter.py", description="Award nomination engine (TĐKT) CLI")
+    p.add_argument("--token", help="signed token of the person acting (default: $TDKT_TOKEN)")
     sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("token", help="issue a signed token for local use (needs the signing keys)")
+    s.add_argument("action", choices=["issue"])
+    s.add_argument("--for", dest="subject", required=True, help="the actor id the token names")
+    s.add_argument("--ttl-hours", type=float, default=8)
+    s.set_defaults(run=cmd_token_issue)
 
     s = sub.add_parser("nominate", help="validate a nomination file and start its workflow")
     s.add_argument("file")
@@ -525,7 +534,7 @@ def parser() -> argparse.ArgumentParser:
     ):
         s = sub.add_parser(name, help=f"the {who} records a meeting's result")
         s.add_argument("workflow_id")
-        s.add_argument("--actor", required=True)
+        s.add_argument("--actor", help=ACTOR_HELP)
         s.add_argument("--members", type=int, required=True)
         s.add_argument("--present", type=int, required=True)
         s.add_argument("--for", dest="votes_for", type=int, required=True)
@@ -536,7 +545,7 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("central", help="a central-board officer approves, rejects or returns")
     s.add_argument("workflow_id")
-    s.add_argument("--actor", required=True)
+    s.add_argument("--actor", help=ACTOR_HELP)
     choice = s.add_mutually_exclusive_group(required=True)
     choice.add_argument("--approve", action="store_true")
     choice.add_argument("--reject", action="store_true")
@@ -548,20 +557,20 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("return", help="the body holding the nomination returns it for supplement")
     s.add_argument("workflow_id")
-    s.add_argument("--actor", required=True)
+    s.add_argument("--actor", help=ACTOR_HELP)
     s.add_argument("--reason", required=True)
     s.set_defaults(run=cmd_return)
 
     s = sub.add_parser("withdraw", help="the proposing unit withdraws its nomination")
     s.add_argument("workflow_id")
-    s.add_argument("--actor", required=True)
+    s.add_argument("--actor", help=ACTOR_HELP)
     s.add_argument("--reason", required=True)
     s.set_defaults(run=cmd_withdraw)
 
     s = sub.add_parser("resubmit", help="the proposing unit resubmits a corrected dossier after a return")
     s.add_argument("workflow_id")
     s.add_argument("file")
-    s.add_argument("--actor", required=True)
+    s.add_argument("--actor", help=ACTOR_HELP)
     s.set_defaults(run=cmd_resubmit)
 
     s = sub.add_parser("roster", help="load the roster seed file into the database")
@@ -580,6 +589,35 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def authenticate(args: argparse.Namespace) -> None:
+    """Every human action carries an authenticated actor: the token's, never a bare --actor."""
+    from runtime.auth import AuthError, keyring_from_env, verify_token
+
+    token = args.token or os.environ.get("TDKT_TOKEN")
+    if not token:
+        raise CliError(
+            EXIT_UNAUTHENTICATED,
+            "a signed token is required (--token or TDKT_TOKEN); an administrator issues one with "
+            "`starter.py token issue --for ACTOR`",
+        )
+    try:
+        identity = verify_token(keyring_from_env(), token)
+    except (AuthError, ValueError) as err:
+        raise CliError(EXIT_UNAUTHENTICATED, f"unauthenticated: {err}") from None
+    if args.actor is not None and args.actor != identity.actor:
+        raise CliError(EXIT_UNAUTHENTICATED, f"the token is for {identity.actor!r}, not {args.actor!r}")
+    args.actor = identity.actor
+
+
+async def cmd_token_issue(args: argparse.Namespace) -> int:
+    from runtime.auth import issue_token, keyring_from_env
+
+    if args.ttl_hours <= 0:
+        raise InvalidInput([FieldError(field="--ttl-hours", message="must be positive")])
+    print(issue_token(keyring_from_env(), args.subject, timedelta(hours=args.ttl_hours)))
+    return EXIT_OK
+
+
 def run(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.run
@@ -588,6 +626,8 @@ def run(argv: list[str]) -> int:
     from runtime.nominations import ActionRefused, DuplicateNomination, NominationNotFound
 
     try:
+        if hasattr(args, "actor"):
+            authenticate(args)
         return asyncio.run(command(args))
     except InvalidInput as err:
         print("invalid input:", file=sys.stderr)

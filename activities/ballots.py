@@ -21,6 +21,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.audit import append_audit, minutes_entry
 from activities.db import dialect_insert
 from activities.logging import activity_logger
 from activities.persistence import as_utc
@@ -256,6 +257,7 @@ class BallotActivities:
                 nominations.c.award_form,
                 nominations.c.nominee_name,
                 nominations.c.ministry,
+                nominations.c.proposer,
                 nominations.c.payload,
             )
             .where(nominations.c.stage == STAGE_OF_KIND[session].value, scope_column == scope)
@@ -270,6 +272,7 @@ class BallotActivities:
                 nominee_name=r.nominee_name,
                 nominee_actor_id=((r.payload or {}).get("nominee") or {}).get("actor_id"),
                 proposing_organisation=r.ministry,
+                proposer_actor_id=r.proposer,
             )
             for r in rows
         ]
@@ -388,8 +391,11 @@ class BallotActivities:
 
     @activity.defn(name="record_ballot_minutes")
     async def record_ballot_minutes(self, minutes: SessionMinutes) -> None:
+        now = datetime.now(UTC)
         async with self._engine.begin() as conn:
-            first = await write_minutes(conn, minutes, datetime.now(UTC))
+            first = await write_minutes(conn, minutes, now)
+            # One audit entry per round, counts only (idempotent: a retry appends nothing).
+            audited = await append_audit(conn, minutes_entry(minutes), recorded_at=now)
         activity_logger(__name__).info(
             "ballot_minutes_recorded",
             session_id=minutes.session_id,
@@ -398,6 +404,7 @@ class BallotActivities:
             participation=len(minutes.participation),
             spoiled=minutes.spoiled,
             first_write=first,
+            audited=audited,
         )
 
     @activity.defn(name="write_session_notifications")

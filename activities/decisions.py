@@ -16,6 +16,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
+from activities.audit import append_audit, decision_entry
 from activities.db import dialect_insert
 from activities.logging import activity_logger
 from activities.schema import awarded_by, decision_items, decisions
@@ -168,6 +169,8 @@ class DecisionActivities:
         try:
             async with self._engine.begin() as conn:
                 written = await write_decision(conn, summary)
+                # One audit entry per decision (idempotent: a retry appends nothing).
+                written["audit_entries"] = int(await append_audit(conn, decision_entry(summary)))
         except ApplicationError as exc:
             log.error("decision_conflict", decision_no=summary.decision.decision_no, error=exc.message)
             raise

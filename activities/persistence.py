@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.audit import append_audit, transition_entry
 from activities.db import dialect_insert
 from activities.logging import activity_logger
 from activities.roster_store import read_snapshot
@@ -90,7 +91,8 @@ def notification_values(record: TransitionRecord, now: datetime) -> list[dict[st
 
 
 async def write_transition(conn: AsyncConnection, record: TransitionRecord) -> dict[str, int]:
-    """The three writes of one transition; returns how many rows each actually changed."""
+    """The writes of one transition; returns how many rows each actually changed. A new stage event is also
+    appended to the audit chain, in the same transaction."""
     now = datetime.now(UTC)
     upsert = dialect_insert(conn, nominations).values(nomination_values(record, now))
     kept = ("workflow_id", "created_at")
@@ -118,10 +120,15 @@ async def write_transition(conn: AsyncConnection, record: TransitionRecord) -> d
             )
         )
         notified = max(result.rowcount, 0)
+    audited = 0
+    if event_result.rowcount and event_result.rowcount > 0:
+        # Last: the audit chain's lock is held from here to the commit, so keep that short.
+        audited = int(await append_audit(conn, transition_entry(record), recorded_at=now))
     return {
         "nomination_rows": max(row_result.rowcount, 0),
         "stage_events": max(event_result.rowcount, 0),
         "notifications": notified,
+        "audit_entries": audited,
     }
 
 

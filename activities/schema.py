@@ -207,3 +207,30 @@ awarded_by = sa.Table(
     sa.Column("workflow_id", sa.String(200), primary_key=True),
     sa.Column("decision_no", sa.String(64), nullable=False),
 )
+
+# ---- the audit log (tamper-evident, append-only) -----------------------------------------------------
+# One global hash chain in `id` order: each row's `hash` is sha256(prev_hash + canonical JSON of `entry`),
+# `prev_hash` the hash of the row before it (64 zeros for the first). activities/audit.py appends and
+# verifies. The columns repeat the entry's fields for querying; verification checks they still agree.
+
+AUDIT_CHANNELS = ("CLI", "API", "SYSTEM")
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    # BIGINT on PostgreSQL; INTEGER on SQLite, where only an INTEGER PRIMARY KEY autoincrements.
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("recorded_at", Timestamp, nullable=False),
+    sa.Column("workflow_id", sa.String(200), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("actor", sa.String(64), nullable=True),
+    sa.Column("channel", sa.String(8), nullable=False),
+    sa.Column("action", sa.String(48), nullable=False),
+    sa.Column("from_stage", sa.String(32), nullable=True),
+    sa.Column("to_stage", sa.String(32), nullable=True),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("entry", sa.JSON, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.UniqueConstraint("workflow_id", "seq", "action", name="uq_audit_log_workflow_seq_action"),
+)

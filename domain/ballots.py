@@ -95,6 +95,8 @@ class Candidate(BaseModel):
     nominee_name: str = Field(min_length=1)
     nominee_actor_id: str | None = None  # set when the nominee is a person who may also be a voter
     proposing_organisation: str = Field(min_length=1)
+    # Separation of duties: whoever proposed the nomination does not vote on it.
+    proposer_actor_id: str | None = None
 
     def label(self) -> str:
         return f"{self.workflow_id} ({self.nominee_name})"
@@ -110,7 +112,7 @@ class Ballot(BaseModel):
 
 def conflicted(voter: Voter, candidate: Candidate, rule: ConflictRule = ConflictRule.NOMINEE_ONLY) -> bool:
     """Whether the voter must not vote on this candidate."""
-    if candidate.nominee_actor_id is not None and voter.id == candidate.nominee_actor_id:
+    if voter.id in (candidate.nominee_actor_id, candidate.proposer_actor_id):
         return True
     return rule == ConflictRule.NOMINEE_AND_UNIT and voter.organisation == candidate.proposing_organisation
 
@@ -118,6 +120,8 @@ def conflicted(voter: Voter, candidate: Candidate, rule: ConflictRule = Conflict
 def _conflict_reason(voter: Voter, candidate: Candidate) -> str:
     if candidate.nominee_actor_id is not None and voter.id == candidate.nominee_actor_id:
         return "they are the nominee"
+    if candidate.proposer_actor_id is not None and voter.id == candidate.proposer_actor_id:
+        return "they proposed it"
     return f"their organisation {voter.organisation!r} proposed the candidate"
 
 

@@ -296,6 +296,7 @@ class NominationWorkflow:
             nominee_name=nominee.display_name,
             nominee_actor_id=nominee.actor_id if isinstance(nominee, IndividualNominee) else None,
             proposing_organisation=self._nomination.ministry,
+            proposer_actor_id=self._nomination.proposer,
         )
         await workflow.execute_activity(
             "offer_to_open_session",

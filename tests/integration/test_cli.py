@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from temporalio.client import Client
 
+from runtime.auth import issue_token, keyring_from_env, verify_token
 from tests.factories import nomination_data
 from tests.integration.helpers import CENTRAL, PROPOSER, SECRETARY
 
@@ -20,22 +23,33 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
+AUTH_ENV = {"TDKT_AUTH_KEYS": "test-1:" + "k" * 40, "TDKT_AUTH_KEY_ID": "test-1"}
+KEYRING = keyring_from_env(AUTH_ENV)
+
+
 @pytest.fixture(scope="module")
 def cli_env(client: Client, task_queue: str, database_url: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
-        "TEMPORAL_NAMESPACE": client.namespace,
-        "TASK_QUEUE": task_queue,
-        "DATABASE_URL": database_url,
-    }
+    env = {k: v for k, v in os.environ.items() if k != "TDKT_TOKEN"}
+    return (
+        env
+        | AUTH_ENV
+        | {
+            "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+            "TEMPORAL_NAMESPACE": client.namespace,
+            "TASK_QUEUE": task_queue,
+            "DATABASE_URL": database_url,
+        }
+    )
 
 
-async def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+async def cli(env: dict[str, str], *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run starter.py; a command naming `--actor X` runs with a token signed for X unless one is given."""
+    if token is None and "--actor" in args and "--token" not in args:
+        token = issue_token(KEYRING, args[args.index("--actor") + 1])
     return await asyncio.to_thread(
         subprocess.run,
         [sys.executable, str(ROOT / "starter.py"), *args],
-        env=env,
+        env=env | ({"TDKT_TOKEN": token} if token else {}),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -325,3 +339,42 @@ async def test_the_procedure_through_the_cli(cli_env: dict[str, str], tmp_path: 
         assert exported.stdout.startswith("1 awardees") and out.stat().st_size > 0
     wrong = await cli(cli_env, "decision", "export", number, "--out", str(tmp_path / "decision.pdf"))
     assert wrong.returncode == 2 and "--out" in wrong.stderr
+
+
+async def test_every_human_action_needs_a_valid_token(cli_env: dict[str, str], tmp_path: Path):
+    started = await cli(cli_env, "nominate", write(tmp_path, "a.json", nomination_data("BANG_KHEN_BO")))
+    workflow_id = started.stdout.strip().splitlines()[-1]
+    assert await stage_of(cli_env, workflow_id) == "COUNCIL_REVIEW"
+    tally = ["--members", "9", "--present", "9", "--for", "9", "--against", "0"]
+
+    async def council_result(token: str, *extra: str) -> subprocess.CompletedProcess[str]:
+        return await cli(cli_env, "--token", token, "council-result", workflow_id, *extra, *tally)
+
+    no_token = await cli(cli_env, "council-result", workflow_id, *tally)
+    assert no_token.returncode == 7 and "signed token is required" in no_token.stderr
+    expired = issue_token(KEYRING, SECRETARY, timedelta(hours=1), now=datetime.now(UTC) - timedelta(hours=2))
+    refused = await council_result(expired)
+    assert refused.returncode == 7 and "expired" in refused.stderr
+    genuine = issue_token(KEYRING, SECRETARY)
+    head, payload, signature = genuine.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    claims["sub"] = "btp.hd.uy-vien-1"  # the same signature over another name
+    forged_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    forged = await council_result(f"{head}.{forged_payload}.{signature}")
+    assert forged.returncode == 7 and "forged" in forged.stderr
+    rogue = await council_result(issue_token(keyring_from_env({"TDKT_AUTH_KEYS": "rogue:" + "r" * 40}), SECRETARY))
+    assert rogue.returncode == 7 and "unknown key" in rogue.stderr
+    garbage = await council_result("not-a-token")
+    assert garbage.returncode == 7 and "malformed" in garbage.stderr
+    mismatch = await council_result(genuine, "--actor", "btp.hd.uy-vien-1")
+    assert mismatch.returncode == 7 and "the token is for" in mismatch.stderr
+
+    # A valid token for someone without the role: authenticated, then refused by the workflow's validator.
+    member = await council_result(issue_token(KEYRING, "btp.hd.uy-vien-1"))
+    assert member.returncode == 4 and "COUNCIL_SECRETARY" in member.stderr
+    done = await council_result(genuine)
+    assert done.returncode == 0 and json.loads(done.stdout)["stage"] == "AWAITING_DECISION"
+
+    issued = await cli(cli_env, "token", "issue", "--for", SECRETARY, "--ttl-hours", "1")
+    assert issued.returncode == 0
+    assert verify_token(KEYRING, issued.stdout.strip().splitlines()[-1]).actor == SECRETARY

@@ -48,8 +48,9 @@ TABLES = {
     "decisions",
     "decision_items",
     "awarded_by",
+    "audit_log",
 }
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 HANOI = timezone(timedelta(hours=7))
 
 

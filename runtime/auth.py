@@ -1,0 +1,113 @@
+"""Signed tokens (JWT, HS256) naming the actor behind every human action.
+
+Keys come from configuration: `TDKT_AUTH_KEYS` = comma-separated `kid:secret` pairs and `TDKT_AUTH_KEY_ID`
+= the kid that signs new tokens; older kids keep verifying until removed, so keys rotate. Without them the
+zero-setup default keeps one generated key in `.state/auth-keys.json` (mode 0600). The CLI and any
+service verify the token; the workflows' validators then check the actor's role against their roster
+snapshot again, so a valid token never grants more than the roster does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import jwt
+
+ISSUER = "tdkt-engine"
+ALGORITHM = "HS256"
+MIN_SECRET_BYTES = 32
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class AuthError(Exception):
+    """An unknown, expired or forged token; the message says which."""
+
+
+@dataclass(frozen=True)
+class Keyring:
+    keys: dict[str, str]
+    current: str
+
+    def __post_init__(self) -> None:
+        if self.current not in self.keys:
+            raise ValueError(f"TDKT_AUTH_KEY_ID: {self.current!r} is not among the keys {sorted(self.keys)}")
+        short = [kid for kid, secret in self.keys.items() if len(secret.encode()) < MIN_SECRET_BYTES]
+        if short:
+            raise ValueError(f"TDKT_AUTH_KEYS: key(s) {short} shorter than {MIN_SECRET_BYTES} bytes")
+
+
+@dataclass(frozen=True)
+class Identity:
+    actor: str
+    expires_at: datetime
+    key_id: str
+
+
+def keyring_from_env(env: dict[str, str] | None = None, state_dir: Path | None = None) -> Keyring:
+    env = dict(os.environ) if env is None else env
+    configured = env.get("TDKT_AUTH_KEYS")
+    if configured:
+        keys = {}
+        for pair in configured.split(","):
+            kid, sep, secret = pair.strip().partition(":")
+            if not sep or not kid or not secret:
+                raise ValueError("TDKT_AUTH_KEYS: expected comma-separated kid:secret pairs")
+            keys[kid] = secret
+        return Keyring(keys=keys, current=env.get("TDKT_AUTH_KEY_ID") or next(iter(keys)))
+    return _local_keyring((state_dir or ROOT / ".state") / "auth-keys.json")
+
+
+def _local_keyring(path: Path) -> Keyring:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        kid = f"local-{secrets.token_hex(4)}"
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"current": kid, "keys": {kid: secrets.token_urlsafe(48)}}, handle)
+        try:
+            os.link(tmp, path)  # first writer wins; a concurrent creator reads the winner's file
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return Keyring(keys=data["keys"], current=data["current"])
+
+
+def issue_token(keyring: Keyring, actor: str, ttl: timedelta = timedelta(hours=8), now: datetime | None = None) -> str:
+    issued = now or datetime.now(UTC)
+    claims = {"sub": actor, "iss": ISSUER, "iat": issued, "exp": issued + ttl}
+    return jwt.encode(claims, keyring.keys[keyring.current], algorithm=ALGORITHM, headers={"kid": keyring.current})
+
+
+def verify_token(keyring: Keyring, token: str) -> Identity:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise AuthError("the token is not a signed token (malformed)") from None
+    kid = header.get("kid")
+    if header.get("alg") != ALGORITHM:
+        raise AuthError(f"the token uses algorithm {header.get('alg')!r}; only {ALGORITHM} is accepted")
+    if kid not in keyring.keys:
+        raise AuthError(f"the token was signed with an unknown key {kid!r}")
+    try:
+        claims = jwt.decode(
+            token,
+            keyring.keys[kid],
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": ["sub", "exp", "iss"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise AuthError("the token has expired; ask for a new one") from None
+    except jwt.InvalidSignatureError:
+        raise AuthError("the token's signature does not verify: it is forged or altered") from None
+    except jwt.PyJWTError as err:
+        raise AuthError(f"the token is invalid: {err}") from None
+    return Identity(actor=str(claims["sub"]), expires_at=datetime.fromtimestamp(claims["exp"], UTC), key_id=kid)

@@ -1,0 +1,307 @@
+"""Encryption of every Temporal payload with AES-256-GCM, under rotatable keys.
+
+What it covers: workflow and activity inputs and results, signal, query and update arguments and results,
+memos, user metadata (the static summary) and — with the failure converter set below — failure messages and
+stack traces. Each is replaced in history by a payload with metadata ``encoding: binary/encrypted`` and
+``encryption-key-id: <id>`` whose data is ``nonce (12 bytes) || ciphertext || tag`` of the original payload
+serialised as protobuf: the same layout as temporalio/samples-python's encryption sample (and its Go and
+TypeScript siblings), so their tools can read it given the key.
+
+What it does not cover, by Temporal's design: search attributes (the server indexes them) and workflow ids.
+Neither carries personal data: the search attributes are the stage, ministry, award form, year, bloc and due
+date, and a workflow id is ``nomination-<year>-<ministry>-<the unit's document number>``. The memo
+(``nominee``: the nominee's display name, ``award``: the award's name) and the static summary are what an
+operator needs to recognise a nomination in the Temporal UI; they are payloads, so they are encrypted like the
+rest and read in clear only through the codec server (codec_server.py) by an operator who holds its token.
+
+Ballot choices are sealed before they reach Temporal (runtime/sealing.py): through this codec a ballot decodes
+to its sealed form, never to the choices, because the codec's keys are not the tally key.
+
+Keys: ``TDKT_CODEC_KEYS`` = ``id:base64key[,id:base64key...]`` (32-byte keys) and ``TDKT_CODEC_KEY_ID`` = the
+id that encrypts new payloads; every key listed decrypts. Without them, ``.state/codec-keys.json`` (created
+with mode 0600 on first use). To rotate: add a new key, make it current, keep the old ones listed for as long
+as histories encrypted under them may be read (replay, queries, the UI), and restart the worker, the CLI's
+processes and the codec server. ``python -m runtime.codec new-key`` prints a fresh ``id:base64key``;
+``python -m runtime.codec rotate`` adds one to the key file and makes it current.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import json
+import os
+import re
+import secrets
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from temporalio.api.common.v1 import Payload
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
+
+ENCODING = b"binary/encrypted"
+KEY_ID_METADATA = "encryption-key-id"
+KEY_BYTES = 32
+NONCE_BYTES = 12
+TAG_BYTES = 16
+
+KEYS_ENV = "TDKT_CODEC_KEYS"
+KEY_ID_ENV = "TDKT_CODEC_KEY_ID"
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_KEY_FILE = REPO_ROOT / ".state" / "codec-keys.json"
+
+_KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class CodecError(ValueError):
+    """A payload that cannot be decrypted, or a keyring that cannot be read. Never contains key material."""
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """The keys that decrypt (by id), and the id of the one that encrypts."""
+
+    current_id: str
+    keys: Mapping[str, bytes]
+
+    def __post_init__(self) -> None:
+        for key_id, key in self.keys.items():
+            if not _KEY_ID.fullmatch(key_id):
+                raise CodecError(f"codec key id {key_id!r} must be 1-64 of A-Z a-z 0-9 . _ -")
+            if len(key) != KEY_BYTES:
+                raise CodecError(f"codec key {key_id!r} is {len(key)} bytes; AES-256 needs {KEY_BYTES}")
+        if self.current_id not in self.keys:
+            raise CodecError(f"the current codec key id {self.current_id!r} is not among the keys {sorted(self.keys)}")
+        object.__setattr__(self, "keys", dict(self.keys))
+
+    def __repr__(self) -> str:  # never print the keys
+        return f"Keyring(current_id={self.current_id!r}, key_ids={sorted(self.keys)!r})"
+
+    def with_current(self, key_id: str, key: bytes) -> Keyring:
+        """This keyring plus `key` under `key_id`, which becomes current (old keys still decrypt)."""
+        return Keyring(current_id=key_id, keys={**self.keys, key_id: key})
+
+
+class EncryptionCodec(PayloadCodec):
+    """AES-256-GCM over each whole payload; the current key encrypts, any key of the keyring decrypts."""
+
+    def __init__(self, keyring: Keyring) -> None:
+        super().__init__()
+        self._current_id = keyring.current_id
+        # Direct AESGCM, as in the samples, to stay byte-compatible with their Go and TypeScript codecs.
+        self._ciphers = {key_id: AESGCM(key) for key_id, key in keyring.keys.items()}
+
+    @property
+    def key_id(self) -> str:
+        return self._current_id
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        # Every payload, whatever it holds, is encrypted under the current key and names it.
+        cipher = self._ciphers[self._current_id]
+        return [
+            Payload(
+                metadata={"encoding": ENCODING, KEY_ID_METADATA: self._current_id.encode()},
+                data=_encrypt(cipher, p.SerializeToString()),
+            )
+            for p in payloads
+        ]
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        decoded: list[Payload] = []
+        for p in payloads:
+            # Not ours (written before encryption was turned on, or by a plain client): left as it is.
+            if p.metadata.get("encoding", b"") != ENCODING:
+                decoded.append(p)
+                continue
+            key_id = p.metadata.get(KEY_ID_METADATA, b"").decode("utf-8", errors="replace")
+            cipher = self._ciphers.get(key_id)
+            if cipher is None:
+                raise CodecError(
+                    f"payload encrypted under codec key id {key_id!r}, which is not in the keyring "
+                    f"(known: {', '.join(sorted(self._ciphers))}); add it to {KEYS_ENV} or the key file"
+                )
+            if len(p.data) < NONCE_BYTES + TAG_BYTES:
+                raise CodecError(f"payload encrypted under codec key id {key_id!r} is too short to be AES-GCM")
+            try:
+                plain = cipher.decrypt(p.data[:NONCE_BYTES], p.data[NONCE_BYTES:], None)
+            except InvalidTag:
+                raise CodecError(
+                    f"payload encrypted under codec key id {key_id!r} does not decrypt: "
+                    "it was altered, or the key under that id is not the one it was encrypted with"
+                ) from None
+            decoded.append(Payload.FromString(plain))
+        return decoded
+
+
+def _encrypt(cipher: AESGCM, data: bytes) -> bytes:
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + cipher.encrypt(nonce, data, None)
+
+
+def data_converter(keyring: Keyring | None = None) -> DataConverter:
+    """The engine's converter (pydantic JSON) with every payload encrypted, failure messages included.
+
+    `keyring` None: `load_keyring()` (the environment, else the key file)."""
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec(keyring or load_keyring()),
+        # Failure messages and stack traces can quote what a payload held: encrypt them too.
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+
+
+# ---- where the keys come from ------------------------------------------------------------------------
+
+
+def new_key_id() -> str:
+    return f"k{secrets.token_hex(4)}"
+
+
+def new_key() -> bytes:
+    return AESGCM.generate_key(bit_length=KEY_BYTES * 8)
+
+
+def parse_keys(spec: str, current_id: str | None) -> Keyring:
+    """The keyring from `TDKT_CODEC_KEYS` / `TDKT_CODEC_KEY_ID` values; CodecError naming the variable."""
+    keys: dict[str, bytes] = {}
+    for position, entry in enumerate((e.strip() for e in spec.split(",")), start=1):
+        if not entry:
+            continue
+        key_id, sep, encoded = entry.partition(":")
+        key_id = key_id.strip()
+        if not sep or not key_id:
+            raise CodecError(f"{KEYS_ENV}: entry {position} is not of the form id:base64key")
+        if not _KEY_ID.fullmatch(key_id):
+            raise CodecError(f"{KEYS_ENV}: key id {key_id!r} must be 1-64 of A-Z a-z 0-9 . _ -")
+        if key_id in keys:
+            raise CodecError(f"{KEYS_ENV}: key id {key_id!r} is listed twice")
+        try:
+            key = base64.b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise CodecError(f"{KEYS_ENV}: the key of {key_id!r} is not valid base64") from None
+        if len(key) != KEY_BYTES:
+            raise CodecError(
+                f"{KEYS_ENV}: the key of {key_id!r} is {len(key)} bytes; AES-256 needs {KEY_BYTES} "
+                f"(make one with `python -m runtime.codec new-key`)"
+            )
+        keys[key_id] = key
+    if not keys:
+        raise CodecError(f"{KEYS_ENV} is set but lists no key (expected id:base64key[,id:base64key...])")
+    if current_id is None or not current_id.strip():
+        if len(keys) > 1:
+            raise CodecError(f"{KEYS_ENV} lists {len(keys)} keys: set {KEY_ID_ENV} to the one that encrypts")
+        current_id = next(iter(keys))
+    current_id = current_id.strip()
+    if current_id not in keys:
+        raise CodecError(f"{KEY_ID_ENV}={current_id!r} is not one of the ids in {KEYS_ENV}: {sorted(keys)}")
+    return Keyring(current_id=current_id, keys=keys)
+
+
+def load_keyring(environ: Mapping[str, str] | None = None, key_file: Path | None = None) -> Keyring:
+    """`TDKT_CODEC_KEYS` (+ `TDKT_CODEC_KEY_ID`) if set; otherwise the key file (default
+    `.state/codec-keys.json`), created with one fresh key and mode 0600 if it does not exist."""
+    env = os.environ if environ is None else environ
+    spec = env.get(KEYS_ENV, "")
+    if spec.strip():
+        return parse_keys(spec, env.get(KEY_ID_ENV))
+    if env.get(KEY_ID_ENV, "").strip():
+        raise CodecError(f"{KEY_ID_ENV} is set but {KEYS_ENV} is not: set both, or neither to use the key file")
+    return load_or_create_key_file(key_file or DEFAULT_KEY_FILE)
+
+
+def _dump(keyring: Keyring) -> bytes:
+    document = {
+        "current": keyring.current_id,
+        "keys": {key_id: base64.b64encode(key).decode("ascii") for key_id, key in keyring.keys.items()},
+    }
+    return (json.dumps(document, indent=2) + "\n").encode("utf-8")
+
+
+def read_key_file(path: Path) -> Keyring:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        current = document["current"]
+        encoded = document["keys"]
+        if not isinstance(current, str) or not isinstance(encoded, dict):
+            raise TypeError
+        keys = {str(k): base64.b64decode(v, validate=True) for k, v in encoded.items()}
+    except (OSError, ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise CodecError(
+            f"{path} is not a codec key file ({{'current': id, 'keys': {{id: base64key}}}}): {type(exc).__name__}"
+        ) from None
+    try:
+        return Keyring(current_id=current, keys=keys)
+    except CodecError as exc:
+        raise CodecError(f"{path}: {exc}") from None
+
+
+def _write_private(path: Path, content: bytes, *, replace: bool) -> bool:
+    """Write `content` to `path` with mode 0600 through a private temporary file. With replace=False it is
+    hard-linked into place and False is returned if another process created `path` first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o600)  # whatever the umask
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if replace:
+            os.replace(temporary, path)
+            return True
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def load_or_create_key_file(path: Path) -> Keyring:
+    """Read the key file, or create it with one fresh key; two processes starting at once share one key."""
+    if path.exists():
+        return read_key_file(path)
+    key_id = new_key_id()
+    keyring = Keyring(current_id=key_id, keys={key_id: new_key()})
+    if not _write_private(path, _dump(keyring), replace=False):
+        return read_key_file(path)
+    return keyring
+
+
+def rotate_key_file(path: Path) -> Keyring:
+    """Add a fresh key to the key file and make it current; the old keys stay to decrypt old payloads."""
+    keyring = load_or_create_key_file(path).with_current(new_key_id(), new_key())
+    _write_private(path, _dump(keyring), replace=True)
+    return keyring
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["new-key"]:
+        print(f"{new_key_id()}:{base64.b64encode(new_key()).decode('ascii')}")
+        return 0
+    if args and args[0] == "rotate" and len(args) <= 2:
+        path = Path(args[1]) if len(args) == 2 else DEFAULT_KEY_FILE
+        keyring = rotate_key_file(path)
+        print(f"{path}: current key is now {keyring.current_id}; keys {sorted(keyring.keys)} still decrypt")
+        print("restart the worker, the codec server and any running CLI process to use it")
+        return 0
+    print(
+        "usage: python -m runtime.codec new-key        # prints id:base64key for TDKT_CODEC_KEYS\n"
+        "       python -m runtime.codec rotate [FILE]  # new current key in the key file (.state/codec-keys.json)",
+        file=sys.stderr,
+    )
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
