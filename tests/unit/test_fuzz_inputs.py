@@ -1,0 +1,146 @@
+"""Property-based fuzzing of every kind of input before it reaches a workflow: nomination files, meeting
+results, central decisions, holds, objections, decisions and sealed ballots. Each input is either
+accepted as valid or refused with errors that name a field; nothing else may happen (no crash, no
+half-valid object)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError
+
+from domain.ballot_messages import BallotCast
+from domain.catalog import policy_set
+from domain.decisions import DecisionRequest
+from domain.errors import InvalidInput, field_errors_from
+from domain.messages import (
+    CentralApproval,
+    ConsultationRequest,
+    HoldRequest,
+    MeetingResult,
+    ObjectionFiling,
+    ObjectionResolution,
+    ReasonedAction,
+)
+from domain.nomination import Nomination, parse_nomination
+from tests.factories import nomination_data
+
+POLICY = policy_set("2026.01")
+FUZZ = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+COUNTS: dict[str, int] = {}
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**12), max_value=10**12),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=60),
+    st.sampled_from(["", " ", "2026-12-20", "BTP", "FOR", "∞", "<script>", "'; DROP TABLE nominations;--", "Đ" * 400]),
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)),
+    max_leaves=12,
+)
+
+
+def mutated(valid: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """A valid payload with some fields dropped, replaced by junk, or joined by unknown ones."""
+    keys = sorted(valid)
+    return st.builds(
+        lambda drop, replace, extra: {k: v for k, v in valid.items() if k not in drop} | replace | extra,
+        st.sets(st.sampled_from(keys), max_size=2),
+        st.dictionaries(st.sampled_from(keys), json_values, max_size=3),
+        st.dictionaries(st.text(min_size=1, max_size=8), json_values, max_size=1),
+    )
+
+
+def judge(model: type[BaseModel], raw: Any, kind: str) -> None:
+    COUNTS[kind] = COUNTS.get(kind, 0) + 1
+    try:
+        parsed = model.model_validate(raw)
+    except ValidationError as exc:
+        errors = field_errors_from(exc)
+        assert errors and all(e.field and e.message for e in errors)
+        return
+    # Accepted: it survives a JSON round trip unchanged, as it will through Temporal's converter.
+    assert model.model_validate_json(parsed.model_dump_json()) == parsed
+
+
+@FUZZ
+@given(st.one_of(mutated(nomination_data("HUAN_CHUONG_LD_3")), json_values))
+def test_nomination_files(raw: Any) -> None:
+    COUNTS["nomination"] = COUNTS.get("nomination", 0) + 1
+    try:
+        nomination = parse_nomination(raw, POLICY)
+    except InvalidInput as refused:
+        assert refused.errors and all(e.field and e.message for e in refused.errors)
+        return
+    assert isinstance(nomination, Nomination)
+    assert Nomination.model_validate_json(nomination.model_dump_json()) == nomination
+
+
+VALID_PAYLOADS: dict[str, tuple[type[BaseModel], dict[str, Any]]] = {
+    "meeting_result": (
+        MeetingResult,
+        {"actor": "btp.hd.thu-ky", "tally": {"members": 9, "present": 8, "votes_for": 7, "votes_against": 1}},
+    ),
+    "central_approval": (
+        CentralApproval,
+        {"actor": "tw.ban-tdkt.can-bo-1", "decision_no": "1/QĐ-TTg", "decision_date": "2026-12-20"},
+    ),
+    "reasoned_action": (ReasonedAction, {"actor": "btp.vutckt.le-thi-hoa", "reason": "Đơn vị rút đề nghị"}),
+    "hold": (HoldRequest, {"actor": "btp.hd.thu-ky", "ground": "COMPLAINT", "reason": "Có đơn khiếu nại"}),
+    "objection": (ObjectionFiling, {"filed_by": "Người dân", "contact": "0900", "reason": "Phản ánh thành tích"}),
+    "objection_resolution": (
+        ObjectionResolution,
+        {"actor": "btp.hd.thu-ky", "objection_id": 1, "decision": "DISMISS", "reason": "Không có cơ sở"},
+    ),
+    "consultation": (
+        ConsultationRequest,
+        {"actor": "tw.ban-tdkt.can-bo-1", "agencies": ["Bộ Nội vụ"], "reason": "Lấy ý kiến"},
+    ),
+    "decision": (
+        DecisionRequest,
+        {
+            "decision": {
+                "decision_no": "1/QĐ-TTg",
+                "decision_date": "2026-12-20",
+                "authority": "PRIME_MINISTER",
+                "actor": "tw.ban-tdkt.can-bo-1",
+            },
+            "workflow_ids": ["nomination-2026-BTP-1/TTr"],
+        },
+    ),
+    "ballot": (
+        BallotCast,
+        {
+            "voter": "btp.hd.uy-vien-1",
+            "ballot": {"key_id": "0" * 32, "wrapped_key": "QUJDRA==", "sealed_choices": {"wf": "QUJDRA=="}},
+        },
+    ),
+}
+
+
+@FUZZ
+@given(st.sampled_from(sorted(VALID_PAYLOADS)).flatmap(lambda k: st.tuples(st.just(k), mutated(VALID_PAYLOADS[k][1]))))
+def test_every_update_payload(case: tuple[str, dict[str, Any]]) -> None:
+    kind, raw = case
+    judge(VALID_PAYLOADS[kind][0], raw, kind)
+
+
+@FUZZ
+@given(json_values)
+def test_arbitrary_json_as_any_payload(raw: Any) -> None:
+    for kind, (model, _) in VALID_PAYLOADS.items():
+        judge(model, raw, f"{kind}:arbitrary")
+
+
+def test_the_fuzzers_ran_thousands_of_cases() -> None:
+    """Runs last in this module (pytest keeps file order): report and check how many cases were tried."""
+    total = sum(COUNTS.values())
+    print(f"\nfuzz cases tried: {total} ({json.dumps(COUNTS, sort_keys=True)})")
+    assert total >= 3000
