@@ -67,7 +67,8 @@ def run(argv: list[str]) -> int:
     try:
         return asyncio.run(verify(default_database_url()))
     except Exception as err:  # the database is down, the URL is wrong, ...
-        print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
+        first_line = (str(err).splitlines() or [""])[0]
+        print(f"error: {type(err).__name__}: {first_line}", file=sys.stderr)
         return EXIT_FAILURE
 
 

@@ -181,6 +181,14 @@ async def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def cmd_verify_audit(args: argparse.Namespace) -> int:
+    from activities.db import default_database_url
+    from audit_cli import verify
+
+    # 0: intact; 6: the first broken link is reported on stderr; 1: no database or no audit table.
+    return await verify(_settings().database_url or default_database_url())
+
+
 async def cmd_setup(args: argparse.Namespace) -> int:
     from runtime.temporal import ensure_search_attributes
 
@@ -581,6 +589,9 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("db", help="database schema")
     s.add_argument("action", choices=["upgrade"])
     s.set_defaults(run=cmd_db_upgrade)
+
+    s = sub.add_parser("verify-audit", help="check the tamper-evident audit chain; reports the first broken link")
+    s.set_defaults(run=cmd_verify_audit)
 
     s = sub.add_parser("setup", help="register the search attributes on the namespace")
     s.set_defaults(run=cmd_setup)

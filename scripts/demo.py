@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 from temporalio.client import Client
 
+from activities.audit import verify_audit
 from activities.db import create_engine, default_database_url
 from activities.migrate import upgrade_to_head
 from activities.roster_store import load_roster
@@ -218,9 +219,13 @@ async def run_scenarios(client: Client, settings: Settings, engine: Any, run_tag
     console.print(f"decision list exported: {export} ({rows} rows)")
 
     # 7. A voter checks their receipt; then the register.
+    audit = await verify_audit(engine)
+    console.print(
+        f"audit chain: {'intact' if audit.intact else 'BROKEN'}, {audit.checked} entries (starter.py verify-audit)"
+    )
     session_id, counted = await verify_receipt(client, receipts[0].receipt)
     console.print(f"receipt of {COUNCIL_MEMBERS[0]} in {session_id}: {'counted' if counted else 'NOT counted'}")
-    return await print_register(client, engine, ids, council_closed) and bool(counted)
+    return await print_register(client, engine, ids, council_closed) and bool(counted) and audit.intact
 
 
 async def print_register(client: Client, engine: Any, ids: dict[str, str], council: SessionStatus) -> bool:

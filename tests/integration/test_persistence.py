@@ -242,6 +242,7 @@ async def test_an_older_seq_after_a_newer_one_does_not_regress_the_row(engine: A
     assert [(e["seq"], e["to_stage"]) for e in events] == [(1, "PUBLIC_NOTICE"), (2, "COUNCIL_REVIEW")]
     notices = await fetch(engine, "notifications", workflow_id, order="seq, party")
     assert [(n["seq"], n["party"]) for n in notices] == [
+        (1, "SECRETARIAT:BTP"),  # the published notice goes to the secretariat too
         (1, "UNIT:BTP:btp.vutckt.le-thi-hoa"),
         (2, "COUNCIL:BTP"),
         (2, "UNIT:BTP:btp.vutckt.le-thi-hoa"),

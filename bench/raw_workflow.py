@@ -1,0 +1,163 @@
+"""The raw Temporal floor of the year-end wave: a trivial workflow of the same shape as a nomination.
+
+One `RawNominationWorkflow` per nomination takes its route's steps (bench.wave_plan.ROUTE_STEPS) and causes
+the same numbers of activities, signals, updates and timers as the real `NominationWorkflow` on that
+route, in the same order, plus the same search-attribute upserts: with no-op activities, no database, no
+pydantic models, no ballot sessions and no decision workflows. The wave harness starts, signals and
+updates these as it does real nominations, on the same dev server, with worker processes started the same
+way (`python -m bench.raw_workflow`, the same sandbox and worker options).
+
+An activity that precedes a wait for signals (AS) or for an update (AU) prints `RAWREADY S|U <workflow
+id>` on stdout; the harness reads it and sends the signals or the update, as the real harness reacts to
+PostgreSQL rows and ballot sessions. It is the only thing the activities do.
+
+    python -m bench.raw_workflow --task-queue Q [--address HOST:PORT] [worker options]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from datetime import timedelta
+
+from temporalio import activity, workflow
+from temporalio.common import SearchAttributeKey
+
+READY = "RAWREADY"
+NOOP_TIMEOUT = timedelta(seconds=30)
+STAGE = SearchAttributeKey.for_keyword("NominationStage")
+BLOC = SearchAttributeKey.for_keyword("Bloc")
+# Long enough never to fire during a wave: stands for the central board's appraisal deadline.
+APPRAISAL_DEADLINE = timedelta(days=14)
+
+
+@activity.defn(name="raw_noop")
+async def raw_noop(workflow_id: str, ready: str) -> None:
+    if ready:
+        sys.stdout.write(f"{READY} {ready} {workflow_id}\n")
+        sys.stdout.flush()
+
+
+@workflow.defn(name="RawNominationWorkflow")
+class RawNominationWorkflow:
+    def __init__(self) -> None:
+        self._signals = 0  # received
+        self._consumed = 0
+        self._gates = 0  # update steps reached
+        self._tickets = 0  # updates admitted
+        self._done = 0  # updates applied
+        self._transitions = 0
+
+    @workflow.run
+    async def run(self, steps: list[str], notice_seconds: int) -> int:
+        workflow.upsert_search_attributes([BLOC.value_set("RAW")])
+        for step in steps:
+            if step in ("A", "AS", "AU"):
+                await self._noop({"AS": "S", "AU": "U"}.get(step, ""))
+            elif step == "R":
+                await self._transition()
+            elif step in ("S", "SR"):
+                await workflow.wait_condition(lambda: self._signals > self._consumed)
+                self._consumed += 1
+                if step == "SR":
+                    await self._transition()
+            elif step == "T":
+                await workflow.sleep(timedelta(seconds=notice_seconds))
+                await self._transition()
+            elif step in ("U", "UT"):
+                target = self._done + 1
+                self._gates += 1
+                reached = lambda: self._done >= target  # noqa: E731
+                if step == "UT":
+                    await workflow.wait_condition(reached, timeout=APPRAISAL_DEADLINE)
+                else:
+                    await workflow.wait_condition(reached)
+            else:
+                raise ValueError(f"unknown step {step!r}")
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._transitions
+
+    @workflow.signal
+    def poke(self) -> None:
+        self._signals += 1
+
+    @workflow.update
+    async def act(self) -> int:
+        ticket = self._tickets
+        self._tickets += 1
+        await workflow.wait_condition(lambda: self._gates > ticket)
+        await self._transition()
+        self._done += 1
+        return self._transitions
+
+    async def _noop(self, ready: str = "") -> None:
+        await workflow.execute_activity(
+            raw_noop, args=[workflow.info().workflow_id, ready], start_to_close_timeout=NOOP_TIMEOUT
+        )
+
+    async def _transition(self) -> None:
+        self._transitions += 1
+        workflow.upsert_search_attributes([STAGE.value_set(f"RAW_{self._transitions}")])
+        await self._noop()
+
+
+def worker_options(args: argparse.Namespace) -> dict[str, int]:
+    options = {
+        "max_cached_workflows": args.max_cached_workflows,
+        "max_concurrent_workflow_tasks": args.max_concurrent_workflow_tasks,
+        "max_concurrent_activities": args.max_concurrent_activities,
+    }
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def add_worker_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-cached-workflows", type=int, default=None)
+    parser.add_argument("--max-concurrent-workflow-tasks", type=int, default=None)
+    parser.add_argument("--max-concurrent-activities", type=int, default=None)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    from temporalio.worker import Worker
+
+    from runtime.temporal import connect
+
+    client = await connect(args.address, args.namespace)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    worker = Worker(
+        client,
+        task_queue=args.task_queue,
+        workflows=[RawNominationWorkflow],
+        activities=[raw_noop],
+        **worker_options(args),  # type: ignore[arg-type]
+    )
+    async with worker:
+        sys.stdout.write(f"RAWWORKER started {os.getpid()}\n")
+        sys.stdout.flush()
+        await stop.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task-queue", required=True)
+    parser.add_argument("--address", default=os.environ.get("TEMPORAL_ADDRESS", "localhost:7233"))
+    parser.add_argument("--namespace", default=os.environ.get("TEMPORAL_NAMESPACE", "default"))
+    add_worker_options(parser)
+    code = 0
+    try:
+        asyncio.run(serve(parser.parse_args()))
+    except Exception as exc:
+        print(f"raw worker failed: {exc!r}", file=sys.stderr)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # skip interpreter teardown (sdk-python#300)
+
+
+if __name__ == "__main__":
+    main()

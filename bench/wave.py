@@ -1,0 +1,1214 @@
+"""Year-end wave benchmark (issue 5), measured against the raw Temporal limit in the same run.
+
+    .venv/bin/python -m bench.wave --nominations 1000 --voters 9 --workers 2
+
+One run, on one dev server (started here, or the one given by --address) and a temporary PostgreSQL
+database (created and dropped here; TEST_POSTGRES_ADMIN_URL, default postgresql://postgres@127.0.0.1:5432/postgres):
+
+1. Loads a generated roster (bench.wave_plan: --ministries ministries of --voters council members each,
+   blocs of three ministries with one representative per ministry, the central board) and starts
+   --workers worker processes (`python worker.py`, or `python -m bench.wave_worker` with --worker-impl
+   tuned and the knobs below) on one task queue.
+2. Light load: --probe nominations reach the council and wait there; then one `withdraw` update at a
+   time on them (p50_ms, p99_ms).
+3. Raw floor: the same number of trivial workflows of the same shape (bench.raw_workflow) on the same
+   server, with as many worker processes, started and driven the same way (raw_rate).
+4. The wave: --nominations nominations over the ministries and award forms, all started at once; per
+   ministry a council ballot session (a meeting) collects those that reach the council and closes its
+   list at --council-cap candidates, once every nomination of the ministry is in, or after --idle-seconds
+   without a newcomer; every member casts a sealed ballot at once; per bloc a ballot session picks its
+   quota; the central board approves (without a decision number) every nomination the moment PostgreSQL
+   shows it in CENTRAL_REVIEW; the signing authorities issue batch decisions (<= 1000 nominations, after
+   --decision-flush-seconds). Rate = nominations finished (AWARDED or REJECTED) per second.
+5. Checks PostgreSQL against what the wave must have produced (lost, duplicated), the largest history of
+   the sessions, decisions and a sample of nominations, and prints the figures as the LAST line in
+   key=value form. Exit status 0 when lost == duplicated == 0 and nothing failed.
+
+Every loop is bounded: the wave gives up after --timeout seconds, the raw phase after --raw-timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.db import normalise_url
+from activities.migrate import upgrade_to_head
+from activities.roster_store import load_roster
+from bench import wave_plan
+from bench.wave_plan import Planned, WavePlan
+from domain.ballot_messages import SessionPhase, SessionStart, SessionStatus, session_workflow_id
+from domain.ballots import BallotSessionKind
+from domain.catalog import current_policy_version
+from domain.decisions import DecisionRef, DecisionRequest
+from domain.messages import CentralApproval, NominationStatus, ReasonedAction
+from domain.notices import head_of_body, parties_to_notify
+from domain.roster import Roster
+from domain.stages import Stage
+from runtime.ballots import DuplicateSession, cast, close_list, open_session, session_status
+from runtime.decisions import issue_decision
+from runtime.nominations import ActionRefused, act, start_nomination
+from runtime.processes import temporal_binary
+from runtime.sealing import load_or_create_private_key
+from runtime.temporal import connect, ensure_search_attributes
+from workflows.search_attributes import AWARD_FORM, AWARD_YEAR, MINISTRY, NOMINATION_STAGE
+
+ROOT = Path(__file__).resolve().parents[1]
+ADMIN = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+FINAL = (Stage.AWARDED.value, Stage.REJECTED.value)
+POLL_S = 0.5
+RAW_DELAY_S = 0.2  # the raw harness reacts this long after a workflow says it waits (the real one polls)
+MAX_DECISION = 1000  # DecisionRequest's limit
+HISTORY_SAMPLE_PER_ROUTE = 8
+
+T = TypeVar("T")
+
+
+def log(message: str) -> None:
+    print(f"[wave {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile; 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
+    return ordered[rank - 1]
+
+
+async def retrying(call: Callable[[], Awaitable[T]], attempts: int = 5, delay: float = 0.5) -> T:
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except (ActionRefused, asyncio.CancelledError):
+            raise
+        except Exception:
+            if attempt + 1 == attempts:
+                raise
+            await asyncio.sleep(delay * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+# ---- options --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Options:
+    nominations: int = 1000
+    voters: int = 9
+    workers: int = 2
+    ministries: int = 6
+    address: str | None = None
+    notice_seconds: int = 5
+    council_cap: int = 250
+    bloc_cap: int = 500
+    idle_seconds: float = 3.0
+    decision_flush_seconds: float = 2.0
+    probe: int = 50
+    start_concurrency: int = 32
+    approve_concurrency: int = 16
+    worker_impl: str = "stock"
+    max_cached_workflows: int | None = None
+    max_concurrent_workflow_tasks: int | None = None
+    max_concurrent_activities: int | None = None
+    db_pool_size: int | None = None
+    no_pre_ping: bool = False
+    log_format: str = "console"
+    raw: bool = True
+    raw_nominations: int | None = None
+    timeout: float = 1500.0
+    raw_timeout: float = 900.0
+    keep_logs: bool = False
+
+    def knobs(self) -> list[str]:
+        args = []
+        for name in ("max_cached_workflows", "max_concurrent_workflow_tasks", "max_concurrent_activities"):
+            value = getattr(self, name)
+            if value is not None:
+                args += ["--" + name.replace("_", "-"), str(value)]
+        return args
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    defaults = Options()
+    parser.add_argument("--nominations", type=int, default=defaults.nominations)
+    parser.add_argument("--voters", type=int, default=defaults.voters, help="council members per ministry")
+    parser.add_argument("--workers", type=int, default=defaults.workers, help="worker processes on the queue")
+    parser.add_argument("--ministries", type=int, default=defaults.ministries, help="at least 3; blocs of 3")
+    parser.add_argument("--address", default=None, help="use this dev server instead of starting one")
+    parser.add_argument("--notice-seconds", type=int, default=defaults.notice_seconds)
+    parser.add_argument("--council-cap", type=int, default=defaults.council_cap)
+    parser.add_argument("--bloc-cap", type=int, default=defaults.bloc_cap)
+    parser.add_argument("--idle-seconds", type=float, default=defaults.idle_seconds)
+    parser.add_argument("--decision-flush-seconds", type=float, default=defaults.decision_flush_seconds)
+    parser.add_argument("--probe", type=int, default=defaults.probe, help="sequential updates at light load")
+    parser.add_argument("--start-concurrency", type=int, default=defaults.start_concurrency)
+    parser.add_argument("--approve-concurrency", type=int, default=defaults.approve_concurrency)
+    parser.add_argument("--worker-impl", choices=("stock", "tuned"), default=defaults.worker_impl)
+    parser.add_argument("--max-cached-workflows", type=int, default=None)
+    parser.add_argument("--max-concurrent-workflow-tasks", type=int, default=None)
+    parser.add_argument("--max-concurrent-activities", type=int, default=None)
+    parser.add_argument("--db-pool-size", type=int, default=None)
+    parser.add_argument("--no-pre-ping", action="store_true")
+    parser.add_argument("--log-format", choices=("console", "json"), default=defaults.log_format)
+    parser.add_argument("--no-raw", dest="raw", action="store_false", help="skip the raw floor (debugging)")
+    parser.add_argument("--raw-nominations", type=int, default=None, help="default: --nominations")
+    parser.add_argument("--timeout", type=float, default=defaults.timeout, help="the wave's limit, seconds")
+    parser.add_argument("--raw-timeout", type=float, default=defaults.raw_timeout)
+    parser.add_argument("--keep-logs", action="store_true")
+    opts = Options(**vars(parser.parse_args(argv)))
+    tuned = opts.db_pool_size is not None or opts.no_pre_ping
+    if tuned and opts.worker_impl == "stock":
+        parser.error("--db-pool-size / --no-pre-ping need --worker-impl tuned (worker.py does not expose them)")
+    if opts.worker_impl == "stock" and opts.knobs():
+        parser.error("worker options need --worker-impl tuned (worker.py does not expose them)")
+    if opts.ministries < 3:
+        parser.error("--ministries: at least 3 (a bloc of fewer members may miss its quorum)")
+    if opts.nominations < 1 or opts.voters < 1 or opts.workers < 1:
+        parser.error("--nominations, --voters and --workers must be positive")
+    return opts
+
+
+# ---- worker processes and their memory ------------------------------------------------------------------
+
+
+def rss_mb(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except (FileNotFoundError, ProcessLookupError, ValueError):
+        return None
+    return None
+
+
+class RssSampler:
+    """Peak resident memory of a set of processes: of their sum, and of the largest one."""
+
+    def __init__(self) -> None:
+        self.pids: list[int] = []
+        self.peak_sum = 0.0
+        self.peak_one = 0.0
+
+    def reset(self, pids: list[int]) -> None:
+        self.pids, self.peak_sum, self.peak_one = list(pids), 0.0, 0.0
+
+    def sample(self) -> None:
+        values = [v for v in (rss_mb(pid) for pid in self.pids) if v is not None]
+        if values:
+            self.peak_sum = max(self.peak_sum, sum(values))
+            self.peak_one = max(self.peak_one, max(values))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self.sample()
+            try:
+                await asyncio.wait_for(stop.wait(), 0.5)
+            except TimeoutError:
+                pass
+
+
+def engine_worker_command(opts: Options) -> list[str]:
+    if opts.worker_impl == "stock":
+        return [sys.executable, str(ROOT / "worker.py")]
+    command = [sys.executable, "-m", "bench.wave_worker", *opts.knobs()]
+    if opts.db_pool_size is not None:
+        command += ["--db-pool-size", str(opts.db_pool_size)]
+    if opts.no_pre_ping:
+        command.append("--no-pre-ping")
+    return command
+
+
+def start_engine_workers(opts: Options, env: dict[str, str], logdir: Path) -> list[subprocess.Popen[bytes]]:
+    processes = []
+    for n in range(opts.workers):
+        out = open(logdir / f"worker-{n}.log", "wb")  # noqa: SIM115 - handed to the child process
+        processes.append(
+            subprocess.Popen(
+                engine_worker_command(opts),
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+        out.close()
+    return processes
+
+
+async def wait_started(processes: list[subprocess.Popen[bytes]], logdir: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    for n, process in enumerate(processes):
+        path = logdir / f"worker-{n}.log"
+        while "worker_started" not in path.read_text(encoding="utf-8", errors="replace"):
+            if process.poll() is not None:
+                raise RuntimeError(f"worker {n} exited with {process.returncode}; see {path}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"worker {n} did not start within {timeout:.0f}s; see {path}")
+            await asyncio.sleep(0.2)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+# ---- database -------------------------------------------------------------------------------------------
+
+
+async def create_database() -> tuple[str, str]:
+    name = f"tdkt_wave_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(ADMIN)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base = normalise_url(ADMIN.rsplit("/", 1)[0] + "/")
+    return name, f"{base}{name}"
+
+
+async def drop_database(name: str) -> None:
+    admin = await asyncpg.connect(ADMIN)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def stages_of(engine: AsyncEngine, ids: Sequence[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    query = sa.text("SELECT workflow_id, stage FROM nominations WHERE workflow_id IN :ids").bindparams(
+        sa.bindparam("ids", expanding=True)
+    )
+    async with engine.connect() as conn:
+        return {r.workflow_id: r.stage for r in await conn.execute(query, {"ids": list(ids)})}
+
+
+# ---- light load -----------------------------------------------------------------------------------------
+
+
+async def light_load(client: Client, engine: AsyncEngine, queue: str, plan: WavePlan, count: int) -> list[float]:
+    """`count` nominations wait in COUNCIL_REVIEW (no session is open); then one withdraw at a time."""
+    if count <= 0:
+        return []
+    ministry = plan.ministries[0]
+    probes = [
+        wave_plan.Nomination.model_validate(
+            wave_plan.nomination_data(
+                "BANG_KHEN_BO",
+                ministry=ministry,
+                proposer=wave_plan.unit_staff(ministry),
+                reference=f"P{plan.tag}-{i:03d}/TTr",
+                year=wave_plan.YEAR,
+            )
+        )
+        for i in range(count)
+    ]
+    ids = [(await start_nomination(client, p, queue)).id for p in probes]
+    deadline = time.monotonic() + 120
+    while True:
+        stages = await stages_of(engine, ids)
+        if sum(1 for s in stages.values() if s == Stage.COUNCIL_REVIEW.value) == count:
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"light-load probes did not reach the council: {Counter(stages.values())}")
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(2.0)  # each has offered itself (no session open) and waits: idle
+    latencies = []
+    for workflow_id in ids:
+        started = time.perf_counter()
+        await act(
+            client,
+            workflow_id,
+            "withdraw",
+            ReasonedAction(actor=wave_plan.unit_staff(ministry), reason="Đơn vị rút (đo độ trễ khi tải nhẹ)"),
+        )
+        latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
+# ---- the raw floor --------------------------------------------------------------------------------------
+
+
+@dataclass
+class RawResult:
+    nominations: int
+    seconds: float
+    rate: float
+    completed: int
+    update_latencies: list[float]
+    errors: int
+    rss_sum: float
+    rss_one: float
+
+
+async def run_raw(client: Client, address: str, opts: Options, plan: WavePlan, logdir: Path) -> RawResult:
+    from bench.raw_workflow import READY
+
+    queue = f"raw-{plan.tag}"
+    routes = plan.raw_routes(opts.bloc_cap)
+    if opts.raw_nominations is not None:
+        routes = (routes * (opts.raw_nominations // max(1, len(routes)) + 1))[: opts.raw_nominations]
+    count = len(routes)
+    ids = [f"raw-{plan.tag}-{i:05d}" for i in range(count)]
+    command = [sys.executable, "-m", "bench.raw_workflow", "--task-queue", queue, "--address", address, *opts.knobs()]
+    processes = []
+    for n in range(opts.workers):
+        err = open(logdir / f"raw-worker-{n}.log", "wb")  # noqa: SIM115 - handed to the child process
+        processes.append(
+            await asyncio.create_subprocess_exec(
+                *command, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=err, start_new_session=True
+            )
+        )
+        err.close()
+    started_workers = 0
+    all_started = asyncio.Event()
+    latencies: list[float] = []
+    errors = Counter[str]()
+    driving: set[asyncio.Task[None]] = set()
+
+    async def signals(workflow_id: str) -> None:
+        handle = client.get_workflow_handle(workflow_id)
+        try:
+            for _ in range(2):  # session_scheduled, then ballot_verdict
+                await asyncio.sleep(RAW_DELAY_S)
+                await handle.signal("poke")
+        except Exception:
+            errors["signal"] += 1
+
+    async def update(workflow_id: str) -> None:
+        await asyncio.sleep(RAW_DELAY_S)
+        started = time.perf_counter()
+        try:
+            await client.get_workflow_handle(workflow_id).execute_update("act", result_type=int)
+            latencies.append((time.perf_counter() - started) * 1000)
+        except Exception:
+            errors["update"] += 1
+
+    async def read(stream: asyncio.StreamReader) -> None:
+        nonlocal started_workers
+        while True:
+            line = await stream.readline()
+            if not line:
+                return
+            parts = line.decode("utf-8", "replace").split()
+            if parts[:2] == ["RAWWORKER", "started"]:
+                started_workers += 1
+                if started_workers == len(processes):
+                    all_started.set()
+            elif len(parts) == 3 and parts[0] == READY:
+                task = asyncio.create_task(signals(parts[2]) if parts[1] == "S" else update(parts[2]))
+                driving.add(task)
+                task.add_done_callback(driving.discard)
+
+    readers = [asyncio.create_task(read(p.stdout)) for p in processes if p.stdout is not None]
+    rss = RssSampler()
+    rss.reset([p.pid for p in processes])
+    stop_rss = asyncio.Event()
+    sampler = asyncio.create_task(rss.run(stop_rss))
+    try:
+        await asyncio.wait_for(all_started.wait(), 90)
+        semaphore = asyncio.Semaphore(opts.start_concurrency)
+        items = (plan.items * (count // max(1, len(plan.items)) + 1))[:count]
+
+        async def start(i: int) -> None:
+            planned = items[i]
+            async with semaphore:
+                await client.start_workflow(
+                    "RawNominationWorkflow",
+                    args=[list(wave_plan.ROUTE_STEPS[routes[i]]), opts.notice_seconds],
+                    id=ids[i],
+                    task_queue=queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    search_attributes=TypedSearchAttributes(
+                        [
+                            SearchAttributePair(NOMINATION_STAGE, "PROPOSED"),
+                            SearchAttributePair(MINISTRY, planned.ministry),
+                            SearchAttributePair(AWARD_FORM, planned.award_form),
+                            SearchAttributePair(AWARD_YEAR, wave_plan.YEAR),
+                        ]
+                    ),
+                    memo={"nominee": planned.nomination.nominee.display_name, "award": planned.award_form},
+                    static_summary=f"raw {planned.award_form} ({planned.ministry})",
+                )
+
+        t0 = time.time()
+        await asyncio.gather(*(start(i) for i in range(count)))
+        log(f"raw: {count} started in {time.time() - t0:.1f}s")
+        deadline = time.monotonic() + opts.raw_timeout
+        running_query = f"TaskQueue = '{queue}' AND ExecutionStatus = 'Running'"
+        last_report = time.monotonic()
+        while True:
+            running = (await client.count_workflows(running_query)).count
+            if running == 0 and not driving:
+                break
+            if time.monotonic() > deadline:
+                errors["timeout"] += 1
+                log(f"raw: gave up after {opts.raw_timeout:.0f}s with {running} running")
+                break
+            if time.monotonic() - last_report > 10:
+                log(f"raw: {running} running, {len(driving)} being driven")
+                last_report = time.monotonic()
+            await asyncio.sleep(POLL_S)
+        closed: list[datetime] = []
+        completed = 0
+        async for execution in client.list_workflows(f"TaskQueue = '{queue}'"):
+            if execution.status == WorkflowExecutionStatus.COMPLETED:
+                completed += 1
+            if execution.close_time is not None:
+                closed.append(execution.close_time)
+        end = max(closed).timestamp() if closed else time.time()
+        seconds = max(end - t0, 1e-6)
+        return RawResult(
+            nominations=count,
+            seconds=seconds,
+            rate=completed / seconds,
+            completed=completed,
+            update_latencies=latencies,
+            errors=sum(errors.values()),
+            rss_sum=rss.peak_sum,
+            rss_one=rss.peak_one,
+        )
+    finally:
+        stop_rss.set()
+        await sampler
+        for process in processes:
+            if process.returncode is None:
+                process.terminate()
+        for process in processes:
+            try:
+                await asyncio.wait_for(process.wait(), 20)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        for reader in readers:
+            reader.cancel()
+        for task in list(driving):
+            task.cancel()
+        await asyncio.gather(*readers, *driving, return_exceptions=True)
+
+
+# ---- the wave -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Wave:
+    client: Client
+    engine: AsyncEngine
+    queue: str
+    plan: WavePlan
+    opts: Options
+    deadline: float
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    t0: float = 0.0
+    approve_latencies: list[float] = field(default_factory=list)
+    cast_latencies: list[float] = field(default_factory=list)
+    sessions: list[str] = field(default_factory=list)
+    decisions: list[str] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    started: int = 0
+
+    def timed_out(self) -> bool:
+        return time.monotonic() > self.deadline
+
+    async def sleep(self, seconds: float = POLL_S) -> None:
+        try:
+            await asyncio.wait_for(self.stop.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    # -- the units submit
+
+    async def start_all(self) -> None:
+        semaphore = asyncio.Semaphore(self.opts.start_concurrency)
+        notice = self.opts.notice_seconds
+
+        async def one(planned: Planned) -> None:
+            async with semaphore:
+                await retrying(
+                    lambda: start_nomination(
+                        self.client, planned.nomination, self.queue, public_notice_seconds=notice if planned.notice else None
+                    )
+                )
+                self.started += 1
+
+        self.t0 = time.time()
+        await asyncio.gather(*(one(p) for p in self.plan.items))
+
+    # -- meetings: council per ministry, bloc per bloc
+
+    async def meetings(self, kind: BallotSessionKind, scope: str) -> None:
+        plan, opts = self.plan, self.opts
+        expected = plan.council_expected(scope) if kind == BallotSessionKind.COUNCIL else plan.bloc_expected(scope)
+        cap = opts.council_cap if kind == BallotSessionKind.COUNCIL else opts.bloc_cap
+        idle = opts.idle_seconds if kind == BallotSessionKind.COUNCIL else 0.0
+        keeper = wave_plan.secretary(scope) if kind == BallotSessionKind.COUNCIL else wave_plan.bloc_head(scope)
+        stage = Stage.COUNCIL_REVIEW if kind == BallotSessionKind.COUNCIL else Stage.BLOC_VOTE
+        processed, meeting = 0, 0
+        while processed < expected and not self.stop.is_set() and not self.timed_out():
+            meeting += 1
+            start = SessionStart(
+                kind=kind,
+                scope=scope,
+                meeting_ref=f"{plan.tag}-{meeting}",
+                opened_by=keeper,
+                deadline=datetime.now(UTC) + timedelta(days=2),
+                policy_version=plan.policy_version,
+                reminder_before_seconds=0,
+            )
+            session_id = await self.open_meeting(start)
+            self.sessions.append(session_id)
+            listed = 0
+            last_change = time.monotonic()
+            while not self.stop.is_set() and not self.timed_out():
+                current = await retrying(lambda: session_status(self.client, session_id))
+                if len(current.candidates) != listed:
+                    listed, last_change = len(current.candidates), time.monotonic()
+                idle_for = time.monotonic() - last_change
+                if listed and (listed >= cap or processed + listed >= expected or (idle and idle_for >= idle)):
+                    break
+                await self.sleep()
+            if self.stop.is_set() or self.timed_out():
+                return
+            closed_list = await self.close_meeting_list(session_id, keeper)
+            await self.vote(kind, scope, session_id, closed_list)
+            while not self.stop.is_set() and not self.timed_out():
+                if (await retrying(lambda: session_status(self.client, session_id))).phase == SessionPhase.CLOSED:
+                    break
+                await self.sleep()
+            ids = [c.workflow_id for c in closed_list.candidates]
+            # The next meeting lists every nomination waiting in the stage: let these leave it first.
+            while not self.stop.is_set() and not self.timed_out():
+                stages = await stages_of(self.engine, ids)
+                if not any(s == stage.value for s in stages.values()):
+                    break
+                await self.sleep()
+            processed += len(ids)
+
+    async def open_meeting(self, start: SessionStart) -> str:
+        """Open the session; a retry after a start that went through finds it started."""
+        for attempt in range(5):
+            try:
+                return (await open_session(self.client, self.queue, start)).id
+            except DuplicateSession:
+                if attempt == 0:
+                    raise
+                return session_workflow_id(start.kind, start.scope, start.meeting_ref)
+            except Exception:
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.5 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    async def close_meeting_list(self, session_id: str, keeper: str) -> SessionStatus:
+        """Close the list; a retry refused because the list is already closed reads it instead."""
+        for attempt in range(5):
+            try:
+                return await close_list(self.client, session_id, keeper)
+            except ActionRefused:
+                current = await session_status(self.client, session_id)
+                if attempt == 0 or current.phase == SessionPhase.COLLECTING:
+                    raise
+                return current
+            except Exception:
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.5 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    async def vote(self, kind: BallotSessionKind, scope: str, session_id: str, listed: SessionStatus) -> None:
+        candidates = list(listed.candidates)
+        ballots: list[tuple[str, dict[str, Any]]] = []
+        if kind == BallotSessionKind.COUNCIL:
+            for i, voter in enumerate(wave_plan.council_members(scope, self.plan.voters)):
+                ballots.append((voter, wave_plan.council_ballot(self.plan, i, candidates)))
+        else:
+            winners = wave_plan.bloc_winners(candidates, self.plan.bloc_quota())
+            for c in candidates:
+                planned = self.plan.by_id.get(c.workflow_id)
+                if planned is not None:
+                    planned.expected = Stage.AWARDED if c.workflow_id in winners else Stage.REJECTED
+            members = [m for i, m in enumerate(self.plan.ministries) if wave_plan.bloc_of(i, len(self.plan.ministries)) == scope]
+            for ministry in members:
+                choices = wave_plan.bloc_ballot(ministry, candidates, winners)
+                if choices:
+                    ballots.append((wave_plan.representative(ministry), choices))
+
+        async def one(voter: str, choices: dict[str, Any]) -> None:
+            started = time.perf_counter()
+            for attempt in range(5):
+                try:
+                    await cast(self.client, session_id, voter, choices)
+                    break
+                except ActionRefused as refused:
+                    # A retry of a ballot that landed: the first one cast is final.
+                    if attempt == 0 or "already cast" not in str(refused):
+                        raise
+                    break
+                except Exception:
+                    if attempt == 4:
+                        raise
+                    await asyncio.sleep(0.5 * (attempt + 1))
+            self.cast_latencies.append((time.perf_counter() - started) * 1000)
+
+        await asyncio.gather(*(one(v, c) for v, c in ballots))
+
+    # -- the central board and the signing authorities
+
+    async def central_and_decisions(self) -> None:
+        plan = self.plan
+        pattern = f"{plan.tag}-%"
+        query = sa.text(
+            "SELECT workflow_id, stage FROM nominations WHERE reference LIKE :p "
+            "AND stage IN ('CENTRAL_REVIEW', 'AWAITING_DECISION')"
+        )
+        semaphore = asyncio.Semaphore(self.opts.approve_concurrency)
+        approving: set[str] = set()
+        approve_attempts: Counter[str] = Counter()
+        decided: set[str] = set()  # sent on a decision (or being sent)
+        decide_attempts: Counter[str] = Counter()
+        pending: dict[tuple[Any, str], dict[str, float]] = defaultdict(dict)
+        tasks: set[asyncio.Task[None]] = set()
+        numbers = 0
+
+        async def approve(workflow_id: str) -> None:
+            async with semaphore:
+                started = time.perf_counter()
+                try:
+                    await act(self.client, workflow_id, "approve", CentralApproval(actor=wave_plan.CENTRAL_OFFICER))
+                    self.approve_latencies.append((time.perf_counter() - started) * 1000)
+                except Exception as exc:
+                    self.errors[f"approve:{type(exc).__name__}"] += 1
+                    approving.discard(workflow_id)  # tried again on a later poll, a bounded number of times
+
+        async def decide(group: tuple[Any, str], ids: list[str], number: str) -> None:
+            authority, _ = group
+            request = DecisionRequest(
+                decision=DecisionRef(
+                    decision_no=number,
+                    decision_date=date.today(),
+                    authority=authority,
+                    actor=wave_plan.decision_clerk(group),
+                ),
+                workflow_ids=ids,
+            )
+            self.decisions.append(f"decision-{number}")
+            try:
+                summary = await issue_decision(self.client, self.queue, request)
+            except Exception as exc:
+                self.errors[f"decision:{type(exc).__name__}"] += 1
+                decided.difference_update(ids)
+                return
+            for item in summary.refused:
+                self.errors["decision_refused"] += 1
+                decided.discard(item.workflow_id)
+
+        def spawn(coro: Awaitable[None]) -> None:
+            task = asyncio.ensure_future(coro)
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        while not self.stop.is_set() and not self.timed_out():
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(query, {"p": pattern})).all()
+            now = time.monotonic()
+            for row in rows:
+                wf = row.workflow_id
+                if row.stage == Stage.CENTRAL_REVIEW.value and wf not in approving and approve_attempts[wf] < 5:
+                    approving.add(wf)
+                    approve_attempts[wf] += 1
+                    spawn(approve(wf))
+                elif row.stage == Stage.AWAITING_DECISION.value and wf not in decided and decide_attempts[wf] < 3:
+                    planned = plan.by_id[wf]
+                    pending[wave_plan.decision_group(planned)].setdefault(wf, now)
+            for group, waiting in pending.items():
+                if not waiting:
+                    continue
+                in_group = [
+                    p for p in plan.items if wave_plan.decision_group(p) == group and p.expected == Stage.AWARDED
+                ] if len(waiting) < MAX_DECISION else []
+                complete = bool(in_group) and all(p.workflow_id in decided or p.workflow_id in waiting for p in in_group)
+                oldest = min(waiting.values())
+                if len(waiting) >= MAX_DECISION or complete or now - oldest >= self.opts.decision_flush_seconds:
+                    ids = list(waiting)[:MAX_DECISION]
+                    for wf in ids:
+                        del waiting[wf]
+                        decided.add(wf)
+                        decide_attempts[wf] += 1
+                    numbers += 1
+                    authority, scope = group
+                    spawn(decide(group, ids, f"{numbers}-{plan.tag}/QD-{authority.value[:3]}-{scope}"))
+            await self.sleep()
+        # The wave is over (or timed out): let decisions in flight finish, within bounds.
+        if tasks:
+            await asyncio.wait(list(tasks), timeout=120)
+        for task in list(tasks):
+            task.cancel()
+
+    # -- the whole wave
+
+    async def run(self) -> float:
+        """Drive the wave to its end; returns the moment (epoch seconds) the last nomination finished."""
+        pattern = f"{self.plan.tag}-%"
+        drivers = [asyncio.create_task(self.start_all(), name="start")]
+        drivers += [
+            asyncio.create_task(self.meetings(BallotSessionKind.COUNCIL, m), name=f"council-{m}")
+            for m in self.plan.ministries
+        ]
+        drivers += [
+            asyncio.create_task(self.meetings(BallotSessionKind.BLOC, b), name=f"bloc-{b}")
+            for b in self.plan.blocs
+            if self.plan.bloc_expected(b)
+        ]
+        drivers.append(asyncio.create_task(self.central_and_decisions(), name="central"))
+        count_query = sa.text(
+            "SELECT stage, count(*) AS n FROM nominations WHERE reference LIKE :p GROUP BY stage"
+        )
+        last_report = 0.0
+        total = len(self.plan.items)
+        try:
+            while True:
+                async with self.engine.connect() as conn:
+                    counts = {r.stage: r.n for r in await conn.execute(count_query, {"p": pattern})}
+                finished = sum(counts.get(s, 0) for s in FINAL)
+                if finished >= total:
+                    break
+                failed = [t for t in drivers if t.done() and not t.cancelled() and t.exception() is not None]
+                if failed:
+                    for task in failed:
+                        self.errors[f"driver:{task.get_name()}"] += 1
+                        log(f"driver {task.get_name()} failed: {task.exception()!r}")
+                    break
+                if self.timed_out():
+                    self.errors["timeout"] += 1
+                    log(f"wave: gave up after {self.opts.timeout:.0f}s: {dict(counts)}")
+                    break
+                if time.monotonic() - last_report > 10:
+                    log(f"wave: started {self.started}/{total}, stages {dict(sorted(counts.items()))}")
+                    last_report = time.monotonic()
+                await asyncio.sleep(POLL_S)
+        finally:
+            self.stop.set()
+            done, running = await asyncio.wait(drivers, timeout=180)
+            for task in running:
+                task.cancel()
+                self.errors[f"driver_stuck:{task.get_name()}"] += 1
+            for task in done:
+                if not task.cancelled() and task.exception() is not None and not self.errors[f"driver:{task.get_name()}"]:
+                    self.errors[f"driver:{task.get_name()}"] += 1
+                    log(f"driver {task.get_name()} failed: {task.exception()!r}")
+        async with self.engine.connect() as conn:
+            last = await conn.scalar(
+                sa.text("SELECT max(updated_at) FROM nominations WHERE reference LIKE :p AND stage IN :f").bindparams(
+                    sa.bindparam("f", expanding=True)
+                ),
+                {"p": pattern, "f": list(FINAL)},
+            )
+        return last.timestamp() if last is not None else time.time()
+
+
+# ---- what PostgreSQL must hold --------------------------------------------------------------------------
+
+
+def expected_notifications(status: NominationStatus, proposer: str, roster: Roster) -> dict[int, int]:
+    """Rows per transition seq that record_transition writes (domain.notices.draft_notifications)."""
+    snapshot = roster.snapshot_for(status.ministry)
+    expected = {}
+    for t in status.transitions:
+        parties = len(parties_to_notify(t.to_stage, t.from_stage != t.to_stage, proposer, snapshot))
+        if t.action in ("ESCALATED", "LAPSED") and t.from_stage is not None:
+            escalated = t.from_stage if t.action == "ESCALATED" else status.returned_from
+            parties += 1 if escalated is not None and head_of_body(escalated, snapshot) is not None else 0
+        expected[t.seq] = parties
+    return expected
+
+
+@dataclass
+class Audit:
+    lost: int = 0
+    duplicated: int = 0
+    details: Counter[str] = field(default_factory=Counter)
+
+
+async def final_statuses(client: Client, ids: Sequence[str]) -> dict[str, NominationStatus | None]:
+    """Each nomination's status when it ended (its run returns the status query's value)."""
+    semaphore = asyncio.Semaphore(32)
+    results: dict[str, NominationStatus | None] = {}
+
+    async def one(workflow_id: str) -> None:
+        async with semaphore:
+            handle = client.get_workflow_handle(workflow_id, result_type=NominationStatus)
+            try:
+                results[workflow_id] = await asyncio.wait_for(handle.result(), 30)
+            except Exception:
+                results[workflow_id] = None  # still running (or failed): no final status
+
+    await asyncio.gather(*(one(i) for i in ids))
+    return results
+
+
+async def audit(
+    client: Client,
+    engine: AsyncEngine,
+    plan: WavePlan,
+    roster: Roster,
+    probe_ids: Sequence[str],
+    sessions: Sequence[str],
+) -> tuple[Audit, dict[str, NominationStatus | None]]:
+    expected_stage = {p.workflow_id: p.expected for p in plan.items} | dict.fromkeys(probe_ids, Stage.WITHDRAWN)
+    proposer = {p.workflow_id: p.nomination.proposer for p in plan.items} | {
+        i: wave_plan.unit_staff(plan.ministries[0]) for i in probe_ids
+    }
+    statuses = await final_statuses(client, list(expected_stage))
+    result = Audit()
+    patterns = {"w": f"{plan.tag}-%", "p": f"P{plan.tag}-%"}
+    async with engine.connect() as conn:
+        rows = {
+            r.workflow_id: r
+            for r in await conn.execute(
+                sa.text("SELECT workflow_id, stage, last_seq FROM nominations WHERE reference LIKE :w OR reference LIKE :p"),
+                patterns,
+            )
+        }
+        ours = "SELECT workflow_id FROM nominations WHERE reference LIKE :w OR reference LIKE :p"
+        events = {
+            r.workflow_id: r
+            for r in await conn.execute(
+                sa.text(
+                    "SELECT workflow_id, count(*) AS n, count(DISTINCT seq) AS seqs FROM stage_events "
+                    f"WHERE workflow_id IN ({ours}) GROUP BY workflow_id"
+                ),
+                patterns,
+            )
+        }
+        notes: dict[str, dict[int, int]] = defaultdict(dict)
+        for r in await conn.execute(
+            sa.text(
+                "SELECT workflow_id, seq, count(*) AS n FROM notifications "
+                f"WHERE workflow_id IN ({ours}) GROUP BY workflow_id, seq"
+            ),
+            patterns,
+        ):
+            notes[r.workflow_id][r.seq] = r.n
+        session_notes = {
+            r.workflow_id: r.n
+            for r in await conn.execute(
+                sa.text("SELECT workflow_id, count(*) AS n FROM notifications WHERE workflow_id IN :s GROUP BY workflow_id")
+                .bindparams(sa.bindparam("s", expanding=True)),
+                {"s": list(sessions) or [""]},
+            )
+        }
+        session_sizes = {
+            r.session_id: r.electorate_size
+            for r in await conn.execute(
+                sa.text("SELECT session_id, electorate_size, phase FROM ballot_sessions WHERE session_id IN :s")
+                .bindparams(sa.bindparam("s", expanding=True)),
+                {"s": list(sessions) or [""]},
+            )
+        }
+    for workflow_id in rows.keys() - expected_stage.keys():
+        result.duplicated += 1
+        result.details["row_not_in_wave"] += 1
+    for workflow_id, stage in expected_stage.items():
+        row = rows.get(workflow_id)
+        status = statuses.get(workflow_id)
+        if row is None:
+            result.lost += 1
+            result.details["no_row"] += 1
+            continue
+        if stage is None or row.stage != stage.value:
+            result.lost += 1
+            result.details[f"stage_{row.stage}_expected_{stage.value if stage else 'decided'}"] += 1
+        if status is None:
+            result.lost += 1
+            result.details["not_ended"] += 1
+            continue
+        if status.stage.value != row.stage:
+            result.lost += 1
+            result.details["row_behind_workflow"] += 1
+        transitions = len(status.transitions)
+        ev = events.get(workflow_id)
+        count, distinct = (ev.n, ev.seqs) if ev is not None else (0, 0)
+        if count - distinct:
+            result.duplicated += count - distinct
+            result.details["duplicate_seq"] += count - distinct
+        if distinct < transitions:
+            result.lost += transitions - distinct
+            result.details["stage_events_missing"] += transitions - distinct
+        elif distinct > transitions:
+            result.duplicated += distinct - transitions
+            result.details["stage_events_extra"] += distinct - transitions
+        if row.last_seq != transitions:
+            result.details["last_seq_mismatch"] += 1
+            result.lost += 1
+        wanted = expected_notifications(status, proposer[workflow_id], roster)
+        have = notes.get(workflow_id, {})
+        for seq in wanted.keys() | have.keys():
+            diff = have.get(seq, 0) - wanted.get(seq, 0)
+            if diff > 0:
+                result.duplicated += diff
+                result.details["notifications_extra"] += diff
+            elif diff < 0:
+                result.lost -= diff
+                result.details["notifications_missing"] -= diff
+    for session_id in sessions:
+        size = session_sizes.get(session_id)
+        if size is None:
+            result.lost += 1
+            result.details["session_unregistered"] += 1
+            continue
+        diff = session_notes.get(session_id, 0) - size  # one "voting opened" notice per voter
+        if diff > 0:
+            result.duplicated += diff
+            result.details["session_notifications_extra"] += diff
+        elif diff < 0:
+            result.lost -= diff
+            result.details["session_notifications_missing"] -= diff
+    return result, statuses
+
+
+SHAPE_EVENTS = {
+    "activities": EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+    "signals": EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
+    "updates": EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
+    "timers": EventType.EVENT_TYPE_TIMER_STARTED,
+}
+
+
+async def histories(
+    client: Client, plan: WavePlan, workflow_ids: Sequence[str], sample_seed: int = 5
+) -> tuple[int, str, int, int]:
+    """(largest history, whose, nominations sampled, samples whose shape differs from its route's)."""
+    rng = random.Random(sample_seed)
+    by_route: dict[str, list[Planned]] = defaultdict(list)
+    for p in plan.items:
+        by_route[p.route].append(p)
+    sample = [p for group in by_route.values() for p in rng.sample(group, min(HISTORY_SAMPLE_PER_ROUTE, len(group)))]
+    largest, whose, mismatches = 0, "", 0
+    semaphore = asyncio.Semaphore(8)
+
+    async def events(workflow_id: str) -> list[Any]:
+        async with semaphore:
+            return list((await client.get_workflow_handle(workflow_id).fetch_history()).events)
+
+    for workflow_id in workflow_ids:
+        try:
+            n = len(await events(workflow_id))
+        except Exception:
+            continue
+        if n > largest:
+            largest, whose = n, workflow_id
+    for planned in sample:
+        history = await events(planned.workflow_id)
+        if len(history) > largest:
+            largest, whose = len(history), planned.workflow_id
+        seen = Counter(e.event_type for e in history)
+        wanted = wave_plan.route_counts(planned.route)
+        got = {k: seen[v] for k, v in SHAPE_EVENTS.items()}
+        if got != wanted:
+            mismatches += 1
+            log(f"shape of {planned.workflow_id} ({planned.route}): {got}, the raw floor assumes {wanted}")
+    return largest, whose, len(sample), mismatches
+
+
+# ---- the run --------------------------------------------------------------------------------------------
+
+
+def knobs_label(opts: Options) -> str:
+    args = opts.knobs()
+    labels = [f"{args[i].lstrip('-')}={args[i + 1]}" for i in range(0, len(args), 2)]
+    if opts.db_pool_size is not None:
+        labels.append(f"db-pool-size={opts.db_pool_size}")
+    if opts.no_pre_ping:
+        labels.append("no-pre-ping")
+    return ",".join(labels) or "default"
+
+
+def figures_line(figures: dict[str, Any]) -> str:
+    def fmt(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.2f}" if abs(value) < 100 else f"{value:.0f}"
+        return str(value)
+
+    return " ".join(f"{k}={fmt(v)}" for k, v in figures.items())
+
+
+async def run(opts: Options) -> dict[str, Any]:
+    """The whole benchmark; returns the figures (also the smoke test's entry point)."""
+    tag = uuid.uuid4().hex[:6]
+    logdir = Path(tempfile.mkdtemp(prefix=f"tdkt-wave-{tag}-"))
+    db_name, url = await create_database()
+    env: WorkflowEnvironment | None = None
+    workers: list[subprocess.Popen[bytes]] = []
+    engine: AsyncEngine | None = None
+    ok = False
+    try:
+        await upgrade_to_head(url)
+        engine = create_async_engine(url, pool_size=5, max_overflow=5)
+        roster = wave_plan.make_roster(opts.ministries, opts.voters)
+        await load_roster(engine, roster)
+        key_file = logdir / "ballot-key.pem"
+        load_or_create_private_key(key_file)  # before any worker: every worker reads the same key
+        if opts.address:
+            address = opts.address
+            client = await connect(address, "default")
+        else:
+            env = await WorkflowEnvironment.start_local(
+                data_converter=pydantic_data_converter, dev_server_existing_path=temporal_binary()
+            )
+            client = env.client
+            address = client.service_client.config.target_host
+        await ensure_search_attributes(client)
+        plan = wave_plan.make_plan(
+            opts.nominations, opts.ministries, opts.voters, tag, current_policy_version(date.today())
+        )
+        queue = f"wave-{tag}"
+        worker_env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "TASK_QUEUE": queue,
+            "TEMPORAL_ADDRESS": address,
+            "TEMPORAL_NAMESPACE": "default",
+            "BALLOT_KEY_FILE": str(key_file),
+            "NOTIFY_CHANNEL": "log",
+            "LOG_FORMAT": opts.log_format,
+        }
+        log(f"{opts.workers} {opts.worker_impl} worker(s) {' '.join(opts.knobs())}; logs in {logdir}")
+        workers = start_engine_workers(opts, worker_env, logdir)
+        await wait_started(workers, logdir)
+
+        log(f"light load: {opts.probe} withdraw updates, one at a time")
+        probe_latencies = await light_load(client, engine, queue, plan, opts.probe)
+        probe_ids = [f"nomination-{wave_plan.YEAR}-{plan.ministries[0]}-P{tag}-{i:03d}/TTr" for i in range(opts.probe)]
+
+        raw: RawResult | None = None
+        if opts.raw:
+            log(f"raw floor: {opts.raw_nominations or opts.nominations} trivial workflows of the same shape")
+            raw = await run_raw(client, address, opts, plan, logdir)
+            log(f"raw floor: {raw.completed}/{raw.nominations} in {raw.seconds:.1f}s = {raw.rate:.2f}/s")
+
+        log(f"wave: {opts.nominations} nominations, routes {dict(plan.route_mix())}")
+        rss = RssSampler()
+        rss.reset([w.pid for w in workers])
+        stop_rss = asyncio.Event()
+        sampler = asyncio.create_task(rss.run(stop_rss))
+        wave = Wave(client, engine, queue, plan, opts, deadline=time.monotonic() + opts.timeout)
+        try:
+            end = await wave.run()
+        finally:
+            stop_rss.set()
+            await sampler
+        wave_s = max(end - wave.t0, 1e-6)
+        log(f"wave: ended after {wave_s:.1f}s; checking PostgreSQL and histories")
+        await asyncio.sleep(1.0)  # the outbox and the last writes settle
+        checked, statuses = await audit(client, engine, plan, roster, probe_ids, wave.sessions)
+        finished = sum(1 for p in plan.items if (s := statuses.get(p.workflow_id)) is not None and s.stage.is_final)
+        largest, whose, sampled, mismatches = await histories(client, plan, [*wave.sessions, *wave.decisions])
+        rate = finished / wave_s
+        errors = sum(wave.errors.values()) + (raw.errors if raw else 0)
+        if checked.details:
+            log(f"audit: {dict(checked.details)}")
+        if wave.errors:
+            log(f"errors: {dict(wave.errors)}")
+        figures: dict[str, Any] = {
+            "nominations": opts.nominations,
+            "rate": rate,
+            "raw_rate": raw.rate if raw else 0.0,
+            "ratio": rate / raw.rate if raw and raw.rate else 0.0,
+            "p50_ms": percentile(probe_latencies, 50),
+            "p99_ms": percentile(probe_latencies, 99),
+            "p99_ms_loaded": percentile(wave.approve_latencies, 99),
+            "worker_rss_mb": rss.peak_sum,
+            "max_history_events": largest,
+            "lost": checked.lost,
+            "duplicated": checked.duplicated,
+            # context
+            "finished": finished,
+            "wave_s": wave_s,
+            "raw_s": raw.seconds if raw else 0.0,
+            "raw_nominations": raw.nominations if raw else 0,
+            "voters": opts.voters,
+            "workers": opts.workers,
+            "ministries": opts.ministries,
+            "worker": opts.worker_impl,
+            "knobs": knobs_label(opts),
+            "worker_rss_mb_one": rss.peak_one,
+            "raw_worker_rss_mb": raw.rss_sum if raw else 0.0,
+            "p50_ms_loaded": percentile(wave.approve_latencies, 50),
+            "approvals": len(wave.approve_latencies),
+            "raw_p99_ms_loaded": percentile(raw.update_latencies, 99) if raw else 0.0,
+            "cast_p99_ms": percentile(wave.cast_latencies, 99),
+            "sessions": len(wave.sessions),
+            "decisions": len(wave.decisions),
+            "largest_history": whose.split("/")[0] if whose else "",
+            "sampled_nominations": sampled,
+            "shape_mismatches": mismatches,
+            "errors": errors,
+        }
+        ok = checked.lost == 0 and checked.duplicated == 0 and errors == 0
+        return figures
+    finally:
+        for process in workers:
+            await asyncio.to_thread(stop_process, process)
+        if engine is not None:
+            await engine.dispose()
+        if env is not None:
+            await env.shutdown()
+        await drop_database(db_name)
+        if ok and not opts.keep_logs:
+            shutil.rmtree(logdir, ignore_errors=True)
+        else:
+            log(f"logs kept in {logdir}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    opts = parse_args(argv)
+    code = 1
+    try:
+        figures = asyncio.run(run(opts))
+        ok = figures["lost"] == 0 and figures["duplicated"] == 0 and figures["errors"] == 0
+        code = 0 if ok else 2
+        print(figures_line(figures), flush=True)
+    except Exception as exc:
+        log(f"failed: {exc!r}")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # skip interpreter teardown (sdk-python#300)
+
+
+if __name__ == "__main__":
+    main()
