@@ -31,3 +31,7 @@ lint: install
 
 clean:
 	rm -rf .state
+
+.PHONY: chaos
+chaos: install  ## faults during a wave (kills the worker, restarts the dev server, stops PostgreSQL 30 s, stops SMTP)
+	TDKT_CHAOS=1 $(PY) -m pytest -q -s tests/chaos

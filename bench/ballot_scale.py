@@ -49,12 +49,20 @@ def roster(voters: int) -> Roster:
             "ministries": [{"code": "S300", "name": "Bộ Quy mô (hư cấu)"}],
             "actors": [
                 {"id": "s300.can-bo", "full_name": "Cán bộ", "organisation": "S300", "roles": grant("UNIT_STAFF")},
-                {"id": "s300.thu-ky", "full_name": "Thư ký", "organisation": "S300",
-                 "roles": grant("COUNCIL_SECRETARY")},
+                {
+                    "id": "s300.thu-ky",
+                    "full_name": "Thư ký",
+                    "organisation": "S300",
+                    "roles": grant("COUNCIL_SECRETARY"),
+                },
             ]
             + [
-                {"id": f"s300.uy-vien-{i:02d}", "full_name": f"Ủy viên {i}", "organisation": "S300",
-                 "roles": grant("COUNCIL_MEMBER")}
+                {
+                    "id": f"s300.uy-vien-{i:02d}",
+                    "full_name": f"Ủy viên {i}",
+                    "organisation": "S300",
+                    "roles": grant("COUNCIL_MEMBER"),
+                }
                 for i in range(voters)
             ],
         }
@@ -102,8 +110,15 @@ async def main(nominations: int, voters: int) -> str:
             await wait_until(all_in_council, 300)
             start_s = time.monotonic() - started
             meeting = SessionStart.model_validate(
-                {"kind": BallotSessionKind.COUNCIL, "scope": "S300", "meeting_ref": "BENCH", "opened_by": "s300.thu-ky",
-                 "deadline": "2099-01-01T00:00:00+07:00", "policy_version": "2025.07", "reminder_before_seconds": 0}
+                {
+                    "kind": BallotSessionKind.COUNCIL,
+                    "scope": "S300",
+                    "meeting_ref": "BENCH",
+                    "opened_by": "s300.thu-ky",
+                    "deadline": "2099-01-01T00:00:00+07:00",
+                    "policy_version": "2025.07",
+                    "reminder_before_seconds": 0,
+                }
             )
             session = await open_session(client, queue, meeting)
 

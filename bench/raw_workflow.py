@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import signal
 import sys
@@ -68,9 +69,8 @@ class RawNominationWorkflow:
                 await workflow.sleep(timedelta(seconds=notice_seconds))
                 await self._transition()
             elif step in ("U", "UT"):
-                target = self._done + 1
                 self._gates += 1
-                reached = lambda: self._done >= target  # noqa: E731
+                reached = functools.partial(self._applied, self._done + 1)
                 if step == "UT":
                     await workflow.wait_condition(reached, timeout=APPRAISAL_DEADLINE)
                 else:
@@ -79,6 +79,9 @@ class RawNominationWorkflow:
                 raise ValueError(f"unknown step {step!r}")
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._transitions
+
+    def _applied(self, count: int) -> bool:
+        return self._done >= count
 
     @workflow.signal
     def poke(self) -> None:

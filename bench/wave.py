@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import os
 import random
 import shutil
@@ -228,10 +230,8 @@ class RssSampler:
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             self.sample()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
-            except TimeoutError:
-                pass
 
 
 def engine_worker_command(opts: Options) -> list[str]:
@@ -546,10 +546,8 @@ class Wave:
         return time.monotonic() > self.deadline
 
     async def sleep(self, seconds: float = POLL_S) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stop.wait(), seconds)
-        except TimeoutError:
-            pass
 
     # -- the units submit
 
@@ -558,11 +556,10 @@ class Wave:
         notice = self.opts.notice_seconds
 
         async def one(planned: Planned) -> None:
+            seconds = notice if planned.notice else None
             async with semaphore:
                 await retrying(
-                    lambda: start_nomination(
-                        self.client, planned.nomination, self.queue, public_notice_seconds=notice if planned.notice else None
-                    )
+                    lambda: start_nomination(self.client, planned.nomination, self.queue, public_notice_seconds=seconds)
                 )
                 self.started += 1
 
@@ -594,8 +591,9 @@ class Wave:
             self.sessions.append(session_id)
             listed = 0
             last_change = time.monotonic()
+            status_now = functools.partial(session_status, self.client, session_id)
             while not self.stop.is_set() and not self.timed_out():
-                current = await retrying(lambda: session_status(self.client, session_id))
+                current = await retrying(status_now)
                 if len(current.candidates) != listed:
                     listed, last_change = len(current.candidates), time.monotonic()
                 idle_for = time.monotonic() - last_change
@@ -607,7 +605,7 @@ class Wave:
             closed_list = await self.close_meeting_list(session_id, keeper)
             await self.vote(kind, scope, session_id, closed_list)
             while not self.stop.is_set() and not self.timed_out():
-                if (await retrying(lambda: session_status(self.client, session_id))).phase == SessionPhase.CLOSED:
+                if (await retrying(status_now)).phase == SessionPhase.CLOSED:
                     break
                 await self.sleep()
             ids = [c.workflow_id for c in closed_list.candidates]
@@ -662,8 +660,8 @@ class Wave:
                 planned = self.plan.by_id.get(c.workflow_id)
                 if planned is not None:
                     planned.expected = Stage.AWARDED if c.workflow_id in winners else Stage.REJECTED
-            members = [m for i, m in enumerate(self.plan.ministries) if wave_plan.bloc_of(i, len(self.plan.ministries)) == scope]
-            for ministry in members:
+            ministries = self.plan.ministries
+            for ministry in [m for i, m in enumerate(ministries) if wave_plan.bloc_of(i, len(ministries)) == scope]:
                 choices = wave_plan.bloc_ballot(ministry, candidates, winners)
                 if choices:
                     ballots.append((wave_plan.representative(ministry), choices))
@@ -704,6 +702,9 @@ class Wave:
         pending: dict[tuple[Any, str], dict[str, float]] = defaultdict(dict)
         tasks: set[asyncio.Task[None]] = set()
         numbers = 0
+        members_of: dict[tuple[Any, str], list[Planned]] = defaultdict(list)
+        for p in plan.items:
+            members_of[wave_plan.decision_group(p)].append(p)
 
         async def approve(workflow_id: str) -> None:
             async with semaphore:
@@ -758,10 +759,10 @@ class Wave:
             for group, waiting in pending.items():
                 if not waiting:
                     continue
-                in_group = [
-                    p for p in plan.items if wave_plan.decision_group(p) == group and p.expected == Stage.AWARDED
-                ] if len(waiting) < MAX_DECISION else []
-                complete = bool(in_group) and all(p.workflow_id in decided or p.workflow_id in waiting for p in in_group)
+                members = members_of[group] if len(waiting) < MAX_DECISION else []
+                in_group = [p for p in members if p.expected == Stage.AWARDED]
+                seen = decided | waiting.keys()
+                complete = bool(in_group) and all(p.workflow_id in seen for p in in_group)
                 oldest = min(waiting.values())
                 if len(waiting) >= MAX_DECISION or complete or now - oldest >= self.opts.decision_flush_seconds:
                     ids = list(waiting)[:MAX_DECISION]
@@ -795,9 +796,7 @@ class Wave:
             if self.plan.bloc_expected(b)
         ]
         drivers.append(asyncio.create_task(self.central_and_decisions(), name="central"))
-        count_query = sa.text(
-            "SELECT stage, count(*) AS n FROM nominations WHERE reference LIKE :p GROUP BY stage"
-        )
+        count_query = sa.text("SELECT stage, count(*) AS n FROM nominations WHERE reference LIKE :p GROUP BY stage")
         last_report = 0.0
         total = len(self.plan.items)
         try:
@@ -828,8 +827,9 @@ class Wave:
                 task.cancel()
                 self.errors[f"driver_stuck:{task.get_name()}"] += 1
             for task in done:
-                if not task.cancelled() and task.exception() is not None and not self.errors[f"driver:{task.get_name()}"]:
-                    self.errors[f"driver:{task.get_name()}"] += 1
+                name = f"driver:{task.get_name()}"
+                if not task.cancelled() and task.exception() is not None and not self.errors[name]:
+                    self.errors[name] += 1
                     log(f"driver {task.get_name()} failed: {task.exception()!r}")
         async with self.engine.connect() as conn:
             last = await conn.scalar(
@@ -900,7 +900,9 @@ async def audit(
         rows = {
             r.workflow_id: r
             for r in await conn.execute(
-                sa.text("SELECT workflow_id, stage, last_seq FROM nominations WHERE reference LIKE :w OR reference LIKE :p"),
+                sa.text(
+                    "SELECT workflow_id, stage, last_seq FROM nominations WHERE reference LIKE :w OR reference LIKE :p"
+                ),
                 patterns,
             )
         }
@@ -927,22 +929,24 @@ async def audit(
         session_notes = {
             r.workflow_id: r.n
             for r in await conn.execute(
-                sa.text("SELECT workflow_id, count(*) AS n FROM notifications WHERE workflow_id IN :s GROUP BY workflow_id")
-                .bindparams(sa.bindparam("s", expanding=True)),
+                sa.text(
+                    "SELECT workflow_id, count(*) AS n FROM notifications WHERE workflow_id IN :s GROUP BY workflow_id"
+                ).bindparams(sa.bindparam("s", expanding=True)),
                 {"s": list(sessions) or [""]},
             )
         }
         session_sizes = {
             r.session_id: r.electorate_size
             for r in await conn.execute(
-                sa.text("SELECT session_id, electorate_size, phase FROM ballot_sessions WHERE session_id IN :s")
-                .bindparams(sa.bindparam("s", expanding=True)),
+                sa.text(
+                    "SELECT session_id, electorate_size, phase FROM ballot_sessions WHERE session_id IN :s"
+                ).bindparams(sa.bindparam("s", expanding=True)),
                 {"s": list(sessions) or [""]},
             )
         }
-    for workflow_id in rows.keys() - expected_stage.keys():
-        result.duplicated += 1
-        result.details["row_not_in_wave"] += 1
+    extra_rows = len(rows.keys() - expected_stage.keys())
+    result.duplicated += extra_rows
+    result.details["row_not_in_wave"] += extra_rows
     for workflow_id, stage in expected_stage.items():
         row = rows.get(workflow_id)
         status = statuses.get(workflow_id)
@@ -1039,7 +1043,11 @@ async def histories(
         seen = Counter(e.event_type for e in history)
         wanted = wave_plan.route_counts(planned.route)
         got = {k: seen[v] for k, v in SHAPE_EVENTS.items()}
-        if got != wanted:
+        # An approval that lands while the nomination reloads its roster on entering CENTRAL_REVIEW moves it
+        # before it starts waiting, so no deadline timer is started: timers may be fewer, nothing else.
+        if {k: v for k, v in got.items() if k != "timers"} != {k: v for k, v in wanted.items() if k != "timers"} or (
+            got["timers"] > wanted["timers"]
+        ):
             mismatches += 1
             log(f"shape of {planned.workflow_id} ({planned.route}): {got}, the raw floor assumes {wanted}")
     return largest, whose, len(sample), mismatches

@@ -17,6 +17,7 @@ import functools
 import os
 import signal
 import sys
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -52,9 +53,9 @@ async def serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    options = worker_options(args)
+    options: dict[str, Any] = dict(worker_options(args))
     # build_worker constructs `Worker(...)` from worker.py's globals: hand it one with the options set.
-    engine_worker.Worker = functools.partial(Worker, **options)  # type: ignore[misc]
+    engine_worker.Worker = functools.partial(Worker, **options)  # type: ignore[assignment]
     worker = engine_worker.build_worker(client, engine, settings.task_queue)
     dispatcher = OutboxDispatcher(engine, channel_from_env())
     log.info("worker_started", task_queue=settings.task_queue, options=options, db_pool_size=args.db_pool_size)
