@@ -35,3 +35,7 @@ clean:
 .PHONY: chaos
 chaos: install  ## faults during a wave (kills the worker, restarts the dev server, stops PostgreSQL 30 s, stops SMTP)
 	TDKT_CHAOS=1 $(PY) -m pytest -q -s tests/chaos
+
+.PHONY: bench
+bench: install  ## year-end wave (issue 5): 1000 nominations against the raw Temporal floor, same run; last line key=value
+	$(PY) -m bench.wave --nominations 1000 --voters 9 --workers 2

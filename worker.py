@@ -15,7 +15,6 @@ from pathlib import Path
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -28,6 +27,7 @@ from activities.notify import OutboxDispatcher, channel_from_env
 from activities.persistence import PersistenceActivities
 from activities.session_roster import SessionRosterActivities
 from domain.catalog import policy_sets
+from runtime.codec import data_converter
 from runtime.sealing import ballot_key_path
 from runtime.settings import Settings
 from runtime.temporal import connect, ensure_search_attributes
@@ -59,7 +59,7 @@ def sandbox_runner() -> SandboxedWorkflowRunner:
 def build_replayer() -> Replayer:
     """The same workflows, converter and sandbox as the worker, for replaying recorded histories."""
     policy_sets()
-    return Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, workflow_runner=sandbox_runner())
+    return Replayer(workflows=WORKFLOWS, data_converter=data_converter(), workflow_runner=sandbox_runner())
 
 
 def build_worker(client: Client, engine: AsyncEngine, task_queue: str, ballot_key: Path | None = None) -> Worker:

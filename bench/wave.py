@@ -111,7 +111,7 @@ async def retrying(call: Callable[[], Awaitable[T]], attempts: int = 5, delay: f
         except Exception:
             if attempt + 1 == attempts:
                 raise
-            await asyncio.sleep(delay * (attempt + 1))
+            await asyncio.sleep(min(delay * (attempt + 1), 5.0))
     raise AssertionError("unreachable")
 
 
@@ -289,23 +289,45 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
 # ---- database -------------------------------------------------------------------------------------------
 
 
+async def admin_execute(statement: str, attempts: int = 60) -> None:
+    """A statement on the admin database, waiting (bounded) for PostgreSQL to be up."""
+    for attempt in range(attempts):
+        try:
+            admin = await asyncpg.connect(ADMIN, timeout=10)
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            if attempt + 1 == attempts:
+                raise
+            await asyncio.sleep(1.0)
+            continue
+        try:
+            await admin.execute(statement)
+            return
+        finally:
+            await admin.close()
+
+
 async def create_database() -> tuple[str, str]:
     name = f"tdkt_wave_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(ADMIN)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
+    await admin_execute(f'CREATE DATABASE "{name}"')
     base = normalise_url(ADMIN.rsplit("/", 1)[0] + "/")
     return name, f"{base}{name}"
 
 
 async def drop_database(name: str) -> None:
-    admin = await asyncpg.connect(ADMIN)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def fetch(engine: AsyncEngine, query: sa.TextClause, params: dict[str, Any], attempts: int = 30) -> list[Any]:
+    """All rows of a read, retried (bounded) through a PostgreSQL restart."""
+    for attempt in range(attempts):
+        try:
+            async with engine.connect() as conn:
+                return list((await conn.execute(query, params)).all())
+        except (sa.exc.DBAPIError, OSError):
+            if attempt + 1 == attempts:
+                raise
+            await asyncio.sleep(1.0)
+    raise AssertionError("unreachable")
 
 
 async def stages_of(engine: AsyncEngine, ids: Sequence[str]) -> dict[str, str]:
@@ -314,8 +336,7 @@ async def stages_of(engine: AsyncEngine, ids: Sequence[str]) -> dict[str, str]:
     query = sa.text("SELECT workflow_id, stage FROM nominations WHERE workflow_id IN :ids").bindparams(
         sa.bindparam("ids", expanding=True)
     )
-    async with engine.connect() as conn:
-        return {r.workflow_id: r.stage for r in await conn.execute(query, {"ids": list(ids)})}
+    return {r.workflow_id: r.stage for r in await fetch(engine, query, {"ids": list(ids)})}
 
 
 # ---- light load -----------------------------------------------------------------------------------------
@@ -744,8 +765,7 @@ class Wave:
             task.add_done_callback(tasks.discard)
 
         while not self.stop.is_set() and not self.timed_out():
-            async with self.engine.connect() as conn:
-                rows = (await conn.execute(query, {"p": pattern})).all()
+            rows = await fetch(self.engine, query, {"p": pattern})
             now = time.monotonic()
             for row in rows:
                 wf = row.workflow_id
@@ -801,8 +821,7 @@ class Wave:
         total = len(self.plan.items)
         try:
             while True:
-                async with self.engine.connect() as conn:
-                    counts = {r.stage: r.n for r in await conn.execute(count_query, {"p": pattern})}
+                counts = {r.stage: r.n for r in await fetch(self.engine, count_query, {"p": pattern})}
                 finished = sum(counts.get(s, 0) for s in FINAL)
                 if finished >= total:
                     break
@@ -831,13 +850,11 @@ class Wave:
                 if not task.cancelled() and task.exception() is not None and not self.errors[name]:
                     self.errors[name] += 1
                     log(f"driver {task.get_name()} failed: {task.exception()!r}")
-        async with self.engine.connect() as conn:
-            last = await conn.scalar(
-                sa.text("SELECT max(updated_at) FROM nominations WHERE reference LIKE :p AND stage IN :f").bindparams(
-                    sa.bindparam("f", expanding=True)
-                ),
-                {"p": pattern, "f": list(FINAL)},
-            )
+        query = sa.text("SELECT max(updated_at) AS last FROM nominations WHERE reference LIKE :p AND stage IN :f")
+        rows = await fetch(
+            self.engine, query.bindparams(sa.bindparam("f", expanding=True)), {"p": pattern, "f": list(FINAL)}
+        )
+        last = rows[0].last if rows else None
         return last.timestamp() if last is not None else time.time()
 
 
@@ -896,54 +913,58 @@ async def audit(
     statuses = await final_statuses(client, list(expected_stage))
     result = Audit()
     patterns = {"w": f"{plan.tag}-%", "p": f"P{plan.tag}-%"}
-    async with engine.connect() as conn:
-        rows = {
-            r.workflow_id: r
-            for r in await conn.execute(
-                sa.text(
-                    "SELECT workflow_id, stage, last_seq FROM nominations WHERE reference LIKE :w OR reference LIKE :p"
-                ),
-                patterns,
-            )
-        }
-        ours = "SELECT workflow_id FROM nominations WHERE reference LIKE :w OR reference LIKE :p"
-        events = {
-            r.workflow_id: r
-            for r in await conn.execute(
-                sa.text(
-                    "SELECT workflow_id, count(*) AS n, count(DISTINCT seq) AS seqs FROM stage_events "
-                    f"WHERE workflow_id IN ({ours}) GROUP BY workflow_id"
-                ),
-                patterns,
-            )
-        }
-        notes: dict[str, dict[int, int]] = defaultdict(dict)
-        for r in await conn.execute(
+    ours = "SELECT workflow_id FROM nominations WHERE reference LIKE :w OR reference LIKE :p"
+    by_session = {"s": list(sessions) or [""]}
+    in_sessions: sa.BindParameter[Any] = sa.bindparam("s", expanding=True)
+    rows = {
+        r.workflow_id: r
+        for r in await fetch(
+            engine,
+            sa.text(f"SELECT workflow_id, stage, last_seq FROM nominations WHERE workflow_id IN ({ours})"),
+            patterns,
+        )
+    }
+    events = {
+        r.workflow_id: r
+        for r in await fetch(
+            engine,
             sa.text(
-                "SELECT workflow_id, seq, count(*) AS n FROM notifications "
-                f"WHERE workflow_id IN ({ours}) GROUP BY workflow_id, seq"
+                "SELECT workflow_id, count(*) AS n, count(DISTINCT seq) AS seqs FROM stage_events "
+                f"WHERE workflow_id IN ({ours}) GROUP BY workflow_id"
             ),
             patterns,
-        ):
-            notes[r.workflow_id][r.seq] = r.n
-        session_notes = {
-            r.workflow_id: r.n
-            for r in await conn.execute(
-                sa.text(
-                    "SELECT workflow_id, count(*) AS n FROM notifications WHERE workflow_id IN :s GROUP BY workflow_id"
-                ).bindparams(sa.bindparam("s", expanding=True)),
-                {"s": list(sessions) or [""]},
-            )
-        }
-        session_sizes = {
-            r.session_id: r.electorate_size
-            for r in await conn.execute(
-                sa.text(
-                    "SELECT session_id, electorate_size, phase FROM ballot_sessions WHERE session_id IN :s"
-                ).bindparams(sa.bindparam("s", expanding=True)),
-                {"s": list(sessions) or [""]},
-            )
-        }
+        )
+    }
+    notes: dict[str, dict[int, int]] = defaultdict(dict)
+    for r in await fetch(
+        engine,
+        sa.text(
+            "SELECT workflow_id, seq, count(*) AS n FROM notifications "
+            f"WHERE workflow_id IN ({ours}) GROUP BY workflow_id, seq"
+        ),
+        patterns,
+    ):
+        notes[r.workflow_id][r.seq] = r.n
+    session_notes = {
+        r.workflow_id: r.n
+        for r in await fetch(
+            engine,
+            sa.text(
+                "SELECT workflow_id, count(*) AS n FROM notifications WHERE workflow_id IN :s GROUP BY workflow_id"
+            ).bindparams(in_sessions),
+            by_session,
+        )
+    }
+    session_sizes = {
+        r.session_id: r.electorate_size
+        for r in await fetch(
+            engine,
+            sa.text("SELECT session_id, electorate_size FROM ballot_sessions WHERE session_id IN :s").bindparams(
+                in_sessions
+            ),
+            by_session,
+        )
+    }
     extra_rows = len(rows.keys() - expected_stage.keys())
     result.duplicated += extra_rows
     result.details["row_not_in_wave"] += extra_rows
@@ -1056,6 +1077,15 @@ async def histories(
 # ---- the run --------------------------------------------------------------------------------------------
 
 
+def loadavg() -> str:
+    """The machine's 1/5/15-minute load averages at the end (other work on the machine shows here)."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as f:
+            return "/".join(f.read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def knobs_label(opts: Options) -> str:
     args = opts.knobs()
     labels = [f"{args[i].lstrip('-')}={args[i + 1]}" for i in range(0, len(args), 2)]
@@ -1085,10 +1115,10 @@ async def run(opts: Options) -> dict[str, Any]:
     engine: AsyncEngine | None = None
     ok = False
     try:
-        await upgrade_to_head(url)
-        engine = create_async_engine(url, pool_size=5, max_overflow=5)
+        await retrying(lambda: upgrade_to_head(url), attempts=30, delay=1.0)
+        engine = create_async_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
         roster = wave_plan.make_roster(opts.ministries, opts.voters)
-        await load_roster(engine, roster)
+        await retrying(lambda: load_roster(engine, roster), attempts=30, delay=1.0)
         key_file = logdir / "ballot-key.pem"
         load_or_create_private_key(key_file)  # before any worker: every worker reads the same key
         if opts.address:
@@ -1186,6 +1216,7 @@ async def run(opts: Options) -> dict[str, Any]:
             "sampled_nominations": sampled,
             "shape_mismatches": mismatches,
             "errors": errors,
+            "loadavg": loadavg(),
         }
         ok = checked.lost == 0 and checked.duplicated == 0 and errors == 0
         return figures

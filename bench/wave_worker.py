@@ -55,7 +55,7 @@ async def serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, stop.set)
     options: dict[str, Any] = dict(worker_options(args))
     # build_worker constructs `Worker(...)` from worker.py's globals: hand it one with the options set.
-    engine_worker.Worker = functools.partial(Worker, **options)  # type: ignore[assignment]
+    engine_worker.Worker = functools.partial(Worker, **options)  # type: ignore[assignment,misc]
     worker = engine_worker.build_worker(client, engine, settings.task_queue)
     dispatcher = OutboxDispatcher(engine, channel_from_env())
     log.info("worker_started", task_queue=settings.task_queue, options=options, db_pool_size=args.db_pool_size)

@@ -5,14 +5,15 @@ from __future__ import annotations
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
+from runtime.codec import data_converter
 from workflows.search_attributes import ALL_KEYS
 
 
 async def connect(address: str, namespace: str) -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+    # Payloads (nominees' personal data, sealed ballots) are encrypted in Temporal's history.
+    return await Client.connect(address, namespace=namespace, data_converter=data_converter())
 
 
 async def ensure_search_attributes(client: Client) -> list[str]:

@@ -3,12 +3,17 @@ Temporal dev server; nothing here mocks either."""
 
 from __future__ import annotations
 
+import base64
 import os
 import sys
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+
+# One payload-encryption key for the whole test run, inherited by the CLI and worker subprocesses.
+os.environ.setdefault("TDKT_CODEC_KEYS", "test-run:" + base64.b64encode(b"t" * 32).decode())
+os.environ.setdefault("TDKT_CODEC_KEY_ID", "test-run")
 
 ADMIN_DSN = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 

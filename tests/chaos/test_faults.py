@@ -50,10 +50,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+from temporalio.service import RPCError
 
+from activities.audit import DECISION_ISSUED, verify_audit
 from activities.db import create_engine
 from activities.migrate import upgrade_to_head
-from activities.audit import verify_audit
 from activities.notify import message_id
 from activities.roster_store import load_roster, read_snapshot
 from activities.schema import audit_log, awarded_by, nominations, notifications, stage_events
@@ -293,7 +294,7 @@ class DevServer(Child):
                         client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace="default")), 5
                     )
                     return
-                except Exception as exc:
+                except (RuntimeError, TimeoutError, OSError, RPCError) as exc:  # not answering yet
                     last = exc
             await asyncio.sleep(0.3)
         raise RuntimeError(f"the dev server did not answer within {timeout:.0f}s ({last!r}):\n{tail(self.log_path)}")
@@ -522,39 +523,47 @@ async def inject_faults(
     smtp: SmtpServer,
     database_url: str,
 ) -> None:
-    def fault(name: str) -> None:
+    def fault(name: str) -> set[int]:
         report.faults.append(name)
-        report.in_flight.append(wave.in_flight())
         log(f"FAULT {name}: {wave.in_flight()} nominations in flight, t={time.monotonic() - t0:.1f}s")
+        return {n.index for n in wave.items if n.stage != Stage.AWARDED}
+
+    def over(unfinished: set[int]) -> None:
+        """In flight during the fault: started by its end and not AWARDED at its start."""
+        report.in_flight.append(sum(1 for n in wave.items if n.started and n.index in unfinished))
 
     await until(t0, WORKER_KILL_AT)
-    fault("worker_sigkill")
+    unfinished = fault("worker_sigkill")
     await asyncio.to_thread(worker.kill)
     await asyncio.sleep(WORKER_DOWN_S)
     worker.start()
     wave.worker_back.set()
+    over(unfinished)
 
     await until(t0, SERVER_STOP_AT)
-    fault("dev_server_restart")
+    unfinished = fault("dev_server_restart")
     await asyncio.to_thread(server.terminate)
     await asyncio.sleep(SERVER_DOWN_S)
     server.start()
     await server.wait_ready()
+    over(unfinished)
     log(f"dev server answers again, t={time.monotonic() - t0:.1f}s")
 
     await until(t0, PG_STOP_AT)
-    fault("postgresql_down_30s")
+    unfinished = fault("postgresql_down_30s")
     await asyncio.to_thread(postgres.stop)
     await asyncio.sleep(PG_DOWN_S)
     await asyncio.to_thread(postgres.start)
+    over(unfinished)
     log(f"postgresql answers again, t={time.monotonic() - t0:.1f}s")
 
     await asyncio.sleep(SMTP_STOP_GAP_S)
-    fault("smtp_down")
+    unfinished = fault("smtp_down")
     await asyncio.to_thread(smtp.stop)
     await asyncio.sleep(SMTP_DOWN_S)
     report.pending_during_smtp_outage = await pending_notifications(database_url)
     await asyncio.to_thread(smtp.start)
+    over(unfinished)
     log(f"smtp back, {report.pending_during_smtp_outage} notifications were pending, t={time.monotonic() - t0:.1f}s")
 
 
@@ -592,7 +601,9 @@ class Checked:
             self.problems.append(f"duplicated/unexpected {count}: {what}")
 
 
-async def check_database(engine: AsyncEngine, statuses: dict[str, NominationStatus], checked: Checked) -> set[str]:
+async def check_database(
+    engine: AsyncEngine, statuses: dict[str, NominationStatus], decision_nos: list[str], checked: Checked
+) -> set[str]:
     """Returns the Message-IDs the SMTP server must have received."""
     ids = sorted(statuses)
     snapshot = await read_snapshot(engine, "BTP")
@@ -619,6 +630,7 @@ async def check_database(engine: AsyncEngine, statuses: dict[str, NominationStat
             )
         ).all()
         awards = (await conn.execute(sa.select(awarded_by.c.workflow_id, awarded_by.c.decision_no))).all()
+        audited = (await conn.execute(sa.select(audit_log.c.workflow_id, audit_log.c.seq, audit_log.c.action))).all()
 
     # nominations: exactly one row per nomination, AWARDED, at the last transition; nothing else.
     per_row = Counter(r.workflow_id for r in rows)
@@ -678,6 +690,18 @@ async def check_database(engine: AsyncEngine, statuses: dict[str, NominationStat
                     f"{workflow_id}: awarded_by {decided[workflow_id]}, status {current.decision_no}"
                 )
 
+    # the audit chain: one entry per stage event and per decision, none twice, and the chain intact.
+    checked.audit = len(audited)
+    want_audit = {(w, t.seq, t.action) for w, current in statuses.items() for t in current.transitions}
+    want_audit |= {(decision_workflow_id(no), 1, DECISION_ISSUED) for no in decision_nos}
+    have_audit = Counter((a.workflow_id, a.seq, a.action) for a in audited)
+    checked.lose(len(want_audit - set(have_audit)), "audit entries")
+    checked.duplicate(sum(c - 1 for c in have_audit.values() if c > 1), "audit entries")
+    checked.duplicate(len(set(have_audit) - want_audit), "audit entries nothing explains")
+    chain = await verify_audit(engine)
+    if not chain.intact or chain.checked != len(audited):
+        checked.problems.append(f"audit chain: {chain.checked} of {len(audited)} intact, broken at {chain.broken}")
+
     # Every row with recipients is one email, identified by its Message-ID.
     return {message_id(n.workflow_id, n.seq, n.party, MAIL_DOMAIN) for n in outbox if n.recipients}
 
@@ -713,18 +737,21 @@ async def chaos_database() -> AsyncIterator[str]:
             await admin.close()
 
 
-async def test_a_wave_survives_worker_server_database_and_mail_faults(
-    chaos_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_wave_survives_worker_server_database_and_mail_faults(chaos_database: str, tmp_path: Path) -> None:
     began = time.monotonic()
-    monkeypatch.delenv("TDKT_CODEC_KEYS", raising=False)
+    # The SDK's own retries of every call to a stopped server would flood the output: errors only.
+    quiet = TelemetryConfig(logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR")))
+    Runtime.set_default(Runtime(telemetry=quiet), error_if_already_set=False)
     postgres = Postgres()
     assert postgres.ready(), "PostgreSQL must be running before the chaos test"
     run = uuid.uuid4().hex[:6].upper()
     task_queue = f"chaos-{run}"
     server = DevServer(tmp_path)
     smtp = SmtpServer()
-    worker_env = {k: v for k, v in os.environ.items() if k != "TDKT_CODEC_KEYS"} | {
+    # The worker inherits this process's payload-codec settings (tests/conftest.py gives the whole run one
+    # TDKT_CODEC_KEYS key; without it both fall back to the same .state/codec-keys.json): the same keys on
+    # both sides is what matters.
+    worker_env = dict(os.environ) | {
         "TEMPORAL_ADDRESS": server.address,
         "TEMPORAL_NAMESPACE": "default",
         "TASK_QUEUE": task_queue,
@@ -773,9 +800,7 @@ async def test_a_wave_survives_worker_server_database_and_mail_faults(
         # Every nomination AWARDED, by its own status query (the workflow is closed: the worker replays it).
         statuses: dict[str, NominationStatus] = {}
         for n in wave.items:
-            statuses[n.workflow_id] = await temporal.call(
-                f"status {n.workflow_id}", lambda c, n=n: status(c, n.workflow_id)
-            )
+            statuses[n.workflow_id] = await wave.current(n)
         not_awarded = {w: s.stage.value for w, s in statuses.items() if s.stage != Stage.AWARDED}
         assert not not_awarded, f"nominations not AWARDED: {not_awarded}"
 
@@ -796,7 +821,7 @@ async def test_a_wave_survives_worker_server_database_and_mail_faults(
         await asyncio.sleep(1.0)  # a last message on the wire reaches the inbox
 
         checked = Checked()
-        expected_ids = await check_database(eng, statuses, checked)
+        expected_ids = await check_database(eng, statuses, report.decisions, checked)
         received = list(smtp.inbox.message_ids)
         distinct = set(received)
         smtp_duplicates = len(received) - len(distinct)
@@ -810,8 +835,10 @@ async def test_a_wave_survives_worker_server_database_and_mail_faults(
             f"events_checked={checked.events} notifications_checked={checked.notifications} "
             f"lost={checked.lost} duplicated={checked.duplicated} smtp_received={len(received)} "
             f"smtp_duplicates={smtp_duplicates} decision_rows_checked={checked.decision_rows} "
+            f"smtp_distinct={len(distinct)} smtp_expected={len(expected_ids)} audit_checked={checked.audit} "
             f"in_flight_at_faults={','.join(map(str, report.in_flight))} "
             f"pending_during_smtp_outage={report.pending_during_smtp_outage} client_retries={temporal.retries} "
+            f"lost_answers={sum(n.refusals_after_lost_answers for n in wave.items)} "
             f"worker_starts={worker.starts} wave_s={wave_s:.0f} outbox_drain_s={drain_s:.0f} "
             f"total_s={time.monotonic() - began:.0f}",
             flush=True,

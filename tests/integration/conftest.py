@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.db import create_engine
 from activities.roster_store import load_roster
 from domain.roster import Roster
+from runtime.codec import data_converter
 from runtime.temporal import ensure_search_attributes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +34,7 @@ def temporal_binary() -> str:
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(),
         dev_server_existing_path=temporal_binary(),
     )
     await ensure_search_attributes(env.client)

@@ -409,8 +409,8 @@ async def test_history_holds_no_personal_data_without_the_codec(
         assert {k: v.metadata["encoding"] for k, v in memo_fields.items()} == {"nominee": ENCODING, "award": ENCODING}
         memo = await (await encrypting.get_workflow_handle(handle.id).describe()).memo()
         assert memo["nominee"] == NAME and memo["award"]
-        # A client without the codec cannot read the status either.
-        with pytest.raises(KeyError, match="Unknown payload encoding binary/encrypted"):
+        # A client without this key cannot read the status either.
+        with pytest.raises((KeyError, ValueError), match="Unknown payload encoding|not in the keyring"):
             await status(client, handle.id)
 
         # Through the codec server, an operator reads the real history's payloads.
