@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.worker import Replayer, Worker
@@ -91,10 +92,23 @@ def build_worker(client: Client, engine: AsyncEngine, task_queue: str, ballot_ke
     )
 
 
+async def migrate_when_reachable(database_url: str, log: structlog.typing.FilteringBoundLogger) -> None:
+    """A worker started while the database is down waits for it instead of exiting."""
+    delay = 1.0
+    while True:
+        try:
+            await upgrade_to_head(database_url)
+            return
+        except (OSError, ConnectionError, SQLAlchemyError) as err:
+            log.warning("database_unreachable", retry_in_s=delay, error=str(err).splitlines()[0])
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+
 async def run_worker(settings: Settings) -> None:
     log = structlog.get_logger("worker")
     database_url = settings.database_url or default_database_url()
-    await upgrade_to_head(database_url)
+    await migrate_when_reachable(database_url, log)
     engine = create_engine(database_url)
     client = await connect(settings.temporal_address, settings.temporal_namespace)
     added = await ensure_search_attributes(client)

@@ -227,7 +227,7 @@ class OutboxDispatcher:
                 result.sent += 1
         return result
 
-    async def run(self, stop: asyncio.Event, interval: float = 1.0, max_backoff: float = 300.0) -> None:
+    async def run(self, stop: asyncio.Event, interval: float = 1.0, max_backoff: float = 30.0) -> None:
         """Deliver until `stop` is set. A pass that only failed (mail server or database down) doubles
         the pause, up to max_backoff, so an outage does not burn every row's attempts in seconds."""
         delay = interval

@@ -142,18 +142,21 @@ class PersistenceActivities:
     async def record_transition(self, record: TransitionRecord) -> None:
         log = activity_logger(__name__)
         try:
-            async with self._engine.begin() as conn:
-                written = await write_transition(conn, record)
-        except sa.exc.IntegrityError as exc:
-            # Not a retry of our own write (those are absorbed above): another workflow already holds
-            # this (year, ministry, reference). Retrying cannot help.
-            log.error("transition_conflict", seq=record.event.seq, error=str(exc.orig))
-            raise ApplicationError(
-                f"nomination {record.nomination.nomination.business_key} is already recorded "
-                f"under another workflow id: {exc.orig}",
-                type="NominationConflict",
-                non_retryable=True,
-            ) from None
+            written = await self._write(record)
+        except sa.exc.IntegrityError:
+            # Two attempts of the same write can race (a timed-out attempt still running beside its retry):
+            # the loser trips over the winner's fresh row; once that has committed, the write is a no-op.
+            try:
+                written = await self._write(record)
+            except sa.exc.IntegrityError as exc:
+                # Another workflow already holds this (year, ministry, reference): retrying cannot help.
+                log.error("transition_conflict", seq=record.event.seq, error=str(exc.orig))
+                raise ApplicationError(
+                    f"nomination {record.nomination.nomination.business_key} is already recorded "
+                    f"under another workflow id: {exc.orig}",
+                    type="NominationConflict",
+                    non_retryable=True,
+                ) from None
         log.info(
             "transition_recorded",
             seq=record.event.seq,
@@ -161,6 +164,10 @@ class PersistenceActivities:
             to_stage=record.event.to_stage.value,
             **written,
         )
+
+    async def _write(self, record: TransitionRecord) -> dict[str, int]:
+        async with self._engine.begin() as conn:
+            return await write_transition(conn, record)
 
     @activity.defn(name="load_roster_snapshot")
     async def load_roster_snapshot(self, ministry: str) -> RosterSnapshot:

@@ -54,7 +54,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.db import normalise_url
@@ -1123,13 +1122,11 @@ async def run(opts: Options) -> dict[str, Any]:
         load_or_create_private_key(key_file)  # before any worker: every worker reads the same key
         if opts.address:
             address = opts.address
-            client = await connect(address, "default")
         else:
-            env = await WorkflowEnvironment.start_local(
-                data_converter=pydantic_data_converter, dev_server_existing_path=temporal_binary()
-            )
-            client = env.client
-            address = client.service_client.config.target_host
+            env = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_binary())
+            address = env.client.service_client.config.target_host
+        # The engine's own client construction, so payloads are converted (and encoded) as the workers do.
+        client = await connect(address, "default")
         await ensure_search_attributes(client)
         plan = wave_plan.make_plan(
             opts.nominations, opts.ministries, opts.voters, tag, current_policy_version(date.today())
