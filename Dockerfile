@@ -6,7 +6,7 @@ COPY workflows workflows
 COPY activities activities
 COPY migrations migrations
 COPY runtime runtime
-COPY worker.py starter.py ./
+COPY worker.py starter.py codec_server.py audit_cli.py ./
 COPY config config
 COPY samples samples
 RUN pip install --no-cache-dir .
