@@ -1,0 +1,50 @@
+"""python -m api [--host 127.0.0.1] [--port 8000]: the HTTP API under uvicorn.
+
+Settings as the worker's and the CLI's: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEUE (where new
+nominations, sessions and decisions start), DATABASE_URL (decision exports); token keys TDKT_AUTH_KEYS /
+TDKT_AUTH_KEY_ID (or .state/auth-keys.json); payload encryption keys TDKT_CODEC_KEYS / TDKT_CODEC_KEY_ID (or
+.state/codec-keys.json), shared with the worker. OpenAPI at /openapi.json, Swagger UI at /docs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from runtime.settings import Settings
+
+    parser = argparse.ArgumentParser(prog="python -m api", description="HTTP API of the TĐKT nomination engine")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    try:
+        app = create_app(settings)
+    except ValueError as err:  # bad TDKT_AUTH_KEYS / TDKT_AUTH_KEY_ID
+        print(f"api: {err}", file=sys.stderr)
+        return 2
+    logging.getLogger("api").info(
+        "Temporal %s (namespace %s), task queue %s",
+        settings.temporal_address,
+        settings.temporal_namespace,
+        settings.task_queue,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # End without interpreter teardown, where the SDK's native runtime can abort (sdk-python#300).
+    os._exit(code)

@@ -1,0 +1,1006 @@
+"""The HTTP API: what the staff CLI (starter.py) does, over HTTP, for unit, council, bloc and central-board
+software. The OpenAPI document is served at ``/openapi.json`` (Swagger UI at ``/docs``).
+
+* **Who acts.** Every call but filing an objection carries a signed token (``Authorization: Bearer
+  <token>``, runtime.auth; the keys of ``TDKT_AUTH_KEYS``/``TDKT_AUTH_KEY_ID``, as the CLI's). The token's
+  actor is the actor of every action; the workflows' validators then check that actor's role again.
+* **Errors** are problem details (RFC 9457, ``application/problem+json``): see api/problems.py.
+* **Idempotency.** ``Idempotency-Key`` on POST /nominations, /nominations:batch, /ballot-sessions and
+  /decisions: see api/idempotency.py. Behind it, the workflow id is the business key, so even after a
+  restart a retry cannot start a second nomination, session or decision.
+* **Workflow ids contain '/'** (``nomination-2026-BTP-145/TTr-BTP``): the routes take the id as a path
+  (``/nominations/nomination-2026-BTP-145/TTr-BTP/withdraw``: the action is the last segment), or URL-encoded
+  (``…-145%2FTTr-BTP/withdraw``); both reach the same nomination.
+
+``create_app(client)`` takes a connected Temporal client (tests), a factory returning one, or Settings
+(``python -m api``: connects on first use, as the worker and the CLI do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
+from fastapi import Path as PathParam
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+
+from api.idempotency import IdempotencyStore, fingerprint
+from api.models import (
+    MAX_BATCH,
+    Acting,
+    ApprovalBody,
+    BallotBody,
+    BatchItem,
+    BatchResult,
+    CancelBody,
+    ChairBody,
+    ConsultationBody,
+    DecisionAccepted,
+    DecisionBody,
+    ExtendBody,
+    HoldBody,
+    MeetingResultBody,
+    NominationCreated,
+    NominationRow,
+    ReasonBody,
+    ReceiptCheck,
+    ResolutionBody,
+    SessionOpenBody,
+    SessionOpened,
+)
+from api.problems import (
+    PROBLEM_TYPES,
+    ProblemError,
+    install_problem_handlers,
+    invalid,
+    problem_responses_in_openapi,
+    unauthenticated,
+)
+from domain.ballot_messages import (
+    BallotCast,
+    BallotReceipt,
+    ChairAction,
+    ListClosing,
+    SessionStart,
+    SessionStatus,
+    session_workflow_id,
+)
+from domain.catalog import current_policy_version, policy_set
+from domain.decisions import DecisionRef, DecisionRequest, DecisionSummary, decision_workflow_id
+from domain.errors import FieldError, InvalidInput
+from domain.messages import (
+    ActionReceipt,
+    CentralApproval,
+    ConsultationRequest,
+    HoldRequest,
+    MeetingResult,
+    NominationStart,
+    NominationStatus,
+    ObjectionFiling,
+    ObjectionResolution,
+    ReasonedAction,
+    Resubmission,
+)
+from domain.nomination import Nomination, parse_nomination, workflow_id_for
+from domain.stages import Stage
+from runtime import ballots as ballot_ops
+from runtime import decisions as decision_ops
+from runtime import nominations as nomination_ops
+from runtime.auth import AuthError, Identity, Keyring, keyring_from_env, verify_token
+from runtime.settings import Settings
+
+ClientFactory = Callable[[], Awaitable[Client]]
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+API_TITLE = "TĐKT nomination engine API"
+API_VERSION = "1.0.0"
+MAX_BODY_BYTES = 8 * 1024 * 1024
+BATCH_CONCURRENCY = 16
+EXPORT_MEDIA_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+EXPORT_MEDIA = tuple(EXPORT_MEDIA_TYPES.values())
+TAGS = [
+    {"name": "nominations", "description": "Create, find and follow nominations; every human action on one."},
+    {"name": "ballot sessions", "description": "Secret-ballot sessions of councils and blocs (bỏ phiếu kín)."},
+    {"name": "decisions", "description": "Decisions naming many approved nominations; the list of awardees."},
+    {"name": "problems", "description": "What each problem `type` of an error answer means."},
+]
+DESCRIPTION = """
+Award nominations (thi đua – khen thưởng) as Temporal workflows: what `starter.py` does, over HTTP.
+
+**Authentication.** `Authorization: Bearer <token>` — a signed token (JWT, HS256) from
+`starter.py token issue --for ACTOR`. The token's actor is the actor of every action (a body may name it as
+`actor`, or a nomination as `proposer`; it must then be the token's); each workflow checks that actor's role
+against the roster again. Filing an objection needs no token: anyone who gives a name and a contact may.
+
+**Errors** are `application/problem+json` (RFC 9457) with `type`, `title`, `status`, `detail`, `instance`,
+and `errors: [{field, message}]` on 422. `type` URIs are served under `/problems/`.
+
+**Idempotency.** POST /nominations, /nominations:batch, /ballot-sessions and /decisions take an
+`Idempotency-Key` header: the same key with the same body answers with the first response; with another body,
+409. Independently of the key, a nomination (year, ministry, reference), a session (kind, scope, meeting) or a
+decision number is started once: the same request again answers 200 with the existing one; a different one
+under the same business key is a 409.
+
+**Workflow ids contain `/`** (`nomination-2026-BTP-145/TTr-BTP`): put them in the path as they are, or
+URL-encoded; the action is always the last segment.
+"""
+
+
+# ---- the services behind the routes ----------------------------------------------------------------------
+
+
+class Services:
+    """The Temporal client (connected on first use), the database (for exports), the token keyring, the
+    task queue new workflows start on, and the idempotency store."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        keyring: Keyring,
+        task_queue: str,
+        client: Client | ClientFactory,
+        engine: AsyncEngine | None,
+        idempotency: IdempotencyStore,
+    ):
+        self.settings = settings
+        self.keyring = keyring
+        self.task_queue = task_queue
+        self.idempotency = idempotency
+        self._client = client if isinstance(client, Client) else None
+        self._factory = None if isinstance(client, Client) else client
+        self._engine = engine
+        self._owns_engine = engine is None
+        self._lock = asyncio.Lock()
+
+    async def client(self) -> Client:
+        if self._client is None:
+            async with self._lock:
+                if self._client is None:
+                    assert self._factory is not None
+                    try:
+                        self._client = await self._factory()
+                    except (RuntimeError, OSError) as err:
+                        raise ProblemError(
+                            "service-unavailable",
+                            f"cannot reach Temporal at {self.settings.temporal_address}: {err}",
+                        ) from None
+        return self._client
+
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            from activities.db import create_engine, default_database_url
+
+            self._engine = create_engine(self.settings.database_url or default_database_url())
+        return self._engine
+
+    async def aclose(self) -> None:
+        if self._owns_engine and self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+bearer = HTTPBearer(
+    auto_error=False,
+    bearerFormat="JWT",
+    scheme_name="bearerAuth",
+    description="A signed token from `starter.py token issue --for ACTOR`; its actor acts.",
+)
+
+
+async def authenticate(
+    svc: Annotated[Services, Depends(services)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Identity:
+    if credentials is None or not credentials.credentials.strip():
+        raise unauthenticated(
+            "a signed token is required: Authorization: Bearer <token> (an administrator issues one with "
+            "`starter.py token issue --for ACTOR`)"
+        )
+    try:
+        return verify_token(svc.keyring, credentials.credentials.strip())
+    except (AuthError, ValueError) as err:
+        raise unauthenticated(f"unauthenticated: {err}") from None
+
+
+Svc = Annotated[Services, Depends(services)]
+Who = Annotated[Identity, Depends(authenticate)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="the same key with the same body answers with the first response; with another body, 409",
+    ),
+]
+WorkflowId = Annotated[
+    str, PathParam(description="a nomination's workflow id, as it is (it contains '/') or URL-encoded")
+]
+
+
+def actor_of(who: Identity, body: BaseModel | None = None) -> str:
+    named = getattr(body, "actor", None)
+    if named is not None and named != who.actor:
+        raise ProblemError("forbidden", f"the token is for {who.actor!r}, not {named!r}; nothing was done")
+    return who.actor
+
+
+def payload(model: type[M], **fields: Any) -> M:
+    """A domain payload: its own validation (pydantic.ValidationError → 422 naming the fields)."""
+    return model.model_validate(fields)
+
+
+def nomination_url(workflow_id: str) -> str:
+    return "/nominations/" + quote(workflow_id, safe="/-._~")
+
+
+async def json_body(request: Request) -> Any:
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise invalid("body", f"larger than {MAX_BODY_BYTES} bytes")
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise invalid("body", f"not valid JSON: {err}") from None
+
+
+def known_id(workflow_id: str) -> str:
+    workflow_id = workflow_id.strip()
+    if not workflow_id:
+        raise ProblemError("not-found", "no workflow id in the path")
+    return workflow_id
+
+
+async def started_input(client: Client, workflow_id: str, type_: type[M]) -> M | None:
+    """The input a workflow was started with (its first history event), or None if it cannot be read."""
+    try:
+        async for event in client.get_workflow_handle(workflow_id).fetch_history_events(page_size=1):
+            payloads = event.workflow_execution_started_event_attributes.input.payloads
+            [value] = await client.data_converter.decode(payloads, [type_])
+            return value if isinstance(value, type_) else None
+    except Exception:  # unreadable (another codec key, no such workflow): not the same request
+        return None
+    return None
+
+
+# ---- nominations -------------------------------------------------------------------------------------------
+
+nominations = APIRouter(tags=["nominations"])
+
+
+def nomination_body_schema(name: str) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
+        }
+    }
+
+
+def nomination_from(raw: Any, actor: str, *, check_proposer: bool = True) -> Nomination:
+    """Validate a nomination in full (every field at fault named; catalog checks too). Without a proposer
+    the token's actor proposes; a different proposer is refused."""
+    if not isinstance(raw, dict):
+        raise InvalidInput([FieldError(field="(root)", message="expected a JSON object: a nomination")])
+    proposer = raw.get("proposer")
+    if proposer is None:
+        raw = {**raw, "proposer": actor}
+    elif check_proposer and proposer != actor:
+        raise ProblemError(
+            "forbidden", f"proposer {proposer!r} is not the token's actor {actor!r}: a unit proposes as itself"
+        )
+    return parse_nomination(raw, policy_set(current_policy_version(date.today())))
+
+
+async def start_or_existing(client: Client, task_queue: str, nomination: Nomination) -> tuple[str, bool]:
+    """(workflow id, created?) — the existing workflow when this very nomination was started before (a retry,
+    even after a restart of this API); DuplicateNomination when another nomination holds its business key."""
+    try:
+        handle = await nomination_ops.start_nomination(client, nomination, task_queue)
+        return handle.id, True
+    except nomination_ops.DuplicateNomination as duplicate:
+        existing = await started_input(client, duplicate.workflow_id, NominationStart)
+        if existing is not None and existing.nomination == nomination:
+            return duplicate.workflow_id, False
+        raise
+
+
+@nominations.post(
+    "/nominations",
+    status_code=201,
+    response_model=NominationCreated,
+    summary="Create a nomination",
+    responses={
+        200: {"model": NominationCreated, "description": "this very nomination had been started before"},
+        403: {},
+        409: {},
+    },
+    openapi_extra=nomination_body_schema("Nomination"),
+)
+async def create_nomination(request: Request, svc: Svc, who: Who, idempotency_key: IdempotencyKey = None) -> Response:
+    """Validate the nomination completely (every bad field named, nothing started) and start its workflow,
+    `nomination-<year>-<ministry>-<reference>`. `proposer` defaults to the token's actor."""
+    raw = await json_body(request)
+
+    async def create() -> Response:
+        nomination = nomination_from(raw, who.actor)
+        workflow_id, created = await start_or_existing(await svc.client(), svc.task_queue, nomination)
+        url = nomination_url(workflow_id)
+        body = NominationCreated(workflow_id=workflow_id, created=created, status_url=url)
+        return JSONResponse(body.model_dump(), status_code=201 if created else 200, headers={"Location": url})
+
+    return await svc.idempotency.run(who.actor, idempotency_key, fingerprint("POST", "/nominations", raw), create)
+
+
+@nominations.post(
+    "/nominations:batch",
+    response_model=BatchResult,
+    summary="Create a list of nominations",
+    responses={403: {}},
+    openapi_extra=nomination_body_schema("NominationBatch"),
+)
+async def create_nominations(request: Request, svc: Svc, who: Who, idempotency_key: IdempotencyKey = None) -> Response:
+    """`{"nominations": [...]}` (up to 500). Every nomination is validated first: one bad field anywhere and
+    nothing is started (422 naming `nominations.<i>.<field>`). Then each is started: CREATED, EXISTING (this
+    very nomination was started before) or REFUSED (another nomination holds its year, ministry and reference)."""
+    raw = await json_body(request)
+
+    async def create() -> Response:
+        items = raw.get("nominations") if isinstance(raw, dict) else None
+        if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
+            raise invalid("nominations", f"expected a list of 1 to {MAX_BATCH} nominations")
+        extra = sorted(set(raw) - {"nominations"})
+        errors = [FieldError(field=name, message="unexpected field") for name in extra]
+        parsed: list[Nomination] = []
+        seen: dict[str, int] = {}
+        for index, item in enumerate(items):
+            try:
+                nomination = nomination_from(item, who.actor)
+            except InvalidInput as err:
+                errors += [FieldError(field=f"nominations.{index}.{e.field}", message=e.message) for e in err.errors]
+                continue
+            except ProblemError as err:
+                raise ProblemError(err.kind.slug, f"nominations.{index}: {err.detail}") from None
+            workflow_id = workflow_id_for(nomination)
+            if workflow_id in seen:
+                message = f"same year, ministry and reference as nominations.{seen[workflow_id]}"
+                errors.append(FieldError(field=f"nominations.{index}.reference", message=message))
+            seen.setdefault(workflow_id, index)
+            parsed.append(nomination)
+        if errors:
+            raise InvalidInput(errors)
+
+        client = await svc.client()
+        gate = asyncio.Semaphore(BATCH_CONCURRENCY)
+
+        async def one(index: int, nomination: Nomination) -> BatchItem:
+            async with gate:
+                try:
+                    workflow_id, created = await start_or_existing(client, svc.task_queue, nomination)
+                except nomination_ops.DuplicateNomination as duplicate:
+                    return BatchItem(
+                        index=index, workflow_id=duplicate.workflow_id, outcome="REFUSED", detail=str(duplicate)
+                    )
+                return BatchItem(index=index, workflow_id=workflow_id, outcome="CREATED" if created else "EXISTING")
+
+        results = await asyncio.gather(*(one(i, n) for i, n in enumerate(parsed)))
+        body = BatchResult(
+            created=sum(r.outcome == "CREATED" for r in results),
+            existing=sum(r.outcome == "EXISTING" for r in results),
+            refused=sum(r.outcome == "REFUSED" for r in results),
+            items=list(results),
+        )
+        return JSONResponse(body.model_dump(mode="json"))
+
+    return await svc.idempotency.run(who.actor, idempotency_key, fingerprint("POST", "/nominations:batch", raw), create)
+
+
+@nominations.get("/nominations", response_model=list[NominationRow], summary="Search and filter nominations")
+async def list_nominations(
+    svc: Svc,
+    who: Who,
+    stage: Stage | None = None,
+    ministry: Annotated[str | None, Query(pattern=r"^[A-Z][A-Z0-9_]{1,23}$")] = None,
+    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+    award_form: Annotated[str | None, Query(pattern=r"^[A-Z][A-Z0-9_]{1,23}$")] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100, description="in the nominee's name or the id")] = None,
+) -> list[NominationRow]:
+    """Nominations from Temporal's visibility (search attributes `NominationStage`, `Ministry`, `AwardYear`),
+    optionally narrowed to an award form and to a text in the nominee's name or the workflow id."""
+    rows = await nomination_ops.list_nominations(
+        await svc.client(), stage=stage.value if stage else None, ministry=ministry, year=year
+    )
+    found = [NominationRow.model_validate(row) for row in rows]
+    if award_form:
+        found = [row for row in found if row.award_form == award_form]
+    if q:
+        needle = q.casefold()
+        found = [row for row in found if needle in f"{row.nominee or ''} {row.workflow_id}".casefold()]
+    return found
+
+
+async def _act(svc: Svc, workflow_id: str, update: str, action: BaseModel) -> ActionReceipt:
+    return await nomination_ops.act(await svc.client(), known_id(workflow_id), update, action)
+
+
+@nominations.post(
+    "/nominations/{workflow_id:path}/council-result",
+    response_model=ActionReceipt,
+    summary="Record a council meeting's result",
+    responses={403: {}, 404: {}, 409: {}},
+)
+async def council_result(workflow_id: WorkflowId, body: MeetingResultBody, svc: Svc, who: Who) -> ActionReceipt:
+    """The council secretary types in the meeting's counts (the path for meetings on paper; a ballot session
+    sends its result by itself). The outcome follows from the tally by the policy."""
+    action = payload(MeetingResult, actor=actor_of(who, body), tally=body.tally, minutes_ref=body.minutes_ref)
+    return await _act(svc, workflow_id, "record_council_result", action)
+
+
+@nominations.post(
+    "/nominations/{workflow_id:path}/bloc-result",
+    response_model=ActionReceipt,
+    summary="Record a bloc vote's result",
+    responses={403: {}, 404: {}, 409: {}},
+)
+async def bloc_result(workflow_id: WorkflowId, body: MeetingResultBody, svc: Svc, who: Who) -> ActionReceipt:
+    """The bloc head types in the bloc's counts."""
+    action = payload(MeetingResult, actor=actor_of(who, body), tally=body.tally, minutes_ref=body.minutes_ref)
+    return await _act(svc, workflow_id, "record_bloc_result", action)
+
+
+@nominations.post(
+    "/nominations/{workflow_id:path}/approve",
+    response_model=ActionReceipt,
+    summary="The central board approves",
+    responses={403: {}, 404: {}, 409: {}},
+)
+async def approve(workflow_id: WorkflowId, body: ApprovalBody, svc: Svc, who: Who) -> ActionReceipt:
+    """With `decision_no` (and `decision_date`, default today) the approval is the decision; without, the
+    nomination waits in AWAITING_DECISION for a batch decision (POST /decisions)."""
+    decision_date = (body.decision_date or date.today()) if body.decision_no else None
+    action = payload(
+        CentralApproval, actor=actor_of(who, body), decision_no=body.decision_no, decision_date=decision_date
+    )
+    return await _act(svc, workflow_id, "approve", action)
+
+
+@nominations.post(
+    "/nominations/{workflow_id:path}/reject",
+    response_model=ActionReceipt,
+    summary="The central board rejects",
+    responses={403: {}, 404: {}, 409: {}},
+)
+async def reject(workflow_id: WorkflowId, body: ReasonBody, svc: Svc, who: Who) -> ActionReceipt:
+    action = payload(ReasonedAction, actor=actor_of(who, body), reason=body.reason)
+    return await _act(svc, workflow_id, "reject", action)
+
+
+@nominations.post(
+    "/nominations/{workflow_id:path}/return",
+    response_model=ActionReceipt,
+    summary="Return the dossier for supplement",
+    responses={403: {}, 404: {}, 409: {}},
+)
+async def return_dossier(workflow_id: WorkflowId, body: ReasonBody, svc: Svc, who: Who) -> ActionReceipt:
+    """Whoever holds the stage (council secretary, bloc head, central board) returns it to the unit, which has
+    the policy's working days to resubmit."""
+    action = payload(ReasonedAction, actor=actor_of(who, body), reason=body.reason)
+    return await _act(svc, workflow_id, "return_dossier", action)
+
+
+@nominations.post(
+    "/nominations/{workflow_id:path}/resubmit",
+    response_model=ActionReceipt,
+    summary="Resubmit a corrected dossier",
+    responses={403: {}, 404: {}, 409: {}},
+    openapi_extra=nomination_body_schema("Nomination"),
+)
+async def resubmit(workflow_id: WorkflowId, request: Request, svc: Svc, who: Who) -> ActionReceipt:
+    """The body is the corrected nomination (same reference, year, ministry and award form; `proposer`
+    defaults to the token's actor)."""
+    nomination = nomination_from(await json_body(request), who.actor, check_proposer=False)
+    action = payload(Resubmission, actor=who.actor, nomination=nomination)
+    return await _act(svc, workflow_id, "resubmit", action)
+
+
+@nominations.post(
+    "/nominations/{workflow_id:path}/withdraw",
+    response_model=ActionReceipt,
+    summary="The proposing unit withdraws",
+    responses={403: {}, 404: {}, 409: {}},
+)
+async def withdraw(workflow_id: WorkflowId, body: ReasonBody, svc: Svc, who: Who) -> ActionReceipt:
+    action = payload(ReasonedAction, actor=actor_of(who, body), reason=body.reason)
+    return await _act(svc, workflow_id, "withdraw", action)
+
+
+@nominations.post(
+    "/nominations/{workflow_id:path}/hold",
+    response_model=ActionReceipt,
+    summary="Put on hold (Decree 152 Art. 4)",
+    responses={403: {}, 404: {}, 409: {}},
+)
+async def hold(workflow_id: WorkflowId, body: HoldBody, svc: Svc, who: Who) -> ActionReceipt:
+    """The secretariat or the central board holds an unfinished nomination: nothing moves, deadlines stop."""
+    action = payload(HoldRequest, actor=actor_of(who, body), ground=body.ground, reason=body.reason)
+    return await _act(svc, workflow_id, "hold", action)
+
+
+@nominations.post(
+    "/nominations/{workflow_id:path}/release",
+    response_model=ActionReceipt,
+    summary="Release from hold",
+    responses={403: {}, 404: {}, 409: {}},
+)
+async def release(workflow_id: WorkflowId, body: ReasonBody, svc: Svc, who: Who) -> ActionReceipt:
+    action = payload(ReasonedAction, actor=actor_of(who, body), reason=body.reason)
+    return await _act(svc, workflow_id, "release", action)
+
+
+@nominations.post(
+    "/nominations/{workflow_id:path}/objections",
+    response_model=ActionReceipt,
+    summary="File an objection (no token needed)",
+    responses={404: {}, 409: {}},
+)
+async def file_objection(workflow_id: WorkflowId, body: ObjectionFiling, svc: Svc) -> ActionReceipt:
+    """Anyone who identifies themselves (name and contact) may object during the public notice (ý kiến phản
+    ánh). The contact is kept for the secretariat; it never reaches the audit chain or search results."""
+    return await _act(svc, workflow_id, "file_objection", body)
+
+
+@nominations.post(
+    "/nominations/{workflow_id:path}/objections/{objection_id}/resolve",
+    response_model=ActionReceipt,
+    summary="Resolve an objection",
+    responses={403: {}, 404: {}, 409: {}},
+)
+async def resolve_objection(
+    workflow_id: WorkflowId, objection_id: int, body: ResolutionBody, svc: Svc, who: Who
+) -> ActionReceipt:
+    """The secretariat dismisses the objection (the notice runs on) or upholds it: rejected, or returned."""
+    action = payload(
+        ObjectionResolution,
+        actor=actor_of(who, body),
+        objection_id=objection_id,
+        decision=body.decision,
+        reason=body.reason,
+    )
+    return await _act(svc, workflow_id, "resolve_objection", action)
+
+
+@nominations.post(
+    "/nominations/{workflow_id:path}/consultation",
+    response_model=ActionReceipt,
+    summary="The central board consults other agencies",
+    responses={403: {}, 404: {}, 409: {}},
+)
+async def consultation(workflow_id: WorkflowId, body: ConsultationBody, svc: Svc, who: Who) -> ActionReceipt:
+    """The appraisal may then take the policy's longer period."""
+    action = payload(ConsultationRequest, actor=actor_of(who, body), agencies=body.agencies, reason=body.reason)
+    return await _act(svc, workflow_id, "request_consultation", action)
+
+
+@nominations.get(
+    "/nominations/{workflow_id:path}",
+    response_model=NominationStatus,
+    summary="A nomination's status",
+    responses={404: {}},
+)
+async def nomination_status(workflow_id: WorkflowId, svc: Svc, who: Who) -> NominationStatus:
+    """Stage, transitions, objections, hold and what it waits for (the workflow's `status` query)."""
+    return await nomination_ops.status(await svc.client(), known_id(workflow_id))
+
+
+# ---- ballot sessions ---------------------------------------------------------------------------------------
+
+sessions = APIRouter(tags=["ballot sessions"])
+
+
+def session_url(session_id: str) -> str:
+    return "/ballot-sessions/" + quote(session_id, safe="-._~")
+
+
+async def on_session(session_id: str, work: Awaitable[T]) -> T:
+    try:
+        return await work
+    except nomination_ops.NominationNotFound:
+        raise ProblemError("not-found", f"no ballot session {session_id}") from None
+
+
+@sessions.post(
+    "/ballot-sessions",
+    status_code=201,
+    response_model=SessionOpened,
+    summary="Open a secret-ballot session",
+    responses={200: {"model": SessionOpened, "description": "this very session had been opened before"}, 409: {}},
+)
+async def open_session(
+    request: Request, body: SessionOpenBody, svc: Svc, who: Who, idempotency_key: IdempotencyKey = None
+) -> Response:
+    """Id `ballot-<kind>-<scope>-<meeting_ref>`. Nominations reaching the stage join its list on their own
+    until the list is closed."""
+    opener = actor_of(who, body)
+
+    async def create() -> Response:
+        now = datetime.now(UTC)
+        deadline = body.deadline or now + timedelta(hours=body.deadline_hours or 0)
+        if deadline <= now:
+            raise invalid("deadline", "must lie in the future")
+        start = payload(
+            SessionStart,
+            kind=body.kind,
+            scope=body.scope,
+            meeting_ref=body.meeting_ref,
+            opened_by=opener,
+            deadline=deadline,
+            policy_version=current_policy_version(date.today()),
+            conflict_rule=body.conflict_rule,
+            reminder_before_seconds=int(body.reminder_hours * 3600),
+            runoff_seconds=int(body.runoff_hours * 3600),
+        )
+        session_id = session_workflow_id(start.kind, start.scope, start.meeting_ref)
+        client = await svc.client()
+        created = True
+        try:
+            await ballot_ops.open_session(client, svc.task_queue, start)
+        except ballot_ops.DuplicateSession:
+            # The same session again (a retry): the same request, its deadline aside when given in hours.
+            ignore = {"deadline"} if body.deadline_hours is not None else set()
+            existing = await started_input(client, session_id, SessionStart)
+            if existing is None or existing.model_dump(exclude=ignore) != start.model_dump(exclude=ignore):
+                raise
+            created = False
+        url = session_url(session_id)
+        answer = SessionOpened(session_id=session_id, created=created, status_url=url)
+        return JSONResponse(answer.model_dump(), status_code=201 if created else 200, headers={"Location": url})
+
+    request_print = fingerprint("POST", "/ballot-sessions", body.model_dump(mode="json"))
+    return await svc.idempotency.run(who.actor, idempotency_key, request_print, create)
+
+
+@sessions.get(
+    "/ballot-sessions/{session_id}",
+    response_model=SessionStatus,
+    summary="A session's status",
+    responses={404: {}},
+)
+async def session_status(session_id: str, svc: Svc, who: Who) -> SessionStatus:
+    """Turnout while voting (who voted, never what); tallies, results and counted receipts once closed. Also
+    the tally key (`key_id`, `public_pem`) a voter's own client seals a ballot with."""
+    return await on_session(session_id, ballot_ops.session_status(await svc.client(), session_id))
+
+
+@sessions.post(
+    "/ballot-sessions/{session_id}/close-list",
+    response_model=SessionStatus,
+    summary="Close the list and open the voting",
+    responses={403: {}, 404: {}, 409: {}},
+)
+async def close_list(session_id: str, svc: Svc, who: Who, body: Acting | None = None) -> SessionStatus:
+    """The council secretary (or bloc head): the list is final and the electorate is snapshotted."""
+    closing = payload(ListClosing, actor=actor_of(who, body))
+    client = await svc.client()
+    return await on_session(
+        session_id, nomination_ops.act(client, session_id, "close_list", closing, result_type=SessionStatus)
+    )
+
+
+@sessions.post(
+    "/ballot-sessions/{session_id}/ballots",
+    status_code=201,
+    response_model=BallotReceipt,
+    summary="Cast a ballot",
+    responses={403: {}, 404: {}, 409: {}},
+)
+async def cast_ballot(session_id: str, body: BallotBody, svc: Svc, who: Who) -> BallotReceipt:
+    """One ballot per voter, final once cast (as a paper ballot in the box); the answer's `receipt` lets the
+    voter check later that it was counted (GET /receipts/{receipt}).
+
+    With `choices` this API seals them to the session's tally key (runtime.ballots.cast) before sending; a
+    voter's browser or client may instead seal them itself with the key GET /ballot-sessions/{id} publishes
+    and send `ballot`, so that no choice ever leaves the voter's device in clear."""
+    voter = actor_of(who, body)
+    client = await svc.client()
+    if body.choices is not None:
+        return await on_session(session_id, ballot_ops.cast(client, session_id, voter, body.choices))
+    assert body.ballot is not None
+    cast = payload(BallotCast, voter=voter, ballot=body.ballot)
+    return await on_session(
+        session_id, nomination_ops.act(client, session_id, "cast_ballot", cast, result_type=BallotReceipt)
+    )
+
+
+async def _chair(svc: Services, session_id: str, update: str, action: ChairAction) -> SessionStatus:
+    return await on_session(session_id, ballot_ops.chair_action(await svc.client(), session_id, update, action))
+
+
+@sessions.post(
+    "/ballot-sessions/{session_id}/close",
+    response_model=SessionStatus,
+    summary="The chair closes the voting",
+    responses={403: {}, 404: {}, 409: {}},
+)
+async def close_voting(session_id: str, svc: Svc, who: Who, body: ChairBody | None = None) -> SessionStatus:
+    """Once a quorum has voted (a session also closes by itself when everyone has voted, or at the deadline)."""
+    action = payload(ChairAction, actor=actor_of(who, body), reason=body.reason if body else None)
+    return await _chair(svc, session_id, "close_voting", action)
+
+
+@sessions.post(
+    "/ballot-sessions/{session_id}/extend",
+    response_model=SessionStatus,
+    summary="The chair moves the deadline",
+    responses={403: {}, 404: {}, 409: {}},
+)
+async def extend(session_id: str, body: ExtendBody, svc: Svc, who: Who) -> SessionStatus:
+    action = payload(ChairAction, actor=actor_of(who, body), new_deadline=body.new_deadline, reason=body.reason)
+    return await _chair(svc, session_id, "extend", action)
+
+
+@sessions.post(
+    "/ballot-sessions/{session_id}/cancel",
+    response_model=SessionStatus,
+    summary="The chair cancels the session",
+    responses={403: {}, 404: {}, 409: {}},
+)
+async def cancel(session_id: str, body: CancelBody, svc: Svc, who: Who) -> SessionStatus:
+    action = payload(ChairAction, actor=actor_of(who, body), reason=body.reason)
+    return await _chair(svc, session_id, "cancel", action)
+
+
+@sessions.get(
+    "/receipts/{receipt:path}",
+    response_model=ReceiptCheck,
+    summary="Verify a ballot receipt",
+    responses={404: {}},
+)
+async def verify_receipt(receipt: str, svc: Svc, who: Who) -> ReceiptCheck:
+    """`counted` once the session has closed and published its counted receipts; null before."""
+    try:
+        session_id = receipt.strip().rpartition(":")[0]
+        checked = await on_session(session_id, ballot_ops.verify_receipt(await svc.client(), receipt))
+    except ValueError as err:
+        raise invalid("receipt", str(err)) from None
+    session_id, counted = checked
+    state: Literal["COUNTED", "NOT_COUNTED", "SESSION_NOT_CLOSED"] = (
+        "SESSION_NOT_CLOSED" if counted is None else "COUNTED" if counted else "NOT_COUNTED"
+    )
+    return ReceiptCheck(receipt=receipt.strip(), session_id=session_id, counted=counted, state=state)
+
+
+# ---- decisions ---------------------------------------------------------------------------------------------
+
+decisions = APIRouter(tags=["decisions"])
+
+
+def decision_url(decision_no: str) -> str:
+    return "/decisions/" + quote(decision_no, safe="/-._~")
+
+
+@decisions.post(
+    "/decisions",
+    status_code=201,
+    response_model=DecisionSummary,
+    summary="Issue a decision naming many nominations",
+    responses={
+        200: {"model": DecisionSummary, "description": "this very decision had been issued before"},
+        202: {"model": DecisionAccepted, "description": "with wait=false: started; follow status_url"},
+        409: {},
+    },
+)
+async def issue_decision(
+    request: Request,
+    body: DecisionBody,
+    svc: Svc,
+    who: Who,
+    idempotency_key: IdempotencyKey = None,
+    wait: Annotated[bool, Query(description="wait for every nomination to be decided (default)")] = True,
+) -> Response:
+    """Each nomination waiting for that authority's decision ends AWARDED with the number; the others are
+    listed refused with the reason. A decision number is used once. The answer lists every nomination in the
+    order given."""
+    signer = actor_of(who, body)
+
+    async def create() -> Response:
+        decision = payload(
+            DecisionRef,
+            decision_no=body.decision_no,
+            decision_date=body.decision_date,
+            authority=body.authority,
+            actor=signer,
+        )
+        decision_request = payload(DecisionRequest, decision=decision, workflow_ids=body.workflow_ids)
+        client = await svc.client()
+        workflow_id = decision_workflow_id(decision.decision_no)
+        created = True
+        try:
+            await decision_ops.start_decision(client, svc.task_queue, decision_request)
+        except decision_ops.DuplicateDecision:
+            existing = await started_input(client, workflow_id, DecisionRequest)
+            if existing != decision_request:
+                raise
+            created = False
+        url = decision_url(decision.decision_no)
+        if not wait:
+            accepted = DecisionAccepted(
+                decision_no=decision.decision_no, workflow_id=workflow_id, created=created, status_url=url
+            )
+            return JSONResponse(accepted.model_dump(), status_code=202 if created else 200, headers={"Location": url})
+        summary = await client.get_workflow_handle(workflow_id, result_type=DecisionSummary).result()
+        return JSONResponse(
+            summary.model_dump(mode="json"), status_code=201 if created else 200, headers={"Location": url}
+        )
+
+    request_print = fingerprint("POST", f"/decisions?wait={wait}", body.model_dump(mode="json"))
+    return await svc.idempotency.run(who.actor, idempotency_key, request_print, create)
+
+
+@decisions.get(
+    "/decisions/{decision_no:path}/export",
+    summary="The list of awardees as CSV or XLSX",
+    responses={
+        200: {
+            "description": "the awardees in the decision's order, headings in Vietnamese",
+            "content": {media: {"schema": {"type": "string", "format": "binary"}} for media in EXPORT_MEDIA},
+        },
+        404: {},
+    },
+    response_class=Response,
+)
+async def export_decision(decision_no: str, svc: Svc, who: Who, format: Literal["csv", "xlsx"] = "csv") -> Response:
+    """From the decision register (the database): every nomination the decision awarded."""
+    with tempfile.TemporaryDirectory(prefix="tdkt-export-") as tmp:
+        path = Path(tmp) / f"decision.{format}"
+        try:
+            await decision_ops.export_decision(svc.engine(), decision_no, path)
+        except KeyError:
+            raise ProblemError("not-found", f"no decision {decision_no.strip()} has been recorded") from None
+        content = path.read_bytes()
+    name = "quyet-dinh-" + "".join(c if c.isalnum() or c in "-._" else "-" for c in decision_no.strip())
+    ascii_name = name.encode("ascii", "replace").decode().replace("?", "-")
+    disposition = f"attachment; filename=\"{ascii_name}.{format}\"; filename*=UTF-8''{quote(name)}.{format}"
+    return Response(content, media_type=EXPORT_MEDIA_TYPES[format], headers={"Content-Disposition": disposition})
+
+
+@decisions.get(
+    "/decisions/{decision_no:path}",
+    response_model=DecisionSummary,
+    summary="A decision's progress and outcome",
+    responses={404: {}},
+)
+async def decision_status(decision_no: str, svc: Svc, who: Who) -> DecisionSummary:
+    """The nominations the decision has been applied to so far (all of them once it has ended)."""
+    try:
+        return await decision_ops.decision_progress(await svc.client(), decision_no.strip())
+    except KeyError:
+        raise ProblemError("not-found", f"no decision {decision_no.strip()}") from None
+
+
+# ---- problem types -----------------------------------------------------------------------------------------
+
+problems = APIRouter(tags=["problems"])
+
+
+@problems.get("/problems/{slug}", summary="What a problem type means", responses={404: {}})
+async def problem_type(slug: str) -> dict[str, Any]:
+    kind = PROBLEM_TYPES.get(slug)
+    if kind is None:
+        raise ProblemError("not-found", f"no problem type {slug!r}; known: {sorted(PROBLEM_TYPES)}")
+    return {"type": kind.uri, "title": kind.title, "status": kind.status, "description": kind.description}
+
+
+# ---- the app -----------------------------------------------------------------------------------------------
+
+
+def nomination_schemas() -> dict[str, Any]:
+    """Nomination (and its parts) for the document: the routes read it raw to validate it in full."""
+    _, document = models_json_schema([(Nomination, "validation")], ref_template="#/components/schemas/{model}")
+    schemas: dict[str, Any] = dict(document.get("$defs", {}))
+    nomination = schemas["Nomination"]
+    nomination["required"] = [name for name in nomination.get("required", []) if name != "proposer"]
+    nomination["properties"]["proposer"]["description"] = "default: the token's actor; if given, must be it"
+    schemas["NominationBatch"] = {
+        "type": "object",
+        "title": "NominationBatch",
+        "required": ["nominations"],
+        "additionalProperties": False,
+        "properties": {
+            "nominations": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_BATCH,
+                "items": {"$ref": "#/components/schemas/Nomination"},
+            }
+        },
+    }
+    return schemas
+
+
+def create_app(
+    client: Client | ClientFactory | Settings | None = None,
+    *,
+    settings: Settings | None = None,
+    keyring: Keyring | None = None,
+    task_queue: str | None = None,
+    engine: AsyncEngine | None = None,
+    idempotency: IdempotencyStore | None = None,
+) -> FastAPI:
+    """The API over `client` (a connected client, or a factory returning one); given Settings (or nothing:
+    Settings.from_env()), it connects to their Temporal on first use. The token keys default to the
+    environment's (`TDKT_AUTH_KEYS`, ...), the task queue to the settings', the database (decision exports)
+    to DATABASE_URL or the local SQLite file."""
+    if isinstance(client, Settings):
+        settings, client = client, None
+    settings = settings or Settings.from_env()
+    if client is None:
+        from runtime.temporal import connect
+
+        configured = settings
+
+        async def connect_from_settings() -> Client:
+            return await connect(configured.temporal_address, configured.temporal_namespace)
+
+        client = connect_from_settings
+    svc = Services(
+        settings=settings,
+        keyring=keyring or keyring_from_env(),
+        task_queue=task_queue or settings.task_queue,
+        client=client,
+        engine=engine,
+        idempotency=idempotency or IdempotencyStore(),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await svc.aclose()
+
+    app = FastAPI(title=API_TITLE, version=API_VERSION, description=DESCRIPTION, lifespan=lifespan)
+    app.state.services = svc
+    install_problem_handlers(app)
+    for router in (nominations, sessions, decisions, problems):
+        app.include_router(router)
+    # The Vietnamese browser inbox for voters, unit staff and the secretariat (server-rendered, /inbox).
+    from api.inbox import inbox_router
+
+    app.include_router(inbox_router(svc.client, svc.task_queue, svc.keyring), include_in_schema=False)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes, tags=TAGS
+            )
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for name, definition in nomination_schemas().items():
+                components.setdefault(name, definition)
+            problem_responses_in_openapi(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,661 @@
+"""The HTTP API (api/), driven in-process through ASGI (no network, no httpx) against the session's dev server,
+worker and PostgreSQL: the OpenAPI document, tokens, problem+json errors, idempotency, a nomination from
+creation to its decision and export, ballot sessions, and the rest of the procedure."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+
+from api import create_app
+from api.idempotency import IdempotencyStore
+from domain.ballot_messages import PublicKeyInfo
+from domain.ballots import Choice
+from runtime.auth import Keyring, issue_token
+from runtime.sealing import seal_ballot
+from tests.factories import nomination_data
+from tests.integration.helpers import CENTRAL, PROPOSER, SECRETARY
+
+pytestmark = pytest.mark.integration
+
+RING = Keyring(keys={"api-test": "k" * 40}, current="api-test")
+CHAIR = "btp.hd.chu-tich"
+MEMBERS = ("btp.hd.chu-tich", "btp.hd.uy-vien-1", "btp.hd.uy-vien-2")
+PROBLEM = "application/problem+json"
+
+
+# ---- a minimal ASGI client ---------------------------------------------------------------------------------
+
+
+class Reply:
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes):
+        self.status = status
+        self.headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in headers]
+        self.body = body
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k == name.lower()), None)
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def __repr__(self) -> str:
+        return f"<Reply {self.status} {self.body[:500]!r}>"
+
+
+async def call(app: Any, method: str, url: str, body: Any = None, headers: Sequence[tuple[str, str]] = ()) -> Reply:
+    """One request through the app's ASGI interface; `url` as a client would send it (percent-encoded)."""
+    parts = urlsplit(url)
+    raw = body if isinstance(body, bytes) else b"" if body is None else json.dumps(body).encode()
+    sent_headers = [(k.lower(), v) for k, v in headers]
+    if raw and not any(k == "content-type" for k, _ in sent_headers):
+        sent_headers.append(("content-type", "application/json"))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": unquote(parts.path),
+        "raw_path": parts.path.encode(),
+        "query_string": parts.query.encode(),
+        "root_path": "",
+        "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in sent_headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("localhost", 8000),
+    }
+    done = asyncio.Event()
+    pending = [{"type": "http.request", "body": raw, "more_body": False}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if pending:
+            return pending.pop()
+        await done.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            done.set()
+
+    await app(scope, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    content = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return Reply(start["status"], list(start.get("headers", [])), content)
+
+
+def token(actor: str, ring: Keyring = RING, ttl: timedelta = timedelta(hours=1)) -> list[tuple[str, str]]:
+    return [("authorization", f"Bearer {issue_token(ring, actor, ttl)}")]
+
+
+def assert_problem(reply: Reply, status: int, slug: str) -> dict[str, Any]:
+    assert reply.status == status, reply
+    assert reply.header("content-type") == PROBLEM, reply.headers
+    problem = reply.json()
+    assert problem["type"] == f"/problems/{slug}" and problem["status"] == status
+    assert problem["title"] and problem["detail"] and problem["instance"]
+    return problem
+
+
+@pytest.fixture(scope="module")
+def app(client: Client, task_queue: str, db_engine: AsyncEngine) -> Any:
+    return create_app(client, keyring=RING, task_queue=task_queue, engine=db_engine)
+
+
+def api_nomination(award_form: str = "BANG_KHEN_BO", **overrides: Any) -> dict[str, Any]:
+    """A nomination as a unit's software sends it: the proposer is the token's actor."""
+    data = nomination_data(award_form, **overrides)
+    del data["proposer"]
+    return data
+
+
+async def create(app: Any, data: dict[str, Any], actor: str = PROPOSER) -> str:
+    reply = await call(app, "POST", "/nominations", data, token(actor))
+    assert reply.status == 201, reply
+    return str(reply.json()["workflow_id"])
+
+
+async def wait_stage(app: Any, workflow_id: str, stage: str, timeout: float = 30) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        reply = await call(app, "GET", f"/nominations/{workflow_id}", headers=token(PROPOSER))
+        if reply.status == 200 and reply.json()["stage"] == stage:
+            return dict(reply.json())
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{workflow_id} did not reach {stage}: {reply}")
+        await asyncio.sleep(0.1)
+
+
+async def withdraw(app: Any, workflow_id: str) -> None:
+    """Leave nothing waiting in the council for other tests' ballot sessions."""
+    reply = await call(
+        app, "POST", f"/nominations/{workflow_id}/withdraw", {"reason": "Dọn dẹp sau kiểm thử"}, token(PROPOSER)
+    )
+    assert reply.status == 200 and reply.json()["stage"] == "WITHDRAWN", reply
+
+
+# ---- the document, tokens --------------------------------------------------------------------------------
+
+
+async def test_the_openapi_document_is_published(app: Any) -> None:
+    reply = await call(app, "GET", "/openapi.json")
+    assert reply.status == 200
+    doc = reply.json()
+    assert doc["openapi"].startswith("3.") and doc["info"]["title"]
+    paths = doc["paths"]
+    expected = {
+        "/nominations": {"get", "post"},
+        "/nominations:batch": {"post"},
+        "/nominations/{workflow_id}": {"get"},
+        **{
+            f"/nominations/{{workflow_id}}/{action}": {"post"}
+            for action in (
+                "council-result",
+                "bloc-result",
+                "approve",
+                "reject",
+                "return",
+                "resubmit",
+                "withdraw",
+                "hold",
+                "release",
+                "objections",
+                "consultation",
+            )
+        },
+        "/nominations/{workflow_id}/objections/{objection_id}/resolve": {"post"},
+        "/ballot-sessions": {"post"},
+        "/ballot-sessions/{session_id}": {"get"},
+        **{
+            f"/ballot-sessions/{{session_id}}/{a}": {"post"}
+            for a in ("close-list", "ballots", "close", "extend", "cancel")
+        },
+        "/receipts/{receipt}": {"get"},
+        "/decisions": {"post"},
+        "/decisions/{decision_no}": {"get"},
+        "/decisions/{decision_no}/export": {"get"},
+    }
+    for path, methods in expected.items():
+        assert path in paths, path
+        assert methods <= set(paths[path]), (path, set(paths[path]))
+
+    assert doc["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": doc["components"]["securitySchemes"]["bearerAuth"]["description"],
+    }
+    create_op = paths["/nominations"]["post"]
+    assert create_op["security"] == [{"bearerAuth": []}]
+    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in create_op["parameters"])
+    assert create_op["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Nomination"
+    }
+    for code in ("401", "409", "422"):
+        assert create_op["responses"][code]["content"] == {
+            PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}
+        }
+    assert "proposer" not in doc["components"]["schemas"]["Nomination"]["required"]
+    assert {"type", "title", "status", "detail", "errors"} <= set(doc["components"]["schemas"]["Problem"]["properties"])
+    # Filing an objection needs no token; everything else does.
+    assert "security" not in paths["/nominations/{workflow_id}/objections"]["post"]
+    assert paths["/ballot-sessions/{session_id}/ballots"]["post"]["security"] == [{"bearerAuth": []}]
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
+    for key in ("Idempotency-Key", "/problems/", "problem+json"):
+        assert key in doc["info"]["description"]
+
+    assert (await call(app, "GET", "/docs")).status == 200
+    described = await call(app, "GET", "/problems/action-refused")
+    assert described.status == 200 and described.json()["status"] == 409
+
+
+async def test_a_missing_forged_or_expired_token_is_a_401(app: Any) -> None:
+    missing = assert_problem(await call(app, "GET", "/nominations"), 401, "unauthenticated")
+    assert "Bearer" in missing["detail"]
+    assert (await call(app, "GET", "/nominations")).header("www-authenticate") == 'Bearer error="invalid_token"'
+
+    forger = Keyring(keys={"api-test": "f" * 40}, current="api-test")  # the right key id, the wrong secret
+    forged = await call(app, "GET", "/nominations", headers=token(PROPOSER, forger))
+    assert "forged" in assert_problem(forged, 401, "unauthenticated")["detail"]
+    unknown_key = Keyring(keys={"other": "o" * 40}, current="other")
+    assert (
+        "unknown key"
+        in assert_problem(
+            await call(app, "GET", "/nominations", headers=token(PROPOSER, unknown_key)), 401, "unauthenticated"
+        )["detail"]
+    )
+    expired = await call(app, "GET", "/nominations", headers=token(PROPOSER, ttl=timedelta(seconds=-5)))
+    assert "expired" in assert_problem(expired, 401, "unauthenticated")["detail"]
+    basic = await call(app, "GET", "/nominations", headers=[("authorization", "Basic dXNlcjpwYXNz")])
+    assert_problem(basic, 401, "unauthenticated")
+
+    # Nothing is started without a token.
+    data = api_nomination()
+    assert_problem(await call(app, "POST", "/nominations", data), 401, "unauthenticated")
+    reply = await call(app, "GET", f"/nominations/nomination-2026-BTP-{data['reference']}", headers=token(PROPOSER))
+    assert_problem(reply, 404, "not-found")
+
+
+# ---- a nomination from creation to its decision -----------------------------------------------------------
+
+
+async def test_create_status_council_approve_decision_and_export(app: Any) -> None:
+    data = api_nomination("BANG_KHEN_TTG")
+    created = await call(app, "POST", "/nominations", data, token(PROPOSER))
+    assert created.status == 201, created
+    workflow_id = created.json()["workflow_id"]
+    assert workflow_id == f"nomination-2026-BTP-{data['reference']}" and "/" in workflow_id
+    assert created.header("location") == created.json()["status_url"] == f"/nominations/{workflow_id}"
+
+    current = await wait_stage(app, workflow_id, "COUNCIL_REVIEW")
+    assert current["nominee_name"] == data["nominee"]["full_name"]
+    assert current["transitions"][0]["actor"] == PROPOSER  # the token's actor proposed
+    # The id with its '/' as it is, or URL-encoded: the same nomination.
+    encoded = await call(app, "GET", f"/nominations/{quote(workflow_id, safe='')}", headers=token(SECRETARY))
+    assert encoded.status == 200 and encoded.json()["workflow_id"] == workflow_id
+
+    for _ in range(100):  # visibility is eventually consistent
+        listed = await call(
+            app,
+            "GET",
+            "/nominations?stage=COUNCIL_REVIEW&ministry=BTP&year=2026&award_form=BANG_KHEN_TTG",
+            headers=token(SECRETARY),
+        )
+        assert listed.status == 200
+        if workflow_id in {row["workflow_id"] for row in listed.json()}:
+            break
+        await asyncio.sleep(0.1)
+    assert workflow_id in {row["workflow_id"] for row in listed.json()}
+    found = await call(app, "GET", f"/nominations?q={quote(data['reference'])}", headers=token(SECRETARY))
+    assert [row["workflow_id"] for row in found.json()] == [workflow_id]
+
+    tally = {"members": 9, "present": 9, "votes_for": 9, "votes_against": 0}
+    council = await call(
+        app,
+        "POST",
+        f"/nominations/{workflow_id}/council-result",
+        {"tally": tally, "minutes_ref": "BB-API-01"},
+        token(SECRETARY),
+    )
+    assert council.status == 200 and council.json()["stage"] == "CENTRAL_REVIEW", council
+
+    consulted = await call(
+        app,
+        "POST",
+        f"/nominations/{workflow_id}/consultation",
+        {"agencies": ["Bộ Nội vụ"], "reason": "Lấy ý kiến cơ quan quản lý"},
+        token(CENTRAL),
+    )
+    assert consulted.status == 200 and consulted.json()["stage"] == "CENTRAL_REVIEW", consulted
+    approved = await call(app, "POST", f"/nominations/{workflow_id}/approve", {}, token(CENTRAL))
+    assert approved.status == 200 and approved.json()["stage"] == "AWAITING_DECISION", approved
+
+    decision_no = f"{uuid.uuid4().hex[:6]}/QĐ-TTg"
+    decision = {
+        "decision_no": decision_no,
+        "decision_date": "2026-12-20",
+        "authority": "PRIME_MINISTER",
+        "workflow_ids": [workflow_id, "nomination-2026-BTP-khong-co/TTr"],
+    }
+    key = [("idempotency-key", f"qd-{uuid.uuid4().hex}")]
+    issued = await call(app, "POST", "/decisions", decision, token(CENTRAL) + key)
+    assert issued.status == 201, issued
+    summary = issued.json()
+    assert summary["decision"]["actor"] == CENTRAL
+    assert [(i["workflow_id"], i["accepted"]) for i in summary["items"]] == [
+        (workflow_id, True),
+        ("nomination-2026-BTP-khong-co/TTr", False),
+    ]
+    again = await call(app, "POST", "/decisions", decision, token(CENTRAL) + key)
+    assert (again.status, again.body) == (201, issued.body)
+    # Without the key, the same decision again: the existing one (200); another list under its number: 409.
+    same = await call(app, "POST", "/decisions", decision, token(CENTRAL))
+    assert same.status == 200 and same.json() == summary
+    other = await call(app, "POST", "/decisions", {**decision, "workflow_ids": [workflow_id]}, token(CENTRAL))
+    assert_problem(other, 409, "duplicate")
+
+    awarded = await wait_stage(app, workflow_id, "AWARDED")
+    assert awarded["decision_no"] == decision_no
+    progress = await call(app, "GET", f"/decisions/{quote(decision_no)}", headers=token(CENTRAL))
+    assert progress.status == 200 and progress.json() == summary
+
+    csv_reply = await call(app, "GET", f"/decisions/{quote(decision_no)}/export?format=csv", headers=token(CENTRAL))
+    assert csv_reply.status == 200 and (csv_reply.header("content-type") or "").startswith("text/csv")
+    assert csv_reply.body.startswith(b"\xef\xbb\xbf")
+    text = csv_reply.body.decode("utf-8-sig")
+    assert workflow_id in text and decision_no in text and "khong-co" not in text
+    assert "attachment" in (csv_reply.header("content-disposition") or "")
+    xlsx = await call(app, "GET", f"/decisions/{quote(decision_no)}/export?format=xlsx", headers=token(CENTRAL))
+    assert xlsx.status == 200 and xlsx.body.startswith(b"PK")
+    assert_problem(
+        await call(app, "GET", "/decisions/khong-co/QD/export?format=csv", headers=token(CENTRAL)), 404, "not-found"
+    )
+    assert_problem(
+        await call(app, "GET", f"/decisions/{quote(decision_no)}/export?format=pdf", headers=token(CENTRAL)),
+        422,
+        "invalid-input",
+    )
+
+
+# ---- errors ------------------------------------------------------------------------------------------------
+
+
+async def test_a_bad_nomination_is_a_422_naming_every_field(app: Any) -> None:
+    data = api_nomination()
+    data |= {"year": 1800, "award_form": "KHONG_CO", "reference": "có dấu cách"}
+    del data["nominee"]["full_name"]
+    reply = await call(app, "POST", "/nominations", data, token(PROPOSER))
+    problem = assert_problem(reply, 422, "invalid-input")
+    fields = {e["field"] for e in problem["errors"]}
+    assert {"year", "award_form", "reference", "nominee.full_name"} <= fields, problem["errors"]
+    assert all(e["message"] for e in problem["errors"])
+
+    missing_docs = api_nomination()
+    missing_docs["dossier"] = missing_docs["dossier"][:1]
+    problem = assert_problem(
+        await call(app, "POST", "/nominations", missing_docs, token(PROPOSER)), 422, "invalid-input"
+    )
+    assert [e["field"] for e in problem["errors"]] == ["dossier"]
+
+    bad_json = await call(app, "POST", "/nominations", b'{"reference": ', token(PROPOSER))
+    assert [e["field"] for e in assert_problem(bad_json, 422, "invalid-input")["errors"]] == ["body"]
+    bad_filter = await call(app, "GET", "/nominations?stage=NOPE&year=abc", headers=token(PROPOSER))
+    assert {e["field"] for e in assert_problem(bad_filter, 422, "invalid-input")["errors"]} == {"stage", "year"}
+
+    impossible = {"tally": {"members": 5, "present": 7, "votes_for": 1, "votes_against": 0}}
+    reply = await call(
+        app, "POST", "/nominations/nomination-2026-BTP-x/TTr/council-result", impossible, token(SECRETARY)
+    )
+    problem = assert_problem(reply, 422, "invalid-input")
+    assert problem["errors"][0]["field"] == "tally" and "present" in problem["errors"][0]["message"]
+    extra = await call(app, "POST", "/nominations/nomination-2026-BTP-x/TTr/withdraw", {"reasn": "x"}, token(PROPOSER))
+    assert {e["field"] for e in assert_problem(extra, 422, "invalid-input")["errors"]} == {"reason", "reasn"}
+
+
+async def test_a_refused_action_is_a_409_and_another_actor_a_403(app: Any) -> None:
+    workflow_id = await create(app, api_nomination())
+    await wait_stage(app, workflow_id, "COUNCIL_REVIEW")
+    tally = {"tally": {"members": 9, "present": 9, "votes_for": 9, "votes_against": 0}}
+
+    # The proposer may not record the council's result; the central board may not approve in the council.
+    refused = await call(app, "POST", f"/nominations/{workflow_id}/council-result", tally, token(PROPOSER))
+    assert "COUNCIL_SECRETARY" in assert_problem(refused, 409, "action-refused")["detail"]
+    early = await call(app, "POST", f"/nominations/{workflow_id}/approve", {}, token(CENTRAL))
+    assert_problem(early, 409, "action-refused")
+    assert (await wait_stage(app, workflow_id, "COUNCIL_REVIEW"))["transitions"][-1]["action"] == "SUBMIT"
+
+    # A body naming someone else than the token's actor: nothing is sent.
+    other = await call(
+        app, "POST", f"/nominations/{workflow_id}/council-result", {**tally, "actor": SECRETARY}, token(PROPOSER)
+    )
+    assert SECRETARY in assert_problem(other, 403, "forbidden")["detail"]
+    proposed_for = await call(app, "POST", "/nominations", {**api_nomination(), "proposer": SECRETARY}, token(PROPOSER))
+    assert_problem(proposed_for, 403, "forbidden")
+
+    unknown = await call(
+        app, "POST", "/nominations/nomination-2026-BTP-khong-co/TTr/withdraw", {"reason": "Rút"}, token(PROPOSER)
+    )
+    assert_problem(unknown, 404, "not-found")
+    await withdraw(app, workflow_id)
+    ended = await call(app, "POST", f"/nominations/{workflow_id}/withdraw", {"reason": "Rút lần nữa"}, token(PROPOSER))
+    assert_problem(ended, 409, "action-refused")
+
+
+# ---- idempotency --------------------------------------------------------------------------------------------
+
+
+async def test_the_same_key_and_body_answer_the_first_response_and_start_one_workflow(
+    app: Any, client: Client, task_queue: str, db_engine: AsyncEngine
+) -> None:
+    data = api_nomination()
+    key = [("idempotency-key", f"nom-{uuid.uuid4().hex}")]
+    first = await call(app, "POST", "/nominations", data, token(PROPOSER) + key)
+    second = await call(app, "POST", "/nominations", data, token(PROPOSER) + key)
+    assert first.status == second.status == 201
+    assert first.body == second.body and second.header("idempotent-replayed") == "true"
+    assert first.header("location") == second.header("location")
+    workflow_id = first.json()["workflow_id"]
+    runs = [wf async for wf in client.list_workflows(f"WorkflowId = '{workflow_id}'")]
+    for _ in range(50):
+        if runs:
+            break
+        await asyncio.sleep(0.1)
+        runs = [wf async for wf in client.list_workflows(f"WorkflowId = '{workflow_id}'")]
+    assert len(runs) == 1
+
+    # The same key with a different body: 409, nothing started.
+    changed = {**data, "achievements": "Một thành tích khác"}
+    assert_problem(
+        await call(app, "POST", "/nominations", changed, token(PROPOSER) + key), 409, "idempotency-key-reused"
+    )
+    # Keys are each actor's own: another actor's same key is another request (here: the same reference
+    # proposed by someone else, a duplicate).
+    colleague = await call(app, "POST", "/nominations", data, token("btp.vutckt.pham-van-duc") + key)
+    assert_problem(colleague, 409, "duplicate")
+
+    # After a restart (a new app: the key store is gone), the retry still starts nothing: Temporal refuses
+    # the second workflow and this very nomination is answered 200 with the existing id.
+    restarted = create_app(
+        client, keyring=RING, task_queue=task_queue, engine=db_engine, idempotency=IdempotencyStore()
+    )
+    retry = await call(restarted, "POST", "/nominations", data, token(PROPOSER) + key)
+    assert retry.status == 200 and retry.json() == {**first.json(), "created": False}
+    # ...while a different nomination under the same year, ministry and reference is a duplicate.
+    assert_problem(await call(restarted, "POST", "/nominations", changed, token(PROPOSER)), 409, "duplicate")
+
+    # A list: validated as a whole, then each one CREATED, EXISTING or REFUSED.
+    fresh, taken = api_nomination(), api_nomination()
+    taken_id = await create(app, taken)
+    batch_key = [("idempotency-key", f"batch-{uuid.uuid4().hex}")]
+    bad = await call(
+        app, "POST", "/nominations:batch", {"nominations": [fresh, {**fresh, "year": 3000}, fresh]}, token(PROPOSER)
+    )
+    fields = {e["field"] for e in assert_problem(bad, 422, "invalid-input")["errors"]}
+    assert fields == {"nominations.1.year", "nominations.2.reference"}  # a bad year; the same reference twice
+    batch = {"nominations": [data, fresh, {**taken, "achievements": "Khác"}]}
+    listed = await call(app, "POST", "/nominations:batch", batch, token(PROPOSER) + batch_key)
+    assert listed.status == 200, listed
+    assert [(i["index"], i["outcome"]) for i in listed.json()["items"]] == [
+        (0, "EXISTING"),
+        (1, "CREATED"),
+        (2, "REFUSED"),
+    ]
+    assert (listed.json()["created"], listed.json()["existing"], listed.json()["refused"]) == (1, 1, 1)
+    replayed = await call(app, "POST", "/nominations:batch", batch, token(PROPOSER) + batch_key)
+    assert replayed.body == listed.body and replayed.header("idempotent-replayed") == "true"
+
+    assert listed.json()["items"][2]["workflow_id"] == taken_id
+    for item in listed.json()["items"]:
+        await wait_stage(app, item["workflow_id"], "COUNCIL_REVIEW")
+        await withdraw(app, item["workflow_id"])
+
+
+# ---- ballot sessions ----------------------------------------------------------------------------------------
+
+
+async def wait_session(app: Any, session_id: str, done: Any, timeout: float = 30) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        reply = await call(app, "GET", f"/ballot-sessions/{session_id}", headers=token(SECRETARY))
+        assert reply.status == 200, reply
+        if done(reply.json()):
+            return dict(reply.json())
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{session_id}: {reply.json()}")
+        await asyncio.sleep(0.1)
+
+
+async def test_a_ballot_session_through_the_api(app: Any) -> None:
+    workflow_id = await create(app, api_nomination())
+    await wait_stage(app, workflow_id, "COUNCIL_REVIEW")
+    meeting = f"API-{uuid.uuid4().hex[:8]}"
+    opening = {"kind": "COUNCIL", "scope": "BTP", "meeting_ref": meeting, "deadline_hours": 1, "reminder_hours": 0}
+    key = [("idempotency-key", f"session-{meeting}")]
+    opened = await call(app, "POST", "/ballot-sessions", opening, token(SECRETARY) + key)
+    assert opened.status == 201, opened
+    session_id = opened.json()["session_id"]
+    assert session_id == f"ballot-council-BTP-{meeting}"
+    again = await call(app, "POST", "/ballot-sessions", opening, token(SECRETARY) + key)
+    assert (again.status, again.body) == (201, opened.body)
+    # Without the key: the same session is answered 200; another deadline under the same meeting is a 409.
+    assert (await call(app, "POST", "/ballot-sessions", opening, token(SECRETARY))).status == 200
+    later = {**opening, "deadline_hours": None, "deadline": (datetime.now(UTC) + timedelta(hours=5)).isoformat()}
+    assert_problem(await call(app, "POST", "/ballot-sessions", later, token(SECRETARY)), 409, "duplicate")
+    no_deadline = {k: v for k, v in opening.items() if k != "deadline_hours"}
+    no_deadline_reply = await call(app, "POST", "/ballot-sessions", no_deadline, token(SECRETARY))
+    assert [e["field"] for e in assert_problem(no_deadline_reply, 422, "invalid-input")["errors"]] == ["deadline"]
+
+    collecting = await wait_session(
+        app, session_id, lambda s: workflow_id in {c["workflow_id"] for c in s["candidates"]}
+    )
+    assert collecting["phase"] == "COLLECTING"
+    assert_problem(
+        await call(app, "POST", f"/ballot-sessions/{session_id}/close-list", None, token(CHAIR)), 409, "action-refused"
+    )
+    voting = await call(app, "POST", f"/ballot-sessions/{session_id}/close-list", None, token(SECRETARY))
+    assert voting.status == 200 and voting.json()["phase"] == "VOTING", voting
+    status = voting.json()
+    assert status["electorate_size"] == len(MEMBERS) and status["results"] is None
+    candidates = status["candidates"]
+
+    def ballot(voter: str) -> dict[str, str]:
+        return {c["workflow_id"]: "FOR" for c in candidates if c.get("nominee_actor_id") != voter}
+
+    receipts = []
+    for voter in MEMBERS[:2]:  # the API seals the choices
+        cast = await call(
+            app, "POST", f"/ballot-sessions/{session_id}/ballots", {"choices": ballot(voter)}, token(voter)
+        )
+        assert cast.status == 201, cast
+        receipts.append(cast.json()["receipt"])
+    twice = await call(app, "POST", f"/ballot-sessions/{session_id}/ballots", {"choices": ballot(CHAIR)}, token(CHAIR))
+    assert_problem(twice, 409, "action-refused")
+    secretary = await call(
+        app, "POST", f"/ballot-sessions/{session_id}/ballots", {"choices": ballot(SECRETARY)}, token(SECRETARY)
+    )
+    assert "secretary" in assert_problem(secretary, 409, "action-refused")["detail"]
+    pending = await call(app, "GET", f"/receipts/{receipts[0]}", headers=token(CHAIR))
+    assert (
+        pending.status == 200 and pending.json()["state"] == "SESSION_NOT_CLOSED" and pending.json()["counted"] is None
+    )
+    turnout = await call(app, "GET", f"/ballot-sessions/{session_id}", headers=token(CHAIR))
+    assert turnout.json()["voted"] == sorted(MEMBERS[:2]) and turnout.json()["results"] is None
+
+    # The last voter's own client seals the ballot with the published key: the API never sees a choice.
+    last = MEMBERS[2]
+    key_info = PublicKeyInfo(key_id=turnout.json()["key_id"], public_pem=turnout.json()["public_pem"])
+    sealed = seal_ballot(key_info, session_id, last, {wf: Choice(c) for wf, c in ballot(last).items()})
+    cast = await call(
+        app, "POST", f"/ballot-sessions/{session_id}/ballots", {"ballot": sealed.model_dump(mode="json")}, token(last)
+    )
+    assert cast.status == 201, cast
+    receipts.append(cast.json()["receipt"])
+
+    closed = await wait_session(app, session_id, lambda s: s["phase"] == "CLOSED")  # everyone voted
+    by_id = {entry["candidate"]["workflow_id"]: entry for entry in closed["results"]}
+    assert by_id[workflow_id]["tally"]["votes_for"] == 3 and by_id[workflow_id]["result"] == "PASSED"
+    for receipt in receipts:
+        checked = await call(app, "GET", f"/receipts/{receipt}", headers=token(CHAIR))
+        assert checked.json() == {"receipt": receipt, "session_id": session_id, "counted": True, "state": "COUNTED"}
+    forged = await call(app, "GET", f"/receipts/{receipts[0][:-4]}0000", headers=token(CHAIR))
+    assert forged.json()["state"] == "NOT_COUNTED"
+    assert_problem(await call(app, "GET", "/receipts/not-a-receipt", headers=token(CHAIR)), 422, "invalid-input")
+    assert_problem(
+        await call(app, "GET", "/ballot-sessions/ballot-council-BTP-khong-co", headers=token(CHAIR)), 404, "not-found"
+    )
+    ended = await call(app, "POST", f"/ballot-sessions/{session_id}/cancel", {"reason": "Hoãn họp"}, token(CHAIR))
+    assert_problem(ended, 409, "action-refused")
+    await wait_stage(app, workflow_id, "AWAITING_DECISION")
+
+
+async def test_chair_actions_extend_and_cancel(app: Any) -> None:
+    workflow_id = await create(app, api_nomination())
+    await wait_stage(app, workflow_id, "COUNCIL_REVIEW")
+    meeting = f"API-{uuid.uuid4().hex[:8]}"
+    opening = {"kind": "council", "scope": "BTP", "meeting_ref": meeting, "deadline_hours": 1, "reminder_hours": 0}
+    session_id = (await call(app, "POST", "/ballot-sessions", opening, token(SECRETARY))).json()["session_id"]
+    await wait_session(app, session_id, lambda s: workflow_id in {c["workflow_id"] for c in s["candidates"]})
+    assert (await call(app, "POST", f"/ballot-sessions/{session_id}/close-list", {}, token(SECRETARY))).status == 200
+
+    no_quorum = await call(app, "POST", f"/ballot-sessions/{session_id}/close", None, token(CHAIR))
+    assert "quorum" in assert_problem(no_quorum, 409, "action-refused")["detail"]
+    new_deadline = (datetime.now(UTC) + timedelta(hours=3)).replace(microsecond=0)
+    extended = await call(
+        app, "POST", f"/ballot-sessions/{session_id}/extend", {"new_deadline": new_deadline.isoformat()}, token(CHAIR)
+    )
+    assert extended.status == 200 and datetime.fromisoformat(extended.json()["deadline"]) == new_deadline
+    not_chair = await call(app, "POST", f"/ballot-sessions/{session_id}/cancel", {"reason": "Hoãn"}, token(SECRETARY))
+    assert_problem(not_chair, 409, "action-refused")
+    cancelled = await call(app, "POST", f"/ballot-sessions/{session_id}/cancel", {"reason": "Hoãn họp"}, token(CHAIR))
+    assert cancelled.status == 200, cancelled
+    await wait_session(app, session_id, lambda s: s["phase"] == "CANCELLED")
+    await withdraw(app, workflow_id)
+
+
+# ---- the rest of the procedure ------------------------------------------------------------------------------
+
+
+async def test_objections_hold_release_return_resubmit_withdraw(app: Any) -> None:
+    data = api_nomination("HUAN_CHUONG_LD_3")
+    workflow_id = await create(app, data)
+    await wait_stage(app, workflow_id, "PUBLIC_NOTICE")
+
+    # Anyone identified may object, without a token.
+    filing = {"filed_by": "Trần Văn Dân (hư cấu)", "contact": "0900 000 000", "reason": "Thành tích chưa đúng"}
+    filed = await call(app, "POST", f"/nominations/{workflow_id}/objections", filing)
+    assert filed.status == 200 and "số 1" in filed.json()["outcome_vi"], filed
+    anonymous = await call(app, "POST", f"/nominations/{workflow_id}/objections", {"reason": "Không rõ ai"})
+    assert {e["field"] for e in assert_problem(anonymous, 422, "invalid-input")["errors"]} == {"filed_by", "contact"}
+    resolve = {"decision": "dismiss", "reason": "Đã xác minh, không có cơ sở"}
+    wrong = await call(app, "POST", f"/nominations/{workflow_id}/objections/1/resolve", resolve, token(CENTRAL))
+    assert_problem(wrong, 409, "action-refused")
+    resolved = await call(app, "POST", f"/nominations/{workflow_id}/objections/1/resolve", resolve, token(SECRETARY))
+    assert resolved.status == 200, resolved
+    current = await wait_stage(app, workflow_id, "PUBLIC_NOTICE")
+    assert current["objections"][0]["resolution"] == "DISMISS"
+
+    held = await call(
+        app,
+        "POST",
+        f"/nominations/{workflow_id}/hold",
+        {"ground": "investigation", "reason": "Đang xác minh"},
+        token(SECRETARY),
+    )
+    assert held.status == 200, held
+    assert (await wait_stage(app, workflow_id, "PUBLIC_NOTICE"))["hold"]["ground"] == "INVESTIGATION"
+    while_held = await call(
+        app, "POST", f"/nominations/{workflow_id}/return", {"reason": "Thiếu biên bản"}, token(SECRETARY)
+    )
+    assert_problem(while_held, 409, "action-refused")
+    released = await call(
+        app, "POST", f"/nominations/{workflow_id}/release", {"reason": "Đã có kết luận"}, token(CENTRAL)
+    )
+    assert released.status == 200, released
+
+    returned = await call(
+        app, "POST", f"/nominations/{workflow_id}/return", {"reason": "Thiếu biên bản"}, token(SECRETARY)
+    )
+    assert returned.status == 200 and returned.json()["stage"] == "RETURNED", returned
+    corrected = {**data, "achievements": data["achievements"] + " Bổ sung xác nhận."}
+    changed_reference = await call(
+        app, "POST", f"/nominations/{workflow_id}/resubmit", {**corrected, "reference": "khac/TTr"}, token(PROPOSER)
+    )
+    assert "reference" in assert_problem(changed_reference, 409, "action-refused")["detail"]
+    resubmitted = await call(app, "POST", f"/nominations/{workflow_id}/resubmit", corrected, token(PROPOSER))
+    assert resubmitted.status == 200, resubmitted
+    await wait_stage(app, workflow_id, "PUBLIC_NOTICE")
+    rejected_by_unit = await call(
+        app, "POST", f"/nominations/{workflow_id}/reject", {"reason": "Không"}, token(PROPOSER)
+    )
+    assert_problem(rejected_by_unit, 409, "action-refused")
+    await withdraw(app, workflow_id)
