@@ -597,6 +597,11 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(run=cmd_setup)
     add_ballot_parser(sub)
     add_procedure_parsers(sub)
+    from runtime.importer import add_import_parser
+    from runtime.reports import add_report_parser
+
+    add_import_parser(sub)
+    add_report_parser(sub)
     return p
 
 

@@ -1,0 +1,488 @@
+"""Importing a list of nominations from a spreadsheet (XLSX) or CSV file.
+
+    python starter.py import FILE.xlsx|FILE.csv [--skip-invalid]
+
+Every row is validated first, with the same rules as `starter.py nominate` (domain.nomination.
+parse_nomination, under the policy in force today); if any row is invalid the rows and columns at fault
+are reported (row number as the spreadsheet shows it, the column's header) and nothing is started, unless
+--skip-invalid is given. Then the nominations start, at most `CONCURRENCY` at a time, behind a progress
+bar. A nomination started before (same year, ministry and reference: the workflow id) is counted as
+"already started", so importing the same file again starts nothing new.
+
+One row is one nomination; `samples/import-template.xlsx` and `.csv` show the columns (COLUMNS below).
+A header is the Vietnamese label with the field in brackets, e.g. "Số tờ trình (reference)"; the bare
+field name or the bare label is accepted too, in any order. The dossier is one cell:
+`KIND|title|reference; KIND|title|reference` — the last part is the document's content_sha256 when it is
+64 hexadecimal digits, else its reference (titles may not contain ';').
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import re
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from domain.catalog import PolicySet, current_policy_version, policy_set
+from domain.errors import FieldError, InvalidInput
+from domain.nomination import Nomination, parse_nomination
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+EXIT_OK, EXIT_FAILURE = 0, 1
+IMPORT_FORMATS = (".csv", ".xlsx")
+CONCURRENCY = 20
+# A text cell starting with one of these is a formula to spreadsheet programs; exports put an apostrophe
+# before it (runtime.decisions.neutralise_formula), which a CSV read back keeps.
+_FORMULA_PREFIXES = ("=", "+", "-", "@")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+_BRACKETED = re.compile(r"\(\s*([A-Za-z_]+)\s*\)\s*$")
+
+
+@dataclass(frozen=True)
+class Column:
+    field: str
+    label_vi: str
+    required: bool  # the header row must have this column (the others are conditional or optional)
+    example: str  # what the template's instructions sheet says about it
+
+    @property
+    def header(self) -> str:
+        return f"{self.label_vi} ({self.field})"
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("reference", "Số tờ trình", True, "số hiệu của đơn vị, ví dụ 145/TTr-BTP (chữ, số và / . - _)"),
+    Column("year", "Năm", True, "năm xét khen thưởng, ví dụ 2026"),
+    Column("ministry", "Bộ/ngành", True, "mã bộ, ngành, ví dụ BTP"),
+    Column("proposing_unit", "Đơn vị đề nghị", True, "tên đơn vị trình"),
+    Column("award_form", "Hình thức khen thưởng", True, "mã hình thức, ví dụ BANG_KHEN_BO"),
+    Column("nominee_kind", "Cá nhân/Tập thể", True, "INDIVIDUAL (cá nhân) hoặc COLLECTIVE (tập thể)"),
+    Column("nominee_full_name", "Họ và tên", False, "cá nhân: họ và tên"),
+    Column("nominee_position", "Chức vụ", False, "cá nhân: chức vụ"),
+    Column("nominee_unit", "Đơn vị công tác", False, "cá nhân: đơn vị công tác"),
+    Column("nominee_collective_name", "Tên tập thể", False, "tập thể: tên tập thể"),
+    Column("nominee_actor_id", "Mã người dùng của cá nhân", False, "không bắt buộc: mã trong danh sách người dùng"),
+    Column("achievements", "Thành tích", True, "tóm tắt thành tích"),
+    Column("proposer", "Người lập hồ sơ", True, "mã người dùng của cán bộ lập hồ sơ"),
+    Column(
+        "dossier",
+        "Hồ sơ kèm theo",
+        True,
+        "LOẠI|tiêu đề|số hiệu; LOẠI|tiêu đề|số hiệu (hoặc mã SHA-256 gồm 64 ký tự hex thay cho số hiệu)",
+    ),
+)
+COLUMN_BY_FIELD: dict[str, Column] = {c.field: c for c in COLUMNS}
+HEADERS: tuple[str, ...] = tuple(c.header for c in COLUMNS)
+
+_TOP_LEVEL = ("reference", "year", "ministry", "proposing_unit", "award_form", "achievements", "proposer")
+_NOMINEE_FIELDS = {
+    "nominee_full_name": "full_name",
+    "nominee_position": "position",
+    "nominee_unit": "unit",
+    "nominee_collective_name": "name",
+    "nominee_actor_id": "actor_id",
+}
+_COLUMN_OF_NOMINEE_FIELD = {v: k for k, v in _NOMINEE_FIELDS.items()} | {"kind": "nominee_kind"}
+_KIND_ALIASES = {"CÁ NHÂN": "INDIVIDUAL", "TẬP THỂ": "COLLECTIVE"}
+_KIND_WORDS = {"INDIVIDUAL": "an individual (INDIVIDUAL)", "COLLECTIVE": "a collective (COLLECTIVE)"}
+
+
+@dataclass(frozen=True, order=True)
+class RowError:
+    """What is wrong with one cell (or, with no column, with the row): `row` as the spreadsheet numbers it."""
+
+    row: int
+    column: str
+    message: str
+
+    @property
+    def location(self) -> str:
+        return f"row {self.row}, {self.column}" if self.column else f"row {self.row}"
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+# ---- reading -------------------------------------------------------------------------------------------
+
+
+def _file_error(message: str) -> InvalidInput:
+    return InvalidInput([FieldError(field="FILE", message=message)])
+
+
+def cell_text(value: Any) -> str:
+    """A cell as text: numbers without a spurious '.0', dates as ISO, whitespace stripped."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time(0) else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _unquote_formula(text: str) -> str:
+    """Undo an export's neutralised formula ("'-x" was written for "-x")."""
+    return text[1:] if len(text) > 1 and text[0] == "'" and text[1] in _FORMULA_PREFIXES else text
+
+
+def _csv_grid(path: Path) -> list[tuple[int, list[str]]]:
+    try:
+        # utf-8-sig: Excel's "CSV UTF-8" starts with a BOM.
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise _file_error(f"{path.name} is not UTF-8 text: save it as 'CSV UTF-8'") from None
+    first_line = text.split("\n", 1)[0]
+    # Excel in a Vietnamese locale separates with ';' (the decimal separator is ','), else ','.
+    delimiter = max((",", ";", "\t"), key=first_line.count)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        # A record spanning several lines (a quoted cell with line breaks) is still one spreadsheet row.
+        return [(number, [_unquote_formula(cell_text(c)) for c in record]) for number, record in enumerate(reader, 1)]
+    except csv.Error as err:
+        raise _file_error(f"{path.name} is not a readable CSV file (record {reader.line_num}): {err}") from None
+
+
+def _xlsx_grid(path: Path) -> list[tuple[int, list[str]]]:
+    from zipfile import BadZipFile
+
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        book = load_workbook(path, data_only=True)
+    except (BadZipFile, InvalidFileException, KeyError, OSError) as err:
+        raise _file_error(f"{path.name} is not a readable XLSX workbook: {err}") from None
+    try:
+        sheet = book.worksheets[0]  # the data sheet comes first (the template's instructions follow it)
+        return [(row[0].row, [cell_text(c.value) for c in row]) for row in sheet.iter_rows() if row]
+    finally:
+        book.close()
+
+
+def _field_of_header(text: str) -> str | None:
+    bracketed = _BRACKETED.search(text)
+    if bracketed:
+        name = bracketed.group(1).lower()
+        return name if name in COLUMN_BY_FIELD else None
+    lowered = text.strip().lower()
+    for column in COLUMNS:
+        if lowered in (column.field, column.label_vi.lower()):
+            return column.field
+    return None
+
+
+def _header_fields(row_number: int, header: list[str]) -> list[str | None]:
+    fields: list[str | None] = []
+    errors: list[FieldError] = []
+    seen: dict[str, int] = {}
+    for index, text in enumerate(header, start=1):
+        if not text:
+            fields.append(None)
+            continue
+        name = _field_of_header(text)
+        if name is None:
+            errors.append(
+                FieldError(field=f"header {text!r}", message=f"unknown column (row {row_number}, column {index})")
+            )
+        elif name in seen:
+            errors.append(
+                FieldError(
+                    field=f"header {text!r}", message=f"column {seen[name]} is {name} already (row {row_number})"
+                )
+            )
+        else:
+            seen[name] = index
+        fields.append(name)
+    missing = [c for c in COLUMNS if c.required and c.field not in seen]
+    errors += [FieldError(field=f"header {c.header!r}", message="missing column") for c in missing]
+    if errors:
+        raise InvalidInput(errors)
+    return fields
+
+
+def read_rows(path: Path | str) -> list[tuple[int, dict[str, str]]]:
+    """The file's nominations as (spreadsheet row number, {field: cell text}); empty cells and rows left out.
+
+    The header is the first non-empty row (or, in an XLSX, of the first sheet). A value in a column
+    without a header is kept under the key "column N" so that validation reports it. Raises InvalidInput
+    for a file that cannot be read or whose header row is wrong."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in IMPORT_FORMATS:
+        shown = repr(path.suffix) if path.suffix else "no suffix"
+        raise _file_error(f"cannot import {shown} ({path.name}): use .xlsx or .csv")
+    if not path.is_file():
+        raise _file_error(f"{path} does not exist")
+    grid = _csv_grid(path) if suffix == ".csv" else _xlsx_grid(path)
+    grid = [(number, cells) for number, cells in grid if any(cells)]
+    if not grid:
+        raise _file_error(f"{path.name} is empty: expected a header row ({', '.join(HEADERS)})")
+    (header_row, header), data = grid[0], grid[1:]
+    fields = _header_fields(header_row, header)
+    rows = []
+    for number, cells in data:
+        values: dict[str, str] = {}
+        for index, text in enumerate(cells):
+            if not text:
+                continue
+            name = fields[index] if index < len(fields) else None
+            values[name or f"column {index + 1}"] = text
+        rows.append((number, values))
+    return rows
+
+
+# ---- one row to a nomination --------------------------------------------------------------------------
+
+
+def parse_dossier(cell: str) -> list[dict[str, str]]:
+    """`KIND|title|reference; KIND|title|sha256` → documents as the nomination file spells them.
+
+    Missing parts are left out, so validation names them (e.g. "document 2 (title): Field required")."""
+    documents = []
+    for part in re.split(r"[;\n]", cell):
+        if not part.strip():
+            continue
+        pieces = [p.strip() for p in part.split("|")]
+        document = {"kind": pieces[0].upper()}
+        if len(pieces) == 2:
+            document["title"] = pieces[1]
+        elif len(pieces) >= 3:
+            document["title"] = "|".join(pieces[1:-1])  # a title may contain '|'; the last part identifies
+            identifier = pieces[-1]
+            if _SHA256.fullmatch(identifier):
+                document["content_sha256"] = identifier.lower()
+            elif identifier:
+                document["reference"] = identifier
+        documents.append({k: v for k, v in document.items() if v})
+    return documents
+
+
+def row_to_raw(cells: Mapping[str, str]) -> dict[str, Any]:
+    """A row's cells as the raw nomination parse_nomination takes (a nomination file's JSON shape)."""
+    raw: dict[str, Any] = {name: cells[name] for name in _TOP_LEVEL if cells.get(name)}
+    nominee: dict[str, str] = {}
+    kind = cells.get("nominee_kind", "").strip().upper()
+    if kind:
+        nominee["kind"] = _KIND_ALIASES.get(kind, kind)
+    for column, key in _NOMINEE_FIELDS.items():
+        if cells.get(column):
+            nominee[key] = cells[column]
+    raw["nominee"] = nominee
+    if cells.get("dossier"):
+        raw["dossier"] = parse_dossier(cells["dossier"])
+    return raw
+
+
+def _column_and_message(error: FieldError, raw: Mapping[str, Any]) -> tuple[str, str]:
+    """A pydantic path of the raw nomination (`nominee.full_name`, `dossier.1.title`) as the column's header
+    and a message that says which document it is about."""
+    parts = error.field.split(".")
+    head = parts[0]
+    message = error.message
+    if head == "nominee":
+        column = _COLUMN_OF_NOMINEE_FIELD.get(parts[1], "nominee_kind") if len(parts) > 1 else "nominee_kind"
+        if message.startswith("Extra inputs are not permitted"):
+            kind = raw.get("nominee", {}).get("kind", "")
+            message = f"not used for {_KIND_WORDS.get(kind, kind)} nominee: leave it empty"
+        return COLUMN_BY_FIELD[column].header, message
+    if head == "dossier":
+        if len(parts) > 1 and parts[1].isdigit():
+            where = f"document {int(parts[1]) + 1}"
+            if len(parts) > 2:
+                where += f" ({'.'.join(parts[2:])})"
+            message = f"{where}: {message}"
+        return COLUMN_BY_FIELD["dossier"].header, message
+    if head in COLUMN_BY_FIELD:
+        return COLUMN_BY_FIELD[head].header, message
+    return "", f"{error.field}: {message}" if error.field != "(root)" else message
+
+
+def _business_key(raw: Mapping[str, Any]) -> tuple[int | str, str, str] | None:
+    year, ministry, reference = (raw.get(k) for k in ("year", "ministry", "reference"))
+    if not (year and ministry and reference):
+        return None
+    return (int(year) if str(year).isdigit() else str(year), str(ministry), str(reference))
+
+
+def validate_rows(
+    rows: Iterable[tuple[int, Mapping[str, str]]], policy: PolicySet
+) -> tuple[list[tuple[int, Nomination]], list[RowError]]:
+    """Every row through parse_nomination; returns the valid rows' nominations and every error, in row
+    order. A row repeating an earlier row's year, ministry and reference is an error on the later row."""
+    valid: list[tuple[int, Nomination]] = []
+    errors: list[RowError] = []
+    first_row_of: dict[tuple[int | str, str, str], int] = {}
+    for number, cells in rows:
+        row_errors = [
+            RowError(number, name, "a value in a column without a header")
+            for name in cells
+            if name not in COLUMN_BY_FIELD
+        ]
+        raw = row_to_raw(cells)
+        nomination: Nomination | None = None
+        try:
+            nomination = parse_nomination(raw, policy)
+        except InvalidInput as err:
+            row_errors += [RowError(number, *_column_and_message(e, raw)) for e in err.errors]
+        key = _business_key(raw)
+        if key is not None and key in first_row_of:
+            row_errors.append(
+                RowError(
+                    number,
+                    COLUMN_BY_FIELD["reference"].header,
+                    f"repeats row {first_row_of[key]} (same year, ministry and reference)",
+                )
+            )
+        elif key is not None:
+            first_row_of[key] = number
+        if row_errors:
+            errors += row_errors
+        elif nomination is not None:
+            valid.append((number, nomination))
+    return valid, errors
+
+
+# ---- starting ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StartCounts:
+    started: int = 0
+    already_started: int = 0
+    failed: list[RowError] = field(default_factory=list)  # what the server refused other than a duplicate
+
+    def as_dict(self) -> dict[str, int]:
+        return {"started": self.started, "already_started": self.already_started, "failed": len(self.failed)}
+
+
+async def start_all(
+    client: Client,
+    task_queue: str,
+    nominations: Sequence[tuple[int, Nomination]],
+    progress: Callable[[], None] | None = None,
+    *,
+    concurrency: int = CONCURRENCY,
+) -> StartCounts:
+    """Start every (row, nomination), at most `concurrency` at once; `progress()` is called once per row
+    done. A nomination whose workflow id exists (DuplicateNomination) counts as already started."""
+    from runtime.nominations import DuplicateNomination, start_nomination
+
+    counts = StartCounts()
+    gate = asyncio.Semaphore(concurrency)
+
+    async def start_one(number: int, nomination: Nomination) -> None:
+        async with gate:
+            try:
+                await start_nomination(client, nomination, task_queue)
+                counts.started += 1
+            except DuplicateNomination:
+                counts.already_started += 1
+            except Exception as err:  # reported on its row; the other rows go on
+                counts.failed.append(RowError(number, "", f"not started: {err}"))
+        if progress is not None:
+            progress()
+
+    await asyncio.gather(*(start_one(number, nomination) for number, nomination in nominations))
+    counts.failed.sort()
+    return counts
+
+
+# ---- the CLI command -----------------------------------------------------------------------------------
+
+
+def add_import_parser(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser(
+        "import",
+        help="validate every row of a spreadsheet of nominations (XLSX or CSV), then start them all",
+        description=(
+            "Columns as in samples/import-template.xlsx. If any row is invalid, every row and column at fault "
+            "is reported and nothing is started (exit 2), unless --skip-invalid. Nominations started before "
+            "(same year, ministry and reference) are counted as already started."
+        ),
+    )
+    s.add_argument("file", help="FILE.xlsx or FILE.csv (UTF-8)")
+    s.add_argument("--skip-invalid", action="store_true", help="report the invalid rows and start the valid ones")
+    s.set_defaults(run=import_command)
+
+
+async def import_command(
+    args: argparse.Namespace, *, client: Client | None = None, task_queue: str | None = None
+) -> int:
+    """`starter.py import`. Raises InvalidInput (exit 2 in starter.py), before anything is started, for an
+    unreadable file and for invalid rows (with --skip-invalid: only when no row is valid); returns 0, or 1
+    when the server cannot be reached or refuses a row for another reason than a duplicate.
+
+    `client` and `task_queue` default to the environment's (TEMPORAL_ADDRESS, ..., TASK_QUEUE)."""
+    policy = policy_set(current_policy_version(date.today()))
+    rows = read_rows(args.file)
+    if not rows:
+        raise _file_error(f"{Path(args.file).name} has a header row but no nominations")
+    valid, errors = validate_rows(rows, policy)
+    invalid_rows = len({e.row for e in errors})
+    if errors and not (args.skip_invalid and valid):
+        if valid:
+            print(
+                f"{invalid_rows} of {len(rows)} rows are invalid; nothing was started "
+                f"(correct them, or use --skip-invalid to start the {len(valid)} valid rows)",
+                file=sys.stderr,
+            )
+        else:
+            print(f"none of the {len(rows)} rows is valid; nothing was started", file=sys.stderr)
+        raise InvalidInput([FieldError(field=e.location, message=e.message) for e in errors])
+    if errors:
+        print(f"skipping {invalid_rows} invalid rows:", file=sys.stderr)
+        for error in errors:
+            print(f"  {error}", file=sys.stderr)
+
+    from runtime.settings import Settings
+
+    settings = Settings.from_env()
+    task_queue = task_queue or settings.task_queue
+    if client is None:
+        from runtime.temporal import connect
+
+        try:
+            client = await connect(settings.temporal_address, settings.temporal_namespace)
+        except RuntimeError as exc:
+            print(f"error: cannot reach Temporal at {settings.temporal_address}: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
+    counts = await _start_with_progress(client, task_queue, valid)
+
+    summary = f"started {counts.started}, already started {counts.already_started}"
+    if errors:
+        summary += f", invalid rows skipped {invalid_rows}"
+    if counts.failed:
+        summary += f", failed {len(counts.failed)}"
+        for failure in counts.failed:
+            print(f"  {failure}", file=sys.stderr)
+    print(summary)
+    return EXIT_FAILURE if counts.failed else EXIT_OK
+
+
+async def _start_with_progress(client: Client, task_queue: str, valid: Sequence[tuple[int, Nomination]]) -> StartCounts:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    ) as bar:
+        task = bar.add_task("Khởi tạo hồ sơ đề nghị", total=len(valid))
+        return await start_all(client, task_queue, valid, lambda: bar.advance(task))

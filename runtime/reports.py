@@ -1,0 +1,394 @@
+"""Reports from the permanent record: counts of nominations and the list of decisions, on screen or
+exported to CSV or XLSX (headings in Vietnamese, the same cell rules as a decision's export).
+
+    python starter.py report counts [--by ministry|bloc|year|award_form|stage|outcome] [--year N] [--out FILE]
+    python starter.py report decisions [--year N] [--out FILE.csv|FILE.xlsx]
+
+Counts come from the `nominations` table (one row per nomination, its current stage): for each value of
+a dimension, the total and how many are in progress, awarded, rejected, withdrawn or lapsed (the outcome).
+Without --by every dimension is reported, one after the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from domain.catalog import AUTHORITY_LABELS_VI, Authority, policy_sets
+from domain.errors import FieldError, InvalidInput
+from domain.stages import FINAL_STAGES, Stage
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+EXIT_OK, EXIT_FAILURE = 0, 1
+REPORT_FORMATS = (".csv", ".xlsx")
+
+DIMENSIONS: tuple[str, ...] = ("ministry", "bloc", "year", "award_form", "stage", "outcome")
+DIMENSION_LABELS_VI: dict[str, str] = {
+    "ministry": "Bộ/ngành",
+    "bloc": "Khối thi đua",
+    "year": "Năm",
+    "award_form": "Hình thức khen thưởng",
+    "stage": "Giai đoạn",
+    "outcome": "Kết quả",
+}
+IN_PROGRESS = "IN_PROGRESS"
+OUTCOMES: tuple[str, ...] = (IN_PROGRESS, "AWARDED", "REJECTED", "WITHDRAWN", "LAPSED")
+OUTCOME_LABELS_VI: dict[str, str] = {
+    IN_PROGRESS: "Đang xử lý",
+    "AWARDED": "Đã khen thưởng",
+    "REJECTED": "Không được khen thưởng",
+    "WITHDRAWN": "Đơn vị rút đề nghị",
+    "LAPSED": "Quá hạn bổ sung hồ sơ",
+}
+NO_BLOC_VI = "(không thuộc khối thi đua)"
+COUNT_HEADERS: tuple[str, ...] = ("Tiêu chí", "Mã", "Tên", "Tổng số", *(OUTCOME_LABELS_VI[o] for o in OUTCOMES))
+DECISION_HEADERS: tuple[str, ...] = (
+    "STT",
+    "Số quyết định",
+    "Ngày quyết định",
+    "Cấp quyết định",
+    "Người ghi nhận",
+    "Số hồ sơ được khen thưởng",
+    "Số hồ sơ bị từ chối",
+    "Thời điểm ghi nhận",
+)
+COUNTS_SHEET = "Thống kê hồ sơ"
+DECISIONS_SHEET = "Quyết định khen thưởng"
+DATETIME_FORMAT_VI = "%d/%m/%Y %H:%M"
+
+
+def outcome_of(stage: str) -> str:
+    """A final stage is the outcome; every other stage is still in progress."""
+    return stage if stage in {s.value for s in FINAL_STAGES} else IN_PROGRESS
+
+
+@dataclass(frozen=True)
+class CountRow:
+    dimension: str  # one of DIMENSIONS
+    value: str | int | None  # the code (ministry, bloc, form, stage, outcome) or the year; None: no bloc
+    label_vi: str
+    total: int
+    outcomes: dict[str, int]  # every key of OUTCOMES, zeros included
+
+
+@dataclass(frozen=True)
+class DecisionListRow:
+    decision_no: str
+    decision_date: date
+    authority: str
+    actor: str
+    accepted: int
+    refused: int
+    created_at: datetime
+
+
+# ---- queries -------------------------------------------------------------------------------------------
+
+
+def _award_form_names() -> tuple[dict[str, str], list[str]]:
+    """Each form's Vietnamese name (the newest policy's wording) and the catalog's order of forms."""
+    names: dict[str, str] = {}
+    order: list[str] = []
+    for version in sorted(policy_sets(), reverse=True):
+        for code, form in policy_sets()[version].award_forms.items():
+            names.setdefault(code, form.name_vi)
+            if code not in order:
+                order.append(code)
+    return names, order
+
+
+def _sort_key(dimension: str, value: Any, form_order: list[str]) -> tuple[Any, ...]:
+    if value is None:
+        return (1, "")
+    if dimension == "award_form":
+        return (0, form_order.index(value) if value in form_order else len(form_order), value)
+    if dimension == "stage":
+        members = list(Stage.__members__)
+        return (0, members.index(value) if value in members else len(members), value)
+    if dimension == "outcome":
+        return (0, OUTCOMES.index(value), value)
+    return (0, value)
+
+
+async def count_nominations(
+    engine: AsyncEngine, by: Sequence[str] = DIMENSIONS, *, year: int | None = None
+) -> list[CountRow]:
+    """For each dimension in `by` (in that order), one row per value found, ordered by code (forms and
+    stages in the catalog's order, a missing bloc last), with the total and the count per outcome."""
+    import sqlalchemy as sa
+
+    from activities.schema import blocs, ministries, nominations
+
+    unknown = [d for d in by if d not in DIMENSIONS]
+    if unknown:
+        raise ValueError(f"unknown dimension(s) {unknown}; known: {list(DIMENSIONS)}")
+    columns = [nominations.c.ministry, nominations.c.bloc, nominations.c.year, nominations.c.award_form]
+    query = sa.select(*columns, nominations.c.stage, sa.func.count().label("n")).group_by(*columns, nominations.c.stage)
+    if year is not None:
+        query = query.where(nominations.c.year == year)
+    async with engine.connect() as conn:
+        groups = (await conn.execute(query)).all()
+        ministry_names = {r.code: r.name for r in await conn.execute(sa.select(ministries.c.code, ministries.c.name))}
+        bloc_names = {r.code: r.name for r in await conn.execute(sa.select(blocs.c.code, blocs.c.name))}
+    form_names, form_order = _award_form_names()
+
+    def label(dimension: str, value: Any) -> str:
+        if dimension == "ministry":
+            return ministry_names.get(value, value)
+        if dimension == "bloc":
+            return NO_BLOC_VI if value is None else bloc_names.get(value, value)
+        if dimension == "year":
+            return str(value)
+        if dimension == "award_form":
+            return form_names.get(value, value)
+        if dimension == "stage":
+            return Stage(value).label_vi if value in Stage.__members__ else value
+        return OUTCOME_LABELS_VI[value]
+
+    rows: list[CountRow] = []
+    for dimension in by:
+        tallies: dict[Any, dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
+        for group in groups:
+            outcome = outcome_of(group.stage)
+            value = outcome if dimension == "outcome" else getattr(group, dimension)
+            tallies[value][outcome] += int(group.n)
+        for value in sorted(tallies, key=lambda v: _sort_key(dimension, v, form_order)):
+            counts = tallies[value]
+            rows.append(CountRow(dimension, value, label(dimension, value), sum(counts.values()), counts))
+    return rows
+
+
+async def list_decisions(engine: AsyncEngine, *, year: int | None = None) -> list[DecisionListRow]:
+    """Every recorded decision, by date then number (`year`: decisions dated in that year)."""
+    import sqlalchemy as sa
+
+    from activities.schema import decisions
+
+    query = sa.select(decisions).order_by(decisions.c.decision_date, decisions.c.decision_no)
+    if year is not None:
+        query = query.where(decisions.c.decision_date.between(date(year, 1, 1), date(year, 12, 31)))
+    async with engine.connect() as conn:
+        found = (await conn.execute(query)).all()
+    return [
+        DecisionListRow(
+            decision_no=r.decision_no,
+            decision_date=r.decision_date,
+            authority=r.authority,
+            actor=r.actor,
+            accepted=r.accepted,
+            refused=r.refused,
+            # SQLite hands timestamps back without an offset; they were stored in UTC.
+            created_at=r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC),
+        )
+        for r in found
+    ]
+
+
+# ---- tables --------------------------------------------------------------------------------------------
+
+
+def count_table(rows: Iterable[CountRow]) -> list[list[Any]]:
+    """Rows under COUNT_HEADERS."""
+    return [
+        [
+            DIMENSION_LABELS_VI[r.dimension],
+            "" if r.value is None else r.value,
+            r.label_vi,
+            r.total,
+            *(r.outcomes[o] for o in OUTCOMES),
+        ]
+        for r in rows
+    ]
+
+
+def _authority_vi(authority: str) -> str:
+    try:
+        return AUTHORITY_LABELS_VI[Authority(authority)]
+    except ValueError:
+        return authority
+
+
+def decision_table(rows: Iterable[DecisionListRow]) -> list[list[Any]]:
+    """Rows under DECISION_HEADERS; the time recorded is Vietnam's local time, as text."""
+    from domain.calendar import VIETNAM_TZ
+
+    return [
+        [
+            stt,
+            r.decision_no,
+            r.decision_date,
+            _authority_vi(r.authority),
+            r.actor,
+            r.accepted,
+            r.refused,
+            r.created_at.astimezone(VIETNAM_TZ).strftime(DATETIME_FORMAT_VI),
+        ]
+        for stt, r in enumerate(rows, start=1)
+    ]
+
+
+# ---- files ---------------------------------------------------------------------------------------------
+
+
+def report_format(path: Path) -> str:
+    """'.csv' or '.xlsx' by the suffix (any case); anything else is a ValueError naming it."""
+    suffix = path.suffix.lower()
+    if suffix not in REPORT_FORMATS:
+        shown = repr(path.suffix) if path.suffix else "no suffix"
+        raise ValueError(f"cannot write a report to {shown} ({path.name}): use .csv or .xlsx")
+    return suffix
+
+
+def write_report_csv(path: Path, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    import csv
+
+    from runtime.decisions import csv_cell
+
+    # utf-8-sig: the BOM Excel needs to read Vietnamese as UTF-8; text that looks like a formula stays text.
+    with path.open("w", encoding="utf-8-sig", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(headers)
+        for row in rows:
+            writer.writerow([csv_cell(value) for value in row])
+
+
+def write_report_xlsx(path: Path, headers: Sequence[str], rows: Sequence[Sequence[Any]], sheet_title: str) -> None:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    from runtime.decisions import XLSX_DATE_FORMAT, xlsx_cell
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = sheet_title[:31]
+    sheet.append(list(headers))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        sheet.append([xlsx_cell(value) for value in row])
+        for cell in sheet[sheet.max_row]:
+            if isinstance(cell.value, date):
+                cell.number_format = XLSX_DATE_FORMAT
+            elif cell.data_type == "f":
+                cell.data_type = "s"  # openpyxl takes any text starting with "=" for a formula
+    sheet.freeze_panes = "A2"
+    for index, header in enumerate(headers, start=1):
+        longest = max([len(str(header)), *(len(str(r[index - 1])) for r in rows if index - 1 < len(r))])
+        sheet.column_dimensions[get_column_letter(index)].width = min(max(longest + 2, 8), 60)
+    book.save(path)
+
+
+def write_report(path: Path, headers: Sequence[str], rows: Sequence[Sequence[Any]], sheet_title: str) -> None:
+    if report_format(path) == ".csv":
+        write_report_csv(path, headers, rows)
+    else:
+        write_report_xlsx(path, headers, rows, sheet_title)
+
+
+# ---- the CLI command -----------------------------------------------------------------------------------
+
+
+def add_report_parser(sub: argparse._SubParsersAction) -> None:
+    report = sub.add_parser("report", help="counts of nominations and the list of decisions (screen, CSV or XLSX)")
+    rsub = report.add_subparsers(dest="report_command", required=True)
+
+    s = rsub.add_parser("counts", help="nominations per ministry, bloc, year, award form, stage and outcome")
+    s.add_argument("--by", choices=DIMENSIONS, help="one dimension (default: all of them)")
+    s.add_argument("--year", type=int, help="only the nominations of this award year")
+    s.add_argument("--out", help="FILE.csv or FILE.xlsx (default: a table on screen)")
+    s.set_defaults(run=report_command)
+
+    s = rsub.add_parser("decisions", help="the decisions recorded: number, date, authority, awarded and refused")
+    s.add_argument("--year", type=int, help="only the decisions dated in this year")
+    s.add_argument("--out", help="FILE.csv or FILE.xlsx (default: a table on screen)")
+    s.set_defaults(run=report_command)
+
+
+async def report_command(args: argparse.Namespace, *, engine: AsyncEngine | None = None) -> int:
+    """`starter.py report counts|decisions`: raises InvalidInput (exit 2) for an --out that is neither
+    .csv nor .xlsx; returns 1 when the database cannot be read."""
+    out = Path(args.out) if getattr(args, "out", None) else None
+    if out is not None:
+        try:
+            report_format(out)
+        except ValueError as err:
+            raise InvalidInput([FieldError(field="--out", message=str(err))]) from None
+    owned = engine is None
+    if engine is None:
+        from activities.db import create_engine, default_database_url
+        from runtime.settings import Settings
+
+        engine = create_engine(Settings.from_env().database_url or default_database_url())
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        headers, table, title, sections = await _build(args, engine)
+    except (SQLAlchemyError, OSError) as err:
+        print(f"error: cannot read the database ({type(err).__name__}): {err}", file=sys.stderr)
+        print("       (is DATABASE_URL right, and the schema migrated: `starter.py db upgrade`?)", file=sys.stderr)
+        return EXIT_FAILURE
+    finally:
+        if owned:
+            await engine.dispose()
+    if out is not None:
+        await asyncio.to_thread(write_report, out, headers, table, title)
+        print(f"{len(table)} rows written to {out}")
+    else:
+        _print_tables(sections)
+    return EXIT_OK
+
+
+Section = tuple[str, Sequence[str], list[list[Any]]]  # an on-screen table: title, headers, rows
+
+
+async def _build(
+    args: argparse.Namespace, engine: AsyncEngine
+) -> tuple[tuple[str, ...], list[list[Any]], str, list[Section]]:
+    """(headers, every row, sheet title, on-screen tables as (title, headers, rows))."""
+    if args.report_command == "counts":
+        dimensions = [args.by] if args.by else list(DIMENSIONS)
+        table = count_table(await count_nominations(engine, dimensions, year=args.year))
+        # On screen one table per dimension, named in its title rather than in a column.
+        sections: list[Section] = [
+            (
+                f"Hồ sơ đề nghị theo {DIMENSION_LABELS_VI[d].lower()}"
+                + (f" – năm {args.year}" if args.year is not None else ""),
+                COUNT_HEADERS[1:],
+                [row[1:] for row in table if row[0] == DIMENSION_LABELS_VI[d]],
+            )
+            for d in dimensions
+        ]
+        return COUNT_HEADERS, table, COUNTS_SHEET, sections
+    table = decision_table(await list_decisions(engine, year=args.year))
+    title = "Quyết định khen thưởng" + (f" – năm {args.year}" if args.year is not None else "")
+    return DECISION_HEADERS, table, DECISIONS_SHEET, [(title, DECISION_HEADERS, table)]
+
+
+def _print_tables(sections: Sequence[Section]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from runtime.decisions import DATE_FORMAT_VI
+
+    console = Console(width=None if sys.stdout.isatty() else 160, highlight=False)
+    for title, headers, rows in sections:
+        table = Table(title=title, title_justify="left")
+        for header in headers:
+            table.add_column(header, overflow="fold")
+        for row in rows:
+            table.add_row(*(Text(v.strftime(DATE_FORMAT_VI) if isinstance(v, date) else str(v)) for v in row))
+        if not rows:
+            table.caption = "(không có)"
+        console.print(table)
