@@ -6,6 +6,7 @@ COPY workflows workflows
 COPY activities activities
 COPY migrations migrations
 COPY runtime runtime
+COPY api api
 COPY worker.py starter.py codec_server.py audit_cli.py ./
 COPY config config
 COPY samples samples
