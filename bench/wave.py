@@ -125,10 +125,10 @@ class Options:
     ministries: int = 6
     address: str | None = None
     notice_seconds: int = 5
-    council_cap: int = 250
+    council_cap: int = 100
     bloc_cap: int = 500
     idle_seconds: float = 3.0
-    decision_flush_seconds: float = 2.0
+    decision_flush_seconds: float = 10.0
     probe: int = 50
     start_concurrency: int = 32
     approve_concurrency: int = 16
@@ -138,6 +138,7 @@ class Options:
     max_concurrent_activities: int | None = None
     db_pool_size: int | None = None
     no_pre_ping: bool = False
+    passthrough_workflows: bool = False
     log_format: str = "console"
     raw: bool = True
     raw_nominations: int | None = None
@@ -176,6 +177,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--max-concurrent-activities", type=int, default=None)
     parser.add_argument("--db-pool-size", type=int, default=None)
     parser.add_argument("--no-pre-ping", action="store_true")
+    parser.add_argument("--passthrough-workflows", action="store_true", help="tuned worker: workflows/ imported once")
     parser.add_argument("--log-format", choices=("console", "json"), default=defaults.log_format)
     parser.add_argument("--no-raw", dest="raw", action="store_false", help="skip the raw floor (debugging)")
     parser.add_argument("--raw-nominations", type=int, default=None, help="default: --nominations")
@@ -183,9 +185,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--raw-timeout", type=float, default=defaults.raw_timeout)
     parser.add_argument("--keep-logs", action="store_true")
     opts = Options(**vars(parser.parse_args(argv)))
-    tuned = opts.db_pool_size is not None or opts.no_pre_ping
+    tuned = opts.db_pool_size is not None or opts.no_pre_ping or opts.passthrough_workflows
     if tuned and opts.worker_impl == "stock":
-        parser.error("--db-pool-size / --no-pre-ping need --worker-impl tuned (worker.py does not expose them)")
+        parser.error(
+            "--db-pool-size / --no-pre-ping / --passthrough-workflows need --worker-impl tuned "
+            "(worker.py does not expose them)"
+        )
     if opts.worker_impl == "stock" and opts.knobs():
         parser.error("worker options need --worker-impl tuned (worker.py does not expose them)")
     if opts.ministries < 3:
@@ -207,6 +212,49 @@ def rss_mb(pid: int) -> float | None:
     except (FileNotFoundError, ProcessLookupError, ValueError):
         return None
     return None
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+        return 0.0
+
+
+def dev_server_pids() -> list[int]:
+    """The `temporal server` processes this process started (WorkflowEnvironment.start_local's child)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text(encoding="ascii")
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == os.getpid() and b"server" in cmdline and any(b"temporal" in part for part in cmdline[:1]):
+            pids.append(int(entry.name))
+    return pids
+
+
+class CpuMeter:
+    """CPU seconds used by a set of processes between start() and stop()."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.before = {pid: cpu_seconds(pid) for pid in pids}
+
+    def used(self) -> float:
+        return sum(max(0.0, cpu_seconds(pid) - self.before[pid]) for pid in self.pids)
+
+
+async def postgres_started_at(engine: AsyncEngine) -> str:
+    rows = await fetch(engine, sa.text("SELECT pg_postmaster_start_time()::text AS started"), {})
+    return str(rows[0].started)
 
 
 class RssSampler:
@@ -241,6 +289,8 @@ def engine_worker_command(opts: Options) -> list[str]:
         command += ["--db-pool-size", str(opts.db_pool_size)]
     if opts.no_pre_ping:
         command.append("--no-pre-ping")
+    if opts.passthrough_workflows:
+        command.append("--passthrough-workflows")
     return command
 
 
@@ -394,6 +444,7 @@ class RawResult:
     errors: int
     rss_sum: float
     rss_one: float
+    cpu: float
 
 
 async def run_raw(client: Client, address: str, opts: Options, plan: WavePlan, logdir: Path) -> RawResult:
@@ -458,6 +509,7 @@ async def run_raw(client: Client, address: str, opts: Options, plan: WavePlan, l
     readers = [asyncio.create_task(read(p.stdout)) for p in processes if p.stdout is not None]
     rss = RssSampler()
     rss.reset([p.pid for p in processes])
+    meter = CpuMeter([p.pid for p in processes])
     stop_rss = asyncio.Event()
     sampler = asyncio.create_task(rss.run(stop_rss))
     try:
@@ -522,6 +574,7 @@ async def run_raw(client: Client, address: str, opts: Options, plan: WavePlan, l
             errors=sum(errors.values()),
             rss_sum=rss.peak_sum,
             rss_one=rss.peak_one,
+            cpu=meter.used(),
         )
     finally:
         stop_rss.set()
@@ -560,6 +613,7 @@ class Wave:
     sessions: list[str] = field(default_factory=list)
     decisions: list[str] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
+    errors_seen: Counter[str] = field(default_factory=Counter)  # retried and recovered: reported, not failures
     started: int = 0
 
     def timed_out(self) -> bool:
@@ -611,9 +665,11 @@ class Wave:
             self.sessions.append(session_id)
             listed = 0
             last_change = time.monotonic()
-            status_now = functools.partial(session_status, self.client, session_id)
+            status_now = functools.partial(self.poll_session, session_id)
             while not self.stop.is_set() and not self.timed_out():
-                current = await retrying(status_now)
+                current = await status_now()
+                if current is None:
+                    continue  # the query timed out behind the backlog: ask again, until the wave's deadline
                 if len(current.candidates) != listed:
                     listed, last_change = len(current.candidates), time.monotonic()
                 idle_for = time.monotonic() - last_change
@@ -625,7 +681,8 @@ class Wave:
             closed_list = await self.close_meeting_list(session_id, keeper)
             await self.vote(kind, scope, session_id, closed_list)
             while not self.stop.is_set() and not self.timed_out():
-                if (await retrying(status_now)).phase == SessionPhase.CLOSED:
+                current = await status_now()
+                if current is not None and current.phase == SessionPhase.CLOSED:
                     break
                 await self.sleep()
             ids = [c.workflow_id for c in closed_list.candidates]
@@ -636,6 +693,15 @@ class Wave:
                     break
                 await self.sleep()
             processed += len(ids)
+
+    async def poll_session(self, session_id: str) -> SessionStatus | None:
+        """The session's status, or None when the query failed (e.g. timed out while the worker is behind)."""
+        try:
+            return await session_status(self.client, session_id)
+        except Exception as exc:
+            self.errors_seen[f"session_query:{type(exc).__name__}"] += 1
+            await self.sleep(1.0)
+            return None
 
     async def open_meeting(self, start: SessionStart) -> str:
         """Open the session; a retry after a start that went through finds it started."""
@@ -653,8 +719,10 @@ class Wave:
         raise AssertionError("unreachable")
 
     async def close_meeting_list(self, session_id: str, keeper: str) -> SessionStatus:
-        """Close the list; a retry refused because the list is already closed reads it instead."""
-        for attempt in range(5):
+        """Close the list; a retry refused because the list is already closed reads it instead. Retried
+        (e.g. past timeouts while the worker is behind) until the wave's deadline."""
+        attempt = 0
+        while True:
             try:
                 return await close_list(self.client, session_id, keeper)
             except ActionRefused:
@@ -662,11 +730,12 @@ class Wave:
                 if attempt == 0 or current.phase == SessionPhase.COLLECTING:
                     raise
                 return current
-            except Exception:
-                if attempt == 4:
+            except Exception as exc:
+                self.errors_seen[f"close_list:{type(exc).__name__}"] += 1
+                if self.timed_out():
                     raise
-                await asyncio.sleep(0.5 * (attempt + 1))
-        raise AssertionError("unreachable")
+                await asyncio.sleep(1.0)
+            attempt += 1
 
     async def vote(self, kind: BallotSessionKind, scope: str, session_id: str, listed: SessionStatus) -> None:
         candidates = list(listed.candidates)
@@ -688,7 +757,8 @@ class Wave:
 
         async def one(voter: str, choices: dict[str, Any]) -> None:
             started = time.perf_counter()
-            for attempt in range(5):
+            attempt = 0
+            while True:
                 try:
                     await cast(self.client, session_id, voter, choices)
                     break
@@ -697,10 +767,12 @@ class Wave:
                     if attempt == 0 or "already cast" not in str(refused):
                         raise
                     break
-                except Exception:
-                    if attempt == 4:
+                except Exception as exc:  # e.g. the status query timed out behind the backlog
+                    self.errors_seen[f"cast:{type(exc).__name__}"] += 1
+                    if self.timed_out():
                         raise
-                    await asyncio.sleep(0.5 * (attempt + 1))
+                    await asyncio.sleep(1.0)
+                attempt += 1
             self.cast_latencies.append((time.perf_counter() - started) * 1000)
 
         await asyncio.gather(*(one(v, c) for v, c in ballots))
@@ -881,15 +953,16 @@ class Audit:
 
 
 async def final_statuses(client: Client, ids: Sequence[str]) -> dict[str, NominationStatus | None]:
-    """Each nomination's status when it ended (its run returns the status query's value)."""
+    """Each nomination's status when it ended (its run returns the status query's value, read from the
+    close event without replaying the workflow). Pass only nominations that have ended."""
     semaphore = asyncio.Semaphore(32)
-    results: dict[str, NominationStatus | None] = {}
+    results: dict[str, NominationStatus | None] = dict.fromkeys(ids)
 
     async def one(workflow_id: str) -> None:
         async with semaphore:
             handle = client.get_workflow_handle(workflow_id, result_type=NominationStatus)
             try:
-                results[workflow_id] = await asyncio.wait_for(handle.result(), 30)
+                results[workflow_id] = await asyncio.wait_for(handle.result(), 10)
             except Exception:
                 results[workflow_id] = None  # still running (or failed): no final status
 
@@ -909,7 +982,6 @@ async def audit(
     proposer = {p.workflow_id: p.nomination.proposer for p in plan.items} | {
         i: wave_plan.unit_staff(plan.ministries[0]) for i in probe_ids
     }
-    statuses = await final_statuses(client, list(expected_stage))
     result = Audit()
     patterns = {"w": f"{plan.tag}-%", "p": f"P{plan.tag}-%"}
     ours = "SELECT workflow_id FROM nominations WHERE reference LIKE :w OR reference LIKE :p"
@@ -964,6 +1036,8 @@ async def audit(
             by_session,
         )
     }
+    ended = [w for w, r in rows.items() if Stage(r.stage).is_final and w in expected_stage]
+    statuses = await final_statuses(client, ended)
     extra_rows = len(rows.keys() - expected_stage.keys())
     result.duplicated += extra_rows
     result.details["row_not_in_wave"] += extra_rows
@@ -1092,6 +1166,10 @@ def knobs_label(opts: Options) -> str:
         labels.append(f"db-pool-size={opts.db_pool_size}")
     if opts.no_pre_ping:
         labels.append("no-pre-ping")
+    if opts.passthrough_workflows:
+        labels.append("passthrough-workflows")
+    if opts.log_format != "console":
+        labels.append(f"log-format={opts.log_format}")
     return ",".join(labels) or "default"
 
 
@@ -1150,10 +1228,15 @@ async def run(opts: Options) -> dict[str, Any]:
         probe_latencies = await light_load(client, engine, queue, plan, opts.probe)
         probe_ids = [f"nomination-{wave_plan.YEAR}-{plan.ministries[0]}-P{tag}-{i:03d}/TTr" for i in range(opts.probe)]
 
+        server_pids = dev_server_pids()
+        pg_started = await postgres_started_at(engine)
         raw: RawResult | None = None
+        raw_server_cpu = 0.0
         if opts.raw:
+            server_meter = CpuMeter(server_pids)
             log(f"raw floor: {opts.raw_nominations or opts.nominations} trivial workflows of the same shape")
             raw = await run_raw(client, address, opts, plan, logdir)
+            raw_server_cpu = server_meter.used()
             log(f"raw floor: {raw.completed}/{raw.nominations} in {raw.seconds:.1f}s = {raw.rate:.2f}/s")
 
         log(f"wave: {opts.nominations} nominations, routes {dict(plan.route_mix())}")
@@ -1162,11 +1245,14 @@ async def run(opts: Options) -> dict[str, Any]:
         stop_rss = asyncio.Event()
         sampler = asyncio.create_task(rss.run(stop_rss))
         wave = Wave(client, engine, queue, plan, opts, deadline=time.monotonic() + opts.timeout)
+        server_meter, worker_meter = CpuMeter(server_pids), CpuMeter([w.pid for w in workers])
         try:
             end = await wave.run()
         finally:
             stop_rss.set()
             await sampler
+        wave_server_cpu, wave_worker_cpu = server_meter.used(), worker_meter.used()
+        pg_restarted = await postgres_started_at(engine) != pg_started
         wave_s = max(end - wave.t0, 1e-6)
         log(f"wave: ended after {wave_s:.1f}s; checking PostgreSQL and histories")
         await asyncio.sleep(1.0)  # the outbox and the last writes settle
@@ -1179,6 +1265,8 @@ async def run(opts: Options) -> dict[str, Any]:
             log(f"audit: {dict(checked.details)}")
         if wave.errors:
             log(f"errors: {dict(wave.errors)}")
+        if wave.errors_seen:
+            log(f"retried: {dict(wave.errors_seen)}")
         figures: dict[str, Any] = {
             "nominations": opts.nominations,
             "rate": rate,
@@ -1193,6 +1281,8 @@ async def run(opts: Options) -> dict[str, Any]:
             "duplicated": checked.duplicated,
             # context
             "finished": finished,
+            # not in a final stage when the wave ended (a timed-out wave); each is also counted in `lost`
+            "unfinished": len(plan.items) - finished,
             "wave_s": wave_s,
             "raw_s": raw.seconds if raw else 0.0,
             "raw_nominations": raw.nominations if raw else 0,
@@ -1213,6 +1303,12 @@ async def run(opts: Options) -> dict[str, Any]:
             "sampled_nominations": sampled,
             "shape_mismatches": mismatches,
             "errors": errors,
+            # CPU per nomination (seconds): where the work goes. Server figures only for a server started here.
+            "worker_cpu_ms_per_nomination": 1000 * wave_worker_cpu / max(1, opts.nominations),
+            "server_cpu_ms_per_nomination": 1000 * wave_server_cpu / max(1, opts.nominations),
+            "raw_worker_cpu_ms_per_nomination": 1000 * raw.cpu / max(1, raw.nominations) if raw else 0.0,
+            "raw_server_cpu_ms_per_nomination": 1000 * raw_server_cpu / max(1, raw.nominations) if raw else 0.0,
+            "postgres_restarted": "yes" if pg_restarted else "no",
             "loadavg": loadavg(),
         }
         ok = checked.lost == 0 and checked.duplicated == 0 and errors == 0

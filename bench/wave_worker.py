@@ -5,6 +5,7 @@ worker.build_worker), with worker options that worker.py does not expose and its
 
     python -m bench.wave_worker [--max-cached-workflows N] [--max-concurrent-workflow-tasks N]
                                 [--max-concurrent-activities N] [--db-pool-size N] [--no-pre-ping]
+                                [--passthrough-workflows]
 
 Settings come from the environment as for worker.py (TEMPORAL_ADDRESS, TASK_QUEUE, DATABASE_URL, ...).
 """
@@ -22,6 +23,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import create_async_engine
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import worker as engine_worker
 from activities.db import create_engine, normalise_url
@@ -56,6 +58,13 @@ async def serve(args: argparse.Namespace) -> None:
     options: dict[str, Any] = dict(worker_options(args))
     # build_worker constructs `Worker(...)` from worker.py's globals: hand it one with the options set.
     engine_worker.Worker = functools.partial(Worker, **options)  # type: ignore[assignment,misc]
+    if args.passthrough_workflows:
+        # The workflow modules are imported once per process instead of once per workflow instance (the
+        # sandbox still isolates each run's state; it no longer re-checks those modules' own imports).
+        restrictions = SandboxRestrictions.default.with_passthrough_modules(
+            *engine_worker.PASSTHROUGH_MODULES, "workflows"
+        )
+        engine_worker.sandbox_runner = lambda: SandboxedWorkflowRunner(restrictions=restrictions)
     worker = engine_worker.build_worker(client, engine, settings.task_queue)
     dispatcher = OutboxDispatcher(engine, channel_from_env())
     log.info("worker_started", task_queue=settings.task_queue, options=options, db_pool_size=args.db_pool_size)
@@ -71,6 +80,7 @@ def main() -> None:
     add_worker_options(parser)
     parser.add_argument("--db-pool-size", type=int, default=None, help="pool_size = max_overflow (default 10)")
     parser.add_argument("--no-pre-ping", action="store_true", help="skip SELECT 1 on every pool checkout")
+    parser.add_argument("--passthrough-workflows", action="store_true", help="import workflows/ once per process")
     args = parser.parse_args()
     configure_logging(json=Settings.from_env().log_format == "json")
     code = 0

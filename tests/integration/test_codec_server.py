@@ -410,7 +410,7 @@ async def test_history_holds_no_personal_data_without_the_codec(
         memo = await (await encrypting.get_workflow_handle(handle.id).describe()).memo()
         assert memo["nominee"] == NAME and memo["award"]
         # A client without this key cannot read the status either.
-        with pytest.raises((KeyError, ValueError), match="Unknown payload encoding|not in the keyring"):
+        with pytest.raises((KeyError, ValueError), match=r"Unknown payload encoding|not in the keyring"):
             await status(client, handle.id)
 
         # Through the codec server, an operator reads the real history's payloads.
