@@ -366,7 +366,7 @@ async def drop_database(name: str) -> None:
     await admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-async def fetch(engine: AsyncEngine, query: sa.TextClause, params: dict[str, Any], attempts: int = 30) -> list[Any]:
+async def fetch(engine: AsyncEngine, query: sa.TextClause, params: dict[str, Any], attempts: int = 120) -> list[Any]:
     """All rows of a read, retried (bounded) through a PostgreSQL restart."""
     for attempt in range(attempts):
         try:

@@ -80,7 +80,11 @@ def main() -> None:
     add_worker_options(parser)
     parser.add_argument("--db-pool-size", type=int, default=None, help="pool_size = max_overflow (default 10)")
     parser.add_argument("--no-pre-ping", action="store_true", help="skip SELECT 1 on every pool checkout")
-    parser.add_argument("--passthrough-workflows", action="store_true", help="import workflows/ once per process")
+    parser.add_argument(
+        "--passthrough-workflows",
+        action="store_true",
+        help="import workflows/ once per process (worker.py itself does so since the wave's run E)",
+    )
     args = parser.parse_args()
     configure_logging(json=Settings.from_env().log_format == "json")
     code = 0
