@@ -229,28 +229,30 @@ class Child:
             )
 
     def check_alive(self) -> None:
-        if self.proc is not None and self.proc.poll() is not None:
-            self.unexpected_exits.append(int(self.proc.returncode))
-            log(f"{self.name} exited on its own with code {self.proc.returncode}:\n{tail(self.log_path)}")
+        proc = self.proc  # read once: kill() and terminate() clear it from a thread
+        if proc is not None and proc.poll() is not None and self.proc is proc:
+            self.unexpected_exits.append(int(proc.returncode))
+            log(f"{self.name} exited on its own with code {proc.returncode}:\n{tail(self.log_path)}")
             self.proc = None
 
     def kill(self) -> None:
         """SIGKILL: no shutdown of any kind."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        self.proc = None
+        # Forget the process before signalling it, so the watcher never takes this exit for a crash.
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
 
     def terminate(self, timeout: float = 20.0) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+        proc, self.proc = self.proc, None  # as in kill(): an exit asked for is not a crash
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=timeout)
+                proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 log(f"{self.name} ignored SIGTERM for {timeout:.0f}s: SIGKILL")
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.proc = None
+                proc.kill()
+                proc.wait(timeout=10)
 
 
 class DevServer(Child):
