@@ -1,12 +1,14 @@
 """The worker: nomination workflows and their activities on one task queue, plus the outbox dispatcher.
 
 python worker.py            # settings from TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEUE,
-                            # DATABASE_URL (default: SQLite under .state/), NOTIFY_CHANNEL, SMTP_*
+                            # DATABASE_URL (default: SQLite under .state/), NOTIFY_CHANNEL, SMTP_*;
+                            # knobs from TDKT_MAX_* and DB_POOL_* (runtime/tuning.py)
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -32,6 +34,7 @@ from runtime.codec import data_converter
 from runtime.sealing import ballot_key_path
 from runtime.settings import Settings
 from runtime.temporal import connect, ensure_search_attributes
+from runtime.tuning import TuningError, WorkerOptions, pool_settings, worker_options
 from workflows.ballot_session import BallotSessionWorkflow
 from workflows.decision import DecisionWorkflow
 from workflows.nomination import NominationWorkflow
@@ -66,7 +69,14 @@ def build_replayer() -> Replayer:
     return Replayer(workflows=WORKFLOWS, data_converter=data_converter(), workflow_runner=sandbox_runner())
 
 
-def build_worker(client: Client, engine: AsyncEngine, task_queue: str, ballot_key: Path | None = None) -> Worker:
+def build_worker(
+    client: Client,
+    engine: AsyncEngine,
+    task_queue: str,
+    ballot_key: Path | None = None,
+    options: WorkerOptions | None = None,
+) -> Worker:
+    """The worker; `options` are Worker keyword arguments (default: those TDKT_MAX_* set, runtime/tuning.py)."""
     policy_sets()  # read the policy files here, outside the sandbox, once per process
     persistence = PersistenceActivities(engine)
     ballots = BallotActivities(engine, client, ballot_key or ballot_key_path())
@@ -92,6 +102,7 @@ def build_worker(client: Client, engine: AsyncEngine, task_queue: str, ballot_ke
             decisions.persist_decision,
         ],
         workflow_runner=sandbox_runner(),
+        **(worker_options(os.environ) if options is None else options),
     )
 
 
@@ -111,8 +122,13 @@ async def migrate_when_reachable(database_url: str, log: structlog.typing.Filter
 async def run_worker(settings: Settings) -> None:
     log = structlog.get_logger("worker")
     database_url = settings.database_url or default_database_url()
+    # Read the knobs first: a bad value stops the worker before it waits for anything.
+    options = worker_options(os.environ)
+    # The worker's activities retry a failed query, so a stale connection costs a retry, not a user's error:
+    # no pre-ping round trip on every checkout unless DB_POOL_PRE_PING=1 (docs/performance.md).
+    pool = pool_settings(os.environ, pre_ping_default=False)
     await migrate_when_reachable(database_url, log)
-    engine = create_engine(database_url)
+    engine = create_engine(database_url, pool)
     client = await connect(settings.temporal_address, settings.temporal_namespace)
     added = await ensure_search_attributes(client)
     if added:
@@ -123,13 +139,16 @@ async def run_worker(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    worker = build_worker(client, engine, settings.task_queue)
+    worker = build_worker(client, engine, settings.task_queue, options=options)
     dispatcher = OutboxDispatcher(engine, channel_from_env())
     log.info(
         "worker_started",
         task_queue=settings.task_queue,
         namespace=settings.temporal_namespace,
         database=engine.url.render_as_string(hide_password=True),
+        worker_options=options,
+        db_pool_size=pool.size,
+        db_pool_pre_ping=pool.pre_ping,
     )
     async with worker:
         dispatch = asyncio.create_task(dispatcher.run(stop))
@@ -146,14 +165,15 @@ def main() -> None:
     code = 0
     try:
         asyncio.run(run_worker(settings))
+    except TuningError as err:
+        structlog.get_logger("worker").error("worker_misconfigured", error=str(err))
+        code = 2
     except Exception:
         structlog.get_logger("worker").exception("worker_failed")
         code = 1
     sys.stdout.flush()
     sys.stderr.flush()
     # Skip interpreter teardown: the SDK's native runtime can abort there (sdk-python#300).
-    import os
-
     os._exit(code)
 
 

@@ -11,6 +11,8 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from runtime.tuning import PoolSettings, pool_settings
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STATE_DIR = REPO_ROOT / ".state"
 
@@ -40,13 +42,17 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, pool: PoolSettings | None = None) -> AsyncEngine:
+    """An engine for the URL; for PostgreSQL, a pool as `pool` says (default: DB_POOL_* or 10, pre-ping)."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, pool_pre_ping=True)
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, pool_recycle=1800)
+    pool = pool or pool_settings(os.environ)
+    return create_async_engine(
+        url, pool_pre_ping=pool.pre_ping, pool_size=pool.size, max_overflow=pool.size, pool_recycle=1800
+    )
 
 
 def dialect_insert(engine: AsyncEngine | AsyncConnection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:

@@ -1,15 +1,23 @@
 """The raw Temporal floor of the year-end wave: a trivial workflow of the same shape as a nomination.
 
 One `RawNominationWorkflow` per nomination takes its route's steps (bench.wave_plan.ROUTE_STEPS) and causes
-the same numbers of activities, signals, updates and timers as the real `NominationWorkflow` on that
-route, in the same order, plus the same search-attribute upserts: with no-op activities, no database, no
-pydantic models, no ballot sessions and no decision workflows. The wave harness starts, signals and
-updates these as it does real nominations, on the same dev server, with worker processes started the same
-way (`python -m bench.raw_workflow`, the same sandbox and worker options).
+the same numbers of activities, local activities, signals, updates and timers as the real
+`NominationWorkflow` on that route, in the same order, plus the same search-attribute upserts: with no-op
+activities, no database, no pydantic models, no ballot sessions and no decision workflows. The wave harness
+starts, signals and updates these as it does real nominations, on the same dev server, with worker
+processes started the same way (`python -m bench.raw_workflow`, the same sandbox and worker options).
 
-An activity that precedes a wait for signals (AS) or for an update (AU) prints `RAWREADY S|U <workflow
-id>` on stdout; the harness reads it and sends the signals or the update, as the real harness reacts to
-PostgreSQL rows and ballot sessions. It is the only thing the activities do.
+Steps: L = the no-op as a local activity (the roster reload), R = a transition (search-attribute upsert and
+the no-op as a normal activity, as `record_transition`), LS / LU = a local activity, then wait for signals /
+an update (the offer to a ballot session; the roster reload before a staff action), S / SR = a signal
+(SR: then a transition), T = a timer then a transition, U / UT = an update whose handler makes a transition
+(UT: while a deadline timer runs). A / AS / AU are L / LS / LU with a normal activity (the shape before the
+roster reload and the offer became local activities), still accepted.
+
+The no-op before a wait for signals (LS, AS) or for an update (LU, AU) prints `RAWREADY S|U <workflow id>`
+on stdout (a local activity runs in the worker process, as a normal one does); the harness reads it and
+sends the signals or the update, as the real harness reacts to PostgreSQL rows and ballot sessions. It is
+the only thing the no-op does. The worker registers `raw_noop` as an activity, which serves both kinds.
 
     python -m bench.raw_workflow --task-queue Q [--address HOST:PORT] [worker options]
 """
@@ -33,6 +41,8 @@ STAGE = SearchAttributeKey.for_keyword("NominationStage")
 BLOC = SearchAttributeKey.for_keyword("Bloc")
 # Long enough never to fire during a wave: stands for the central board's appraisal deadline.
 APPRAISAL_DEADLINE = timedelta(days=14)
+# What the harness must send once the no-op of this step has run: signals (S) or an update (U).
+READY_AFTER = {"LS": "S", "LU": "U", "AS": "S", "AU": "U"}
 
 
 @activity.defn(name="raw_noop")
@@ -56,8 +66,10 @@ class RawNominationWorkflow:
     async def run(self, steps: list[str], notice_seconds: int) -> int:
         workflow.upsert_search_attributes([BLOC.value_set("RAW")])
         for step in steps:
-            if step in ("A", "AS", "AU"):
-                await self._noop({"AS": "S", "AU": "U"}.get(step, ""))
+            if step in ("L", "LS", "LU"):
+                await self._local_noop(READY_AFTER.get(step, ""))
+            elif step in ("A", "AS", "AU"):
+                await self._noop(READY_AFTER.get(step, ""))
             elif step == "R":
                 await self._transition()
             elif step in ("S", "SR"):
@@ -101,6 +113,11 @@ class RawNominationWorkflow:
             raw_noop, args=[workflow.info().workflow_id, ready], start_to_close_timeout=NOOP_TIMEOUT
         )
 
+    async def _local_noop(self, ready: str = "") -> None:
+        await workflow.execute_local_activity(
+            raw_noop, args=[workflow.info().workflow_id, ready], start_to_close_timeout=NOOP_TIMEOUT
+        )
+
     async def _transition(self) -> None:
         self._transitions += 1
         workflow.upsert_search_attributes([STAGE.value_set(f"RAW_{self._transitions}")])
@@ -136,7 +153,7 @@ async def serve(args: argparse.Namespace) -> None:
         client,
         task_queue=args.task_queue,
         workflows=[RawNominationWorkflow],
-        activities=[raw_noop],
+        activities=[raw_noop],  # normal and local activities alike
         **worker_options(args),  # type: ignore[arg-type]
     )
     async with worker:

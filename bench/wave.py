@@ -7,19 +7,25 @@ database (created and dropped here; TEST_POSTGRES_ADMIN_URL, default postgresql:
 
 1. Loads a generated roster (bench.wave_plan: --ministries ministries of --voters council members each,
    blocs of three ministries with one representative per ministry, the central board) and starts
-   --workers worker processes (`python worker.py`, or `python -m bench.wave_worker` with --worker-impl
-   tuned and the knobs below) on one task queue.
+   --workers worker processes (`python worker.py`, with the knobs below passed as the environment
+   variables an operator would set: TDKT_MAX_*, DB_POOL_SIZE, DB_POOL_PRE_PING) on one task queue.
 2. Light load: --probe nominations reach the council and wait there; then one `withdraw` update at a
    time on them (p50_ms, p99_ms).
 3. Raw floor: the same number of trivial workflows of the same shape (bench.raw_workflow) on the same
    server, with as many worker processes, started and driven the same way (raw_rate).
-4. The wave: --nominations nominations over the ministries and award forms, all started at once; per
-   ministry a council ballot session (a meeting) collects those that reach the council and closes its
-   list at --council-cap candidates, once every nomination of the ministry is in, or after --idle-seconds
-   without a newcomer; every member casts a sealed ballot at once; per bloc a ballot session picks its
-   quota; the central board approves (without a decision number) every nomination the moment PostgreSQL
-   shows it in CENTRAL_REVIEW; the signing authorities issue batch decisions (<= 1000 nominations, after
-   --decision-flush-seconds). Rate = nominations finished (AWARDED or REJECTED) per second.
+4. The wave: --nominations nominations over the ministries and award forms, all started at once (at most
+   --start-concurrency starts in flight); per ministry a council ballot session (a meeting) collects those
+   that reach the council and closes its list at --council-cap candidates, once every nomination of the
+   ministry is in, or after --idle-seconds without a newcomer; every member casts a sealed ballot at once;
+   per bloc a ballot session picks its quota; the central board approves (without a decision number) every
+   nomination the moment PostgreSQL shows it in CENTRAL_REVIEW; the signing authorities issue batch
+   decisions (<= 1000 nominations, after --decision-flush-seconds). Rate = nominations finished (AWARDED or
+   REJECTED) per second.
+   Admission control (--max-in-flight N, N > 0; default 0 = none): a nomination is started only while
+   fewer than N of the wave are started and not yet finished (as PostgreSQL shows them, polled every
+   0.5 s); the raw phase likewise (raw workflows started and not yet closed, as visibility shows them).
+   A bloc's list then also closes after --idle-seconds without a newcomer (its candidates may be more than
+   N: waiting for all of them would never end), so a bloc may hold more sessions, each picking its quota.
 5. Checks PostgreSQL against what the wave must have produced (lost, duplicated), the largest history of
    the sessions, decisions and a sample of nominations, and prints the figures as the LAST line in
    key=value form. Exit status 0 when lost == duplicated == 0 and nothing failed.
@@ -114,6 +120,79 @@ async def retrying(call: Callable[[], Awaitable[T]], attempts: int = 5, delay: f
     raise AssertionError("unreachable")
 
 
+# ---- admission control ----------------------------------------------------------------------------------
+
+
+class Admission:
+    """At most `limit` nominations started and not yet finished (limit 0: no limit, everything admitted).
+
+    The starter awaits `admit()` before each start; whoever learns how many have finished (the wave's
+    PostgreSQL poll, the raw phase's visibility poll) calls `finished_so_far()` with the running total;
+    `close()` ends the run's admitting (over, timed out or a start failed): `admit()` then returns False.
+    One event loop, so no lock: an Event wakes the waiting starter whenever the counts change."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.admitted = 0
+        self.finished = 0
+        self.closed = False
+        self._changed = asyncio.Event()
+
+    @property
+    def in_flight(self) -> int:
+        return max(0, self.admitted - self.finished)
+
+    def has_room(self) -> bool:
+        return self.limit <= 0 or self.in_flight < self.limit
+
+    async def admit(self) -> bool:
+        while not self.closed and not self.has_room():
+            self._changed.clear()
+            await self._changed.wait()
+        if self.closed:
+            return False
+        self.admitted += 1
+        return True
+
+    def finished_so_far(self, count: int) -> None:
+        """How many admitted nominations have finished so far (a total, never less than before)."""
+        if count > self.finished:
+            self.finished = count
+            self._changed.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self._changed.set()
+
+    def label(self) -> str:
+        return f", in flight {self.in_flight}/{self.limit}" if self.limit else ""
+
+
+async def start_admitted(admission: Admission, starts: Sequence[Callable[[], Awaitable[None]]]) -> int:
+    """Each start in order once admitted, run concurrently with those before it (their own semaphore bounds
+    the calls in flight). Returns how many were admitted (fewer when admission closed); a failed start
+    closes admission and is raised (the others go on, as with a plain gather)."""
+
+    def on_done(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            admission.close()
+
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        for start in starts:
+            if not await admission.admit():
+                break
+            task = asyncio.ensure_future(start())
+            task.add_done_callback(on_done)
+            tasks.append(task)
+        await asyncio.gather(*tasks)
+    except asyncio.CancelledError:
+        for task in tasks:
+            task.cancel()
+        raise
+    return len(tasks)
+
+
 # ---- options --------------------------------------------------------------------------------------------
 
 
@@ -131,14 +210,13 @@ class Options:
     decision_flush_seconds: float = 10.0
     probe: int = 50
     start_concurrency: int = 32
+    max_in_flight: int = 0  # 0: no admission control, everything started at once
     approve_concurrency: int = 16
-    worker_impl: str = "stock"
     max_cached_workflows: int | None = None
     max_concurrent_workflow_tasks: int | None = None
     max_concurrent_activities: int | None = None
     db_pool_size: int | None = None
-    no_pre_ping: bool = False
-    passthrough_workflows: bool = False
+    pre_ping: bool = False
     log_format: str = "console"
     raw: bool = True
     raw_nominations: int | None = None
@@ -153,6 +231,21 @@ class Options:
             if value is not None:
                 args += ["--" + name.replace("_", "-"), str(value)]
         return args
+
+    def worker_env(self) -> dict[str, str]:
+        """The knobs as worker.py reads them (runtime/tuning.py)."""
+        env = {"DB_POOL_PRE_PING": "1" if self.pre_ping else "0"}
+        names = {
+            "max_cached_workflows": "TDKT_MAX_CACHED_WORKFLOWS",
+            "max_concurrent_workflow_tasks": "TDKT_MAX_CONCURRENT_WORKFLOW_TASKS",
+            "max_concurrent_activities": "TDKT_MAX_CONCURRENT_ACTIVITIES",
+            "db_pool_size": "DB_POOL_SIZE",
+        }
+        for option, variable in names.items():
+            value = getattr(self, option)
+            if value is not None:
+                env[variable] = str(value)
+        return env
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -169,15 +262,22 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--idle-seconds", type=float, default=defaults.idle_seconds)
     parser.add_argument("--decision-flush-seconds", type=float, default=defaults.decision_flush_seconds)
     parser.add_argument("--probe", type=int, default=defaults.probe, help="sequential updates at light load")
-    parser.add_argument("--start-concurrency", type=int, default=defaults.start_concurrency)
+    parser.add_argument(
+        "--start-concurrency", type=int, default=defaults.start_concurrency, help="starts in flight at a time"
+    )
+    parser.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=defaults.max_in_flight,
+        help="admission control: start a nomination only while fewer than N are started and not finished "
+        "(wave and raw floor); 0 = no limit, all started at once (default)",
+    )
     parser.add_argument("--approve-concurrency", type=int, default=defaults.approve_concurrency)
-    parser.add_argument("--worker-impl", choices=("stock", "tuned"), default=defaults.worker_impl)
     parser.add_argument("--max-cached-workflows", type=int, default=None)
     parser.add_argument("--max-concurrent-workflow-tasks", type=int, default=None)
     parser.add_argument("--max-concurrent-activities", type=int, default=None)
     parser.add_argument("--db-pool-size", type=int, default=None)
-    parser.add_argument("--no-pre-ping", action="store_true")
-    parser.add_argument("--passthrough-workflows", action="store_true", help="tuned worker: workflows/ imported once")
+    parser.add_argument("--pre-ping", action="store_true", help="DB_POOL_PRE_PING=1 (the worker's default is 0)")
     parser.add_argument("--log-format", choices=("console", "json"), default=defaults.log_format)
     parser.add_argument("--no-raw", dest="raw", action="store_false", help="skip the raw floor (debugging)")
     parser.add_argument("--raw-nominations", type=int, default=None, help="default: --nominations")
@@ -185,18 +285,14 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--raw-timeout", type=float, default=defaults.raw_timeout)
     parser.add_argument("--keep-logs", action="store_true")
     opts = Options(**vars(parser.parse_args(argv)))
-    tuned = opts.db_pool_size is not None or opts.no_pre_ping or opts.passthrough_workflows
-    if tuned and opts.worker_impl == "stock":
-        parser.error(
-            "--db-pool-size / --no-pre-ping / --passthrough-workflows need --worker-impl tuned "
-            "(worker.py does not expose them)"
-        )
-    if opts.worker_impl == "stock" and opts.knobs():
-        parser.error("worker options need --worker-impl tuned (worker.py does not expose them)")
     if opts.ministries < 3:
         parser.error("--ministries: at least 3 (a bloc of fewer members may miss its quorum)")
     if opts.nominations < 1 or opts.voters < 1 or opts.workers < 1:
         parser.error("--nominations, --voters and --workers must be positive")
+    if opts.max_in_flight < 0:
+        parser.error("--max-in-flight: 0 (no limit) or a positive number")
+    if opts.max_in_flight and opts.idle_seconds <= 0:
+        parser.error("--max-in-flight needs --idle-seconds > 0 (a list waiting for nominations not yet admitted)")
     return opts
 
 
@@ -281,26 +377,13 @@ class RssSampler:
                 await asyncio.wait_for(stop.wait(), 0.5)
 
 
-def engine_worker_command(opts: Options) -> list[str]:
-    if opts.worker_impl == "stock":
-        return [sys.executable, str(ROOT / "worker.py")]
-    command = [sys.executable, "-m", "bench.wave_worker", *opts.knobs()]
-    if opts.db_pool_size is not None:
-        command += ["--db-pool-size", str(opts.db_pool_size)]
-    if opts.no_pre_ping:
-        command.append("--no-pre-ping")
-    if opts.passthrough_workflows:
-        command.append("--passthrough-workflows")
-    return command
-
-
 def start_engine_workers(opts: Options, env: dict[str, str], logdir: Path) -> list[subprocess.Popen[bytes]]:
     processes = []
     for n in range(opts.workers):
         out = open(logdir / f"worker-{n}.log", "wb")  # noqa: SIM115 - handed to the child process
         processes.append(
             subprocess.Popen(
-                engine_worker_command(opts),
+                [sys.executable, str(ROOT / "worker.py")],
                 cwd=ROOT,
                 env=env,
                 stdout=out,
@@ -512,6 +595,8 @@ async def run_raw(client: Client, address: str, opts: Options, plan: WavePlan, l
     meter = CpuMeter([p.pid for p in processes])
     stop_rss = asyncio.Event()
     sampler = asyncio.create_task(rss.run(stop_rss))
+    admission = Admission(opts.max_in_flight)
+    watcher: asyncio.Task[None] | None = None
     try:
         await asyncio.wait_for(all_started.wait(), 90)
         semaphore = asyncio.Semaphore(opts.start_concurrency)
@@ -538,10 +623,29 @@ async def run_raw(client: Client, address: str, opts: Options, plan: WavePlan, l
                     static_summary=f"raw {planned.award_form} ({planned.ministry})",
                 )
 
+        async def watch_finished() -> None:
+            """Admission control: how many raw workflows have closed, from visibility, every POLL_S."""
+            closed_query = f"TaskQueue = '{queue}' AND ExecutionStatus != 'Running'"
+            while not admission.closed:
+                if time.monotonic() > deadline:
+                    admission.close()
+                    return
+                try:
+                    admission.finished_so_far((await client.count_workflows(closed_query)).count)
+                except Exception as exc:  # asked again on the next poll, until the deadline
+                    log(f"raw: counting closed workflows failed: {exc!r}")
+                await asyncio.sleep(POLL_S)
+
         t0 = time.time()
-        await asyncio.gather(*(start(i) for i in range(count)))
-        log(f"raw: {count} started in {time.time() - t0:.1f}s")
         deadline = time.monotonic() + opts.raw_timeout
+        if admission.limit:
+            watcher = asyncio.create_task(watch_finished())
+        admitted = await start_admitted(admission, [functools.partial(start, i) for i in range(count)])
+        admission.close()
+        log(f"raw: {admitted}/{count} started in {time.time() - t0:.1f}s{admission.label()}")
+        if admitted < count:
+            errors["start_timeout"] += 1
+            log(f"raw: gave up starting after {opts.raw_timeout:.0f}s")
         running_query = f"TaskQueue = '{queue}' AND ExecutionStatus = 'Running'"
         last_report = time.monotonic()
         while True:
@@ -577,6 +681,10 @@ async def run_raw(client: Client, address: str, opts: Options, plan: WavePlan, l
             cpu=meter.used(),
         )
     finally:
+        admission.close()
+        if watcher is not None:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
         stop_rss.set()
         await sampler
         for process in processes:
@@ -615,6 +723,10 @@ class Wave:
     errors: Counter[str] = field(default_factory=Counter)
     errors_seen: Counter[str] = field(default_factory=Counter)  # retried and recovered: reported, not failures
     started: int = 0
+    admission: Admission = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.admission = Admission(self.opts.max_in_flight)
 
     def timed_out(self) -> bool:
         return time.monotonic() > self.deadline
@@ -626,6 +738,8 @@ class Wave:
     # -- the units submit
 
     async def start_all(self) -> None:
+        """Start the wave's nominations: all at once, or as admission control lets them in (`run` tells it
+        how many have finished, and closes it when the wave is over)."""
         semaphore = asyncio.Semaphore(self.opts.start_concurrency)
         notice = self.opts.notice_seconds
 
@@ -638,7 +752,7 @@ class Wave:
                 self.started += 1
 
         self.t0 = time.time()
-        await asyncio.gather(*(one(p) for p in self.plan.items))
+        await start_admitted(self.admission, [functools.partial(one, p) for p in self.plan.items])
 
     # -- meetings: council per ministry, bloc per bloc
 
@@ -646,7 +760,11 @@ class Wave:
         plan, opts = self.plan, self.opts
         expected = plan.council_expected(scope) if kind == BallotSessionKind.COUNCIL else plan.bloc_expected(scope)
         cap = opts.council_cap if kind == BallotSessionKind.COUNCIL else opts.bloc_cap
-        idle = opts.idle_seconds if kind == BallotSessionKind.COUNCIL else 0.0
+        # "Every nomination is in" (processed + listed >= expected) counts nominations that admission control
+        # may not have started yet, and cannot start while these wait in the stage holding their places: with
+        # --max-in-flight a bloc's list closes after --idle-seconds without a newcomer too, as a council's
+        # always does (parse_args makes sure that idle is > 0 then).
+        idle = opts.idle_seconds if kind == BallotSessionKind.COUNCIL or opts.max_in_flight else 0.0
         keeper = wave_plan.secretary(scope) if kind == BallotSessionKind.COUNCIL else wave_plan.bloc_head(scope)
         stage = Stage.COUNCIL_REVIEW if kind == BallotSessionKind.COUNCIL else Stage.BLOC_VOTE
         processed, meeting = 0, 0
@@ -894,6 +1012,7 @@ class Wave:
             while True:
                 counts = {r.stage: r.n for r in await fetch(self.engine, count_query, {"p": pattern})}
                 finished = sum(counts.get(s, 0) for s in FINAL)
+                self.admission.finished_so_far(finished)
                 if finished >= total:
                     break
                 failed = [t for t in drivers if t.done() and not t.cancelled() and t.exception() is not None]
@@ -907,11 +1026,15 @@ class Wave:
                     log(f"wave: gave up after {self.opts.timeout:.0f}s: {dict(counts)}")
                     break
                 if time.monotonic() - last_report > 10:
-                    log(f"wave: started {self.started}/{total}, stages {dict(sorted(counts.items()))}")
+                    log(
+                        f"wave: started {self.started}/{total}{self.admission.label()}, "
+                        f"stages {dict(sorted(counts.items()))}"
+                    )
                     last_report = time.monotonic()
                 await asyncio.sleep(POLL_S)
         finally:
             self.stop.set()
+            self.admission.close()
             done, running = await asyncio.wait(drivers, timeout=180)
             for task in running:
                 task.cancel()
@@ -1100,11 +1223,26 @@ async def audit(
 
 
 SHAPE_EVENTS = {
-    "activities": EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+    "activities": EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,  # normal activities only
     "signals": EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
     "updates": EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
     "timers": EventType.EVENT_TYPE_TIMER_STARTED,
 }
+# A local activity leaves no scheduled event, only a marker of this name (a patch's marker is "core_patch").
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
+
+
+def history_shape(history: Sequence[Any]) -> dict[str, int]:
+    """What a history holds, counted as wave_plan.route_counts counts a route."""
+    seen = Counter(e.event_type for e in history)
+    shape = {k: seen[v] for k, v in SHAPE_EVENTS.items()}
+    shape["local_activities"] = sum(
+        1
+        for e in history
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and e.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
+    )
+    return shape
 
 
 async def histories(
@@ -1134,9 +1272,8 @@ async def histories(
         history = await events(planned.workflow_id)
         if len(history) > largest:
             largest, whose = len(history), planned.workflow_id
-        seen = Counter(e.event_type for e in history)
         wanted = wave_plan.route_counts(planned.route)
-        got = {k: seen[v] for k, v in SHAPE_EVENTS.items()}
+        got = history_shape(history)
         # An approval that lands while the nomination reloads its roster on entering CENTRAL_REVIEW moves it
         # before it starts waiting, so no deadline timer is started: timers may be fewer, nothing else.
         if {k: v for k, v in got.items() if k != "timers"} != {k: v for k, v in wanted.items() if k != "timers"} or (
@@ -1164,10 +1301,8 @@ def knobs_label(opts: Options) -> str:
     labels = [f"{args[i].lstrip('-')}={args[i + 1]}" for i in range(0, len(args), 2)]
     if opts.db_pool_size is not None:
         labels.append(f"db-pool-size={opts.db_pool_size}")
-    if opts.no_pre_ping:
-        labels.append("no-pre-ping")
-    if opts.passthrough_workflows:
-        labels.append("passthrough-workflows")
+    if opts.pre_ping:
+        labels.append("pre-ping")
     if opts.log_format != "console":
         labels.append(f"log-format={opts.log_format}")
     return ",".join(labels) or "default"
@@ -1219,8 +1354,9 @@ async def run(opts: Options) -> dict[str, Any]:
             "BALLOT_KEY_FILE": str(key_file),
             "NOTIFY_CHANNEL": "log",
             "LOG_FORMAT": opts.log_format,
+            **opts.worker_env(),
         }
-        log(f"{opts.workers} {opts.worker_impl} worker(s) {' '.join(opts.knobs())}; logs in {logdir}")
+        log(f"{opts.workers} worker(s) with {knobs_label(opts)}; logs in {logdir}")
         workers = start_engine_workers(opts, worker_env, logdir)
         await wait_started(workers, logdir)
 
@@ -1289,7 +1425,7 @@ async def run(opts: Options) -> dict[str, Any]:
             "voters": opts.voters,
             "workers": opts.workers,
             "ministries": opts.ministries,
-            "worker": opts.worker_impl,
+            "max_in_flight": opts.max_in_flight,
             "knobs": knobs_label(opts),
             "worker_rss_mb_one": rss.peak_one,
             "raw_worker_rss_mb": raw.rss_sum if raw else 0.0,

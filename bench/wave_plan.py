@@ -50,29 +50,38 @@ FORM_CYCLE: tuple[str, ...] = (
 FAIL_SLOT = 7
 
 # Route shapes (what one nomination costs Temporal), derived from workflows/nomination.py as it stands:
-# A = an activity, R = a transition (search-attribute upsert + the persisting activity), AS / AU = an
-# activity after which the nomination waits for signals / an update, S = a signal, SR = a signal that
-# causes a transition, T = a timer that fires then a transition, U = an update causing a transition,
-# UT = the same while a deadline timer runs (cancelled by the update).
+# L = a local activity (the roster reload `load_roster_snapshot`), LS / LU = a local activity after which the
+# nomination waits for signals / an update (LS: the offer `offer_to_open_session`; LU: the roster reload on
+# entering a stage where a staff action decides), R = a transition (search-attribute upsert + the persisting
+# activity `record_transition`, a normal activity), S = a signal, SR = a signal that causes a transition,
+# T = a timer that fires then a transition, U = an update causing a transition, UT = the same while a
+# deadline timer runs (cancelled by the update). The raw floor still accepts A / AS / AU (the same with a
+# normal activity: the shape before the roster reload and the offer became local activities).
 ROUTE_STEPS: dict[str, tuple[str, ...]] = {
     # roster, SUBMIT, offer | scheduled, verdict | roster | decision
-    "council": ("A", "R", "AS", "S", "SR", "AU", "U"),
-    "council_rejected": ("A", "R", "AS", "S", "SR"),
+    "council": ("L", "R", "LS", "S", "SR", "LU", "U"),
+    "council_rejected": ("L", "R", "LS", "S", "SR"),
     # ... | roster | central approve (deadline timer) | roster | decision
-    "central": ("A", "R", "AS", "S", "SR", "AU", "UT", "AU", "U"),
+    "central": ("L", "R", "LS", "S", "SR", "LU", "UT", "LU", "U"),
     # roster, SUBMIT | notice timer fires | roster, offer | ... as central
-    "notice": ("A", "R", "T", "A", "AS", "S", "SR", "AU", "UT", "AU", "U"),
+    "notice": ("L", "R", "T", "L", "LS", "S", "SR", "LU", "UT", "LU", "U"),
     # council | roster, offer | scheduled, verdict | as central
-    "bloc_winner": ("A", "R", "AS", "S", "SR", "A", "AS", "S", "SR", "AU", "UT", "AU", "U"),
-    "bloc_loser": ("A", "R", "AS", "S", "SR", "A", "AS", "S", "SR"),
+    "bloc_winner": ("L", "R", "LS", "S", "SR", "L", "LS", "S", "SR", "LU", "UT", "LU", "U"),
+    "bloc_loser": ("L", "R", "LS", "S", "SR", "L", "LS", "S", "SR"),
 }
+LOCAL_STEPS = ("L", "LS", "LU")
+# Steps that schedule a normal activity: the old roster / offer codes, and every transition (R, SR, T, and
+# the updates U / UT, whose handler records the transition).
+ACTIVITY_STEPS = ("A", "AS", "AU", "R", "SR", "T", "U", "UT")
 
 
 def route_counts(route: str) -> dict[str, int]:
-    """Activities, signals, updates and timers one nomination of this route causes."""
+    """Normal activities (ACTIVITY_TASK_SCHEDULED), local activities (core_local_activity markers), signals,
+    updates and timers one nomination of this route causes."""
     steps = ROUTE_STEPS[route]
     return {
-        "activities": sum(1 for s in steps if s not in ("S",)),
+        "activities": sum(1 for s in steps if s in ACTIVITY_STEPS),
+        "local_activities": sum(1 for s in steps if s in LOCAL_STEPS),
         "signals": sum(1 for s in steps if s in ("S", "SR")),
         "updates": sum(1 for s in steps if s in ("U", "UT")),
         "timers": sum(1 for s in steps if s in ("T", "UT")),

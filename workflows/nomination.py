@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -74,6 +75,12 @@ PERSIST_TIMEOUT = timedelta(seconds=30)
 # Persistence retries until the database is back: a transition is never dropped.
 PERSIST_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 ROSTER_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=["UnknownMinistry"])
+LOOKUP_TIMEOUT = timedelta(seconds=30)
+T = TypeVar("T")
+# The roster reload and the offer to a ballot session are short, idempotent lookups: as local activities they
+# cost no server round trip and no extra workflow task (year-end wave, docs/performance.md). Histories from
+# before this patch replay their ordinary activities.
+LOCAL_LOOKUPS_PATCH = "local-roster-and-offer"
 
 
 BALLOT_KINDS = {Stage.COUNCIL_REVIEW: BallotSessionKind.COUNCIL, Stage.BLOC_VOTE: BallotSessionKind.BLOC}
@@ -298,12 +305,7 @@ class NominationWorkflow:
             proposing_organisation=self._nomination.ministry,
             proposer_actor_id=self._nomination.proposer,
         )
-        await workflow.execute_activity(
-            "offer_to_open_session",
-            args=[kind.value, scope, candidate],
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=ROSTER_RETRY,
-        )
+        await self._lookup("offer_to_open_session", kind.value, scope, candidate)
 
     def _ballot_scope(self, kind: BallotSessionKind) -> str | None:
         if kind == BallotSessionKind.COUNCIL:
@@ -347,11 +349,23 @@ class NominationWorkflow:
             workflow.logger.warning("ballot verdict not applied: %s", refused)
 
     async def _refresh_roster(self) -> None:
-        self._snapshot = await workflow.execute_activity(
-            "load_roster_snapshot",
-            self._nomination.ministry,
-            result_type=RosterSnapshot,
-            start_to_close_timeout=timedelta(seconds=30),
+        self._snapshot = await self._lookup("load_roster_snapshot", self._nomination.ministry, result=RosterSnapshot)
+
+    async def _lookup(self, activity: str, *args: Any, result: type[T] | None = None) -> T | None:
+        """A short idempotent activity: local for new workflows, an ordinary one where the history has it so."""
+        if workflow.patched(LOCAL_LOOKUPS_PATCH):
+            return await workflow.execute_local_activity(
+                activity,
+                args=list(args),
+                result_type=result,
+                start_to_close_timeout=LOOKUP_TIMEOUT,
+                retry_policy=ROSTER_RETRY,
+            )
+        return await workflow.execute_activity(
+            activity,
+            args=list(args),
+            result_type=result,
+            start_to_close_timeout=LOOKUP_TIMEOUT,
             retry_policy=ROSTER_RETRY,
         )
 
@@ -437,9 +451,13 @@ class NominationWorkflow:
     @workflow.update
     async def hold(self, request: HoldRequest) -> ActionReceipt:
         ground_vi = HOLD_GROUNDS_VI[request.ground]
-        self._hold = HoldView(
+        hold = HoldView(
             ground=request.ground, ground_vi=ground_vi, since=workflow.now(), by=request.actor, reason=request.reason
         )
+
+        def start_hold() -> None:
+            self._hold = hold
+
         return await self._apply(
             Held(),
             action="HOLD",
@@ -447,6 +465,7 @@ class NominationWorkflow:
             reason=request.reason,
             outcome_vi=f"Tạm dừng xét khen thưởng: người được đề nghị {ground_vi} ({request.reason})",
             details={"ground": request.ground.value},
+            on_accepted=start_hold,
         )
 
     @hold.validator
@@ -459,11 +478,14 @@ class NominationWorkflow:
     async def release(self, action: ReasonedAction) -> ActionReceipt:
         assert self._hold is not None
         held_for = workflow.now() - self._hold.since
-        # Deadlines stop while on hold: each resumes with the time it had left.
-        self._notice_ends_at = self._notice_ends_at + held_for if self._notice_ends_at else None
-        self._due_at = self._due_at + held_for if self._due_at else None
-        self._return_due_at = self._return_due_at + held_for if self._return_due_at else None
-        self._hold = None
+
+        def end_hold() -> None:
+            # Deadlines stop while on hold: each resumes with the time it had left.
+            self._notice_ends_at = self._notice_ends_at + held_for if self._notice_ends_at else None
+            self._due_at = self._due_at + held_for if self._due_at else None
+            self._return_due_at = self._return_due_at + held_for if self._return_due_at else None
+            self._hold = None
+
         receipt = await self._apply(
             Released(),
             action="RELEASE",
@@ -471,6 +493,7 @@ class NominationWorkflow:
             reason=action.reason,
             outcome_vi=f"Tiếp tục xét khen thưởng sau {held_for.days} ngày tạm dừng ({action.reason})",
             details={"held_seconds": int(held_for.total_seconds())},
+            on_accepted=end_hold,
         )
         if self._pending_verdict is not None:
             verdict, self._pending_verdict = self._pending_verdict, None
@@ -711,12 +734,16 @@ class NominationWorkflow:
         decision: tuple[str, str] | None = None,
         corrected: Nomination | None = None,
         escalate_to: Stage | None = None,
+        on_accepted: Callable[[], None] | None = None,
     ) -> ActionReceipt:
+        """Apply the event if the rules allow it now; `on_accepted` changes the handler's own state only then."""
         async with self._lock:
             outcome = transition(self._route, event)
             if isinstance(outcome, Refusal):
                 # Another action won the race after this one was validated.
                 raise refused(outcome.reason)
+            if on_accepted is not None:
+                on_accepted()
             from_stage = self._route.stage
             self._route = outcome
             if decision is not None:

@@ -396,7 +396,16 @@ async def test_history_holds_no_personal_data_without_the_codec(
             for e in history.events
             if e.HasField("marker_recorded_event_attributes")
         ]
-        assert set(markers) <= {"core_patch"}
+        assert set(markers) <= {"core_patch", "core_local_activity"}
+        # A local activity's marker keeps its result (the roster, with names) encrypted like any payload; its
+        # "data" detail is the SDK core's own bookkeeping (activity type, id, time), read back without a codec.
+        local_results = [
+            p
+            for e in history.events
+            if e.marker_recorded_event_attributes.marker_name == "core_local_activity"
+            for p in e.marker_recorded_event_attributes.details["result"].payloads
+        ]
+        assert local_results and all(p.metadata.get("encoding") == ENCODING for p in local_results)
         assert any("memo" in path for path, _ in data_payloads)
         assert any("summary" in path for path, _ in data_payloads)
         # Search attributes stay plain (the server indexes them) and hold no personal data.

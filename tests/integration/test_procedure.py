@@ -184,6 +184,30 @@ async def test_hold_and_release_in_every_stage(client: Client, task_queue: str, 
         assert (await act(client, workflow_id, "record_bloc_result", bloc)).stage == Stage.CENTRAL_REVIEW
 
 
+async def test_concurrent_holds_keep_the_winners_ground(client: Client, task_queue: str, db_engine: AsyncEngine):
+    """Two holds sent at once: both may pass their validators, one is applied, and the nomination shows
+    that one's ground, never the refused one's."""
+    workflow_id = await bring_to(client, task_queue, Stage.CENTRAL_REVIEW)
+    complaint = HoldRequest.model_validate(
+        {"actor": CENTRAL, "ground": "COMPLAINT", "reason": "Đơn khiếu nại chưa được giải quyết"}
+    )
+    results = await asyncio.gather(
+        act(client, workflow_id, "hold", HOLD), act(client, workflow_id, "hold", complaint), return_exceptions=True
+    )
+    applied = [r for r in results if not isinstance(r, BaseException)]
+    refusals = [r for r in results if isinstance(r, BaseException)]
+    assert len(applied) == 1 and len(refusals) == 1, results
+    assert isinstance(refusals[0], ActionRefused) and "on hold" in str(refusals[0])
+    winner = HOLD if results[0] is applied[0] else complaint
+    held = await status(client, workflow_id)
+    assert held.hold is not None and held.hold.reason == winner.reason and held.hold.by == winner.actor
+    events = await stage_events(db_engine, workflow_id)
+    assert [e["action"] for e in events].count("HOLD") == 1
+
+    released = await act(client, workflow_id, "release", ReasonedAction(actor=CENTRAL, reason="Đã có kết luận"))
+    assert released.stage == Stage.CENTRAL_REVIEW and (await status(client, workflow_id)).hold is None
+
+
 async def test_decision_refusals_on_a_single_nomination(client: Client, task_queue: str):
     workflow_id = await bring_to(client, task_queue, Stage.AWAITING_DECISION)
     decision = DecisionRef(

@@ -1,0 +1,85 @@
+"""Operator knobs for the worker and the database pool, read from the environment.
+
+TDKT_MAX_CACHED_WORKFLOWS, TDKT_MAX_CONCURRENT_WORKFLOW_TASKS, TDKT_MAX_CONCURRENT_ACTIVITIES and
+TDKT_MAX_CONCURRENT_LOCAL_ACTIVITIES set the Temporal worker's options (unset: the SDK's defaults);
+DB_POOL_SIZE and DB_POOL_PRE_PING set the PostgreSQL pool. What each did in the year-end wave is in
+docs/performance.md. A bad value stops the process with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TypedDict, cast
+
+WORKER_OPTION_VARIABLES: Mapping[str, str] = {
+    "TDKT_MAX_CACHED_WORKFLOWS": "max_cached_workflows",
+    "TDKT_MAX_CONCURRENT_WORKFLOW_TASKS": "max_concurrent_workflow_tasks",
+    "TDKT_MAX_CONCURRENT_ACTIVITIES": "max_concurrent_activities",
+    "TDKT_MAX_CONCURRENT_LOCAL_ACTIVITIES": "max_concurrent_local_activities",
+}
+
+
+
+class WorkerOptions(TypedDict, total=False):
+    """The temporalio Worker keyword arguments an operator may set."""
+
+    max_cached_workflows: int
+    max_concurrent_workflow_tasks: int
+    max_concurrent_activities: int
+    max_concurrent_local_activities: int
+
+
+DEFAULT_POOL_SIZE = 10
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class TuningError(ValueError):
+    """An environment variable holds a value the engine cannot use; the message names it."""
+
+
+def _positive_int(env: Mapping[str, str], name: str, minimum: int = 1) -> int | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise TuningError(f"{name}={raw!r}: expected a whole number ≥ {minimum}") from None
+    if value < minimum:
+        raise TuningError(f"{name}={raw!r}: expected a whole number ≥ {minimum}")
+    return value
+
+
+def worker_options(env: Mapping[str, str]) -> WorkerOptions:
+    """The Worker keyword arguments the operator set; the SDK's defaults for the rest."""
+    options: dict[str, int] = {}
+    for variable, option in WORKER_OPTION_VARIABLES.items():
+        # A cache of 0 is legal (every task replays the history); concurrency limits need at least 1.
+        value = _positive_int(env, variable, minimum=0 if option == "max_cached_workflows" else 1)
+        if value is not None:
+            options[option] = value
+    return cast(WorkerOptions, options)
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    size: int = DEFAULT_POOL_SIZE
+    pre_ping: bool = True
+
+
+def pool_settings(env: Mapping[str, str], *, pre_ping_default: bool = True) -> PoolSettings:
+    """DB_POOL_SIZE (connections kept, as many again on overflow) and DB_POOL_PRE_PING (a round trip per
+    checkout that hides a restarted server from the caller; processes whose callers retry can drop it)."""
+    size = _positive_int(env, "DB_POOL_SIZE") or DEFAULT_POOL_SIZE
+    raw = env.get("DB_POOL_PRE_PING", "").strip().lower()
+    if not raw:
+        pre_ping = pre_ping_default
+    elif raw in _TRUE:
+        pre_ping = True
+    elif raw in _FALSE:
+        pre_ping = False
+    else:
+        raise TuningError(f"DB_POOL_PRE_PING={raw!r}: expected 1 or 0 (true/false, yes/no, on/off)")
+    return PoolSettings(size=size, pre_ping=pre_ping)

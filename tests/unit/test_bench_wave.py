@@ -1,0 +1,86 @@
+"""The year-end wave harness's pure parts: the raw floor's route shapes and admission control (bench.wave)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+import pytest
+
+from bench import wave, wave_plan
+from bench.wave import Admission, start_admitted
+
+
+def test_roster_reloads_and_offers_are_local_activities_transitions_are_not() -> None:
+    assert wave_plan.route_counts("council") == {
+        "activities": 3,  # record_transition: SUBMIT, the verdict, the decision (in the update)
+        "local_activities": 3,  # roster, offer, roster
+        "signals": 2,
+        "updates": 1,
+        "timers": 0,
+    }
+    for route, steps in wave_plan.ROUTE_STEPS.items():
+        assert not {"A", "AS", "AU"} & set(steps), route
+        counts = wave_plan.route_counts(route)
+        assert counts["local_activities"] == sum(1 for s in steps if s.startswith("L")), route
+
+
+def test_max_in_flight_is_parsed_and_needs_an_idle_timeout() -> None:
+    assert wave.parse_args([]).max_in_flight == 0
+    assert wave.parse_args(["--max-in-flight", "5"]).max_in_flight == 5
+    with pytest.raises(SystemExit):
+        wave.parse_args(["--max-in-flight", "5", "--idle-seconds", "0"])
+    with pytest.raises(SystemExit):
+        wave.parse_args(["--max-in-flight", "-1"])
+
+
+async def test_admission_keeps_at_most_the_limit_in_flight_and_finishes() -> None:
+    admission = Admission(3)
+    running: set[int] = set()
+    peak = 0
+
+    async def start(i: int) -> None:
+        nonlocal peak
+        running.add(i)
+        peak = max(peak, admission.in_flight)
+
+    async def finisher() -> None:  # a nomination finishes now and then, as the harness's poll learns it
+        while admission.finished < 10:
+            await asyncio.sleep(0.001)
+            if admission.admitted > admission.finished:
+                admission.finished_so_far(admission.finished + 1)
+
+    done = asyncio.ensure_future(finisher())
+    admitted = await asyncio.wait_for(start_admitted(admission, [functools.partial(start, i) for i in range(10)]), 5)
+    await asyncio.wait_for(done, 5)
+    assert admitted == 10 and running == set(range(10))
+    assert peak == 3
+
+
+async def test_admission_without_a_limit_admits_everything_and_closing_stops_the_waiting() -> None:
+    async def nothing() -> None:
+        return None
+
+    unlimited = Admission(0)
+    assert await start_admitted(unlimited, [nothing] * 50) == 50
+
+    limited = Admission(2)
+    waiting = asyncio.ensure_future(start_admitted(limited, [nothing] * 5))
+    await asyncio.sleep(0.01)
+    assert limited.admitted == 2 and not waiting.done()  # nothing has finished
+    limited.close()  # the wave is over
+    assert await asyncio.wait_for(waiting, 1) == 2
+
+
+async def test_a_failed_start_stops_admitting_and_is_raised() -> None:
+    admission = Admission(1)
+
+    async def fails() -> None:
+        raise RuntimeError("start refused")
+
+    async def nothing() -> None:
+        return None
+
+    with pytest.raises(RuntimeError, match="start refused"):
+        await asyncio.wait_for(start_admitted(admission, [fails, nothing, nothing]), 1)
+    assert admission.closed and admission.admitted == 1
