@@ -8,11 +8,11 @@ starts, signals and updates these as it does real nominations, on the same dev s
 processes started the same way (`python -m bench.raw_workflow`, the same sandbox and worker options).
 
 Steps: L = the no-op as a local activity (the roster reload), R = a transition (search-attribute upsert and
-the no-op as a normal activity, as `record_transition`), LS / LU = a local activity, then wait for signals /
-an update (the offer to a ballot session; the roster reload before a staff action), S / SR = a signal
-(SR: then a transition), T = a timer then a transition, U / UT = an update whose handler makes a transition
-(UT: while a deadline timer runs). A / AS / AU are L / LS / LU with a normal activity (the shape before the
-roster reload and the offer became local activities), still accepted.
+the no-op as a local activity, as `record_transition`; a normal one with local_transitions=False), LS / LU = a
+local activity, then wait for signals / an update (the offer to a ballot session; the roster reload before a
+staff action), S / SR = a signal (SR: then a transition), T = a timer then a transition, U / UT = an update
+whose handler makes a transition (UT: while a deadline timer runs). A / AS / AU are L / LS / LU with a normal
+activity (the shape before the roster reload and the offer became local activities), still accepted.
 
 The no-op before a wait for signals (LS, AS) or for an update (LU, AU) prints `RAWREADY S|U <workflow id>`
 on stdout (a local activity runs in the worker process, as a normal one does); the harness reads it and
@@ -61,9 +61,11 @@ class RawNominationWorkflow:
         self._tickets = 0  # updates admitted
         self._done = 0  # updates applied
         self._transitions = 0
+        self._local_transitions = False  # as record_transition runs: local for new nominations
 
     @workflow.run
-    async def run(self, steps: list[str], notice_seconds: int) -> int:
+    async def run(self, steps: list[str], notice_seconds: int, local_transitions: bool = False) -> int:
+        self._local_transitions = local_transitions
         workflow.upsert_search_attributes([BLOC.value_set("RAW")])
         for step in steps:
             if step in ("L", "LS", "LU"):
@@ -121,7 +123,10 @@ class RawNominationWorkflow:
     async def _transition(self) -> None:
         self._transitions += 1
         workflow.upsert_search_attributes([STAGE.value_set(f"RAW_{self._transitions}")])
-        await self._noop()
+        if self._local_transitions:
+            await self._local_noop()
+        else:
+            await self._noop()
 
 
 def worker_options(args: argparse.Namespace) -> dict[str, int]:

@@ -607,7 +607,7 @@ async def run_raw(client: Client, address: str, opts: Options, plan: WavePlan, l
             async with semaphore:
                 await client.start_workflow(
                     "RawNominationWorkflow",
-                    args=[list(wave_plan.ROUTE_STEPS[routes[i]]), opts.notice_seconds],
+                    args=[list(wave_plan.ROUTE_STEPS[routes[i]]), opts.notice_seconds, wave_plan.LOCAL_TRANSITIONS],
                     id=ids[i],
                     task_queue=queue,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

@@ -53,8 +53,8 @@ FAIL_SLOT = 7
 # L = a local activity (the roster reload `load_roster_snapshot`), LS / LU = a local activity after which the
 # nomination waits for signals / an update (LS: the offer `offer_to_open_session`; LU: the roster reload on
 # entering a stage where a staff action decides), R = a transition (search-attribute upsert + the persisting
-# activity `record_transition`, a normal activity), S = a signal, SR = a signal that causes a transition,
-# T = a timer that fires then a transition, U = an update causing a transition, UT = the same while a
+# activity `record_transition`, a local activity: LOCAL_TRANSITIONS), S = a signal, SR = a signal that causes
+# a transition, T = a timer that fires then a transition, U = an update causing a transition, UT = the same while a
 # deadline timer runs (cancelled by the update). The raw floor still accepts A / AS / AU (the same with a
 # normal activity: the shape before the roster reload and the offer became local activities).
 ROUTE_STEPS: dict[str, tuple[str, ...]] = {
@@ -70,9 +70,12 @@ ROUTE_STEPS: dict[str, tuple[str, ...]] = {
     "bloc_loser": ("L", "R", "LS", "S", "SR", "L", "LS", "S", "SR"),
 }
 LOCAL_STEPS = ("L", "LS", "LU")
-# Steps that schedule a normal activity: the old roster / offer codes, and every transition (R, SR, T, and
-# the updates U / UT, whose handler records the transition).
-ACTIVITY_STEPS = ("A", "AS", "AU", "R", "SR", "T", "U", "UT")
+# Steps that make a transition (R, SR, T, and the updates U / UT, whose handler records it): its write,
+# `record_transition`, is a local activity since the patch `local-persistence`; the raw floor follows.
+TRANSITION_STEPS = ("R", "SR", "T", "U", "UT")
+LOCAL_TRANSITIONS = True
+# Steps that schedule a normal activity: the old roster / offer codes, and the transitions unless local.
+ACTIVITY_STEPS = ("A", "AS", "AU") + (() if LOCAL_TRANSITIONS else TRANSITION_STEPS)
 
 
 def route_counts(route: str) -> dict[str, int]:
@@ -81,7 +84,9 @@ def route_counts(route: str) -> dict[str, int]:
     steps = ROUTE_STEPS[route]
     return {
         "activities": sum(1 for s in steps if s in ACTIVITY_STEPS),
-        "local_activities": sum(1 for s in steps if s in LOCAL_STEPS),
+        "local_activities": sum(
+            1 for s in steps if s in LOCAL_STEPS or (LOCAL_TRANSITIONS and s in TRANSITION_STEPS)
+        ),
         "signals": sum(1 for s in steps if s in ("S", "SR")),
         "updates": sum(1 for s in steps if s in ("U", "UT")),
         "timers": sum(1 for s in steps if s in ("T", "UT")),

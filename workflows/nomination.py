@@ -75,6 +75,10 @@ PERSIST_TIMEOUT = timedelta(seconds=30)
 # Persistence retries until the database is back: a transition is never dropped.
 PERSIST_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 ROSTER_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=["UnknownMinistry"])
+# Writing a transition is idempotent (keyed on workflow id + seq): run in the worker that applied it, a staff
+# action's update returns after one workflow task instead of three, and the server records one marker instead of
+# an activity's three events. A worker lost mid-write fails its workflow task; the retry writes again, harmlessly.
+LOCAL_PERSISTENCE_PATCH = "local-persistence"
 LOOKUP_TIMEOUT = timedelta(seconds=30)
 T = TypeVar("T")
 # The roster reload and the offer to a ballot session are short, idempotent lookups: as local activities they
@@ -777,12 +781,15 @@ class NominationWorkflow:
                 f"**{outcome.stage.label_vi}** ({outcome.stage.status_vi}) — "
                 f"{waiting_for_vi(outcome.stage, self._snapshot)}"
             )
-            await workflow.execute_activity(
-                "record_transition",
-                self._record(view, outcome_vi, escalate_to),
-                start_to_close_timeout=PERSIST_TIMEOUT,
-                retry_policy=PERSIST_RETRY,
-            )
+            record = self._record(view, outcome_vi, escalate_to)
+            if workflow.patched(LOCAL_PERSISTENCE_PATCH):
+                await workflow.execute_local_activity(
+                    "record_transition", record, start_to_close_timeout=PERSIST_TIMEOUT, retry_policy=PERSIST_RETRY
+                )
+            else:
+                await workflow.execute_activity(
+                    "record_transition", record, start_to_close_timeout=PERSIST_TIMEOUT, retry_policy=PERSIST_RETRY
+                )
             return ActionReceipt(
                 seq=seq, stage=outcome.stage, stage_label_vi=outcome.stage.label_vi, outcome_vi=outcome_vi
             )

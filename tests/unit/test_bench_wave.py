@@ -11,10 +11,11 @@ from bench import wave, wave_plan
 from bench.wave import Admission, start_admitted
 
 
-def test_roster_reloads_and_offers_are_local_activities_transitions_are_not() -> None:
+def test_the_raw_floor_counts_every_lookup_and_write_as_a_local_activity() -> None:
     assert wave_plan.route_counts("council") == {
-        "activities": 3,  # record_transition: SUBMIT, the verdict, the decision (in the update)
-        "local_activities": 3,  # roster, offer, roster
+        "activities": 0,
+        # roster, offer, roster; record_transition for SUBMIT, the verdict and the decision (in the update)
+        "local_activities": 6,
         "signals": 2,
         "updates": 1,
         "timers": 0,
@@ -22,7 +23,9 @@ def test_roster_reloads_and_offers_are_local_activities_transitions_are_not() ->
     for route, steps in wave_plan.ROUTE_STEPS.items():
         assert not {"A", "AS", "AU"} & set(steps), route
         counts = wave_plan.route_counts(route)
-        assert counts["local_activities"] == sum(1 for s in steps if s.startswith("L")), route
+        writes = sum(1 for s in steps if s in wave_plan.TRANSITION_STEPS)
+        assert counts["local_activities"] == sum(1 for s in steps if s.startswith("L")) + writes, route
+        assert counts["activities"] == 0, route
 
 
 def test_max_in_flight_is_parsed_and_needs_an_idle_timeout() -> None:
