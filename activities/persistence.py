@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 from activities.audit import append_audit, transition_entry
 from activities.db import dialect_insert
 from activities.logging import activity_logger
-from activities.roster_store import read_snapshot
+from activities.roster_store import SnapshotCache
 from activities.schema import NOTIFICATION_PENDING, nominations, notifications, stage_events
 from domain.records import TransitionRecord
 from domain.roster import RosterSnapshot
@@ -137,6 +137,7 @@ class PersistenceActivities:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._rosters = SnapshotCache()
 
     @activity.defn(name="record_transition")
     async def record_transition(self, record: TransitionRecord) -> None:
@@ -173,7 +174,7 @@ class PersistenceActivities:
     async def load_roster_snapshot(self, ministry: str) -> RosterSnapshot:
         log = activity_logger(__name__)
         try:
-            snapshot = await read_snapshot(self._engine, ministry)
+            snapshot = await self._rosters.read(self._engine, ministry)
         except KeyError:
             log.warning("roster_unknown_ministry", ministry=ministry)
             raise ApplicationError(

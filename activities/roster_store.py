@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from activities.db import dialect_insert
-from activities.schema import actor_roles, actors, blocs, ministries
+from activities.schema import actor_roles, actors, blocs, ministries, roster_revision
 from domain.roster import CENTRAL_SCOPE, Actor, Bloc, Ministry, RoleGrant, Roster, RosterSnapshot
 
 
@@ -42,6 +44,12 @@ async def load_roster(engine: AsyncEngine, roster: Roster) -> dict[str, int]:
         ]
         if grants:
             await conn.execute(sa.insert(actor_roles), grants)
+        # In the same transaction: a worker that sees the new revision also sees the new rows.
+        await conn.execute(
+            sa.update(roster_revision)
+            .where(roster_revision.c.id == 1)
+            .values(revision=roster_revision.c.revision + 1, changed_at=datetime.now(UTC))
+        )
     return {
         "blocs": len(roster.blocs),
         "ministries": len(roster.ministries),
@@ -93,3 +101,31 @@ async def read_snapshot(engine: AsyncEngine, ministry: str) -> RosterSnapshot:
             for a in actor_rows
         ),
     )
+
+
+@dataclass
+class SnapshotCache:
+    """Snapshots per ministry, kept while the roster's revision stays the same.
+
+    A nomination reloads its roster at every stage, so that a roster load takes effect in running
+    nominations; with the cache that costs one small query instead of four (year-end wave,
+    docs/performance.md), and a load is still seen by the next reload after it commits."""
+
+    snapshots: dict[str, tuple[int, RosterSnapshot]] = field(default_factory=dict)
+    hits: int = 0
+    misses: int = 0
+
+    async def read(self, engine: AsyncEngine, ministry: str) -> RosterSnapshot:
+        async with engine.connect() as conn:
+            revision = await conn.scalar(sa.select(roster_revision.c.revision).where(roster_revision.c.id == 1))
+        cached = self.snapshots.get(ministry)
+        if revision is not None and cached is not None and cached[0] == revision:
+            self.hits += 1
+            return cached[1]
+        self.misses += 1
+        # Read after the revision: a load committing in between gives a newer snapshot under the older
+        # revision, which the next read replaces. Never an older snapshot under a newer revision.
+        snapshot = await read_snapshot(engine, ministry)
+        if revision is not None:
+            self.snapshots[ministry] = (int(revision), snapshot)
+        return snapshot

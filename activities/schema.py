@@ -49,6 +49,15 @@ actor_roles = sa.Table(
     sa.Column("scope", sa.String(24), primary_key=True),
 )
 
+# One row (id 1), bumped in the same transaction as every roster load (activities/roster_store.py).
+roster_revision = sa.Table(
+    "roster_revision",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("revision", sa.BigInteger, nullable=False),
+    sa.Column("changed_at", Timestamp, nullable=True),
+)
+
 nominations = sa.Table(
     "nominations",
     metadata,

@@ -448,8 +448,8 @@ async def test_audit_cli_verify_exits_0_when_intact_and_6_at_the_first_broken_li
 # ---- the schema and the migration ------------------------------------------------------------------------
 
 
-def test_the_alembic_head_is_0004() -> None:
-    assert ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads() == ["0004"]
+def test_the_alembic_head_is_0005() -> None:
+    assert ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads() == ["0005"]
 
 
 async def test_the_audit_migration_matches_the_schema_on_postgresql(audit_engine: AsyncEngine) -> None:
@@ -475,11 +475,11 @@ async def test_the_audit_migration_upgrades_and_downgrades_on_sqlite(tmp_path: P
             await engine.dispose()
 
     await upgrade_to_head(url)
-    assert await state() == (True, "0004")
+    assert await state() == (True, "0005")
     await asyncio.to_thread(command.downgrade, alembic_config(url), "0003")
     assert await state() == (False, "0003")
     await upgrade_to_head(url)
-    assert await state() == (True, "0004")
+    assert await state() == (True, "0005")
 
     # The chain works on SQLite too (a single writer).
     engine = create_engine(url)

@@ -21,7 +21,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.db import create_engine
 from activities.migrate import upgrade_to_head
 from activities.persistence import PersistenceActivities
-from activities.roster_store import load_roster, read_snapshot
+from activities.roster_store import SnapshotCache, load_roster, read_snapshot
 from activities.schema import metadata
 from domain.nomination import Nomination, workflow_id_for
 from domain.notices import draft_notifications
@@ -49,8 +49,9 @@ TABLES = {
     "decision_items",
     "awarded_by",
     "audit_log",
+    "roster_revision",
 }
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 HANOI = timezone(timedelta(hours=7))
 
 
@@ -368,6 +369,39 @@ async def test_reloading_replaces_an_actors_roles_and_details(tmp_path: Path) ->
         async with engine.connect() as conn:
             email = await conn.scalar(sa.text("SELECT email FROM actors WHERE id = 'btp.hd.thu-ky'"))
         assert email == "tam.moi@btp.example.vn"
+    finally:
+        await engine.dispose()
+
+
+async def test_the_snapshot_cache_rereads_after_every_roster_load(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'roster.db'}"
+    await upgrade_to_head(url)
+    engine = create_engine(url)
+    statements: list[str] = []
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    try:
+        await load_roster(engine, ROSTER)
+        cache = SnapshotCache()
+        first = await cache.read(engine, "BTP")
+        assert first == await read_snapshot(engine, "BTP")
+        statements.clear()
+        assert await cache.read(engine, "BTP") is first  # unchanged roster: one query, the same snapshot
+        assert len(statements) == 1 and "roster_revision" in statements[0]
+        assert (cache.hits, cache.misses) == (1, 1)
+
+        changed = ROSTER.model_copy(
+            update={
+                "actors": tuple(
+                    a.model_copy(update={"roles": ()}) if a.id == "btp.hd.thu-ky" else a for a in ROSTER.actors
+                )
+            }
+        )
+        await load_roster(engine, changed)
+        after = await cache.read(engine, "BTP")
+        assert after.actor("btp.hd.thu-ky") is None and first.actor("btp.hd.thu-ky") is not None
+        assert (cache.hits, cache.misses) == (1, 2)
+        # Another ministry has its own entry.
+        assert (await cache.read(engine, "BCA")).ministry.code == "BCA" and cache.misses == 3
     finally:
         await engine.dispose()
 
