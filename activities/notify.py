@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from activities.schema import NOTIFICATION_FAILED, NOTIFICATION_PENDING, NOTIFICATION_SENT, notifications
 
@@ -160,23 +160,33 @@ class PassResult:
 
 
 class OutboxDispatcher:
-    """Sends PENDING notifications in id order. Each row is locked, sent and marked in its own short
-    transaction; on PostgreSQL `FOR UPDATE SKIP LOCKED` lets several workers share the outbox."""
+    """Sends PENDING notifications in id order, up to `chunk` rows per short transaction: the rows are
+    locked, sent one by one and marked together (one round trip for all that went out), so a wave's
+    thousands of notices cost a few statements per chunk, not four per notice. On PostgreSQL
+    `FOR UPDATE SKIP LOCKED` lets several workers share the outbox. If the process dies mid-chunk, that
+    chunk's rows stay PENDING and go out again: delivery is at least once, and the Message-ID
+    (workflow id, seq, party) lets receivers drop the repeat."""
 
     def __init__(
-        self, engine: AsyncEngine, channel: Channel, batch_size: int = 50, max_attempts: int = MAX_ATTEMPTS
+        self,
+        engine: AsyncEngine,
+        channel: Channel,
+        batch_size: int = 50,
+        max_attempts: int = MAX_ATTEMPTS,
+        chunk: int = 10,
     ) -> None:
         self.engine = engine
         self.channel = channel
         self.batch_size = batch_size
         self.max_attempts = max_attempts
+        self.chunk = chunk
 
-    def _next_pending(self, after_id: int) -> sa.Select[Any]:
+    def _next_pending(self, after_id: int, limit: int) -> sa.Select[Any]:
         query = (
             sa.select(notifications)
             .where(notifications.c.status == NOTIFICATION_PENDING, notifications.c.id > after_id)
             .order_by(notifications.c.id)
-            .limit(1)
+            .limit(limit)
         )
         if self.engine.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
@@ -189,43 +199,60 @@ class OutboxDispatcher:
     async def deliver_pass(self) -> PassResult:
         result = PassResult()
         after_id = 0  # a row that fails is retried on the next pass, not again in this one
-        for _ in range(self.batch_size):
+        remaining = self.batch_size
+        while remaining > 0:
+            limit = min(self.chunk, remaining)
             async with self.engine.begin() as conn:
-                row = (await conn.execute(self._next_pending(after_id))).first()
-                if row is None:
+                rows = (await conn.execute(self._next_pending(after_id, limit))).all()
+                if not rows:
                     break
-                message = OutboxMessage.from_row(row)
-                after_id = message.id
-                now = datetime.now(UTC)
-                update = sa.update(notifications).where(notifications.c.id == message.id)
-                if not message.recipients:
+                sent: list[dict[str, Any]] = []
+                for row in rows:
+                    message = OutboxMessage.from_row(row)
+                    after_id = message.id
+                    await self._deliver(conn, message, sent, result)
+                if sent:
                     await conn.execute(
-                        update.values(status=NOTIFICATION_SENT, sent_at=now, last_error=NO_RECIPIENTS_NOTE)
+                        sa.update(notifications)
+                        .where(notifications.c.id == sa.bindparam("row_id"))
+                        .values(
+                            status=NOTIFICATION_SENT,
+                            sent_at=sa.bindparam("sent_now"),
+                            attempts=sa.bindparam("attempts_now"),
+                            last_error=None,
+                        ),
+                        sent,
                     )
-                    log.info("notification_skipped", reason="no recipients", **message.fields_for_log())
-                    result.skipped += 1
-                    continue
-                try:
-                    await self.channel.send(message)
-                except Exception as exc:
-                    attempts = message.attempts + 1
-                    status = NOTIFICATION_FAILED if attempts >= self.max_attempts else NOTIFICATION_PENDING
-                    error = f"{type(exc).__name__}: {exc}"[:2000]
-                    await conn.execute(update.values(attempts=attempts, last_error=error, status=status))
-                    log.warning(
-                        "notification_failed",
-                        attempts=attempts,
-                        status=status,
-                        error=error,
-                        **message.fields_for_log(),
-                    )
-                    result.failed += 1
-                    continue
-                await conn.execute(
-                    update.values(status=NOTIFICATION_SENT, sent_at=now, attempts=message.attempts + 1, last_error=None)
-                )
-                result.sent += 1
+            remaining -= len(rows)
+            if len(rows) < limit:
+                break
         return result
+
+    async def _deliver(
+        self, conn: AsyncConnection, message: OutboxMessage, sent: list[dict[str, Any]], result: PassResult
+    ) -> None:
+        """Send one message; a success joins `sent` (marked with the chunk), anything else is marked now."""
+        update = sa.update(notifications).where(notifications.c.id == message.id)
+        if not message.recipients:
+            now = datetime.now(UTC)
+            await conn.execute(update.values(status=NOTIFICATION_SENT, sent_at=now, last_error=NO_RECIPIENTS_NOTE))
+            log.info("notification_skipped", reason="no recipients", **message.fields_for_log())
+            result.skipped += 1
+            return
+        try:
+            await self.channel.send(message)
+        except Exception as exc:
+            attempts = message.attempts + 1
+            status = NOTIFICATION_FAILED if attempts >= self.max_attempts else NOTIFICATION_PENDING
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            await conn.execute(update.values(attempts=attempts, last_error=error, status=status))
+            log.warning(
+                "notification_failed", attempts=attempts, status=status, error=error, **message.fields_for_log()
+            )
+            result.failed += 1
+            return
+        sent.append({"row_id": message.id, "sent_now": datetime.now(UTC), "attempts_now": message.attempts + 1})
+        result.sent += 1
 
     async def run(self, stop: asyncio.Event, interval: float = 1.0, max_backoff: float = 30.0) -> None:
         """Deliver until `stop` is set. A pass that only failed (mail server or database down) doubles

@@ -260,6 +260,50 @@ async def test_two_dispatchers_on_postgres_never_send_a_row_twice(engine: AsyncE
     assert {r["status"] for r in await outbox(engine)} == {"SENT"}
 
 
+class FailingForParty(RecordingChannel):
+    """Refuses every message to one party, as a mail server refusing one mailbox."""
+
+    def __init__(self, party_prefix: str) -> None:
+        super().__init__()
+        self.party_prefix = party_prefix
+
+    async def send(self, notification: OutboxMessage) -> None:
+        if notification.party.startswith(self.party_prefix):
+            raise ConnectionError(f"mailbox of {notification.party} unavailable")
+        await super().send(notification)
+
+
+async def test_a_chunk_marks_what_went_out_together_and_each_failure_alone(engine: AsyncEngine) -> None:
+    for _ in range(6):
+        await council_transition(engine)  # 12 rows: 6 to the units, 6 to the council
+    rows = await outbox(engine)
+    unit_party = rows[0]["party"].split(":")[0]
+    channel = FailingForParty(unit_party)
+    statements: list[tuple[str, bool]] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, executemany: bool) -> None:
+        statements.append((statement.split()[0].upper(), executemany))
+
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        result = await OutboxDispatcher(engine, channel, chunk=10).deliver_pass()
+    finally:
+        sa.event.remove(engine.sync_engine, "before_cursor_execute", seen)
+
+    failing = [r for r in rows if r["party"].startswith(unit_party)]
+    assert (result.sent, result.failed) == (12 - len(failing), len(failing))
+    after = {r["id"]: r for r in await outbox(engine)}
+    assert all(after[r["id"]]["status"] == "PENDING" and after[r["id"]]["attempts"] == 1 for r in failing)
+    assert sorted(channel.sent) == sorted(i for i, r in after.items() if r["status"] == "SENT")
+    assert all(r["sent_at"] is not None and r["attempts"] == 1 for r in after.values() if r["status"] == "SENT")
+    # Two chunks (10 + 2 rows): per chunk one SELECT and one UPDATE for all that went out, plus one UPDATE
+    # per failure — not a transaction per row.
+    # (A chunk with one success marks it with a plain UPDATE: SQLAlchemy executes a one-row list singly.)
+    assert [s for s, _ in statements].count("SELECT") == 2, statements
+    assert [s for s, _ in statements].count("UPDATE") == 2 + len(failing), statements
+    assert ("UPDATE", True) in statements, statements
+
+
 async def test_run_delivers_until_stopped(engine: AsyncEngine) -> None:
     channel = RecordingChannel()
     stop = asyncio.Event()
