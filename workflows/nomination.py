@@ -75,16 +75,18 @@ PERSIST_TIMEOUT = timedelta(seconds=30)
 # Persistence retries until the database is back: a transition is never dropped.
 PERSIST_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 ROSTER_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=["UnknownMinistry"])
-# Writing a transition is idempotent (keyed on workflow id + seq): run in the worker that applied it, a staff
-# action's update returns after one workflow task instead of three, and the server records one marker instead of
-# an activity's three events. A worker lost mid-write fails its workflow task; the retry writes again, harmlessly.
-LOCAL_PERSISTENCE_PATCH = "local-persistence"
 LOOKUP_TIMEOUT = timedelta(seconds=30)
 T = TypeVar("T")
-# The roster reload and the offer to a ballot session are short, idempotent lookups: as local activities they
-# cost no server round trip and no extra workflow task (year-end wave, docs/performance.md). Histories from
-# before this patch replay their ordinary activities.
-LOCAL_LOOKUPS_PATCH = "local-roster-and-offer"
+# Nominations started by this code take every change below at once, decided by one patch in their first
+# workflow task: a patch first asked for later, right after a local activity that finished in a task the SDK
+# kept open by heartbeating (a database outage), was recorded one task late and replayed as "not patched"
+# (nondeterminism, seen in the chaos test). Older histories keep their patches where they recorded them.
+# What the current procedure changes:
+# - writing a transition (idempotent, keyed on workflow id + seq), reloading the roster and offering the
+#   nomination to a ballot session are local activities: a staff action's update returns after one workflow
+#   task instead of three, and the server records one marker instead of three activity events
+#   (year-end wave, docs/performance.md). A worker lost mid-write fails its task; the retry writes again.
+CURRENT_PROCEDURE_PATCH = "procedure-2026-11"
 
 
 BALLOT_KINDS = {Stage.COUNCIL_REVIEW: BallotSessionKind.COUNCIL, Stage.BLOC_VOTE: BallotSessionKind.BLOC}
@@ -123,13 +125,15 @@ class NominationWorkflow:
         self._shown_due: datetime | None = None
         # Serialises transitions so they are applied and persisted in sequence order.
         self._lock = asyncio.Lock()
+        self._current: bool | None = None  # see CURRENT_PROCEDURE_PATCH
 
     # ---- the procedure -------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, start: NominationStart) -> NominationStatus:
-        self._with_deadlines = workflow.patched("procedure-deadlines")
-        if workflow.patched("awaiting-decision-stage"):
+        current = self._current_procedure()
+        self._with_deadlines = current or workflow.patched("procedure-deadlines")
+        if current or workflow.patched("awaiting-decision-stage"):
             self._route = self._route.model_copy(update={"with_decision": True})
         await self._refresh_roster()
         if self._snapshot is not None and self._snapshot.bloc is not None:
@@ -139,7 +143,10 @@ class NominationWorkflow:
         )
         while not self._route.stage.is_final:
             seen = len(self._transitions)
-            if self._route.stage in BALLOT_KINDS and workflow.patched("offer-to-ballot-session"):
+            # Old histories asked for this patch only on reaching a ballot stage: keep the order of the checks.
+            if self._route.stage in BALLOT_KINDS and (
+                self._current_procedure() or workflow.patched("offer-to-ballot-session")
+            ):
                 await self._offer_to_ballot_session()
             if self._with_deadlines:
                 await self._wait_in_stage(seen)
@@ -151,6 +158,12 @@ class NominationWorkflow:
                 await self._refresh_roster()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
+
+    def _current_procedure(self) -> bool:
+        """Whether this run follows the current procedure; asked once, in the run's first workflow task."""
+        if self._current is None:
+            self._current = workflow.patched(CURRENT_PROCEDURE_PATCH)
+        return self._current
 
     async def _wait_in_stage(self, seen: int) -> None:
         """Wait for the next transition; when the stage's next deadline comes first, act on it."""
@@ -357,7 +370,7 @@ class NominationWorkflow:
 
     async def _lookup(self, activity: str, *args: Any, result: type[T] | None = None) -> T | None:
         """A short idempotent activity: local for new workflows, an ordinary one where the history has it so."""
-        if workflow.patched(LOCAL_LOOKUPS_PATCH):
+        if self._current_procedure():
             return await workflow.execute_local_activity(
                 activity,
                 args=list(args),
@@ -782,7 +795,7 @@ class NominationWorkflow:
                 f"{waiting_for_vi(outcome.stage, self._snapshot)}"
             )
             record = self._record(view, outcome_vi, escalate_to)
-            if workflow.patched(LOCAL_PERSISTENCE_PATCH):
+            if self._current_procedure():
                 await workflow.execute_local_activity(
                     "record_transition", record, start_to_close_timeout=PERSIST_TIMEOUT, retry_policy=PERSIST_RETRY
                 )
