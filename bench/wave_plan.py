@@ -84,9 +84,7 @@ def route_counts(route: str) -> dict[str, int]:
     steps = ROUTE_STEPS[route]
     return {
         "activities": sum(1 for s in steps if s in ACTIVITY_STEPS),
-        "local_activities": sum(
-            1 for s in steps if s in LOCAL_STEPS or (LOCAL_TRANSITIONS and s in TRANSITION_STEPS)
-        ),
+        "local_activities": sum(1 for s in steps if s in LOCAL_STEPS or (LOCAL_TRANSITIONS and s in TRANSITION_STEPS)),
         "signals": sum(1 for s in steps if s in ("S", "SR")),
         "updates": sum(1 for s in steps if s in ("U", "UT")),
         "timers": sum(1 for s in steps if s in ("T", "UT")),

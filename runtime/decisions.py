@@ -4,7 +4,6 @@ nominations it awarded to CSV or XLSX for staff (column headings in Vietnamese).
 from __future__ import annotations
 
 import asyncio
-import csv
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -21,6 +20,15 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.schema import decision_items, decisions, ministries
 from domain.catalog import AUTHORITY_LABELS_VI, Authority
 from domain.decisions import DecisionRequest, DecisionSummary, decision_workflow_id
+from runtime.tables import (  # noqa: F401 - the cell rules are part of this module's export contract
+    DATE_FORMAT_VI,
+    XLSX_DATE_FORMAT,
+    csv_cell,
+    neutralise_formula,
+    write_table_csv,
+    write_table_xlsx,
+    xlsx_cell,
+)
 from workflows.decision import DecisionWorkflow
 
 EXPORT_COLUMNS: tuple[str, ...] = (
@@ -34,11 +42,8 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "Cấp quyết định",
 )
 EXPORT_FORMATS = (".csv", ".xlsx")
-DATE_FORMAT_VI = "%d/%m/%Y"
-XLSX_DATE_FORMAT = "DD/MM/YYYY"
 SHEET_TITLE = "Quyết định khen thưởng"
-# A text cell starting with one of these is taken for a formula by spreadsheet programs.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+EXPORT_WIDTHS = (6, 40, 32, 36, 24, 20, 16, 24)
 
 
 class DuplicateDecision(Exception):
@@ -135,59 +140,12 @@ def export_rows(
     ]
 
 
-def neutralise_formula(text: str) -> str:
-    """Text that a spreadsheet would run as a formula, kept as text (OWASP's leading apostrophe)."""
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
-
-
-def csv_cell(value: Any) -> Any:
-    if isinstance(value, date):
-        return value.strftime(DATE_FORMAT_VI)
-    if isinstance(value, str):
-        return neutralise_formula(value)
-    return value
-
-
 def write_csv(path: Path, rows: Sequence[Sequence[Any]]) -> None:
-    # utf-8-sig writes the BOM Excel needs to read Vietnamese as UTF-8 rather than the ANSI code page.
-    with path.open("w", encoding="utf-8-sig", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(EXPORT_COLUMNS)
-        for row in rows:
-            writer.writerow([csv_cell(value) for value in row])
-
-
-def xlsx_cell(value: Any) -> Any:
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-    # Control characters cannot be stored in an XLSX cell at all (openpyxl refuses the whole file).
-    return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
+    write_table_csv(path, EXPORT_COLUMNS, rows)
 
 
 def write_xlsx(path: Path, rows: Sequence[Sequence[Any]]) -> None:
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = SHEET_TITLE
-    sheet.append(list(EXPORT_COLUMNS))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for row in rows:
-        sheet.append([xlsx_cell(value) for value in row])
-        for cell in sheet[sheet.max_row]:
-            if isinstance(cell.value, date):
-                cell.number_format = XLSX_DATE_FORMAT
-            elif cell.data_type == "f":
-                # openpyxl stores any text starting with "=" as a formula: keep a name a name.
-                cell.data_type = "s"
-    sheet.freeze_panes = "A2"
-    widths = (6, 40, 32, 36, 24, 20, 16, 24)
-    for index, width in enumerate(widths, start=1):
-        sheet.column_dimensions[sheet.cell(row=1, column=index).column_letter].width = width
-    book.save(path)
+    write_table_xlsx(path, EXPORT_COLUMNS, rows, SHEET_TITLE, widths=EXPORT_WIDTHS)
 
 
 # ---- export ------------------------------------------------------------------------------------------

@@ -249,44 +249,15 @@ def report_format(path: Path) -> str:
 
 
 def write_report_csv(path: Path, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    import csv
+    from runtime.tables import write_table_csv
 
-    from runtime.decisions import csv_cell
-
-    # utf-8-sig: the BOM Excel needs to read Vietnamese as UTF-8; text that looks like a formula stays text.
-    with path.open("w", encoding="utf-8-sig", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(headers)
-        for row in rows:
-            writer.writerow([csv_cell(value) for value in row])
+    write_table_csv(path, headers, rows)
 
 
 def write_report_xlsx(path: Path, headers: Sequence[str], rows: Sequence[Sequence[Any]], sheet_title: str) -> None:
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
+    from runtime.tables import write_table_xlsx
 
-    from runtime.decisions import XLSX_DATE_FORMAT, xlsx_cell
-
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = sheet_title[:31]
-    sheet.append(list(headers))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for row in rows:
-        sheet.append([xlsx_cell(value) for value in row])
-        for cell in sheet[sheet.max_row]:
-            if isinstance(cell.value, date):
-                cell.number_format = XLSX_DATE_FORMAT
-            elif cell.data_type == "f":
-                cell.data_type = "s"  # openpyxl takes any text starting with "=" for a formula
-    sheet.freeze_panes = "A2"
-    for index, header in enumerate(headers, start=1):
-        longest = max([len(str(header)), *(len(str(r[index - 1])) for r in rows if index - 1 < len(r))])
-        sheet.column_dimensions[get_column_letter(index)].width = min(max(longest + 2, 8), 60)
-    book.save(path)
+    write_table_xlsx(path, headers, rows, sheet_title)
 
 
 def write_report(path: Path, headers: Sequence[str], rows: Sequence[Sequence[Any]], sheet_title: str) -> None:

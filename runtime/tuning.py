@@ -20,7 +20,6 @@ WORKER_OPTION_VARIABLES: Mapping[str, str] = {
 }
 
 
-
 class WorkerOptions(TypedDict, total=False):
     """The temporalio Worker keyword arguments an operator may set."""
 
