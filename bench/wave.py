@@ -81,6 +81,7 @@ from runtime.nominations import ActionRefused, act, start_nomination
 from runtime.processes import temporal_binary
 from runtime.sealing import load_or_create_private_key
 from runtime.temporal import connect, ensure_search_attributes
+from runtime.tuning import WORKER_OPTION_VARIABLES
 from workflows.search_attributes import AWARD_FORM, AWARD_YEAR, MINISTRY, NOMINATION_STAGE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -235,14 +236,10 @@ class Options:
     def worker_env(self) -> dict[str, str]:
         """The knobs as worker.py reads them (runtime/tuning.py)."""
         env = {"DB_POOL_PRE_PING": "1" if self.pre_ping else "0"}
-        names = {
-            "max_cached_workflows": "TDKT_MAX_CACHED_WORKFLOWS",
-            "max_concurrent_workflow_tasks": "TDKT_MAX_CONCURRENT_WORKFLOW_TASKS",
-            "max_concurrent_activities": "TDKT_MAX_CONCURRENT_ACTIVITIES",
-            "db_pool_size": "DB_POOL_SIZE",
-        }
+        names = {option: variable for variable, option in WORKER_OPTION_VARIABLES.items()}
+        names["db_pool_size"] = "DB_POOL_SIZE"
         for option, variable in names.items():
-            value = getattr(self, option)
+            value = getattr(self, option, None)
             if value is not None:
                 env[variable] = str(value)
         return env
