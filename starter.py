@@ -364,7 +364,13 @@ async def cmd_ballot_open(args: argparse.Namespace) -> int:
     )
     if deadline <= datetime.now(UTC):
         raise InvalidInput([FieldError(field="--deadline", message="must lie in the future")])
-    handle = await open_session(await _client(), _settings().task_queue, start)  # type: ignore[arg-type]
+    from activities.db import create_engine, default_database_url
+
+    engine = create_engine(_settings().database_url or default_database_url())
+    try:  # the opener's role is checked against the roster before anything starts
+        handle = await open_session(await _client(), _settings().task_queue, start, engine=engine)  # type: ignore[arg-type]
+    finally:
+        await engine.dispose()
     print(handle.id)
     return EXIT_OK
 

@@ -170,3 +170,4 @@ class SessionStatus(BaseModel):
     counted_receipts: list[str] | None = None
     key_id: str | None = None
     public_pem: str | None = None
+    cancel_reason: str | None = None  # why the session was cancelled: the chair's reason, or a refused opener

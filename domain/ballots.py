@@ -19,6 +19,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.catalog import Fraction, VotingPolicy
+from domain.roster import ROLE_LABELS_VI, Role, RosterSnapshot
 from domain.voting import Tally, VoteOutcome, VoteResult, evaluate
 
 MIN_NONCE_LENGTH = 16
@@ -44,6 +45,25 @@ def natural_conflict_rule(kind: BallotSessionKind) -> ConflictRule:
     """The usual rule for a kind of session: in a bloc a member organisation does not vote on its own
     candidate; a council excludes only the nominee unless its own rules say otherwise."""
     return ConflictRule.NOMINEE_AND_UNIT if kind == BallotSessionKind.BLOC else ConflictRule.NOMINEE_ONLY
+
+
+# Who may open a session (any one of these roles, in the session's scope): the council's secretary or chair
+# for a ministry council meeting, the bloc head for a bloc's vote.
+OPENER_ROLES: dict[BallotSessionKind, tuple[Role, ...]] = {
+    BallotSessionKind.COUNCIL: (Role.COUNCIL_SECRETARY, Role.COUNCIL_CHAIR),
+    BallotSessionKind.BLOC: (Role.BLOC_HEAD,),
+}
+
+
+def opener_error(snapshot: RosterSnapshot, kind: BallotSessionKind, scope: str, actor_id: str) -> str | None:
+    """Why this actor may not open a session of this kind and scope, or None when they may. `snapshot` is
+    the roster of the session's ministry (for a bloc, of its head ministry, which holds the bloc's roles)."""
+    roles = OPENER_ROLES[kind]
+    actor = snapshot.actor(actor_id)
+    if actor is not None and any(actor.holds(role, scope) for role in roles):
+        return None
+    needed = " or ".join(f"{role.value} for {scope} ({ROLE_LABELS_VI[role]})" for role in roles)
+    return f"actor {actor_id!r} may not open a {kind.value} ballot session of {scope}: needs role {needed}"
 
 
 class Voter(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
@@ -19,19 +20,41 @@ from domain.ballot_messages import (
     SessionStatus,
     session_workflow_id,
 )
-from domain.ballots import Choice, receipt_counted
+from domain.ballots import Choice, opener_error, receipt_counted
+from domain.errors import FieldError, InvalidInput
 from runtime.nominations import ActionRefused, NominationNotFound, act
 from runtime.sealing import seal_ballot
 from workflows.ballot_session import BallotSessionWorkflow
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 class DuplicateSession(Exception):
     pass
 
 
+async def check_opener(engine: AsyncEngine, start: SessionStart) -> None:
+    """Refuse, before anything starts, a scope the roster does not know (InvalidInput) or an opener without
+    the role (ActionRefused): the council's secretary or chair, the bloc head."""
+    from activities.session_roster import scope_snapshot
+
+    try:
+        snapshot = await scope_snapshot(engine, start.kind.value, start.scope)
+    except KeyError as err:
+        raise InvalidInput([FieldError(field="scope", message=str(err).strip("'\""))]) from None
+    refusal = opener_error(snapshot, start.kind, start.scope, start.opened_by)
+    if refusal is not None:
+        raise ActionRefused(refusal + "; nothing was started")
+
+
 async def open_session(
-    client: Client, task_queue: str, start: SessionStart
+    client: Client, task_queue: str, start: SessionStart, *, engine: AsyncEngine | None = None
 ) -> WorkflowHandle[BallotSessionWorkflow, SessionStatus]:
+    """Start the session. With `engine` the opener is checked against the roster first (the workflow checks
+    again against its own snapshot and ends CANCELLED with the reason if an opener slipped through)."""
+    if engine is not None:
+        await check_opener(engine, start)
     session_id = session_workflow_id(start.kind, start.scope, start.meeting_ref)
     try:
         return await client.start_workflow(

@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         council_outcomes,
         make_receipt,
         natural_conflict_rule,
+        opener_error,
         rank_bloc,
         runoff_pending,
         turnout,
@@ -90,6 +91,7 @@ class BallotSessionWorkflow:
         self._list_closed = False
         self._close_requested = False
         self._cancelled = False
+        self._cancel_reason: str | None = None
         self._results: list[MinutesEntry] | None = None
         self._counted_receipts: list[str] = []
         self._notice_seq = 0
@@ -100,6 +102,15 @@ class BallotSessionWorkflow:
     async def run(self, start: SessionStart) -> SessionStatus:
         kind, scope = start.kind.value, start.scope
         self._snapshot = await self._activity("load_scope_snapshot", kind, scope, result_type=RosterSnapshot)
+        refusal = opener_error(self._snapshot, start.kind, scope, start.opened_by)
+        if refusal is not None and workflow.patched("refuse-unauthorised-opener"):
+            # The client checks the opener first; this catches one that slipped through (another client, or a
+            # roster changed meanwhile). Nothing has been registered yet: the session ends here, cancelled.
+            workflow.logger.warning("session refused at opening: %s", refusal)
+            self._cancelled = True
+            self._cancel_reason = refusal
+            self._phase = SessionPhase.CANCELLED
+            return self.status()
         self._key = await self._activity("ballot_public_key", result_type=PublicKeyInfo)
         await self._register()
         waiting: list[Candidate] = await self._activity("waiting_candidates", kind, scope, result_type=list[Candidate])
@@ -363,6 +374,7 @@ class BallotSessionWorkflow:
     @workflow.update
     def cancel(self, action: ChairAction) -> SessionStatus:
         self._cancelled = True
+        self._cancel_reason = action.reason
         return self.status()
 
     @cancel.validator
@@ -393,6 +405,7 @@ class BallotSessionWorkflow:
             counted_receipts=self._counted_receipts if closed else None,
             key_id=self._key.key_id if self._key else None,
             public_pem=self._key.public_pem if self._key else None,
+            cancel_reason=self._cancel_reason,
         )
 
     # ---- helpers ------------------------------------------------------------------------------------

@@ -15,11 +15,19 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowHandle
 
-from domain.ballot_messages import BallotCast, ChairAction, SessionPhase, SessionStart, SessionStatus
+from domain.ballot_messages import (
+    BallotCast,
+    ChairAction,
+    SessionPhase,
+    SessionStart,
+    SessionStatus,
+    session_workflow_id,
+)
 from domain.ballots import BallotSessionKind, Choice
+from domain.errors import InvalidInput
 from domain.stages import Stage
 from runtime.ballots import cast, chair_action, close_list, open_session, session_status, verify_receipt
-from runtime.nominations import ActionRefused, act, status
+from runtime.nominations import ActionRefused, NominationNotFound, act, status
 from runtime.sealing import generate_private_key, public_key_info, seal_ballot
 from tests.integration.helpers import SECRETARY, meeting, start, wait_for_stage
 
@@ -239,6 +247,58 @@ async def test_every_ballot_refusal(client: Client, task_queue: str):
     assert closed.results is not None
     conflicted_entry = next(e for e in closed.results if e.candidate.workflow_id == conflicted)
     assert conflicted_entry.tally.members == 2  # the nominee is not counted among the voters on themselves
+
+
+async def registered_sessions(engine: AsyncEngine, session_id: str) -> int:
+    async with engine.connect() as conn:
+        found = await conn.scalar(
+            sa.text("SELECT count(*) FROM ballot_sessions WHERE session_id = :s"), {"s": session_id}
+        )
+    return int(found or 0)
+
+
+async def test_only_the_secretary_chair_or_bloc_head_may_open_a_session(
+    client: Client, task_queue: str, db_engine: AsyncEngine
+):
+    council, bloc = BallotSessionKind.COUNCIL, BallotSessionKind.BLOC
+    refused = [
+        (council, "BTP", "btp.hd.uy-vien-1", "COUNCIL_SECRETARY for BTP .* or COUNCIL_CHAIR for BTP"),
+        (council, "BTP", "ktnn.hd.thu-ky", "COUNCIL_SECRETARY for BTP"),  # another ministry's secretary
+        (council, "BTP", "nobody.at-all", "COUNCIL_SECRETARY for BTP"),
+        (bloc, "NOI_CHINH", "btp.khoi.dai-dien", "BLOC_HEAD for NOI_CHINH"),
+    ]
+    for kind, scope, actor, role in refused:
+        start_ = session_start(kind, scope, actor)
+        session_id = session_workflow_id(kind, scope, start_.meeting_ref)
+        # The open path checks the roster first: nothing starts, nothing is registered.
+        with pytest.raises(ActionRefused, match=rf"actor {actor!r} may not open a {kind.value} .*needs role {role}"):
+            await open_session(client, task_queue, start_, engine=db_engine)
+        with pytest.raises(NominationNotFound):
+            await session_status(client, session_id)
+        # Started anyway (another client, no pre-check): the workflow refuses against its own snapshot and
+        # ends CANCELLED with the reason, having registered nothing.
+        handle = await open_session(client, task_queue, start_)
+        ended = await asyncio.wait_for(handle.result(), timeout=30)
+        assert ended.phase == SessionPhase.CANCELLED
+        assert ended.cancel_reason is not None and re.search(rf"{re.escape(actor)}.*{role}", ended.cancel_reason)
+        assert await registered_sessions(db_engine, session_id) == 0
+        with pytest.raises(ActionRefused):
+            await close_list(client, session_id, SECRETARY)
+
+    with pytest.raises(InvalidInput, match="ministry XYZ is not in the roster"):
+        await open_session(client, task_queue, session_start(council, "XYZ", SECRETARY), engine=db_engine)
+
+    # The chair may open a council session as well as the secretary; the bloc head a bloc session.
+    for kind, scope, actor, chair in ((council, "BTP", CHAIR, CHAIR), (bloc, "NOI_CHINH", BLOC_HEAD, BLOC_HEAD)):
+        handle = await open_session(client, task_queue, session_start(kind, scope, actor), engine=db_engine)
+        for _ in range(100):
+            if await registered_sessions(db_engine, handle.id):
+                break
+            await asyncio.sleep(0.1)
+        assert (await session_status(client, handle.id)).phase == SessionPhase.COLLECTING
+        await chair_action(client, handle.id, "cancel", _chair(chair, reason="Kiểm thử quyền mở phiên"))
+        ended = await handle.result()
+        assert ended.phase == SessionPhase.CANCELLED and ended.cancel_reason == "Kiểm thử quyền mở phiên"
 
 
 def _chair(actor: str, **fields: Any) -> ChairAction:
