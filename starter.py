@@ -430,17 +430,21 @@ async def cmd_ballot_chair(args: argparse.Namespace) -> int:
 
 
 async def cmd_ballot_verify(args: argparse.Namespace) -> int:
-    from runtime.ballots import verify_receipt
+    from domain.ballots import ReceiptState
+    from runtime.ballots import check_receipt
 
     try:
-        session_id, counted = await verify_receipt(await _client(), args.receipt)
+        session_id, state = await check_receipt(await _client(), args.receipt)
     except ValueError as err:
         raise InvalidInput([FieldError(field="RECEIPT", message=str(err))]) from None
-    if counted is None:
+    if state == ReceiptState.SESSION_NOT_CLOSED:
         print(f"{session_id}: not closed yet; receipts are published when the count is done")
         return EXIT_REFUSED
-    print(f"{session_id}: {'counted' if counted else 'NOT FOUND among the counted ballots'}")
-    return EXIT_OK if counted else EXIT_NOT_FOUND
+    if state == ReceiptState.SPOILED:
+        print(f"{session_id}: SPOILED: the ballot was received but its sealed content could not be opened; not counted")
+        return EXIT_NOT_FOUND
+    print(f"{session_id}: {'counted' if state == ReceiptState.COUNTED else 'NOT FOUND among the counted ballots'}")
+    return EXIT_OK if state == ReceiptState.COUNTED else EXIT_NOT_FOUND
 
 
 def add_ballot_parser(sub: argparse._SubParsersAction) -> None:

@@ -168,6 +168,8 @@ class SessionStatus(BaseModel):
     # Only once the session is CLOSED: the tallies and results (never before).
     results: list[MinutesEntry] | None = None
     counted_receipts: list[str] | None = None
+    # Receipts of ballots received but not counted because their sealed content did not open.
+    spoiled_receipts: list[str] | None = None
     key_id: str | None = None
     public_pem: str | None = None
     cancel_reason: str | None = None  # why the session was cancelled: the chair's reason, or a refused opener

@@ -224,6 +224,26 @@ def receipt_counted(receipt: str, counted_receipts: Iterable[str]) -> bool:
     return any(wanted == r.strip().lower() for r in counted_receipts)
 
 
+class ReceiptState(StrEnum):
+    COUNTED = "COUNTED"
+    SPOILED = "SPOILED"  # the ballot arrived but its sealed content did not open: not counted
+    NOT_FOUND = "NOT_FOUND"  # no ballot of this session issued this receipt
+    SESSION_NOT_CLOSED = "SESSION_NOT_CLOSED"  # receipts are published when the count is done
+
+
+def receipt_state(
+    receipt: str, counted_receipts: Iterable[str] | None, spoiled_receipts: Iterable[str] | None
+) -> ReceiptState:
+    """What became of the ballot behind a receipt; `counted_receipts` None while the session is open."""
+    if counted_receipts is None:
+        return ReceiptState.SESSION_NOT_CLOSED
+    if receipt_counted(receipt, counted_receipts):
+        return ReceiptState.COUNTED
+    if receipt_counted(receipt, spoiled_receipts or ()):
+        return ReceiptState.SPOILED
+    return ReceiptState.NOT_FOUND
+
+
 def count(
     ballots: Iterable[Ballot],
     candidates: Sequence[Candidate],

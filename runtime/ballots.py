@@ -20,7 +20,7 @@ from domain.ballot_messages import (
     SessionStatus,
     session_workflow_id,
 )
-from domain.ballots import Choice, opener_error, receipt_counted
+from domain.ballots import Choice, ReceiptState, opener_error, receipt_state
 from domain.errors import FieldError, InvalidInput
 from runtime.nominations import ActionRefused, NominationNotFound, act
 from runtime.sealing import seal_ballot
@@ -98,12 +98,18 @@ async def chair_action(client: Client, session_id: str, update: str, action: Cha
     return await act(client, session_id, update, action, result_type=SessionStatus)
 
 
-async def verify_receipt(client: Client, receipt: str) -> tuple[str, bool | None]:
-    """(session id, counted?) — None while the session has not closed yet."""
+async def check_receipt(client: Client, receipt: str) -> tuple[str, ReceiptState]:
+    """(session id, what became of the ballot: counted, spoiled, not found, or the session not closed yet)."""
     session_id, sep, digest = receipt.strip().rpartition(":")
     if not sep or len(digest) != 64:
         raise ValueError("RECEIPT: expected '<session id>:<64 hex characters>' as printed by `ballot cast`")
     status = await session_status(client, session_id)
-    if status.counted_receipts is None:
+    return session_id, receipt_state(receipt, status.counted_receipts, status.spoiled_receipts)
+
+
+async def verify_receipt(client: Client, receipt: str) -> tuple[str, bool | None]:
+    """(session id, counted?) — None while the session has not closed yet; a spoiled ballot is not counted."""
+    session_id, state = await check_receipt(client, receipt)
+    if state == ReceiptState.SESSION_NOT_CLOSED:
         return session_id, None
-    return session_id, receipt_counted(receipt, status.counted_receipts)
+    return session_id, state == ReceiptState.COUNTED

@@ -86,7 +86,11 @@ class BallotSessionWorkflow:
         self._snapshot: RosterSnapshot | None = None
         self._key: PublicKeyInfo | None = None
         self._ballots: dict[str, SealedBallot] = {}  # current round, voter -> sealed ballot
-        self._participation: dict[str, Participation] = {}
+        self._participation: dict[str, Participation] = {}  # current round, voter -> who voted when, receipt
+        # Receipts of every round, settled when each round is counted: a runoff never loses round 1's.
+        self._receipts_counted: list[str] = []
+        self._receipts_spoiled: list[str] = []
+        self._spoiled: set[str] = set()  # current round: voters whose sealed ballot did not open
         self._round = 1
         self._list_closed = False
         self._close_requested = False
@@ -143,6 +147,10 @@ class BallotSessionWorkflow:
             if not await self._collect_ballots():
                 return  # cancelled
             counted = await self._activity("open_and_count", self._count_request(), result_type=CountResult)
+            self._settle_receipts(counted)
+            if counted.spoiled and workflow.patched("spoiled-ballots-outside-quorum"):
+                # A ballot that does not open is not counted: its voter is not present for the quorum either.
+                self._spoiled = set(counted.spoiled)
             session = self._turnout()
             if self._start.kind == BallotSessionKind.COUNCIL:
                 outcomes = council_outcomes(counted.tallies, self._round_candidates, self._council_policy, session)
@@ -161,6 +169,7 @@ class BallotSessionWorkflow:
             self._round_candidates = [self._candidates[wf] for wf in ranking.tied]
             self._round += 1
             self._ballots = {}
+            self._spoiled = set()
             self._deadline = workflow.now() + timedelta(seconds=self._start.runoff_seconds)
             self._close_requested = False
             await self._register()
@@ -175,7 +184,7 @@ class BallotSessionWorkflow:
             )
             for wf, (tally, outcome) in sorted(verdicts.items())
         ]
-        self._counted_receipts = sorted(p.receipt for p in self._participation.values())
+        self._counted_receipts = sorted(self._receipts_counted)
         self._phase = SessionPhase.CLOSED
         await self._register()
         deliveries = [
@@ -198,6 +207,13 @@ class BallotSessionWorkflow:
         else:
             for delivery in deliveries:
                 await delivery
+
+    def _settle_receipts(self, counted: CountResult) -> None:
+        """File this round's receipts as counted or spoiled (published once the session closes)."""
+        spoiled = set(counted.spoiled)
+        for voter in sorted(self._ballots):
+            receipt = self._participation[voter].receipt
+            (self._receipts_spoiled if voter in spoiled else self._receipts_counted).append(receipt)
 
     async def _announce_deadline(self) -> None:
         """Tell each nomination on the list when this session's voting ends: its stage is due then."""
@@ -403,6 +419,7 @@ class BallotSessionWorkflow:
             quorum_met=bool(session and session.quorum_met),
             results=self._results if closed else None,
             counted_receipts=self._counted_receipts if closed else None,
+            spoiled_receipts=sorted(self._receipts_spoiled) if closed else None,
             key_id=self._key.key_id if self._key else None,
             public_pem=self._key.public_pem if self._key else None,
             cancel_reason=self._cancel_reason,
@@ -459,7 +476,8 @@ class BallotSessionWorkflow:
 
     def _turnout(self) -> Turnout:
         assert self._electorate is not None
-        return turnout(self._electorate, self._ballots, self._quorum_policy().quorum)
+        voted = [v for v in self._ballots if v not in self._spoiled]
+        return turnout(self._electorate, voted, self._quorum_policy().quorum)
 
     def _quorum_met(self) -> bool:
         return self._electorate is not None and self._turnout().quorum_met

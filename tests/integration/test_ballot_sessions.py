@@ -17,16 +17,26 @@ from temporalio.client import Client, WorkflowHandle
 
 from domain.ballot_messages import (
     BallotCast,
+    BallotReceipt,
     ChairAction,
+    PublicKeyInfo,
     SessionPhase,
     SessionStart,
     SessionStatus,
     session_workflow_id,
 )
-from domain.ballots import BallotSessionKind, Choice
+from domain.ballots import BallotSessionKind, Choice, ReceiptState
 from domain.errors import InvalidInput
 from domain.stages import Stage
-from runtime.ballots import cast, chair_action, close_list, open_session, session_status, verify_receipt
+from runtime.ballots import (
+    cast,
+    chair_action,
+    check_receipt,
+    close_list,
+    open_session,
+    session_status,
+    verify_receipt,
+)
 from runtime.nominations import ActionRefused, NominationNotFound, act, status
 from runtime.sealing import generate_private_key, public_key_info, seal_ballot
 from tests.integration.helpers import SECRETARY, meeting, start, wait_for_stage
@@ -305,6 +315,53 @@ def _chair(actor: str, **fields: Any) -> ChairAction:
     return ChairAction.model_validate({"actor": actor, **fields})
 
 
+async def test_a_spoiled_ballot_is_not_counted_nor_present_for_the_quorum(
+    client: Client, task_queue: str, db_engine: AsyncEngine
+):
+    nomination = await in_council(client, task_queue, "BANG_KHEN_BO")
+    handle = await opened_council_session(client, task_queue)
+    session_id = handle.id
+    await wait_candidates(client, session_id, 1)
+    opened = await close_list(client, session_id, SECRETARY)
+    good = await cast(client, session_id, "btp.hd.uy-vien-1", ballot_for(opened, "btp.hd.uy-vien-1"))
+    # uy-vien-2's ballot is well formed and sealed to the session's key, but bound to another voter: the
+    # validator cannot tell (choices stay sealed), the count cannot open it.
+    key = public_key_info_of(opened)
+    sealed = seal_ballot(key, session_id, "btp.hd.uy-vien-1", ballot_for(opened, "btp.hd.uy-vien-2"))
+    spoiled = await act(
+        client,
+        session_id,
+        "cast_ballot",
+        BallotCast(voter="btp.hd.uy-vien-2", ballot=sealed),
+        result_type=BallotReceipt,
+    )
+    # Two of three ballots cast: the chair may close; only one of them opens.
+    await chair_action(client, session_id, "close_voting", _chair(CHAIR))
+    closed = await wait_phase(client, session_id, SessionPhase.CLOSED)
+    assert closed.results is not None
+    entry = next(e for e in closed.results if e.candidate.workflow_id == nomination)
+    assert entry.tally.present == 1 and entry.result.value == "NO_QUORUM"
+    assert not closed.quorum_met, "a spoiled ballot counted toward the quorum"
+
+    assert await check_receipt(client, good.receipt) == (session_id, ReceiptState.COUNTED)
+    assert await check_receipt(client, spoiled.receipt) == (session_id, ReceiptState.SPOILED)
+    assert await verify_receipt(client, spoiled.receipt) == (session_id, False)
+    assert closed.counted_receipts == [good.receipt] and closed.spoiled_receipts == [spoiled.receipt]
+    async with db_engine.connect() as conn:
+        recorded = await conn.scalar(
+            sa.text("SELECT max(spoiled) FROM ballot_minutes WHERE session_id = :s"), {"s": session_id}
+        )
+    assert recorded == 1
+    # Without a quorum the nomination stays for the council's next meeting.
+    await asyncio.sleep(1)
+    assert (await status(client, nomination)).stage == Stage.COUNCIL_REVIEW
+
+
+def public_key_info_of(status_: SessionStatus) -> PublicKeyInfo:
+    assert status_.key_id is not None and status_.public_pem is not None
+    return PublicKeyInfo(key_id=status_.key_id, public_pem=status_.public_pem)
+
+
 async def test_quorum_missed_at_the_deadline_then_extended(client: Client, task_queue: str, db_engine: AsyncEngine):
     nomination = await in_council(client, task_queue, "BANG_KHEN_BO")
     handle = await opened_council_session(
@@ -381,9 +438,11 @@ async def test_bloc_vote_with_quota_and_a_runoff_after_a_tie(client: Client, tas
 
     # Round 1: a member organisation does not vote on its own candidate, so each candidate gets FOR from
     # the two organisations allowed to vote on it: 2–2, a tie for the one seat.
-    await cast(client, session_id, BLOC_REPS["TANDTC"], {btp: Choice.FOR, ktnn: Choice.FOR})
-    await cast(client, session_id, BLOC_REPS["BTP"], {ktnn: Choice.FOR})
-    await cast(client, session_id, BLOC_REPS["KTNN"], {btp: Choice.FOR})
+    receipts = [
+        await cast(client, session_id, BLOC_REPS["TANDTC"], {btp: Choice.FOR, ktnn: Choice.FOR}),
+        await cast(client, session_id, BLOC_REPS["BTP"], {ktnn: Choice.FOR}),
+        await cast(client, session_id, BLOC_REPS["KTNN"], {btp: Choice.FOR}),
+    ]
     runoff = await wait_phase(client, session_id, SessionPhase.VOTING)
     for _ in range(100):
         runoff = await session_status(client, session_id)
@@ -394,11 +453,18 @@ async def test_bloc_vote_with_quota_and_a_runoff_after_a_tie(client: Client, tas
     assert (await status(client, btp)).stage == Stage.BLOC_VOTE  # nothing decided silently
 
     # Round 2: TANDTC prefers BTP's candidate; BTP and KTNN keep voting for the other's.
-    await cast(client, session_id, BLOC_REPS["TANDTC"], {btp: Choice.FOR, ktnn: Choice.AGAINST})
-    await cast(client, session_id, BLOC_REPS["BTP"], {ktnn: Choice.FOR})
-    await cast(client, session_id, BLOC_REPS["KTNN"], {btp: Choice.FOR})
+    receipts += [
+        await cast(client, session_id, BLOC_REPS["TANDTC"], {btp: Choice.FOR, ktnn: Choice.AGAINST}),
+        await cast(client, session_id, BLOC_REPS["BTP"], {ktnn: Choice.FOR}),
+        await cast(client, session_id, BLOC_REPS["KTNN"], {btp: Choice.FOR}),
+    ]
     closed = await wait_phase(client, session_id, SessionPhase.CLOSED)
     assert closed.results is not None
+    # Every receipt of either round verifies: round 1's ballots were counted too (they made the tie).
+    assert [r.round for r in receipts] == [1, 1, 1, 2, 2, 2]
+    for receipt in receipts:
+        assert await check_receipt(client, receipt.receipt) == (session_id, ReceiptState.COUNTED), receipt.round
+    assert sorted(closed.counted_receipts or []) == sorted(r.receipt for r in receipts)
     assert (await wait_for_stage(client, btp, Stage.CENTRAL_REVIEW)).stage == Stage.CENTRAL_REVIEW
     assert (await wait_for_stage(client, ktnn, Stage.REJECTED)).stage == Stage.REJECTED
 
