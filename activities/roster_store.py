@@ -103,6 +103,29 @@ async def read_snapshot(engine: AsyncEngine, ministry: str) -> RosterSnapshot:
     )
 
 
+async def read_actor(engine: AsyncEngine, actor_id: str) -> Actor | None:
+    """One person as the database roster holds them (every role, any scope), or None when unknown: what the
+    inbox shows and offers follows the roster the engine uses, the last `starter.py roster load`."""
+    async with engine.connect() as conn:
+        row = (await conn.execute(sa.select(actors).where(actors.c.id == actor_id))).first()
+        if row is None:
+            return None
+        role_rows = (
+            await conn.execute(
+                sa.select(actor_roles)
+                .where(actor_roles.c.actor_id == actor_id)
+                .order_by(actor_roles.c.role, actor_roles.c.scope)
+            )
+        ).all()
+    return Actor(
+        id=row.id,
+        full_name=row.full_name,
+        email=row.email,
+        organisation=row.organisation,
+        roles=tuple(RoleGrant(role=r.role, scope=r.scope) for r in role_rows),
+    )
+
+
 @dataclass
 class SnapshotCache:
     """Snapshots per ministry, kept while the roster's revision stays the same.

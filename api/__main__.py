@@ -1,9 +1,9 @@
 """python -m api [--host 127.0.0.1] [--port 8000]: the HTTP API under uvicorn.
 
 Settings as the worker's and the CLI's: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEUE (where new
-nominations, sessions and decisions start), DATABASE_URL (decision exports); token keys TDKT_AUTH_KEYS /
-TDKT_AUTH_KEY_ID (or .state/auth-keys.json); payload encryption keys TDKT_CODEC_KEYS / TDKT_CODEC_KEY_ID (or
-.state/codec-keys.json), shared with the worker. OpenAPI at /openapi.json, Swagger UI at /docs.
+nominations, sessions and decisions start), DATABASE_URL (decision exports and the inbox's roster); token keys
+TDKT_AUTH_KEYS / TDKT_AUTH_KEY_ID (or .state/auth-keys.json); payload encryption keys TDKT_CODEC_KEYS /
+TDKT_CODEC_KEY_ID (or .state/codec-keys.json), shared with the worker. OpenAPI at /openapi.json, Swagger UI at /docs.
 """
 
 from __future__ import annotations

@@ -988,7 +988,10 @@ def create_app(
     # The Vietnamese browser inbox for voters, unit staff and the secretariat (server-rendered, /inbox).
     from api.inbox import inbox_router
 
-    app.include_router(inbox_router(svc.client, svc.task_queue, svc.keyring), include_in_schema=False)
+    # It reads the roster from the same database as the engine (svc.engine: the given engine or DATABASE_URL).
+    app.include_router(
+        inbox_router(svc.client, svc.task_queue, svc.keyring, engine=svc.engine), include_in_schema=False
+    )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

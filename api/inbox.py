@@ -7,18 +7,27 @@
   their ballot, each nomination's summary, and cast one ballot (FOR / AGAINST / ABSTAIN per nomination;
   those they are conflicted on are shown but not votable). The choices are sealed here, server-side, with
   runtime.ballots.cast, exactly as the CLI does; the receipt is shown after casting.
-* **Unit staff** see their ministry's nominations and stages; **the secretariat** (council secretary, bloc
-  head) sees its sessions with turnout and the overdue nominations (``StageDueAt`` before now).
+* **Unit staff** see their ministry's nominations and stages (a UNIT_STAFF grant is scoped to a ministry and
+  the roster names no unit inside it, so the ministry is the finest scope the data can tell apart). **Council
+  secretaries** see their council's sessions with turnout and the ministry's overdue nominations (``StageDueAt``
+  before now); **bloc heads** their bloc's sessions and the bloc's nominations overdue in the bloc vote; the
+  **central board** (officers and its head) the nominations waiting for its appraisal or for a decision it
+  records (Prime Minister, President), and those whose appraisal is overdue.
 
-Who belongs where comes from the roster (config/roster.json unless one is given); the workflows' validators
-check every action against their own roster snapshot again, so the roster here only decides what is shown.
+Who a person is and which roles they hold come from the database roster (the one `starter.py roster load`
+wrote and the workflows read), never from the shipped config/roster.json. Whether someone may vote in a
+session, and on which nominations, follows the session itself as the engine recorded it in its history: the
+electorate it snapshotted when the list closed (with each voter's organisation), the roster snapshot it took
+when it opened (the council's secretary records the session and does not vote) and its own conflict rule
+(``SessionStart.conflict_rule``, else the kind's natural rule). The workflows' validators check every action
+again; what is computed here only decides what is shown.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,23 +36,37 @@ from urllib.parse import parse_qsl, quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from domain.ballot_messages import SessionPhase, SessionStatus
-from domain.ballots import BallotSessionKind, Candidate, Choice, ConflictRule, Voter, conflicted, natural_conflict_rule
+from activities.roster_store import read_actor
+from domain.ballot_messages import SessionPhase, SessionStart, SessionStatus
+from domain.ballots import (
+    BallotSessionKind,
+    Candidate,
+    Choice,
+    ConflictRule,
+    Electorate,
+    Voter,
+    conflicted,
+    natural_conflict_rule,
+)
+from domain.catalog import policy_sets
 from domain.messages import NominationStart
-from domain.roster import Actor, Role, Roster
+from domain.roster import CENTRAL_SCOPE, DECISION_CLERKS, Actor, Role, RosterSnapshot
 from domain.stages import Stage
 from runtime import ballots as ballot_ops
 from runtime import nominations as nomination_ops
 from runtime.auth import AuthError, Identity, Keyring, verify_token
-from workflows.search_attributes import NOMINATION_STAGE, STAGE_DUE_AT
+from workflows.search_attributes import MINISTRY, NOMINATION_STAGE, STAGE_DUE_AT
 
 ClientFactory = Callable[[], Awaitable[Client]]
+EngineSource = AsyncEngine | Callable[[], AsyncEngine]
+Clock = Callable[[], datetime]
 
 COOKIE = "tdkt_inbox_token"
 PREFIX = "/inbox"
-ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 SESSIONS_QUERY = "WorkflowType = 'BallotSessionWorkflow' AND ExecutionStatus = 'Running'"
 CHOICE_LABELS_VI = {Choice.FOR: "Đồng ý", Choice.AGAINST: "Không đồng ý", Choice.ABSTAIN: "Không biểu quyết"}
@@ -59,11 +82,44 @@ KEEPER_ROLE = {BallotSessionKind.COUNCIL: Role.COUNCIL_SECRETARY, BallotSessionK
 MAX_ROWS = 500
 MAX_FORM_BYTES = 1024 * 1024
 STATUS_CONCURRENCY = 16
+MAX_CACHED_SESSIONS = 1000
+CENTRAL_ROLES = (Role.CENTRAL_OFFICER, Role.CENTRAL_HEAD)
+# The activities whose results (in a session's history) say who may vote: the roster snapshot taken when the
+# session opened and the electorate snapshotted when its list closed.
+SCOPE_SNAPSHOT_ACTIVITY = "load_scope_snapshot"
+ELECTORATE_ACTIVITY = "snapshot_electorate"
 
 
-def load_roster(path: Path | None = None) -> Roster:
-    path = path or ROOT / "config" / "roster.json"
-    return Roster.model_validate(json.loads(path.read_text(encoding="utf-8")))
+def central_decision_forms() -> list[str]:
+    """Award forms whose decision the central board records (Prime Minister, President), in any policy."""
+    return sorted(
+        {
+            form.code
+            for policies in policy_sets().values()
+            for form in policies.award_forms.values()
+            if DECISION_CLERKS.get(form.decided_by.value) == Role.CENTRAL_OFFICER
+        }
+    )
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """What a ballot session's history says about who may vote in it."""
+
+    start: SessionStart | None = None
+    snapshot: RosterSnapshot | None = None
+    electorate: Electorate | None = None
+
+    def rule(self, kind: BallotSessionKind) -> ConflictRule:
+        if self.start is not None and self.start.conflict_rule is not None:
+            return self.start.conflict_rule
+        return natural_conflict_rule(kind)
+
+    def records_session(self, actor_id: str, current: SessionStatus) -> bool:
+        """The council's secretary (by the session's own roster snapshot) records it and casts no ballot."""
+        if current.kind != BallotSessionKind.COUNCIL or self.snapshot is None:
+            return False
+        return actor_id in {a.id for a in self.snapshot.holders(Role.COUNCIL_SECRETARY, current.scope)}
 
 
 def inbox_router(
@@ -71,15 +127,46 @@ def inbox_router(
     task_queue: str,
     keyring: Keyring,
     *,
-    roster: Roster | None = None,
+    engine: EngineSource | None = None,
+    clock: Clock | None = None,
 ) -> APIRouter:
-    """The inbox's routes (mount with ``app.include_router(...)``; every path starts with /inbox)."""
+    """The inbox's routes (mount with ``app.include_router(...)``; every path starts with /inbox).
+
+    `engine` is the database holding the roster (an engine, or a callable giving one on first use; default
+    DATABASE_URL or the local SQLite file, as the worker's); `clock` gives "now" for overdue lists."""
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
-    people = roster or load_roster()
-    actors = {a.id: a for a in people.actors}
     cached: list[Client] = [client_factory] if isinstance(client_factory, Client) else []
     lock = asyncio.Lock()
+    engines: list[AsyncEngine] = [engine] if isinstance(engine, AsyncEngine) else []
+    records: dict[str, SessionRecord] = {}
+    now = clock or (lambda: datetime.now(UTC))
     del task_queue  # nothing here starts a workflow; kept for the same wiring as the API
+
+    def database() -> AsyncEngine:
+        if not engines:
+            if callable(engine):
+                engines.append(engine())
+            else:
+                from activities.db import create_engine, default_database_url
+
+                engines.append(create_engine(default_database_url()))
+        return engines[0]
+
+    async def person(actor_id: str) -> Actor | None:
+        return await read_actor(database(), actor_id)
+
+    async def session_record(c: Client, current: SessionStatus) -> SessionRecord:
+        """The session's start, roster snapshot and electorate from its history; kept once the electorate is
+        known (it never changes after), read again while the list is still open."""
+        known = records.get(current.session_id)
+        if known is not None:
+            return known
+        record = await read_session_record(c, current.session_id)
+        if record.electorate is not None:
+            if len(records) >= MAX_CACHED_SESSIONS:
+                records.pop(next(iter(records)))
+            records[current.session_id] = record
+        return record
 
     async def client() -> Client:
         if not cached:
@@ -143,16 +230,31 @@ def inbox_router(
         identity = who(request)
         if identity is None:
             return to_sign_in()
-        actor = actors.get(identity.actor)
+        try:
+            actor = await person(identity.actor)
+        except SQLAlchemyError:
+            return roster_unavailable(request)
         c = await client()
         sessions = await running_sessions(c)
-        awaiting = [s for s in sessions if awaits_ballot(actor, identity.actor, s)]
+        voting = [s for s in sessions if s.phase == SessionPhase.VOTING and identity.actor not in s.voted]
+        session_records = await gather_limited([session_record(c, s) for s in voting])
+        awaiting = [
+            s for s, rec in zip(voting, session_records, strict=True) if awaits_ballot(actor, identity.actor, s, rec)
+        ]
         keeper_scopes = {(k, g.scope) for k, r in KEEPER_ROLE.items() for g in roles(actor, r)}
         kept = [s for s in sessions if (s.kind, s.scope) in keeper_scopes]
+        at = now()
         overdue: list[dict[str, Any]] = []
-        ministries_kept = sorted({scope for kind, scope in keeper_scopes if kind == BallotSessionKind.COUNCIL})
-        for ministry in ministries_kept:
-            overdue += await overdue_nominations(c, ministry)
+        for kind, scope in sorted(keeper_scopes):
+            if kind == BallotSessionKind.COUNCIL:
+                overdue += await overdue_nominations(c, at, ministry=scope)
+            else:
+                overdue += await overdue_nominations(c, at, bloc=scope, stage=Stage.BLOC_VOTE)
+        is_central = any(g.scope == CENTRAL_SCOPE for r in CENTRAL_ROLES for g in roles(actor, r))
+        central_rows: list[dict[str, Any]] = []
+        if is_central:
+            overdue += await overdue_nominations(c, at, stage=Stage.CENTRAL_REVIEW)
+            central_rows = await central_nominations(c)
         unit_rows: list[dict[str, Any]] = []
         for grant in roles(actor, Role.UNIT_STAFF):
             unit_rows += await unit_nominations(c, grant.scope)
@@ -163,11 +265,13 @@ def inbox_router(
             actor=actor,
             awaiting=awaiting,
             kept=kept,
-            overdue=overdue,
+            overdue=list({row["workflow_id"]: row for row in overdue}.values()),
+            central_rows=central_rows,
             unit_rows=unit_rows,
             is_keeper=bool(keeper_scopes),
+            is_central=is_central,
             is_unit=bool(roles(actor, Role.UNIT_STAFF)),
-            is_voter=any(roles(actor, r) for r in VOTER_ROLE.values()),
+            is_voter=any(roles(actor, r) for r in VOTER_ROLE.values()) or bool(awaiting),
             phase_vi=PHASE_LABELS_VI,
             quote=quote,
         )
@@ -195,7 +299,16 @@ def inbox_router(
             return page(
                 request, "message.html", status_code=404, title="Không tìm thấy phiên bỏ phiếu", text=session_id
             )
-        votable = [cand.workflow_id for cand, blocked in candidate_rows(current, identity.actor) if not blocked]
+        try:
+            actor = await person(identity.actor)
+        except SQLAlchemyError:
+            return roster_unavailable(request)
+        record = await session_record(c, current)
+        if not awaits_ballot(actor, identity.actor, current, record):
+            error = "Phiên này không chờ phiếu của anh/chị."
+            return await render_ballot(request, identity, session_id, error=error, chosen=chosen, status_code=409)
+        rows = candidate_rows(current, identity.actor, actor, record)
+        votable = [cand.workflow_id for cand, blocked in rows if not blocked]
         missing = [wf for wf in votable if wf not in chosen]
         if missing:
             error = f"Vui lòng chọn ý kiến cho tất cả {len(votable)} đề nghị (còn thiếu {len(missing)})."
@@ -243,10 +356,15 @@ def inbox_router(
             return page(
                 request, "message.html", status_code=404, title="Không tìm thấy phiên bỏ phiếu", text=session_id
             )
-        rows = candidate_rows(current, identity.actor)
+        try:
+            actor = await person(identity.actor)
+        except SQLAlchemyError:
+            return roster_unavailable(request)
+        record = await session_record(c, current)
+        rows = candidate_rows(current, identity.actor, actor, record)
         dossiers = await gather_limited([dossier(c, cand.workflow_id) for cand, _ in rows])
         already = identity.actor in current.voted
-        may_vote = awaits_ballot(actors.get(identity.actor), identity.actor, current)
+        may_vote = awaits_ballot(actor, identity.actor, current, record)
         return page(
             request,
             "ballot.html",
@@ -262,21 +380,81 @@ def inbox_router(
             phase_vi=PHASE_LABELS_VI,
         )
 
-    def candidate_rows(current: SessionStatus, voter_id: str) -> list[tuple[Candidate, bool]]:
-        actor = actors.get(voter_id)
-        voter = Voter(id=voter_id, organisation=actor.organisation if actor else "?")
-        rule: ConflictRule = natural_conflict_rule(current.kind)
-        return [(cand, conflicted(voter, cand, rule)) for cand in current.candidates]
-
-    def awaits_ballot(actor: Actor | None, actor_id: str, current: SessionStatus) -> bool:
-        """In phase VOTING, in the electorate (by the roster), not voted yet, and something to vote on."""
-        if actor is None or current.phase != SessionPhase.VOTING or actor_id in current.voted:
-            return False
-        if not actor.holds(VOTER_ROLE[current.kind], current.scope):
-            return False
-        return any(not blocked for _, blocked in candidate_rows(current, actor_id))
+    def roster_unavailable(request: Request) -> Response:
+        return page(
+            request,
+            "message.html",
+            status_code=503,
+            title="Không đọc được danh sách cán bộ",
+            text="Cơ sở dữ liệu tạm thời không trả lời; vui lòng thử lại sau ít phút.",
+        )
 
     return router
+
+
+def session_voter(actor_id: str, actor: Actor | None, record: SessionRecord) -> Voter:
+    """The voter as the session's electorate recorded them (organisation included); a person outside it
+    (or a session whose electorate could not be read) as the database roster has them."""
+    if record.electorate is not None and (voter := record.electorate.voter(actor_id)) is not None:
+        return voter
+    return Voter(id=actor_id, organisation=actor.organisation if actor else "?")
+
+
+def candidate_rows(
+    current: SessionStatus, actor_id: str, actor: Actor | None, record: SessionRecord
+) -> list[tuple[Candidate, bool]]:
+    """Each nomination on the list, and whether this person may not vote on it under the session's rule."""
+    voter = session_voter(actor_id, actor, record)
+    rule = record.rule(current.kind)
+    return [(cand, conflicted(voter, cand, rule)) for cand in current.candidates]
+
+
+def awaits_ballot(actor: Actor | None, actor_id: str, current: SessionStatus, record: SessionRecord) -> bool:
+    """In phase VOTING, in the session's electorate, not its recording secretary, not voted yet, and something
+    to vote on under the session's conflict rule."""
+    if current.phase != SessionPhase.VOTING or actor_id in current.voted:
+        return False
+    if record.electorate is not None:
+        if record.electorate.voter(actor_id) is None:
+            return False
+    elif actor is None or not actor.holds(VOTER_ROLE[current.kind], current.scope):
+        return False  # the electorate is unreadable: the database roster stands in for it
+    if record.records_session(actor_id, current):
+        return False
+    return any(not blocked for _, blocked in candidate_rows(current, actor_id, actor, record))
+
+
+async def read_session_record(client: Client, session_id: str) -> SessionRecord:
+    """The session's start input, and the results of its roster-snapshot and electorate activities, read from
+    its history (decoded by the client's converter, so through the payload codec)."""
+    start: SessionStart | None = None
+    snapshot: RosterSnapshot | None = None
+    electorate: Electorate | None = None
+    scheduled: dict[int, str] = {}
+    converter = client.data_converter
+    try:
+        async for event in client.get_workflow_handle(session_id).fetch_history_events():
+            if event.HasField("workflow_execution_started_event_attributes"):
+                payloads = event.workflow_execution_started_event_attributes.input.payloads
+                [decoded] = await converter.decode(payloads, [SessionStart])
+                start = decoded if isinstance(decoded, SessionStart) else None
+            elif event.HasField("activity_task_scheduled_event_attributes"):
+                name = event.activity_task_scheduled_event_attributes.activity_type.name
+                if name in (SCOPE_SNAPSHOT_ACTIVITY, ELECTORATE_ACTIVITY):
+                    scheduled[event.event_id] = name
+            elif event.HasField("activity_task_completed_event_attributes"):
+                done = event.activity_task_completed_event_attributes
+                name = scheduled.get(done.scheduled_event_id, "")
+                if name == SCOPE_SNAPSHOT_ACTIVITY:
+                    [decoded] = await converter.decode(done.result.payloads, [RosterSnapshot])
+                    snapshot = decoded if isinstance(decoded, RosterSnapshot) else None
+                elif name == ELECTORATE_ACTIVITY:
+                    [decoded] = await converter.decode(done.result.payloads, [Electorate])
+                    electorate = decoded if isinstance(decoded, Electorate) else None
+                    break  # everything needed comes before the electorate
+    except Exception:  # an unreadable history: what was read so far (the roster stands in for the rest)
+        pass
+    return SessionRecord(start=start, snapshot=snapshot, electorate=electorate)
 
 
 async def form_fields(request: Request) -> list[tuple[str, str]]:
@@ -352,11 +530,39 @@ async def unit_nominations(client: Client, ministry: str) -> list[dict[str, Any]
     return rows[:MAX_ROWS]
 
 
-async def overdue_nominations(client: Client, ministry: str) -> list[dict[str, Any]]:
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+async def overdue_nominations(
+    client: Client,
+    at: datetime,
+    *,
+    ministry: str | None = None,
+    bloc: str | None = None,
+    stage: Stage | None = None,
+) -> list[dict[str, Any]]:
+    """Running nominations whose stage was due before `at`: of a ministry, of a bloc, in a stage."""
+    clauses = [nomination_ops.visibility_query(stage=stage.value if stage else None, ministry=ministry)]
+    if bloc:
+        clauses.append(f"Bloc = '{quoted(bloc)}'")
+    clauses += ["ExecutionStatus = 'Running'", f"StageDueAt < '{at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}'"]
+    return await listed(client, " AND ".join(clauses))
+
+
+async def central_nominations(client: Client) -> list[dict[str, Any]]:
+    """What waits for the central board: its appraisal, or a decision it records (Prime Minister, President)."""
+    forms = ", ".join(f"'{quoted(code)}'" for code in central_decision_forms())
     query = (
-        f"{nomination_ops.visibility_query(ministry=ministry)} AND ExecutionStatus = 'Running' AND StageDueAt < '{now}'"
+        f"{nomination_ops.visibility_query()} AND ExecutionStatus = 'Running' AND "
+        f"(NominationStage = '{Stage.CENTRAL_REVIEW.value}' OR "
+        f"(NominationStage = '{Stage.AWAITING_DECISION.value}' AND AwardForm IN ({forms})))"
     )
+    return await listed(client, query)
+
+
+def quoted(value: str) -> str:
+    """A value inside a visibility query's single quotes."""
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+async def listed(client: Client, query: str) -> list[dict[str, Any]]:
     rows = []
     async for wf in client.list_workflows(query, limit=MAX_ROWS):
         attrs = wf.typed_search_attributes
@@ -369,6 +575,7 @@ async def overdue_nominations(client: Client, ministry: str) -> list[dict[str, A
         rows.append(
             {
                 "workflow_id": wf.id,
+                "ministry": attrs.get(MINISTRY),
                 "stage_vi": stage_vi,
                 "due_at": attrs.get(STAGE_DUE_AT),
                 "nominee": memo.get("nominee"),
