@@ -50,6 +50,9 @@ OFFER_SIGNAL = "offer_candidate"
 # scope, and the role whose holders vote.
 STAGE_OF_KIND = {BallotSessionKind.COUNCIL: Stage.COUNCIL_REVIEW, BallotSessionKind.BLOC: Stage.BLOC_VOTE}
 VOTER_ROLE = {BallotSessionKind.COUNCIL: Role.COUNCIL_MEMBER, BallotSessionKind.BLOC: Role.BLOC_REPRESENTATIVE}
+# Separation of duties: the council's secretaries record the session and never vote in it, so they are left
+# out of the electorate even when they also sit on the council (the workflow refuses their ballot as well).
+RECORDER_ROLE = {BallotSessionKind.COUNCIL: Role.COUNCIL_SECRETARY}
 
 
 def session_kind(kind: str) -> BallotSessionKind:
@@ -322,6 +325,12 @@ class BallotActivities:
             .where(actor_roles.c.role == role.value, actor_roles.c.scope == scope)
             .order_by(actors.c.id)
         )
+        recorder = RECORDER_ROLE.get(session)
+        if recorder is not None:
+            records = sa.select(actor_roles.c.actor_id).where(
+                actor_roles.c.role == recorder.value, actor_roles.c.scope == scope
+            )
+            query = query.where(actors.c.id.not_in(records))
         async with self._engine.connect() as conn:
             known = await conn.scalar(sa.select(sa.func.count()).where(scope_table.c.code == scope))
             rows = (await conn.execute(query)).all()
@@ -333,8 +342,9 @@ class BallotActivities:
                 non_retryable=True,
             )
         if not rows:
+            but = f" but {recorder.value}, who records the session and does not vote" if recorder else ""
             raise ApplicationError(
-                f"no one holds {role.value} for {what} {scope!r}, so a {session.value} ballot has no voters; "
+                f"no one holds {role.value} for {what} {scope!r}{but}, so a {session.value} ballot has no voters; "
                 "add them to the roster and load it again",
                 type="EmptyElectorate",
                 non_retryable=True,

@@ -469,6 +469,53 @@ async def test_bloc_vote_with_quota_and_a_runoff_after_a_tie(client: Client, tas
     assert (await wait_for_stage(client, ktnn, Stage.REJECTED)).stage == Stage.REJECTED
 
 
+async def test_a_secretary_who_sits_on_the_council_is_left_out_of_the_electorate(
+    client: Client, task_queue: str, db_engine: AsyncEngine
+):
+    from activities.roster_store import load_roster
+    from domain.roster import Roster
+
+    def person(actor_id: str, *roles: str) -> dict[str, Any]:
+        grants = [{"role": role, "scope": "SD4"} for role in roles]
+        return {"id": actor_id, "full_name": f"Người {actor_id}", "organisation": "SD4", "roles": grants}
+
+    secretary, chair, member = "sd4.hd.thu-ky", "sd4.hd.chu-tich", "sd4.hd.uy-vien"
+    roster = {
+        "ministries": [{"code": "SD4", "name": "Bộ Phân quyền (hư cấu)"}],
+        "actors": [
+            person("sd4.vutckt.can-bo", "UNIT_STAFF"),
+            person(secretary, "COUNCIL_SECRETARY", "COUNCIL_MEMBER"),  # also on the council
+            person(chair, "COUNCIL_CHAIR", "COUNCIL_MEMBER"),
+            person(member, "COUNCIL_MEMBER"),
+        ],
+    }
+    await load_roster(db_engine, Roster.model_validate(roster))
+    handle = await start(
+        client,
+        task_queue,
+        "BANG_KHEN_BO",
+        ministry="SD4",
+        proposer="sd4.vutckt.can-bo",
+        reference=f"{uuid.uuid4().hex[:6]}/TTr-SD4",
+    )
+    await wait_for_stage(client, handle.id, Stage.COUNCIL_REVIEW)
+    session = await open_session(
+        client, task_queue, session_start(BallotSessionKind.COUNCIL, "SD4", secretary), engine=db_engine
+    )
+    await wait_candidates(client, session.id, 1)
+    opened = await close_list(client, session.id, secretary)
+    assert opened.electorate_size == 2  # the secretary records the session: not a voter
+    with pytest.raises(ActionRefused, match="secretary"):
+        await cast(client, session.id, secretary, ballot_for(opened, secretary))
+    await cast(client, session.id, chair, ballot_for(opened, chair))
+    await cast(client, session.id, member, ballot_for(opened, member))
+    # Everyone who may vote has voted: the session closes itself, without waiting for the secretary.
+    closed = await wait_phase(client, session.id, SessionPhase.CLOSED, timeout=15)
+    assert closed.quorum_met and closed.results is not None
+    assert [(e.tally.members, e.tally.votes_for, e.result.value) for e in closed.results] == [(2, 2, "PASSED")]
+    assert (await wait_for_stage(client, handle.id, Stage.AWAITING_DECISION)).stage == Stage.AWAITING_DECISION
+
+
 async def test_thirty_voters_cast_at_once(client: Client, task_queue: str, db_engine: AsyncEngine):
     from activities.roster_store import load_roster
     from domain.roster import Roster
