@@ -348,7 +348,7 @@ def decision_entry(summary: DecisionSummary) -> AuditEntry:
         seq=1,
         action=DECISION_ISSUED,
         actor=ref.actor,
-        channel=channel_of({}, ref.actor),
+        channel=Channel(ref.channel),
         outcome=f"{len(accepted)} accepted, {len(refused)} refused",
         details={
             "decision_no": ref.decision_no,

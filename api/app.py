@@ -56,6 +56,7 @@ from api.models import (
     MeetingResultBody,
     NominationCreated,
     NominationRow,
+    ObjectionBody,
     ReasonBody,
     ReceiptCheck,
     ResolutionBody,
@@ -248,7 +249,10 @@ def actor_of(who: Identity, body: BaseModel | None = None) -> str:
 
 
 def payload(model: type[M], **fields: Any) -> M:
-    """A domain payload: its own validation (pydantic.ValidationError → 422 naming the fields)."""
+    """A domain payload: its own validation (pydantic.ValidationError → 422 naming the fields). A person's
+    action is marked as taken through the API, for the audit record."""
+    if "channel" in model.model_fields:
+        fields["channel"] = "API"
     return model.model_validate(fields)
 
 
@@ -318,7 +322,7 @@ async def start_or_existing(client: Client, task_queue: str, nomination: Nominat
     """(workflow id, created?) — the existing workflow when this very nomination was started before (a retry,
     even after a restart of this API); DuplicateNomination when another nomination holds its business key."""
     try:
-        handle = await nomination_ops.start_nomination(client, nomination, task_queue)
+        handle = await nomination_ops.start_nomination(client, nomination, task_queue, channel="API")
         return handle.id, True
     except nomination_ops.DuplicateNomination as duplicate:
         existing = await started_input(client, duplicate.workflow_id, NominationStart)
@@ -565,10 +569,10 @@ async def release(workflow_id: WorkflowId, body: ReasonBody, svc: Svc, who: Who)
     summary="File an objection (no token needed)",
     responses={404: {}, 409: {}},
 )
-async def file_objection(workflow_id: WorkflowId, body: ObjectionFiling, svc: Svc) -> ActionReceipt:
+async def file_objection(workflow_id: WorkflowId, body: ObjectionBody, svc: Svc) -> ActionReceipt:
     """Anyone who identifies themselves (name and contact) may object during the public notice (ý kiến phản
     ánh). The contact is kept for the secretariat; it never reaches the audit chain or search results."""
-    return await _act(svc, workflow_id, "file_objection", body)
+    return await _act(svc, workflow_id, "file_objection", payload(ObjectionFiling, **body.model_dump()))
 
 
 @nominations.post(

@@ -108,6 +108,15 @@ class HoldBody(Acting):
         return value.upper() if isinstance(value, str) else value
 
 
+class ObjectionBody(BaseModel):
+    """Anyone may object: no actor, but a name and a way to reach them."""
+
+    model_config = ConfigDict(extra="forbid")
+    filed_by: Text
+    contact: Text
+    reason: Reason
+
+
 class ResolutionBody(Acting):
     decision: ObjectionDecision
     reason: Reason

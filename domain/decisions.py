@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from domain.catalog import Authority
+from domain.messages import ActionChannel
 from domain.nomination import ActorId
 
 DecisionNo = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9A-Za-zĐđ][0-9A-Za-zĐđ/._-]{0,63}$")]
@@ -22,6 +23,7 @@ class DecisionRef(BaseModel):
     decision_date: date
     authority: Authority
     actor: ActorId
+    channel: ActionChannel = "CLI"
 
 
 class DecisionRequest(BaseModel):

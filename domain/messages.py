@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -14,22 +14,30 @@ from domain.voting import Tally
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=2000)]
 
+# Where a person took an action: the audit record says "from where". Payloads recorded before the field
+# existed came from the CLI, so that is the default.
+ActionChannel = Literal["CLI", "API"]
 
-class MeetingResult(BaseModel):
-    """A council meeting's or bloc vote's counts, typed in by the council secretary or the bloc head."""
+
+class HumanAction(BaseModel):
+    """What every person's action carries: who (checked against the roster) and through which interface."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     actor: ActorId
+    channel: ActionChannel = "CLI"
+
+
+class MeetingResult(HumanAction):
+    """A council meeting's or bloc vote's counts, typed in by the council secretary or the bloc head."""
+
     tally: Tally
     minutes_ref: Text | None = None
 
 
-class CentralApproval(BaseModel):
+class CentralApproval(HumanAction):
     """The central board's approval. With a decision number it is the decision itself; without one the
     nomination waits for a (batch) decision of the signing authority."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    actor: ActorId
     decision_no: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = None
     decision_date: date | None = None
 
@@ -40,17 +48,13 @@ class CentralApproval(BaseModel):
         return self
 
 
-class ReasonedAction(BaseModel):
+class ReasonedAction(HumanAction):
     """Reject, return or withdraw: who, and why."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    actor: ActorId
     reason: Reason
 
 
-class Resubmission(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    actor: ActorId
+class Resubmission(HumanAction):
     nomination: Nomination
 
 
@@ -105,6 +109,7 @@ class NominationStart(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     nomination: Nomination
     policy_version: str
+    channel: ActionChannel = "CLI"
     # Demo/test only: a public notice of this many seconds instead of the policy's working days.
     public_notice_seconds: int | None = Field(default=None, ge=1)
 
@@ -124,12 +129,10 @@ HOLD_GROUNDS_VI: dict[HoldGround, str] = {
 }
 
 
-class HoldRequest(BaseModel):
+class HoldRequest(HumanAction):
     """Decree 152 Art. 4: a nomination waits while its nominee is disciplined, investigated, inspected or
     the subject of an unresolved complaint."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    actor: ActorId
     ground: HoldGround
     reason: Reason
 
@@ -141,6 +144,7 @@ class ObjectionFiling(BaseModel):
     filed_by: Text
     contact: Text
     reason: Reason
+    channel: ActionChannel = "CLI"
 
 
 class ObjectionDecision(StrEnum):
@@ -149,19 +153,15 @@ class ObjectionDecision(StrEnum):
     UPHOLD_RETURN = "UPHOLD_RETURN"
 
 
-class ObjectionResolution(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    actor: ActorId
+class ObjectionResolution(HumanAction):
     objection_id: int = Field(ge=1)
     decision: ObjectionDecision
     reason: Reason
 
 
-class ConsultationRequest(BaseModel):
+class ConsultationRequest(HumanAction):
     """The central board consults other agencies: the appraisal may take the longer period."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    actor: ActorId
     agencies: list[Text] = Field(min_length=1, max_length=20)
     reason: Reason
 

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from domain.catalog import PolicySet, current_policy_version, policy_set
 from domain.errors import FieldError, InvalidInput
+from domain.messages import ActionChannel
 from domain.nomination import Nomination, parse_nomination
 
 if TYPE_CHECKING:
@@ -376,6 +377,7 @@ async def start_all(
     progress: Callable[[], None] | None = None,
     *,
     concurrency: int = CONCURRENCY,
+    channel: ActionChannel = "CLI",
 ) -> StartCounts:
     """Start every (row, nomination), at most `concurrency` at once; `progress()` is called once per row
     done. A nomination whose workflow id exists (DuplicateNomination) counts as already started."""
@@ -387,7 +389,7 @@ async def start_all(
     async def start_one(number: int, nomination: Nomination) -> None:
         async with gate:
             try:
-                await start_nomination(client, nomination, task_queue)
+                await start_nomination(client, nomination, task_queue, channel=channel)
                 counts.started += 1
             except DuplicateNomination:
                 counts.already_started += 1

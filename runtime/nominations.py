@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.catalog import current_policy_version, policy_set
-from domain.messages import ActionReceipt, NominationStart, NominationStatus
+from domain.messages import ActionChannel, ActionReceipt, NominationStart, NominationStatus
 from domain.nomination import Nomination, workflow_id_for
 from domain.stages import Stage
 from workflows.nomination import NominationWorkflow
@@ -50,11 +50,14 @@ async def start_nomination(
     *,
     today: date | None = None,
     public_notice_seconds: int | None = None,
+    channel: ActionChannel = "CLI",
 ) -> WorkflowHandle[NominationWorkflow, NominationStatus]:
     version = current_policy_version(today or date.today())
     form = policy_set(version).form(nomination.award_form)
     workflow_id = workflow_id_for(nomination)
-    start = NominationStart(nomination=nomination, policy_version=version, public_notice_seconds=public_notice_seconds)
+    start = NominationStart(
+        nomination=nomination, policy_version=version, public_notice_seconds=public_notice_seconds, channel=channel
+    )
     try:
         return await client.start_workflow(
             NominationWorkflow.run,

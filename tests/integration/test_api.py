@@ -13,13 +13,17 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
+from activities.audit import DECISION_ISSUED
+from activities.schema import audit_log
 from api import create_app
 from api.idempotency import IdempotencyStore
 from domain.ballot_messages import PublicKeyInfo
 from domain.ballots import Choice
+from domain.decisions import decision_workflow_id
 from runtime.auth import Keyring, issue_token
 from runtime.sealing import seal_ballot
 from tests.factories import nomination_data
@@ -249,7 +253,7 @@ async def test_a_missing_forged_or_expired_token_is_a_401(app: Any) -> None:
 # ---- a nomination from creation to its decision -----------------------------------------------------------
 
 
-async def test_create_status_council_approve_decision_and_export(app: Any) -> None:
+async def test_create_status_council_approve_decision_and_export(app: Any, db_engine: AsyncEngine) -> None:
     data = api_nomination("BANG_KHEN_TTG")
     created = await call(app, "POST", "/nominations", data, token(PROPOSER))
     assert created.status == 201, created
@@ -326,6 +330,19 @@ async def test_create_status_council_approve_decision_and_export(app: Any) -> No
 
     awarded = await wait_stage(app, workflow_id, "AWARDED")
     assert awarded["decision_no"] == decision_no
+    # The audit chain says where each action came from: the people's through the API, the engine's as SYSTEM.
+    trail = await audit_trail(
+        db_engine, [workflow_id, decision_workflow_id(decision_no)], len(awarded["transitions"]) + 1
+    )
+    assert {(row["action"], row["channel"]) for row in trail if row["actor"] is not None} == {
+        ("SUBMIT", "API"),
+        ("RECORD_COUNCIL_RESULT", "API"),
+        ("CONSULTATION", "API"),
+        ("APPROVE", "API"),
+        ("DECISION", "API"),
+        (DECISION_ISSUED, "API"),
+    }
+    assert all(row["channel"] == "SYSTEM" for row in trail if row["actor"] is None)
     progress = await call(app, "GET", f"/decisions/{quote(decision_no)}", headers=token(CENTRAL))
     assert progress.status == 200 and progress.json() == summary
 
@@ -345,6 +362,20 @@ async def test_create_status_council_approve_decision_and_export(app: Any) -> No
         422,
         "invalid-input",
     )
+
+
+async def audit_trail(engine: AsyncEngine, workflow_ids: list[str], expected: int) -> list[dict[str, Any]]:
+    """The audit entries of these workflows, once `expected` of them are written (a transition is persisted
+    just after the status query shows it)."""
+    query = sa.select(audit_log).where(audit_log.c.workflow_id.in_(workflow_ids)).order_by(audit_log.c.id)
+    rows: list[dict[str, Any]] = []
+    for _ in range(100):
+        async with engine.connect() as conn:
+            rows = [dict(r) for r in (await conn.execute(query)).mappings()]
+        if len(rows) >= expected:
+            break
+        await asyncio.sleep(0.1)
+    return rows
 
 
 # ---- errors ------------------------------------------------------------------------------------------------
@@ -605,7 +636,7 @@ async def test_chair_actions_extend_and_cancel(app: Any) -> None:
 # ---- the rest of the procedure ------------------------------------------------------------------------------
 
 
-async def test_objections_hold_release_return_resubmit_withdraw(app: Any) -> None:
+async def test_objections_hold_release_return_resubmit_withdraw(app: Any, db_engine: AsyncEngine) -> None:
     data = api_nomination("HUAN_CHUONG_LD_3")
     workflow_id = await create(app, data)
     await wait_stage(app, workflow_id, "PUBLIC_NOTICE")
@@ -659,3 +690,14 @@ async def test_objections_hold_release_return_resubmit_withdraw(app: Any) -> Non
     )
     assert_problem(rejected_by_unit, 409, "action-refused")
     await withdraw(app, workflow_id)
+    final = await wait_stage(app, workflow_id, "WITHDRAWN")
+    trail = await audit_trail(db_engine, [workflow_id], len(final["transitions"]))
+    by_action = {row["action"]: row["channel"] for row in trail}
+    # An objection has no actor, yet a person filed it through the API: not the engine's own (SYSTEM) doing.
+    assert {a: by_action[a] for a in ("OBJECTION_FILED", "OBJECTION_RESOLVED", "HOLD", "RELEASE", "WITHDRAW")} == {
+        "OBJECTION_FILED": "API",
+        "OBJECTION_RESOLVED": "API",
+        "HOLD": "API",
+        "RELEASE": "API",
+        "WITHDRAW": "API",
+    }
