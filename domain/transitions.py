@@ -88,9 +88,11 @@ class Lapsed(BaseModel):
 
 
 class Noted(BaseModel):
-    """Something worth recording that moves nothing: an escalation, a consultation request."""
+    """Something worth recording that moves nothing: an escalation, a consultation request. `at_stage`: it
+    only makes sense in that stage (a consultation belongs to the central appraisal)."""
 
     kind: Literal["NOTED"] = "NOTED"
+    at_stage: Stage | None = None
 
 
 Event = Annotated[
@@ -161,7 +163,9 @@ def transition(state: RouteState, event: Event) -> RouteState | Refusal:
             if not state.on_hold:
                 return Refusal(reason="the nomination is not on hold")
             return state.model_copy(update={"on_hold": False})
-        case Noted():
+        case Noted(at_stage=at_stage):
+            if at_stage is not None and stage != at_stage:
+                return wrong_stage(at_stage.value)
             return state
         case Submitted():
             if stage != Stage.PROPOSED:

@@ -8,6 +8,7 @@ reaches history; each accepted action becomes one transition, persisted before t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -71,6 +72,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.voting import VoteOutcome, evaluate
     from workflows.search_attributes import BLOC, NOMINATION_STAGE, STAGE_DUE_AT
 
+# A consultation that waits for another transition changes the due date only once accepted.
+CHANGES_ON_ACCEPTANCE_PATCH = "changes-on-acceptance"
 PERSIST_TIMEOUT = timedelta(seconds=30)
 # Persistence retries until the database is back: a transition is never dropped.
 PERSIST_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
@@ -139,7 +142,11 @@ class NominationWorkflow:
         if self._snapshot is not None and self._snapshot.bloc is not None:
             workflow.upsert_search_attributes([BLOC.value_set(self._snapshot.bloc.code)])
         await self._apply(
-            Submitted(), action="SUBMIT", actor=self._nomination.proposer, outcome_vi="Đơn vị nộp hồ sơ đề nghị"
+            Submitted(),
+            action="SUBMIT",
+            actor=self._nomination.proposer,
+            channel=start.channel,
+            outcome_vi="Đơn vị nộp hồ sơ đề nghị",
         )
         while not self._route.stage.is_final:
             seen = len(self._transitions)
@@ -412,6 +419,7 @@ class NominationWorkflow:
                 Approved(decided=False),
                 action="APPROVE",
                 actor=approval.actor,
+                channel=approval.channel,
                 outcome_vi=f"Ban TĐKT Trung ương thẩm định đạt, trình {authority} quyết định khen thưởng",
                 details={"decided_by": self._form.decided_by.value},
             )
@@ -419,6 +427,7 @@ class NominationWorkflow:
             Approved(),
             action="APPROVE",
             actor=approval.actor,
+            channel=approval.channel,
             outcome_vi=(
                 f"Ban TĐKT Trung ương trình {authority} khen thưởng: quyết định số {approval.decision_no} "
                 f"ngày {approval.decision_date.isoformat()}"
@@ -442,6 +451,7 @@ class NominationWorkflow:
             DecisionRecorded(),
             action="DECISION",
             actor=decision.actor,
+            channel=decision.channel,
             outcome_vi=(
                 f"{authority} quyết định khen thưởng: quyết định số {decision.decision_no} "
                 f"ngày {decision.decision_date.isoformat()}"
@@ -479,6 +489,7 @@ class NominationWorkflow:
             Held(),
             action="HOLD",
             actor=request.actor,
+            channel=request.channel,
             reason=request.reason,
             outcome_vi=f"Tạm dừng xét khen thưởng: người được đề nghị {ground_vi} ({request.reason})",
             details={"ground": request.ground.value},
@@ -507,6 +518,7 @@ class NominationWorkflow:
             Released(),
             action="RELEASE",
             actor=action.actor,
+            channel=action.channel,
             reason=action.reason,
             outcome_vi=f"Tiếp tục xét khen thưởng sau {held_for.days} ngày tạm dừng ({action.reason})",
             details={"held_seconds": int(held_for.total_seconds())},
@@ -525,19 +537,24 @@ class NominationWorkflow:
 
     @workflow.update
     async def file_objection(self, filing: ObjectionFiling) -> ActionReceipt:
-        objection = Objection(
-            id=len(self._objections) + 1, filed_by=filing.filed_by, filed_at=workflow.now(), reason=filing.reason
-        )
-        self._objections.append(objection)
-        return await self._apply(
-            ObjectionFiled(),
-            action="OBJECTION_FILED",
-            actor=None,
-            reason=filing.reason,
-            outcome_vi=f"Nhận ý kiến phản ánh số {objection.id}: hồ sơ chờ Cơ quan thường trực xử lý",
-            # Who objected and how to reach them is kept for the secretariat, not shown in search results.
-            details={"objection_id": objection.id, "filed_by": filing.filed_by, "contact": filing.contact},
-        )
+        # Numbered under the lock and listed only once accepted: a filing that loses a race to another
+        # action (a withdrawal, say) leaves neither a number nor an objection behind.
+        async with self._lock:
+            objection = Objection(
+                id=len(self._objections) + 1, filed_by=filing.filed_by, filed_at=workflow.now(), reason=filing.reason
+            )
+            return await self._apply(
+                ObjectionFiled(),
+                action="OBJECTION_FILED",
+                actor=None,
+                channel=filing.channel,
+                reason=filing.reason,
+                outcome_vi=f"Nhận ý kiến phản ánh số {objection.id}: hồ sơ chờ Cơ quan thường trực xử lý",
+                # Who objected and how to reach them is kept for the secretariat, not shown in search results.
+                details={"objection_id": objection.id, "filed_by": filing.filed_by, "contact": filing.contact},
+                on_accepted=lambda: self._objections.append(objection),
+                lock_held=True,
+            )
 
     @file_objection.validator
     def _validate_file_objection(self, filing: ObjectionFiling) -> None:
@@ -552,8 +569,11 @@ class NominationWorkflow:
         upheld = "REJECT" if resolution.decision == ObjectionDecision.UPHOLD_REJECT else "RETURN"
         dismissed = resolution.decision == ObjectionDecision.DISMISS
         event: Event = ObjectionDismissed() if dismissed else ObjectionUpheld(outcome=upheld)
-        objection = self._objections[resolution.objection_id - 1]
-        self._objections[resolution.objection_id - 1] = objection.model_copy(update={"resolution": resolution.decision})
+        index = resolution.objection_id - 1
+
+        def mark_resolved() -> None:
+            self._objections[index] = self._objections[index].model_copy(update={"resolution": resolution.decision})
+
         verdict = {
             ObjectionDecision.DISMISS: "không có cơ sở, tiếp tục công khai",
             ObjectionDecision.UPHOLD_REJECT: "có cơ sở, không đề nghị khen thưởng",
@@ -563,9 +583,11 @@ class NominationWorkflow:
             event,
             action="OBJECTION_RESOLVED",
             actor=resolution.actor,
+            channel=resolution.channel,
             reason=resolution.reason,
             outcome_vi=f"Ý kiến phản ánh số {resolution.objection_id}: {verdict} ({resolution.reason})",
             details={"objection_id": resolution.objection_id, "decision": resolution.decision.value},
+            on_accepted=mark_resolved,
         )
 
     @resolve_objection.validator
@@ -579,23 +601,32 @@ class NominationWorkflow:
     async def request_consultation(self, request: ConsultationRequest) -> ActionReceipt:
         assert self._stage_entered_at is not None
         days = self._policy.time.central_appraisal_with_consultation_working_days
-        self._due_at = self._calendar.deadline_after(self._stage_entered_at, days)
-        self._escalated = False
-        self._show_due_date()
+        due_at = self._calendar.deadline_after(self._stage_entered_at, days)
+
+        def extend_appraisal() -> None:
+            self._due_at, self._escalated = due_at, False
+
+        # While another transition holds the lock, histories from before this patch moved the due date (and
+        # showed it) before the request was accepted; a request that then lost the race left it moved.
+        if self._lock.locked() and not workflow.patched(CHANGES_ON_ACCEPTANCE_PATCH):
+            extend_appraisal()
+            self._show_due_date()
         return await self._apply(
-            Noted(),
+            Noted(at_stage=Stage.CENTRAL_REVIEW),
             action="CONSULTATION",
             actor=request.actor,
+            channel=request.channel,
             reason=request.reason,
-            outcome_vi=f"Lấy ý kiến {', '.join(request.agencies)}: hạn thẩm định {self._due_at.isoformat()}",
-            details={"agencies": request.agencies, "due_at": self._due_at.isoformat()},
+            outcome_vi=f"Lấy ý kiến {', '.join(request.agencies)}: hạn thẩm định {due_at.isoformat()}",
+            details={"agencies": request.agencies, "due_at": due_at.isoformat()},
+            on_accepted=extend_appraisal,
         )
 
     @request_consultation.validator
     def _validate_request_consultation(self, request: ConsultationRequest) -> None:
         if not self._with_deadlines:
             raise ValueError("this nomination started before appraisal deadlines were kept")
-        self._check(Action.REQUEST_CONSULTATION, request.actor, Noted())
+        self._check(Action.REQUEST_CONSULTATION, request.actor, Noted(at_stage=Stage.CENTRAL_REVIEW))
 
     @workflow.signal
     def session_scheduled(self, scheduled: SessionScheduled) -> None:
@@ -610,6 +641,7 @@ class NominationWorkflow:
             Rejected(),
             action="REJECT",
             actor=action.actor,
+            channel=action.channel,
             reason=action.reason,
             outcome_vi=f"Không trình khen thưởng: {action.reason}",
         )
@@ -624,6 +656,7 @@ class NominationWorkflow:
             ReturnedForSupplement(),
             action="RETURN",
             actor=action.actor,
+            channel=action.channel,
             reason=action.reason,
             outcome_vi=f"Trả lại hồ sơ để bổ sung: {action.reason}",
         )
@@ -638,6 +671,7 @@ class NominationWorkflow:
             Resubmitted(),
             action="RESUBMIT",
             actor=resubmission.actor,
+            channel=resubmission.channel,
             outcome_vi="Đơn vị nộp lại hồ sơ đã bổ sung",
             details={"dossier_documents": len(resubmission.nomination.dossier)},
             corrected=resubmission.nomination,
@@ -660,6 +694,7 @@ class NominationWorkflow:
             Withdrawn(),
             action="WITHDRAW",
             actor=action.actor,
+            channel=action.channel,
             reason=action.reason,
             outcome_vi=f"Đơn vị rút đề nghị: {action.reason}",
         )
@@ -716,6 +751,7 @@ class NominationWorkflow:
             event,
             action="RECORD_COUNCIL_RESULT" if stage == Stage.COUNCIL_REVIEW else "RECORD_BLOC_RESULT",
             actor=result.actor,
+            channel=result.channel,
             outcome_vi=event.outcome.reason_vi,
             tally=tally,
             details={
@@ -745,6 +781,7 @@ class NominationWorkflow:
         action: str,
         actor: str | None,
         outcome_vi: str,
+        channel: str | None = None,
         reason: str | None = None,
         tally: dict | None = None,
         details: dict | None = None,
@@ -752,9 +789,11 @@ class NominationWorkflow:
         corrected: Nomination | None = None,
         escalate_to: Stage | None = None,
         on_accepted: Callable[[], None] | None = None,
+        lock_held: bool = False,
     ) -> ActionReceipt:
-        """Apply the event if the rules allow it now; `on_accepted` changes the handler's own state only then."""
-        async with self._lock:
+        """Apply the event if the rules allow it now; `on_accepted` changes the handler's own state only then.
+        `lock_held`: the caller took the lock to prepare the transition (it must not be taken twice)."""
+        async with contextlib.nullcontext() if lock_held else self._lock:
             outcome = transition(self._route, event)
             if isinstance(outcome, Refusal):
                 # Another action won the race after this one was validated.
@@ -771,6 +810,8 @@ class NominationWorkflow:
             if corrected is not None:
                 self._nomination = corrected
             details = dict(details or {})
+            if channel is not None:
+                details["channel"] = channel
             if self._with_deadlines:
                 if from_stage != outcome.stage:
                     details |= self._enter_stage(outcome.stage)

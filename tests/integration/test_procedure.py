@@ -7,12 +7,21 @@ import asyncio
 from datetime import UTC, date, timedelta
 
 import pytest
+import sqlalchemy as sa
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateHandle,
+    WorkflowUpdateStage,
+)
 
 from domain.decisions import DecisionRef
 from domain.messages import (
     CentralApproval,
+    ConsultationRequest,
     HoldRequest,
     ObjectionFiling,
     ObjectionResolution,
@@ -34,6 +43,7 @@ from tests.integration.helpers import (
     start,
     wait_for_stage,
 )
+from worker import build_replayer
 
 pytestmark = pytest.mark.integration
 
@@ -99,6 +109,82 @@ async def test_upheld_objections_reject_or_return(client: Client, task_queue: st
     # A corrected dossier is published again for a full notice period.
     assert again.notice_ends_at is not None and first.notice_ends_at is not None
     assert again.notice_ends_at > first.notice_ends_at
+
+
+async def accepted_while_the_first_persists(
+    db_engine: AsyncEngine, handle: WorkflowHandle, in_order: list[tuple[str, BaseModel]]
+) -> list[WorkflowUpdateHandle]:
+    """Send the updates in this order and return once all are accepted, none yet applied past the first: the
+    nomination's row is held locked in PostgreSQL, so the first one's write (a local activity) outlasts a
+    workflow task heartbeat and the others wait their turn behind it, already validated."""
+    async with db_engine.connect() as blocker:
+        locked = await blocker.begin()
+        await blocker.execute(sa.text("SELECT 1 FROM nominations WHERE workflow_id = :w FOR UPDATE"), {"w": handle.id})
+        sent = []
+        for update, payload in in_order:
+            accepted = handle.start_update(update, payload, wait_for_stage=WorkflowUpdateStage.ACCEPTED)
+            sent.append(asyncio.create_task(accepted))
+            await asyncio.sleep(0.2)  # the server receives them in this order
+        updates = await asyncio.gather(*sent)
+        await locked.rollback()
+    return list(updates)
+
+
+async def assert_replays(handle: WorkflowHandle) -> None:
+    replayed = await build_replayer().replay_workflow(await handle.fetch_history(), raise_on_replay_failure=False)
+    assert replayed.replay_failure is None
+
+
+async def test_a_filing_that_loses_a_race_leaves_no_objection_behind(
+    client: Client, task_queue: str, db_engine: AsyncEngine
+):
+    """A filing accepted while another action waits its turn, then refused because that action ended the
+    nomination first, lists no objection (and takes no number)."""
+    handle = await start(client, task_queue, "HUAN_CHUONG_LD_3", notice_seconds=600)
+    await wait_for_stage(client, handle.id, Stage.PUBLIC_NOTICE)
+    await assert_row_agrees(db_engine, client, handle.id)  # the notice's own write is done
+    withdrawal = ReasonedAction(actor=PROPOSER, reason="Đơn vị rút hồ sơ")
+    first, withdrawn, late = await accepted_while_the_first_persists(
+        db_engine,
+        handle,
+        [("file_objection", objection()), ("withdraw", withdrawal), ("file_objection", objection("Lần hai"))],
+    )
+    assert "số 1" in (await first.result())["outcome_vi"]
+    assert (await withdrawn.result())["stage"] == Stage.WITHDRAWN.value
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await late.result()
+    assert "WITHDRAWN" in str(refused.value.cause)
+    final = await assert_row_agrees(db_engine, client, handle.id)
+    assert [(o.id, o.reason) for o in final.objections] == [(1, objection().reason)]
+    assert [t.action for t in final.transitions] == ["SUBMIT", "OBJECTION_FILED", "WITHDRAW"]
+    await assert_replays(handle)
+
+
+async def test_a_consultation_that_loses_a_race_leaves_the_due_date_alone(
+    client: Client, task_queue: str, db_engine: AsyncEngine
+):
+    """A consultation request accepted while an approval waits its turn, refused once the approval moved the
+    nomination on, does not give the next stage the appraisal's longer due date."""
+    workflow_id = await bring_to(client, task_queue, Stage.CENTRAL_REVIEW)
+    handle = client.get_workflow_handle(workflow_id)
+    await assert_row_agrees(db_engine, client, workflow_id)
+    consult = ConsultationRequest(actor=CENTRAL, agencies=["Bộ Nội vụ"], reason="Lấy ý kiến cơ quan quản lý")
+    first, approved, late = await accepted_while_the_first_persists(
+        db_engine,
+        handle,
+        [
+            ("request_consultation", consult),
+            ("approve", CentralApproval(actor=CENTRAL)),
+            ("request_consultation", consult),
+        ],
+    )
+    assert (await first.result())["stage"] == Stage.CENTRAL_REVIEW.value
+    assert (await approved.result())["stage"] == Stage.AWAITING_DECISION.value
+    with pytest.raises(WorkflowUpdateFailedError):
+        await late.result()
+    final = await assert_row_agrees(db_engine, client, workflow_id)
+    assert (final.stage, final.due_at) == (Stage.AWAITING_DECISION, None)
+    await assert_replays(handle)
 
 
 async def test_objections_only_during_the_notice(client: Client, task_queue: str):

@@ -619,6 +619,17 @@ def test_a_note_is_accepted_and_moves_nothing(stage):
     assert transition(state, Noted()) == state
 
 
+@pytest.mark.parametrize("stage", NON_FINAL)
+def test_a_note_bound_to_a_stage_is_refused_elsewhere(stage):
+    """A consultation belongs to the central appraisal: one that lost a race to an approval is refused."""
+    state = at_plausibly(stage, open_objections=1 if stage == Stage.PUBLIC_NOTICE else 0)
+    outcome = transition(state, Noted(at_stage=Stage.CENTRAL_REVIEW))
+    if stage == Stage.CENTRAL_REVIEW:
+        assert outcome == state
+    else:
+        assert isinstance(outcome, Refusal) and "only possible in CENTRAL_REVIEW" in outcome.reason
+
+
 # --- withdrawal and final stages -----------------------------------------------------------------
 
 
