@@ -32,8 +32,8 @@ from runtime.nominations import act, status
 from runtime.temporal import ensure_search_attributes
 from tests.integration.conftest import ROOT
 from tests.integration.helpers import CENTRAL, SECRETARY, assert_row_agrees, meeting, start
+from tests.integration.search_attrs import stage_due_at
 from tests.integration.test_timers import move_clock_to, time_skipping_server_binary, wait_stage
-from workflows.search_attributes import STAGE_DUE_AT
 
 pytestmark = pytest.mark.integration
 
@@ -57,11 +57,6 @@ async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
-
-
-async def stage_due_at(client: Client, workflow_id: str) -> datetime | None:
-    described = await client.get_workflow_handle(workflow_id).describe()
-    return described.typed_search_attributes.get(STAGE_DUE_AT)
 
 
 async def notification_rows(engine: AsyncEngine, workflow_id: str, seq: int) -> list[Any]:
