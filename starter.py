@@ -76,8 +76,20 @@ def print_json(data: Any) -> None:
 # ---- commands --------------------------------------------------------------------------------------
 
 
+SHORT_NOTICE_SWITCH = "TDKT_ALLOW_SHORT_NOTICE"
+
+
 async def cmd_nominate(args: argparse.Namespace) -> int:
+    if args.public_notice_seconds is not None and os.environ.get(SHORT_NOTICE_SWITCH) != "1":
+        message = f"demo and tests only (the law's notice is 10 working days): set {SHORT_NOTICE_SWITCH}=1 to allow"
+        raise InvalidInput([FieldError(field="--public-notice-seconds", message=message)])
     nomination = read_nomination(args.file)  # validate before connecting: a bad file starts nothing
+    if nomination.proposer != args.actor:
+        raise CliError(
+            EXIT_REFUSED,
+            f"proposer: {nomination.proposer!r} is not the token's actor {args.actor!r}; a unit proposes as "
+            "itself; nothing was started",
+        )
     from runtime.nominations import start_nomination
 
     client = await _client()
@@ -528,11 +540,12 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("nominate", help="validate a nomination file and start its workflow")
     s.add_argument("file")
+    s.add_argument("--actor", help=ACTOR_HELP + "; the file's proposer must be this actor")
     s.add_argument(
         "--public-notice-seconds",
         type=int,
         default=None,
-        help="demo only: shorten the public notice to this many seconds",
+        help=f"demo and tests only ({SHORT_NOTICE_SWITCH}=1): shorten the public notice to this many seconds",
     )
     s.set_defaults(run=cmd_nominate)
 

@@ -320,10 +320,11 @@ def _business_key(raw: Mapping[str, Any]) -> tuple[int | str, str, str] | None:
 
 
 def validate_rows(
-    rows: Iterable[tuple[int, Mapping[str, str]]], policy: PolicySet
+    rows: Iterable[tuple[int, Mapping[str, str]]], policy: PolicySet, proposer: str | None = None
 ) -> tuple[list[tuple[int, Nomination]], list[RowError]]:
     """Every row through parse_nomination; returns the valid rows' nominations and every error, in row
-    order. A row repeating an earlier row's year, ministry and reference is an error on the later row."""
+    order. A row repeating an earlier row's year, ministry and reference is an error on the later row.
+    With `proposer` (the importing actor), a row proposed by anyone else is an error too."""
     valid: list[tuple[int, Nomination]] = []
     errors: list[RowError] = []
     first_row_of: dict[tuple[int | str, str, str], int] = {}
@@ -350,6 +351,9 @@ def validate_rows(
             )
         elif key is not None:
             first_row_of[key] = number
+        if nomination is not None and proposer is not None and nomination.proposer != proposer:
+            message = f"{nomination.proposer} is not the importing actor {proposer}: a unit proposes as itself"
+            row_errors.append(RowError(number, COLUMN_BY_FIELD["proposer"].header, message))
         if row_errors:
             errors += row_errors
         elif nomination is not None:
@@ -417,6 +421,7 @@ def add_import_parser(sub: argparse._SubParsersAction) -> None:
         ),
     )
     s.add_argument("file", help="FILE.xlsx or FILE.csv (UTF-8)")
+    s.add_argument("--actor", help="optional: the signed token's actor, if given must match it; every row's proposer")
     s.add_argument("--skip-invalid", action="store_true", help="report the invalid rows and start the valid ones")
     s.set_defaults(run=import_command)
 
@@ -429,11 +434,13 @@ async def import_command(
     when the server cannot be reached or refuses a row for another reason than a duplicate.
 
     `client` and `task_queue` default to the environment's (TEMPORAL_ADDRESS, ..., TASK_QUEUE)."""
+    if not args.actor:  # starter.py sets it from the verified token
+        raise InvalidInput([FieldError(field="--actor", message="the importing actor (the token's) is required")])
     policy = policy_set(current_policy_version(date.today()))
     rows = read_rows(args.file)
     if not rows:
         raise _file_error(f"{Path(args.file).name} has a header row but no nominations")
-    valid, errors = validate_rows(rows, policy)
+    valid, errors = validate_rows(rows, policy, proposer=args.actor)
     invalid_rows = len({e.row for e in errors})
     if errors and not (args.skip_invalid and valid):
         if valid:

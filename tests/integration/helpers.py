@@ -12,6 +12,7 @@ from temporalio.client import Client, WorkflowHandle
 from domain.messages import MeetingResult, NominationStatus
 from domain.nomination import Nomination
 from domain.stages import Stage
+from runtime.auth import issue_token, keyring_from_env
 from runtime.nominations import start_nomination, status
 from tests.factories import nomination_data
 
@@ -19,6 +20,14 @@ SECRETARY = "btp.hd.thu-ky"
 BLOC_HEAD = "tandtc.khoi.truong"
 CENTRAL = "tw.ban-tdkt.can-bo-1"
 PROPOSER = "btp.vutckt.le-thi-hoa"
+
+# The signing keys of the CLI subprocesses the tests run, and tokens signed with them.
+AUTH_ENV = {"TDKT_AUTH_KEYS": "test-1:" + "k" * 40, "TDKT_AUTH_KEY_ID": "test-1"}
+KEYRING = keyring_from_env(AUTH_ENV)
+
+
+def token_for(actor: str) -> str:
+    return issue_token(KEYRING, actor)
 
 
 async def start(

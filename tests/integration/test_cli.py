@@ -17,14 +17,10 @@ from temporalio.client import Client
 
 from runtime.auth import issue_token, keyring_from_env, verify_token
 from tests.factories import nomination_data
-from tests.integration.helpers import CENTRAL, PROPOSER, SECRETARY
+from tests.integration.helpers import AUTH_ENV, CENTRAL, KEYRING, PROPOSER, SECRETARY, token_for
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-
-
-AUTH_ENV = {"TDKT_AUTH_KEYS": "test-1:" + "k" * 40, "TDKT_AUTH_KEY_ID": "test-1"}
-KEYRING = keyring_from_env(AUTH_ENV)
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +34,18 @@ def cli_env(client: Client, task_queue: str, database_url: str) -> dict[str, str
             "TEMPORAL_NAMESPACE": client.namespace,
             "TASK_QUEUE": task_queue,
             "DATABASE_URL": database_url,
+            "TDKT_ALLOW_SHORT_NOTICE": "1",
         }
     )
 
 
 async def cli(env: dict[str, str], *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run starter.py; a command naming `--actor X` runs with a token signed for X unless one is given."""
+    """Run starter.py; a command naming `--actor X` runs with a token signed for X unless one is given, and
+    `nominate` with the sample files' proposer's."""
     if token is None and "--actor" in args and "--token" not in args:
         token = issue_token(KEYRING, args[args.index("--actor") + 1])
+    elif token is None and args[:1] == ("nominate",):
+        token = token_for(PROPOSER)
     return await asyncio.to_thread(
         subprocess.run,
         [sys.executable, str(ROOT / "starter.py"), *args],
@@ -84,6 +84,21 @@ async def test_invalid_file_exits_2_naming_fields_and_starts_nothing(cli_env: di
         assert f"  {field}:" in done.stderr, done.stderr
     workflow_id = f"nomination-1999-BTP-{data['reference']}"
     assert (await cli(cli_env, "status", workflow_id)).returncode == 5
+
+
+async def test_a_nomination_needs_its_proposers_token_and_the_law_s_notice(cli_env: dict[str, str], tmp_path: Path):
+    data = nomination_data("HUAN_CHUONG_LD_3")
+    path = write(tmp_path, "p.json", data)
+    workflow_id = f"nomination-2026-BTP-{data['reference']}"
+    no_token = await cli(cli_env, "nominate", path, token="")
+    assert no_token.returncode == 7 and "signed token is required" in no_token.stderr
+    someone_else = await cli(cli_env, "nominate", path, token=token_for(SECRETARY))
+    assert someone_else.returncode == 4, someone_else.stderr
+    assert f"proposer: {PROPOSER!r} is not the token's actor {SECRETARY!r}" in someone_else.stderr
+    production = {k: v for k, v in cli_env.items() if k != "TDKT_ALLOW_SHORT_NOTICE"}
+    short = await cli(production, "nominate", path, "--public-notice-seconds", "5")
+    assert short.returncode == 2 and "--public-notice-seconds: demo and tests only" in short.stderr
+    assert (await cli(cli_env, "status", workflow_id)).returncode == 5  # none of them started anything
 
 
 async def test_missing_and_malformed_files_exit_2(cli_env: dict[str, str], tmp_path: Path):

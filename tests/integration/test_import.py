@@ -33,7 +33,7 @@ from domain.errors import InvalidInput
 from domain.stages import Stage
 from runtime.importer import COLUMN_BY_FIELD, COLUMNS, HEADERS, add_import_parser, import_command
 from runtime.nominations import status
-from tests.integration.helpers import wait_for_stage
+from tests.integration.helpers import AUTH_ENV, token_for, wait_for_stage
 
 pytestmark = pytest.mark.integration
 
@@ -139,7 +139,7 @@ EXPECTED_LOCATIONS = [f"row {row}, {COLUMN_BY_FIELD[field].header}" for row, fie
 def import_args(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     add_import_parser(parser.add_subparsers(dest="command", required=True))
-    return parser.parse_args(["import", *argv])
+    return parser.parse_args(["import", *argv, "--actor", PROPOSER])
 
 
 @pytest.fixture(scope="module")
@@ -211,12 +211,17 @@ def import_cli_env(client: Client, idle_queue: str, database_url: str) -> dict[s
     if "import" not in starter_commands():
         pytest.skip("starter.py has no `import` command yet (add_import_parser(sub) in parser())")
     env = {k: v for k, v in os.environ.items() if k != "TDKT_TOKEN"}
-    return env | {
-        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
-        "TEMPORAL_NAMESPACE": client.namespace,
-        "TASK_QUEUE": idle_queue,
-        "DATABASE_URL": database_url,
-    }
+    return (
+        env
+        | AUTH_ENV
+        | {
+            "TDKT_TOKEN": token_for(PROPOSER),
+            "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+            "TEMPORAL_NAMESPACE": client.namespace,
+            "TASK_QUEUE": idle_queue,
+            "DATABASE_URL": database_url,
+        }
+    )
 
 
 async def starter(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -252,6 +257,13 @@ async def test_starter_import_of_a_500_row_csv(import_cli_env: dict[str, str], c
     again = await starter(import_cli_env, "import", str(path))
     assert again.returncode == 0, again.stderr
     assert again.stdout.splitlines()[-1] == "started 0, already started 500"
+
+
+async def test_starter_import_needs_a_token(import_cli_env: dict[str, str], tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "danh-sach.csv", fictional_rows(uuid.uuid4().hex[:8])[:2])
+    anonymous = {k: v for k, v in import_cli_env.items() if k != "TDKT_TOKEN"}
+    done = await starter(anonymous, "import", str(path))
+    assert done.returncode == 7 and "signed token is required" in done.stderr
 
 
 async def test_starter_import_refuses_an_unreadable_file(import_cli_env: dict[str, str], tmp_path: Path) -> None:

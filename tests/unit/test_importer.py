@@ -291,6 +291,16 @@ def test_a_repeated_nomination_is_an_error_on_the_later_row_only():
     assert errors == [RowError(4, header("reference"), "repeats row 2 (same year, ministry and reference)")]
 
 
+def test_a_row_proposed_by_someone_else_than_the_importing_actor_is_an_error():
+    mine = individual()["proposer"]
+    valid, errors = validate_rows(
+        [(2, individual()), (3, collective(proposer="bqp.vu.nguoi-khac"))], POLICY, proposer=mine
+    )
+    assert [number for number, _ in valid] == [2]
+    assert [(e.row, e.column) for e in errors] == [(3, header("proposer"))]
+    assert "is not the importing actor" in errors[0].message
+
+
 def test_a_repeat_of_an_invalid_row_is_still_reported():
     errors = errors_of(individual(achievements=""), individual())
     assert [(e.row, e.column) for e in errors] == [(2, header("achievements")), (3, header("reference"))]
