@@ -286,6 +286,14 @@ async def test_every_ballot_refusal(client: Client, task_queue: str):
         await act(client, session_id, "cast_ballot", BallotCast(voter="btp.hd.uy-vien-1", ballot=sealed))
     with pytest.raises(ActionRefused, match="no quorum yet"):
         await chair_action(client, session_id, "close_voting", _chair(CHAIR))
+    # Only the chair extends or cancels: not a member, not the secretary who opened the session.
+    later = datetime.now(UTC) + timedelta(minutes=20)
+    for actor in ("btp.hd.uy-vien-1", SECRETARY):
+        with pytest.raises(ActionRefused, match=rf"actor {actor!r} may not extend the deadline.*allowed: {CHAIR}"):
+            await chair_action(client, session_id, "extend", _chair(actor, new_deadline=later))
+        with pytest.raises(ActionRefused, match=rf"actor {actor!r} may not cancel the session.*allowed: {CHAIR}"):
+            await chair_action(client, session_id, "cancel", _chair(actor, reason="Hoãn họp"))
+    assert (await session_status(client, session_id)).deadline == opened.deadline
 
     await cast(client, session_id, "btp.hd.uy-vien-1", everything)
     with pytest.raises(ActionRefused, match="already cast a ballot"):
@@ -299,6 +307,13 @@ async def test_every_ballot_refusal(client: Client, task_queue: str):
     assert closed.results is not None
     conflicted_entry = next(e for e in closed.results if e.candidate.workflow_id == conflicted)
     assert conflicted_entry.tally.members == 2  # the nominee is not counted among the voters on themselves
+    # The chair had not voted; once the session is closed their ballot is refused and nothing changes.
+    with pytest.raises(ActionRefused, match=r"only while VOTING; the session is CLOSED|has already ended"):
+        await cast(client, session_id, CHAIR, ballot_for(opened, CHAIR))
+    with pytest.raises(ActionRefused, match=r"can be extended|has already ended"):
+        await chair_action(client, session_id, "extend", _chair(CHAIR, new_deadline=later))
+    after = await session_status(client, session_id)
+    assert after.voted == closed.voted and after.results == closed.results
 
 
 async def registered_sessions(engine: AsyncEngine, session_id: str) -> int:
@@ -480,6 +495,10 @@ async def test_bloc_vote_with_quota_and_a_runoff_after_a_tie(client: Client, tas
 
     # Round 1: a member organisation does not vote on its own candidate, so each candidate gets FOR from
     # the two organisations allowed to vote on it: 2–2, a tie for the one seat.
+    with pytest.raises(ActionRefused, match=rf"may not vote on candidate {re.escape(btp)}.*organisation 'BTP'"):
+        await cast(client, session_id, BLOC_REPS["BTP"], {btp: Choice.FOR, ktnn: Choice.FOR})
+    with pytest.raises(ActionRefused, match=rf"may not vote on candidate {re.escape(ktnn)}.*organisation 'KTNN'"):
+        await cast(client, session_id, BLOC_REPS["KTNN"], {btp: Choice.AGAINST, ktnn: Choice.FOR})
     receipts = [
         await cast(client, session_id, BLOC_REPS["TANDTC"], {btp: Choice.FOR, ktnn: Choice.FOR}),
         await cast(client, session_id, BLOC_REPS["BTP"], {ktnn: Choice.FOR}),
