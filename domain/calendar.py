@@ -63,6 +63,18 @@ class WorkingCalendar(BaseModel):
         last_day = self.add_working_days(local_start.date(), working_days)
         return datetime.combine(last_day + timedelta(days=1), time(0, 0), tzinfo=VIETNAM_TZ)
 
+    def working_days_held(self, since: datetime, until: datetime) -> int:
+        """The working days from `since`'s day up to, not including, `until`'s day (Vietnam time): what a hold
+        that began at `since` and ended at `until` took from a deadline."""
+        first, last = since.astimezone(VIETNAM_TZ).date(), until.astimezone(VIETNAM_TZ).date()
+        return sum(self.is_working_day(first + timedelta(days=i)) for i in range((last - first).days))
+
+    def resume_after_hold(self, deadline: datetime, since: datetime, until: datetime) -> datetime:
+        """A deadline (the end of a working day) moved on by the working days a hold covered, so the nomination
+        resumes with the working days it had left (Decree 152: deadlines stop while a nomination is held)."""
+        held = self.working_days_held(since, until)
+        return self.deadline_after(deadline - timedelta(microseconds=1), held) if held else deadline
+
 
 FIRST_YEAR, LAST_YEAR = 2000, 2100  # the years a nomination may carry
 

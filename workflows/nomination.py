@@ -505,13 +505,21 @@ class NominationWorkflow:
     @workflow.update
     async def release(self, action: ReasonedAction) -> ActionReceipt:
         assert self._hold is not None
-        held_for = workflow.now() - self._hold.since
+        since, until = self._hold.since, workflow.now()
+        held_for = until - since
+
+        def resumed(deadline: datetime | None) -> datetime | None:
+            return self._calendar.resume_after_hold(deadline, since, until) if deadline else None
 
         def end_hold() -> None:
-            # Deadlines stop while on hold: each resumes with the time it had left.
-            self._notice_ends_at = self._notice_ends_at + held_for if self._notice_ends_at else None
-            self._due_at = self._due_at + held_for if self._due_at else None
-            self._return_due_at = self._return_due_at + held_for if self._return_due_at else None
+            # Deadlines stop while on hold: each resumes with the working days it had left (a demo's notice
+            # of seconds, with the time it had left).
+            if self._start.public_notice_seconds is not None:
+                self._notice_ends_at = self._notice_ends_at + held_for if self._notice_ends_at else None
+            else:
+                self._notice_ends_at = resumed(self._notice_ends_at)
+            self._due_at = resumed(self._due_at)
+            self._return_due_at = resumed(self._return_due_at)
             self._hold = None
 
         receipt = await self._apply(

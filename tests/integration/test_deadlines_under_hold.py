@@ -46,18 +46,12 @@ HOLD = HoldRequest.model_validate(
 )
 RELEASE = ReasonedAction(actor=CENTRAL, reason="Không bị kỷ luật")
 
-SHIFT_BUG = (
-    "workflows/nomination.py NominationWorkflow.release (end_hold): every deadline is moved by the wall-clock "
-    "time held (`+ held_for`), not by the working days the hold covered; a Monday-to-Wednesday hold moves a "
-    "due date at the end of Friday to the end of Sunday (two calendar days), so the nomination resumes with "
-    "two working days fewer than it had left and its reminder is computed from a non-working last day"
-)
 SPANS = [
     # (days after entering the stage that the hold starts, days it lasts), both at 09:00 in Hanoi.
     # Tuesday of the third week to Tuesday two weeks on: across the reminder and the original due date.
     pytest.param(11, 14, id="two-whole-weeks-across-the-due-date"),
     # Monday to Wednesday of the third week, two working days, in the week the stage is due.
-    pytest.param(10, 2, id="monday-to-wednesday", marks=pytest.mark.xfail(strict=True, reason=SHIFT_BUG)),
+    pytest.param(10, 2, id="monday-to-wednesday"),
 ]
 
 
@@ -181,13 +175,11 @@ async def test_a_hold_moves_the_return_deadline_by_the_working_days_held(
         calendar = policy.calendar.working_calendar()
         moved = expected_due(released.policy_version, due, held_since, released_at)
         assert released.due_at is not None
-        assert abs(released.due_at - moved) < JITTER, (released.due_at.isoformat(), moved.isoformat())
+        assert released.due_at == moved, (released.due_at.isoformat(), moved.isoformat())
         assert await stage_due_at(client, workflow_id) == released.due_at
 
-        # The reminder and the lapse come at the moved times, not before. The reminder is reckoned from the due
-        # date the nomination shows: the release stamps it a few milliseconds off midnight, which can make its
-        # "last day" the (non-working) day after and the reminder a working day later (same cause as SHIFT_BUG).
-        remind_at = calendar.deadline_before(released.due_at, policy.time.return_reminder_working_days_before or 0)
+        # The reminder and the lapse come at the moved times, not before.
+        remind_at = calendar.deadline_before(moved, policy.time.return_reminder_working_days_before or 0)
         await move_clock_to(skipping_env, remind_at - timedelta(hours=1))
         await asyncio.sleep(0.3)
         assert (await actions(client, workflow_id))[-1] == "RELEASE"
@@ -218,7 +210,7 @@ async def test_a_hold_moves_the_appraisal_due_date_by_the_working_days_held(
         assert released.stage == Stage.CENTRAL_REVIEW
         moved = expected_due(released.policy_version, due, held_since, released_at)
         assert released.due_at is not None
-        assert abs(released.due_at - moved) < JITTER, (released.due_at.isoformat(), moved.isoformat())
+        assert released.due_at == moved, (released.due_at.isoformat(), moved.isoformat())
         assert await stage_due_at(client, workflow_id) == released.due_at
 
         # The head of the central board is told at the moved due date, not before.

@@ -239,3 +239,60 @@ def test_a_reminder_falls_on_a_working_day_with_the_promised_days_left(start, n,
     assert start.astimezone(VIETNAM_TZ).date() < remind_at.date() < deadline.date()
     last_day = deadline.date() - timedelta(days=1)
     assert _working_days_between(CAL, remind_at.date(), last_day) == before
+
+
+# --- holds: a deadline resumes with the working days it had left -------------------------------------------
+
+
+def at_nine(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, 9, tzinfo=VIETNAM_TZ)
+
+
+def end_of(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=VIETNAM_TZ) + timedelta(days=1)
+
+
+def test_a_hold_from_monday_to_wednesday_moves_a_friday_deadline_two_working_days():
+    # June 2027 has no public holiday: Monday 14 to Wednesday 16 covers Monday and Tuesday.
+    friday = end_of(date(2027, 6, 18))
+    moved = CAL.resume_after_hold(friday, at_nine(date(2027, 6, 14)), at_nine(date(2027, 6, 16)))
+    assert moved == end_of(date(2027, 6, 22))  # Tuesday: Saturday and Sunday are not working days
+
+
+def test_a_hold_over_a_weekend_or_within_a_day_moves_nothing():
+    friday = end_of(date(2027, 6, 18))
+    assert CAL.resume_after_hold(friday, at_nine(date(2027, 6, 12)), at_nine(date(2027, 6, 14))) == friday
+    assert CAL.resume_after_hold(
+        friday, at_nine(date(2027, 6, 14)), at_nine(date(2027, 6, 14)) + timedelta(hours=5)
+    ) == (friday)
+
+
+def test_a_hold_across_tet_counts_only_the_working_days_it_covered():
+    # Held from Thursday 12 February 2026 to Thursday 26 February: Tết 2026 is off (see the tests above).
+    since, until = at_nine(date(2026, 2, 12)), at_nine(date(2026, 2, 26))
+    held = CAL.working_days_held(since, until)
+    days = [date(2026, 2, 12) + timedelta(days=i) for i in range(14)]
+    assert held == sum(CAL.is_working_day(d) for d in days) and 0 < held < 10
+    deadline = end_of(date(2026, 2, 27))
+    assert CAL.resume_after_hold(deadline, since, until) == CAL.deadline_after(
+        deadline - timedelta(microseconds=1), held
+    )
+
+
+def working_days_after(first: date, last: date) -> int:
+    """Working days in (first, last]."""
+    return sum(CAL.is_working_day(first + timedelta(days=i)) for i in range(1, (last - first).days + 1))
+
+
+@given(st.dates(date(2026, 1, 1), date(2030, 12, 31)), st.integers(0, 60), st.integers(1, 40))
+@settings(max_examples=300)
+def test_a_resumed_deadline_keeps_the_working_days_that_were_left(start: date, held_days: int, left: int):
+    since = at_nine(start)
+    until = since + timedelta(days=held_days)
+    deadline = CAL.deadline_after(since, left)
+    resumed = CAL.resume_after_hold(deadline, since, until)
+    last_day = (resumed - timedelta(days=1)).date()
+    assert resumed >= deadline and last_day >= until.date()
+    # Whole days: the hold's first day counts as held when it was a working day, the release day as left.
+    expected_left = left + CAL.is_working_day(since.date()) - CAL.is_working_day(until.date())
+    assert working_days_after(until.date(), last_day) == expected_left
