@@ -45,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.nomination import IndividualNominee, Nomination, catalog_errors
     from domain.notices import draft_notifications, waiting_for_vi
     from domain.records import NominationRow, StageEventRow, TransitionRecord
-    from domain.roster import Action, RosterSnapshot, authorisation_error
+    from domain.roster import Action, RosterSnapshot, authorisation_error, body_size_error
     from domain.stages import Stage
     from domain.transitions import (
         Approved,
@@ -402,6 +402,7 @@ class NominationWorkflow:
     @record_council_result.validator
     def _validate_council_result(self, result: MeetingResult) -> None:
         self._check(Action.RECORD_COUNCIL_RESULT, result.actor, self._vote_event(Stage.COUNCIL_REVIEW, result))
+        self._check_body_size(Stage.COUNCIL_REVIEW, result)
 
     @workflow.update
     async def record_bloc_result(self, result: MeetingResult) -> ActionReceipt:
@@ -410,6 +411,13 @@ class NominationWorkflow:
     @record_bloc_result.validator
     def _validate_bloc_result(self, result: MeetingResult) -> None:
         self._check(Action.RECORD_BLOC_RESULT, result.actor, self._vote_event(Stage.BLOC_VOTE, result))
+        self._check_body_size(Stage.BLOC_VOTE, result)
+
+    def _check_body_size(self, stage: Stage, result: MeetingResult) -> None:
+        assert self._snapshot is not None  # _check refused before a snapshot
+        problem = body_size_error(self._snapshot, stage, result.tally.members)
+        if problem:
+            raise ValueError(problem)
 
     @workflow.update
     async def approve(self, approval: CentralApproval) -> ActionReceipt:

@@ -18,7 +18,9 @@ from domain.roster import (
     Role,
     Roster,
     authorisation_error,
+    body_size_error,
     required_grants,
+    voting_members,
 )
 from domain.stages import Stage
 
@@ -245,6 +247,31 @@ def test_snapshot_holds_the_ministry_its_bloc_and_only_actors_with_a_role_there(
     assert "ktnn.vutckt.hoang-anh" not in ids
     assert snapshot.actor("ktnn.hd.thu-ky") is None
     assert [a.id for a in snapshot.holders(Role.COUNCIL_SECRETARY, MINISTRY)] == ["btp.hd.thu-ky"]
+
+
+def test_the_voting_members_are_the_council_without_its_secretaries_and_the_blocs_representatives():
+    raw = _seed()
+    # The secretary also sits on the council: they record its meetings and are not counted as a voter.
+    secretary = next(a for a in raw["actors"] if a["id"] == "btp.hd.thu-ky")
+    secretary["roles"].append({"role": "COUNCIL_MEMBER", "scope": MINISTRY})
+    snapshot = Roster.model_validate(raw).snapshot_for(MINISTRY)
+    council = [a.id for a in voting_members(snapshot, Stage.COUNCIL_REVIEW)]
+    assert council == [a.id for a in snapshot.holders(Role.COUNCIL_MEMBER, MINISTRY) if a.id != "btp.hd.thu-ky"]
+    assert council and "btp.hd.thu-ky" not in council
+    bloc = [a.id for a in voting_members(snapshot, Stage.BLOC_VOTE)]
+    assert bloc == [a.id for a in snapshot.holders(Role.BLOC_REPRESENTATIVE, BLOC)] and bloc
+    assert voting_members(snapshot, Stage.CENTRAL_REVIEW) == []
+
+
+@pytest.mark.parametrize("stage", [Stage.COUNCIL_REVIEW, Stage.BLOC_VOTE])
+def test_a_meeting_smaller_than_the_seated_body_is_impossible(stage: Stage):
+    snapshot = ROSTER.snapshot_for(MINISTRY)
+    seated = len(voting_members(snapshot, stage))
+    assert seated >= 2
+    assert body_size_error(snapshot, stage, seated) is None
+    assert body_size_error(snapshot, stage, seated + 20) is None  # not every member need be registered
+    problem = body_size_error(snapshot, stage, seated - 1)
+    assert problem is not None and problem.startswith("tally.members:") and f"has {seated} voting members" in problem
 
 
 def test_a_ministry_outside_any_bloc_has_no_bloc_and_no_bloc_actions():
