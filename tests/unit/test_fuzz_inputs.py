@@ -1,5 +1,6 @@
 """Property-based fuzzing of every kind of input before it reaches a workflow: nomination files, meeting
-results, central decisions, holds, objections, decisions and sealed ballots. Each input is either
+results, central decisions, holds, objections, resubmissions, decisions (and the reference each nomination
+records), ballot-session list closings, chair actions and sealed ballots. Each input is either
 accepted as valid or refused with errors that name a field; nothing else may happen (no crash, no
 half-valid object)."""
 
@@ -12,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from domain.ballot_messages import BallotCast
+from domain.ballot_messages import BallotCast, ChairAction, ListClosing
 from domain.catalog import policy_set
-from domain.decisions import DecisionRequest
+from domain.decisions import DecisionRef, DecisionRequest
 from domain.errors import InvalidInput, field_errors_from
 from domain.messages import (
     CentralApproval,
@@ -24,6 +25,7 @@ from domain.messages import (
     ObjectionFiling,
     ObjectionResolution,
     ReasonedAction,
+    Resubmission,
 )
 from domain.nomination import Nomination, parse_nomination
 from tests.factories import nomination_data
@@ -58,6 +60,9 @@ def mutated(valid: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
+OUTCOMES: dict[str, set[str]] = {}  # kind -> {"accepted", "refused"} seen
+
+
 def judge(model: type[BaseModel], raw: Any, kind: str) -> None:
     COUNTS[kind] = COUNTS.get(kind, 0) + 1
     try:
@@ -65,7 +70,9 @@ def judge(model: type[BaseModel], raw: Any, kind: str) -> None:
     except ValidationError as exc:
         errors = field_errors_from(exc)
         assert errors and all(e.field and e.message for e in errors)
+        OUTCOMES.setdefault(kind, set()).add("refused")
         return
+    OUTCOMES.setdefault(kind, set()).add("accepted")
     # Accepted: it survives a JSON round trip unchanged, as it will through Temporal's converter.
     assert model.model_validate_json(parsed.model_dump_json()) == parsed
 
@@ -115,6 +122,21 @@ VALID_PAYLOADS: dict[str, tuple[type[BaseModel], dict[str, Any]]] = {
             "workflow_ids": ["nomination-2026-BTP-1/TTr"],
         },
     ),
+    "resubmission": (Resubmission, {"actor": "btp.vutckt.le-thi-hoa", "nomination": nomination_data("BANG_KHEN_TTG")}),
+    "decision_ref": (
+        DecisionRef,
+        {
+            "decision_no": "1520/QĐ-TTg",
+            "decision_date": "2026-12-20",
+            "authority": "PRIME_MINISTER",
+            "actor": "tw.ban-tdkt.can-bo-1",
+        },
+    ),
+    "list_closing": (ListClosing, {"actor": "btp.hd.thu-ky"}),
+    "chair_action": (
+        ChairAction,
+        {"actor": "btp.hd.chu-tich", "new_deadline": "2026-12-20T17:00:00+07:00", "reason": "Hoãn họp"},
+    ),
     "ballot": (
         BallotCast,
         {
@@ -132,6 +154,28 @@ def test_every_update_payload(case: tuple[str, dict[str, Any]]) -> None:
     judge(VALID_PAYLOADS[kind][0], raw, kind)
 
 
+NESTED: dict[str, tuple[str, dict[str, Any]]] = {
+    # A payload whose inner object is mutated as well: the field that holds it, and the inner valid object.
+    "resubmission": ("nomination", nomination_data("BANG_KHEN_TTG")),
+    "decision": ("decision", VALID_PAYLOADS["decision"][1]["decision"]),
+}
+
+
+@FUZZ
+@given(
+    st.sampled_from(sorted(NESTED)).flatmap(
+        lambda k: st.tuples(
+            st.just(k),
+            mutated(VALID_PAYLOADS[k][1]),
+            st.one_of(mutated(NESTED[k][1]), json_values),
+        )
+    )
+)
+def test_nested_payloads(case: tuple[str, dict[str, Any], Any]) -> None:
+    kind, outer, inner = case
+    judge(VALID_PAYLOADS[kind][0], outer | {NESTED[kind][0]: inner}, f"{kind}:nested")
+
+
 @FUZZ
 @given(json_values)
 def test_arbitrary_json_as_any_payload(raw: Any) -> None:
@@ -144,3 +188,6 @@ def test_the_fuzzers_ran_thousands_of_cases() -> None:
     total = sum(COUNTS.values())
     print(f"\nfuzz cases tried: {total} ({json.dumps(COUNTS, sort_keys=True)})")
     assert total >= 3000
+    # Mutating a valid payload both keeps some valid and breaks some: each kind was judged both ways.
+    for kind in [*VALID_PAYLOADS, *(f"{k}:nested" for k in NESTED)]:
+        assert OUTCOMES.get(kind) == {"accepted", "refused"}, (kind, OUTCOMES.get(kind))
