@@ -386,7 +386,11 @@ async def test_a_null_payload_is_refused_with_a_clear_error(client: Client, task
     current = await assert_row_agrees(db_engine, client, handle.id)
     assert [t.action for t in current.transitions] == ["SUBMIT"]
     # What does not: the refusal says the payload is invalid, as for any other undecodable payload.
-    models = {"withdraw": ReasonedAction, "record_council_result": MeetingResult, "hold": HoldRequest}
+    models: dict[str, type[BaseModel]] = {
+        "withdraw": ReasonedAction,
+        "record_council_result": MeetingResult,
+        "hold": HoldRequest,
+    }
     for update, err in outcomes.items():
         judge_outcome(models[update], None, err)
 
