@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
+from domain.ballots import Choice
+from domain.stages import Stage
 from runtime.auth import issue_token, keyring_from_env, verify_token
 from tests.factories import nomination_data
 from tests.integration.helpers import AUTH_ENV, CENTRAL, KEYRING, PROPOSER, SECRETARY, token_for
@@ -393,3 +395,105 @@ async def test_every_human_action_needs_a_valid_token(cli_env: dict[str, str], t
     issued = await cli(cli_env, "token", "issue", "--for", SECRETARY, "--ttl-hours", "1")
     assert issued.returncode == 0
     assert verify_token(KEYRING, issued.stdout.strip().splitlines()[-1]).actor == SECRETARY
+
+
+async def test_a_ballot_session_through_the_cli(
+    cli_env: dict[str, str], client: Client, task_queue: str, tmp_path: Path
+):
+    from domain.ballot_messages import BallotCast, BallotReceipt, PublicKeyInfo
+    from runtime.nominations import act
+    from runtime.sealing import seal_ballot
+    from tests.integration.helpers import start, wait_for_stage
+
+    nomination = await start(client, task_queue, "BANG_KHEN_BO")
+    await wait_for_stage(client, nomination.id, Stage.COUNCIL_REVIEW)
+    meeting = f"CLI-{uuid.uuid4().hex[:8]}"
+    session_id = f"ballot-council-BTP-{meeting}"
+    opening = ["ballot", "open", "--kind", "council", "--scope", "BTP", "--meeting", meeting]
+    timing = ["--deadline-hours", "1", "--reminder-hours", "0"]
+
+    # Only the council's secretary or chair opens a session: a member is refused and nothing starts.
+    member = await cli(cli_env, *opening, "--actor", "btp.hd.uy-vien-1", *timing)
+    assert member.returncode == 4, member.stderr
+    assert "'btp.hd.uy-vien-1' may not open" in member.stderr and "COUNCIL_SECRETARY" in member.stderr
+    assert (await cli(cli_env, "ballot", "status", session_id)).returncode == 5
+    elsewhere = [*opening[:5], "XYZ", *opening[6:]]
+    unknown = await cli(cli_env, *elsewhere, "--actor", SECRETARY, *timing)
+    assert unknown.returncode == 2 and "scope: ministry XYZ is not in the roster" in unknown.stderr
+
+    opened = await cli(cli_env, *opening, "--actor", SECRETARY, *timing)
+    assert opened.returncode == 0, opened.stderr
+    assert opened.stdout.strip().splitlines()[-1] == session_id
+    assert (await cli(cli_env, *opening, "--actor", SECRETARY, *timing)).returncode == 3
+
+    async def session() -> dict:
+        done = await cli(cli_env, "ballot", "status", session_id)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    for _ in range(100):
+        if nomination.id in {c["workflow_id"] for c in (await session())["candidates"]}:
+            break
+        await asyncio.sleep(0.1)
+    listed = await cli(cli_env, "ballot", "close-list", session_id, "--actor", SECRETARY)
+    assert listed.returncode == 0, listed.stderr
+    voting = json.loads(listed.stdout)
+    assert voting["phase"] == "VOTING" and voting["electorate_size"] == 3
+
+    def ballot_file(voter: str) -> str:
+        mine = [c for c in voting["candidates"] if voter not in (c["nominee_actor_id"], c["proposer_actor_id"])]
+        return write(tmp_path, f"{voter}.json", {"choices": {c["workflow_id"]: "FOR" for c in mine}})
+
+    chair = "btp.hd.chu-tich"
+    cast = await cli(cli_env, "ballot", "cast", session_id, ballot_file(chair), "--actor", chair)
+    assert cast.returncode == 0, cast.stderr
+    receipt = cast.stdout.strip().splitlines()[-1]
+    assert receipt.startswith(f"{session_id}:") and len(receipt.rpartition(":")[2]) == 64
+    again = await cli(cli_env, "ballot", "cast", session_id, ballot_file(chair), "--actor", chair)
+    assert again.returncode == 4 and "already cast a ballot" in again.stderr
+    bad = write(tmp_path, "bad.json", {"choices": {nomination.id: "YES"}})
+    invalid = await cli(cli_env, "ballot", "cast", session_id, bad, "--actor", "btp.hd.uy-vien-1")
+    assert invalid.returncode == 2 and f"choices.{nomination.id}" in invalid.stderr
+    still_open = await cli(cli_env, "ballot", "verify", receipt)
+    assert still_open.returncode == 4 and "not closed yet" in still_open.stdout
+    turnout = await session()
+    assert turnout["voted"] == [chair] and turnout["results"] is None and turnout["counted_receipts"] is None
+
+    # uy-vien-2's ballot is sealed to the session's key but bound to another voter: it arrives, it won't open.
+    key = PublicKeyInfo(key_id=voting["key_id"], public_pem=voting["public_pem"])
+    sealed = seal_ballot(key, session_id, chair, {nomination.id: Choice.FOR})
+    spoiled = await act(
+        client,
+        session_id,
+        "cast_ballot",
+        BallotCast(voter="btp.hd.uy-vien-2", ballot=sealed),
+        result_type=BallotReceipt,
+    )
+
+    not_chair = await cli(cli_env, "ballot", "close", session_id, "--actor", "btp.hd.uy-vien-1")
+    assert not_chair.returncode == 4 and "may not close the voting" in not_chair.stderr
+    closing = await cli(cli_env, "ballot", "close", session_id, "--actor", chair)
+    assert closing.returncode == 0, closing.stderr
+    for _ in range(100):
+        closed = await session()
+        if closed["phase"] == "CLOSED":
+            break
+        await asyncio.sleep(0.1)
+    assert closed["phase"] == "CLOSED" and closed["counted_receipts"] == [receipt]
+    late = await cli(
+        cli_env, "ballot", "cast", session_id, ballot_file("btp.hd.uy-vien-1"), "--actor", "btp.hd.uy-vien-1"
+    )
+    assert late.returncode == 4, late.stderr
+
+    # verify: 0 counted, 5 spoiled or not found, 2 for a malformed receipt.
+    counted = await cli(cli_env, "ballot", "verify", receipt)
+    assert counted.returncode == 0 and counted.stdout.strip() == f"{session_id}: counted"
+    spoilt = await cli(cli_env, "ballot", "verify", spoiled.receipt)
+    assert spoilt.returncode == 5 and "SPOILED" in spoilt.stdout, spoilt.stdout
+    forged = await cli(cli_env, "ballot", "verify", receipt[:-4] + ("0000" if not receipt.endswith("0000") else "1111"))
+    assert forged.returncode == 5 and "NOT FOUND" in forged.stdout
+    malformed = await cli(cli_env, "ballot", "verify", f"{session_id}:abc")
+    assert malformed.returncode == 2 and "RECEIPT" in malformed.stderr
+    # One valid ballot of three: no quorum, so the nomination waits for the council's next meeting.
+    entry = next(e for e in closed["results"] if e["candidate"]["workflow_id"] == nomination.id)
+    assert entry["result"] == "NO_QUORUM" and not closed["quorum_met"]
