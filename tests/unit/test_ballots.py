@@ -18,6 +18,7 @@ from domain.ballots import (
     Choice,
     ConflictRule,
     Electorate,
+    ReceiptState,
     Voter,
     ballot_errors,
     conflicted,
@@ -25,8 +26,10 @@ from domain.ballots import (
     count,
     make_receipt,
     natural_conflict_rule,
+    opener_error,
     rank_bloc,
     receipt_counted,
+    receipt_state,
     resolve_with_head_decision,
     runoff_candidates,
     session_errors,
@@ -586,3 +589,33 @@ def test_a_candidate_measured_on_more_members_can_fail_with_as_many_votes_as_the
     ranking = rank_bloc(tallies, cands, BLOC)
     assert (ranking.winners, ranking.losers) == (["wf-bca"], ["wf-outside"])
     assert tallies["wf-bca"].votes_for == tallies["wf-outside"].votes_for == 5
+
+
+def test_who_may_open_a_session():
+    import json
+    from pathlib import Path
+
+    from domain.roster import Roster
+
+    seed = Path(__file__).resolve().parents[2] / "config" / "roster.json"
+    roster = Roster.model_validate(json.loads(seed.read_text(encoding="utf-8")))
+    btp, bloc = roster.snapshot_for("BTP"), roster.snapshot_for("TANDTC")
+    council, blocs = BallotSessionKind.COUNCIL, BallotSessionKind.BLOC
+    assert opener_error(btp, council, "BTP", "btp.hd.thu-ky") is None
+    assert opener_error(btp, council, "BTP", "btp.hd.chu-tich") is None
+    assert opener_error(bloc, blocs, "NOI_CHINH", "tandtc.khoi.truong") is None
+    refused = opener_error(btp, council, "BTP", "btp.hd.uy-vien-1")
+    assert refused is not None and "'btp.hd.uy-vien-1'" in refused
+    assert "COUNCIL_SECRETARY for BTP" in refused and "COUNCIL_CHAIR for BTP" in refused
+    assert opener_error(btp, council, "KTNN", "btp.hd.thu-ky") is not None  # another ministry's council
+    assert opener_error(btp, council, "BTP", "nobody") is not None
+    refused = opener_error(bloc, blocs, "NOI_CHINH", "btp.khoi.dai-dien")
+    assert refused is not None and "BLOC_HEAD for NOI_CHINH" in refused
+
+
+def test_what_became_of_a_receipt():
+    counted, spoiled = "s:" + "a" * 64, "s:" + "b" * 64
+    assert receipt_state(counted, None, None) == ReceiptState.SESSION_NOT_CLOSED
+    assert receipt_state(counted.upper(), [counted], [spoiled]) == ReceiptState.COUNTED
+    assert receipt_state(spoiled, [counted], [spoiled]) == ReceiptState.SPOILED
+    assert receipt_state("s:" + "c" * 64, [counted], None) == ReceiptState.NOT_FOUND
