@@ -89,7 +89,6 @@ from domain.messages import (
     ConsultationRequest,
     HoldRequest,
     MeetingResult,
-    NominationStart,
     NominationStatus,
     ObjectionFiling,
     ObjectionResolution,
@@ -277,18 +276,6 @@ def known_id(workflow_id: str) -> str:
     return workflow_id
 
 
-async def started_input(client: Client, workflow_id: str, type_: type[M]) -> M | None:
-    """The input a workflow was started with (its first history event), or None if it cannot be read."""
-    try:
-        async for event in client.get_workflow_handle(workflow_id).fetch_history_events(page_size=1):
-            payloads = event.workflow_execution_started_event_attributes.input.payloads
-            [value] = await client.data_converter.decode(payloads, [type_])
-            return value if isinstance(value, type_) else None
-    except Exception:  # unreadable (another codec key, no such workflow): not the same request
-        return None
-    return None
-
-
 # ---- nominations -------------------------------------------------------------------------------------------
 
 nominations = APIRouter(tags=["nominations"])
@@ -319,16 +306,8 @@ def nomination_from(raw: Any, actor: str, *, check_proposer: bool = True) -> Nom
 
 
 async def start_or_existing(client: Client, task_queue: str, nomination: Nomination) -> tuple[str, bool]:
-    """(workflow id, created?) — the existing workflow when this very nomination was started before (a retry,
-    even after a restart of this API); DuplicateNomination when another nomination holds its business key."""
-    try:
-        handle = await nomination_ops.start_nomination(client, nomination, task_queue, channel="API")
-        return handle.id, True
-    except nomination_ops.DuplicateNomination as duplicate:
-        existing = await started_input(client, duplicate.workflow_id, NominationStart)
-        if existing is not None and existing.nomination == nomination:
-            return duplicate.workflow_id, False
-        raise
+    """runtime.nominations.start_or_existing, as the API starts a nomination (channel API)."""
+    return await nomination_ops.start_or_existing(client, task_queue, nomination, channel="API")
 
 
 @nominations.post(
@@ -673,7 +652,7 @@ async def open_session(
         except ballot_ops.DuplicateSession:
             # The same session again (a retry): the same request, its deadline aside when given in hours.
             ignore = {"deadline"} if body.deadline_hours is not None else set()
-            existing = await started_input(client, session_id, SessionStart)
+            existing = await nomination_ops.started_input(client, session_id, SessionStart)
             if existing is None or existing.model_dump(exclude=ignore) != start.model_dump(exclude=ignore):
                 raise
             created = False
@@ -843,7 +822,7 @@ async def issue_decision(
         try:
             await decision_ops.start_decision(client, svc.task_queue, decision_request)
         except decision_ops.DuplicateDecision:
-            existing = await started_input(client, workflow_id, DecisionRequest)
+            existing = await nomination_ops.started_input(client, workflow_id, DecisionRequest)
             if existing != decision_request:
                 raise
             created = False

@@ -6,8 +6,10 @@ Every row is validated first, with the same rules as `starter.py nominate` (doma
 parse_nomination, under the policy in force today); if any row is invalid the rows and columns at fault
 are reported (row number as the spreadsheet shows it, the column's header) and nothing is started, unless
 --skip-invalid is given. Then the nominations start, at most `CONCURRENCY` at a time, behind a progress
-bar. A nomination started before (same year, ministry and reference: the workflow id) is counted as
-"already started", so importing the same file again starts nothing new.
+bar. A nomination started before with the very same content (same year, ministry and reference: the
+workflow id) is counted as "already started", so importing the same file again starts nothing new; a row
+whose year, ministry and reference another, different nomination holds is a failed row ("another
+nomination holds this reference").
 
 One row is one nomination; `samples/import-template.xlsx` and `.csv` show the columns (COLUMNS below).
 A header is the Vietnamese label with the field in brackets, e.g. "Số tờ trình (reference)"; the bare
@@ -28,12 +30,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from domain.catalog import PolicySet, current_policy_version, policy_set
 from domain.errors import FieldError, InvalidInput
 from domain.messages import ActionChannel
-from domain.nomination import Nomination, parse_nomination
+from domain.nomination import Nomination, parse_nomination, workflow_id_for
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -364,14 +366,33 @@ def validate_rows(
 # ---- starting ------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class RowOutcome:
+    """What became of one valid row: STARTED, ALREADY_STARTED (this very nomination had been started) or
+    FAILED (`detail` says why: another nomination holds its reference, or the server refused it)."""
+
+    row: int
+    workflow_id: str
+    outcome: Literal["STARTED", "ALREADY_STARTED", "FAILED"]
+    detail: str | None = None
+
+
 @dataclass
 class StartCounts:
     started: int = 0
     already_started: int = 0
-    failed: list[RowError] = field(default_factory=list)  # what the server refused other than a duplicate
+    failed: list[RowError] = field(default_factory=list)  # not started: another nomination, or the server
+    outcomes: list[RowOutcome] = field(default_factory=list)  # every row, in row order
 
     def as_dict(self) -> dict[str, int]:
         return {"started": self.started, "already_started": self.already_started, "failed": len(self.failed)}
+
+
+def held_by_another(workflow_id: str) -> str:
+    return (
+        f"another nomination holds this reference: {workflow_id} was started with other content (same year, "
+        "ministry and reference); not started"
+    )
 
 
 async def start_all(
@@ -384,26 +405,43 @@ async def start_all(
     channel: ActionChannel = "CLI",
 ) -> StartCounts:
     """Start every (row, nomination), at most `concurrency` at once; `progress()` is called once per row
-    done. A nomination whose workflow id exists (DuplicateNomination) counts as already started."""
-    from runtime.nominations import DuplicateNomination, start_nomination
+    done. A nomination whose workflow id exists counts as already started only when the existing workflow
+    was started with this very nomination (runtime.nominations.start_or_existing, as the API's creating
+    calls); another nomination under the same year, ministry and reference is a failed row."""
+    from runtime.nominations import DuplicateNomination, start_or_existing
 
     counts = StartCounts()
     gate = asyncio.Semaphore(concurrency)
 
+    def failed(number: int, workflow_id: str, error: RowError) -> None:
+        counts.failed.append(error)
+        counts.outcomes.append(RowOutcome(number, workflow_id, "FAILED", error.message))
+
     async def start_one(number: int, nomination: Nomination) -> None:
+        workflow_id = workflow_id_for(nomination)
         async with gate:
             try:
-                await start_nomination(client, nomination, task_queue, channel=channel)
-                counts.started += 1
+                _, created = await start_or_existing(client, task_queue, nomination, channel=channel)
             except DuplicateNomination:
-                counts.already_started += 1
+                failed(
+                    number,
+                    workflow_id,
+                    RowError(number, COLUMN_BY_FIELD["reference"].header, held_by_another(workflow_id)),
+                )
             except Exception as err:  # reported on its row; the other rows go on
-                counts.failed.append(RowError(number, "", f"not started: {err}"))
+                failed(number, workflow_id, RowError(number, "", f"not started: {err}"))
+            else:
+                if created:
+                    counts.started += 1
+                else:
+                    counts.already_started += 1
+                counts.outcomes.append(RowOutcome(number, workflow_id, "STARTED" if created else "ALREADY_STARTED"))
         if progress is not None:
             progress()
 
     await asyncio.gather(*(start_one(number, nomination) for number, nomination in nominations))
     counts.failed.sort()
+    counts.outcomes.sort(key=lambda outcome: outcome.row)
     return counts
 
 
@@ -417,7 +455,8 @@ def add_import_parser(sub: argparse._SubParsersAction) -> None:
         description=(
             "Columns as in samples/import-template.xlsx. If any row is invalid, every row and column at fault "
             "is reported and nothing is started (exit 2), unless --skip-invalid. Nominations started before "
-            "(same year, ministry and reference) are counted as already started."
+            "(same year, ministry and reference, same content) are counted as already started; a row whose "
+            "reference another nomination holds fails (exit 1)."
         ),
     )
     s.add_argument("file", help="FILE.xlsx or FILE.csv (UTF-8)")
@@ -431,7 +470,7 @@ async def import_command(
 ) -> int:
     """`starter.py import`. Raises InvalidInput (exit 2 in starter.py), before anything is started, for an
     unreadable file and for invalid rows (with --skip-invalid: only when no row is valid); returns 0, or 1
-    when the server cannot be reached or refuses a row for another reason than a duplicate.
+    when the server cannot be reached, refuses a row, or another nomination holds a row's reference.
 
     `client` and `task_queue` default to the environment's (TEMPORAL_ADDRESS, ..., TASK_QUEUE)."""
     if not args.actor:  # starter.py sets it from the verified token

@@ -81,6 +81,35 @@ async def start_nomination(
         raise DuplicateNomination(workflow_id) from None
 
 
+async def started_input(client: Client, workflow_id: str, type_: type[T]) -> T | None:
+    """The input a workflow was started with (its first history event), or None if it cannot be read."""
+    try:
+        async for event in client.get_workflow_handle(workflow_id).fetch_history_events(page_size=1):
+            payloads = event.workflow_execution_started_event_attributes.input.payloads
+            [value] = await client.data_converter.decode(payloads, [type_])
+            return value if isinstance(value, type_) else None
+    except Exception:  # unreadable (another codec key, no such workflow): not the same request
+        return None
+    return None
+
+
+async def start_or_existing(
+    client: Client, task_queue: str, nomination: Nomination, *, channel: ActionChannel = "CLI"
+) -> tuple[str, bool]:
+    """(workflow id, created?) — the existing workflow when this very nomination was started before (a retry,
+    a list imported again, even after a restart); DuplicateNomination when another nomination (one that
+    differs, or whose start cannot be read) holds its year, ministry and reference. Where it came from
+    (`channel`) is not compared: the same nomination sent once by the CLI and once by the API is one."""
+    try:
+        await start_nomination(client, nomination, task_queue, channel=channel)
+        return workflow_id_for(nomination), True
+    except DuplicateNomination as duplicate:
+        existing = await started_input(client, duplicate.workflow_id, NominationStart)
+        if existing is not None and existing.nomination == nomination:
+            return duplicate.workflow_id, False
+        raise
+
+
 @overload
 async def act(client: Client, workflow_id: str, update: str, payload: BaseModel) -> ActionReceipt: ...
 
