@@ -11,7 +11,6 @@ list picks up no other test's nominations)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -19,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 import sqlalchemy as sa
 from hypothesis import given, settings
@@ -32,19 +30,15 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 
 from activities.db import create_engine
-from activities.migrate import upgrade_to_head
-from activities.roster_store import load_roster
 from domain.ballot_messages import BallotCast, ChairAction, ListClosing, PublicKeyInfo, SessionPhase, SessionStart
 from domain.ballots import BallotSessionKind, Choice
 from domain.errors import field_errors_from
 from domain.messages import HoldRequest, MeetingResult, ReasonedAction
-from domain.roster import Roster
 from domain.stages import Stage
 from runtime.ballots import open_session, session_status
 from runtime.nominations import ActionRefused, act, refusal_reason, status
 from runtime.sealing import seal_ballot
-from tests.conftest import ADMIN_DSN
-from tests.integration.conftest import ROOT
+from tests.integration.fresh_database import fresh_database
 from tests.integration.helpers import CENTRAL, PROPOSER, SECRETARY, assert_row_agrees, meeting, start, wait_for_stage
 from tests.unit.test_fuzz_inputs import VALID_PAYLOADS, json_values, mutated
 
@@ -226,31 +220,17 @@ async def own_worker(client: Client, ballot_key: Path) -> AsyncIterator[tuple[st
     """A worker on a task queue and a fresh database of its own: no other test's nominations or sessions."""
     from worker import build_worker
 
-    name = f"tdkt_fuzz_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{name}"
-    await upgrade_to_head(url)
-    engine = create_engine(url)
-    roster = Roster.model_validate(json.loads((ROOT / "config" / "roster.json").read_text(encoding="utf-8")))
-    await load_roster(engine, roster)
-    queue = f"fuzz-{uuid.uuid4().hex[:8]}"
-    worker = build_worker(client, engine, queue, ballot_key=ballot_key)
-    task = asyncio.create_task(worker.run())
-    try:
-        yield queue, engine
-    finally:
-        await worker.shutdown()
-        await asyncio.gather(task, return_exceptions=True)
-        await engine.dispose()
-        admin = await asyncpg.connect(ADMIN_DSN)
+    async with fresh_database("tdkt_fuzz") as url:
+        engine = create_engine(url)
+        queue = f"fuzz-{uuid.uuid4().hex[:8]}"
+        worker = build_worker(client, engine, queue, ballot_key=ballot_key)
+        task = asyncio.create_task(worker.run())
         try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            yield queue, engine
         finally:
-            await admin.close()
+            await worker.shutdown()
+            await asyncio.gather(task, return_exceptions=True)
+            await engine.dispose()
 
 
 async def session_row(engine: AsyncEngine, session_id: str) -> dict[str, Any]:
