@@ -253,3 +253,31 @@ async def test_escalation_reaches_the_head_of_the_body_once_when_the_stage_wait_
         extended = (await skipping_env.get_current_time()) + timedelta(days=2)
         await chair_action(client, session_id, "extend", ChairAction(actor=head, new_deadline=extended))
         await assert_due(client, workflow_id, extended)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "workflows/ballot_session.py BallotSessionWorkflow.extend: an extension while VOTING changes the session's "
+        "deadline but is not announced to the nominations (_announce_deadline runs only when voting opens and "
+        "after an extension from AWAITING_CHAIR), so their due_at/StageDueAt keep the old deadline"
+    ),
+)
+async def test_an_extension_while_voting_moves_the_nominations_due_date(
+    skipping_env: WorkflowEnvironment, db_engine: AsyncEngine, ballot_key: Path
+):
+    from worker import build_worker
+
+    client = skipping_env.client
+    queue = f"esc-{uuid.uuid4().hex[:8]}"
+    async with build_worker(client, db_engine, queue, ballot_key=ballot_key):
+        # Monday 7 March 2033, 09:00 in Hanoi.
+        workflow_id, session_id, deadline, _ = await reach_scheduled_stage(
+            skipping_env, queue, "council", datetime(2033, 3, 7, 2, 0, tzinfo=UTC)
+        )
+        extended = deadline + timedelta(days=3)
+        voting = await chair_action(
+            client, session_id, "extend", ChairAction(actor=COUNCIL_CHAIR, new_deadline=extended)
+        )
+        assert voting.phase == SessionPhase.VOTING and voting.deadline == extended
+        await assert_due(client, workflow_id, extended)
