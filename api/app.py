@@ -5,9 +5,9 @@ software. The OpenAPI document is served at ``/openapi.json`` (Swagger UI at ``/
   <token>``, runtime.auth; the keys of ``TDKT_AUTH_KEYS``/``TDKT_AUTH_KEY_ID``, as the CLI's). The token's
   actor is the actor of every action; the workflows' validators then check that actor's role again.
 * **Errors** are problem details (RFC 9457, ``application/problem+json``): see api/problems.py.
-* **Idempotency.** ``Idempotency-Key`` on POST /nominations, /nominations:batch, /ballot-sessions and
-  /decisions: see api/idempotency.py. Behind it, the workflow id is the business key, so even after a
-  restart a retry cannot start a second nomination, session or decision.
+* **Idempotency.** ``Idempotency-Key`` on POST /nominations, /nominations:batch, /nominations:import,
+  /ballot-sessions and /decisions: see api/idempotency.py. Behind it, the workflow id is the business key,
+  so even after a restart a retry cannot start a second nomination, session or decision.
 * **Workflow ids contain '/'** (``nomination-2026-BTP-145/TTr-BTP``): the routes take the id as a path
   (``/nominations/nomination-2026-BTP-145/TTr-BTP/withdraw``: the action is the last segment), or URL-encoded
   (``…-145%2FTTr-BTP/withdraw``); both reach the same nomination.
@@ -19,6 +19,7 @@ software. The OpenAPI document is served at ``/openapi.json`` (Swagger UI at ``/
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -53,6 +54,8 @@ from api.models import (
     DecisionBody,
     ExtendBody,
     HoldBody,
+    ImportItem,
+    ImportResult,
     MeetingResultBody,
     NominationCreated,
     NominationRow,
@@ -99,6 +102,7 @@ from domain.nomination import Nomination, parse_nomination, workflow_id_for
 from domain.stages import Stage
 from runtime import ballots as ballot_ops
 from runtime import decisions as decision_ops
+from runtime import importer
 from runtime import nominations as nomination_ops
 from runtime.auth import AuthError, Identity, Keyring, keyring_from_env, verify_token
 from runtime.settings import Settings
@@ -110,6 +114,7 @@ T = TypeVar("T")
 API_TITLE = "TĐKT nomination engine API"
 API_VERSION = "1.0.0"
 MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_IMPORT_ROWS = 2000
 BATCH_CONCURRENCY = 16
 EXPORT_MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -133,11 +138,14 @@ against the roster again. Filing an objection needs no token: anyone who gives a
 **Errors** are `application/problem+json` (RFC 9457) with `type`, `title`, `status`, `detail`, `instance`,
 and `errors: [{field, message}]` on 422. `type` URIs are served under `/problems/`.
 
-**Idempotency.** POST /nominations, /nominations:batch, /ballot-sessions and /decisions take an
-`Idempotency-Key` header: the same key with the same body answers with the first response; with another body,
-409. Independently of the key, a nomination (year, ministry, reference), a session (kind, scope, meeting) or a
-decision number is started once: the same request again answers 200 with the existing one; a different one
-under the same business key is a 409.
+**Idempotency.** POST /nominations, /nominations:batch, /nominations:import, /ballot-sessions and /decisions
+take an `Idempotency-Key` header: the same key with the same body answers with the first response; with
+another body, 409. Independently of the key, a nomination (year, ministry, reference), a session (kind, scope,
+meeting) or a decision number is started once: the same request again answers 200 with the existing one; a
+different one under the same business key is a 409.
+
+**Lists.** POST /nominations:import takes a spreadsheet (XLSX) or CSV file as the body, the columns of
+`samples/import-template.xlsx`, as `starter.py import` does.
 
 **Workflow ids contain `/`** (`nomination-2026-BTP-145/TTr-BTP`): put them in the path as they are, or
 URL-encoded; the action is always the last segment.
@@ -398,6 +406,108 @@ async def create_nominations(request: Request, svc: Svc, who: Who, idempotency_k
         return JSONResponse(body.model_dump(mode="json"))
 
     return await svc.idempotency.run(who.actor, idempotency_key, fingerprint("POST", "/nominations:batch", raw), create)
+
+
+IMPORT_MEDIA_TYPES = {"text/csv": ".csv", "application/csv": ".csv", EXPORT_MEDIA_TYPES["xlsx"]: ".xlsx"}
+IMPORT_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": (
+            "The file itself as the body (not multipart): a CSV (UTF-8, `,` `;` or tab separated) or an XLSX "
+            "workbook (its first sheet), with the columns of `samples/import-template.xlsx`: a header row, "
+            "then one nomination a row, every row proposed by the token's actor."
+        ),
+        "content": {
+            media: {"schema": {"type": "string", "format": "binary"}}
+            for media in ("text/csv", EXPORT_MEDIA_TYPES["xlsx"])
+        },
+    }
+}
+
+
+@nominations.post(
+    "/nominations:import",
+    response_model=ImportResult,
+    summary="Import a list of nominations from a spreadsheet (XLSX or CSV)",
+    responses={415: {}},
+    openapi_extra=IMPORT_BODY,
+)
+async def import_nominations(
+    request: Request,
+    svc: Svc,
+    who: Who,
+    idempotency_key: IdempotencyKey = None,
+    skip_invalid: Annotated[
+        bool, Query(description="start the valid rows and list the invalid ones (INVALID) instead of a 422")
+    ] = False,
+) -> Response:
+    """What `starter.py import FILE.xlsx|FILE.csv` does, for an uploaded file (`Content-Type: text/csv`, or
+    `application/vnd.openxmlformats-officedocument.spreadsheetml.sheet`; up to 2000 rows). Every row is
+    validated first, as the CLI validates it: if any is invalid, 422 naming every row and column at fault
+    (`row 51, Năm (year)`) and nothing is started — unless `skip_invalid=true` (and some row is valid).
+    Then each row starts (channel API): STARTED, ALREADY_STARTED (this very nomination had been started, so
+    importing the same file again starts nothing new) or FAILED (another nomination holds its year, ministry
+    and reference: "another nomination holds this reference")."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    suffix = IMPORT_MEDIA_TYPES.get(media)
+    if suffix is None:
+        message = f"{media or 'none'}: send the file as text/csv or {EXPORT_MEDIA_TYPES['xlsx']}"
+        raise ProblemError(
+            "unsupported-media-type", message, errors=[FieldError(field="Content-Type", message=message)]
+        )
+    content = await request.body()
+    if len(content) > MAX_BODY_BYTES:
+        raise invalid("body", f"larger than {MAX_BODY_BYTES} bytes")
+
+    async def start() -> Response:
+        try:
+            rows = await asyncio.to_thread(importer.read_content, content, suffix, "the file")
+        except InvalidInput as err:  # the file as a whole: the CLI's FILE is this request's body
+            raise InvalidInput(
+                [FieldError(field="body" if e.field == "FILE" else e.field, message=e.message) for e in err.errors]
+            ) from None
+        if not rows:
+            raise invalid("body", "the file has a header row but no nominations")
+        if len(rows) > MAX_IMPORT_ROWS:
+            raise invalid("body", f"{len(rows)} rows: at most {MAX_IMPORT_ROWS} a file (split it)")
+        valid, errors = importer.validate_rows(
+            rows, policy_set(current_policy_version(date.today())), proposer=who.actor
+        )
+        invalid_rows = sorted({e.row for e in errors})
+        if errors and not (skip_invalid and valid):
+            if valid:
+                detail = (
+                    f"{len(invalid_rows)} of {len(rows)} rows are invalid; nothing was started (correct them, or "
+                    f"import with skip_invalid=true to start the {len(valid)} valid rows)"
+                )
+            else:
+                detail = f"none of the {len(rows)} rows is valid; nothing was started"
+            raise ProblemError(
+                "invalid-input", detail, errors=[FieldError(field=e.location, message=e.message) for e in errors]
+            )
+        counts = await importer.start_all(
+            await svc.client(), svc.task_queue, valid, concurrency=BATCH_CONCURRENCY, channel="API"
+        )
+        items = [
+            ImportItem(row=o.row, outcome=o.outcome, workflow_id=o.workflow_id, detail=o.detail)
+            for o in counts.outcomes
+        ]
+        for row in invalid_rows:
+            detail = "; ".join(f"{e.column}: {e.message}" if e.column else e.message for e in errors if e.row == row)
+            items.append(ImportItem(row=row, outcome="INVALID", detail=detail))
+        body = ImportResult(
+            started=counts.started,
+            already_started=counts.already_started,
+            failed=len(counts.failed),
+            invalid_skipped=len(invalid_rows),
+            items=sorted(items, key=lambda item: item.row),
+        )
+        return JSONResponse(body.model_dump(mode="json"))
+
+    # The body is a file: its digest (and type) stand for it in the request's fingerprint.
+    upload = {"type": suffix, "sha256": hashlib.sha256(content).hexdigest()}
+    request_print = fingerprint("POST", f"/nominations:import?skip_invalid={skip_invalid}", upload)
+    return await svc.idempotency.run(who.actor, idempotency_key, request_print, start)
 
 
 @nominations.get("/nominations", response_model=list[NominationRow], summary="Search and filter nominations")

@@ -62,6 +62,25 @@ class BatchResult(BaseModel):
     items: list[BatchItem]
 
 
+class ImportItem(BaseModel):
+    row: int = Field(description="the row's number as the spreadsheet shows it (row 1 is the header)")
+    outcome: Literal["STARTED", "ALREADY_STARTED", "FAILED", "INVALID"] = Field(
+        description="STARTED; ALREADY_STARTED (this very nomination had been started before); FAILED (another "
+        "nomination holds its year, ministry and reference, or the server refused it); INVALID (skip_invalid: "
+        "left out, `detail` says what is wrong)"
+    )
+    workflow_id: str | None = None
+    detail: str | None = None
+
+
+class ImportResult(BaseModel):
+    started: int
+    already_started: int
+    failed: int
+    invalid_skipped: int
+    items: list[ImportItem] = Field(description="every row with a nomination, in row order")
+
+
 class NominationRow(BaseModel):
     workflow_id: str
     stage: str | None

@@ -14,6 +14,7 @@ NominationNotFound (also an unknown session)      404  ``not-found``
 ActionRefused (the workflow's validator)          409  ``action-refused``
 Duplicate{Nomination,Session,Decision}            409  ``duplicate`` (200 when it is the same request)
 Idempotency-Key reused with another body          409  ``idempotency-key-reused``
+a body of a type the route does not read          415  ``unsupported-media-type``
 Temporal unreachable                              503  ``service-unavailable``
 ==============================================  =====  ===========================
 """
@@ -84,6 +85,13 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         ),
         ProblemType("not-found", 404, "Not found", "No nomination, ballot session, decision or route by that name."),
         ProblemType("method-not-allowed", 405, "Method not allowed", "The route exists but not for this method."),
+        ProblemType(
+            "unsupported-media-type",
+            415,
+            "Unsupported media type",
+            "The request's Content-Type is not one this route reads (`errors` names `Content-Type`); e.g. a list "
+            "import is `text/csv` or the XLSX type. Nothing was started.",
+        ),
         ProblemType(
             "action-refused",
             409,

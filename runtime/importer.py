@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILURE = 0, 1
 IMPORT_FORMATS = (".csv", ".xlsx")
 CONCURRENCY = 20
+MAX_XLSX_UNPACKED = 256 * 1024 * 1024  # bytes a workbook may unpack to (its XML): no zip bombs
 # A text cell starting with one of these is a formula to spreadsheet programs; exports put an apostrophe
 # before it (runtime.decisions.neutralise_formula), which a CSV read back keeps.
 _FORMULA_PREFIXES = ("=", "+", "-", "@")
@@ -142,12 +143,12 @@ def _unquote_formula(text: str) -> str:
     return text[1:] if len(text) > 1 and text[0] == "'" and text[1] in _FORMULA_PREFIXES else text
 
 
-def _csv_grid(path: Path) -> list[tuple[int, list[str]]]:
+def _csv_grid(content: bytes, name: str) -> list[tuple[int, list[str]]]:
     try:
         # utf-8-sig: Excel's "CSV UTF-8" starts with a BOM.
-        text = path.read_text(encoding="utf-8-sig")
+        text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise _file_error(f"{path.name} is not UTF-8 text: save it as 'CSV UTF-8'") from None
+        raise _file_error(f"{name} is not UTF-8 text: save it as 'CSV UTF-8'") from None
     first_line = text.split("\n", 1)[0]
     # Excel in a Vietnamese locale separates with ';' (the decimal separator is ','), else ','.
     delimiter = max((",", ";", "\t"), key=first_line.count)
@@ -156,19 +157,23 @@ def _csv_grid(path: Path) -> list[tuple[int, list[str]]]:
         # A record spanning several lines (a quoted cell with line breaks) is still one spreadsheet row.
         return [(number, [_unquote_formula(cell_text(c)) for c in record]) for number, record in enumerate(reader, 1)]
     except csv.Error as err:
-        raise _file_error(f"{path.name} is not a readable CSV file (record {reader.line_num}): {err}") from None
+        raise _file_error(f"{name} is not a readable CSV file (record {reader.line_num}): {err}") from None
 
 
-def _xlsx_grid(path: Path) -> list[tuple[int, list[str]]]:
-    from zipfile import BadZipFile
+def _xlsx_grid(content: bytes, name: str) -> list[tuple[int, list[str]]]:
+    from zipfile import BadZipFile, ZipFile
 
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
     try:
-        book = load_workbook(path, data_only=True)
+        with ZipFile(io.BytesIO(content)) as archive:  # a small file may unpack to gigabytes: look first
+            unpacked = sum(member.file_size for member in archive.infolist())
+        if unpacked > MAX_XLSX_UNPACKED:
+            raise _file_error(f"{name} unpacks to {unpacked} bytes, more than {MAX_XLSX_UNPACKED}")
+        book = load_workbook(io.BytesIO(content), data_only=True)
     except (BadZipFile, InvalidFileException, KeyError, OSError) as err:
-        raise _file_error(f"{path.name} is not a readable XLSX workbook: {err}") from None
+        raise _file_error(f"{name} is not a readable XLSX workbook: {err}") from None
     try:
         sheet = book.worksheets[0]  # the data sheet comes first (the template's instructions follow it)
         return [(row[0].row, [cell_text(c.value) for c in row]) for row in sheet.iter_rows() if row]
@@ -230,10 +235,17 @@ def read_rows(path: Path | str) -> list[tuple[int, dict[str, str]]]:
         raise _file_error(f"cannot import {shown} ({path.name}): use .xlsx or .csv")
     if not path.is_file():
         raise _file_error(f"{path} does not exist")
-    grid = _csv_grid(path) if suffix == ".csv" else _xlsx_grid(path)
+    return read_content(path.read_bytes(), suffix, path.name)
+
+
+def read_content(content: bytes, suffix: str, name: str) -> list[tuple[int, dict[str, str]]]:
+    """read_rows for a file's content (an upload): `suffix` ".csv" or ".xlsx", `name` how messages call it."""
+    if suffix not in IMPORT_FORMATS:
+        raise _file_error(f"cannot import {suffix!r} ({name}): use .xlsx or .csv")
+    grid = _csv_grid(content, name) if suffix == ".csv" else _xlsx_grid(content, name)
     grid = [(number, cells) for number, cells in grid if any(cells)]
     if not grid:
-        raise _file_error(f"{path.name} is empty: expected a header row ({', '.join(HEADERS)})")
+        raise _file_error(f"{name} is empty: expected a header row ({', '.join(HEADERS)})")
     (header_row, header), data = grid[0], grid[1:]
     fields = _header_fields(header_row, header)
     rows = []
@@ -242,8 +254,8 @@ def read_rows(path: Path | str) -> list[tuple[int, dict[str, str]]]:
         for index, text in enumerate(cells):
             if not text:
                 continue
-            name = fields[index] if index < len(fields) else None
-            values[name or f"column {index + 1}"] = text
+            column = fields[index] if index < len(fields) else None
+            values[column or f"column {index + 1}"] = text
         rows.append((number, values))
     return rows
 

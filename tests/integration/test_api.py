@@ -24,10 +24,15 @@ from api.idempotency import IdempotencyStore
 from domain.ballot_messages import PublicKeyInfo
 from domain.ballots import Choice
 from domain.decisions import decision_workflow_id
+from domain.messages import NominationStart
 from runtime.auth import Keyring, issue_token
+from runtime.importer import COLUMN_BY_FIELD
+from runtime.nominations import started_input
 from runtime.sealing import seal_ballot
 from tests.factories import nomination_data
 from tests.integration.helpers import CENTRAL, PROPOSER, SECRETARY
+from tests.integration.test_import import PROPOSER as UNIT
+from tests.integration.test_import import fictional_rows, workflow_ids, write_csv, write_xlsx
 
 pytestmark = pytest.mark.integration
 
@@ -701,3 +706,106 @@ async def test_objections_hold_release_return_resubmit_withdraw(app: Any, db_eng
         "RELEASE": "API",
         "WITHDRAW": "API",
     }
+
+
+# ---- list import (a spreadsheet or CSV, as `starter.py import`) --------------------------------------------
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@pytest.fixture(scope="module")
+def import_app(client: Client, db_engine: AsyncEngine) -> Any:
+    """The API starting on a task queue no worker polls: an import is about which workflows exist."""
+    return create_app(client, keyring=RING, task_queue=f"api-import-{uuid.uuid4().hex[:8]}", engine=db_engine)
+
+
+def upload(rows: Sequence[dict[str, str]], kind: str, tmp_path: Any) -> tuple[bytes, list[tuple[str, str]]]:
+    name = f"danh-sach-{uuid.uuid4().hex[:6]}.{kind}"
+    path = (write_csv if kind == "csv" else write_xlsx)(tmp_path / name, rows)
+    return path.read_bytes(), [("content-type", "text/csv; charset=utf-8" if kind == "csv" else XLSX)]
+
+
+async def test_a_list_is_imported_from_an_uploaded_xlsx_or_csv(import_app: Any, client: Client, tmp_path: Any) -> None:
+    def header(field: str) -> str:
+        return COLUMN_BY_FIELD[field].header
+
+    rows = fictional_rows(uuid.uuid4().hex[:8], count=4)
+    ids = workflow_ids(rows)
+    unit = token(UNIT)
+
+    # Any row invalid: 422 naming every row and column (the CLI's texts), nothing started.
+    bad = [dict(r) for r in rows]
+    bad[1]["year"], bad[3]["reference"] = "1999", rows[0]["reference"]
+    content, media = upload(bad, "csv", tmp_path)
+    refused = assert_problem(
+        await call(import_app, "POST", "/nominations:import", content, unit + media), 422, "invalid-input"
+    )
+    assert [e["field"] for e in refused["errors"]] == [f"row 3, {header('year')}", f"row 5, {header('reference')}"]
+    assert refused["errors"][1]["message"] == "repeats row 2 (same year, ministry and reference)"
+    assert "2 of 4 rows are invalid; nothing was started" in refused["detail"]
+    assert [await started_input(client, i, NominationStart) for i in ids] == [None] * 4
+    # Every row's proposer must be the token's actor.
+    content, media = upload(rows, "xlsx", tmp_path)
+    someone_else = await call(import_app, "POST", "/nominations:import", content, token(PROPOSER) + media)
+    fields = [e["field"] for e in assert_problem(someone_else, 422, "invalid-input")["errors"]]
+    assert fields == [f"row {n}, {header('proposer')}" for n in (2, 3, 4, 5)]
+    # Not a spreadsheet: 415 naming Content-Type; a broken workbook: 422 naming the body.
+    wrong_type = await call(
+        import_app, "POST", "/nominations:import", content, [*unit, ("content-type", "application/json")]
+    )
+    assert [e["field"] for e in assert_problem(wrong_type, 415, "unsupported-media-type")["errors"]] == ["Content-Type"]
+    broken = await call(
+        import_app, "POST", "/nominations:import", b"PK not a workbook", [*unit, ("content-type", XLSX)]
+    )
+    assert [e["field"] for e in assert_problem(broken, 422, "invalid-input")["errors"]] == ["body"]
+
+    # Under row 5's reference, another nomination exists already.
+    other = {**rows[3], "achievements": "Một hồ sơ khác giữ số tờ trình này."}
+    content, media = upload([other], "csv", tmp_path)
+    assert (await call(import_app, "POST", "/nominations:import", content, unit + media)).json()["started"] == 1
+
+    # The workbook: started (channel API) with an Idempotency-Key; the same key and file answer the same.
+    content, media = upload(rows, "xlsx", tmp_path)
+    key = [("idempotency-key", f"import-{uuid.uuid4().hex}")]
+    imported = await call(import_app, "POST", "/nominations:import", content, unit + media + key)
+    assert imported.status == 200, imported
+    result = imported.json()
+    assert (result["started"], result["already_started"], result["failed"], result["invalid_skipped"]) == (3, 0, 1, 0)
+    assert [(i["row"], i["outcome"], i["workflow_id"]) for i in result["items"]] == [
+        (2, "STARTED", ids[0]),
+        (3, "STARTED", ids[1]),
+        (4, "STARTED", ids[2]),
+        (5, "FAILED", ids[3]),
+    ]
+    assert result["items"][3]["detail"].startswith("another nomination holds this reference")
+    started = await started_input(client, ids[0], NominationStart)
+    assert started is not None and started.channel == "API" and started.nomination.proposer == UNIT
+    replayed = await call(import_app, "POST", "/nominations:import", content, unit + media + key)
+    assert replayed.body == imported.body and replayed.header("idempotent-replayed") == "true"
+    csv_content, csv_media = upload(rows, "csv", tmp_path)
+    reused = await call(import_app, "POST", "/nominations:import", csv_content, unit + csv_media + key)
+    assert_problem(reused, 409, "idempotency-key-reused")
+
+    # The same list again (here as CSV, without a key): nothing new starts.
+    again = await call(import_app, "POST", "/nominations:import", csv_content, unit + csv_media)
+    assert again.status == 200, again
+    assert [i["outcome"] for i in again.json()["items"]] == ["ALREADY_STARTED"] * 3 + ["FAILED"]
+
+    # skip_invalid: the valid rows start, the invalid ones are listed.
+    more = fictional_rows(uuid.uuid4().hex[:8], count=2)
+    more[0]["nominee_full_name"] = ""
+    content, media = upload(more, "csv", tmp_path)
+    skipped = await call(import_app, "POST", "/nominations:import?skip_invalid=true", content, unit + media)
+    assert skipped.status == 200, skipped
+    assert [(i["row"], i["outcome"]) for i in skipped.json()["items"]] == [(2, "INVALID"), (3, "STARTED")]
+    assert skipped.json()["items"][0]["detail"] == f"{header('nominee_full_name')}: Field required"
+    assert (skipped.json()["started"], skipped.json()["invalid_skipped"]) == (1, 1)
+
+
+async def test_the_import_is_in_the_openapi_document(app: Any) -> None:
+    operation = (await call(app, "GET", "/openapi.json")).json()["paths"]["/nominations:import"]["post"]
+    assert operation["summary"] and "samples/import-template.xlsx" in operation["requestBody"]["description"]
+    assert set(operation["requestBody"]["content"]) == {"text/csv", XLSX}
+    parameters = {p["name"]: p["in"] for p in operation["parameters"]}
+    assert parameters == {"Idempotency-Key": "header", "skip_invalid": "query"}
+    assert operation["responses"]["415"]["content"] == {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
