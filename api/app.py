@@ -6,8 +6,9 @@ software. The OpenAPI document is served at ``/openapi.json`` (Swagger UI at ``/
   actor is the actor of every action; the workflows' validators then check that actor's role again.
 * **Errors** are problem details (RFC 9457, ``application/problem+json``): see api/problems.py.
 * **Idempotency.** ``Idempotency-Key`` on POST /nominations, /nominations:batch, /nominations:import,
-  /ballot-sessions and /decisions: see api/idempotency.py. Behind it, the workflow id is the business key,
-  so even after a restart a retry cannot start a second nomination, session or decision.
+  /ballot-sessions and /decisions, and on casting a ballot and filing an objection: see api/idempotency.py.
+  Behind it, the workflow id is the business key, so even after a restart a retry cannot start a second
+  nomination, session or decision.
 * **Workflow ids contain '/'** (``nomination-2026-BTP-145/TTr-BTP``): the routes take the id as a path
   (``/nominations/nomination-2026-BTP-145/TTr-BTP/withdraw``: the action is the last segment), or URL-encoded
   (``…-145%2FTTr-BTP/withdraw``); both reach the same nomination.
@@ -39,7 +40,7 @@ from pydantic.json_schema import models_json_schema
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from api.idempotency import IdempotencyStore, fingerprint
+from api.idempotency import ANONYMOUS, IdempotencyStore, fingerprint, secret_fingerprint
 from api.models import (
     MAX_BATCH,
     Acting,
@@ -138,11 +139,13 @@ against the roster again. Filing an objection needs no token: anyone who gives a
 **Errors** are `application/problem+json` (RFC 9457) with `type`, `title`, `status`, `detail`, `instance`,
 and `errors: [{field, message}]` on 422. `type` URIs are served under `/problems/`.
 
-**Idempotency.** POST /nominations, /nominations:batch, /nominations:import, /ballot-sessions and /decisions
-take an `Idempotency-Key` header: the same key with the same body answers with the first response; with
-another body, 409. Independently of the key, a nomination (year, ministry, reference), a session (kind, scope,
-meeting) or a decision number is started once: the same request again answers 200 with the existing one; a
-different one under the same business key is a 409.
+**Idempotency.** POST /nominations, /nominations:batch, /nominations:import, /ballot-sessions and /decisions,
+casting a ballot and filing an objection take an `Idempotency-Key` header: the same key with the same body
+answers with the first response (a ballot's receipt again, when the first answer was lost); with another
+body, 409. Keys are the token actor's own; an objection's (no token) are everyone's: use a random key.
+Independently of the key, a nomination (year, ministry, reference), a session (kind, scope, meeting) or a
+decision number is started once: the same request again answers 200 with the existing one; a different one
+under the same business key is a 409.
 
 **Lists.** POST /nominations:import takes a spreadsheet (XLSX) or CSV file as the body, the columns of
 `samples/import-template.xlsx`, as `starter.py import` does.
@@ -658,10 +661,22 @@ async def release(workflow_id: WorkflowId, body: ReasonBody, svc: Svc, who: Who)
     summary="File an objection (no token needed)",
     responses={404: {}, 409: {}},
 )
-async def file_objection(workflow_id: WorkflowId, body: ObjectionBody, svc: Svc) -> ActionReceipt:
+async def file_objection(
+    workflow_id: WorkflowId, body: ObjectionBody, svc: Svc, idempotency_key: IdempotencyKey = None
+) -> Response:
     """Anyone who identifies themselves (name and contact) may object during the public notice (ý kiến phản
-    ánh). The contact is kept for the secretariat; it never reaches the audit chain or search results."""
-    return await _act(svc, workflow_id, "file_objection", payload(ObjectionFiling, **body.model_dump()))
+    ánh). The contact is kept for the secretariat; it never reaches the audit chain or search results.
+
+    With an `Idempotency-Key` (a random one: without a token, keys are not anyone's own) a retry of the same
+    objection answers the first response and files nothing again."""
+
+    async def file() -> Response:
+        receipt = await _act(svc, workflow_id, "file_objection", payload(ObjectionFiling, **body.model_dump()))
+        return JSONResponse(receipt.model_dump(mode="json"))
+
+    path = f"/nominations/{known_id(workflow_id)}/objections"
+    request_print = fingerprint("POST", path, body.model_dump(mode="json"))
+    return await svc.idempotency.run(ANONYMOUS, idempotency_key, request_print, file)
 
 
 @nominations.post(
@@ -808,22 +823,35 @@ async def close_list(session_id: str, svc: Svc, who: Who, body: Acting | None = 
     summary="Cast a ballot",
     responses={403: {}, 404: {}, 409: {}},
 )
-async def cast_ballot(session_id: str, body: BallotBody, svc: Svc, who: Who) -> BallotReceipt:
+async def cast_ballot(
+    session_id: str, body: BallotBody, svc: Svc, who: Who, idempotency_key: IdempotencyKey = None
+) -> Response:
     """One ballot per voter, final once cast (as a paper ballot in the box); the answer's `receipt` lets the
-    voter check later that it was counted (GET /receipts/{receipt}).
+    voter check later that it was counted (GET /receipts/{receipt}). Send an `Idempotency-Key`: if the answer
+    is lost, the same ballot with the same key answers the same receipt again (without it, the retry is
+    refused: the voter has voted).
 
     With `choices` this API seals them to the session's tally key (runtime.ballots.cast) before sending; a
     voter's browser or client may instead seal them itself with the key GET /ballot-sessions/{id} publishes
     and send `ballot`, so that no choice ever leaves the voter's device in clear."""
     voter = actor_of(who, body)
-    client = await svc.client()
-    if body.choices is not None:
-        return await on_session(session_id, ballot_ops.cast(client, session_id, voter, body.choices))
-    assert body.ballot is not None
-    cast = payload(BallotCast, voter=voter, ballot=body.ballot)
-    return await on_session(
-        session_id, nomination_ops.act(client, session_id, "cast_ballot", cast, result_type=BallotReceipt)
-    )
+
+    async def cast() -> Response:
+        client = await svc.client()
+        if body.choices is not None:
+            receipt = await on_session(session_id, ballot_ops.cast(client, session_id, voter, body.choices))
+        else:
+            assert body.ballot is not None
+            sealed = payload(BallotCast, voter=voter, ballot=body.ballot)
+            receipt = await on_session(
+                session_id,
+                nomination_ops.act(client, session_id, "cast_ballot", sealed, result_type=BallotReceipt),
+            )
+        return JSONResponse(receipt.model_dump(mode="json"), status_code=201)
+
+    # Keyed: what the store keeps must not reveal the choices (api/idempotency.py).
+    request_print = secret_fingerprint("POST", f"/ballot-sessions/{session_id}/ballots", body.model_dump(mode="json"))
+    return await svc.idempotency.run(who.actor, idempotency_key, request_print, cast)
 
 
 async def _chair(svc: Services, session_id: str, update: str, action: ChairAction) -> SessionStatus:

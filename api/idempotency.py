@@ -1,21 +1,32 @@
-"""Idempotency keys on the creating calls (``Idempotency-Key`` header).
+"""Idempotency keys (``Idempotency-Key`` header) on the creating calls, on casting a ballot and on filing an
+objection: a client whose answer was lost retries with the same key and gets it (a ballot's receipt, which
+the voter could not get otherwise: a second ballot is refused; an objection is not filed twice).
 
 The same key with the same request (method, path and body, compared as canonical JSON) answers with the
 original response — same status, same body — and does nothing again; the same key with another request is a
-409 problem. Keys are the actor's own: the store is keyed by (token actor, key). Only successful answers are
-kept (an error leaves nothing to protect: the caller may fix the request and retry with the same key).
+409 problem. Keys are the actor's own: the store is keyed by (token actor, key); filing an objection needs no
+token, so those keys are everyone's (ANONYMOUS): use a random one (a UUID). Only successful answers are kept
+(an error leaves nothing to protect: the caller may fix the request and retry with the same key).
+
+A ballot's choices must not be recoverable from what is kept: a ballot's request is fingerprinted with
+`secret_fingerprint`, a keyed hash under a random key of this process (never written anywhere), not the
+plain hash, which anyone could match against the few possible ballots.
 
 The store lives in this process (bounded, entries expire after `ttl`): no migration was available for a
 table. What survives a restart is Temporal's own refusal of a second workflow with the same business key
 (nomination: year, ministry, reference; session: kind, scope, meeting; decision: number): a retry after a
-restart finds the existing workflow and — when it is the same request — answers 200 with it.
+restart finds the existing workflow and — when it is the same request — answers 200 with it. A ballot or
+an objection has no such business key: retried after a restart of this API, a ballot is refused (409, the
+voter has voted) and an objection is filed again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -41,9 +52,23 @@ class Stored:
     stored_at: float
 
 
+# The slot of requests made without a token (filing an objection); never an actor id (those have no spaces).
+ANONYMOUS = "(no token)"
+_PROCESS_KEY = secrets.token_bytes(32)
+
+
+def _canonical(method: str, path: str, body: Any) -> bytes:
+    return json.dumps([method.upper(), path, body], sort_keys=True, ensure_ascii=False, default=str).encode()
+
+
 def fingerprint(method: str, path: str, body: Any) -> str:
-    canonical = json.dumps([method.upper(), path, body], sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(_canonical(method, path, body)).hexdigest()
+
+
+def secret_fingerprint(method: str, path: str, body: Any) -> str:
+    """As `fingerprint`, for a body whose content is secret (a ballot's choices): keyed with this process's
+    random key, so that the stored value reveals nothing outside this process."""
+    return hmac.new(_PROCESS_KEY, _canonical(method, path, body), hashlib.sha256).hexdigest()
 
 
 def check_key(key: str) -> str:

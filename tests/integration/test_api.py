@@ -809,3 +809,74 @@ async def test_the_import_is_in_the_openapi_document(app: Any) -> None:
     parameters = {p["name"]: p["in"] for p in operation["parameters"]}
     assert parameters == {"Idempotency-Key": "header", "skip_invalid": "query"}
     assert operation["responses"]["415"]["content"] == {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+# ---- Idempotency-Key on a ballot and an objection ------------------------------------------------------------
+
+
+async def test_a_retried_ballot_with_its_key_gets_its_receipt_again(app: Any) -> None:
+    workflow_id = await create(app, api_nomination())
+    await wait_stage(app, workflow_id, "COUNCIL_REVIEW")
+    meeting = f"API-{uuid.uuid4().hex[:8]}"
+    opening = {"kind": "COUNCIL", "scope": "BTP", "meeting_ref": meeting, "deadline_hours": 1, "reminder_hours": 0}
+    session_id = (await call(app, "POST", "/ballot-sessions", opening, token(SECRETARY))).json()["session_id"]
+    await wait_session(app, session_id, lambda s: workflow_id in {c["workflow_id"] for c in s["candidates"]})
+    voting = await call(app, "POST", f"/ballot-sessions/{session_id}/close-list", None, token(SECRETARY))
+    assert voting.status == 200, voting
+    candidates = voting.json()["candidates"]
+    ballots = f"/ballot-sessions/{session_id}/ballots"
+
+    def choices(voter: str, choice: str = "FOR") -> dict[str, Any]:
+        return {"choices": {c["workflow_id"]: choice for c in candidates if c.get("nominee_actor_id") != voter}}
+
+    # Choices sealed here: the response was lost; the retry with the same key and body gets the receipt.
+    first_voter, key = MEMBERS[0], [("idempotency-key", f"ballot-{uuid.uuid4().hex}")]
+    cast = await call(app, "POST", ballots, choices(first_voter), token(first_voter) + key)
+    assert cast.status == 201, cast
+    retried = await call(app, "POST", ballots, choices(first_voter), token(first_voter) + key)
+    assert (retried.status, retried.body) == (201, cast.body) and retried.header("idempotent-replayed") == "true"
+    changed = await call(app, "POST", ballots, choices(first_voter, "AGAINST"), token(first_voter) + key)
+    assert_problem(changed, 409, "idempotency-key-reused")
+    assert_problem(await call(app, "POST", ballots, choices(first_voter), token(first_voter)), 409, "action-refused")
+
+    # Sealed by the voter's own client: the same.
+    second_voter, key = MEMBERS[1], [("idempotency-key", f"ballot-{uuid.uuid4().hex}")]
+    published = (await call(app, "GET", f"/ballot-sessions/{session_id}", headers=token(second_voter))).json()
+    key_info = PublicKeyInfo(key_id=published["key_id"], public_pem=published["public_pem"])
+    own = {wf: Choice(c) for wf, c in choices(second_voter)["choices"].items()}
+    sealed = {"ballot": seal_ballot(key_info, session_id, second_voter, own).model_dump(mode="json")}
+    sealed_cast = await call(app, "POST", ballots, sealed, token(second_voter) + key)
+    assert sealed_cast.status == 201, sealed_cast
+    sealed_retry = await call(app, "POST", ballots, sealed, token(second_voter) + key)
+    assert (sealed_retry.status, sealed_retry.body) == (201, sealed_cast.body)
+
+    last = MEMBERS[2]
+    assert (await call(app, "POST", ballots, choices(last), token(last))).status == 201
+    await wait_session(app, session_id, lambda s: s["phase"] == "CLOSED")
+    for receipt in (cast.json()["receipt"], sealed_cast.json()["receipt"]):
+        assert (await call(app, "GET", f"/receipts/{receipt}", headers=token(CHAIR))).json()["state"] == "COUNTED"
+    await wait_stage(app, workflow_id, "AWAITING_DECISION")
+
+
+async def test_a_retried_objection_with_its_key_is_filed_once(app: Any) -> None:
+    workflow_id = await create(app, api_nomination("HUAN_CHUONG_LD_3"))
+    await wait_stage(app, workflow_id, "PUBLIC_NOTICE")
+    objections = f"/nominations/{workflow_id}/objections"
+    filing = {"filed_by": "Lê Văn Phản (hư cấu)", "contact": "0900 111 222", "reason": "Thành tích chưa đúng"}
+    key = [("idempotency-key", f"objection-{uuid.uuid4().hex}")]
+
+    filed = await call(app, "POST", objections, filing, key)  # no token: anyone identified may object
+    assert filed.status == 200 and "số 1" in filed.json()["outcome_vi"], filed
+    retried = await call(app, "POST", objections, filing, key)
+    assert (retried.status, retried.body) == (200, filed.body) and retried.header("idempotent-replayed") == "true"
+    other = await call(app, "POST", objections, {**filing, "reason": "Một phản ánh khác"}, key)
+    assert_problem(other, 409, "idempotency-key-reused")
+    assert len((await wait_stage(app, workflow_id, "PUBLIC_NOTICE"))["objections"]) == 1
+    await withdraw(app, workflow_id)
+
+
+async def test_a_ballot_and_an_objection_take_an_idempotency_key_in_the_document(app: Any) -> None:
+    paths = (await call(app, "GET", "/openapi.json")).json()["paths"]
+    for path in ("/ballot-sessions/{session_id}/ballots", "/nominations/{workflow_id}/objections"):
+        parameters = paths[path]["post"]["parameters"]
+        assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in parameters), path
