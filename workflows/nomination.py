@@ -70,8 +70,11 @@ with workflow.unsafe.imports_passed_through():
         transition,
     )
     from domain.voting import VoteOutcome, evaluate
+    from workflows.payloads import payload_required
     from workflows.search_attributes import BLOC, NOMINATION_STAGE, STAGE_DUE_AT
 
+# A ballot session's deadline (signal session_scheduled) is waited for, and escalated when it passes.
+SESSION_DEADLINE_WAIT_PATCH = "session-deadline-wait"
 # A consultation that waits for another transition changes the due date only once accepted.
 CHANGES_ON_ACCEPTANCE_PATCH = "changes-on-acceptance"
 PERSIST_TIMEOUT = timedelta(seconds=30)
@@ -129,6 +132,7 @@ class NominationWorkflow:
         # Serialises transitions so they are applied and persisted in sequence order.
         self._lock = asyncio.Lock()
         self._current: bool | None = None  # see CURRENT_PROCEDURE_PATCH
+        self._reschedules = 0  # deadlines set or moved outside a transition: the stage's wait re-arms
 
     # ---- the procedure -------------------------------------------------------------------------
 
@@ -173,21 +177,26 @@ class NominationWorkflow:
         return self._current
 
     async def _wait_in_stage(self, seen: int) -> None:
-        """Wait for the next transition; when the stage's next deadline comes first, act on it."""
+        """Wait for the next transition; when the stage's next deadline comes first, act on it. A deadline
+        set or moved meanwhile (a ballot session's, by signal) is waited for from then on."""
         while len(self._transitions) == seen:
+            moved_or_rescheduled = self._moved_or_rescheduled_since(seen, self._reschedules)
             deadline = self._next_deadline()
             if deadline is None:
-                await workflow.wait_condition(self._moved_since(seen))
-                return
+                await workflow.wait_condition(moved_or_rescheduled)
+                continue
             moment, on_reach = deadline
             timeout = moment - workflow.now()
             if timeout > timedelta(0):
                 try:
-                    await workflow.wait_condition(self._moved_since(seen), timeout=timeout)
-                    return
+                    await workflow.wait_condition(moved_or_rescheduled, timeout=timeout)
+                    continue
                 except TimeoutError:
                     pass
             await on_reach()
+
+    def _moved_or_rescheduled_since(self, seen: int, reschedules: int) -> Callable[[], bool]:
+        return lambda: len(self._transitions) != seen or self._reschedules != reschedules
 
     def _next_deadline(self) -> tuple[datetime, Callable[[], Awaitable[None]]] | None:
         """The current stage's next deadline and what happens then; None while on hold or with none."""
@@ -400,6 +409,7 @@ class NominationWorkflow:
         return await self._record_vote(Stage.COUNCIL_REVIEW, result)
 
     @record_council_result.validator
+    @payload_required
     def _validate_council_result(self, result: MeetingResult) -> None:
         self._check(Action.RECORD_COUNCIL_RESULT, result.actor, self._vote_event(Stage.COUNCIL_REVIEW, result))
         self._check_body_size(Stage.COUNCIL_REVIEW, result)
@@ -409,6 +419,7 @@ class NominationWorkflow:
         return await self._record_vote(Stage.BLOC_VOTE, result)
 
     @record_bloc_result.validator
+    @payload_required
     def _validate_bloc_result(self, result: MeetingResult) -> None:
         self._check(Action.RECORD_BLOC_RESULT, result.actor, self._vote_event(Stage.BLOC_VOTE, result))
         self._check_body_size(Stage.BLOC_VOTE, result)
@@ -449,6 +460,7 @@ class NominationWorkflow:
         )
 
     @approve.validator
+    @payload_required
     def _validate_approve(self, approval: CentralApproval) -> None:
         self._check(Action.APPROVE, approval.actor, Approved(decided=approval.decision_no is not None))
 
@@ -473,6 +485,7 @@ class NominationWorkflow:
         )
 
     @record_decision.validator
+    @payload_required
     def _validate_record_decision(self, decision: DecisionRef) -> None:
         if self._route.stage == Stage.AWARDED:
             raise ValueError(f"the nomination is already decided (decision {self._decision_no}); not on two decisions")
@@ -505,6 +518,7 @@ class NominationWorkflow:
         )
 
     @hold.validator
+    @payload_required
     def _validate_hold(self, request: HoldRequest) -> None:
         if self._hold is not None:
             raise ValueError(f"the nomination is already on hold since {self._hold.since.isoformat()}")
@@ -546,6 +560,7 @@ class NominationWorkflow:
         return receipt
 
     @release.validator
+    @payload_required
     def _validate_release(self, action: ReasonedAction) -> None:
         if self._hold is None:
             raise ValueError("the nomination is not on hold")
@@ -573,6 +588,7 @@ class NominationWorkflow:
             )
 
     @file_objection.validator
+    @payload_required
     def _validate_file_objection(self, filing: ObjectionFiling) -> None:
         outcome = transition(self._route, ObjectionFiled())
         if isinstance(outcome, Refusal):
@@ -607,6 +623,7 @@ class NominationWorkflow:
         )
 
     @resolve_objection.validator
+    @payload_required
     def _validate_resolve_objection(self, resolution: ObjectionResolution) -> None:
         open_ids = [o.id for o in self._objections if o.resolution is None]
         if resolution.objection_id not in open_ids:
@@ -639,6 +656,7 @@ class NominationWorkflow:
         )
 
     @request_consultation.validator
+    @payload_required
     def _validate_request_consultation(self, request: ConsultationRequest) -> None:
         if not self._with_deadlines:
             raise ValueError("this nomination started before appraisal deadlines were kept")
@@ -650,6 +668,9 @@ class NominationWorkflow:
         if self._route.stage in BALLOT_KINDS and self._with_deadlines:
             self._due_at, self._escalated = scheduled.deadline, False
             self._show_due_date()
+            # Runs from before this patch set the due date without waiting for it: never escalated.
+            if workflow.patched(SESSION_DEADLINE_WAIT_PATCH):
+                self._reschedules += 1
 
     @workflow.update
     async def reject(self, action: ReasonedAction) -> ActionReceipt:
@@ -663,6 +684,7 @@ class NominationWorkflow:
         )
 
     @reject.validator
+    @payload_required
     def _validate_reject(self, action: ReasonedAction) -> None:
         self._check(Action.REJECT, action.actor, Rejected())
 
@@ -678,6 +700,7 @@ class NominationWorkflow:
         )
 
     @return_dossier.validator
+    @payload_required
     def _validate_return(self, action: ReasonedAction) -> None:
         self._check(Action.RETURN, action.actor, ReturnedForSupplement())
 
@@ -694,6 +717,7 @@ class NominationWorkflow:
         )
 
     @resubmit.validator
+    @payload_required
     def _validate_resubmit(self, resubmission: Resubmission) -> None:
         self._check(Action.RESUBMIT, resubmission.actor, Resubmitted())
         corrected = resubmission.nomination
@@ -716,6 +740,7 @@ class NominationWorkflow:
         )
 
     @withdraw.validator
+    @payload_required
     def _validate_withdraw(self, action: ReasonedAction) -> None:
         self._check(Action.WITHDRAW, action.actor, Withdrawn())
 

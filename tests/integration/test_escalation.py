@@ -178,15 +178,6 @@ async def reach_scheduled_stage(
     return handle.id, session_id, deadline, scheduled
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "workflows/nomination.py NominationWorkflow._wait_in_stage: with no deadline in the stage it waits only "
-        "for the next transition (wait_condition without timeout); the session_scheduled signal sets _due_at "
-        "and StageDueAt but records no transition, so the wait is never re-armed and a council/bloc stage "
-        "is never escalated when the session's deadline passes"
-    ),
-)
 @pytest.mark.parametrize("body", sorted(BODIES))
 async def test_an_overdue_ballot_session_escalates_to_the_head_of_the_body(
     skipping_env: WorkflowEnvironment, db_engine: AsyncEngine, ballot_key: Path, body: str

@@ -4,11 +4,14 @@ the shipped template; and start_all's counting and bound against a stand-in for 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from openpyxl import Workbook
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from domain.catalog import policy_set
@@ -316,27 +319,44 @@ def test_row_error_reads_as_row_and_column():
 
 
 class StandInClient:
-    """Records starts; refuses an id started before, as the server does (REJECT_DUPLICATE)."""
+    """Records starts; refuses an id started before, as the server does (REJECT_DUPLICATE), and shows what
+    it was started with (the first history event), as the server does."""
+
+    data_converter = pydantic_data_converter
 
     def __init__(self, fail: set[str] | None = None) -> None:
-        self.ids: set[str] = set()
+        self.inputs: dict[str, Any] = {}
         self.fail = fail or set()
         self.in_flight = 0
         self.max_in_flight = 0
 
-    async def start_workflow(self, _run: Any, _arg: Any, *, id: str, **_: Any) -> object:
+    async def start_workflow(self, _run: Any, arg: Any, *, id: str, **_: Any) -> object:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             await asyncio.sleep(0.001)
             if id in self.fail:
                 raise RuntimeError("server unavailable")
-            if id in self.ids:
+            if id in self.inputs:
                 raise WorkflowAlreadyStartedError(id, "NominationWorkflow")
-            self.ids.add(id)
+            self.inputs[id] = arg
             return object()
         finally:
             self.in_flight -= 1
+
+    def get_workflow_handle(self, workflow_id: str) -> Any:
+        return StandInHandle(self, workflow_id)
+
+
+class StandInHandle:
+    def __init__(self, client: StandInClient, workflow_id: str) -> None:
+        self.client, self.workflow_id = client, workflow_id
+
+    async def fetch_history_events(self, **_: Any) -> AsyncIterator[HistoryEvent]:
+        started = HistoryEvent()
+        payloads = await self.client.data_converter.encode([self.client.inputs[self.workflow_id]])
+        started.workflow_execution_started_event_attributes.input.payloads.extend(payloads)
+        yield started
 
 
 def many(count: int) -> list[tuple[int, Nomination]]:
@@ -356,6 +376,16 @@ async def test_start_all_counts_started_and_already_started_within_the_bound():
     assert len(done) == 45
     again = await start_all(client, "q", nominations)  # type: ignore[arg-type]
     assert again.as_dict() == {"started": 15, "already_started": 45, "failed": 0}
+
+
+async def test_a_reference_held_by_another_nomination_is_a_failed_row():
+    client = StandInClient()
+    [(row, nomination)] = many(1)
+    await start_all(client, "q", [(row, nomination)])  # type: ignore[arg-type]
+    other = nomination.model_copy(update={"achievements": "Một thành tích khác của một đề nghị khác."})
+    counts = await start_all(client, "q", [(row, other)])  # type: ignore[arg-type]
+    assert (counts.started, counts.already_started, len(counts.failed)) == (0, 0, 1)
+    assert "another nomination holds this reference" in counts.failed[0].message
 
 
 async def test_a_row_the_server_refuses_is_reported_and_the_others_go_on():
