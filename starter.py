@@ -441,6 +441,16 @@ async def cmd_ballot_chair(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def cmd_ballot_decide_tie(args: argparse.Namespace) -> int:
+    from domain.ballot_messages import TieDecision
+    from runtime.ballots import decide_tie
+
+    decision = build_payload(TieDecision, actor=args.actor, choose=args.choose)
+    status = await decide_tie(await _client(), args.session_id, decision)  # type: ignore[arg-type]
+    print_json(status.model_dump(mode="json", exclude={"public_pem"}))
+    return EXIT_OK
+
+
 async def cmd_ballot_verify(args: argparse.Namespace) -> int:
     from domain.ballots import ReceiptState
     from runtime.ballots import check_receipt
@@ -502,6 +512,20 @@ def add_ballot_parser(sub: argparse._SubParsersAction) -> None:
         if name == "cancel":
             s.add_argument("--reason", required=True)
         s.set_defaults(run=cmd_ballot_chair, update=update)
+
+    s = bsub.add_parser(
+        "decide-tie", help="the bloc head chooses among candidates still tied after the policy's runoff rounds"
+    )
+    s.add_argument("session_id")
+    s.add_argument("--actor", help=ACTOR_HELP)
+    s.add_argument(
+        "--choose",
+        action="append",
+        required=True,
+        metavar="WORKFLOW_ID",
+        help="a tied nomination taking a seat; once per seat left (`ballot status` shows tied, seats_left)",
+    )
+    s.set_defaults(run=cmd_ballot_decide_tie)
 
     s = bsub.add_parser("verify", help="check that the ballot behind a receipt was counted")
     s.add_argument("receipt")

@@ -97,6 +97,7 @@ def build_worker(
             ballots.ballot_public_key,
             ballots.open_and_count,
             ballots.record_ballot_minutes,
+            ballots.record_tie_decision,
             ballots.write_session_notifications,
             decisions.apply_decision_item,
             decisions.persist_decision,

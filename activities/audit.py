@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from activities.db import dialect_insert
 from activities.schema import audit_log
-from domain.ballot_messages import SessionMinutes
+from domain.ballot_messages import SessionAction, SessionMinutes
 from domain.decisions import DecisionSummary, decision_workflow_id
 from domain.records import TransitionRecord
 from domain.voting import VoteResult
@@ -41,6 +41,7 @@ AUDIT_LOCK_KEY = 0x7464_6B74_6175_6474
 # Actions of the entries written outside a nomination's transitions.
 BALLOT_MINUTES = "BALLOT_MINUTES"
 DECISION_ISSUED = "DECISION_ISSUED"
+# A person's action on a ballot session is audited under its SessionActionKind (seq: the session's step).
 # Transition details not copied into the audit log: an entry can never be erased, so an objector's
 # contact stays in stage_events only (where it can be), not in the chain.
 PRIVATE_DETAILS = frozenset({"contact"})
@@ -357,4 +358,19 @@ def decision_entry(summary: DecisionSummary) -> AuditEntry:
             "accepted": [i.workflow_id for i in accepted],
             "refused": [i.workflow_id for i in refused],
         },
+    )
+
+
+def session_action_entry(action: SessionAction) -> AuditEntry:
+    """One entry per person's action on a ballot session: who, what, when, through which interface. The
+    details name nominations, deadlines and reasons, never a choice."""
+    return AuditEntry(
+        workflow_id=action.session_id,
+        seq=action.step,
+        action=action.action.value,
+        actor=action.actor,
+        channel=Channel(action.channel),
+        outcome=action.outcome,
+        occurred_at=action.occurred_at,
+        details=dict(action.details),
     )

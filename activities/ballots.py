@@ -21,7 +21,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.audit import append_audit, minutes_entry
+from activities.audit import append_audit, minutes_entry, session_action_entry
 from activities.db import dialect_insert
 from activities.logging import activity_logger
 from activities.persistence import as_utc
@@ -37,7 +37,16 @@ from activities.schema import (
     nominations,
     notifications,
 )
-from domain.ballot_messages import CountRequest, CountResult, PublicKeyInfo, SessionMinutes, SessionPhase, SessionRow
+from domain.ballot_messages import (
+    CountRequest,
+    CountResult,
+    PublicKeyInfo,
+    SessionAction,
+    SessionMinutes,
+    SessionPhase,
+    SessionRow,
+    TieDecisionRecord,
+)
 from domain.ballots import Ballot, BallotSessionKind, Candidate, Electorate, Voter, ballot_errors, count
 from domain.notices import NotificationDraft
 from domain.roster import Role
@@ -228,8 +237,13 @@ class BallotActivities:
     # ---- the session register ------------------------------------------------------------------------
 
     @activity.defn(name="register_ballot_session")
-    async def register_ballot_session(self, row: SessionRow) -> None:
+    async def register_ballot_session(self, row: SessionRow, actions: list[SessionAction] | None = None) -> None:
+        """Upsert the session's row and, in the same transaction, audit the people's actions that led to it
+        (each keyed on the session and its step: a retry appends nothing). Sessions always pass both
+        arguments (the SDK decodes untyped when the count differs); one scheduled before the audit passes the
+        row only."""
         now = datetime.now(UTC)
+        audited = 0
         async with self._engine.begin() as conn:
             upsert = dialect_insert(conn, ballot_sessions).values(session_row_values(row, now))
             kept = ("session_id", "created_at")
@@ -239,6 +253,8 @@ class BallotActivities:
                     set_={c.name: upsert.excluded[c.name] for c in ballot_sessions.columns if c.name not in kept},
                 )
             )
+            for action in actions or []:
+                audited += await append_audit(conn, session_action_entry(action), recorded_at=now)
         activity_logger(__name__).info(
             "ballot_session_registered",
             session_id=row.session_id,
@@ -246,6 +262,8 @@ class BallotActivities:
             candidates=row.candidates,
             electorate_size=row.electorate_size,
             voted=row.voted,
+            actions=[a.action.value for a in actions or []],
+            audited=audited,
         )
 
     # ---- the list -----------------------------------------------------------------------------------
@@ -414,6 +432,32 @@ class BallotActivities:
             participation=len(minutes.participation),
             spoiled=minutes.spoiled,
             first_write=first,
+            audited=audited,
+        )
+
+    @activity.defn(name="record_tie_decision")
+    async def record_tie_decision(self, record: TieDecisionRecord) -> None:
+        """The bloc head's decision: the tied candidates' rows of that round's minutes take their final result,
+        and the decision is audited, in one transaction (idempotent: the same rows, the same audit key)."""
+        now = datetime.now(UTC)
+        async with self._engine.begin() as conn:
+            for entry in record.entries:
+                await conn.execute(
+                    sa.update(ballot_minutes)
+                    .where(
+                        ballot_minutes.c.session_id == record.session_id,
+                        ballot_minutes.c.round == record.round,
+                        ballot_minutes.c.workflow_id == entry.candidate.workflow_id,
+                    )
+                    .values(result=entry.result.value, reason_vi=entry.reason_vi)
+                )
+            audited = await append_audit(conn, session_action_entry(record.action), recorded_at=now)
+        activity_logger(__name__).info(
+            "tie_decision_recorded",
+            session_id=record.session_id,
+            round=record.round,
+            tied=record.tied,
+            head_decision=record.head_decision,
             audited=audited,
         )
 

@@ -66,6 +66,7 @@ from api.models import (
     ResolutionBody,
     SessionOpenBody,
     SessionOpened,
+    TieBody,
 )
 from api.problems import (
     PROBLEM_TYPES,
@@ -82,6 +83,7 @@ from domain.ballot_messages import (
     ListClosing,
     SessionStart,
     SessionStatus,
+    TieDecision,
     session_workflow_id,
 )
 from domain.catalog import current_policy_version, policy_set
@@ -890,6 +892,19 @@ async def extend(session_id: str, body: ExtendBody, svc: Svc, who: Who) -> Sessi
 async def cancel(session_id: str, body: CancelBody, svc: Svc, who: Who) -> SessionStatus:
     action = payload(ChairAction, actor=actor_of(who, body), reason=body.reason)
     return await _chair(svc, session_id, "cancel", action)
+
+
+@sessions.post(
+    "/ballot-sessions/{session_id}/decide-tie",
+    response_model=SessionStatus,
+    summary="The bloc head decides a tie the runoff rounds left",
+    responses={403: {}, 404: {}, 409: {}},
+)
+async def decide_tie(session_id: str, body: TieBody, svc: Svc, who: Who) -> SessionStatus:
+    """While the session is AWAITING_HEAD: exactly `seats_left` of the `tied` nominations take the seats. The
+    decision is kept in the minutes and the audit chain; the answer comes once the results have gone out."""
+    decision = payload(TieDecision, actor=actor_of(who, body), choose=body.choose)
+    return await on_session(session_id, ballot_ops.decide_tie(await svc.client(), session_id, decision))
 
 
 @sessions.get(

@@ -230,6 +230,14 @@ class CancelBody(Acting):
     reason: Text
 
 
+class TieBody(Acting):
+    choose: list[str] = Field(
+        min_length=1,
+        max_length=50,
+        description="workflow ids of the tied nominations that take the seats left (the status's `tied`, `seats_left`)",
+    )
+
+
 class ReceiptCheck(BaseModel):
     receipt: str
     session_id: str

@@ -13,6 +13,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from domain.ballots import BallotSessionKind, Candidate, ConflictRule, Electorate
+from domain.messages import ActionChannel
 from domain.nomination import ActorId, Code, Text
 from domain.voting import Tally, VoteResult
 
@@ -23,6 +24,7 @@ class SessionPhase(StrEnum):
     COLLECTING = "COLLECTING"  # the list is open: nominations reaching the stage join it
     VOTING = "VOTING"  # the list is closed, the electorate snapshotted, ballots are cast
     AWAITING_CHAIR = "AWAITING_CHAIR"  # the deadline passed without a quorum: the chair extends or cancels
+    AWAITING_HEAD = "AWAITING_HEAD"  # a bloc tie outlasted its runoff rounds: the bloc head decides (decide_tie)
     CLOSED = "CLOSED"  # counted, results sent to the nominations
     CANCELLED = "CANCELLED"
 
@@ -38,6 +40,7 @@ class SessionStart(BaseModel):
     conflict_rule: ConflictRule | None = None  # None: the kind's natural rule
     reminder_before_seconds: int = Field(default=24 * 3600, ge=0)
     runoff_seconds: int = Field(default=24 * 3600, ge=1)
+    channel: ActionChannel = "CLI"  # through which interface the opener opened it (the audit record)
 
 
 def session_workflow_id(kind: BallotSessionKind, scope: str, meeting_ref: str) -> str:
@@ -72,11 +75,48 @@ class ChairAction(BaseModel):
     actor: ActorId
     new_deadline: datetime | None = None  # for extend
     reason: Text | None = None
+    channel: ActionChannel = "CLI"
 
 
 class ListClosing(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     actor: ActorId
+    channel: ActionChannel = "CLI"
+
+
+class TieDecision(BaseModel):
+    """The bloc head's recorded decision on a tie that outlasted the policy's runoff rounds: exactly
+    `seats_left` of the tied candidates (their workflow ids) take the remaining seats."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    actor: ActorId
+    choose: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(min_length=1, max_length=50)
+    channel: ActionChannel = "CLI"
+
+
+class SessionActionKind(StrEnum):
+    """The people's actions on a session that the audit chain records (its `action`)."""
+
+    OPENED = "BALLOT_SESSION_OPENED"
+    LIST_CLOSED = "BALLOT_LIST_CLOSED"
+    DEADLINE_EXTENDED = "BALLOT_DEADLINE_EXTENDED"
+    VOTING_CLOSED = "BALLOT_VOTING_CLOSED"
+    CANCELLED = "BALLOT_SESSION_CANCELLED"
+    TIE_DECIDED = "BALLOT_TIE_DECIDED"
+
+
+class SessionAction(BaseModel):
+    """A person's action on a session, for the audit chain: who, what, when, through which interface, keyed on
+    the session and a step number. Never any ballot content."""
+
+    session_id: str
+    step: int = Field(ge=1)
+    action: SessionActionKind
+    actor: str
+    channel: ActionChannel
+    occurred_at: datetime
+    outcome: str
+    details: dict[str, str | int | list[str] | None] = Field(default_factory=dict)
 
 
 class PublicKeyInfo(BaseModel):
@@ -173,3 +213,18 @@ class SessionStatus(BaseModel):
     key_id: str | None = None
     public_pem: str | None = None
     cancel_reason: str | None = None  # why the session was cancelled: the chair's reason, or a refused opener
+    # AWAITING_HEAD: the candidates tied at the quota boundary and how many of them the bloc head chooses.
+    tied: list[str] = Field(default_factory=list)
+    seats_left: int = 0
+
+
+class TieDecisionRecord(BaseModel):
+    """What the minutes and the audit chain keep of the bloc head's decision on round `round`'s tie."""
+
+    session_id: str
+    round: int
+    tied: list[str]
+    seats_left: int
+    head_decision: list[str]
+    entries: list[MinutesEntry]  # the tied candidates' final results
+    action: SessionAction

@@ -85,3 +85,22 @@ def runoff_opened(
         )
         for voter in voter_ids
     ]
+
+
+def tie_decision_needed(
+    label: str, head_ids: list[str], tied: list[str], seats_left: int, rounds: int, snapshot: RosterSnapshot
+) -> list[NotificationDraft]:
+    """The bloc head is told that a tie outlasted the runoff rounds and waits for their recorded decision."""
+    return [
+        NotificationDraft(
+            party=f"BLOC_HEAD:{','.join(head_ids)}",
+            recipients=_emails(snapshot, head_ids),
+            subject=f"[TĐKT] {label}: cần Trưởng Khối quyết định",
+            body=(
+                f"Sau {rounds} vòng bỏ phiếu, {len(tied)} hồ sơ vẫn bằng số phiếu tại vị trí cuối của chỉ tiêu: "
+                f"{', '.join(tied)}.\n"
+                f"Đề nghị Trưởng Khối quyết định chọn {seats_left} hồ sơ trong số này "
+                "(starter.py ballot decide-tie hoặc API decide-tie); quyết định được ghi vào biên bản và nhật ký."
+            ),
+        )
+    ]

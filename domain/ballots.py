@@ -472,6 +472,49 @@ def resolve_with_head_decision(ranking: BlocRanking, chosen: Sequence[str]) -> B
     )
 
 
+def tie_decision_errors(ranking: BlocRanking, chosen: Sequence[str]) -> list[str]:
+    """Why the bloc head's choice cannot settle this tie (empty when it can); each message names `choose`."""
+    try:
+        resolve_with_head_decision(ranking, chosen)
+    except ValueError as err:
+        return [f"choose: {problem}" for problem in str(err).split("; ")]
+    return []
+
+
+def runoffs_exhausted(ranking: BlocRanking, policy: VotingPolicy, runoffs_held: int) -> bool:
+    """Whether a boundary tie now goes to the bloc head: the policy's runoff rounds have all been held."""
+    return ranking.needs_runoff and runoffs_held >= policy.max_runoff_rounds
+
+
+def head_decision_pending(ranking: BlocRanking) -> dict[str, VoteOutcome]:
+    """How the minutes record the tied candidates of a round when no runoff is left: the bloc head decides."""
+    return {
+        wf: ranking.outcomes[wf].model_copy(
+            update={
+                "reason_vi": f"{ranking.outcomes[wf].reason_vi}; bằng phiếu tại vị trí cuối chỉ tiêu, "
+                "chờ Trưởng Khối quyết định"
+            }
+        )
+        for wf in ranking.tied
+    }
+
+
+def head_decision_verdicts(ranking: BlocRanking, chosen: Sequence[str]) -> dict[str, VoteOutcome]:
+    """The outcome of each tied candidate once the bloc head has decided (ValueError if the choice is not
+    exactly `seats_left` distinct tied candidates): the chosen PASS, the others FAIL, both saying why."""
+    resolved = resolve_with_head_decision(ranking, chosen)
+    verdicts = bloc_verdicts(resolved)
+    picked = set(resolved.head_decision)
+    decided: dict[str, VoteOutcome] = {}
+    for wf in ranking.tied:
+        note = "được Trưởng Khối chọn" if wf in picked else "không được Trưởng Khối chọn"
+        outcome = verdicts[wf]
+        decided[wf] = outcome.model_copy(
+            update={"reason_vi": f"{outcome.reason_vi}; bằng phiếu tại vị trí cuối chỉ tiêu, {note}"}
+        )
+    return decided
+
+
 def bloc_verdicts(ranking: BlocRanking) -> dict[str, VoteOutcome]:
     """The final outcome of each decided candidate: winners PASSED; every loser FAILED, including one that
     met the threshold but ranked below the quota. Tied candidates are left out until their runoff."""

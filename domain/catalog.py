@@ -86,6 +86,9 @@ class VotingPolicy(BaseModel):
     threshold: Fraction
     secret_ballot: bool = True
     quota: int | None = None
+    # A bloc vote: how many runoff rounds among the tied at the quota boundary before the bloc head decides
+    # (0: the head decides the first tie). Absent in older data: 1, one runoff as sessions have always run.
+    max_runoff_rounds: int = Field(default=1, ge=0)
     source: str
     verified: bool = False
 

@@ -18,6 +18,7 @@ from domain.ballot_messages import (
     PublicKeyInfo,
     SessionStart,
     SessionStatus,
+    TieDecision,
     session_workflow_id,
 )
 from domain.ballots import Choice, ReceiptState, opener_error, receipt_state
@@ -96,6 +97,11 @@ async def cast(client: Client, session_id: str, voter: str, choices: Mapping[str
 
 async def chair_action(client: Client, session_id: str, update: str, action: ChairAction) -> SessionStatus:
     return await act(client, session_id, update, action, result_type=SessionStatus)
+
+
+async def decide_tie(client: Client, session_id: str, decision: TieDecision) -> SessionStatus:
+    """The bloc head's decision on a tie awaiting it; returns once the results have gone out (CLOSED)."""
+    return await act(client, session_id, "decide_tie", decision, result_type=SessionStatus)
 
 
 async def check_receipt(client: Client, receipt: str) -> tuple[str, ReceiptState]:

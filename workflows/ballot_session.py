@@ -4,7 +4,10 @@ COLLECTING: nominations reaching the stage join the list (by signal, or picked u
 VOTING: the electorate is snapshotted; each voter casts one sealed ballot covering the whole list.
 The session closes when everyone has voted, at the deadline with a quorum, or when the chair closes it
 once a quorum has voted; without a quorum at the deadline the chair extends or cancels. A tie at the
-bloc's quota boundary runs a runoff round among the tied. Results go back to each nomination by signal.
+bloc's quota boundary runs a runoff round among the tied; once the bloc policy's runoff rounds are used up
+and the tie remains, the bloc head decides (`decide_tie`). Results go back to each nomination by signal.
+Every person's action on the session (open, close the list, extend, close early, cancel, decide a tie) is
+audited with the write it leads to.
 
 Choices exist here only sealed; they are opened and counted inside one activity that returns tallies.
 """
@@ -33,15 +36,20 @@ with workflow.unsafe.imports_passed_through():
         Participation,
         PublicKeyInfo,
         SealedBallot,
+        SessionAction,
+        SessionActionKind,
         SessionMinutes,
         SessionPhase,
         SessionRow,
         SessionStart,
         SessionStatus,
+        TieDecision,
+        TieDecisionRecord,
     )
     from domain.ballots import (
         Ballot,
         BallotSessionKind,
+        BlocRanking,
         Candidate,
         Choice,
         Electorate,
@@ -50,11 +58,15 @@ with workflow.unsafe.imports_passed_through():
         bloc_verdicts,
         conflicted,
         council_outcomes,
+        head_decision_pending,
+        head_decision_verdicts,
         make_receipt,
         natural_conflict_rule,
         opener_error,
         rank_bloc,
         runoff_pending,
+        runoffs_exhausted,
+        tie_decision_errors,
         turnout,
     )
     from domain.catalog import VotingPolicy, policy_set
@@ -99,6 +111,12 @@ class BallotSessionWorkflow:
         self._results: list[MinutesEntry] | None = None
         self._counted_receipts: list[str] = []
         self._notice_seq = 0
+        # The audit of people's actions (off for sessions opened before it existed: their histories replay).
+        self._audit = False
+        self._step = 0  # the session's step number: the audit key of each action, never an attempt
+        self._actions: list[SessionAction] = []  # noted, written with the next register of the session
+        self._tie: BlocRanking | None = None  # AWAITING_HEAD: the tie the bloc head decides
+        self._tie_decision: TieDecision | None = None
 
     # ---- the procedure -------------------------------------------------------------------------
 
@@ -115,6 +133,20 @@ class BallotSessionWorkflow:
             self._cancel_reason = refusal
             self._phase = SessionPhase.CANCELLED
             return self.status()
+        if workflow.patched("audit-session-actions"):
+            self._audit = True
+            self._note(
+                SessionActionKind.OPENED,
+                start.opened_by,
+                start.channel,
+                f"opened {kind} {scope} {start.meeting_ref}",
+                at=workflow.info().start_time,
+                kind=kind,
+                scope=scope,
+                meeting_ref=start.meeting_ref,
+                deadline=start.deadline.isoformat(),
+                policy_version=start.policy_version,
+            )
         self._key = await self._activity("ballot_public_key", result_type=PublicKeyInfo)
         await self._register()
         waiting: list[Candidate] = await self._activity("waiting_candidates", kind, scope, result_type=list[Candidate])
@@ -161,7 +193,17 @@ class BallotSessionWorkflow:
             ranking = rank_bloc(counted.tallies, self._round_candidates, policy, session, seats=seats)
             decided = bloc_verdicts(ranking)
             verdicts.update({wf: (counted.tallies[wf], outcome) for wf, outcome in decided.items()})
-            await self._record_minutes(counted, decided | runoff_pending(ranking))
+            # The runoffs the policy allows are used up and the tie remains: the bloc head decides. (Sessions
+            # that ran further runoffs before this existed keep running them on replay.)
+            to_head = runoffs_exhausted(ranking, policy, self._round - 1) and workflow.patched("bloc-tie-head-decision")
+            pending = head_decision_pending(ranking) if to_head else runoff_pending(ranking)
+            await self._record_minutes(counted, decided | pending)
+            if to_head:
+                settled = await self._head_decides(ranking, counted)
+                if settled is None:
+                    return  # cancelled
+                verdicts.update({wf: (counted.tallies[wf], outcome) for wf, outcome in settled.items()})
+                break
             if not ranking.needs_runoff:
                 break
             # Never break a tie at the quota boundary silently: vote again among the tied.
@@ -208,6 +250,53 @@ class BallotSessionWorkflow:
             for delivery in deliveries:
                 await delivery
 
+    async def _head_decides(self, ranking: BlocRanking, counted: CountResult) -> dict[str, VoteOutcome] | None:
+        """Wait for the bloc head's decision on the tie; record it in the minutes and the audit; the tied
+        candidates' outcomes (None when the session is cancelled meanwhile)."""
+        self._tie = ranking
+        self._phase = SessionPhase.AWAITING_HEAD
+        await self._register()
+        heads = self._holders(Role.BLOC_HEAD)
+        await self._notify(
+            ballot_notices.tie_decision_needed(
+                self._label(), heads, ranking.tied, ranking.seats_left, self._round, self._require_snapshot()
+            )
+        )
+        await workflow.wait_condition(lambda: self._tie_decision is not None or self._cancelled)
+        if self._cancelled or self._tie_decision is None:
+            return None
+        decision = self._tie_decision
+        outcomes = head_decision_verdicts(ranking, decision.choose)
+        chosen = [wf for wf in ranking.tied if wf in set(decision.choose)]
+        action = self._note(
+            SessionActionKind.TIE_DECIDED,
+            decision.actor,
+            decision.channel,
+            f"chose {', '.join(chosen)} for {ranking.seats_left} seat(s) among the tied {', '.join(ranking.tied)}",
+            written_later=True,
+            round=self._round,
+            tied=list(ranking.tied),
+            seats_left=ranking.seats_left,
+            head_decision=chosen,
+        )
+        record = TieDecisionRecord(
+            session_id=self._id(),
+            round=self._round,
+            tied=list(ranking.tied),
+            seats_left=ranking.seats_left,
+            head_decision=chosen,
+            entries=[
+                MinutesEntry(
+                    candidate=self._candidates[wf], tally=counted.tallies[wf], result=o.result, reason_vi=o.reason_vi
+                )
+                for wf, o in sorted(outcomes.items())
+            ],
+            action=action,
+        )
+        await self._activity("record_tie_decision", record)
+        self._tie = None
+        return outcomes
+
     def _settle_receipts(self, counted: CountResult) -> None:
         """File this round's receipts as counted or spoiled (published once the session closes)."""
         spoiled = set(counted.spoiled)
@@ -243,7 +332,11 @@ class BallotSessionWorkflow:
             if self._cancelled:
                 return False
             if self._round_complete():
+                if self._actions:  # the chair closed early: audited before the count
+                    await self._register()
                 return True
+            if self._actions:  # e.g. the chair extended the deadline: the new one is registered and audited
+                await self._register()
             now = workflow.now()
             remind_at = self._deadline - timedelta(seconds=self._start.reminder_before_seconds)
             if not reminded and self._start.reminder_before_seconds and remind_at > now:
@@ -298,7 +391,7 @@ class BallotSessionWorkflow:
         if timeout <= timedelta(0):
             return self._round_complete()
         try:
-            await workflow.wait_condition(self._round_complete, timeout=timeout)
+            await workflow.wait_condition(lambda: self._round_complete() or bool(self._actions), timeout=timeout)
             return True
         except TimeoutError:
             return False
@@ -315,6 +408,13 @@ class BallotSessionWorkflow:
     async def close_list(self, closing: ListClosing) -> SessionStatus:
         """Returns once voting is open, with the final list and the electorate."""
         self._list_closed = True
+        self._note(
+            SessionActionKind.LIST_CLOSED,
+            closing.actor,
+            closing.channel,
+            f"list closed with {len(self._candidates)} nominations",
+            nominations=len(self._candidates),
+        )
         await workflow.wait_condition(lambda: self._phase != SessionPhase.COLLECTING)
         return self.status()
 
@@ -362,6 +462,17 @@ class BallotSessionWorkflow:
     @workflow.update
     def close_voting(self, action: ChairAction) -> SessionStatus:
         self._close_requested = True
+        session = self._turnout()
+        self._note(
+            SessionActionKind.VOTING_CLOSED,
+            action.actor,
+            action.channel,
+            f"voting closed early in round {self._round}: {session.voted} of {session.eligible} voted",
+            round=self._round,
+            voted=session.voted,
+            eligible=session.eligible,
+            reason=action.reason,
+        )
         return self.status()
 
     @close_voting.validator
@@ -376,7 +487,17 @@ class BallotSessionWorkflow:
     @workflow.update
     def extend(self, action: ChairAction) -> SessionStatus:
         assert action.new_deadline is not None
-        self._deadline = action.new_deadline
+        before, self._deadline = self._deadline, action.new_deadline
+        self._note(
+            SessionActionKind.DEADLINE_EXTENDED,
+            action.actor,
+            action.channel,
+            f"deadline moved to {action.new_deadline.isoformat()}",
+            round=self._round,
+            previous_deadline=before.isoformat(),
+            new_deadline=action.new_deadline.isoformat(),
+            reason=action.reason,
+        )
         return self.status()
 
     @extend.validator
@@ -391,6 +512,15 @@ class BallotSessionWorkflow:
     def cancel(self, action: ChairAction) -> SessionStatus:
         self._cancelled = True
         self._cancel_reason = action.reason
+        self._note(
+            SessionActionKind.CANCELLED,
+            action.actor,
+            action.channel,
+            f"cancelled while {self._phase.value}: {action.reason}",
+            phase=self._phase.value,
+            round=self._round,
+            reason=action.reason,
+        )
         return self.status()
 
     @cancel.validator
@@ -400,6 +530,28 @@ class BallotSessionWorkflow:
         self._require_role(action.actor, self._chairs(), "cancel the session")
         if not action.reason:
             raise ValueError("reason: a cancellation needs a reason")
+
+    @workflow.update
+    async def decide_tie(self, decision: TieDecision) -> SessionStatus:
+        """The bloc head's recorded decision on a tie that outlasted the runoff rounds; returns once the
+        results have gone to the nominations."""
+        self._tie_decision = decision
+        await workflow.wait_condition(lambda: self._phase != SessionPhase.AWAITING_HEAD)
+        return self.status()
+
+    @decide_tie.validator
+    def _validate_decide_tie(self, decision: TieDecision) -> None:
+        if self._phase != SessionPhase.AWAITING_HEAD or self._tie is None or self._cancelled:
+            raise ValueError(
+                "a tie is decided only while it awaits the bloc head's decision (AWAITING_HEAD); "
+                f"the session is {self._phase.value}"
+            )
+        if self._tie_decision is not None:
+            raise ValueError(f"the tie has already been decided by {self._tie_decision.actor!r}")
+        self._require_role(decision.actor, self._holders(Role.BLOC_HEAD), "decide the tie")
+        errors = tie_decision_errors(self._tie, decision.choose)
+        if errors:
+            raise ValueError("; ".join(errors))
 
     @workflow.query
     def status(self) -> SessionStatus:
@@ -423,6 +575,8 @@ class BallotSessionWorkflow:
             key_id=self._key.key_id if self._key else None,
             public_pem=self._key.public_pem if self._key else None,
             cancel_reason=self._cancel_reason,
+            tied=list(self._tie.tied) if self._tie else [],
+            seats_left=self._tie.seats_left if self._tie else 0,
         )
 
     # ---- helpers ------------------------------------------------------------------------------------
@@ -432,6 +586,37 @@ class BallotSessionWorkflow:
 
     def _label(self) -> str:
         return ballot_notices.session_label_vi(self._start.kind, self._start.scope, self._start.meeting_ref)
+
+    def _note(
+        self,
+        what: SessionActionKind,
+        actor: str,
+        channel: str,
+        outcome: str,
+        /,
+        *,
+        at: datetime | None = None,
+        written_later: bool = False,
+        **details: str | int | list[str] | None,
+    ) -> SessionAction:
+        """A person's action, numbered by the session's step; kept to be audited with the next register of
+        the session (unless `written_later` by the caller's own write)."""
+        self._step += 1
+        action = SessionAction.model_validate(
+            {
+                "session_id": self._id(),
+                "step": self._step,
+                "action": what,
+                "actor": actor,
+                "channel": channel,
+                "occurred_at": at or workflow.now(),
+                "outcome": outcome,
+                "details": details,
+            }
+        )
+        if self._audit and not written_later:
+            self._actions.append(action)
+        return action
 
     def _add_candidate(self, candidate: Candidate) -> None:
         self._candidates.setdefault(candidate.workflow_id, candidate)
@@ -537,7 +722,8 @@ class BallotSessionWorkflow:
             electorate_size=self._electorate.size if self._electorate else 0,
             voted=len(self._ballots),
         )
-        await self._activity("register_ballot_session", row)
+        actions, self._actions = self._actions, []
+        await self._activity("register_ballot_session", row, actions)
 
     async def _notify(self, drafts: list[NotificationDraft]) -> None:
         if not drafts:

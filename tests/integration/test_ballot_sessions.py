@@ -25,6 +25,7 @@ from domain.ballot_messages import (
     SessionPhase,
     SessionStart,
     SessionStatus,
+    TieDecision,
     session_workflow_id,
 )
 from domain.ballots import BallotSessionKind, Choice, ReceiptState
@@ -35,6 +36,7 @@ from runtime.ballots import (
     chair_action,
     check_receipt,
     close_list,
+    decide_tie,
     open_session,
     session_status,
     verify_receipt,
@@ -528,6 +530,107 @@ async def test_bloc_vote_with_quota_and_a_runoff_after_a_tie(client: Client, tas
     assert sorted(closed.counted_receipts or []) == sorted(r.receipt for r in receipts)
     assert (await wait_for_stage(client, btp, Stage.CENTRAL_REVIEW)).stage == Stage.CENTRAL_REVIEW
     assert (await wait_for_stage(client, ktnn, Stage.REJECTED)).stage == Stage.REJECTED
+
+
+async def tied_twice(client: Client, task_queue: str) -> tuple[str, str, str]:
+    """A bloc session of two candidates whose round 1 and runoff both end 2–2 for the one seat: (session, the
+    BTP candidate, the KTNN candidate). Each member organisation votes for the other's candidate only."""
+    btp = await in_bloc(client, task_queue, "BTP")
+    ktnn = await in_bloc(client, task_queue, "KTNN")
+    handle = await open_session(
+        client, task_queue, session_start(BallotSessionKind.BLOC, "NOI_CHINH", BLOC_HEAD, runoff_seconds=600)
+    )
+    await wait_candidates(client, handle.id, 2)
+    await close_list(client, handle.id, BLOC_HEAD)
+    for round_ in (1, 2):
+        await cast(client, handle.id, BLOC_REPS["TANDTC"], {btp: Choice.FOR, ktnn: Choice.FOR})
+        await cast(client, handle.id, BLOC_REPS["BTP"], {ktnn: Choice.FOR})
+        await cast(client, handle.id, BLOC_REPS["KTNN"], {btp: Choice.FOR})
+        if round_ == 1:
+            for _ in range(100):
+                if (await session_status(client, handle.id)).round == 2:
+                    break
+                await asyncio.sleep(0.1)
+    return handle.id, btp, ktnn
+
+
+async def test_a_tie_that_outlasts_the_runoff_goes_to_the_bloc_head(
+    client: Client, task_queue: str, db_engine: AsyncEngine
+):
+    session_id, btp, ktnn = await tied_twice(client, task_queue)
+    # The policy's one runoff round is used up and the tie remains: no third round, the bloc head decides.
+    waiting = await wait_phase(client, session_id, SessionPhase.AWAITING_HEAD)
+    assert waiting.round == 2 and sorted(waiting.tied) == sorted([btp, ktnn]) and waiting.seats_left == 1
+    assert waiting.results is None
+    assert (await status(client, btp)).stage == Stage.BLOC_VOTE  # nothing decided silently
+    async with db_engine.connect() as conn:
+        told = (
+            await conn.execute(
+                sa.text(
+                    "SELECT party, subject, body FROM notifications WHERE workflow_id = :s AND party LIKE 'BLOC_HEAD:%'"
+                ),
+                {"s": session_id},
+            )
+        ).all()
+        registered = await conn.scalar(
+            sa.text("SELECT phase FROM ballot_sessions WHERE session_id = :s"), {"s": session_id}
+        )
+    assert [t.party for t in told] == [f"BLOC_HEAD:{BLOC_HEAD}"]
+    assert "Trưởng Khối quyết định" in told[0].subject and btp in told[0].body and ktnn in told[0].body
+    assert registered == "AWAITING_HEAD"
+
+    def choosing(actor: str, *chosen: str) -> TieDecision:
+        return TieDecision(actor=actor, choose=list(chosen))
+
+    member = re.escape(BLOC_REPS["BTP"])
+    with pytest.raises(ActionRefused, match=rf"actor '{member}' may not decide the tie.*allowed: {BLOC_HEAD}"):
+        await decide_tie(client, session_id, choosing(BLOC_REPS["BTP"], btp))
+    with pytest.raises(ActionRefused, match=r"choose: the bloc head must choose exactly 1 of the tied .*got 2"):
+        await decide_tie(client, session_id, choosing(BLOC_HEAD, btp, ktnn))
+    with pytest.raises(ActionRefused, match=r"choose: not among the tied candidates: 'nomination-x'"):
+        await decide_tie(client, session_id, choosing(BLOC_HEAD, "nomination-x"))
+    with pytest.raises(ActionRefused, match=r"choose: chosen more than once"):
+        await decide_tie(client, session_id, choosing(BLOC_HEAD, ktnn, ktnn))
+    assert (await session_status(client, session_id)).phase == SessionPhase.AWAITING_HEAD
+
+    closed = await decide_tie(client, session_id, choosing(BLOC_HEAD, ktnn))
+    assert closed.phase == SessionPhase.CLOSED and closed.round == 2 and closed.tied == []
+    assert closed.results is not None
+    by_id = {e.candidate.workflow_id: e for e in closed.results}
+    assert by_id[ktnn].result.value == "PASSED" and "được Trưởng Khối chọn" in by_id[ktnn].reason_vi
+    assert by_id[btp].result.value == "FAILED" and "không được Trưởng Khối chọn" in by_id[btp].reason_vi
+    assert (await wait_for_stage(client, ktnn, Stage.CENTRAL_REVIEW)).stage == Stage.CENTRAL_REVIEW
+    assert (await wait_for_stage(client, btp, Stage.REJECTED)).stage == Stage.REJECTED
+    # Decided once: a second decision is refused.
+    with pytest.raises(ActionRefused, match=r"only while it awaits the bloc head's decision|has already ended"):
+        await decide_tie(client, session_id, choosing(BLOC_HEAD, btp))
+
+    async with db_engine.connect() as conn:
+        minutes = (
+            await conn.execute(
+                sa.text("SELECT round, workflow_id, result, reason_vi FROM ballot_minutes WHERE session_id = :s"),
+                {"s": session_id},
+            )
+        ).all()
+        audited = (
+            (
+                await conn.execute(
+                    sa.text("SELECT actor, channel, entry FROM audit_log WHERE workflow_id = :s AND action = :a"),
+                    {"s": session_id, "a": "BALLOT_TIE_DECIDED"},
+                )
+            )
+            .mappings()
+            .all()
+        )
+    final = {m.workflow_id: m for m in minutes if m.round == 2}
+    assert final[ktnn].result == "PASSED" and "được Trưởng Khối chọn" in final[ktnn].reason_vi
+    assert final[btp].result == "FAILED" and "không được Trưởng Khối chọn" in final[btp].reason_vi
+    assert {m.round for m in minutes} == {1, 2}  # no third round
+    [entry] = audited
+    assert entry["actor"] == BLOC_HEAD and entry["channel"] == "CLI"
+    details = entry["entry"]["details"]
+    assert details["round"] == 2 and details["seats_left"] == 1 and details["head_decision"] == [ktnn]
+    assert sorted(details["tied"]) == sorted([btp, ktnn])
 
 
 async def test_a_secretary_who_sits_on_the_council_is_left_out_of_the_electorate(

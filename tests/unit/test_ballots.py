@@ -24,6 +24,7 @@ from domain.ballots import (
     conflicted,
     council_outcomes,
     count,
+    head_decision_verdicts,
     make_receipt,
     natural_conflict_rule,
     opener_error,
@@ -32,7 +33,9 @@ from domain.ballots import (
     receipt_state,
     resolve_with_head_decision,
     runoff_candidates,
+    runoffs_exhausted,
     session_errors,
+    tie_decision_errors,
     turnout,
 )
 from domain.catalog import Fraction, VotingPolicy, policy_set
@@ -287,6 +290,27 @@ def test_a_4_4_tie_for_one_flag_goes_to_a_runoff_or_the_heads_decision():
         resolve_with_head_decision(ranking, ["wf-btp", "wf-btp"])
     with pytest.raises(ValueError, match="no tie"):
         resolve_with_head_decision(decided, ["wf-btp"])
+
+
+def test_after_the_policys_runoff_rounds_the_bloc_head_decides():
+    tally = Tally(members=3, present=3, votes_for=2, votes_against=1)
+    cands = [cand("wf-bca", org="BCA"), cand("wf-btp", org="BTP")]
+    ranking = rank_bloc({"wf-bca": tally, "wf-btp": tally}, cands, BLOC)
+    assert BLOC.max_runoff_rounds == 1  # the policy data's value; absent it, the default is the same
+    assert VotingPolicy.model_fields["max_runoff_rounds"].default == 1
+    assert not runoffs_exhausted(ranking, BLOC, runoffs_held=0)
+    assert runoffs_exhausted(ranking, BLOC, runoffs_held=1)
+    assert runoffs_exhausted(ranking, BLOC.model_copy(update={"max_runoff_rounds": 0}), runoffs_held=0)
+    assert not runoffs_exhausted(rank_bloc({"wf-bca": tally}, cands[:1], BLOC), BLOC, runoffs_held=5)
+
+    assert tie_decision_errors(ranking, ["wf-btp"]) == []
+    assert tie_decision_errors(ranking, ["wf-btp", "wf-btp"]) == ["choose: chosen more than once: 'wf-btp'"]
+    assert [e.split(":")[0] for e in tie_decision_errors(ranking, ["wf-x", "wf-btp"])] == ["choose"] * 2
+
+    verdicts = head_decision_verdicts(ranking, ["wf-btp"])
+    assert {wf: v.result for wf, v in verdicts.items()} == {"wf-btp": VoteResult.PASSED, "wf-bca": VoteResult.FAILED}
+    assert verdicts["wf-btp"].reason_vi.endswith("được Trưởng Khối chọn")
+    assert verdicts["wf-bca"].reason_vi.endswith("không được Trưởng Khối chọn")
 
 
 def test_a_4_4_tie_below_the_majority_is_not_a_runoff():
