@@ -5,12 +5,11 @@ creation to its decision and export, ballot sessions, and the rest of the proced
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
@@ -29,6 +28,7 @@ from runtime.auth import Keyring, issue_token
 from runtime.importer import COLUMN_BY_FIELD
 from runtime.nominations import started_input
 from runtime.sealing import seal_ballot
+from tests.asgi import Reply, call
 from tests.factories import nomination_data
 from tests.integration.helpers import CENTRAL, PROPOSER, SECRETARY
 from tests.integration.test_import import PROPOSER as UNIT
@@ -40,67 +40,6 @@ RING = Keyring(keys={"api-test": "k" * 40}, current="api-test")
 CHAIR = "btp.hd.chu-tich"
 MEMBERS = ("btp.hd.chu-tich", "btp.hd.uy-vien-1", "btp.hd.uy-vien-2")
 PROBLEM = "application/problem+json"
-
-
-# ---- a minimal ASGI client ---------------------------------------------------------------------------------
-
-
-class Reply:
-    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes):
-        self.status = status
-        self.headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in headers]
-        self.body = body
-
-    def header(self, name: str) -> str | None:
-        return next((v for k, v in self.headers if k == name.lower()), None)
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    def __repr__(self) -> str:
-        return f"<Reply {self.status} {self.body[:500]!r}>"
-
-
-async def call(app: Any, method: str, url: str, body: Any = None, headers: Sequence[tuple[str, str]] = ()) -> Reply:
-    """One request through the app's ASGI interface; `url` as a client would send it (percent-encoded)."""
-    parts = urlsplit(url)
-    raw = body if isinstance(body, bytes) else b"" if body is None else json.dumps(body).encode()
-    sent_headers = [(k.lower(), v) for k, v in headers]
-    if raw and not any(k == "content-type" for k, _ in sent_headers):
-        sent_headers.append(("content-type", "application/json"))
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": unquote(parts.path),
-        "raw_path": parts.path.encode(),
-        "query_string": parts.query.encode(),
-        "root_path": "",
-        "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in sent_headers],
-        "client": ("127.0.0.1", 50000),
-        "server": ("localhost", 8000),
-    }
-    done = asyncio.Event()
-    pending = [{"type": "http.request", "body": raw, "more_body": False}]
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        if pending:
-            return pending.pop()
-        await done.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-        if message["type"] == "http.response.body" and not message.get("more_body", False):
-            done.set()
-
-    await app(scope, receive, send)
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    content = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return Reply(start["status"], list(start.get("headers", [])), content)
 
 
 def token(actor: str, ring: Keyring = RING, ttl: timedelta = timedelta(hours=1)) -> list[tuple[str, str]]:

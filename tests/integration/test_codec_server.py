@@ -6,7 +6,6 @@ ballot stays sealed through it: its choices are encrypted to the tally key, whic
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import re
@@ -36,6 +35,7 @@ from domain.stages import Stage
 from runtime.codec import ENCODING, EncryptionCodec, Keyring, data_converter, new_key
 from runtime.nominations import act, start_nomination, status
 from runtime.sealing import SEALED_CHOICE_BYTES, generate_private_key, open_ballot, public_key_info, seal_ballot
+from tests.asgi import call
 from tests.factories import nomination_data
 from tests.integration.helpers import PROPOSER, wait_for_stage
 
@@ -46,58 +46,6 @@ NAME = "Đặng Thị Thu Hường"
 OBJECTOR = "Trịnh Văn Khải"
 CONTACT = "0912 345 678"
 CHOICE_WORDS = ("FOR", "AGAINST", "ABSTAIN")
-
-
-# ---- a minimal ASGI client (FastAPI's TestClient and httpx's ASGITransport would need httpx) ---------------
-
-
-class Reply:
-    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes):
-        self.status = status
-        self.headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in headers]
-        self.body = body
-
-    def header(self, name: str) -> str | None:
-        return next((v for k, v in self.headers if k == name.lower()), None)
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-async def call(app: Any, method: str, path: str, body: bytes = b"", headers: Sequence[tuple[str, str]] = ()) -> Reply:
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
-        "client": ("127.0.0.1", 50000),
-        "server": ("localhost", 8888),
-    }
-    done = asyncio.Event()
-    pending = [{"type": "http.request", "body": body, "more_body": False}]
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        if pending:
-            return pending.pop()
-        await done.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-        if message["type"] == "http.response.body" and not message.get("more_body", False):
-            done.set()
-
-    await app(scope, receive, send)
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    content = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return Reply(start["status"], list(start.get("headers", [])), content)
 
 
 def as_json(payloads: Sequence[Payload]) -> bytes:

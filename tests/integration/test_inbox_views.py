@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 import pytest
 from fastapi import FastAPI
@@ -34,6 +34,7 @@ from domain.stages import Stage
 from runtime import ballots as ballot_ops
 from runtime.auth import Keyring, issue_token
 from runtime.nominations import act
+from tests.asgi import call as asgi_call
 from tests.integration.helpers import CENTRAL, meeting, start, wait_for_stage
 
 pytestmark = pytest.mark.integration
@@ -101,45 +102,13 @@ def app(client: Client, task_queue: str, db_engine: AsyncEngine) -> Any:
 
 async def call(app: Any, method: str, url: str, actor_id: str, form: dict[str, str] | None = None) -> Any:
     """One request as `actor_id` (signed in: the inbox's cookie); (status, headers, body text)."""
-    parts = urlsplit(url)
-    body = urlencode(form).encode() if form is not None else b""
-    headers = [(b"cookie", f"{COOKIE}={issue_token(RING, actor_id)}".encode())]
+    headers = [("cookie", f"{COOKIE}={issue_token(RING, actor_id)}")]
+    body = None
     if form is not None:
-        headers.append((b"content-type", b"application/x-www-form-urlencoded"))
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": parts.path,
-        "raw_path": parts.path.encode(),
-        "query_string": parts.query.encode(),
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 50000),
-        "server": ("localhost", 8000),
-    }
-    pending = [{"type": "http.request", "body": body, "more_body": False}]
-    sent: list[dict[str, Any]] = []
-    done = asyncio.Event()
-
-    async def receive() -> dict[str, Any]:
-        if pending:
-            return pending.pop()
-        await done.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-        if message["type"] == "http.response.body" and not message.get("more_body", False):
-            done.set()
-
-    await app(scope, receive, send)
-    start_msg = next(m for m in sent if m["type"] == "http.response.start")
-    text = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body").decode()
-    found = {k.decode().lower(): v.decode() for k, v in start_msg.get("headers", [])}
-    return start_msg["status"], found, text
+        body = urlencode(form).encode()
+        headers.append(("content-type", "application/x-www-form-urlencoded"))
+    reply = await asgi_call(app, method, url, body, headers)
+    return reply.status, dict(reply.headers), reply.text
 
 
 async def inbox_html(app: Any, actor_id: str) -> str:
