@@ -8,6 +8,7 @@ import os
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -18,23 +19,24 @@ os.environ.setdefault("TDKT_CODEC_KEY_ID", "test-run")
 ADMIN_DSN = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-@pytest.fixture(scope="session")
-async def database_url() -> AsyncIterator[str]:
-    """A fresh PostgreSQL database with the schema migrated to head; dropped at the end."""
+@asynccontextmanager
+async def new_database(prefix: str, *, migrated: bool = True) -> AsyncIterator[str]:
+    """A PostgreSQL database of its own; yields its URL (asyncpg driver), migrated to head unless the test
+    wants it empty, and drops it afterwards (FORCE: a test may leave connections open)."""
     import asyncpg
 
     from activities.migrate import upgrade_to_head
 
-    name = f"tdkt_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(ADMIN_DSN)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    base = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    url = f"{base}/{name}"
-    await upgrade_to_head(url)
+    url = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{name}"
     try:
+        if migrated:
+            await upgrade_to_head(url)
         yield url
     finally:
         admin = await asyncpg.connect(ADMIN_DSN)
@@ -42,6 +44,13 @@ async def database_url() -> AsyncIterator[str]:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def database_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database with the schema migrated to head; dropped at the end."""
+    async with new_database("tdkt_test") as url:
+        yield url
 
 
 _exit_status: list[int] = []

@@ -69,7 +69,7 @@ from runtime.decisions import DuplicateDecision, issue_decision
 from runtime.nominations import ActionRefused, DuplicateNomination, act, start_nomination, status
 from runtime.processes import temporal_binary
 from runtime.temporal import connect, ensure_search_attributes
-from tests.conftest import ADMIN_DSN
+from tests.conftest import new_database
 from tests.factories import nomination_data
 from tests.integration.helpers import CENTRAL, PROPOSER, SECRETARY, meeting
 
@@ -721,22 +721,10 @@ async def wait_for(what: str, check: Callable[[], Awaitable[bool]], timeout: flo
 
 @pytest.fixture
 async def chaos_database() -> AsyncIterator[str]:
-    name = f"tdkt_chaos_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{name}"
-    try:
+    # Left empty: the worker migrates it on start. PostgreSQL is up again when it is dropped (the test's own
+    # finally has started it).
+    async with new_database("tdkt_chaos", migrated=False) as url:
         yield url
-    finally:
-        # PostgreSQL is up again here: the test's own finally has started it.
-        admin = await asyncpg.connect(ADMIN_DSN)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 async def test_a_wave_survives_worker_server_database_and_mail_faults(chaos_database: str, tmp_path: Path) -> None:

@@ -18,14 +18,12 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, cast
 
-import asyncpg
 import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
@@ -44,7 +42,7 @@ from domain.decisions import DecisionItem, DecisionRef, DecisionSummary
 from domain.records import TransitionRecord
 from domain.stages import Stage
 from domain.voting import Tally, VoteResult
-from tests.conftest import ADMIN_DSN
+from tests.conftest import new_database
 from tests.factories import POLICY_VERSION
 from tests.integration.test_persistence import new_nomination, transition_record
 
@@ -58,23 +56,8 @@ CHOICE_WORD = r"\b(FOR|AGAINST|ABSTAIN)\b"
 @pytest.fixture(scope="module")
 async def audit_url(database_url: str) -> AsyncIterator[str]:
     """A fresh database beside the session's, migrated to head, dropped afterwards."""
-    session_url = make_url(database_url)
-    name = f"{session_url.database}_audit"
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = session_url.set(database=name).render_as_string(hide_password=False)
-    await upgrade_to_head(url)
-    try:
+    async with new_database("tdkt_audit") as url:
         yield url
-    finally:
-        admin = await asyncpg.connect(ADMIN_DSN)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 @pytest.fixture(scope="module")

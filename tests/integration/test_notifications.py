@@ -13,18 +13,15 @@ from collections.abc import AsyncIterator, Iterator
 from email.message import EmailMessage
 from typing import Any
 
-import asyncpg
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 from temporalio.testing import ActivityEnvironment
 
 from activities.db import create_engine
-from activities.migrate import upgrade_to_head
 from activities.notify import (
     LogChannel,
     OutboxDispatcher,
@@ -38,7 +35,7 @@ from activities.schema import notifications
 from domain.notices import NotificationDraft
 from domain.records import TransitionRecord
 from domain.stages import Stage
-from tests.conftest import ADMIN_DSN
+from tests.conftest import new_database
 from tests.integration.test_persistence import new_nomination, transition_record
 
 pytestmark = pytest.mark.integration
@@ -93,25 +90,12 @@ class RecordingChannel:
 @pytest.fixture(scope="module")
 async def outbox_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     """A fresh database beside the session's, migrated to head, dropped afterwards."""
-    session_url = make_url(database_url)
-    name = f"{session_url.database}_outbox"
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = session_url.set(database=name).render_as_string(hide_password=False)
-    await upgrade_to_head(url)
-    engine = create_engine(url)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
-        admin = await asyncpg.connect(ADMIN_DSN)
+    async with new_database("tdkt_outbox") as url:
+        engine = create_engine(url)
         try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            yield engine
         finally:
-            await admin.close()
+            await engine.dispose()
 
 
 @pytest.fixture

@@ -19,16 +19,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import ActivityEnvironment
 
 from activities.db import create_engine
 from activities.decisions import write_decision
-from activities.migrate import upgrade_to_head
 from activities.persistence import PersistenceActivities
 from activities.roster_store import load_roster
 from domain.catalog import Authority
@@ -48,7 +45,7 @@ from runtime.reports import (
     list_decisions,
     report_command,
 )
-from tests.conftest import ADMIN_DSN
+from tests.conftest import new_database
 from tests.integration.test_persistence import ROSTER, new_nomination, transition_record
 
 pytestmark = pytest.mark.integration
@@ -74,60 +71,51 @@ def outcomes(**counts: int) -> dict[str, int]:
     return dict.fromkeys(OUTCOMES, 0) | counts
 
 
+async def seed(engine: AsyncEngine) -> list[str]:
+    """The roster, NOMINATIONS and two decisions; the nominations' workflow ids (in NOMINATIONS' order)."""
+    await load_roster(engine, ROSTER)
+    activities = PersistenceActivities(engine)
+    ids = []
+    for ministry, year, form, stage in NOMINATIONS:
+        proposer = {"KTNN": "ktnn.vutckt.hoang-anh"}.get(ministry, "btp.vutckt.le-thi-hoa")
+        nomination = new_nomination(award_form=form, ministry=ministry, year=year, proposer=proposer)
+        record = transition_record(
+            nomination,
+            seq=1,
+            from_stage=Stage.PROPOSED,
+            to_stage=stage,
+            snapshot=OUTSIDE if ministry == "BQP" else None,
+        )
+        await ActivityEnvironment().run(activities.record_transition, record)
+        ids.append(workflow_id_for(nomination))
+    for number, when, authority, items in (
+        ("12/QĐ-BTP", date(2026, 12, 20), Authority.MINISTER, [DecisionItem(workflow_id=ids[1], accepted=True)]),
+        (
+            "1520/QĐ-TTg",
+            date(2026, 11, 30),
+            Authority.PRIME_MINISTER,
+            [
+                DecisionItem(workflow_id=ids[4], accepted=False, reason="chưa được phê duyệt"),
+                DecisionItem(workflow_id="nomination-2026-KTNN-khong-co", accepted=False, reason="không có"),
+            ],
+        ),
+        ("3/QĐ-BTP", date(2025, 6, 2), Authority.MINISTER, []),
+    ):
+        ref = DecisionRef(decision_no=number, decision_date=when, authority=authority, actor="tw.ban-tdkt.can-bo-1")
+        async with engine.begin() as conn:
+            await write_decision(conn, DecisionSummary(decision=ref, items=items))
+    return ids
+
+
 @pytest.fixture(scope="module")
 async def reports_db(database_url: str) -> AsyncIterator[tuple[str, AsyncEngine, list[str]]]:
-    """A fresh database beside the session's with the roster, NOMINATIONS and two decisions; its URL,
-    engine and the nominations' workflow ids (in NOMINATIONS' order)."""
-    session_url = make_url(database_url)
-    name = f"{session_url.database}_reports"
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = session_url.set(database=name).render_as_string(hide_password=False)
-    await upgrade_to_head(url)
-    engine = create_engine(url)
-    try:
-        await load_roster(engine, ROSTER)
-        activities = PersistenceActivities(engine)
-        ids = []
-        for ministry, year, form, stage in NOMINATIONS:
-            proposer = {"KTNN": "ktnn.vutckt.hoang-anh"}.get(ministry, "btp.vutckt.le-thi-hoa")
-            nomination = new_nomination(award_form=form, ministry=ministry, year=year, proposer=proposer)
-            record = transition_record(
-                nomination,
-                seq=1,
-                from_stage=Stage.PROPOSED,
-                to_stage=stage,
-                snapshot=OUTSIDE if ministry == "BQP" else None,
-            )
-            await ActivityEnvironment().run(activities.record_transition, record)
-            ids.append(workflow_id_for(nomination))
-        for number, when, authority, items in (
-            ("12/QĐ-BTP", date(2026, 12, 20), Authority.MINISTER, [DecisionItem(workflow_id=ids[1], accepted=True)]),
-            (
-                "1520/QĐ-TTg",
-                date(2026, 11, 30),
-                Authority.PRIME_MINISTER,
-                [
-                    DecisionItem(workflow_id=ids[4], accepted=False, reason="chưa được phê duyệt"),
-                    DecisionItem(workflow_id="nomination-2026-KTNN-khong-co", accepted=False, reason="không có"),
-                ],
-            ),
-            ("3/QĐ-BTP", date(2025, 6, 2), Authority.MINISTER, []),
-        ):
-            ref = DecisionRef(decision_no=number, decision_date=when, authority=authority, actor="tw.ban-tdkt.can-bo-1")
-            async with engine.begin() as conn:
-                await write_decision(conn, DecisionSummary(decision=ref, items=items))
-        yield url, engine, ids
-    finally:
-        await engine.dispose()
-        admin = await asyncpg.connect(ADMIN_DSN)
+    """A fresh database beside the session's, seeded; its URL, engine and the nominations' workflow ids."""
+    async with new_database("tdkt_reports") as url:
+        engine = create_engine(url)
         try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            yield url, engine, await seed(engine)
         finally:
-            await admin.close()
+            await engine.dispose()
 
 
 @pytest.fixture
