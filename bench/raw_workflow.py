@@ -41,6 +41,8 @@ STAGE = SearchAttributeKey.for_keyword("NominationStage")
 BLOC = SearchAttributeKey.for_keyword("Bloc")
 # Long enough never to fire during a wave: stands for the central board's appraisal deadline.
 APPRAISAL_DEADLINE = timedelta(days=14)
+# The same for a ballot session's deadline, which a nomination in a council or bloc stage waits for.
+SESSION_DEADLINE = timedelta(days=14)
 # What the harness must send once the no-op of this step has run: signals (S) or an update (U).
 READY_AFTER = {"LS": "S", "LU": "U", "AS": "S", "AU": "U"}
 
@@ -74,11 +76,13 @@ class RawNominationWorkflow:
                 await self._noop(READY_AFTER.get(step, ""))
             elif step == "R":
                 await self._transition()
-            elif step in ("S", "SR"):
+            elif step == "S":
                 await workflow.wait_condition(lambda: self._signals > self._consumed)
                 self._consumed += 1
-                if step == "SR":
-                    await self._transition()
+            elif step == "SRT":  # the verdict, awaited with the session's deadline as a timer
+                await workflow.wait_condition(lambda: self._signals > self._consumed, timeout=SESSION_DEADLINE)
+                self._consumed += 1
+                await self._transition()
             elif step == "T":
                 await workflow.sleep(timedelta(seconds=notice_seconds))
                 await self._transition()

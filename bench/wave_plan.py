@@ -58,21 +58,21 @@ FAIL_SLOT = 7
 # deadline timer runs (cancelled by the update). The raw floor still accepts A / AS / AU (the same with a
 # normal activity: the shape before the roster reload and the offer became local activities).
 ROUTE_STEPS: dict[str, tuple[str, ...]] = {
-    # roster, SUBMIT, offer | scheduled, verdict | roster | decision
-    "council": ("L", "R", "LS", "S", "SR", "LU", "U"),
-    "council_rejected": ("L", "R", "LS", "S", "SR"),
+    # roster, SUBMIT, offer | scheduled, verdict (awaited until the session's deadline) | roster | decision
+    "council": ("L", "R", "LS", "S", "SRT", "LU", "U"),
+    "council_rejected": ("L", "R", "LS", "S", "SRT"),
     # ... | roster | central approve (deadline timer) | roster | decision
-    "central": ("L", "R", "LS", "S", "SR", "LU", "UT", "LU", "U"),
+    "central": ("L", "R", "LS", "S", "SRT", "LU", "UT", "LU", "U"),
     # roster, SUBMIT | notice timer fires | roster, offer | ... as central
-    "notice": ("L", "R", "T", "L", "LS", "S", "SR", "LU", "UT", "LU", "U"),
+    "notice": ("L", "R", "T", "L", "LS", "S", "SRT", "LU", "UT", "LU", "U"),
     # council | roster, offer | scheduled, verdict | as central
-    "bloc_winner": ("L", "R", "LS", "S", "SR", "L", "LS", "S", "SR", "LU", "UT", "LU", "U"),
-    "bloc_loser": ("L", "R", "LS", "S", "SR", "L", "LS", "S", "SR"),
+    "bloc_winner": ("L", "R", "LS", "S", "SRT", "L", "LS", "S", "SRT", "LU", "UT", "LU", "U"),
+    "bloc_loser": ("L", "R", "LS", "S", "SRT", "L", "LS", "S", "SRT"),
 }
 LOCAL_STEPS = ("L", "LS", "LU")
-# Steps that make a transition (R, SR, T, and the updates U / UT, whose handler records it): its write,
+# Steps that make a transition (R, SRT, T, and the updates U / UT, whose handler records it): its write,
 # `record_transition`, is a local activity since the patch `local-persistence`; the raw floor follows.
-TRANSITION_STEPS = ("R", "SR", "T", "U", "UT")
+TRANSITION_STEPS = ("R", "SRT", "T", "U", "UT")
 LOCAL_TRANSITIONS = True
 # Steps that schedule a normal activity: the old roster / offer codes, and the transitions unless local.
 ACTIVITY_STEPS = ("A", "AS", "AU") + (() if LOCAL_TRANSITIONS else TRANSITION_STEPS)
@@ -85,9 +85,9 @@ def route_counts(route: str) -> dict[str, int]:
     return {
         "activities": sum(1 for s in steps if s in ACTIVITY_STEPS),
         "local_activities": sum(1 for s in steps if s in LOCAL_STEPS or (LOCAL_TRANSITIONS and s in TRANSITION_STEPS)),
-        "signals": sum(1 for s in steps if s in ("S", "SR")),
+        "signals": sum(1 for s in steps if s in ("S", "SRT")),
         "updates": sum(1 for s in steps if s in ("U", "UT")),
-        "timers": sum(1 for s in steps if s in ("T", "UT")),
+        "timers": sum(1 for s in steps if s in ("T", "UT", "SRT")),
     }
 
 

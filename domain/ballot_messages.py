@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from domain.ballots import BallotSessionKind, Candidate, ConflictRule, Electorate
 from domain.messages import ActionChannel
@@ -73,7 +73,7 @@ class BallotReceipt(BaseModel):
 class ChairAction(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     actor: ActorId
-    new_deadline: datetime | None = None  # for extend
+    new_deadline: AwareDatetime | None = None  # for extend; with its time zone (the API reads Hanoi time)
     reason: Text | None = None
     channel: ActionChannel = "CLI"
 

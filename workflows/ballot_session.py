@@ -74,8 +74,11 @@ with workflow.unsafe.imports_passed_through():
     from domain.notices import NotificationDraft
     from domain.roster import Role, RosterSnapshot
     from domain.voting import Tally, VoteOutcome
+    from workflows.payloads import payload_required
 
 T = TypeVar("T")
+# An extension while voting is announced to the nominations (their stage is due at the new deadline).
+ANNOUNCE_EXTENSION_PATCH = "announce-extended-deadline"
 
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
 RETRY = RetryPolicy(
@@ -92,6 +95,7 @@ class BallotSessionWorkflow:
         self._rule = start.conflict_rule or natural_conflict_rule(start.kind)
         self._phase = SessionPhase.COLLECTING
         self._deadline = start.deadline
+        self._announced_deadline: datetime | None = None  # what the nominations were last told
         self._candidates: dict[str, Candidate] = {}
         self._round_candidates: list[Candidate] = []
         self._electorate: Electorate | None = None
@@ -308,6 +312,7 @@ class BallotSessionWorkflow:
         """Tell each nomination on the list when this session's voting ends: its stage is due then."""
         if not workflow.patched("announce-session-deadline"):
             return
+        self._announced_deadline = self._deadline
         scheduled = SessionScheduled(session_id=self._id(), deadline=self._deadline)
         await asyncio.gather(
             *(self._signal(c.workflow_id, "session_scheduled", scheduled) for c in self._round_candidates)
@@ -337,6 +342,8 @@ class BallotSessionWorkflow:
                 return True
             if self._actions:  # e.g. the chair extended the deadline: the new one is registered and audited
                 await self._register()
+            if self._deadline != self._announced_deadline and workflow.patched(ANNOUNCE_EXTENSION_PATCH):
+                await self._announce_deadline()  # extended while voting: the nominations are due later too
             now = workflow.now()
             remind_at = self._deadline - timedelta(seconds=self._start.reminder_before_seconds)
             if not reminded and self._start.reminder_before_seconds and remind_at > now:
@@ -419,6 +426,7 @@ class BallotSessionWorkflow:
         return self.status()
 
     @close_list.validator
+    @payload_required
     def _validate_close_list(self, closing: ListClosing) -> None:
         if self._phase != SessionPhase.COLLECTING or self._list_closed:
             raise ValueError(f"the list can only be closed while COLLECTING; the session is {self._phase.value}")
@@ -436,6 +444,7 @@ class BallotSessionWorkflow:
         return BallotReceipt(session_id=self._id(), receipt=receipt, round=self._round, voted_at=voted_at)
 
     @cast_ballot.validator
+    @payload_required
     def _validate_cast(self, cast: BallotCast) -> None:
         if self._phase != SessionPhase.VOTING or self._electorate is None:
             raise ValueError(f"ballots are accepted only while VOTING; the session is {self._phase.value}")
@@ -476,6 +485,7 @@ class BallotSessionWorkflow:
         return self.status()
 
     @close_voting.validator
+    @payload_required
     def _validate_close_voting(self, action: ChairAction) -> None:
         if self._phase != SessionPhase.VOTING:
             raise ValueError(f"voting can only be closed while VOTING; the session is {self._phase.value}")
@@ -501,6 +511,7 @@ class BallotSessionWorkflow:
         return self.status()
 
     @extend.validator
+    @payload_required
     def _validate_extend(self, action: ChairAction) -> None:
         if self._phase not in (SessionPhase.VOTING, SessionPhase.AWAITING_CHAIR):
             raise ValueError(f"only a session that is voting can be extended; the session is {self._phase.value}")
@@ -524,6 +535,7 @@ class BallotSessionWorkflow:
         return self.status()
 
     @cancel.validator
+    @payload_required
     def _validate_cancel(self, action: ChairAction) -> None:
         if self._phase in (SessionPhase.CLOSED, SessionPhase.CANCELLED):
             raise ValueError(f"the session has ended ({self._phase.value})")
@@ -540,6 +552,7 @@ class BallotSessionWorkflow:
         return self.status()
 
     @decide_tie.validator
+    @payload_required
     def _validate_decide_tie(self, decision: TieDecision) -> None:
         if self._phase != SessionPhase.AWAITING_HEAD or self._tie is None or self._cancelled:
             raise ValueError(

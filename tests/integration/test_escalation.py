@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from domain.ballot_messages import ChairAction, SessionPhase, SessionStart
@@ -30,11 +28,10 @@ from domain.roster import Roster
 from domain.stages import Stage
 from runtime.ballots import chair_action, close_list, open_session, session_status
 from runtime.nominations import act, status
-from runtime.temporal import ensure_search_attributes
 from tests.integration.conftest import ROOT
 from tests.integration.helpers import CENTRAL, SECRETARY, assert_row_agrees, meeting, start
 from tests.integration.search_attrs import stage_due_at
-from tests.integration.test_timers import move_clock_to, time_skipping_server_binary, wait_stage
+from tests.integration.test_timers import move_clock_to, wait_stage
 
 pytestmark = pytest.mark.integration
 
@@ -45,19 +42,6 @@ COUNCIL_CHAIR = "btp.hd.chu-tich"
 
 def email_of(actor_id: str) -> str:
     return next(str(a.email) for a in ROSTER.actors if a.id == actor_id)
-
-
-@pytest.fixture
-async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping server of this test's own, so each test sets its clock freely."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=time_skipping_server_binary()
-    )
-    await ensure_search_attributes(env.client)
-    try:
-        yield env
-    finally:
-        await env.shutdown()
 
 
 async def notification_rows(engine: AsyncEngine, workflow_id: str, seq: int) -> list[Any]:
@@ -180,14 +164,14 @@ async def reach_scheduled_stage(
 
 @pytest.mark.parametrize("body", sorted(BODIES))
 async def test_an_overdue_ballot_session_escalates_to_the_head_of_the_body(
-    skipping_env: WorkflowEnvironment, db_engine: AsyncEngine, ballot_key: Path, body: str
+    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine, ballot_key: Path, body: str
 ):
     from worker import build_worker
 
     _, _, _, stage, party, head = BODIES[body]
     client = skipping_env.client
     queue = f"esc-{uuid.uuid4().hex[:8]}"
-    async with build_worker(client, db_engine, queue, ballot_key=ballot_key):
+    async with build_worker(client, own_engine, queue, ballot_key=ballot_key):
         # Monday 8 March 2032, 09:00 in Hanoi.
         workflow_id, session_id, deadline, scheduled = await reach_scheduled_stage(
             skipping_env, queue, body, datetime(2032, 3, 8, 2, 0, tzinfo=UTC)
@@ -199,13 +183,13 @@ async def test_an_overdue_ballot_session_escalates_to_the_head_of_the_body(
 
         await move_clock_to(skipping_env, deadline + timedelta(minutes=1))
         await settled(client, workflow_id, after=seen)
-        await assert_escalated_once(client, db_engine, workflow_id, stage, deadline, party, head)
+        await assert_escalated_once(client, own_engine, workflow_id, stage, deadline, party, head)
         assert (await session_status(client, session_id)).phase == SessionPhase.AWAITING_CHAIR
 
 
 @pytest.mark.parametrize("body", sorted(BODIES))
 async def test_escalation_reaches_the_head_of_the_body_once_when_the_stage_wait_restarts(
-    skipping_env: WorkflowEnvironment, db_engine: AsyncEngine, ballot_key: Path, body: str
+    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine, ballot_key: Path, body: str
 ):
     """The same deadline, with the nomination's wait re-armed by a transition after the session's deadline
     reached it (an instant hold and release): the escalation, its record and its notifications."""
@@ -214,7 +198,7 @@ async def test_escalation_reaches_the_head_of_the_body_once_when_the_stage_wait_
     _, _, _, stage, party, head = BODIES[body]
     client = skipping_env.client
     queue = f"esc-{uuid.uuid4().hex[:8]}"
-    async with build_worker(client, db_engine, queue, ballot_key=ballot_key):
+    async with build_worker(client, own_engine, queue, ballot_key=ballot_key):
         # Tuesday 9 November 2032, 10:00 in Hanoi.
         workflow_id, session_id, deadline, _ = await reach_scheduled_stage(
             skipping_env, queue, body, datetime(2032, 11, 9, 3, 0, tzinfo=UTC)
@@ -236,12 +220,12 @@ async def test_escalation_reaches_the_head_of_the_body_once_when_the_stage_wait_
 
         await move_clock_to(skipping_env, due + timedelta(minutes=1))
         await settled(client, workflow_id, after=seen)
-        await assert_escalated_once(client, db_engine, workflow_id, stage, due, party, head)
+        await assert_escalated_once(client, own_engine, workflow_id, stage, due, party, head)
         assert (await session_status(client, session_id)).phase == SessionPhase.AWAITING_CHAIR
 
         await move_clock_to(skipping_env, due + timedelta(days=3))  # told once, not again and again
         await asyncio.sleep(0.3)
-        await assert_escalated_once(client, db_engine, workflow_id, stage, due, party, head)
+        await assert_escalated_once(client, own_engine, workflow_id, stage, due, party, head)
 
         # The chair extends the session: its new deadline reaches the nomination as its due date.
         extended = (await skipping_env.get_current_time()) + timedelta(days=2)
@@ -249,22 +233,14 @@ async def test_escalation_reaches_the_head_of_the_body_once_when_the_stage_wait_
         await assert_due(client, workflow_id, extended)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "workflows/ballot_session.py BallotSessionWorkflow.extend: an extension while VOTING changes the session's "
-        "deadline but is not announced to the nominations (_announce_deadline runs only when voting opens and "
-        "after an extension from AWAITING_CHAIR), so their due_at/StageDueAt keep the old deadline"
-    ),
-)
 async def test_an_extension_while_voting_moves_the_nominations_due_date(
-    skipping_env: WorkflowEnvironment, db_engine: AsyncEngine, ballot_key: Path
+    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine, ballot_key: Path
 ):
     from worker import build_worker
 
     client = skipping_env.client
     queue = f"esc-{uuid.uuid4().hex[:8]}"
-    async with build_worker(client, db_engine, queue, ballot_key=ballot_key):
+    async with build_worker(client, own_engine, queue, ballot_key=ballot_key):
         # Monday 7 March 2033, 09:00 in Hanoi.
         workflow_id, session_id, deadline, _ = await reach_scheduled_stage(
             skipping_env, queue, "council", datetime(2033, 3, 7, 2, 0, tzinfo=UTC)

@@ -18,7 +18,7 @@ def test_the_raw_floor_counts_every_lookup_and_write_as_a_local_activity() -> No
         "local_activities": 6,
         "signals": 2,
         "updates": 1,
-        "timers": 0,
+        "timers": 1,  # the council session's deadline, awaited until the verdict
     }
     for route, steps in wave_plan.ROUTE_STEPS.items():
         assert not {"A", "AS", "AU"} & set(steps), route
