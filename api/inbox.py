@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -41,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from activities.roster_store import read_actor
+from activities.schema import ballot_sessions
 from domain.ballot_messages import SessionPhase, SessionStart, SessionStatus
 from domain.ballots import (
     BallotSessionKind,
@@ -68,7 +70,6 @@ Clock = Callable[[], datetime]
 COOKIE = "tdkt_inbox_token"
 PREFIX = "/inbox"
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
-SESSIONS_QUERY = "WorkflowType = 'BallotSessionWorkflow' AND ExecutionStatus = 'Running'"
 CHOICE_LABELS_VI = {Choice.FOR: "Đồng ý", Choice.AGAINST: "Không đồng ý", Choice.ABSTAIN: "Không biểu quyết"}
 PHASE_LABELS_VI = {
     SessionPhase.COLLECTING: "Đang lập danh sách",
@@ -82,6 +83,7 @@ KEEPER_ROLE = {BallotSessionKind.COUNCIL: Role.COUNCIL_SECRETARY, BallotSessionK
 MAX_ROWS = 500
 MAX_FORM_BYTES = 1024 * 1024
 STATUS_CONCURRENCY = 16
+STATUS_TIMEOUT_S = 5.0
 MAX_CACHED_SESSIONS = 1000
 CENTRAL_ROLES = (Role.CENTRAL_OFFICER, Role.CENTRAL_HEAD)
 # The activities whose results (in a session's history) say who may vote: the roster snapshot taken when the
@@ -235,7 +237,10 @@ def inbox_router(
         except SQLAlchemyError:
             return roster_unavailable(request)
         c = await client()
-        sessions = await running_sessions(c)
+        try:
+            sessions = await running_sessions(c, database())
+        except SQLAlchemyError:
+            return roster_unavailable(request)
         voting = [s for s in sessions if s.phase == SessionPhase.VOTING and identity.actor not in s.voted]
         session_records = await gather_limited([session_record(c, s) for s in voting])
         awaiting = [
@@ -480,13 +485,19 @@ async def gather_limited(calls: list[Awaitable[Any]]) -> list[Any]:
     return list(await asyncio.gather(*(one(call) for call in calls)))
 
 
-async def running_sessions(client: Client) -> list[SessionStatus]:
-    ids = [wf.id async for wf in client.list_workflows(SESSIONS_QUERY, limit=MAX_ROWS)]
+async def running_sessions(client: Client, engine: AsyncEngine) -> list[SessionStatus]:
+    """The sessions this deployment's register (PostgreSQL, written by the workers) has not seen end, as their
+    status queries answer now. A session that does not answer in time is left out rather than holding the
+    page."""
+    ended = (SessionPhase.CLOSED.value, SessionPhase.CANCELLED.value)
+    query = sa.select(ballot_sessions.c.session_id).where(ballot_sessions.c.phase.not_in(ended)).limit(MAX_ROWS)
+    async with engine.connect() as conn:
+        ids = list((await conn.execute(query)).scalars())
 
     async def one(session_id: str) -> SessionStatus | None:
         try:
-            return await ballot_ops.session_status(client, session_id)
-        except Exception:  # ended between the listing and the query, or not yet answering
+            return await asyncio.wait_for(ballot_ops.session_status(client, session_id), STATUS_TIMEOUT_S)
+        except Exception:  # ended meanwhile, not answering in time, or not registered on this server
             return None
 
     found = await gather_limited([one(i) for i in ids])

@@ -137,7 +137,7 @@ async def act(
             raise ActionRefused(refusal_reason(err)) from None
         except RPCError as err:
             if "already completed" in err.message:
-                raise ActionRefused(f"the nomination {workflow_id} has already ended; no action is possible") from None
+                raise ActionRefused(f"{workflow_id} has already ended; no action is possible") from None
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise NominationNotFound(f"no nomination with workflow id {workflow_id}") from None
             # At most 10 updates may be in flight per workflow; the server says RESOURCE_EXHAUSTED.
