@@ -86,6 +86,7 @@ from domain.ballot_messages import (
     TieDecision,
     session_workflow_id,
 )
+from domain.ballots import ReceiptState
 from domain.catalog import current_policy_version, policy_set
 from domain.decisions import DecisionRef, DecisionRequest, DecisionSummary, decision_workflow_id
 from domain.errors import FieldError, InvalidInput
@@ -775,7 +776,8 @@ async def open_session(
         client = await svc.client()
         created = True
         try:
-            await ballot_ops.open_session(client, svc.task_queue, start)
+            # The opener is checked against the roster before anything starts (the workflow checks again).
+            await ballot_ops.open_session(client, svc.task_queue, start, engine=svc.engine())
         except ballot_ops.DuplicateSession:
             # The same session again (a retry): the same request, its deadline aside when given in hours.
             ignore = {"deadline"} if body.deadline_hours is not None else set()
@@ -914,16 +916,16 @@ async def decide_tie(session_id: str, body: TieBody, svc: Svc, who: Who) -> Sess
     responses={404: {}},
 )
 async def verify_receipt(receipt: str, svc: Svc, who: Who) -> ReceiptCheck:
-    """`counted` once the session has closed and published its counted receipts; null before."""
+    """`state`: COUNTED, SPOILED (the ballot arrived but its sealed content did not open: not counted),
+    NOT_FOUND (no ballot of this session issued it) or SESSION_NOT_CLOSED (receipts are published at the
+    count). `counted` says the same as a boolean, null before the close."""
     try:
         session_id = receipt.strip().rpartition(":")[0]
-        checked = await on_session(session_id, ballot_ops.verify_receipt(await svc.client(), receipt))
+        checked = await on_session(session_id, ballot_ops.check_receipt(await svc.client(), receipt))
     except ValueError as err:
         raise invalid("receipt", str(err)) from None
-    session_id, counted = checked
-    state: Literal["COUNTED", "NOT_COUNTED", "SESSION_NOT_CLOSED"] = (
-        "SESSION_NOT_CLOSED" if counted is None else "COUNTED" if counted else "NOT_COUNTED"
-    )
+    session_id, state = checked
+    counted = None if state == ReceiptState.SESSION_NOT_CLOSED else state == ReceiptState.COUNTED
     return ReceiptCheck(receipt=receipt.strip(), session_id=session_id, counted=counted, state=state)
 
 

@@ -331,16 +331,16 @@ def inbox_router(
         identity = who(request)
         if identity is None:
             return to_sign_in()
-        counted: bool | None = None
+        state: str | None = None
         error = None
         session_id = None
         if r:
             try:
-                session_id, counted = await ballot_ops.verify_receipt(await client(), r)
+                session_id, state = await ballot_ops.check_receipt(await client(), r)
             except (ValueError, nomination_ops.NominationNotFound) as err:
                 error = str(err)
         return page(
-            request, "receipt.html", identity=identity, receipt=r, session_id=session_id, counted=counted, error=error
+            request, "receipt.html", identity=identity, receipt=r, session_id=session_id, state=state, error=error
         )
 
     # ---- helpers -------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from domain.ballot_messages import SealedBallot
-from domain.ballots import BallotSessionKind, Choice, ConflictRule
+from domain.ballots import BallotSessionKind, Choice, ConflictRule, ReceiptState
 from domain.calendar import VIETNAM_TZ
 from domain.catalog import Authority
 from domain.decisions import DecisionNo
@@ -242,7 +242,7 @@ class ReceiptCheck(BaseModel):
     receipt: str
     session_id: str
     counted: bool | None = Field(description="null while the session has not closed (receipts are published then)")
-    state: Literal["COUNTED", "NOT_COUNTED", "SESSION_NOT_CLOSED"]
+    state: ReceiptState
 
 
 # ---- decisions -----------------------------------------------------------------------------------------

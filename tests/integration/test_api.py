@@ -470,6 +470,18 @@ async def wait_session(app: Any, session_id: str, done: Any, timeout: float = 30
         await asyncio.sleep(0.1)
 
 
+async def test_only_the_secretary_or_chair_opens_a_council_session_through_the_api(app: Any) -> None:
+    meeting = f"API-{uuid.uuid4().hex[:8]}"
+    opening = {"kind": "COUNCIL", "scope": "BTP", "meeting_ref": meeting, "deadline_hours": 1}
+    member = await call(app, "POST", "/ballot-sessions", opening, token(MEMBERS[1]))
+    detail = assert_problem(member, 409, "action-refused")["detail"]
+    assert f"{MEMBERS[1]!r} may not open" in detail and "nothing was started" in detail
+    missing = await call(app, "GET", f"/ballot-sessions/ballot-council-BTP-{meeting}", headers=token(CHAIR))
+    assert_problem(missing, 404, "not-found")
+    elsewhere = await call(app, "POST", "/ballot-sessions", {**opening, "scope": "XYZ"}, token(SECRETARY))
+    assert [e["field"] for e in assert_problem(elsewhere, 422, "invalid-input")["errors"]] == ["scope"]
+
+
 async def test_a_ballot_session_through_the_api(app: Any) -> None:
     workflow_id = await create(app, api_nomination())
     await wait_stage(app, workflow_id, "COUNCIL_REVIEW")
@@ -543,7 +555,7 @@ async def test_a_ballot_session_through_the_api(app: Any) -> None:
         checked = await call(app, "GET", f"/receipts/{receipt}", headers=token(CHAIR))
         assert checked.json() == {"receipt": receipt, "session_id": session_id, "counted": True, "state": "COUNTED"}
     forged = await call(app, "GET", f"/receipts/{receipts[0][:-4]}0000", headers=token(CHAIR))
-    assert forged.json()["state"] == "NOT_COUNTED"
+    assert (forged.json()["state"], forged.json()["counted"]) == ("NOT_FOUND", False)
     assert_problem(await call(app, "GET", "/receipts/not-a-receipt", headers=token(CHAIR)), 422, "invalid-input")
     assert_problem(
         await call(app, "GET", "/ballot-sessions/ballot-council-BTP-khong-co", headers=token(CHAIR)), 404, "not-found"
