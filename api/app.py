@@ -20,6 +20,8 @@ software. The OpenAPI document is served at ``/openapi.json`` (Swagger UI at ``/
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import json
 import tempfile
@@ -39,6 +41,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.idempotency import ANONYMOUS, IdempotencyStore, fingerprint, secret_fingerprint
 from api.models import (
@@ -118,6 +121,8 @@ T = TypeVar("T")
 API_TITLE = "TĐKT nomination engine API"
 API_VERSION = "1.0.0"
 MAX_BODY_BYTES = 8 * 1024 * 1024
+# GET /nominations reads Temporal's visibility a page at a time.
+PAGE_SIZE, MAX_PAGE = 100, 1000
 MAX_IMPORT_ROWS = 2000
 BATCH_CONCURRENCY = 16
 EXPORT_MEDIA_TYPES = {
@@ -518,6 +523,8 @@ async def import_nominations(
 
 @nominations.get("/nominations", response_model=list[NominationRow], summary="Search and filter nominations")
 async def list_nominations(
+    request: Request,
+    response: Response,
     svc: Svc,
     who: Who,
     stage: Stage | None = None,
@@ -525,18 +532,46 @@ async def list_nominations(
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
     award_form: Annotated[str | None, Query(pattern=r"^[A-Z][A-Z0-9_]{1,23}$")] = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100, description="in the nominee's name or the id")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="rows read per page (newest first)")] = PAGE_SIZE,
+    page_token: Annotated[
+        str | None, Query(max_length=4096, description='from the previous page\'s `Link: <...>; rel="next"`')
+    ] = None,
 ) -> list[NominationRow]:
-    """Nominations from Temporal's visibility (search attributes `NominationStage`, `Ministry`, `AwardYear`),
-    optionally narrowed to an award form and to a text in the nominee's name or the workflow id."""
-    rows = await nomination_ops.list_nominations(
-        await svc.client(), stage=stage.value if stage else None, ministry=ministry, year=year
-    )
+    """Nominations from Temporal's visibility (search attributes `NominationStage`, `Ministry`, `AwardYear`,
+    `AwardForm`), a page at a time: while more remain, the answer carries `Link: <url>; rel="next"` (and the
+    token in `X-Next-Page-Token`). `q` narrows each page to a text in the nominee's name or the workflow id,
+    so a page may hold fewer than `limit` rows; follow `next` until it is absent."""
+    token = None
+    if page_token is not None:
+        try:
+            token = base64.b64decode(page_token + "=" * (-len(page_token) % 4), altchars=b"-_", validate=True)
+        except (ValueError, binascii.Error):
+            token = b""
+        if not token:
+            raise invalid("page_token", "not a token this listing gave")
+    try:
+        rows, following = await nomination_ops.nomination_page(
+            await svc.client(),
+            stage=stage.value if stage else None,
+            ministry=ministry,
+            year=year,
+            award_form=award_form,
+            page_size=limit,
+            page_token=token,
+        )
+    except RPCError as err:
+        if err.status == RPCStatusCode.INVALID_ARGUMENT and token is not None:
+            raise invalid("page_token", "not a token this listing gave") from None
+        raise
     found = [NominationRow.model_validate(row) for row in rows]
-    if award_form:
-        found = [row for row in found if row.award_form == award_form]
     if q:
         needle = q.casefold()
         found = [row for row in found if needle in f"{row.nominee or ''} {row.workflow_id}".casefold()]
+    if following:
+        encoded = base64.urlsafe_b64encode(following).decode().rstrip("=")
+        next_url = request.url.include_query_params(page_token=encoded)
+        response.headers["Link"] = f'<{next_url.path}?{next_url.query}>; rel="next"'
+        response.headers["X-Next-Page-Token"] = encoded
     return found
 
 

@@ -9,6 +9,7 @@ from typing import Any, TypeVar, overload
 from pydantic import BaseModel
 from temporalio.client import (
     Client,
+    WorkflowExecution,
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
@@ -171,7 +172,9 @@ async def status(client: Client, workflow_id: str) -> NominationStatus:
         raise
 
 
-def visibility_query(stage: str | None = None, ministry: str | None = None, year: int | None = None) -> str:
+def visibility_query(
+    stage: str | None = None, ministry: str | None = None, year: int | None = None, award_form: str | None = None
+) -> str:
     clauses = ["WorkflowType = 'NominationWorkflow'"]
     if stage:
         clauses.append(f"NominationStage = '{_quote(stage)}'")
@@ -179,6 +182,8 @@ def visibility_query(stage: str | None = None, ministry: str | None = None, year
         clauses.append(f"Ministry = '{_quote(ministry)}'")
     if year is not None:
         clauses.append(f"AwardYear = {int(year)}")
+    if award_form:
+        clauses.append(f"AwardForm = '{_quote(award_form)}'")
     return " AND ".join(clauses)
 
 
@@ -189,20 +194,38 @@ def _quote(value: str) -> str:
 async def list_nominations(
     client: Client, *, stage: str | None = None, ministry: str | None = None, year: int | None = None
 ) -> list[dict[str, Any]]:
-    rows = []
-    async for wf in client.list_workflows(visibility_query(stage, ministry, year)):
-        attrs = wf.typed_search_attributes
-        memo = await wf.memo()
-        rows.append(
-            {
-                "workflow_id": wf.id,
-                "stage": attrs.get(NOMINATION_STAGE),
-                "ministry": attrs.get(MINISTRY),
-                "award_form": attrs.get(AWARD_FORM),
-                "year": attrs.get(AWARD_YEAR),
-                "nominee": memo.get("nominee"),
-                "award": memo.get("award"),
-                "running": wf.status == WorkflowExecutionStatus.RUNNING,
-            }
-        )
-    return rows
+    return [await nomination_row(wf) async for wf in client.list_workflows(visibility_query(stage, ministry, year))]
+
+
+async def nomination_page(
+    client: Client,
+    *,
+    stage: str | None = None,
+    ministry: str | None = None,
+    year: int | None = None,
+    award_form: str | None = None,
+    page_size: int = 100,
+    page_token: bytes | None = None,
+) -> tuple[list[dict[str, Any]], bytes | None]:
+    """One page of the listing (Temporal's visibility, newest first) and the token of the next, None at the end."""
+    listing = client.list_workflows(
+        visibility_query(stage, ministry, year, award_form), page_size=page_size, next_page_token=page_token
+    )
+    await listing.fetch_next_page()
+    rows = [await nomination_row(wf) for wf in listing.current_page or []]
+    return rows, listing.next_page_token or None
+
+
+async def nomination_row(wf: WorkflowExecution) -> dict[str, Any]:
+    attrs = wf.typed_search_attributes
+    memo = await wf.memo()
+    return {
+        "workflow_id": wf.id,
+        "stage": attrs.get(NOMINATION_STAGE),
+        "ministry": attrs.get(MINISTRY),
+        "award_form": attrs.get(AWARD_FORM),
+        "year": attrs.get(AWARD_YEAR),
+        "nominee": memo.get("nominee"),
+        "award": memo.get("award"),
+        "running": wf.status == WorkflowExecutionStatus.RUNNING,
+    }

@@ -325,6 +325,31 @@ async def audit_trail(engine: AsyncEngine, workflow_ids: list[str], expected: in
 # ---- errors ------------------------------------------------------------------------------------------------
 
 
+async def test_the_listing_comes_a_page_at_a_time(app: Any) -> None:
+    created = {await create(app, api_nomination("BANG_KHEN_TTG")) for _ in range(3)}
+    query = "/nominations?ministry=BTP&year=2026&award_form=BANG_KHEN_TTG"
+    for _ in range(100):  # visibility is eventually consistent
+        everything = await call(app, "GET", f"{query}&limit=1000", headers=token(SECRETARY))
+        if created <= {row["workflow_id"] for row in everything.json()}:
+            break
+        await asyncio.sleep(0.1)
+    assert everything.header("link") is None or len(everything.json()) == 1000
+    url, pages, seen = f"{query}&limit=2", 0, []
+    while url:
+        page = await call(app, "GET", url, headers=token(SECRETARY))
+        assert page.status == 200 and len(page.json()) <= 2, page
+        seen += [row["workflow_id"] for row in page.json()]
+        pages += 1
+        link = page.header("link")
+        url = link[1 : link.index(">")] if link else ""
+        assert not link or link.endswith('rel="next"')
+    assert seen == [row["workflow_id"] for row in everything.json()] and pages >= 2
+    bad = await call(app, "GET", f"{query}&page_token=%%%", headers=token(SECRETARY))
+    assert [e["field"] for e in assert_problem(bad, 422, "invalid-input")["errors"]] == ["page_token"]
+    too_many = await call(app, "GET", f"{query}&limit=5000", headers=token(SECRETARY))
+    assert "limit" in {e["field"] for e in assert_problem(too_many, 422, "invalid-input")["errors"]}
+
+
 async def test_a_bad_nomination_is_a_422_naming_every_field(app: Any) -> None:
     data = api_nomination()
     data |= {"year": 1800, "award_form": "KHONG_CO", "reference": "có dấu cách"}
