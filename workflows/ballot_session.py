@@ -79,6 +79,8 @@ with workflow.unsafe.imports_passed_through():
 T = TypeVar("T")
 # An extension while voting is announced to the nominations (their stage is due at the new deadline).
 ANNOUNCE_EXTENSION_PATCH = "announce-extended-deadline"
+# A cancel accepted while the ballots were counted no longer turns a closed session into a cancelled one.
+CLOSED_STAYS_CLOSED_PATCH = "closed-stays-closed"
 
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
 RETRY = RetryPolicy(
@@ -110,6 +112,7 @@ class BallotSessionWorkflow:
         self._round = 1
         self._list_closed = False
         self._close_requested = False
+        self._counting = False  # the round's ballots are being counted: its results will go out
         self._cancelled = False
         self._cancel_reason: str | None = None
         self._results: list[MinutesEntry] | None = None
@@ -170,7 +173,9 @@ class BallotSessionWorkflow:
                 )
             )
             await self._run_rounds()
-        if self._cancelled:
+        # A session whose results went out stays CLOSED (histories from before this patch, where a cancel
+        # slipped in while the ballots were counted, marked it CANCELLED afterwards).
+        if self._cancelled and (self._phase != SessionPhase.CLOSED or not workflow.patched(CLOSED_STAYS_CLOSED_PATCH)):
             self._phase = SessionPhase.CANCELLED
             await self._register()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -182,6 +187,7 @@ class BallotSessionWorkflow:
         while True:
             if not await self._collect_ballots():
                 return  # cancelled
+            self._counting = True  # from here the round's results go out: no cancelling them
             counted = await self._activity("open_and_count", self._count_request(), result_type=CountResult)
             self._settle_receipts(counted)
             if counted.spoiled and workflow.patched("spoiled-ballots-outside-quorum"):
@@ -217,7 +223,7 @@ class BallotSessionWorkflow:
             self._ballots = {}
             self._spoiled = set()
             self._deadline = workflow.now() + timedelta(seconds=self._start.runoff_seconds)
-            self._close_requested = False
+            self._close_requested, self._counting = False, False
             await self._register()
             await self._notify(
                 ballot_notices.runoff_opened(
@@ -258,7 +264,7 @@ class BallotSessionWorkflow:
         """Wait for the bloc head's decision on the tie; record it in the minutes and the audit; the tied
         candidates' outcomes (None when the session is cancelled meanwhile)."""
         self._tie = ranking
-        self._phase = SessionPhase.AWAITING_HEAD
+        self._phase, self._counting = SessionPhase.AWAITING_HEAD, False
         await self._register()
         heads = self._holders(Role.BLOC_HEAD)
         await self._notify(
@@ -539,6 +545,8 @@ class BallotSessionWorkflow:
     def _validate_cancel(self, action: ChairAction) -> None:
         if self._phase in (SessionPhase.CLOSED, SessionPhase.CANCELLED):
             raise ValueError(f"the session has ended ({self._phase.value})")
+        if self._counting:
+            raise ValueError("the ballots are being counted: the session can no longer be cancelled")
         self._require_role(action.actor, self._chairs(), "cancel the session")
         if not action.reason:
             raise ValueError("reason: a cancellation needs a reason")

@@ -453,6 +453,33 @@ async def test_quorum_missed_at_the_deadline_then_extended(client: Client, task_
     assert (await wait_for_stage(client, nomination, Stage.AWAITING_DECISION)).stage == Stage.AWAITING_DECISION
 
 
+async def test_no_cancelling_once_the_ballots_are_being_counted(
+    client: Client, task_queue: str, db_engine: AsyncEngine
+):
+    """The count's minutes are held back by a lock on their table, so the session sits between the close and
+    its results; a cancel then is refused, and the session ends CLOSED with its results delivered."""
+    nomination = await in_council(client, task_queue, "BANG_KHEN_BO")
+    handle = await opened_council_session(client, task_queue)
+    await wait_candidates(client, handle.id, 1)
+    opened = await close_list(client, handle.id, SECRETARY)
+    async with db_engine.connect() as blocker:
+        locked = await blocker.begin()
+        await blocker.execute(sa.text("LOCK TABLE ballot_minutes IN EXCLUSIVE MODE"))
+        for voter in ("btp.hd.chu-tich", "btp.hd.uy-vien-1", "btp.hd.uy-vien-2"):
+            await cast(client, handle.id, voter, ballot_for(opened, voter))
+        for _ in range(100):  # everyone voted: the round is complete and its count begins
+            if (await session_status(client, handle.id)).voted == sorted(MEMBERS):
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1)
+        with pytest.raises(ActionRefused, match="being counted"):
+            await chair_action(client, handle.id, "cancel", _chair(CHAIR, reason="Hoãn họp"))
+        await locked.rollback()
+    closed = await handle.result()
+    assert closed.phase == SessionPhase.CLOSED and closed.results is not None
+    await wait_for_stage(client, nomination, Stage.AWAITING_DECISION)
+
+
 async def test_a_cancelled_session_leaves_nominations_waiting(client: Client, task_queue: str):
     nomination = await in_council(client, task_queue, "BANG_KHEN_BO")
     handle = await opened_council_session(client, task_queue)
