@@ -295,7 +295,6 @@ async def test_fuzzed_ballot_session_updates_never_fail_or_stick_a_session(
         ("cancel", {"actor": SECRETARY, "reason": "Hoãn họp"}),
     ]
     # The list is closed first by a valid payload half-way through the fuzz: before it, COLLECTING; after, VOTING.
-    # A deadline without a time zone is left to test_an_extension_without_a_time_zone_... (a known failure).
     fuzzed = collect_cases(SESSION_CASES, bases)
     half = len(fuzzed) // 2
     cases = [*fuzzed[:half], ("close_list", bases["close_list"]), *fuzzed[half:], *edges]
