@@ -47,21 +47,22 @@ from domain.ballot_messages import (
     SessionRow,
     TieDecisionRecord,
 )
-from domain.ballots import Ballot, BallotSessionKind, Candidate, Electorate, Voter, ballot_errors, count
+from domain.ballots import (
+    RECORDER_ROLE,
+    STAGE_OF_KIND,
+    VOTER_ROLE,
+    Ballot,
+    BallotSessionKind,
+    Candidate,
+    Electorate,
+    Voter,
+    ballot_errors,
+    count,
+)
 from domain.notices import NotificationDraft
-from domain.roster import Role
-from domain.stages import Stage
 from runtime.sealing import SealError, ballot_key_path, load_or_create_private_key, open_ballot, public_key_info
 
 OFFER_SIGNAL = "offer_candidate"
-
-# The nomination stage each kind of session draws its candidates from, the nominations column holding the
-# scope, and the role whose holders vote.
-STAGE_OF_KIND = {BallotSessionKind.COUNCIL: Stage.COUNCIL_REVIEW, BallotSessionKind.BLOC: Stage.BLOC_VOTE}
-VOTER_ROLE = {BallotSessionKind.COUNCIL: Role.COUNCIL_MEMBER, BallotSessionKind.BLOC: Role.BLOC_REPRESENTATIVE}
-# Separation of duties: the council's secretaries record the session and never vote in it, so they are left
-# out of the electorate even when they also sit on the council (the workflow refuses their ballot as well).
-RECORDER_ROLE = {BallotSessionKind.COUNCIL: Role.COUNCIL_SECRETARY}
 
 
 def session_kind(kind: str) -> BallotSessionKind:

@@ -45,6 +45,7 @@ from activities.roster_store import read_actor
 from activities.schema import ballot_sessions
 from domain.ballot_messages import SessionPhase, SessionStart, SessionStatus
 from domain.ballots import (
+    VOTER_ROLE,
     BallotSessionKind,
     Candidate,
     Choice,
@@ -78,7 +79,6 @@ PHASE_LABELS_VI = {
     SessionPhase.CLOSED: "Đã kết thúc",
     SessionPhase.CANCELLED: "Đã hủy",
 }
-VOTER_ROLE = {BallotSessionKind.COUNCIL: Role.COUNCIL_MEMBER, BallotSessionKind.BLOC: Role.BLOC_REPRESENTATIVE}
 KEEPER_ROLE = {BallotSessionKind.COUNCIL: Role.COUNCIL_SECRETARY, BallotSessionKind.BLOC: Role.BLOC_HEAD}
 MAX_ROWS = 500
 MAX_FORM_BYTES = 1024 * 1024

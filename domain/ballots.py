@@ -19,7 +19,8 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.catalog import Fraction, VotingPolicy
-from domain.roster import ROLE_LABELS_VI, Role, RosterSnapshot
+from domain.roster import ROLE_LABELS_VI, Actor, Role, RosterSnapshot
+from domain.stages import Stage
 from domain.voting import Tally, VoteOutcome, VoteResult, evaluate
 
 MIN_NONCE_LENGTH = 16
@@ -34,6 +35,42 @@ class Choice(StrEnum):
 class BallotSessionKind(StrEnum):
     COUNCIL = "COUNCIL"  # one ballot per council member
     BLOC = "BLOC"  # one ballot per member organisation of the bloc
+
+
+# The nomination stage each kind of session votes on, and who votes there: the council's members (its
+# secretaries record the session and never vote in it, even when they also sit on the council) or one
+# representative per member organisation of the bloc.
+STAGE_OF_KIND = {BallotSessionKind.COUNCIL: Stage.COUNCIL_REVIEW, BallotSessionKind.BLOC: Stage.BLOC_VOTE}
+KIND_AT_STAGE = {stage: kind for kind, stage in STAGE_OF_KIND.items()}
+VOTER_ROLE = {BallotSessionKind.COUNCIL: Role.COUNCIL_MEMBER, BallotSessionKind.BLOC: Role.BLOC_REPRESENTATIVE}
+RECORDER_ROLE = {BallotSessionKind.COUNCIL: Role.COUNCIL_SECRETARY}
+
+
+def voting_members(snapshot: RosterSnapshot, stage: Stage) -> list[Actor]:
+    """Who the roster seats on the body that votes at this stage (VOTER_ROLE less RECORDER_ROLE)."""
+    kind = KIND_AT_STAGE.get(stage)
+    if kind == BallotSessionKind.COUNCIL:
+        scope = snapshot.ministry.code
+    elif kind == BallotSessionKind.BLOC and snapshot.bloc is not None:
+        scope = snapshot.bloc.code
+    else:
+        return []
+    recorder = RECORDER_ROLE.get(kind)
+    return [a for a in snapshot.holders(VOTER_ROLE[kind], scope) if recorder is None or not a.holds(recorder, scope)]
+
+
+def body_size_error(snapshot: RosterSnapshot, stage: Stage, members: int) -> str | None:
+    """A meeting's typed-in member count may exceed the roster's (not every member need be registered) but
+    never fall short of it: a smaller count would lower the quorum and the "of all members" thresholds."""
+    seated = len(voting_members(snapshot, stage))
+    if members >= seated:
+        return None
+    body = (
+        f"the council of {snapshot.ministry.code}"
+        if stage == Stage.COUNCIL_REVIEW
+        else f"bloc {snapshot.bloc.code if snapshot.bloc else '?'}"
+    )
+    return f"tally.members: {body} has {seated} voting members in the roster; a meeting of {members} is impossible"
 
 
 class ConflictRule(StrEnum):

@@ -186,31 +186,6 @@ def required_grants(
     return []
 
 
-def voting_members(snapshot: RosterSnapshot, stage: Stage) -> list[Actor]:
-    """Who the roster seats on the body that votes at this stage: the ministry council's members (its
-    secretaries record its meetings and do not vote) or the bloc's member organisations' representatives."""
-    if stage == Stage.COUNCIL_REVIEW:
-        scope = snapshot.ministry.code
-        return [a for a in snapshot.holders(Role.COUNCIL_MEMBER, scope) if not a.holds(Role.COUNCIL_SECRETARY, scope)]
-    if stage == Stage.BLOC_VOTE and snapshot.bloc is not None:
-        return snapshot.holders(Role.BLOC_REPRESENTATIVE, snapshot.bloc.code)
-    return []
-
-
-def body_size_error(snapshot: RosterSnapshot, stage: Stage, members: int) -> str | None:
-    """A meeting's typed-in member count may exceed the roster's (not every member need be registered) but
-    never fall short of it: a smaller count would lower the quorum and the "of all members" thresholds."""
-    seated = len(voting_members(snapshot, stage))
-    if members >= seated:
-        return None
-    body = (
-        f"the council of {snapshot.ministry.code}"
-        if stage == Stage.COUNCIL_REVIEW
-        else f"bloc {snapshot.bloc.code if snapshot.bloc else '?'}"
-    )
-    return f"tally.members: {body} has {seated} voting members in the roster; a meeting of {members} is impossible"
-
-
 def authorisation_error(
     snapshot: RosterSnapshot, actor_id: str, action: Action, stage: Stage, decided_by: str | None = None
 ) -> str | None:

@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.ballot_messages import BallotVerdict
-    from domain.ballots import BallotSessionKind, Candidate
+    from domain.ballots import KIND_AT_STAGE, STAGE_OF_KIND, BallotSessionKind, Candidate, body_size_error
     from domain.calendar import DEFAULT_CALENDAR
     from domain.catalog import AUTHORITY_LABELS_VI, AwardForm, PolicySet, policy_set
     from domain.decisions import DecisionRef
@@ -45,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.nomination import IndividualNominee, Nomination, catalog_errors
     from domain.notices import draft_notifications, waiting_for_vi
     from domain.records import NominationRow, StageEventRow, TransitionRecord
-    from domain.roster import Action, RosterSnapshot, authorisation_error, body_size_error
+    from domain.roster import Action, RosterSnapshot, authorisation_error
     from domain.stages import Stage
     from domain.transitions import (
         Approved,
@@ -95,8 +95,7 @@ T = TypeVar("T")
 CURRENT_PROCEDURE_PATCH = "procedure-2026-11"
 
 
-BALLOT_KINDS = {Stage.COUNCIL_REVIEW: BallotSessionKind.COUNCIL, Stage.BLOC_VOTE: BallotSessionKind.BLOC}
-STAGE_OF_KIND = {kind: stage for stage, kind in BALLOT_KINDS.items()}
+BALLOT_KINDS = KIND_AT_STAGE
 
 
 def refused(reason: str) -> ApplicationError:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from domain.ballots import body_size_error, voting_members
 from domain.catalog import Authority, policy_sets
 from domain.roster import (
     CENTRAL_SCOPE,
@@ -18,9 +19,7 @@ from domain.roster import (
     Role,
     Roster,
     authorisation_error,
-    body_size_error,
     required_grants,
-    voting_members,
 )
 from domain.stages import Stage
 
