@@ -156,15 +156,15 @@ def key_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def ballots(db_engine: AsyncEngine, client: Client, key_path: Path) -> BallotActivities:
-    return BallotActivities(db_engine, client, key_path=key_path)
+def ballots(own_engine: AsyncEngine, client: Client, key_path: Path) -> BallotActivities:
+    return BallotActivities(own_engine, client, key_path=key_path)
 
 
 # ---- the session register ------------------------------------------------------------------------------
 
 
 async def test_registering_twice_keeps_one_row_and_a_later_phase_moves_it(
-    ballots: BallotActivities, db_engine: AsyncEngine
+    ballots: BallotActivities, own_engine: AsyncEngine
 ) -> None:
     session_id = f"ballot-council-{uuid.uuid4().hex[:8]}"
     scope = fresh_scope()
@@ -172,7 +172,7 @@ async def test_registering_twice_keeps_one_row_and_a_later_phase_moves_it(
     row = session_row(session_id, scope)
     await env.run(ballots.register_ballot_session, row)
     await retried(env).run(ballots.register_ballot_session, row)
-    [first] = await rows(db_engine, ballot_sessions, session_id)
+    [first] = await rows(own_engine, ballot_sessions, session_id)
     assert (first["kind"], first["scope"], first["phase"]) == ("COUNCIL", scope, "COLLECTING")
     assert (first["meeting_ref"], first["opened_by"], first["policy_version"]) == (
         "HD-2026-01",
@@ -192,7 +192,7 @@ async def test_registering_twice_keeps_one_row_and_a_later_phase_moves_it(
         deadline=datetime(2026, 3, 12, 17, 0, tzinfo=HANOI),
     )
     await env.run(ballots.register_ballot_session, later)
-    [second] = await rows(db_engine, ballot_sessions, session_id)
+    [second] = await rows(own_engine, ballot_sessions, session_id)
     assert (second["phase"], second["candidates"], second["electorate_size"], second["voted"]) == ("VOTING", 3, 5, 2)
     assert aware(second["deadline"]) == later.deadline
     assert second["created_at"] == first["created_at"]
@@ -203,11 +203,11 @@ async def test_registering_twice_keeps_one_row_and_a_later_phase_moves_it(
 
 
 async def test_waiting_candidates_are_the_nominations_at_the_stage_in_scope(
-    ballots: BallotActivities, db_engine: AsyncEngine
+    ballots: BallotActivities, own_engine: AsyncEngine
 ) -> None:
     # Made-up ministries and bloc, so these nominations never join another test's BTP or NOI_CHINH session.
     ministry, other_ministry, bloc = fresh_scope(), fresh_scope(), fresh_scope()
-    persistence = PersistenceActivities(db_engine)
+    persistence = PersistenceActivities(own_engine)
     env = activity_env()
 
     async def at(stage: Stage, in_ministry: str = ministry, seq: int = 1, **overrides: Any) -> str:
@@ -528,12 +528,12 @@ async def record_a_counted_session(ballots: BallotActivities) -> tuple[SessionMi
 
 
 async def test_recording_the_minutes_twice_writes_each_row_once(
-    ballots: BallotActivities, db_engine: AsyncEngine
+    ballots: BallotActivities, own_engine: AsyncEngine
 ) -> None:
     minutes, env = await record_a_counted_session(ballots)
     await retried(env).run(ballots.record_ballot_minutes, minutes)
 
-    written = await rows(db_engine, ballot_minutes, minutes.session_id)
+    written = await rows(own_engine, ballot_minutes, minutes.session_id)
     assert sorted((m["round"], m["workflow_id"]) for m in written) == sorted(
         (1, e.candidate.workflow_id) for e in minutes.entries
     )
@@ -555,35 +555,35 @@ async def test_recording_the_minutes_twice_writes_each_row_once(
         )
         assert (aware(m["closed_at"]), m["spoiled"]) == (minutes.closed_at, 4)
 
-    voted = await rows(db_engine, ballot_participation, minutes.session_id)
+    voted = await rows(own_engine, ballot_participation, minutes.session_id)
     assert sorted((p["round"], p["voter_id"], p["receipt"], aware(p["voted_at"])) for p in voted) == [
         (1, p.voter_id, p.receipt, p.voted_at) for p in minutes.participation
     ]
-    [session] = await rows(db_engine, ballot_sessions, minutes.session_id)
+    [session] = await rows(own_engine, ballot_sessions, minutes.session_id)
     assert (session["phase"], session["electorate_size"], session["voted"]) == ("CLOSED", 8, 7)
 
 
 async def test_a_retried_minutes_write_leaves_a_later_phase_alone(
-    ballots: BallotActivities, db_engine: AsyncEngine
+    ballots: BallotActivities, own_engine: AsyncEngine
 ) -> None:
     minutes, env = await record_a_counted_session(ballots)
     # A runoff opens (registered as VOTING), then a late retry of round 1's minutes arrives.
     runoff = session_row(minutes.session_id, SCOPE, SessionPhase.VOTING, candidates=2, electorate_size=8)
     await env.run(ballots.register_ballot_session, runoff)
     await retried(env).run(ballots.record_ballot_minutes, minutes)
-    [session] = await rows(db_engine, ballot_sessions, minutes.session_id)
+    [session] = await rows(own_engine, ballot_sessions, minutes.session_id)
     assert session["phase"] == "VOTING"
     # Round 2's minutes close it.
     round_two = minutes.model_copy(update={"round": 2, "participation": minutes.participation[:2]})
     await env.run(ballots.record_ballot_minutes, round_two)
-    [session] = await rows(db_engine, ballot_sessions, minutes.session_id)
+    [session] = await rows(own_engine, ballot_sessions, minutes.session_id)
     assert (session["phase"], session["voted"]) == ("CLOSED", 2)
-    assert len(await rows(db_engine, ballot_minutes, minutes.session_id)) == 2 * len(minutes.entries)
-    assert len(await rows(db_engine, ballot_participation, minutes.session_id)) == len(minutes.participation) + 2
+    assert len(await rows(own_engine, ballot_minutes, minutes.session_id)) == 2 * len(minutes.entries)
+    assert len(await rows(own_engine, ballot_participation, minutes.session_id)) == len(minutes.participation) + 2
 
 
 async def test_session_notifications_are_written_once_per_party(
-    ballots: BallotActivities, db_engine: AsyncEngine
+    ballots: BallotActivities, own_engine: AsyncEngine
 ) -> None:
     session_id = f"ballot-council-BTP-{uuid.uuid4().hex[:8]}"
     drafts = [
@@ -600,7 +600,7 @@ async def test_session_notifications_are_written_once_per_party(
     await retried(env).run(ballots.write_session_notifications, session_id, 1, drafts)
     await env.run(ballots.write_session_notifications, session_id, 2, drafts[:1])
     await env.run(ballots.write_session_notifications, session_id, 3, [])
-    async with db_engine.connect() as conn:
+    async with own_engine.connect() as conn:
         written = (
             await conn.execute(
                 sa.select(notifications)
@@ -620,10 +620,10 @@ async def test_session_notifications_are_written_once_per_party(
 
 
 async def test_no_table_holds_a_choice_after_the_minutes_are_recorded(
-    ballots: BallotActivities, db_engine: AsyncEngine
+    ballots: BallotActivities, own_engine: AsyncEngine
 ) -> None:
     minutes, _ = await record_a_counted_session(ballots)
-    assert await rows(db_engine, ballot_minutes, minutes.session_id)  # there is something to look at
+    assert await rows(own_engine, ballot_minutes, minutes.session_id)  # there is something to look at
 
     def every_text_value(sync: sa.Connection) -> tuple[list[str], list[tuple[str, str, str]]]:
         reflected = sa.MetaData()
@@ -642,7 +642,7 @@ async def test_no_table_holds_a_choice_after_the_minutes_are_recorded(
                     values.append((table.name, column.name, text))
         return columns, values
 
-    async with db_engine.connect() as conn:
+    async with own_engine.connect() as conn:
         columns, values = await conn.run_sync(every_text_value)
     assert not [c for c in columns if re.search(r"choice|ballot_value|vote_value", c)]
     assert {t for t, _, _ in values} >= BALLOT_TABLES

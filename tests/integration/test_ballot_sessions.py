@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import uuid
@@ -30,6 +31,7 @@ from domain.ballot_messages import (
 )
 from domain.ballots import BallotSessionKind, Choice, ReceiptState
 from domain.errors import InvalidInput
+from domain.messages import ReasonedAction
 from domain.stages import Stage
 from runtime.ballots import (
     cast,
@@ -494,8 +496,28 @@ async def test_a_cancelled_session_leaves_nominations_waiting(client: Client, ta
     assert (await status(client, nomination)).stage == Stage.AWAITING_DECISION
 
 
+UNIT_STAFF = {"BTP": "btp.vutckt.le-thi-hoa", "KTNN": "ktnn.vutckt.hoang-anh"}
+
+
+async def clear_the_bloc(client: Client, engine: AsyncEngine) -> None:
+    """Withdraw what other tests left waiting in NOI_CHINH's bloc vote: a bloc session takes up every
+    nomination waiting there, and these tests count on their own two."""
+    async with engine.connect() as conn:
+        waiting = (
+            await conn.execute(
+                sa.text(
+                    "SELECT workflow_id, ministry FROM nominations WHERE stage = 'BLOC_VOTE' AND bloc = 'NOI_CHINH'"
+                )
+            )
+        ).all()
+    for workflow_id, ministry in waiting:
+        withdrawal = ReasonedAction(actor=UNIT_STAFF[ministry], reason="Dọn khối trước phiên bỏ phiếu")
+        with contextlib.suppress(ActionRefused, NominationNotFound):
+            await act(client, workflow_id, "withdraw", withdrawal)
+
+
 async def in_bloc(client: Client, task_queue: str, ministry: str) -> str:
-    proposer = {"BTP": "btp.vutckt.le-thi-hoa", "KTNN": "ktnn.vutckt.hoang-anh"}[ministry]
+    proposer = UNIT_STAFF[ministry]
     secretary = {"BTP": "btp.hd.thu-ky", "KTNN": "ktnn.hd.thu-ky"}[ministry]
     handle = await start(
         client,
@@ -511,7 +533,8 @@ async def in_bloc(client: Client, task_queue: str, ministry: str) -> str:
     return handle.id
 
 
-async def test_bloc_vote_with_quota_and_a_runoff_after_a_tie(client: Client, task_queue: str):
+async def test_bloc_vote_with_quota_and_a_runoff_after_a_tie(client: Client, task_queue: str, db_engine: AsyncEngine):
+    await clear_the_bloc(client, db_engine)
     btp = await in_bloc(client, task_queue, "BTP")
     ktnn = await in_bloc(client, task_queue, "KTNN")
     handle = await open_session(
@@ -559,9 +582,10 @@ async def test_bloc_vote_with_quota_and_a_runoff_after_a_tie(client: Client, tas
     assert (await wait_for_stage(client, ktnn, Stage.REJECTED)).stage == Stage.REJECTED
 
 
-async def tied_twice(client: Client, task_queue: str) -> tuple[str, str, str]:
+async def tied_twice(client: Client, task_queue: str, engine: AsyncEngine) -> tuple[str, str, str]:
     """A bloc session of two candidates whose round 1 and runoff both end 2–2 for the one seat: (session, the
     BTP candidate, the KTNN candidate). Each member organisation votes for the other's candidate only."""
+    await clear_the_bloc(client, engine)
     btp = await in_bloc(client, task_queue, "BTP")
     ktnn = await in_bloc(client, task_queue, "KTNN")
     handle = await open_session(
@@ -584,7 +608,7 @@ async def tied_twice(client: Client, task_queue: str) -> tuple[str, str, str]:
 async def test_a_tie_that_outlasts_the_runoff_goes_to_the_bloc_head(
     client: Client, task_queue: str, db_engine: AsyncEngine
 ):
-    session_id, btp, ktnn = await tied_twice(client, task_queue)
+    session_id, btp, ktnn = await tied_twice(client, task_queue, db_engine)
     # The policy's one runoff round is used up and the tie remains: no third round, the bloc head decides.
     waiting = await wait_phase(client, session_id, SessionPhase.AWAITING_HEAD)
     assert waiting.round == 2 and sorted(waiting.tied) == sorted([btp, ktnn]) and waiting.seats_left == 1
