@@ -134,7 +134,7 @@ async def test_cli_actions_on_a_session_are_audited(
     assert entries[1]["entry"]["details"]["reason"] == "Hoãn họp"
 
     # The bloc head decides a tie through the CLI.
-    tied_id, btp, ktnn = await tied_twice(client, task_queue)
+    tied_id, btp, ktnn = await tied_twice(client, task_queue, db_engine)
     await wait_phase(client, tied_id, SessionPhase.AWAITING_HEAD)
     refused = await cli(
         cli_env, "ballot", "decide-tie", tied_id, "--actor", BLOC_HEAD, "--choose", btp, "--choose", ktnn
