@@ -58,6 +58,19 @@ roster_revision = sa.Table(
     sa.Column("changed_at", Timestamp, nullable=True),
 )
 
+# One person, one nomination per award form and year (migration 0006): a nomination claims its nominee's
+# identity key at registration; the primary key refuses a second holder. Released when it ends withdrawn.
+nominee_identity = sa.Table(
+    "nominee_identity",
+    metadata,
+    sa.Column("identity_key", sa.String(80), primary_key=True),
+    sa.Column("award_form", sa.String(24), primary_key=True),
+    sa.Column("year", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("workflow_id", sa.String(200), nullable=False),
+    sa.Column("claimed_at", Timestamp, nullable=False),
+    sa.Index("ix_nominee_identity_workflow_id", "workflow_id"),
+)
+
 nominations = sa.Table(
     "nominations",
     metadata,
