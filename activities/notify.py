@@ -63,14 +63,14 @@ class Channel(Protocol):
 
 
 class LogChannel:
-    """Development channel: a log line per notification instead of an email."""
+    """Development channel: a log line per notification instead of an email. Subjects name nominees and
+    recipients are addresses, so the line carries ids and counts only; the text stays in the outbox table."""
 
     async def send(self, notification: OutboxMessage) -> None:
         log.info(
             "notification_delivered",
             channel="log",
-            subject=notification.subject,
-            recipients=list(notification.recipients),
+            recipients=len(notification.recipients),
             **notification.fields_for_log(),
         )
 
@@ -122,7 +122,7 @@ class SmtpChannel:
                 smtp.login(self.username, self.password or "")
             refused = smtp.send_message(message)
         if refused:
-            log.warning("smtp_recipients_refused", recipients=sorted(refused), message_id=message["Message-ID"])
+            log.warning("smtp_recipients_refused", recipients=len(refused), message_id=message["Message-ID"])
 
 
 def _flag(value: str | None) -> bool:
@@ -246,8 +246,13 @@ class OutboxDispatcher:
             status = NOTIFICATION_FAILED if attempts >= self.max_attempts else NOTIFICATION_PENDING
             error = f"{type(exc).__name__}: {exc}"[:2000]
             await conn.execute(update.values(attempts=attempts, last_error=error, status=status))
+            # The error text may quote addresses (a refused recipient): the row keeps it, the log its type.
             log.warning(
-                "notification_failed", attempts=attempts, status=status, error=error, **message.fields_for_log()
+                "notification_failed",
+                attempts=attempts,
+                status=status,
+                error=type(exc).__name__,
+                **message.fields_for_log(),
             )
             result.failed += 1
             return

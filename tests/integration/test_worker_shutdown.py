@@ -191,3 +191,17 @@ async def test_the_worker_stops_cleanly_and_a_new_one_finishes_the_nomination(
     assert not failed, "a workflow task failed across the restart"
 
     await assert_clean_stop(second, sig)
+    assert_no_personal_data([first, second], [final.nominee_name, *roster_personal_data()])
+
+
+def roster_personal_data() -> list[str]:
+    roster = json.loads((ROOT / "config" / "roster.json").read_text(encoding="utf-8"))
+    return [a["full_name"] for a in roster["actors"]] + [a["email"] for a in roster["actors"] if a.get("email")]
+
+
+def assert_no_personal_data(workers: list[WorkerProcess], private: list[str]) -> None:
+    """The INFO log holds ids and counts: no name or address, though the log channel delivered notices."""
+    text = "\n".join(w.log.read_text(encoding="utf-8", errors="replace") for w in workers)
+    assert any("notification_delivered" in w.names() for w in workers), "the log channel delivered nothing"
+    leaked = sorted({p for p in private if p in text})
+    assert not leaked, f"personal data in the worker's log: {len(leaked)} value(s)"
