@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +22,9 @@ import jwt
 ISSUER = "tdkt-engine"
 ALGORITHM = "HS256"
 MIN_SECRET_BYTES = 32
+# A token is a bearer secret: one that outlives a working day is refused, wherever it was minted.
+DEFAULT_MAX_TOKEN_TTL = timedelta(hours=12)
+MAX_TTL_VARIABLE = "TDKT_TOKEN_MAX_HOURS"
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -32,8 +36,11 @@ class AuthError(Exception):
 class Keyring:
     keys: dict[str, str]
     current: str
+    max_ttl: timedelta = field(default=DEFAULT_MAX_TOKEN_TTL)
 
     def __post_init__(self) -> None:
+        if self.max_ttl <= timedelta(0):
+            raise ValueError(f"{MAX_TTL_VARIABLE}: the longest token lifetime must be positive")
         if self.current not in self.keys:
             raise ValueError(f"TDKT_AUTH_KEY_ID: {self.current!r} is not among the keys {sorted(self.keys)}")
         short = [kid for kid, secret in self.keys.items() if len(secret.encode()) < MIN_SECRET_BYTES]
@@ -46,10 +53,12 @@ class Identity:
     actor: str
     expires_at: datetime
     key_id: str
+    token_id: str | None = None
 
 
 def keyring_from_env(env: dict[str, str] | None = None, state_dir: Path | None = None) -> Keyring:
     env = dict(os.environ) if env is None else env
+    max_ttl = _max_ttl(env.get(MAX_TTL_VARIABLE))
     configured = env.get("TDKT_AUTH_KEYS")
     if configured:
         keys = {}
@@ -58,11 +67,23 @@ def keyring_from_env(env: dict[str, str] | None = None, state_dir: Path | None =
             if not sep or not kid or not secret:
                 raise ValueError("TDKT_AUTH_KEYS: expected comma-separated kid:secret pairs")
             keys[kid] = secret
-        return Keyring(keys=keys, current=env.get("TDKT_AUTH_KEY_ID") or next(iter(keys)))
-    return _local_keyring((state_dir or ROOT / ".state") / "auth-keys.json")
+        return Keyring(keys=keys, current=env.get("TDKT_AUTH_KEY_ID") or next(iter(keys)), max_ttl=max_ttl)
+    return _local_keyring((state_dir or ROOT / ".state") / "auth-keys.json", max_ttl)
 
 
-def _local_keyring(path: Path) -> Keyring:
+def _max_ttl(configured: str | None) -> timedelta:
+    if configured is None or not configured.strip():
+        return DEFAULT_MAX_TOKEN_TTL
+    try:
+        hours = float(configured)
+    except ValueError:
+        raise ValueError(f"{MAX_TTL_VARIABLE}: expected a number of hours, not {configured!r}") from None
+    if not 0 < hours <= 24 * 7:
+        raise ValueError(f"{MAX_TTL_VARIABLE}: expected more than 0 and at most 168 hours, not {configured}")
+    return timedelta(hours=hours)
+
+
+def _local_keyring(path: Path, max_ttl: timedelta = DEFAULT_MAX_TOKEN_TTL) -> Keyring:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         kid = f"local-{secrets.token_hex(4)}"
@@ -77,12 +98,16 @@ def _local_keyring(path: Path) -> Keyring:
         finally:
             tmp.unlink()
     data = json.loads(path.read_text(encoding="utf-8"))
-    return Keyring(keys=data["keys"], current=data["current"])
+    return Keyring(keys=data["keys"], current=data["current"], max_ttl=max_ttl)
 
 
 def issue_token(keyring: Keyring, actor: str, ttl: timedelta = timedelta(hours=8), now: datetime | None = None) -> str:
+    """A token for `actor`, valid for `ttl` (at most the keyring's longest lifetime), with an id of its own."""
+    if ttl > keyring.max_ttl:
+        hours = keyring.max_ttl.total_seconds() / 3600
+        raise ValueError(f"a token lives at most {hours:g} hours ({MAX_TTL_VARIABLE})")
     issued = now or datetime.now(UTC)
-    claims = {"sub": actor, "iss": ISSUER, "iat": issued, "exp": issued + ttl}
+    claims = {"sub": actor, "iss": ISSUER, "iat": issued, "exp": issued + ttl, "jti": uuid.uuid4().hex}
     return jwt.encode(claims, keyring.keys[keyring.current], algorithm=ALGORITHM, headers={"kid": keyring.current})
 
 
@@ -102,7 +127,7 @@ def verify_token(keyring: Keyring, token: str) -> Identity:
             keyring.keys[kid],
             algorithms=[ALGORITHM],
             issuer=ISSUER,
-            options={"require": ["sub", "exp", "iss"]},
+            options={"require": ["sub", "exp", "iss", "iat"]},
         )
     except jwt.ExpiredSignatureError:
         raise AuthError("the token has expired; ask for a new one") from None
@@ -110,4 +135,17 @@ def verify_token(keyring: Keyring, token: str) -> Identity:
         raise AuthError("the token's signature does not verify: it is forged or altered") from None
     except jwt.PyJWTError as err:
         raise AuthError(f"the token is invalid: {err}") from None
-    return Identity(actor=str(claims["sub"]), expires_at=datetime.fromtimestamp(claims["exp"], UTC), key_id=kid)
+    issued_at = datetime.fromtimestamp(claims["iat"], UTC)
+    expires_at = datetime.fromtimestamp(claims["exp"], UTC)
+    if expires_at - issued_at > keyring.max_ttl:
+        raise AuthError(
+            f"the token lives longer than {keyring.max_ttl.total_seconds() / 3600:g} hours ({MAX_TTL_VARIABLE}); "
+            "ask for a new one"
+        )
+    token_id = claims.get("jti")
+    return Identity(
+        actor=str(claims["sub"]),
+        expires_at=expires_at,
+        key_id=kid,
+        token_id=token_id if isinstance(token_id, str) else None,
+    )
