@@ -677,7 +677,11 @@ async def cmd_token_issue(args: argparse.Namespace) -> int:
 
     if args.ttl_hours <= 0:
         raise InvalidInput([FieldError(field="--ttl-hours", message="must be positive")])
-    print(issue_token(keyring_from_env(), args.subject, timedelta(hours=args.ttl_hours)))
+    try:
+        token = issue_token(keyring_from_env(), args.subject, timedelta(hours=args.ttl_hours))
+    except ValueError as err:
+        raise InvalidInput([FieldError(field="--ttl-hours", message=str(err))]) from None
+    print(token)
     return EXIT_OK
 
 
