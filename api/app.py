@@ -44,6 +44,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.idempotency import ANONYMOUS, IdempotencyStore, fingerprint, secret_fingerprint
+from api.limits import BodyLimits
 from api.models import (
     MAX_BATCH,
     Acting,
@@ -1156,6 +1157,7 @@ def create_app(
     app = FastAPI(title=API_TITLE, version=API_VERSION, description=DESCRIPTION, lifespan=lifespan)
     app.state.services = svc
     install_problem_handlers(app)
+    app.add_middleware(BodyLimits)
     for router in (nominations, sessions, decisions, problems):
         app.include_router(router)
     # The Vietnamese browser inbox for voters, unit staff and the secretariat (server-rendered, /inbox).

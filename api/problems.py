@@ -14,6 +14,7 @@ NominationNotFound (also an unknown session)      404  ``not-found``
 ActionRefused (the workflow's validator)          409  ``action-refused``
 Duplicate{Nomination,Session,Decision}            409  ``duplicate`` (200 when it is the same request)
 Idempotency-Key reused with another body          409  ``idempotency-key-reused``
+a body over the size limit                        413  ``payload-too-large``
 a body of a type the route does not read          415  ``unsupported-media-type``
 Temporal unreachable                              503  ``service-unavailable``
 ==============================================  =====  ===========================
@@ -85,6 +86,13 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         ),
         ProblemType("not-found", 404, "Not found", "No nomination, ballot session, decision or route by that name."),
         ProblemType("method-not-allowed", 405, "Method not allowed", "The route exists but not for this method."),
+        ProblemType(
+            "payload-too-large",
+            413,
+            "Payload too large",
+            "The request's body passed the size limit (`errors` names `body` and the limit); nothing was read "
+            "further, started or changed.",
+        ),
         ProblemType(
             "unsupported-media-type",
             415,
@@ -318,6 +326,8 @@ def problem_responses_in_openapi(schema: dict[str, Any]) -> None:
                 wanted.add("401")
             if operation.get("parameters") or operation.get("requestBody"):
                 wanted.add("422")
+            if operation.get("requestBody"):
+                wanted.add("413")
             for code in wanted:
                 responses.setdefault(code, {})
             for code, response in responses.items():
