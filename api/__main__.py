@@ -38,6 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.temporal_namespace,
         settings.task_queue,
     )
+    from api import access_log
+
+    access_log.install()
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
 
