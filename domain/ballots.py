@@ -19,9 +19,10 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.catalog import Fraction, VotingPolicy
+from domain.errors import FieldError
 from domain.roster import ROLE_LABELS_VI, Actor, Role, RosterSnapshot
 from domain.stages import Stage
-from domain.voting import Tally, VoteOutcome, VoteResult, evaluate
+from domain.voting import Tally, VoteOutcome, VoteResult, evaluate, tally_errors
 
 MIN_NONCE_LENGTH = 16
 
@@ -59,18 +60,36 @@ def voting_members(snapshot: RosterSnapshot, stage: Stage) -> list[Actor]:
     return [a for a in snapshot.holders(VOTER_ROLE[kind], scope) if recorder is None or not a.holds(recorder, scope)]
 
 
-def body_size_error(snapshot: RosterSnapshot, stage: Stage, members: int) -> str | None:
-    """A meeting's typed-in member count may exceed the roster's (not every member need be registered) but
-    never fall short of it: a smaller count would lower the quorum and the "of all members" thresholds."""
-    seated = len(voting_members(snapshot, stage))
-    if members >= seated:
-        return None
-    body = (
-        f"the council of {snapshot.ministry.code}"
-        if stage == Stage.COUNCIL_REVIEW
-        else f"bloc {snapshot.bloc.code if snapshot.bloc else '?'}"
+def voting_body_vi(snapshot: RosterSnapshot, stage: Stage) -> str:
+    """The body that votes at this stage, as a refusal names it."""
+    if stage == Stage.BLOC_VOTE:
+        return f"bloc {snapshot.bloc.code if snapshot.bloc else '?'} (Khối thi đua)"
+    return f"the council of {snapshot.ministry.code} (Hội đồng TĐKT)"
+
+
+def meeting_count_errors(
+    snapshot: RosterSnapshot,
+    stage: Stage,
+    *,
+    members: int,
+    present: int,
+    votes_for: int,
+    votes_against: int,
+    written: int = 0,
+) -> list[FieldError]:
+    """Why a typed-in meeting's counts cannot be this body's, each naming its field (tally.members, ...), or
+    [] when they fit: the member count is exactly the voting members the roster seats on the body, and the
+    counts fit each other (domain.voting.tally_errors). The CLI and the API ask before sending (from the
+    database's roster); the workflow's validator asks again (from the roster it holds)."""
+    return tally_errors(
+        members,
+        present,
+        votes_for,
+        votes_against,
+        written,
+        seats=len(voting_members(snapshot, stage)),
+        body=voting_body_vi(snapshot, stage),
     )
-    return f"tally.members: {body} has {seated} voting members in the roster; a meeting of {members} is impossible"
 
 
 class ConflictRule(StrEnum):

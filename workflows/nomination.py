@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.ballot_messages import BallotVerdict
-    from domain.ballots import KIND_AT_STAGE, STAGE_OF_KIND, BallotSessionKind, Candidate, body_size_error
+    from domain.ballots import KIND_AT_STAGE, STAGE_OF_KIND, BallotSessionKind, Candidate, meeting_count_errors
     from domain.calendar import DEFAULT_CALENDAR
     from domain.catalog import AUTHORITY_LABELS_VI, AwardForm, PolicySet, policy_set
     from domain.decisions import DecisionRef
@@ -424,10 +424,12 @@ class NominationWorkflow:
         self._check_body_size(Stage.BLOC_VOTE, result)
 
     def _check_body_size(self, stage: Stage, result: MeetingResult) -> None:
+        """The typed-in counts must fit the body as the roster this nomination holds seats it (the CLI and the
+        API asked the same of the database's roster before sending)."""
         assert self._snapshot is not None  # _check refused before a snapshot
-        problem = body_size_error(self._snapshot, stage, result.tally.members)
-        if problem:
-            raise ValueError(problem)
+        problems = meeting_count_errors(self._snapshot, stage, **result.tally.model_dump())
+        if problems:
+            raise ValueError("; ".join(str(p) for p in problems))
 
     @workflow.update
     async def approve(self, approval: CentralApproval) -> ActionReceipt:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from domain.ballots import body_size_error, voting_members
+from domain.ballots import meeting_count_errors, voting_members
 from domain.catalog import Authority, policy_sets
 from domain.roster import (
     CENTRAL_SCOPE,
@@ -263,14 +263,17 @@ def test_the_voting_members_are_the_council_without_its_secretaries_and_the_bloc
 
 
 @pytest.mark.parametrize("stage", [Stage.COUNCIL_REVIEW, Stage.BLOC_VOTE])
-def test_a_meeting_smaller_than_the_seated_body_is_impossible(stage: Stage):
+def test_a_meeting_counts_exactly_the_seated_body(stage: Stage):
     snapshot = ROSTER.snapshot_for(MINISTRY)
     seated = len(voting_members(snapshot, stage))
     assert seated >= 2
-    assert body_size_error(snapshot, stage, seated) is None
-    assert body_size_error(snapshot, stage, seated + 20) is None  # not every member need be registered
-    problem = body_size_error(snapshot, stage, seated - 1)
-    assert problem is not None and problem.startswith("tally.members:") and f"has {seated} voting members" in problem
+    fits = {"present": seated - 1, "votes_for": seated - 1, "votes_against": 0}
+    assert meeting_count_errors(snapshot, stage, members=seated, **fits) == []
+    for members in (seated - 1, seated + 1, seated + 20, 100):
+        [problem] = meeting_count_errors(snapshot, stage, members=members, **fits)
+        assert problem.field == "tally.members"
+        assert f"has {seated} voting members on the roster" in problem.message
+        assert "starter.py roster load" in problem.message
 
 
 def test_a_ministry_outside_any_bloc_has_no_bloc_and_no_bloc_actions():

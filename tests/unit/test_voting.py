@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from domain.catalog import Fraction, VotingPolicy, policy_set
-from domain.voting import Tally, VoteResult, evaluate
+from domain.voting import Tally, VoteResult, evaluate, tally_errors
 
 POLICY = policy_set("2025.07")
 SECRET_90 = POLICY.voting_policies["COUNCIL_SECRET_90"]
@@ -233,3 +233,114 @@ def test_abstaining_is_never_negative_for_any_valid_tally(members, present, vote
 @given(tally=tallies())
 def test_abstaining_identity_on_generated_tallies(tally):
     assert tally.abstaining == tally.ballots_cast - tally.votes_for - tally.votes_against >= 0
+
+
+# --- typed-in counts must fit the body (tally_errors) ----------------------------------------------
+
+FIELDS = {"tally.members", "tally.present", "tally.written", "tally.votes_for", "tally.votes_against"}
+
+
+def test_the_hundred_member_meeting_of_a_nine_seat_council_is_refused_naming_members():
+    # Recorded PASSED before: members were only checked from below.
+    [problem] = tally_errors(100, 100, 90, 10, seats=9, body="the council of KTNN")
+    assert problem.field == "tally.members"
+    assert "the council of KTNN has 9 voting members on the roster" in problem.message
+    assert "exactly 9, not 100" in problem.message and "starter.py roster load" in problem.message
+    assert tally_errors(9, 9, 8, 1, seats=9) == []
+
+
+def test_a_meeting_smaller_than_the_seated_body_is_refused_too():
+    [problem] = tally_errors(8, 8, 8, 0, seats=9)
+    assert problem.field == "tally.members" and "exactly 9, not 8" in problem.message
+
+
+def test_a_body_with_no_seats_on_the_roster_records_no_meeting():
+    [problem] = tally_errors(3, 3, 3, 0, seats=0, body="bloc NOI_CHINH")
+    assert problem.field == "tally.members" and "has no voting members on the roster" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("counts", "field", "words"),
+    [
+        ((9, 10, 9, 0, 0), "tally.present", "present (10) cannot exceed members (9)"),
+        ((9, 7, 7, 0, 3), "tally.written", "present + written (10) cannot exceed members (9)"),
+        ((9, 7, 8, 0, 0), "tally.votes_for", "votes_for + votes_against (8) cannot exceed ballots cast"),
+        ((9, 7, 5, 3, 0), "tally.votes_against", "(present + written = 7)"),
+        ((9, 6, 8, 2, 3), "tally.votes_against", "votes_for + votes_against (10) cannot exceed ballots cast"),
+    ],
+)
+def test_each_impossible_count_names_its_field(counts, field, words):
+    [problem] = tally_errors(*counts, seats=9)
+    assert problem.field == field and words in problem.message
+
+
+def test_written_ballots_are_counted_as_cast_where_the_rules_count_them():
+    # 7 present and 2 absent members voting in writing: 9 ballots, 8 for and 1 against, nothing abstaining.
+    assert tally_errors(9, 7, 8, 1, 2, seats=9) == []
+    assert T(9, 7, 8, 1, 2).abstaining == 0
+
+
+def test_the_tally_model_names_the_field_in_its_own_refusal():
+    with pytest.raises(ValidationError) as refused:
+        Tally(members=9, present=10, votes_for=9, votes_against=0)
+    assert refused.value.errors()[0]["msg"].startswith("Value error, present: ")
+
+
+counts = st.integers(-3, 40)
+
+
+@HYPOTHESIS
+@given(members=counts, present=counts, votes_for=counts, votes_against=counts, written=counts)
+def test_without_seats_the_rule_is_the_tally_models_own(members, present, votes_for, votes_against, written):
+    """For counts within the fields' own bounds, the rule refuses exactly what the model refuses."""
+    if min(present, votes_for, votes_against, written) < 0 or members < 1:
+        return
+    problems = tally_errors(members, present, votes_for, votes_against, written)
+    try:
+        T(members, present, votes_for, votes_against, written)
+    except ValidationError:
+        assert problems
+    else:
+        assert problems == []
+
+
+@HYPOTHESIS
+@given(
+    seats=st.integers(0, 40),
+    members=st.integers(1, 40),
+    present=st.integers(0, 40),
+    votes_for=st.integers(0, 40),
+    votes_against=st.integers(0, 40),
+    written=st.integers(0, 40),
+)
+def test_accepted_counts_are_ones_the_body_can_have_given(seats, members, present, votes_for, votes_against, written):
+    """Accepted iff members are the seats, present ≤ members, present + written ≤ members and for + against
+    (+ abstaining, the rest) ≤ the ballots cast; every refusal names a tally field."""
+    problems = tally_errors(members, present, votes_for, votes_against, written, seats=seats)
+    possible = (
+        members == seats
+        and present <= members
+        and present + written <= members
+        and votes_for + votes_against <= present + written
+    )
+    assert (problems == []) is possible
+    assert {p.field for p in problems} <= FIELDS
+    assert len({p.field for p in problems}) == len(problems)  # one problem per field
+    if members != seats:
+        said = f"has {seats} voting members" if seats else "has no voting members"
+        assert any(p.field == "tally.members" and said in p.message for p in problems)
+    if possible:
+        tally = T(members, present, votes_for, votes_against, written)
+        assert tally.votes_for + tally.votes_against + tally.abstaining == tally.ballots_cast <= seats
+
+
+@HYPOTHESIS
+@given(tally=tallies(max_members=60), extra=st.integers(1, 60))
+def test_a_consistent_tally_is_refused_only_for_its_member_count(tally, extra):
+    counts = tally.model_dump()
+    assert tally_errors(**counts, seats=tally.members) == []
+    for seats in (tally.members + extra, max(tally.members - extra, 0)):
+        if seats == tally.members:
+            continue
+        [problem] = tally_errors(**counts, seats=seats)
+        assert problem.field == "tally.members"
