@@ -13,11 +13,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
+# The embedded demo is the one place that may make missing local keys under .state/ (runtime/keys.py).
 demo: install  ## dev server + worker + sample nominations through every route; prints outcomes; exits
-	$(PY) -m scripts.demo
+	TDKT_GENERATE_KEYS=1 $(PY) -m scripts.demo
 
 up: install  ## the same, then keeps the dev server (UI on :8233) and the worker running
-	$(PY) -m scripts.demo --keep
+	TDKT_GENERATE_KEYS=1 $(PY) -m scripts.demo --keep
 
 test: install  ## unit, integration (real dev server + PostgreSQL) and replay tests
 	$(PY) -m pytest -q

@@ -42,6 +42,7 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
 from runtime.codec import CodecError, EncryptionCodec, Keyring, load_keyring
+from runtime.keys import refuse_published
 
 TOKEN_ENV = "TDKT_CODEC_TOKEN"
 ORIGINS_ENV = "TDKT_CODEC_UI_ORIGINS"
@@ -68,6 +69,7 @@ def ui_origins(environ: Mapping[str, str] | None = None) -> list[str]:
 def check_token(token: str) -> str:
     if len(token) < MIN_TOKEN_CHARS:
         raise ValueError(f"{TOKEN_ENV} must be at least {MIN_TOKEN_CHARS} characters")
+    refuse_published(TOKEN_ENV, [token])
     return token
 
 

@@ -689,10 +689,14 @@ def run(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.run
     from runtime.ballots import DuplicateSession
+    from runtime.codec import CodecError, load_keyring
     from runtime.decisions import DuplicateDecision
+    from runtime.keys import MissingKey, PublishedKey
     from runtime.nominations import ActionRefused, DuplicateNomination, NominationNotFound
 
     try:
+        if command not in (cmd_token_issue, cmd_db_upgrade, cmd_roster_load):
+            load_keyring()  # payload keys first: a missing key stops here, before anything is read or sent
         if hasattr(args, "actor"):
             authenticate(args)
         return asyncio.run(command(args))
@@ -713,6 +717,9 @@ def run(argv: list[str]) -> int:
     except CliError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.code
+    except (CodecError, MissingKey, PublishedKey) as err:  # keys missing, published or not in the keyring
+        print(f"configuration: {err}", file=sys.stderr)
+        return EXIT_FAILURE
 
 
 def main() -> None:

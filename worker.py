@@ -30,8 +30,9 @@ from activities.notify import OutboxDispatcher, channel_from_env
 from activities.persistence import PersistenceActivities
 from activities.session_roster import SessionRosterActivities
 from domain.catalog import policy_sets
-from runtime.codec import data_converter
-from runtime.sealing import ballot_key_path
+from runtime.codec import CodecError, data_converter, load_keyring
+from runtime.keys import MissingKey, PublishedKey
+from runtime.sealing import ballot_key_path, load_or_create_private_key
 from runtime.settings import Settings
 from runtime.temporal import connect, ensure_search_attributes
 from runtime.tuning import TuningError, WorkerOptions, pool_settings, worker_options
@@ -123,8 +124,10 @@ async def migrate_when_reachable(database_url: str, log: structlog.typing.Filter
 async def run_worker(settings: Settings) -> None:
     log = structlog.get_logger("worker")
     database_url = settings.database_url or default_database_url()
-    # Read the knobs first: a bad value stops the worker before it waits for anything.
+    # Read the knobs and keys first: a bad value or a missing key stops the worker before it waits for anything.
     options = worker_options(os.environ)
+    load_keyring()
+    await asyncio.to_thread(load_or_create_private_key, ballot_key_path())
     # The worker's activities retry a failed query, so a stale connection costs a retry, not a user's error:
     # no pre-ping round trip on every checkout unless DB_POOL_PRE_PING=1 (docs/performance.md).
     pool = pool_settings(os.environ, pre_ping_default=False)
@@ -166,7 +169,7 @@ def main() -> None:
     code = 0
     try:
         asyncio.run(run_worker(settings))
-    except TuningError as err:
+    except (TuningError, CodecError, MissingKey, PublishedKey) as err:
         structlog.get_logger("worker").error("worker_misconfigured", error=str(err))
         code = 2
     except Exception:

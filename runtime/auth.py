@@ -2,7 +2,8 @@
 
 Keys come from configuration: `TDKT_AUTH_KEYS` = comma-separated `kid:secret` pairs and `TDKT_AUTH_KEY_ID`
 = the kid that signs new tokens; older kids keep verifying until removed, so keys rotate. Without them the
-zero-setup default keeps one generated key in `.state/auth-keys.json` (mode 0600). The CLI and any
+embedded demo keeps one generated key in `.state/auth-keys.json` (mode 0600; runtime/keys.py says who may
+generate one). The CLI and any
 service verify the token; the workflows' validators then check the actor's role against their roster
 snapshot again, so a valid token never grants more than the roster does.
 """
@@ -18,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jwt
+
+from runtime.keys import refuse_published, require_generation_allowed
 
 ISSUER = "tdkt-engine"
 ALGORITHM = "HS256"
@@ -67,8 +70,9 @@ def keyring_from_env(env: dict[str, str] | None = None, state_dir: Path | None =
             if not sep or not kid or not secret:
                 raise ValueError("TDKT_AUTH_KEYS: expected comma-separated kid:secret pairs")
             keys[kid] = secret
+        refuse_published("TDKT_AUTH_KEYS", keys.values(), env)
         return Keyring(keys=keys, current=env.get("TDKT_AUTH_KEY_ID") or next(iter(keys)), max_ttl=max_ttl)
-    return _local_keyring((state_dir or ROOT / ".state") / "auth-keys.json", max_ttl)
+    return _local_keyring((state_dir or ROOT / ".state") / "auth-keys.json", max_ttl, env)
 
 
 def _max_ttl(configured: str | None) -> timedelta:
@@ -83,8 +87,9 @@ def _max_ttl(configured: str | None) -> timedelta:
     return timedelta(hours=hours)
 
 
-def _local_keyring(path: Path, max_ttl: timedelta = DEFAULT_MAX_TOKEN_TTL) -> Keyring:
+def _local_keyring(path: Path, max_ttl: timedelta, env: dict[str, str]) -> Keyring:
     if not path.exists():
+        require_generation_allowed("token signing key", "TDKT_AUTH_KEYS", path, env)
         path.parent.mkdir(parents=True, exist_ok=True)
         kid = f"local-{secrets.token_hex(4)}"
         tmp = path.with_suffix(f".{os.getpid()}.tmp")

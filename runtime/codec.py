@@ -45,6 +45,8 @@ from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 
+from runtime.keys import MissingKey, PublishedKey, refuse_published, require_generation_allowed
+
 ENCODING = b"binary/encrypted"
 KEY_ID_METADATA = "encryption-key-id"
 KEY_BYTES = 32
@@ -56,6 +58,7 @@ KEY_ID_ENV = "TDKT_CODEC_KEY_ID"
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_KEY_FILE = REPO_ROOT / ".state" / "codec-keys.json"
+KEY_FILE_ENV = "TDKT_CODEC_KEY_FILE"  # where the key file is, when not the default
 
 _KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -206,14 +209,25 @@ def parse_keys(spec: str, current_id: str | None) -> Keyring:
 
 def load_keyring(environ: Mapping[str, str] | None = None, key_file: Path | None = None) -> Keyring:
     """`TDKT_CODEC_KEYS` (+ `TDKT_CODEC_KEY_ID`) if set; otherwise the key file (default
-    `.state/codec-keys.json`), created with one fresh key and mode 0600 if it does not exist."""
+    `.state/codec-keys.json`), created with one fresh key and mode 0600 if it does not exist and the embedded
+    demo's switch allows it (runtime/keys.py); CodecError naming the variable and the file otherwise."""
     env = os.environ if environ is None else environ
     spec = env.get(KEYS_ENV, "")
     if spec.strip():
+        try:
+            refuse_published(KEYS_ENV, (entry.partition(":")[2] for entry in spec.split(",")), env)
+        except PublishedKey as err:
+            raise CodecError(str(err)) from None
         return parse_keys(spec, env.get(KEY_ID_ENV))
     if env.get(KEY_ID_ENV, "").strip():
         raise CodecError(f"{KEY_ID_ENV} is set but {KEYS_ENV} is not: set both, or neither to use the key file")
-    return load_or_create_key_file(key_file or DEFAULT_KEY_FILE)
+    path = key_file or Path(env.get(KEY_FILE_ENV, "").strip() or DEFAULT_KEY_FILE)
+    if not path.exists():
+        try:
+            require_generation_allowed("payload encryption key", KEYS_ENV, path, env)
+        except MissingKey as err:
+            raise CodecError(str(err)) from None
+    return load_or_create_key_file(path)
 
 
 def _dump(keyring: Keyring) -> bytes:

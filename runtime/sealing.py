@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain.ballot_messages import PublicKeyInfo, SealedBallot
 from domain.ballots import Choice
+from runtime.keys import require_generation_allowed
 
 RSA_BITS = 3072
 AES_KEY_BYTES = 32
@@ -171,6 +172,7 @@ def load_or_create_private_key(path: Path) -> rsa.RSAPrivateKey:
     at once end up with the same key: the loser of the race reads the winner's file."""
     if path.exists():
         return _load_private(path)
+    require_generation_allowed("ballot tally key", "BALLOT_KEY_FILE", path)
     path.parent.mkdir(parents=True, exist_ok=True)
     key = generate_private_key()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())

@@ -15,6 +15,8 @@ import pytest
 # One payload-encryption key for the whole test run, inherited by the CLI and worker subprocesses.
 os.environ.setdefault("TDKT_CODEC_KEYS", "test-run:" + base64.b64encode(b"t" * 32).decode())
 os.environ.setdefault("TDKT_CODEC_KEY_ID", "test-run")
+# The suite runs the engine as the embedded demo does: missing local keys (tally, tokens) may be generated.
+os.environ.setdefault("TDKT_GENERATE_KEYS", "1")
 
 ADMIN_DSN = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 

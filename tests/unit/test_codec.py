@@ -223,13 +223,13 @@ def test_a_key_id_without_keys_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "keys.json").exists()
 
 
-def test_without_configuration_a_private_key_file_is_made_once(tmp_path: Path) -> None:
+def test_the_embedded_demo_makes_a_private_key_file_once(tmp_path: Path) -> None:
     path = tmp_path / "state" / "codec-keys.json"
-    first = load_keyring({}, key_file=path)
+    first = load_keyring({"TDKT_GENERATE_KEYS": "1"}, key_file=path)
     assert path.exists()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert len(first.keys[first.current_id]) == 32
-    assert load_keyring({}, key_file=path) == first  # the same key next time
+    assert load_keyring({}, key_file=path) == first  # the same key next time, switch or not
     assert list(path.parent.iterdir()) == [path]  # no temporary file left behind
 
 

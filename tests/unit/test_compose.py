@@ -20,8 +20,8 @@ COMPOSE = ROOT / "docker-compose.yml"
 ENGINE_CODE = [p for d in ("runtime", "activities", "api", "domain") for p in sorted((ROOT / d).rglob("*.py"))] + [
     ROOT / f for f in ("worker.py", "starter.py", "codec_server.py", "audit_cli.py")
 ]
-# What `python codec_server.py` runs: itself and the codec (it imports nothing that reads other variables).
-CODEC_SERVER_CODE = [ROOT / "codec_server.py", ROOT / "runtime" / "codec.py"]
+# What `python codec_server.py` runs: itself, the codec and the key policy (nothing else reads variables).
+CODEC_SERVER_CODE = [ROOT / "codec_server.py", ROOT / "runtime" / "codec.py", ROOT / "runtime" / "keys.py"]
 ENV_OBJECTS = {"os.environ", "env", "environ"}
 # The variables each third-party image documents (ours are checked against the code instead).
 IMAGE_VARIABLES = {
@@ -139,8 +139,11 @@ def test_the_variable_scan_finds_what_the_code_reads() -> None:
     assert variables_read(CODEC_SERVER_CODE) == {
         "TDKT_CODEC_KEYS",
         "TDKT_CODEC_KEY_ID",
+        "TDKT_CODEC_KEY_FILE",
         "TDKT_CODEC_TOKEN",
         "TDKT_CODEC_UI_ORIGINS",
+        "TDKT_GENERATE_KEYS",
+        "TDKT_ALLOW_DEV_KEYS",
     }
 
 
