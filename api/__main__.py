@@ -19,6 +19,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     from api.app import create_app
+    from runtime.codec import load_keyring
     from runtime.settings import Settings
 
     parser = argparse.ArgumentParser(prog="python -m api", description="HTTP API of the TĐKT nomination engine")
@@ -28,8 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
     try:
+        load_keyring()  # payloads are encrypted: a missing key stops the API here, not at its first request
         app = create_app(settings)
-    except ValueError as err:  # bad TDKT_AUTH_KEYS / TDKT_AUTH_KEY_ID
+    except ValueError as err:  # missing, published or bad keys (TDKT_AUTH_KEYS, TDKT_CODEC_KEYS, ...)
         print(f"api: {err}", file=sys.stderr)
         return 2
     logging.getLogger("api").info(

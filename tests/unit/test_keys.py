@@ -73,7 +73,7 @@ def test_every_key_published_in_the_compose_file_is_known_as_published():
 
 def test_published_keys_are_refused_without_the_development_switch():
     codec_dev = "dev:ZGV2LW9ubHkta2V5LWNoYW5nZS1tZS1pbi1wcm9kISE="
-    with pytest.raises(codec.CodecError, match="published in docker-compose.yml"):
+    with pytest.raises(codec.CodecError, match=r"published in docker-compose\.yml"):
         codec.load_keyring({"TDKT_CODEC_KEYS": codec_dev})
     assert codec.load_keyring({"TDKT_CODEC_KEYS": codec_dev, "TDKT_ALLOW_DEV_KEYS": "1"}).current_id == "dev"
     auth_dev = "dev:dev-only-signing-secret-change-me-in-production"
@@ -99,3 +99,20 @@ def test_the_cli_stops_with_a_clear_message_when_the_codec_key_is_missing(tmp_pa
     assert "TDKT_CODEC_KEYS" in done.stderr and "codec-keys.json" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "codec-keys.json").exists()
+
+
+@pytest.mark.parametrize("program", [["-m", "api", "--port", "0"], ["worker.py"]], ids=["api", "worker"])
+def test_the_api_and_the_worker_stop_at_start_without_their_keys(tmp_path: Path, program: list[str]):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TDKT_CODEC", "TDKT_GENERATE", "TDKT_AUTH"))}
+    env |= {
+        "TDKT_CODEC_KEY_FILE": str(tmp_path / "codec-keys.json"),
+        "TDKT_AUTH_KEYS": "k1:" + "k" * 40,
+        "BALLOT_KEY_FILE": str(tmp_path / "ballot-key.pem"),
+        "TEMPORAL_ADDRESS": "127.0.0.1:1",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'engine.db'}",
+    }
+    done = subprocess.run([sys.executable, *program], env=env, capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "TDKT_CODEC_KEYS" in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert list(tmp_path.iterdir()) == []  # no key, and no database, was made
