@@ -41,14 +41,16 @@ class CliError(Exception):
         super().__init__(message)
 
 
-def read_nomination(path: str) -> Nomination:
+def read_nomination(path: str, *, new: bool = True) -> Nomination:
+    """A nomination file, validated in full; for a `new` nomination the award year too (today in Vietnam)."""
     try:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InvalidInput([FieldError(field="FILE", message=f"{path} does not exist")]) from None
     except json.JSONDecodeError as err:
         raise InvalidInput([FieldError(field="FILE", message=f"not valid JSON: {err}")]) from None
-    return parse_nomination(raw, policy_set(current_policy_version(date.today())))
+    today = datetime.now(VIETNAM_TZ).date()
+    return parse_nomination(raw, policy_set(current_policy_version(today)), today=today if new else None)
 
 
 def build_payload(model: type[BaseModel], **fields: Any) -> BaseModel:
@@ -90,12 +92,19 @@ async def cmd_nominate(args: argparse.Namespace) -> int:
             f"proposer: {nomination.proposer!r} is not the token's actor {args.actor!r}; a unit proposes as "
             "itself; nothing was started",
         )
+    from activities.db import create_engine, default_database_url
     from runtime.nominations import start_nomination
 
-    client = await _client()
-    handle = await start_nomination(
-        client, nomination, _settings().task_queue, public_notice_seconds=args.public_notice_seconds
-    )
+    # Checked against the database roster and the identity claims before anything starts: an unknown ministry
+    # exits 2, a proposer without the role 4, a nominee another nomination holds for the form and year 3.
+    engine = create_engine(_settings().database_url or default_database_url())
+    try:
+        client = await _client()
+        handle = await start_nomination(
+            client, nomination, _settings().task_queue, public_notice_seconds=args.public_notice_seconds, engine=engine
+        )
+    finally:
+        await engine.dispose()
     print(handle.id)
     return EXIT_OK
 
@@ -156,7 +165,9 @@ async def cmd_withdraw(args: argparse.Namespace) -> int:
 
 
 async def cmd_resubmit(args: argparse.Namespace) -> int:
-    nomination = read_nomination(args.file)
+    from runtime.nominations import protect_personal_id
+
+    nomination = protect_personal_id(read_nomination(args.file, new=False))
     payload = build_payload(Resubmission, actor=args.actor, nomination=nomination.model_dump(mode="json"))
     return await _act(args.workflow_id, "resubmit", payload)
 

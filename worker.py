@@ -24,6 +24,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.ballots import BallotActivities
 from activities.db import create_engine, default_database_url
 from activities.decisions import DecisionActivities
+from activities.identity_claims import IdentityActivities
 from activities.logging import configure_logging
 from activities.migrate import upgrade_to_head
 from activities.notify import OutboxDispatcher, channel_from_env
@@ -83,6 +84,7 @@ def build_worker(
     ballots = BallotActivities(engine, client, ballot_key or ballot_key_path())
     session_roster = SessionRosterActivities(engine)
     decisions = DecisionActivities(engine, client)
+    identities = IdentityActivities(engine)
     return Worker(
         client,
         task_queue=task_queue,
@@ -102,6 +104,8 @@ def build_worker(
             ballots.write_session_notifications,
             decisions.apply_decision_item,
             decisions.persist_decision,
+            identities.claim_nominee_identity,
+            identities.record_refused_start,
         ],
         workflow_runner=sandbox_runner(),
         **(worker_options(os.environ) if options is None else options),

@@ -14,11 +14,13 @@ from temporalio.exceptions import ApplicationError
 
 from activities.audit import append_audit, transition_entry
 from activities.db import dialect_insert
+from activities.identity_claims import release_identity
 from activities.logging import activity_logger
 from activities.roster_store import SnapshotCache
 from activities.schema import NOTIFICATION_PENDING, nominations, notifications, stage_events
 from domain.records import TransitionRecord
 from domain.roster import RosterSnapshot
+from domain.stages import Stage
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -120,6 +122,9 @@ async def write_transition(conn: AsyncConnection, record: TransitionRecord) -> d
             )
         )
         notified = max(result.rowcount, 0)
+    if record.event.to_stage == Stage.WITHDRAWN:
+        # A withdrawn nomination gives its nominee back: the unit may propose them again this year.
+        await release_identity(conn, record.nomination.workflow_id)
     audited = 0
     if event_result.rowcount and event_result.rowcount > 0:
         # Last: the audit chain's lock is held from here to the commit, so keep that short.

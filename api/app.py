@@ -91,9 +91,11 @@ from domain.ballot_messages import (
     session_workflow_id,
 )
 from domain.ballots import ReceiptState
+from domain.calendar import VIETNAM_TZ
 from domain.catalog import current_policy_version, policy_set
 from domain.decisions import DecisionRef, DecisionRequest, DecisionSummary, decision_workflow_id
 from domain.errors import FieldError, InvalidInput
+from domain.identity import matches
 from domain.messages import (
     ActionReceipt,
     CentralApproval,
@@ -310,9 +312,10 @@ def nomination_body_schema(name: str) -> dict[str, Any]:
     }
 
 
-def nomination_from(raw: Any, actor: str, *, check_proposer: bool = True) -> Nomination:
-    """Validate a nomination in full (every field at fault named; catalog checks too). Without a proposer
-    the token's actor proposes; a different proposer is refused."""
+def nomination_from(raw: Any, actor: str, *, check_proposer: bool = True, new: bool = True) -> Nomination:
+    """Validate a nomination in full (every field at fault named; catalog checks too; for a `new` one, the
+    award year against today's date in Vietnam). Without a proposer the token's actor proposes; a different
+    proposer is refused."""
     if not isinstance(raw, dict):
         raise InvalidInput([FieldError(field="(root)", message="expected a JSON object: a nomination")])
     proposer = raw.get("proposer")
@@ -322,12 +325,41 @@ def nomination_from(raw: Any, actor: str, *, check_proposer: bool = True) -> Nom
         raise ProblemError(
             "forbidden", f"proposer {proposer!r} is not the token's actor {actor!r}: a unit proposes as itself"
         )
-    return parse_nomination(raw, policy_set(current_policy_version(date.today())))
+    today = datetime.now(VIETNAM_TZ).date()
+    return parse_nomination(raw, policy_set(current_policy_version(today)), today=today if new else None)
 
 
-async def start_or_existing(client: Client, task_queue: str, nomination: Nomination) -> tuple[str, bool]:
-    """runtime.nominations.start_or_existing, as the API starts a nomination (channel API)."""
-    return await nomination_ops.start_or_existing(client, task_queue, nomination, channel="API")
+async def start_or_existing(
+    client: Client, task_queue: str, nomination: Nomination, engine: AsyncEngine
+) -> tuple[str, bool]:
+    """runtime.nominations.start_or_existing, as the API starts a nomination (channel API), checked first
+    against the database roster and the identity claims."""
+    try:
+        return await nomination_ops.start_or_existing(client, task_queue, nomination, channel="API", engine=engine)
+    except nomination_ops.ProposalRefused as refused:
+        raise ProblemError("forbidden", str(refused)) from None
+
+
+async def check_proposals(engine: AsyncEngine, nominations: list[Nomination]) -> None:
+    """Every nomination of a request checked against the roster before any starts: an unknown ministry is a
+    422 naming `nominations.<i>.ministry`, a proposer the roster does not let propose is a 403 naming each."""
+    invalid_fields: list[FieldError] = []
+    refused: list[FieldError] = []
+    for index, nomination in enumerate(nominations):
+        try:
+            await nomination_ops.check_proposal(engine, nomination_ops.protect_personal_id(nomination))
+        except InvalidInput as err:
+            invalid_fields += [
+                FieldError(field=f"nominations.{index}.{e.field}", message=e.message) for e in err.errors
+            ]
+        except nomination_ops.ProposalRefused as err:
+            refused.append(FieldError(field=f"nominations.{index}.proposer", message=str(err)))
+        except nomination_ops.DuplicateNominee:
+            continue  # reported on its item (REFUSED), as another nomination's reference is
+    if invalid_fields:
+        raise InvalidInput(invalid_fields)
+    if refused:
+        raise ProblemError("forbidden", "; ".join(f"{e.field}: {e.message}" for e in refused), errors=refused)
 
 
 @nominations.post(
@@ -349,7 +381,7 @@ async def create_nomination(request: Request, svc: Svc, who: Who, idempotency_ke
 
     async def create() -> Response:
         nomination = nomination_from(raw, who.actor)
-        workflow_id, created = await start_or_existing(await svc.client(), svc.task_queue, nomination)
+        workflow_id, created = await start_or_existing(await svc.client(), svc.task_queue, nomination, svc.engine())
         url = nomination_url(workflow_id)
         body = NominationCreated(workflow_id=workflow_id, created=created, status_url=url)
         return JSONResponse(body.model_dump(), status_code=201 if created else 200, headers={"Location": url})
@@ -378,6 +410,7 @@ async def create_nominations(request: Request, svc: Svc, who: Who, idempotency_k
         errors = [FieldError(field=name, message="unexpected field") for name in extra]
         parsed: list[Nomination] = []
         seen: dict[str, int] = {}
+        seen_nominees: dict[tuple[str, str, int], int] = {}
         for index, item in enumerate(items):
             try:
                 nomination = nomination_from(item, who.actor)
@@ -391,9 +424,15 @@ async def create_nominations(request: Request, svc: Svc, who: Who, idempotency_k
                 message = f"same year, ministry and reference as nominations.{seen[workflow_id]}"
                 errors.append(FieldError(field=f"nominations.{index}.reference", message=message))
             seen.setdefault(workflow_id, index)
+            nominee = nomination_ops.request_identity(nomination)
+            if nominee in seen_nominees:
+                message = f"the same nominee, award form and year as nominations.{seen_nominees[nominee]}"
+                errors.append(FieldError(field=f"nominations.{index}.nominee", message=message))
+            seen_nominees.setdefault(nominee, index)
             parsed.append(nomination)
         if errors:
             raise InvalidInput(errors)
+        await check_proposals(svc.engine(), parsed)
 
         client = await svc.client()
         gate = asyncio.Semaphore(BATCH_CONCURRENCY)
@@ -401,7 +440,7 @@ async def create_nominations(request: Request, svc: Svc, who: Who, idempotency_k
         async def one(index: int, nomination: Nomination) -> BatchItem:
             async with gate:
                 try:
-                    workflow_id, created = await start_or_existing(client, svc.task_queue, nomination)
+                    workflow_id, created = await start_or_existing(client, svc.task_queue, nomination, svc.engine())
                 except nomination_ops.DuplicateNomination as duplicate:
                     return BatchItem(
                         index=index, workflow_id=duplicate.workflow_id, outcome="REFUSED", detail=str(duplicate)
@@ -482,9 +521,24 @@ async def import_nominations(
             raise invalid("body", "the file has a header row but no nominations")
         if len(rows) > MAX_IMPORT_ROWS:
             raise invalid("body", f"{len(rows)} rows: at most {MAX_IMPORT_ROWS} a file (split it)")
+        today = datetime.now(VIETNAM_TZ).date()
         valid, errors = importer.validate_rows(
-            rows, policy_set(current_policy_version(date.today())), proposer=who.actor
+            rows, policy_set(current_policy_version(today)), proposer=who.actor, today=today
         )
+        # Against the database roster before anything starts: a row for a ministry it does not know is
+        # invalid; a row whose ministry the actor may not propose for refuses the whole file (403).
+        unknown, refused = await importer.check_rows(svc.engine(), valid)
+        if refused:
+            detail = (
+                f"{len({e.row for e in refused})} of {len(rows)} rows propose where {who.actor!r} may not; "
+                "nothing was started"
+            )
+            raise ProblemError(
+                "forbidden", detail, errors=[FieldError(field=e.location, message=e.message) for e in refused]
+            )
+        if unknown:
+            valid = [(number, nomination) for number, nomination in valid if number not in {e.row for e in unknown}]
+            errors = sorted(errors + unknown)
         invalid_rows = sorted({e.row for e in errors})
         if errors and not (skip_invalid and valid):
             if valid:
@@ -498,7 +552,12 @@ async def import_nominations(
                 "invalid-input", detail, errors=[FieldError(field=e.location, message=e.message) for e in errors]
             )
         counts = await importer.start_all(
-            await svc.client(), svc.task_queue, valid, concurrency=BATCH_CONCURRENCY, channel="API"
+            await svc.client(),
+            svc.task_queue,
+            valid,
+            concurrency=BATCH_CONCURRENCY,
+            channel="API",
+            engine=svc.engine(),
         )
         items = [
             ImportItem(row=o.row, outcome=o.outcome, workflow_id=o.workflow_id, detail=o.detail)
@@ -566,8 +625,8 @@ async def list_nominations(
         raise
     found = [NominationRow.model_validate(row) for row in rows]
     if q:
-        needle = q.casefold()
-        found = [row for row in found if needle in f"{row.nominee or ''} {row.workflow_id}".casefold()]
+        # Insensitive to case, Unicode form and diacritics: "Hang" finds "Hằng" (domain/identity.py).
+        found = [row for row in found if matches(q, row.nominee, row.workflow_id)]
     if following:
         encoded = base64.urlsafe_b64encode(following).decode().rstrip("=")
         next_url = request.url.include_query_params(page_token=encoded)
@@ -655,8 +714,8 @@ async def return_dossier(workflow_id: WorkflowId, body: ReasonBody, svc: Svc, wh
 async def resubmit(workflow_id: WorkflowId, request: Request, svc: Svc, who: Who) -> ActionReceipt:
     """The body is the corrected nomination (same reference, year, ministry and award form; `proposer`
     defaults to the token's actor)."""
-    nomination = nomination_from(await json_body(request), who.actor, check_proposer=False)
-    action = payload(Resubmission, actor=who.actor, nomination=nomination)
+    nomination = nomination_from(await json_body(request), who.actor, check_proposer=False, new=False)
+    action = payload(Resubmission, actor=who.actor, nomination=nomination_ops.protect_personal_id(nomination))
     return await _act(svc, workflow_id, "resubmit", action)
 
 

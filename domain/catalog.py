@@ -135,6 +135,16 @@ class TimePolicy(BaseModel):
     return_reminder_source: str | None = None
 
 
+class AwardYearPolicy(BaseModel):
+    """Which award years a new nomination may name: never a future year, and at most `years_back` years
+    before the current one (a year's achievements are proposed during that year or early the next)."""
+
+    model_config = ConfigDict(frozen=True)
+    years_back: int = Field(ge=0, le=10)
+    source: str
+    verified: bool = False
+
+
 class CalendarPolicy(BaseModel):
     """Days the Government swaps in a given year, on top of the `holidays` package's calendar."""
 
@@ -155,6 +165,7 @@ class PolicySet(BaseModel):
     voting_policies: dict[str, VotingPolicy]
     time: TimePolicy
     award_forms: dict[str, AwardForm]
+    award_year: AwardYearPolicy
     calendar: CalendarPolicy = CalendarPolicy()
 
     # Versions from 2026.01 on: a returned dossier lapses if not resubmitted in time.

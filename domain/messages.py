@@ -8,11 +8,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from domain.identity import NFC
 from domain.nomination import ActorId, Nomination, Text
 from domain.stages import Stage
 from domain.voting import Tally
 
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=2000)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=2000), NFC]
 
 # Where a person took an action: the audit record says "from where". Payloads recorded before the field
 # existed came from the CLI, so that is the default.
@@ -101,6 +102,8 @@ class NominationStatus(BaseModel):
     notice_ends_at: datetime | None = None
     due_at: datetime | None = None
     transitions: list[TransitionView]
+    # REFUSED: why the start was not taken up (who may propose, unknown ministry, award year, duplicate).
+    refusal_reason: str | None = None
 
 
 class NominationStart(BaseModel):

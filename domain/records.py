@@ -43,3 +43,27 @@ class TransitionRecord(BaseModel):
     nomination: NominationRow
     event: StageEventRow
     notifications: list[NotificationDraft]
+
+
+class IdentityClaim(BaseModel):
+    """A nomination claims its nominee's identity key for its award form and year (one holder each)."""
+
+    model_config = ConfigDict(frozen=True)
+    identity_key: str = Field(min_length=1, max_length=80)
+    award_form: str
+    year: int
+    workflow_id: str
+
+
+class RefusedStart(BaseModel):
+    """A start the workflow refused at registration: kept in the audit chain (no nominations row)."""
+
+    model_config = ConfigDict(frozen=True)
+    workflow_id: str
+    proposer: str
+    channel: str
+    ministry: str
+    award_form: str
+    year: int
+    reason: str
+    occurred_at: datetime

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
+from domain.identity import NFC
 from domain.stages import Stage
 
 CENTRAL_SCOPE = "TW"
+# Names as the roster file gives them, NFC-normalised as they enter (domain/identity.py).
+Name = Annotated[str, Field(min_length=1), NFC]
 
 
 class Role(StrEnum):
@@ -43,7 +47,7 @@ class RoleGrant(BaseModel):
 class Actor(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")
-    full_name: str = Field(min_length=1)
+    full_name: Name
     email: EmailStr | None = None
     organisation: str = Field(min_length=1, description="ministry code the person belongs to, or TW")
     roles: tuple[RoleGrant, ...] = ()
@@ -55,14 +59,14 @@ class Actor(BaseModel):
 class Ministry(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     code: str = Field(pattern=r"^[A-Z][A-Z0-9_]{1,23}$")
-    name: str
+    name: Name
     bloc: str | None = None
 
 
 class Bloc(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     code: str = Field(pattern=r"^[A-Z][A-Z0-9_]{1,23}$")
-    name: str
+    name: Name
     head_ministry: str
 
 
@@ -124,6 +128,7 @@ class RosterSnapshot(BaseModel):
 
 
 class Action(StrEnum):
+    PROPOSE = "PROPOSE"  # start a nomination: the unit's own staff, for their ministry
     RECORD_COUNCIL_RESULT = "RECORD_COUNCIL_RESULT"
     RECORD_BLOC_RESULT = "RECORD_BLOC_RESULT"
     APPROVE = "APPROVE"
@@ -165,6 +170,9 @@ def required_grants(
     if bloc:
         holder_of_stage[Stage.BLOC_VOTE] = RoleGrant(role=Role.BLOC_HEAD, scope=bloc)
     match action:
+        case Action.PROPOSE if stage == Stage.PROPOSED:
+            # The roster records no unit inside a ministry, so any of its unit staff may propose for any unit.
+            return [RoleGrant(role=Role.UNIT_STAFF, scope=ministry)]
         case Action.WITHDRAW | Action.RESUBMIT:
             return [RoleGrant(role=Role.UNIT_STAFF, scope=ministry)]
         case Action.HOLD | Action.RELEASE:
@@ -191,12 +199,22 @@ def authorisation_error(
 ) -> str | None:
     """Why this actor may not take this action now, or None when they may."""
     actor = snapshot.actor(actor_id)
-    if actor is None:
-        return f"actor {actor_id!r} is unknown or has no role on nominations of {snapshot.ministry.code}"
     grants = required_grants(action, stage, snapshot, decided_by)
+    needed = " or ".join(f"{g.role.value} for {g.scope} ({ROLE_LABELS_VI[g.role]})" for g in grants)
+    if actor is None:
+        problem = f"actor {actor_id!r} is unknown or has no role on nominations of {snapshot.ministry.code}"
+        return f"{problem}; {action.value} needs role {needed}" if grants else problem
     if not grants:
         return f"{action.value} is not possible in stage {stage.value} ({stage.label_vi})"
     if not any(actor.holds(g.role, g.scope) for g in grants):
-        needed = " or ".join(f"{g.role.value} for {g.scope} ({ROLE_LABELS_VI[g.role]})" for g in grants)
         return f"actor {actor_id!r} may not {action.value} in {stage.value}: needs role {needed}"
     return None
+
+
+def proposal_error(snapshot: RosterSnapshot, proposer: str) -> str | None:
+    """Why this actor may not propose (start) a nomination of the snapshot's ministry, or None when they may:
+    the ministry's unit staff propose; no one else (council, bloc, central board, someone off the roster)."""
+    problem = authorisation_error(snapshot, proposer, Action.PROPOSE, Stage.PROPOSED)
+    if problem is None:
+        return None
+    return f"proposing a nomination of {snapshot.ministry.code} ({snapshot.ministry.name}): {problem}"

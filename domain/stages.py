@@ -17,6 +17,9 @@ class Stage(StrEnum):
     REJECTED = "REJECTED"
     WITHDRAWN = "WITHDRAWN"
     LAPSED = "LAPSED"
+    # Not taken up at all: the start itself was refused (a proposer without the role, an unknown ministry, an
+    # impossible award year, a nominee already proposed for this form and year). The reason is in the status.
+    REFUSED = "REFUSED"
 
     @property
     def is_final(self) -> bool:
@@ -32,7 +35,7 @@ class Stage(StrEnum):
         return FAMILIAR_STATUS_VI[self]
 
 
-FINAL_STAGES = frozenset({Stage.AWARDED, Stage.REJECTED, Stage.WITHDRAWN, Stage.LAPSED})
+FINAL_STAGES = frozenset({Stage.AWARDED, Stage.REJECTED, Stage.WITHDRAWN, Stage.LAPSED, Stage.REFUSED})
 
 # Stages that may appear in an award form's route (the catalog orders them).
 ROUTE_STAGES = (Stage.PUBLIC_NOTICE, Stage.COUNCIL_REVIEW, Stage.BLOC_VOTE, Stage.CENTRAL_REVIEW)
@@ -49,6 +52,7 @@ STAGE_LABELS_VI: dict[Stage, str] = {
     Stage.REJECTED: "Không được khen thưởng",
     Stage.WITHDRAWN: "Đơn vị rút đề nghị",
     Stage.LAPSED: "Quá hạn bổ sung hồ sơ",
+    Stage.REFUSED: "Không tiếp nhận đề nghị",
 }
 
 FAMILIAR_STATUS_VI: dict[Stage, str] = {
@@ -63,4 +67,5 @@ FAMILIAR_STATUS_VI: dict[Stage, str] = {
     Stage.REJECTED: "Không khen thưởng",
     Stage.WITHDRAWN: "Đã rút",
     Stage.LAPSED: "Bị trả lại (quá hạn)",
+    Stage.REFUSED: "Không tiếp nhận",
 }

@@ -38,6 +38,7 @@ from domain.messages import ActionChannel
 from domain.nomination import Nomination, parse_nomination, workflow_id_for
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
     from temporalio.client import Client
 
 EXIT_OK, EXIT_FAILURE = 0, 1
@@ -334,14 +335,22 @@ def _business_key(raw: Mapping[str, Any]) -> tuple[int | str, str, str] | None:
 
 
 def validate_rows(
-    rows: Iterable[tuple[int, Mapping[str, str]]], policy: PolicySet, proposer: str | None = None
+    rows: Iterable[tuple[int, Mapping[str, str]]],
+    policy: PolicySet,
+    proposer: str | None = None,
+    *,
+    today: date,
 ) -> tuple[list[tuple[int, Nomination]], list[RowError]]:
-    """Every row through parse_nomination; returns the valid rows' nominations and every error, in row
-    order. A row repeating an earlier row's year, ministry and reference is an error on the later row.
-    With `proposer` (the importing actor), a row proposed by anyone else is an error too."""
+    """Every row through parse_nomination (`today`, in Vietnam, bounds the award year); returns the valid
+    rows' nominations and every error, in row order. A row repeating an earlier row's year, ministry and
+    reference, or its nominee for the same award form and year, is an error on the later row. With
+    `proposer` (the importing actor), a row proposed by anyone else is an error too."""
+    from runtime.nominations import request_identity
+
     valid: list[tuple[int, Nomination]] = []
     errors: list[RowError] = []
     first_row_of: dict[tuple[int | str, str, str], int] = {}
+    first_row_of_nominee: dict[tuple[str, str, int], int] = {}
     for number, cells in rows:
         row_errors = [
             RowError(number, name, "a value in a column without a header")
@@ -351,7 +360,7 @@ def validate_rows(
         raw = row_to_raw(cells)
         nomination: Nomination | None = None
         try:
-            nomination = parse_nomination(raw, policy)
+            nomination = parse_nomination(raw, policy, today=today)
         except InvalidInput as err:
             row_errors += [RowError(number, *_column_and_message(e, raw)) for e in err.errors]
         key = _business_key(raw)
@@ -365,6 +374,16 @@ def validate_rows(
             )
         elif key is not None:
             first_row_of[key] = number
+        if nomination is not None:
+            nominee = request_identity(nomination)
+            if nominee in first_row_of_nominee:
+                message = (
+                    f"the same nominee, award form and year as row {first_row_of_nominee[nominee]}: one person, "
+                    "one nomination per award form and year"
+                )
+                row_errors.append(RowError(number, COLUMN_BY_FIELD["nominee_kind"].header, message))
+            else:
+                first_row_of_nominee[nominee] = number
         if nomination is not None and proposer is not None and nomination.proposer != proposer:
             message = f"{nomination.proposer} is not the importing actor {proposer}: a unit proposes as itself"
             row_errors.append(RowError(number, COLUMN_BY_FIELD["proposer"].header, message))
@@ -400,6 +419,28 @@ class StartCounts:
         return {"started": self.started, "already_started": self.already_started, "failed": len(self.failed)}
 
 
+async def check_rows(
+    engine: AsyncEngine, nominations: Sequence[tuple[int, Nomination]]
+) -> tuple[list[RowError], list[RowError]]:
+    """Every valid row against the database roster, before anything starts: (invalid rows — a ministry the
+    roster does not know —, refused rows — a proposer the roster does not let propose for the row's
+    ministry). A nominee already held by another nomination is reported when its row starts (FAILED)."""
+    from runtime.nominations import DuplicateNominee, ProposalRefused, check_proposal, protect_personal_id
+
+    invalid: list[RowError] = []
+    refused: list[RowError] = []
+    for number, nomination in nominations:
+        try:
+            await check_proposal(engine, protect_personal_id(nomination))
+        except InvalidInput as err:
+            invalid += [RowError(number, *_column_and_message(e, {})) for e in err.errors]
+        except ProposalRefused as err:
+            refused.append(RowError(number, COLUMN_BY_FIELD["proposer"].header, str(err)))
+        except DuplicateNominee:
+            continue
+    return invalid, refused
+
+
 def held_by_another(workflow_id: str) -> str:
     return (
         f"another nomination holds this reference: {workflow_id} was started with other content (same year, "
@@ -415,12 +456,15 @@ async def start_all(
     *,
     concurrency: int = CONCURRENCY,
     channel: ActionChannel = "CLI",
+    engine: AsyncEngine | None = None,
 ) -> StartCounts:
     """Start every (row, nomination), at most `concurrency` at once; `progress()` is called once per row
     done. A nomination whose workflow id exists counts as already started only when the existing workflow
     was started with this very nomination (runtime.nominations.start_or_existing, as the API's creating
-    calls); another nomination under the same year, ministry and reference is a failed row."""
-    from runtime.nominations import DuplicateNomination, start_or_existing
+    calls); another nomination under the same year, ministry and reference, or holding the row's nominee for
+    its award form and year, is a failed row naming it. With `engine` each row is checked against the roster
+    and the identity claims first (check_rows has said the same for the whole file)."""
+    from runtime.nominations import DuplicateNomination, DuplicateNominee, start_or_existing
 
     counts = StartCounts()
     gate = asyncio.Semaphore(concurrency)
@@ -433,7 +477,9 @@ async def start_all(
         workflow_id = workflow_id_for(nomination)
         async with gate:
             try:
-                _, created = await start_or_existing(client, task_queue, nomination, channel=channel)
+                _, created = await start_or_existing(client, task_queue, nomination, channel=channel, engine=engine)
+            except DuplicateNominee as duplicate:
+                failed(number, workflow_id, RowError(number, COLUMN_BY_FIELD["nominee_kind"].header, str(duplicate)))
             except DuplicateNomination:
                 failed(
                     number,
@@ -478,20 +524,67 @@ def add_import_parser(sub: argparse._SubParsersAction) -> None:
 
 
 async def import_command(
-    args: argparse.Namespace, *, client: Client | None = None, task_queue: str | None = None
+    args: argparse.Namespace,
+    *,
+    client: Client | None = None,
+    task_queue: str | None = None,
+    engine: AsyncEngine | None = None,
 ) -> int:
     """`starter.py import`. Raises InvalidInput (exit 2 in starter.py), before anything is started, for an
-    unreadable file and for invalid rows (with --skip-invalid: only when no row is valid); returns 0, or 1
-    when the server cannot be reached, refuses a row, or another nomination holds a row's reference.
+    unreadable file and for invalid rows (with --skip-invalid: only when no row is valid) — an unknown
+    ministry included —, and ActionRefused (exit 4) naming every row whose ministry the importing actor may
+    not propose for; returns 0, or 1 when the server cannot be reached, refuses a row, or another nomination
+    holds a row's reference or nominee.
 
-    `client` and `task_queue` default to the environment's (TEMPORAL_ADDRESS, ..., TASK_QUEUE)."""
+    `client`, `task_queue` and `engine` default to the environment's (TEMPORAL_ADDRESS, ..., TASK_QUEUE,
+    DATABASE_URL: the database roster the rows are checked against)."""
     if not args.actor:  # starter.py sets it from the verified token
         raise InvalidInput([FieldError(field="--actor", message="the importing actor (the token's) is required")])
-    policy = policy_set(current_policy_version(date.today()))
+    from domain.calendar import VIETNAM_TZ
+
+    today = datetime.now(VIETNAM_TZ).date()
+    policy = policy_set(current_policy_version(today))
     rows = read_rows(args.file)
     if not rows:
         raise _file_error(f"{Path(args.file).name} has a header row but no nominations")
-    valid, errors = validate_rows(rows, policy, proposer=args.actor)
+    valid, errors = validate_rows(rows, policy, proposer=args.actor, today=today)
+
+    from activities.db import create_engine, default_database_url
+    from runtime.settings import Settings
+
+    settings = Settings.from_env()
+    own_engine = engine is None
+    if engine is None:
+        engine = create_engine(settings.database_url or default_database_url())
+    try:
+        return await _check_and_start(args, rows, valid, errors, client, task_queue or settings.task_queue, engine)
+    finally:
+        if own_engine:
+            await engine.dispose()
+
+
+async def _check_and_start(
+    args: argparse.Namespace,
+    rows: Sequence[tuple[int, Mapping[str, str]]],
+    valid: list[tuple[int, Nomination]],
+    errors: list[RowError],
+    client: Client | None,
+    task_queue: str,
+    engine: AsyncEngine,
+) -> int:
+    unknown, refused = await check_rows(engine, valid)
+    if refused:
+        from runtime.nominations import ActionRefused
+
+        print(
+            f"{len(refused)} of {len(rows)} rows propose where the importing actor may not; nothing was started",
+            file=sys.stderr,
+        )
+        raise ActionRefused("; ".join(str(e) for e in refused))
+    if unknown:
+        bad = {e.row for e in unknown}
+        valid = [(number, nomination) for number, nomination in valid if number not in bad]
+        errors = sorted(errors + unknown)
     invalid_rows = len({e.row for e in errors})
     if errors and not (args.skip_invalid and valid):
         if valid:
@@ -508,19 +601,17 @@ async def import_command(
         for error in errors:
             print(f"  {error}", file=sys.stderr)
 
-    from runtime.settings import Settings
-
-    settings = Settings.from_env()
-    task_queue = task_queue or settings.task_queue
     if client is None:
+        from runtime.settings import Settings
         from runtime.temporal import connect
 
+        settings = Settings.from_env()
         try:
             client = await connect(settings.temporal_address, settings.temporal_namespace)
         except RuntimeError as exc:
             print(f"error: cannot reach Temporal at {settings.temporal_address}: {exc}", file=sys.stderr)
             return EXIT_FAILURE
-    counts = await _start_with_progress(client, task_queue, valid)
+    counts = await _start_with_progress(client, task_queue, valid, engine)
 
     summary = f"started {counts.started}, already started {counts.already_started}"
     if errors:
@@ -533,7 +624,9 @@ async def import_command(
     return EXIT_FAILURE if counts.failed else EXIT_OK
 
 
-async def _start_with_progress(client: Client, task_queue: str, valid: Sequence[tuple[int, Nomination]]) -> StartCounts:
+async def _start_with_progress(
+    client: Client, task_queue: str, valid: Sequence[tuple[int, Nomination]], engine: AsyncEngine
+) -> StartCounts:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -545,4 +638,4 @@ async def _start_with_progress(client: Client, task_queue: str, valid: Sequence[
         console=Console(stderr=True),
     ) as bar:
         task = bar.add_task("Khởi tạo hồ sơ đề nghị", total=len(valid))
-        return await start_all(client, task_queue, valid, lambda: bar.advance(task))
+        return await start_all(client, task_queue, valid, lambda: bar.advance(task), engine=engine)

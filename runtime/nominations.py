@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from pydantic import BaseModel
 from temporalio.client import (
@@ -19,11 +19,22 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.catalog import current_policy_version, policy_set
+from domain.errors import FieldError, InvalidInput
 from domain.messages import ActionChannel, ActionReceipt, NominationStart, NominationStatus
-from domain.nomination import Nomination, workflow_id_for
+from domain.nomination import (
+    IndividualNominee,
+    Nomination,
+    nominee_identity_key,
+    with_personal_id_protected,
+    workflow_id_for,
+)
+from domain.roster import proposal_error
 from domain.stages import Stage
 from workflows.nomination import NominationWorkflow
 from workflows.search_attributes import AWARD_FORM, AWARD_YEAR, MINISTRY, NOMINATION_STAGE
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -36,12 +47,74 @@ class DuplicateNomination(Exception):
         )
 
 
+class DuplicateNominee(DuplicateNomination):
+    """The same nominee is already proposed for this award form and year, under another nomination."""
+
+    def __init__(self, workflow_id: str, award_form: str, year: int):
+        self.workflow_id = workflow_id
+        Exception.__init__(
+            self,
+            f"the same nominee is already proposed for {award_form} in {year} by nomination {workflow_id} "
+            "(one person, one nomination per award form and year); nothing was started",
+        )
+
+
 class ActionRefused(Exception):
     """The workflow's validator (or handler) refused the action; the reason is the workflow's own words."""
 
 
+class ProposalRefused(ActionRefused):
+    """The roster does not let this actor propose for this ministry (CLI exit 4, HTTP 403)."""
+
+
 class NominationNotFound(Exception):
     pass
+
+
+def protect_personal_id(nomination: Nomination, key: bytes | None = None) -> Nomination:
+    """The nomination as it may leave the client: a clear identification number replaced by its keyed hash
+    (the key: `key`, else TDKT_IDENTITY_KEY or the local default, runtime/identity_keys.py)."""
+    nominee = nomination.nominee
+    if not isinstance(nominee, IndividualNominee) or nominee.personal_id is None:
+        return nomination
+    if key is None:
+        from runtime.identity_keys import identity_key_from_env
+
+        key = identity_key_from_env()
+    return with_personal_id_protected(nomination, key)
+
+
+def request_identity(nomination: Nomination) -> tuple[str, str, int]:
+    """(nominee, award form, year) to find one nominee twice in one request or file, before any key is at
+    hand: a clear identification number stands for itself here, in memory only."""
+    nominee = nomination.nominee
+    if isinstance(nominee, IndividualNominee) and nominee.personal_id is not None:
+        key = "pid-clear:" + nominee.personal_id
+    else:
+        key = nominee_identity_key(nomination)
+    return key, nomination.award_form, nomination.year
+
+
+async def check_proposal(engine: AsyncEngine, nomination: Nomination) -> None:
+    """What the workflow would refuse at registration, said before anything starts, against the database
+    roster and the identity claims: an unknown ministry (InvalidInput naming `ministry`), a proposer the
+    roster does not let propose for it (ProposalRefused naming the actor, the role and the ministry), a
+    nominee another nomination already holds for this form and year (DuplicateNominee naming it).
+    `nomination` is the protected one (protect_personal_id)."""
+    from activities.identity_claims import identity_holder
+    from activities.roster_store import read_snapshot
+
+    try:
+        snapshot = await read_snapshot(engine, nomination.ministry)
+    except KeyError:
+        message = f"{nomination.ministry} is not in the roster (load it with `starter.py roster load`)"
+        raise InvalidInput([FieldError(field="ministry", message=message)]) from None
+    problem = proposal_error(snapshot, nomination.proposer)
+    if problem is not None:
+        raise ProposalRefused(f"{problem}; nothing was started")
+    holder = await identity_holder(engine, nominee_identity_key(nomination), nomination.award_form, nomination.year)
+    if holder is not None and holder != workflow_id_for(nomination):
+        raise DuplicateNominee(holder, nomination.award_form, nomination.year)
 
 
 async def start_nomination(
@@ -52,7 +125,15 @@ async def start_nomination(
     today: date | None = None,
     public_notice_seconds: int | None = None,
     channel: ActionChannel = "CLI",
+    engine: AsyncEngine | None = None,
+    identity_key: bytes | None = None,
 ) -> WorkflowHandle[NominationWorkflow, NominationStatus]:
+    """Start the nomination's workflow. The nominee's identification number, if any, leaves as its keyed hash
+    only. With `engine` the start is first checked against the roster and the identity claims
+    (check_proposal); the workflow checks again and ends REFUSED if a start slipped through."""
+    nomination = protect_personal_id(nomination, identity_key)
+    if engine is not None:
+        await check_proposal(engine, nomination)
     version = current_policy_version(today or date.today())
     form = policy_set(version).form(nomination.award_form)
     workflow_id = workflow_id_for(nomination)
@@ -95,15 +176,25 @@ async def started_input(client: Client, workflow_id: str, type_: type[T]) -> T |
 
 
 async def start_or_existing(
-    client: Client, task_queue: str, nomination: Nomination, *, channel: ActionChannel = "CLI"
+    client: Client,
+    task_queue: str,
+    nomination: Nomination,
+    *,
+    channel: ActionChannel = "CLI",
+    engine: AsyncEngine | None = None,
+    identity_key: bytes | None = None,
 ) -> tuple[str, bool]:
     """(workflow id, created?) — the existing workflow when this very nomination was started before (a retry,
     a list imported again, even after a restart); DuplicateNomination when another nomination (one that
-    differs, or whose start cannot be read) holds its year, ministry and reference. Where it came from
-    (`channel`) is not compared: the same nomination sent once by the CLI and once by the API is one."""
+    differs, or whose start cannot be read) holds its year, ministry and reference, DuplicateNominee when
+    another holds its nominee for the form and year. Where it came from (`channel`) is not compared: the same
+    nomination sent once by the CLI and once by the API is one. `engine`: checked first (check_proposal)."""
+    nomination = protect_personal_id(nomination, identity_key)
     try:
-        await start_nomination(client, nomination, task_queue, channel=channel)
+        await start_nomination(client, nomination, task_queue, channel=channel, engine=engine)
         return workflow_id_for(nomination), True
+    except DuplicateNominee:
+        raise
     except DuplicateNomination as duplicate:
         existing = await started_input(client, duplicate.workflow_id, NominationStart)
         if existing is not None and existing.nomination == nomination:

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
+from domain.calendar import VIETNAM_TZ
 from domain.catalog import policy_set
 
 POLICY_VERSION = "2025.07"
+
+
+def current_year() -> int:
+    """The award year a new nomination may name today (Vietnam's date): the policy refuses future years."""
+    return datetime.now(VIETNAM_TZ).year
 
 _DOC_TITLES = {
     "TO_TRINH": "Tờ trình đề nghị khen thưởng",
@@ -19,19 +26,22 @@ _DOC_TITLES = {
 
 
 def nomination_data(award_form: str = "BANG_KHEN_BO", **overrides: Any) -> dict[str, Any]:
+    """A valid nomination of BTP for this year, proposed by BTP's unit staff. Each call names another nominee
+    (the unit or the collective carries the call's tag): one person is nominated once per form and year."""
     form = policy_set(POLICY_VERSION).form(award_form)
+    tag = uuid.uuid4().hex[:8]
     if form.subject == "COLLECTIVE":
-        nominee: dict[str, Any] = {"kind": "COLLECTIVE", "name": "Phòng Phổ biến giáo dục pháp luật"}
+        nominee: dict[str, Any] = {"kind": "COLLECTIVE", "name": f"Phòng Phổ biến giáo dục pháp luật {tag}"}
     else:
         nominee = {
             "kind": "INDIVIDUAL",
             "full_name": "Nguyễn Thị Ánh Tuyết",
             "position": "Chuyên viên chính",
-            "unit": "Vụ Pháp luật hình sự – hành chính",
+            "unit": f"Vụ Pháp luật hình sự – hành chính, tổ {tag}",
         }
     data: dict[str, Any] = {
-        "reference": f"{uuid.uuid4().hex[:8]}/TTr-BTP",
-        "year": 2026,
+        "reference": f"{tag}/TTr-BTP",
+        "year": current_year(),
         "ministry": "BTP",
         "proposing_unit": "Vụ Pháp luật hình sự – hành chính",
         "award_form": award_form,

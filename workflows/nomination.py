@@ -15,12 +15,12 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.ballot_messages import BallotVerdict
     from domain.ballots import KIND_AT_STAGE, STAGE_OF_KIND, BallotSessionKind, Candidate, meeting_count_errors
-    from domain.calendar import DEFAULT_CALENDAR
+    from domain.calendar import DEFAULT_CALENDAR, VIETNAM_TZ
     from domain.catalog import AUTHORITY_LABELS_VI, AwardForm, PolicySet, policy_set
     from domain.decisions import DecisionRef
     from domain.messages import (
@@ -42,10 +42,16 @@ with workflow.unsafe.imports_passed_through():
         SessionScheduled,
         TransitionView,
     )
-    from domain.nomination import IndividualNominee, Nomination, catalog_errors
+    from domain.nomination import (
+        IndividualNominee,
+        Nomination,
+        award_year_error,
+        catalog_errors,
+        nominee_identity_key,
+    )
     from domain.notices import draft_notifications, waiting_for_vi
-    from domain.records import NominationRow, StageEventRow, TransitionRecord
-    from domain.roster import Action, RosterSnapshot, authorisation_error
+    from domain.records import IdentityClaim, NominationRow, RefusedStart, StageEventRow, TransitionRecord
+    from domain.roster import Action, RosterSnapshot, authorisation_error, proposal_error
     from domain.stages import Stage
     from domain.transitions import (
         Approved,
@@ -132,6 +138,7 @@ class NominationWorkflow:
         self._lock = asyncio.Lock()
         self._current: bool | None = None  # see CURRENT_PROCEDURE_PATCH
         self._reschedules = 0  # deadlines set or moved outside a transition: the stage's wait re-arms
+        self._refusal_reason: str | None = None  # REFUSED at registration: why
 
     # ---- the procedure -------------------------------------------------------------------------
 
@@ -141,7 +148,11 @@ class NominationWorkflow:
         self._with_deadlines = current or workflow.patched("procedure-deadlines")
         if current or workflow.patched("awaiting-decision-stage"):
             self._route = self._route.model_copy(update={"with_decision": True})
-        await self._refresh_roster()
+        refusal = await self._registration_refusal()
+        if refusal is not None:
+            await self._refuse(refusal, start)
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            return self.status()
         if self._snapshot is not None and self._snapshot.bloc is not None:
             workflow.upsert_search_attributes([BLOC.value_set(self._snapshot.bloc.code)])
         await self._apply(
@@ -168,6 +179,78 @@ class NominationWorkflow:
                 await self._refresh_roster()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
+
+    async def _registration_refusal(self) -> str | None:
+        """Why this start cannot be taken up, or None. The clients check all of this before starting; a
+        start that skipped them (another client, a roster changed meanwhile, two starts of one nominee at
+        once) is refused here, against this nomination's own roster snapshot and the identity claims."""
+        nomination = self._nomination
+        nominee = nomination.nominee
+        if isinstance(nominee, IndividualNominee) and nominee.personal_id is not None:
+            # Already in this history, but nothing of it goes further: no row, no claim, no notification.
+            return (
+                "nominee.personal_id: the identification number reached the engine in clear; the client must "
+                "send its keyed hash (personal_id_hmac)"
+            )
+        try:
+            await self._refresh_roster()
+        except ActivityError as err:
+            if isinstance(err.cause, ApplicationError) and err.cause.type == "UnknownMinistry":
+                return f"ministry: {nomination.ministry} is not in the roster"
+            raise
+        assert self._snapshot is not None
+        problem = proposal_error(self._snapshot, nomination.proposer)
+        if problem is not None:
+            return f"proposer: {problem}"
+        today = workflow.now().astimezone(VIETNAM_TZ).date()
+        problem = award_year_error(nomination.year, self._policy, today)
+        if problem is not None:
+            return f"year: {problem}"
+        errors = catalog_errors(nomination, self._policy)
+        if errors:
+            return "; ".join(str(e) for e in errors)
+        workflow_id = workflow.info().workflow_id
+        claim = IdentityClaim(
+            identity_key=nominee_identity_key(nomination),
+            award_form=nomination.award_form,
+            year=nomination.year,
+            workflow_id=workflow_id,
+        )
+        holder = await workflow.execute_local_activity(
+            "claim_nominee_identity",
+            claim,
+            result_type=str,
+            start_to_close_timeout=PERSIST_TIMEOUT,
+            retry_policy=PERSIST_RETRY,
+        )
+        if holder != workflow_id:
+            return (
+                f"nominee: duplicate — the same nominee is already proposed for {nomination.award_form} in "
+                f"{nomination.year} by nomination {holder}"
+            )
+        return None
+
+    async def _refuse(self, reason: str, start: NominationStart) -> None:
+        """End at REFUSED with the reason: a completed workflow, never a failed one. Nothing is registered
+        (no nominations row, no claim, no notification); the audit chain keeps who tried and why."""
+        self._refusal_reason = reason
+        self._route = self._route.model_copy(update={"stage": Stage.REFUSED})
+        workflow.upsert_search_attributes([NOMINATION_STAGE.value_set(Stage.REFUSED.value)])
+        workflow.set_current_details(f"**{Stage.REFUSED.label_vi}** — {reason}")
+        workflow.logger.warning("nomination refused at registration (%s)", reason.split(":", 1)[0])
+        refused = RefusedStart(
+            workflow_id=workflow.info().workflow_id,
+            proposer=self._nomination.proposer,
+            channel=start.channel,
+            ministry=self._nomination.ministry,
+            award_form=self._nomination.award_form,
+            year=self._nomination.year,
+            reason=reason,
+            occurred_at=workflow.now(),
+        )
+        await workflow.execute_local_activity(
+            "record_refused_start", refused, start_to_close_timeout=PERSIST_TIMEOUT, retry_policy=PERSIST_RETRY
+        )
 
     def _current_procedure(self) -> bool:
         """Whether this run follows the current procedure; asked once, in the run's first workflow task."""
@@ -725,6 +808,18 @@ class NominationWorkflow:
         for field in ("reference", "year", "ministry", "award_form"):
             if getattr(corrected, field) != getattr(self._nomination, field):
                 raise ValueError(f"nomination.{field}: a resubmission cannot change {field}")
+        nominee = corrected.nominee
+        if isinstance(nominee, IndividualNominee) and nominee.personal_id is not None:
+            raise ValueError(
+                "nomination.nominee.personal_id: the identification number must not reach the engine in clear; "
+                "the client sends its keyed hash"
+            )
+        if nominee_identity_key(corrected) != nominee_identity_key(self._nomination):
+            # The claim on this nominee is this nomination's: another nominee needs a nomination of their own.
+            raise ValueError(
+                "nomination.nominee: a resubmission cannot change who is nominated (name, unit or "
+                "identification number); withdraw this nomination and propose the other nominee anew"
+            )
         errors = catalog_errors(corrected, self._policy)
         if errors:
             raise ValueError("; ".join(f"nomination.{e}" for e in errors))
@@ -770,6 +865,7 @@ class NominationWorkflow:
             notice_ends_at=self._notice_ends_at,
             due_at=self._current_due(),
             transitions=list(self._transitions),
+            refusal_reason=self._refusal_reason,
         )
 
     # ---- helpers ------------------------------------------------------------------------------------

@@ -207,7 +207,13 @@ def test_every_label_table_is_complete():
     assert set(FAMILIAR_STATUS_VI) == set(Stage)
     assert Stage.RETURNED.status_vi == "Bị trả lại"
     assert Stage.AWARDED.status_vi == "Đã khen thưởng"
-    assert {s for s in Stage if s.is_final} == {Stage.AWARDED, Stage.REJECTED, Stage.WITHDRAWN, Stage.LAPSED}
+    assert {s for s in Stage if s.is_final} == {
+        Stage.AWARDED,
+        Stage.REJECTED,
+        Stage.WITHDRAWN,
+        Stage.LAPSED,
+        Stage.REFUSED,
+    }
 
 
 # --- validation of catalog data ------------------------------------------------------------------

@@ -7,6 +7,7 @@ half-valid object)."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from domain.ballot_messages import BallotCast, ChairAction, ListClosing
+from domain.calendar import VIETNAM_TZ
 from domain.catalog import policy_set
 from domain.decisions import DecisionRef, DecisionRequest
 from domain.errors import InvalidInput, field_errors_from
@@ -31,6 +33,7 @@ from domain.nomination import Nomination, parse_nomination
 from tests.factories import nomination_data
 
 POLICY = policy_set("2026.01")
+TODAY = datetime.now(VIETNAM_TZ).date()  # the factory proposes for the current year
 FUZZ = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 COUNTS: dict[str, int] = {}
 
@@ -82,7 +85,7 @@ def judge(model: type[BaseModel], raw: Any, kind: str) -> None:
 def test_nomination_files(raw: Any) -> None:
     COUNTS["nomination"] = COUNTS.get("nomination", 0) + 1
     try:
-        nomination = parse_nomination(raw, POLICY)
+        nomination = parse_nomination(raw, POLICY, today=TODAY)
     except InvalidInput as refused:
         assert refused.errors and all(e.field and e.message for e in refused.errors)
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from scripts.make_import_template import EXAMPLE_ROWS
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = policy_set("2026.01")
+TODAY = date(2027, 3, 1)  # the template's award year (2026) and the next are both in the policy's window
 SHA = "ab" * 32
 
 
@@ -49,7 +51,7 @@ def collective(**changes: str) -> dict[str, str]:
 
 
 def errors_of(*rows: dict[str, str]) -> list[RowError]:
-    return validate_rows(list(enumerate(rows, start=2)), POLICY)[1]
+    return validate_rows(list(enumerate(rows, start=2)), POLICY, today=TODAY)[1]
 
 
 def write_csv(path: Path, lines: list[str], encoding: str = "utf-8-sig") -> Path:
@@ -70,7 +72,7 @@ def test_the_shipped_templates_hold_the_headers_and_two_valid_examples():
     xlsx_rows = read_rows(ROOT / "samples" / "import-template.xlsx")
     assert csv_rows == xlsx_rows
     assert [number for number, _ in csv_rows] == [2, 3]
-    valid, errors = validate_rows(csv_rows, POLICY)
+    valid, errors = validate_rows(csv_rows, POLICY, today=TODAY)
     assert errors == []
     assert [n.nominee.kind for _, n in valid] == ["INDIVIDUAL", "COLLECTIVE"]
     assert valid[0][1].dossier[1].content_sha256 is not None  # the example shows both identifiers
@@ -178,14 +180,14 @@ def test_optional_columns_may_be_left_out_of_the_header(tmp_path: Path):
     lines = [",".join(fields), line(row, fields)]
     rows = read_rows(write_csv(tmp_path / "list.csv", lines))
     assert rows == [(2, row)]
-    assert validate_rows(rows, POLICY)[1] == []
+    assert validate_rows(rows, POLICY, today=TODAY)[1] == []
 
 
 def test_a_value_without_a_header_is_an_error_on_its_row(tmp_path: Path):
     row = individual()
     lines = [",".join(HEADERS), line(row) + ",thừa"]
     rows = read_rows(write_csv(tmp_path / "list.csv", lines))
-    assert validate_rows(rows, POLICY)[1] == [
+    assert validate_rows(rows, POLICY, today=TODAY)[1] == [
         RowError(2, f"column {len(COLUMNS) + 1}", "a value in a column without a header")
     ]
 
@@ -289,6 +291,7 @@ def test_a_repeated_nomination_is_an_error_on_the_later_row_only():
             (5, individual(reference="01/TTr-MAU", year="2027")),  # another year: another nomination
         ],
         POLICY,
+        today=TODAY,
     )
     assert [number for number, _ in valid] == [2, 3, 5]
     assert errors == [RowError(4, header("reference"), "repeats row 2 (same year, ministry and reference)")]
@@ -297,7 +300,7 @@ def test_a_repeated_nomination_is_an_error_on_the_later_row_only():
 def test_a_row_proposed_by_someone_else_than_the_importing_actor_is_an_error():
     mine = individual()["proposer"]
     valid, errors = validate_rows(
-        [(2, individual()), (3, collective(proposer="bqp.vu.nguoi-khac"))], POLICY, proposer=mine
+        [(2, individual()), (3, collective(proposer="bqp.vu.nguoi-khac"))], POLICY, proposer=mine, today=TODAY
     )
     assert [number for number, _ in valid] == [2]
     assert [(e.row, e.column) for e in errors] == [(3, header("proposer"))]
@@ -360,8 +363,9 @@ class StandInHandle:
 
 
 def many(count: int) -> list[tuple[int, Nomination]]:
-    rows = [(n + 2, individual(reference=f"{n}/TTr-MAU")) for n in range(count)]
-    valid, errors = validate_rows(rows, POLICY)
+    # One nominee a row (another unit each): one person is nominated once per form and year.
+    rows = [(n + 2, individual(reference=f"{n}/TTr-MAU", nominee_unit=f"Phòng {n}")) for n in range(count)]
+    valid, errors = validate_rows(rows, POLICY, today=TODAY)
     assert errors == []
     return valid
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from domain.nomination import (
 )
 
 POLICY = policy_set("2025.07")
+TODAY = date(2026, 6, 1)  # the award year 2026 below is this year
 SHA = "3f" * 32  # 64 lowercase hex digits
 
 # Every name, number and unit below is invented.
@@ -76,7 +78,7 @@ def _data(base: dict[str, Any] = INDIVIDUAL) -> dict[str, Any]:
 
 def _errors(raw: Any) -> list[FieldError]:
     with pytest.raises(InvalidInput) as info:
-        parse_nomination(raw, POLICY)
+        parse_nomination(raw, POLICY, today=TODAY)
     assert info.value.errors, "InvalidInput must carry at least one FieldError"
     return info.value.errors
 
@@ -89,7 +91,7 @@ def _fields(raw: Any) -> set[str]:
 
 
 def test_a_valid_individual_nomination_parses():
-    nomination = parse_nomination(_data(), POLICY)
+    nomination = parse_nomination(_data(), POLICY, today=TODAY)
     assert isinstance(nomination.nominee, IndividualNominee)
     assert nomination.nominee.display_name == "Nguyễn Thị Ánh Tuyết"
     assert nomination.proposing_unit == "Vụ Pháp luật hình sự – hành chính"
@@ -104,7 +106,7 @@ def test_a_valid_individual_nomination_parses():
 
 
 def test_a_valid_collective_nomination_parses():
-    nomination = parse_nomination(_data(COLLECTIVE), POLICY)
+    nomination = parse_nomination(_data(COLLECTIVE), POLICY, today=TODAY)
     assert isinstance(nomination.nominee, CollectiveNominee)
     assert nomination.nominee.display_name == "Kiểm toán Nhà nước khu vực Đồng bằng sông Cửu Long"
     assert nomination.award_form == "CO_THI_DUA_CP"
@@ -119,7 +121,7 @@ def test_every_nominable_form_accepts_a_dossier_with_exactly_its_required_docume
         {"kind": kind.value, "title": DOCUMENT_LABELS_VI[kind], "reference": f"HS-{i}"}
         for i, kind in enumerate(form.required_documents)
     ]
-    assert parse_nomination(raw, POLICY).award_form == code
+    assert parse_nomination(raw, POLICY, today=TODAY).award_form == code
 
 
 def test_either_subject_forms_accept_both_kinds():
@@ -130,7 +132,7 @@ def test_either_subject_forms_accept_both_kinds():
             {"kind": k, "title": "Tài liệu", "reference": "HS-1"}
             for k in ("TO_TRINH", "BAO_CAO_THANH_TICH", "BIEN_BAN_XET_KHEN_THUONG")
         ]
-        assert parse_nomination(raw, POLICY).nominee.kind == base["nominee"]["kind"]
+        assert parse_nomination(raw, POLICY, today=TODAY).nominee.kind == base["nominee"]["kind"]
 
 
 def test_surrounding_whitespace_is_stripped():
@@ -138,7 +140,7 @@ def test_surrounding_whitespace_is_stripped():
     raw["reference"] = "  125/TTr-BTP "
     raw["nominee"]["full_name"] = "  Nguyễn Thị Ánh Tuyết\t"
     raw["ministry"] = " BTP"
-    nomination = parse_nomination(raw, POLICY)
+    nomination = parse_nomination(raw, POLICY, today=TODAY)
     assert nomination.reference == "125/TTr-BTP"
     assert isinstance(nomination.nominee, IndividualNominee)
     assert nomination.nominee.full_name == "Nguyễn Thị Ánh Tuyết"
@@ -148,7 +150,7 @@ def test_surrounding_whitespace_is_stripped():
 def test_extra_documents_beyond_the_required_ones_are_allowed():
     raw = _data()
     raw["dossier"].append({"kind": "KHAC", "title": "Bản sao bằng khen các năm trước", "reference": "BK-1"})
-    assert len(parse_nomination(raw, POLICY).dossier) == 5
+    assert len(parse_nomination(raw, POLICY, today=TODAY).dossier) == 5
 
 
 # --- structural errors ---------------------------------------------------------------------------
@@ -333,19 +335,19 @@ def test_invalid_input_is_a_value_error_whose_message_names_the_fields():
     raw = _data()
     raw["year"] = 1999
     with pytest.raises(ValueError, match="year"):
-        parse_nomination(raw, POLICY)
+        parse_nomination(raw, POLICY, today=TODAY)
 
 
 # --- workflow id ---------------------------------------------------------------------------------
 
 
 def test_workflow_id_uses_year_ministry_and_the_reference_staff_know():
-    nomination = parse_nomination(_data(), POLICY)
+    nomination = parse_nomination(_data(), POLICY, today=TODAY)
     assert workflow_id_for(nomination) == "nomination-2026-BTP-125/TTr-BTP"
 
 
 def test_workflow_id_of_a_collective_nomination():
-    nomination = parse_nomination(_data(COLLECTIVE), POLICY)
+    nomination = parse_nomination(_data(COLLECTIVE), POLICY, today=TODAY)
     assert workflow_id_for(nomination) == "nomination-2026-KTNN-31/TTr-KTNN"
 
 

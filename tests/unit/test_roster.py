@@ -80,6 +80,7 @@ def expected_roles(action: Action, stage: Stage, decided_by: str | None = None) 
         }
         return {clerk[decided_by]} if decided_by in clerk else set()
     table = {
+        (Action.PROPOSE, Stage.PROPOSED): Role.UNIT_STAFF,  # the ministry's own unit staff start nominations
         (Action.RESOLVE_OBJECTION, Stage.PUBLIC_NOTICE): Role.COUNCIL_SECRETARY,
         (Action.RECORD_COUNCIL_RESULT, Stage.COUNCIL_REVIEW): Role.COUNCIL_SECRETARY,
         (Action.RECORD_BLOC_RESULT, Stage.BLOC_VOTE): Role.BLOC_HEAD,

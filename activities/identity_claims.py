@@ -1,0 +1,105 @@
+"""One person, one nomination per award form and year: the nominee identity claims (table nominee_identity).
+
+A nomination claims its nominee's identity key (domain/identity.py) when it registers; the table's primary
+key (identity_key, award_form, year) admits one holder, so two nominations of the same nominee started at
+the same moment cannot both hold it. A claim by the same workflow again (a retry, a replay) is answered with
+that workflow as the holder. The claim is released in the transaction that records the nomination
+WITHDRAWN (activities/persistence.py), so the unit may propose the nominee again."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from temporalio import activity
+
+from activities.audit import AuditEntry, Channel, append_audit
+from activities.db import dialect_insert
+from activities.logging import activity_logger
+from activities.schema import nominee_identity
+from domain.records import IdentityClaim, RefusedStart
+from domain.stages import Stage
+
+PROPOSAL_REFUSED = "PROPOSAL_REFUSED"
+
+
+async def identity_holder(engine: AsyncEngine, identity_key: str, award_form: str, year: int) -> str | None:
+    """The workflow id holding this nominee for this form and year, or None."""
+    async with engine.connect() as conn:
+        return await conn.scalar(
+            sa.select(nominee_identity.c.workflow_id).where(
+                (nominee_identity.c.identity_key == identity_key)
+                & (nominee_identity.c.award_form == award_form)
+                & (nominee_identity.c.year == year)
+            )
+        )
+
+
+async def claim_identity(engine: AsyncEngine, claim: IdentityClaim) -> str:
+    """Claim the key for the claim's workflow unless another holds it; returns the holder (the claimant
+    when the claim is, or already was, its own)."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            dialect_insert(conn, nominee_identity)
+            .values(
+                identity_key=claim.identity_key,
+                award_form=claim.award_form,
+                year=claim.year,
+                workflow_id=claim.workflow_id,
+                claimed_at=datetime.now(UTC),
+            )
+            .on_conflict_do_nothing(
+                index_elements=[nominee_identity.c.identity_key, nominee_identity.c.award_form, nominee_identity.c.year]
+            )
+        )
+        holder = await conn.scalar(
+            sa.select(nominee_identity.c.workflow_id).where(
+                (nominee_identity.c.identity_key == claim.identity_key)
+                & (nominee_identity.c.award_form == claim.award_form)
+                & (nominee_identity.c.year == claim.year)
+            )
+        )
+    assert holder is not None  # inserted, or held by the row that stopped the insert
+    return str(holder)
+
+
+async def release_identity(conn: AsyncConnection, workflow_id: str) -> int:
+    """Drop the claims a nomination holds (in the caller's transaction); returns how many there were."""
+    result = await conn.execute(sa.delete(nominee_identity).where(nominee_identity.c.workflow_id == workflow_id))
+    return max(result.rowcount or 0, 0)
+
+
+def refused_start_entry(refusal: RefusedStart) -> AuditEntry:
+    channel = refusal.channel.upper()
+    return AuditEntry(
+        workflow_id=refusal.workflow_id,
+        seq=0,  # before any transition: a refused start has none
+        action=PROPOSAL_REFUSED,
+        actor=refusal.proposer,
+        channel=Channel(channel) if channel in Channel.__members__ else Channel.CLI,
+        from_stage=None,
+        to_stage=Stage.REFUSED.value,
+        outcome=refusal.reason,
+        occurred_at=refusal.occurred_at,
+        details={"ministry": refusal.ministry, "award_form": refusal.award_form, "year": refusal.year},
+    )
+
+
+class IdentityActivities:
+    """Register `claim_nominee_identity` and `record_refused_start`."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    @activity.defn(name="claim_nominee_identity")
+    async def claim_nominee_identity(self, claim: IdentityClaim) -> str:
+        holder = await claim_identity(self._engine, claim)
+        activity_logger(__name__).info("nominee_identity_claimed", held_by_claimant=holder == claim.workflow_id)
+        return holder
+
+    @activity.defn(name="record_refused_start")
+    async def record_refused_start(self, refusal: RefusedStart) -> None:
+        async with self._engine.begin() as conn:
+            appended = await append_audit(conn, refused_start_entry(refusal))
+        activity_logger(__name__).info("proposal_refused_recorded", appended=appended)

@@ -1,0 +1,66 @@
+"""The key of the nominees' identification numbers (HMAC-SHA256, domain/identity.py).
+
+A unit may give a person's identification number (CCCD); the client replaces it by its keyed hash before
+anything starts, so the clear number is never stored nor sent to Temporal, and without the key a guessed
+number cannot be checked against the record. Every client that starts nominations (CLI, API) must use the
+same key, or the same person gets two keys and a duplicate goes unnoticed; the key does not rotate (a new
+key would make every recorded hash unmatchable).
+
+Configuration: `TDKT_IDENTITY_KEY` = base64 of at least 32 random bytes. Without it the zero-setup local
+default keeps one generated key in `.state/identity-key.json` (mode 0600), as the signing keys of tokens do
+(runtime/auth.py). The key is read only when a nomination carries an identification number.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import secrets
+from pathlib import Path
+
+KEY_ENV = "TDKT_IDENTITY_KEY"
+MIN_KEY_BYTES = 32
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def identity_key_from_env(env: dict[str, str] | None = None, state_dir: Path | None = None) -> bytes:
+    """The configured key, or the local default's. ValueError naming the variable when it is malformed."""
+    env = dict(os.environ) if env is None else env
+    configured = env.get(KEY_ENV)
+    if configured:
+        return _decoded(configured.strip(), KEY_ENV)
+    return _local_key((state_dir or ROOT / ".state") / "identity-key.json")
+
+
+def new_key() -> str:
+    """A fresh key, as TDKT_IDENTITY_KEY takes it."""
+    return base64.b64encode(secrets.token_bytes(MIN_KEY_BYTES)).decode("ascii")
+
+
+def _decoded(text: str, where: str) -> bytes:
+    try:
+        key = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{where}: not base64") from None
+    if len(key) < MIN_KEY_BYTES:
+        raise ValueError(f"{where}: {len(key)} bytes; at least {MIN_KEY_BYTES} are needed")
+    return key
+
+
+def _local_key(path: Path) -> bytes:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"key": new_key()}, handle)
+        try:
+            os.link(tmp, path)  # first writer wins; a concurrent creator reads the winner's file
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return _decoded(str(data["key"]), str(path))
