@@ -14,10 +14,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # The embedded demo is the one place that may make missing local keys under .state/ (runtime/keys.py).
+# The demo runs in a namespace, database and roster of its own and never touches your nominations (README).
 demo: install  ## dev server + worker + sample nominations through every route; prints outcomes; exits
 	TDKT_GENERATE_KEYS=1 $(PY) -m scripts.demo
 
-up: install  ## the same, then keeps the dev server (UI on :8233) and the worker running
+up: install  ## the same, then keeps the dev server (UI on :8233), the demo's worker and one for your work running
 	TDKT_GENERATE_KEYS=1 $(PY) -m scripts.demo --keep
 
 test: install  ## unit, integration (real dev server + PostgreSQL) and replay tests

@@ -62,9 +62,10 @@ def start_dev_server(port: int = 7233, ui_port: int = 8233) -> subprocess.Popen[
     )
 
 
-def start_worker(env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def start_worker(env: dict[str, str] | None = None, log_name: str = "worker.log") -> subprocess.Popen[bytes]:
+    """`python worker.py` with the environment overridden by `env`, its output appended to .state/<log_name>."""
     STATE_DIR.mkdir(exist_ok=True)
-    log = open(STATE_DIR / "worker.log", "ab")  # noqa: SIM115 - handed to the child process
+    log = open(STATE_DIR / log_name, "ab")  # noqa: SIM115 - handed to the child process
     return subprocess.Popen(
         [sys.executable, str(ROOT / "worker.py")],
         cwd=ROOT,
