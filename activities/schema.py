@@ -184,11 +184,23 @@ ballot_minutes = sa.Table(
     sa.Column("votes_for", sa.Integer, nullable=False),
     sa.Column("votes_against", sa.Integer, nullable=False),
     sa.Column("abstaining", sa.Integer, nullable=False),
-    sa.Column("result", sa.String(16), nullable=False),
+    sa.Column("result", sa.String(24), nullable=False),  # PASSED, FAILED, NO_QUORUM or WITHDRAWN_FROM_LIST
     sa.Column("reason_vi", sa.Text, nullable=False),
     sa.Column("policy_version", sa.String(32), nullable=False),
     sa.Column("closed_at", Timestamp, nullable=False),
     sa.Column("spoiled", sa.Integer, nullable=False),
+)
+
+# Which open session's list holds each nomination: at most one (the primary key is the guarantee). A session
+# claims a nomination when it joins the list, and lets go when the nomination leaves it and when the session
+# closes or is cancelled.
+ballot_list_members = sa.Table(
+    "ballot_list_members",
+    metadata,
+    sa.Column("workflow_id", sa.String(200), primary_key=True),
+    sa.Column("session_id", sa.String(200), nullable=False),
+    sa.Column("joined_at", Timestamp, nullable=False),
+    sa.Index("ix_ballot_list_members_session_id", "session_id"),
 )
 
 # ---- decisions (quyết định khen thưởng) -------------------------------------------------------------
