@@ -80,6 +80,7 @@ from api.problems import (
     problem_responses_in_openapi,
     unauthenticated,
 )
+from domain.access import ReadScope, SessionView
 from domain.ballot_messages import (
     BallotCast,
     BallotReceipt,
@@ -110,9 +111,9 @@ from domain.messages import (
 )
 from domain.nomination import Nomination, parse_nomination, workflow_id_for
 from domain.stages import Stage
+from runtime import access, importer
 from runtime import ballots as ballot_ops
 from runtime import decisions as decision_ops
-from runtime import importer
 from runtime import nominations as nomination_ops
 from runtime.auth import AuthError, Identity, Keyring, keyring_from_env, verify_token
 from runtime.settings import Settings
@@ -250,6 +251,28 @@ async def authenticate(
 
 Svc = Annotated[Services, Depends(services)]
 Who = Annotated[Identity, Depends(authenticate)]
+
+
+async def reader(svc: Svc, who: Who) -> ReadScope:
+    """What the token's actor may read, from the database roster (domain/access.py); an actor who may read
+    nothing (not on the roster, or no role) is refused with a 403 naming them."""
+    try:
+        return await access.checked_scope(svc.engine(), who.actor)
+    except access.ReadRefused as err:
+        raise ProblemError("forbidden", str(err)) from None
+
+
+Reading = Annotated[ReadScope, Depends(reader)]
+
+
+async def readable(work: Awaitable[T]) -> T:
+    """A read the reader may not make is a 403 naming them and what they asked for, nothing more."""
+    try:
+        return await work
+    except access.ReadRefused as err:
+        raise ProblemError("forbidden", str(err)) from None
+
+
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -581,12 +604,17 @@ async def import_nominations(
     return await svc.idempotency.run(who.actor, idempotency_key, request_print, start)
 
 
-@nominations.get("/nominations", response_model=list[NominationRow], summary="Search and filter nominations")
+@nominations.get(
+    "/nominations",
+    response_model=list[NominationRow],
+    summary="Search and filter nominations",
+    responses={403: {}},
+)
 async def list_nominations(
     request: Request,
     response: Response,
     svc: Svc,
-    who: Who,
+    scope: Reading,
     stage: Stage | None = None,
     ministry: Annotated[str | None, Query(pattern=r"^[A-Z][A-Z0-9_]{1,23}$")] = None,
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
@@ -600,7 +628,13 @@ async def list_nominations(
     """Nominations from Temporal's visibility (search attributes `NominationStage`, `Ministry`, `AwardYear`,
     `AwardForm`), a page at a time: while more remain, the answer carries `Link: <url>; rel="next"` (and the
     token in `X-Next-Page-Token`). `q` narrows each page to a text in the nominee's name or the workflow id,
-    so a page may hold fewer than `limit` rows; follow `next` until it is absent."""
+    so a page may hold fewer than `limit` rows; follow `next` until it is absent.
+
+    Only the nominations the token's actor may read are listed (unit staff and councils: their ministry's;
+    bloc representatives: their bloc's candidates; the central board: all). `ministry=` naming a ministry of
+    which they may read nothing is a 403; an actor not on the roster is a 403."""
+    if ministry is not None and (refusal := access.ministry_filter_error(scope, ministry)) is not None:
+        raise ProblemError("forbidden", refusal)
     token = None
     if page_token is not None:
         try:
@@ -610,8 +644,9 @@ async def list_nominations(
         if not token:
             raise invalid("page_token", "not a token this listing gave")
     try:
-        rows, following = await nomination_ops.nomination_page(
+        rows, following = await access.nomination_page(
             await svc.client(),
+            scope,
             stage=stage.value if stage else None,
             ministry=ministry,
             year=year,
@@ -813,11 +848,13 @@ async def consultation(workflow_id: WorkflowId, body: ConsultationBody, svc: Svc
     "/nominations/{workflow_id:path}",
     response_model=NominationStatus,
     summary="A nomination's status",
-    responses={404: {}},
+    responses={403: {}, 404: {}},
 )
-async def nomination_status(workflow_id: WorkflowId, svc: Svc, who: Who) -> NominationStatus:
-    """Stage, transitions, objections, hold and what it waits for (the workflow's `status` query)."""
-    return await nomination_ops.status(await svc.client(), known_id(workflow_id))
+async def nomination_status(workflow_id: WorkflowId, svc: Svc, scope: Reading) -> NominationStatus:
+    """Stage, transitions, objections, hold and what it waits for (the workflow's `status` query), for a reader
+    who may read it (403 otherwise). A reader who may not read the whole ministry the id names gets the same
+    403 whether or not the nomination exists; 404 only to one who may."""
+    return await readable(access.nomination_status(await svc.client(), scope, known_id(workflow_id)))
 
 
 # ---- ballot sessions ---------------------------------------------------------------------------------------
@@ -892,17 +929,23 @@ async def open_session(
     "/ballot-sessions/{session_id}",
     response_model=SessionStatus,
     summary="A session's status",
-    responses={404: {}},
+    responses={403: {}, 404: {}},
 )
-async def session_status(session_id: str, svc: Svc, who: Who) -> SessionStatus:
-    """Turnout while voting (who voted, never what); tallies, results and counted receipts once closed. Also
-    the tally key (`key_id`, `public_pem`) a voter's own client seals a ballot with."""
-    return await on_session(session_id, ballot_ops.session_status(await svc.client(), session_id))
+async def session_status(session_id: str, svc: Svc, scope: Reading) -> SessionView:
+    """Turnout while voting (never what anyone voted); tallies, results and counted receipts once closed. Also
+    the tally key (`key_id`, `public_pem`) a voter's own client seals a ballot with.
+
+    Read by the council's secretary, chair and members (a council session), the bloc's head and
+    representatives (a bloc session) and the central board; anyone else gets a 403. Who voted (`voted`) is
+    listed in full for the organisers (the council's secretary or chair, the bloc head); a voter sees only
+    themselves (`you_voted`), every other reader an empty list; `voted_count` is always the count."""
+    work = access.session_status(await svc.client(), scope, session_id)
+    return await readable(on_session(session_id, work))
 
 
 @sessions.post(
     "/ballot-sessions/{session_id}/close-list",
-    response_model=SessionStatus,
+    response_model=SessionView,
     summary="Close the list and open the voting",
     responses={403: {}, 404: {}, 409: {}},
 )
@@ -1013,7 +1056,10 @@ async def decide_tie(session_id: str, body: TieBody, svc: Svc, who: Who) -> Sess
 async def verify_receipt(receipt: str, svc: Svc, who: Who) -> ReceiptCheck:
     """`state`: COUNTED, SPOILED (the ballot arrived but its sealed content did not open: not counted),
     NOT_FOUND (no ballot of this session issued it) or SESSION_NOT_CLOSED (receipts are published at the
-    count). `counted` says the same as a boolean, null before the close."""
+    count). `counted` says the same as a boolean, null before the close.
+
+    A receipt is its voter's secret (a hash that names neither the voter nor a choice): whoever holds it may
+    check it, so any valid token may ask, on the roster or not."""
     try:
         session_id = receipt.strip().rpartition(":")[0]
         checked = await on_session(session_id, ballot_ops.check_receipt(await svc.client(), receipt))
@@ -1103,18 +1149,22 @@ async def issue_decision(
     },
     response_class=Response,
 )
-async def export_decision(decision_no: str, svc: Svc, who: Who, format: Literal["csv", "xlsx"] = "csv") -> Response:
-    """From the decision register (the database): every nomination the decision awarded."""
+async def export_decision(
+    decision_no: str, svc: Svc, scope: Reading, format: Literal["csv", "xlsx"] = "csv"
+) -> Response:
+    """From the decision register (the database): every nomination the decision awarded that the token's actor
+    may read (the central board: all of them)."""
     with tempfile.TemporaryDirectory(prefix="tdkt-export-") as tmp:
         path = Path(tmp) / f"decision.{format}"
         try:
-            await decision_ops.export_decision(svc.engine(), decision_no, path)
+            await decision_ops.export_decision(svc.engine(), decision_no, path, scope=scope)
         except KeyError:
             raise ProblemError("not-found", f"no decision {decision_no.strip()} has been recorded") from None
         content = path.read_bytes()
     name = "quyet-dinh-" + "".join(c if c.isalnum() or c in "-._" else "-" for c in decision_no.strip())
     ascii_name = name.encode("ascii", "replace").decode().replace("?", "-")
     disposition = f"attachment; filename=\"{ascii_name}.{format}\"; filename*=UTF-8''{quote(name)}.{format}"
+        403: {},
     return Response(content, media_type=EXPORT_MEDIA_TYPES[format], headers={"Content-Disposition": disposition})
 
 
@@ -1122,12 +1172,13 @@ async def export_decision(decision_no: str, svc: Svc, who: Who, format: Literal[
     "/decisions/{decision_no:path}",
     response_model=DecisionSummary,
     summary="A decision's progress and outcome",
-    responses={404: {}},
+    responses={403: {}, 404: {}},
 )
-async def decision_status(decision_no: str, svc: Svc, who: Who) -> DecisionSummary:
-    """The nominations the decision has been applied to so far (all of them once it has ended)."""
+async def decision_status(decision_no: str, svc: Svc, scope: Reading) -> DecisionSummary:
+    """The nominations the decision has been applied to so far (all of them once it has ended), each listed
+    only if the token's actor may read it."""
     try:
-        return await decision_ops.decision_progress(await svc.client(), decision_no.strip())
+        summary = await decision_ops.decision_progress(await svc.client(), decision_no.strip())
     except KeyError:
         raise ProblemError("not-found", f"no decision {decision_no.strip()}") from None
 
@@ -1146,6 +1197,7 @@ async def problem_type(slug: str) -> dict[str, Any]:
 
 
 # ---- the app -----------------------------------------------------------------------------------------------
+    return await access.decision_summary(svc.engine(), scope, summary)
 
 
 def nomination_schemas() -> dict[str, Any]:
