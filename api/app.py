@@ -682,9 +682,12 @@ async def _act(svc: Svc, workflow_id: str, update: str, action: BaseModel) -> Ac
 )
 async def council_result(workflow_id: WorkflowId, body: MeetingResultBody, svc: Svc, who: Who) -> ActionReceipt:
     """The council secretary types in the meeting's counts (the path for meetings on paper; a ballot session
-    sends its result by itself). The outcome follows from the tally by the policy."""
+    sends its result by itself). The outcome follows from the tally by the policy. `tally.members` must be
+    exactly the council's voting members on the roster, `present` at most `members`, and `votes_for` +
+    `votes_against` (+ abstaining, the rest) at most the ballots cast, `present` + `written`: otherwise a 422
+    naming the field, and nothing is recorded."""
     action = payload(MeetingResult, actor=actor_of(who, body), tally=body.tally, minutes_ref=body.minutes_ref)
-    return await _act(svc, workflow_id, "record_council_result", action)
+    return await _record_meeting(svc, workflow_id, Stage.COUNCIL_REVIEW, "record_council_result", action)
 
 
 @nominations.post(
@@ -694,9 +697,22 @@ async def council_result(workflow_id: WorkflowId, body: MeetingResultBody, svc: 
     responses={403: {}, 404: {}, 409: {}},
 )
 async def bloc_result(workflow_id: WorkflowId, body: MeetingResultBody, svc: Svc, who: Who) -> ActionReceipt:
-    """The bloc head types in the bloc's counts."""
+    """The bloc head types in the bloc's counts; `tally.members` must be exactly the bloc's voting members
+    (one representative per member organisation) on the roster, and the counts are checked as for a council."""
     action = payload(MeetingResult, actor=actor_of(who, body), tally=body.tally, minutes_ref=body.minutes_ref)
-    return await _act(svc, workflow_id, "record_bloc_result", action)
+    return await _record_meeting(svc, workflow_id, Stage.BLOC_VOTE, "record_bloc_result", action)
+
+
+async def _record_meeting(
+    svc: Svc, workflow_id: str, stage: Stage, update: str, action: MeetingResult
+) -> ActionReceipt:
+    """Counts that cannot be the body's (the database's roster) are a 422 naming the field before anything is
+    sent; the workflow's validator checks them again against the roster it holds."""
+    from runtime.meetings import check_meeting_counts
+
+    client, known = await svc.client(), known_id(workflow_id)
+    await check_meeting_counts(client, svc.engine(), known, stage, action.tally.model_dump())
+    return await _act(svc, workflow_id, update, action)
 
 
 @nominations.post(
@@ -927,7 +943,7 @@ async def open_session(
 
 @sessions.get(
     "/ballot-sessions/{session_id}",
-    response_model=SessionStatus,
+    response_model=SessionView,
     summary="A session's status",
     responses={403: {}, 404: {}},
 )
@@ -945,7 +961,7 @@ async def session_status(session_id: str, svc: Svc, scope: Reading) -> SessionVi
 
 @sessions.post(
     "/ballot-sessions/{session_id}/close-list",
-    response_model=SessionView,
+    response_model=SessionStatus,
     summary="Close the list and open the voting",
     responses={403: {}, 404: {}, 409: {}},
 )
@@ -1145,6 +1161,7 @@ async def issue_decision(
             "description": "the awardees in the decision's order, headings in Vietnamese",
             "content": {media: {"schema": {"type": "string", "format": "binary"}} for media in EXPORT_MEDIA},
         },
+        403: {},
         404: {},
     },
     response_class=Response,
@@ -1164,7 +1181,6 @@ async def export_decision(
     name = "quyet-dinh-" + "".join(c if c.isalnum() or c in "-._" else "-" for c in decision_no.strip())
     ascii_name = name.encode("ascii", "replace").decode().replace("?", "-")
     disposition = f"attachment; filename=\"{ascii_name}.{format}\"; filename*=UTF-8''{quote(name)}.{format}"
-        403: {},
     return Response(content, media_type=EXPORT_MEDIA_TYPES[format], headers={"Content-Disposition": disposition})
 
 
@@ -1181,6 +1197,7 @@ async def decision_status(decision_no: str, svc: Svc, scope: Reading) -> Decisio
         summary = await decision_ops.decision_progress(await svc.client(), decision_no.strip())
     except KeyError:
         raise ProblemError("not-found", f"no decision {decision_no.strip()}") from None
+    return await access.decision_summary(svc.engine(), scope, summary)
 
 
 # ---- problem types -----------------------------------------------------------------------------------------
@@ -1197,7 +1214,6 @@ async def problem_type(slug: str) -> dict[str, Any]:
 
 
 # ---- the app -----------------------------------------------------------------------------------------------
-    return await access.decision_summary(svc.engine(), scope, summary)
 
 
 def nomination_schemas() -> dict[str, Any]:
