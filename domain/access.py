@@ -145,10 +145,14 @@ def nomination_refusal(scope: ReadScope, workflow_id: str) -> str:
     return f"actor {scope.actor_id!r} may not read nomination {workflow_id}"
 
 
-def may_read_session(scope: ReadScope, kind: BallotSessionKind, session_scope: str) -> bool:
+def may_read_session(
+    scope: ReadScope, kind: BallotSessionKind, session_scope: str, electorate: Iterable[str] = ()
+) -> bool:
     """A council session of M: M's council secretary, chair and members; a bloc session of B: B's head and
-    representatives; the central board: every session."""
-    return scope.everything or scope.holds(SESSION_READERS[kind], session_scope)
+    representatives; the central board: every session. Also anyone in the session's `electorate` (when the
+    caller knows it: the voters it snapshotted when its list closed), whom it still asks for a ballot even
+    after a roster load has changed their roles."""
+    return scope.everything or scope.holds(SESSION_READERS[kind], session_scope) or scope.actor_id in set(electorate)
 
 
 def session_refusal(scope: ReadScope, session_id: str) -> str:
@@ -161,10 +165,12 @@ class ParticipationView(StrEnum):
     COUNTS = "COUNTS"  # any other reader: how many voted, of how many
 
 
-def participation_view(scope: ReadScope, kind: BallotSessionKind, session_scope: str) -> ParticipationView:
+def participation_view(
+    scope: ReadScope, kind: BallotSessionKind, session_scope: str, electorate: Iterable[str] = ()
+) -> ParticipationView:
     if scope.holds(SESSION_ORGANISERS[kind], session_scope):
         return ParticipationView.FULL
-    if scope.holds((SESSION_VOTERS[kind],), session_scope):
+    if scope.holds((SESSION_VOTERS[kind],), session_scope) or scope.actor_id in set(electorate):
         return ParticipationView.SELF
     return ParticipationView.COUNTS
 

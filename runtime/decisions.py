@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -30,6 +30,9 @@ from runtime.tables import (  # noqa: F401 - the cell rules are part of this mod
     xlsx_cell,
 )
 from workflows.decision import DecisionWorkflow
+
+if TYPE_CHECKING:
+    from domain.access import ReadScope
 
 EXPORT_COLUMNS: tuple[str, ...] = (
     "STT",
@@ -151,9 +154,10 @@ def write_xlsx(path: Path, rows: Sequence[Sequence[Any]]) -> None:
 # ---- export ------------------------------------------------------------------------------------------
 
 
-async def export_decision(engine: AsyncEngine, decision_no: str, path: Path) -> int:
+async def export_decision(engine: AsyncEngine, decision_no: str, path: Path, *, scope: ReadScope | None = None) -> int:
     """Write the nominations a recorded decision awarded (in the decision's list order) to `path`, as CSV
-    or XLSX by its suffix; returns the number of rows written (headings not counted)."""
+    or XLSX by its suffix; returns the number of rows written (headings not counted). With `scope`, only the
+    rows of nominations that reader may read (domain/access.py)."""
     kind = export_format(path)
     decision_no = decision_no.strip()
     items_query = (
@@ -163,6 +167,7 @@ async def export_decision(engine: AsyncEngine, decision_no: str, path: Path) -> 
             decision_items.c.award_name_vi,
             # The ministry's name when the roster knows it, else its code.
             sa.func.coalesce(ministries.c.name, decision_items.c.ministry).label("ministry"),
+            decision_items.c.ministry.label("ministry_code"),
         )
         .select_from(decision_items.outerjoin(ministries, ministries.c.code == decision_items.c.ministry))
         .where(decision_items.c.decision_no == decision_no, decision_items.c.accepted.is_(True))
@@ -178,15 +183,19 @@ async def export_decision(engine: AsyncEngine, decision_no: str, path: Path) -> 
         ).first()
         if decision is None:
             raise KeyError(f"no decision {decision_no} has been recorded")
-        items = [
-            ExportedItem(
-                workflow_id=r.workflow_id,
-                nominee_name=r.nominee_name,
-                award_name_vi=r.award_name_vi,
-                ministry=r.ministry,
-            )
-            for r in (await conn.execute(items_query)).all()
-        ]
+        found = (await conn.execute(items_query)).all()
+    if scope is not None:
+        from runtime.access import readable_workflow_ids
+
+        named = {r.workflow_id: r.ministry_code for r in found}
+        readable = await readable_workflow_ids(engine, scope, [r.workflow_id for r in found], named)
+        found = [r for r in found if r.workflow_id in readable]
+    items = [
+        ExportedItem(
+            workflow_id=r.workflow_id, nominee_name=r.nominee_name, award_name_vi=r.award_name_vi, ministry=r.ministry
+        )
+        for r in found
+    ]
     rows = export_rows(decision_no, decision.decision_date, decision.authority, items)
     # Building a workbook of thousands of rows is CPU and file work: keep the event loop free.
     await asyncio.to_thread(write_csv if kind == ".csv" else write_xlsx, path, rows)
