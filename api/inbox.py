@@ -21,6 +21,10 @@ electorate it snapshotted when the list closed (with each voter's organisation),
 when it opened (the council's secretary records the session and does not vote) and its own conflict rule
 (``SessionStart.conflict_rule``, else the kind's natural rule). The workflows' validators check every action
 again; what is computed here only decides what is shown.
+
+What anyone is shown follows the read rule of domain/access.py, as in the API and the CLI: a person the roster
+does not know, or who holds no role, gets a refusal page (403); a session's page (its list and the dossiers)
+opens only for those who may read the session, and a dossier's details only for those who may read it.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from temporalio.client import Client
 
 from activities.roster_store import read_actor
 from activities.schema import ballot_sessions
+from domain.access import ReadScope, may_read_session, nothing_readable_error, session_refusal
 from domain.ballot_messages import SessionPhase, SessionStart, SessionStatus
 from domain.ballots import (
     VOTER_ROLE,
@@ -59,6 +64,7 @@ from domain.catalog import policy_sets
 from domain.messages import NominationStart
 from domain.roster import CENTRAL_SCOPE, DECISION_CLERKS, Actor, Role, RosterSnapshot
 from domain.stages import Stage
+from runtime import access
 from runtime import ballots as ballot_ops
 from runtime import nominations as nomination_ops
 from runtime.auth import AuthError, Identity, Keyring, verify_token
@@ -157,6 +163,9 @@ def inbox_router(
     async def person(actor_id: str) -> Actor | None:
         return await read_actor(database(), actor_id)
 
+    async def reader(actor_id: str) -> tuple[Actor | None, ReadScope]:
+        return await access.reader_on_roster(database(), actor_id)
+
     async def session_record(c: Client, current: SessionStatus) -> SessionRecord:
         """The session's start, roster snapshot and electorate from its history; kept once the electorate is
         known (it never changes after), read again while the list is still open."""
@@ -233,7 +242,7 @@ def inbox_router(
         if identity is None:
             return to_sign_in()
         try:
-            actor = await person(identity.actor)
+            actor, scope = await reader(identity.actor)
         except SQLAlchemyError:
             return roster_unavailable(request)
         c = await client()
@@ -243,26 +252,34 @@ def inbox_router(
             return roster_unavailable(request)
         voting = [s for s in sessions if s.phase == SessionPhase.VOTING and identity.actor not in s.voted]
         session_records = await gather_limited([session_record(c, s) for s in voting])
+        # A session awaits a ballot from a voter of its electorate, who may read it (domain/access.py).
         awaiting = [
-            s for s, rec in zip(voting, session_records, strict=True) if awaits_ballot(actor, identity.actor, s, rec)
+            s
+            for s, rec in zip(voting, session_records, strict=True)
+            if awaits_ballot(actor, identity.actor, s, rec)
+            and may_read_session(scope, s.kind, s.scope, electorate_ids(rec))
         ]
+        if nothing_readable_error(scope) is not None and not awaiting:  # a refusal, not an empty inbox
+            why = "không có vai trò nào trong" if scope.on_roster else "không có trong"
+            text = f"Tài khoản {identity.actor} {why} danh sách cán bộ nên không được xem hồ sơ hay phiên bỏ phiếu nào."
+            return forbidden(request, text)
         keeper_scopes = {(k, g.scope) for k, r in KEEPER_ROLE.items() for g in roles(actor, r)}
-        kept = [s for s in sessions if (s.kind, s.scope) in keeper_scopes]
+        kept = [s for s in sessions if (s.kind, s.scope) in keeper_scopes and may_read_session(scope, s.kind, s.scope)]
         at = now()
         overdue: list[dict[str, Any]] = []
-        for kind, scope in sorted(keeper_scopes):
+        for kind, keeper_scope in sorted(keeper_scopes):
             if kind == BallotSessionKind.COUNCIL:
-                overdue += await overdue_nominations(c, at, ministry=scope)
+                overdue += await overdue_nominations(c, at, scope, ministry=keeper_scope)
             else:
-                overdue += await overdue_nominations(c, at, bloc=scope, stage=Stage.BLOC_VOTE)
+                overdue += await overdue_nominations(c, at, scope, bloc=keeper_scope, stage=Stage.BLOC_VOTE)
         is_central = any(g.scope == CENTRAL_SCOPE for r in CENTRAL_ROLES for g in roles(actor, r))
         central_rows: list[dict[str, Any]] = []
         if is_central:
-            overdue += await overdue_nominations(c, at, stage=Stage.CENTRAL_REVIEW)
-            central_rows = await central_nominations(c)
+            overdue += await overdue_nominations(c, at, scope, stage=Stage.CENTRAL_REVIEW)
+            central_rows = await central_nominations(c, scope)
         unit_rows: list[dict[str, Any]] = []
         for grant in roles(actor, Role.UNIT_STAFF):
-            unit_rows += await unit_nominations(c, grant.scope)
+            unit_rows += await unit_nominations(c, scope, grant.scope)
         return page(
             request,
             "inbox.html",
@@ -362,12 +379,14 @@ def inbox_router(
                 request, "message.html", status_code=404, title="Không tìm thấy phiên bỏ phiếu", text=session_id
             )
         try:
-            actor = await person(identity.actor)
+            actor, scope = await reader(identity.actor)
         except SQLAlchemyError:
             return roster_unavailable(request)
         record = await session_record(c, current)
+        if not may_read_session(scope, current.kind, current.scope, electorate_ids(record)):
+            return forbidden(request, session_refusal(scope, session_id))  # its list and dossiers are not theirs
         rows = candidate_rows(current, identity.actor, actor, record)
-        dossiers = await gather_limited([dossier(c, cand.workflow_id) for cand, _ in rows])
+        dossiers = await gather_limited([dossier(c, cand.workflow_id, scope) for cand, _ in rows])
         already = identity.actor in current.voted
         may_vote = awaits_ballot(actor, identity.actor, current, record)
         return page(
@@ -385,6 +404,9 @@ def inbox_router(
             phase_vi=PHASE_LABELS_VI,
         )
 
+    def forbidden(request: Request, text: str) -> Response:
+        return page(request, "message.html", status_code=403, title="Không được phép xem", text=text)
+
     def roster_unavailable(request: Request) -> Response:
         return page(
             request,
@@ -395,6 +417,11 @@ def inbox_router(
         )
 
     return router
+
+
+def electorate_ids(record: SessionRecord) -> frozenset[str]:
+    """Who the session asks for a ballot, as it snapshotted them (empty while its list is open)."""
+    return record.electorate.ids() if record.electorate is not None else frozenset()
 
 
 def session_voter(actor_id: str, actor: Actor | None, record: SessionRecord) -> Voter:
@@ -504,11 +531,14 @@ async def running_sessions(client: Client, engine: AsyncEngine) -> list[SessionS
     return sorted((s for s in found if s is not None), key=lambda s: (s.deadline, s.session_id))
 
 
-async def dossier(client: Client, workflow_id: str) -> dict[str, Any]:
-    """The nomination's summary: award, nominee, stage (status query) and the achievements (its input)."""
+async def dossier(client: Client, workflow_id: str, scope: ReadScope) -> dict[str, Any]:
+    """The nomination's summary: award, nominee, stage (status query) and the achievements (its input), for a
+    reader who may read the nomination (anyone else gets its id alone)."""
     summary: dict[str, Any] = {"workflow_id": workflow_id}
     try:
         current = await nomination_ops.status(client, workflow_id)
+        if not access.may_read_status(scope, current):
+            return summary
         summary |= {
             "award": current.award_name_vi,
             "nominee": current.nominee_name,
@@ -531,8 +561,8 @@ async def dossier(client: Client, workflow_id: str) -> dict[str, Any]:
     return summary
 
 
-async def unit_nominations(client: Client, ministry: str) -> list[dict[str, Any]]:
-    rows = await nomination_ops.list_nominations(client, ministry=ministry)
+async def unit_nominations(client: Client, scope: ReadScope, ministry: str) -> list[dict[str, Any]]:
+    rows = await access.list_nominations(client, scope, ministry=ministry, limit=MAX_ROWS)
     for row in rows:
         try:
             row["stage_vi"] = Stage(row["stage"]).label_vi
@@ -544,20 +574,24 @@ async def unit_nominations(client: Client, ministry: str) -> list[dict[str, Any]
 async def overdue_nominations(
     client: Client,
     at: datetime,
+    scope: ReadScope,
     *,
     ministry: str | None = None,
     bloc: str | None = None,
     stage: Stage | None = None,
 ) -> list[dict[str, Any]]:
-    """Running nominations whose stage was due before `at`: of a ministry, of a bloc, in a stage."""
+    """Running nominations the reader may read whose stage was due before `at`: of a ministry, of a bloc, in a
+    stage."""
     clauses = [nomination_ops.visibility_query(stage=stage.value if stage else None, ministry=ministry)]
+    if (readable := access.visibility_scope(scope)) is not None:
+        clauses.append(readable)
     if bloc:
         clauses.append(f"Bloc = '{quoted(bloc)}'")
     clauses += ["ExecutionStatus = 'Running'", f"StageDueAt < '{at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}'"]
     return await listed(client, " AND ".join(clauses))
 
 
-async def central_nominations(client: Client) -> list[dict[str, Any]]:
+async def central_nominations(client: Client, scope: ReadScope) -> list[dict[str, Any]]:
     """What waits for the central board: its appraisal, or a decision it records (Prime Minister, President)."""
     forms = ", ".join(f"'{quoted(code)}'" for code in central_decision_forms())
     query = (
@@ -565,6 +599,8 @@ async def central_nominations(client: Client) -> list[dict[str, Any]]:
         f"(NominationStage = '{Stage.CENTRAL_REVIEW.value}' OR "
         f"(NominationStage = '{Stage.AWAITING_DECISION.value}' AND AwardForm IN ({forms})))"
     )
+    if (readable := access.visibility_scope(scope)) is not None:
+        query += f" AND {readable}"
     return await listed(client, query)
 
 

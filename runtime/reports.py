@@ -7,6 +7,9 @@ exported to CSV or XLSX (headings in Vietnamese, the same cell rules as a decisi
 Counts come from the `nominations` table (one row per nomination, its current stage): for each value of
 a dimension, the total and how many are in progress, awarded, rejected, withdrawn or lapsed (the outcome).
 Without --by every dimension is reported, one after the other.
+
+Reports follow the roster (domain/access.py): they count and list only what the reader — the token's actor —
+may read; the central board reads everything, an actor not on the roster is refused.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from domain.stages import FINAL_STAGES, Stage
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from domain.access import ReadScope
 
 EXIT_OK, EXIT_FAILURE = 0, 1
 REPORT_FORMATS = (".csv", ".xlsx")
@@ -64,6 +69,7 @@ DECISION_HEADERS: tuple[str, ...] = (
 COUNTS_SHEET = "Thống kê hồ sơ"
 DECISIONS_SHEET = "Quyết định khen thưởng"
 DATETIME_FORMAT_VI = "%d/%m/%Y %H:%M"
+READER_HELP = "optional: the reader named by the signed token (--token or TDKT_TOKEN); if given, must match it"
 
 
 def outcome_of(stage: str) -> str:
@@ -120,13 +126,15 @@ def _sort_key(dimension: str, value: Any, form_order: list[str]) -> tuple[Any, .
 
 
 async def count_nominations(
-    engine: AsyncEngine, by: Sequence[str] = DIMENSIONS, *, year: int | None = None
+    engine: AsyncEngine, by: Sequence[str] = DIMENSIONS, *, year: int | None = None, scope: ReadScope | None = None
 ) -> list[CountRow]:
     """For each dimension in `by` (in that order), one row per value found, ordered by code (forms and
-    stages in the catalog's order, a missing bloc last), with the total and the count per outcome."""
+    stages in the catalog's order, a missing bloc last), with the total and the count per outcome. With
+    `scope`, only the nominations that reader may read are counted."""
     import sqlalchemy as sa
 
     from activities.schema import blocs, ministries, nominations
+    from runtime.access import register_scope
 
     unknown = [d for d in by if d not in DIMENSIONS]
     if unknown:
@@ -135,6 +143,9 @@ async def count_nominations(
     query = sa.select(*columns, nominations.c.stage, sa.func.count().label("n")).group_by(*columns, nominations.c.stage)
     if year is not None:
         query = query.where(nominations.c.year == year)
+    readable = register_scope(scope) if scope is not None else None
+    if readable is not None:
+        query = query.where(readable)
     async with engine.connect() as conn:
         groups = (await conn.execute(query)).all()
         ministry_names = {r.code: r.name for r in await conn.execute(sa.select(ministries.c.code, ministries.c.name))}
@@ -167,25 +178,48 @@ async def count_nominations(
     return rows
 
 
-async def list_decisions(engine: AsyncEngine, *, year: int | None = None) -> list[DecisionListRow]:
-    """Every recorded decision, by date then number (`year`: decisions dated in that year)."""
+async def list_decisions(
+    engine: AsyncEngine, *, year: int | None = None, scope: ReadScope | None = None
+) -> list[DecisionListRow]:
+    """Every recorded decision, by date then number (`year`: decisions dated in that year). With `scope`, a
+    reader who does not read everything sees the decisions naming a nomination they may read, each counting
+    only those nominations (accepted and refused)."""
     import sqlalchemy as sa
 
-    from activities.schema import decisions
+    from activities.schema import decision_items, decisions
+    from runtime.access import readable_workflow_ids
 
     query = sa.select(decisions).order_by(decisions.c.decision_date, decisions.c.decision_no)
     if year is not None:
         query = query.where(decisions.c.decision_date.between(date(year, 1, 1), date(year, 12, 31)))
+    counted: dict[str, tuple[int, int]] | None = None
     async with engine.connect() as conn:
         found = (await conn.execute(query)).all()
+        if scope is not None and not scope.everything:
+            listed = sa.select(
+                decision_items.c.decision_no,
+                decision_items.c.workflow_id,
+                decision_items.c.accepted,
+                decision_items.c.ministry,
+            ).where(decision_items.c.decision_no.in_([r.decision_no for r in found]))
+            items = (await conn.execute(listed)).all()
+    if scope is not None and not scope.everything:
+        named = {i.workflow_id: i.ministry for i in items}
+        readable = await readable_workflow_ids(engine, scope, [i.workflow_id for i in items], named)
+        tallies: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for item in items:
+            if item.workflow_id in readable:
+                tallies[item.decision_no][0 if item.accepted else 1] += 1
+        counted = {number: (accepted, refused) for number, (accepted, refused) in tallies.items()}
+        found = [r for r in found if r.decision_no in counted]
     return [
         DecisionListRow(
             decision_no=r.decision_no,
             decision_date=r.decision_date,
             authority=r.authority,
             actor=r.actor,
-            accepted=r.accepted,
-            refused=r.refused,
+            accepted=r.accepted if counted is None else counted[r.decision_no][0],
+            refused=r.refused if counted is None else counted[r.decision_no][1],
             # SQLite hands timestamps back without an offset; they were stored in UTC.
             created_at=r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC),
         )
@@ -278,17 +312,20 @@ def add_report_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--by", choices=DIMENSIONS, help="one dimension (default: all of them)")
     s.add_argument("--year", type=int, help="only the nominations of this award year")
     s.add_argument("--out", help="FILE.csv or FILE.xlsx (default: a table on screen)")
+    s.add_argument("--actor", help=READER_HELP)
     s.set_defaults(run=report_command)
 
     s = rsub.add_parser("decisions", help="the decisions recorded: number, date, authority, awarded and refused")
     s.add_argument("--year", type=int, help="only the decisions dated in this year")
     s.add_argument("--out", help="FILE.csv or FILE.xlsx (default: a table on screen)")
+    s.add_argument("--actor", help=READER_HELP)
     s.set_defaults(run=report_command)
 
 
 async def report_command(args: argparse.Namespace, *, engine: AsyncEngine | None = None) -> int:
-    """`starter.py report counts|decisions`: raises InvalidInput (exit 2) for an --out that is neither
-    .csv nor .xlsx; returns 1 when the database cannot be read."""
+    """`starter.py report counts|decisions` for the reader `args.actor` (the token's actor): raises InvalidInput
+    (exit 2) for an --out that is neither .csv nor .xlsx and runtime.access.ReadRefused (exit 4) for a reader
+    who may read nothing; returns 1 when the database cannot be read."""
     out = Path(args.out) if getattr(args, "out", None) else None
     if out is not None:
         try:
@@ -303,8 +340,13 @@ async def report_command(args: argparse.Namespace, *, engine: AsyncEngine | None
         engine = create_engine(Settings.from_env().database_url or default_database_url())
     from sqlalchemy.exc import SQLAlchemyError
 
+    from runtime.access import ReadRefused, checked_scope
+
     try:
-        headers, table, title, sections = await _build(args, engine)
+        if not getattr(args, "actor", None):
+            raise ReadRefused("a report is read by someone: give the reader's token (--token or TDKT_TOKEN)")
+        scope = await checked_scope(engine, args.actor)
+        headers, table, title, sections = await _build(args, engine, scope)
     except (SQLAlchemyError, OSError) as err:
         print(f"error: cannot read the database ({type(err).__name__}): {err}", file=sys.stderr)
         print("       (is DATABASE_URL right, and the schema migrated: `starter.py db upgrade`?)", file=sys.stderr)
@@ -324,12 +366,12 @@ Section = tuple[str, Sequence[str], list[list[Any]]]  # an on-screen table: titl
 
 
 async def _build(
-    args: argparse.Namespace, engine: AsyncEngine
+    args: argparse.Namespace, engine: AsyncEngine, scope: ReadScope
 ) -> tuple[tuple[str, ...], list[list[Any]], str, list[Section]]:
     """(headers, every row, sheet title, on-screen tables as (title, headers, rows))."""
     if args.report_command == "counts":
         dimensions = [args.by] if args.by else list(DIMENSIONS)
-        table = count_table(await count_nominations(engine, dimensions, year=args.year))
+        table = count_table(await count_nominations(engine, dimensions, year=args.year, scope=scope))
         # On screen one table per dimension, named in its title rather than in a column.
         sections: list[Section] = [
             (
@@ -341,7 +383,7 @@ async def _build(
             for d in dimensions
         ]
         return COUNT_HEADERS, table, COUNTS_SHEET, sections
-    table = decision_table(await list_decisions(engine, year=args.year))
+    table = decision_table(await list_decisions(engine, year=args.year, scope=scope))
     title = "Quyết định khen thưởng" + (f" – năm {args.year}" if args.year is not None else "")
     return DECISION_HEADERS, table, DECISIONS_SHEET, [(title, DECISION_HEADERS, table)]
 

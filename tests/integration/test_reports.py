@@ -46,6 +46,7 @@ from runtime.reports import (
     report_command,
 )
 from tests.conftest import new_database
+from tests.integration.helpers import AUTH_ENV, CENTRAL, token_for
 from tests.integration.test_persistence import ROSTER, new_nomination, transition_record
 
 pytestmark = pytest.mark.integration
@@ -206,13 +207,49 @@ async def test_the_decisions_by_date(engine: AsyncEngine) -> None:
     assert re.fullmatch(r"\d\d/\d\d/\d{4} \d\d:\d\d", table[1][7])
 
 
+# ---- reports follow the reader -----------------------------------------------------------------------
+
+
+async def test_counts_and_decisions_cover_only_what_the_reader_may_read(engine: AsyncEngine) -> None:
+    from domain.access import read_scope
+    from runtime.access import ReadRefused, checked_scope
+
+    def ministries(rows: list[Any]) -> dict[Any, int]:
+        return {r.value: r.total for r in rows}
+
+    def listed(rows: list[Any]) -> list[tuple[str, int, int]]:
+        return [(d.decision_no, d.accepted, d.refused) for d in rows]
+
+    btp = await checked_scope(engine, "btp.hd.uy-vien-1")  # a council member reads the council's ministry
+    ktnn = await checked_scope(engine, "ktnn.vutckt.hoang-anh")
+    bloc = await checked_scope(engine, "btp.khoi.dai-dien")  # no bloc-vote form among these nominations
+    central = await checked_scope(engine, CENTRAL)
+    assert ministries(await count_nominations(engine, ["ministry"], scope=btp)) == {"BTP": 4}
+    assert ministries(await count_nominations(engine, ["ministry"], scope=ktnn)) == {"KTNN": 2}
+    assert await count_nominations(engine, scope=bloc) == []
+    assert ministries(await count_nominations(engine, ["ministry"], scope=central)) == {"BQP": 1, "BTP": 4, "KTNN": 2}
+    # Each decision lists only the reader's rows; one naming none of them is not shown.
+    assert listed(await list_decisions(engine, scope=btp)) == [("12/QĐ-BTP", 1, 0)]
+    # KTNN's: its registered nomination and the unknown id naming KTNN, both refused.
+    assert listed(await list_decisions(engine, scope=ktnn)) == [("1520/QĐ-TTg", 0, 2)]
+    assert await list_decisions(engine, scope=bloc) == []
+    assert listed(await list_decisions(engine, scope=central)) == listed(await list_decisions(engine))
+    with pytest.raises(ReadRefused, match=r"'nguoi\.la' is not on the roster"):
+        await checked_scope(engine, "nguoi.la")
+    assert read_scope("nguoi.la", None).reads_nothing
+    # Through the command: a stranger is refused (exit 4 in starter.py), the BTP member's table is BTP's.
+    with pytest.raises(ReadRefused):
+        await report_command(report_args("counts", reader="nguoi.la"), engine=engine)
+
+
 # ---- the command: files and screen ------------------------------------------------------------------
 
 
-def report_args(*argv: str) -> argparse.Namespace:
+def report_args(*argv: str, reader: str = CENTRAL) -> argparse.Namespace:
+    """The command's arguments as starter.py parses them, read by `reader` (the central board reads all)."""
     parser = argparse.ArgumentParser()
     add_report_parser(parser.add_subparsers(dest="command", required=True))
-    return parser.parse_args(["report", *argv])
+    return parser.parse_args(["report", *argv, "--actor", reader])
 
 
 def read_csv(path: Path) -> list[list[str]]:
@@ -308,7 +345,8 @@ def starter_commands() -> set[str]:
 async def test_starter_report(reports_db: tuple[str, AsyncEngine, list[str]], tmp_path: Path) -> None:
     if "report" not in starter_commands():
         pytest.skip("starter.py has no `report` command yet (add_report_parser(sub) in parser())")
-    env = {k: v for k, v in os.environ.items() if k != "TDKT_TOKEN"} | {"DATABASE_URL": reports_db[0]}
+    env = {k: v for k, v in os.environ.items() if k != "TDKT_TOKEN"} | AUTH_ENV | {"DATABASE_URL": reports_db[0]}
+    env |= {"TDKT_TOKEN": token_for(CENTRAL)}  # reports follow the reader; the central board reads everything
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
