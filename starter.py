@@ -1,7 +1,8 @@
 """The staff and operator CLI. Connection settings are the worker's (TEMPORAL_ADDRESS, ...).
 
 Exit codes: 0 done · 1 failure (e.g. no server) · 2 invalid input · 3 duplicate nomination ·
-4 action refused by the workflow · 5 nomination not found.
+4 action refused by the workflow (or a read outside the reader's scope) · 5 nomination not found ·
+7 no valid token. Reading (status, list, report, ballot status, decision export) takes the reader's token too.
 """
 
 from __future__ import annotations
@@ -28,11 +29,14 @@ from domain.nomination import Nomination, parse_nomination
 if TYPE_CHECKING:
     from temporalio.client import Client
 
+    from domain.access import ReadScope
     from runtime.settings import Settings
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID, EXIT_DUPLICATE, EXIT_REFUSED, EXIT_NOT_FOUND = 0, 1, 2, 3, 4, 5
 EXIT_UNAUTHENTICATED = 7
 ACTOR_HELP = "optional: the actor of the signed token (--token or TDKT_TOKEN); if given, must match it"
+# Reading follows the roster too: the reader is the token's actor (domain/access.py).
+READER_HELP = "optional: the reader named by the signed token (--token or TDKT_TOKEN); if given, must match it"
 
 
 class CliError(Exception):
@@ -109,17 +113,34 @@ async def cmd_nominate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def cmd_status(args: argparse.Namespace) -> int:
-    from runtime.nominations import status
+async def _reader(args: argparse.Namespace) -> ReadScope:
+    """What the token's actor may read, from the database roster (domain/access.py); ReadRefused (exit 4)
+    for an actor who may read nothing."""
+    from activities.db import create_engine, default_database_url
+    from runtime.access import checked_scope
 
-    print_json((await status(await _client(), args.workflow_id)).model_dump(mode="json"))
+    engine = create_engine(_settings().database_url or default_database_url())
+    try:
+        return await checked_scope(engine, args.actor)
+    finally:
+        await engine.dispose()
+
+
+async def cmd_status(args: argparse.Namespace) -> int:
+    from runtime.access import nomination_status
+
+    scope = await _reader(args)
+    print_json((await nomination_status(await _client(), scope, args.workflow_id)).model_dump(mode="json"))
     return EXIT_OK
 
 
 async def cmd_list(args: argparse.Namespace) -> int:
-    from runtime.nominations import list_nominations
+    from runtime.access import ReadRefused, list_nominations, ministry_filter_error
 
-    rows = await list_nominations(await _client(), stage=args.stage, ministry=args.ministry, year=args.year)
+    scope = await _reader(args)
+    if args.ministry and (refusal := ministry_filter_error(scope, args.ministry)) is not None:
+        raise ReadRefused(refusal)
+    rows = await list_nominations(await _client(), scope, stage=args.stage, ministry=args.ministry, year=args.year)
     print_json(rows)
     return EXIT_OK
 
@@ -287,11 +308,14 @@ async def cmd_decision_issue(args: argparse.Namespace) -> int:
 
 async def cmd_decision_export(args: argparse.Namespace) -> int:
     from activities.db import create_engine, default_database_url
+    from runtime.access import checked_scope
     from runtime.decisions import export_decision
 
     engine = create_engine(_settings().database_url or default_database_url())
     try:
-        rows = await export_decision(engine, args.number, Path(args.out))
+        scope = await checked_scope(engine, args.actor)
+        # Only the awardees the reader may read (the central board: all of them).
+        rows = await export_decision(engine, args.number, Path(args.out), scope=scope)
     except ValueError as err:
         raise InvalidInput([FieldError(field="--out", message=str(err))]) from None
     except KeyError as err:
@@ -348,9 +372,10 @@ def add_procedure_parsers(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--authority", required=True, choices=["minister", "agency_head", "prime_minister", "president"])
     s.add_argument("--actor", help=ACTOR_HELP)
     s.set_defaults(run=cmd_decision_issue)
-    s = dsub.add_parser("export", help="the decision's list of awardees as CSV or XLSX")
+    s = dsub.add_parser("export", help="the decision's list of awardees as CSV or XLSX (those the reader may read)")
     s.add_argument("number")
     s.add_argument("--out", required=True, help="FILE.csv or FILE.xlsx")
+    s.add_argument("--actor", help=READER_HELP)
     s.set_defaults(run=cmd_decision_export)
 
 
@@ -432,9 +457,10 @@ async def cmd_ballot_cast(args: argparse.Namespace) -> int:
 
 
 async def cmd_ballot_status(args: argparse.Namespace) -> int:
-    from runtime.ballots import session_status
+    from runtime.access import session_status
 
-    status = await session_status(await _client(), args.session_id)
+    # Who voted is listed for the organisers only; a voter sees themselves, others the count (domain/access.py).
+    status = await session_status(await _client(), await _reader(args), args.session_id)
     print_json(status.model_dump(mode="json", exclude={"public_pem"}))
     return EXIT_OK
 
@@ -508,6 +534,7 @@ def add_ballot_parser(sub: argparse._SubParsersAction) -> None:
 
     s = bsub.add_parser("status", help="turnout while voting; tallies once closed")
     s.add_argument("session_id")
+    s.add_argument("--actor", help=READER_HELP)
     s.set_defaults(run=cmd_ballot_status)
 
     for name, update, what in (
@@ -586,12 +613,14 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("status", help="a nomination's stage, transitions and what it waits for (JSON)")
     s.add_argument("workflow_id")
+    s.add_argument("--actor", help=READER_HELP)
     s.set_defaults(run=cmd_status)
 
-    s = sub.add_parser("list", help="nominations from Temporal visibility")
+    s = sub.add_parser("list", help="the nominations the reader may read, from Temporal visibility")
     s.add_argument("--stage")
     s.add_argument("--ministry")
     s.add_argument("--year", type=int)
+    s.add_argument("--actor", help=READER_HELP)
     s.set_defaults(run=cmd_list)
 
     for name, run, who in (
@@ -699,6 +728,7 @@ async def cmd_token_issue(args: argparse.Namespace) -> int:
 def run(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.run
+    from runtime.access import ReadRefused
     from runtime.ballots import DuplicateSession
     from runtime.codec import CodecError, load_keyring
     from runtime.decisions import DuplicateDecision
@@ -719,7 +749,7 @@ def run(argv: list[str]) -> int:
     except (DuplicateNomination, DuplicateSession, DuplicateDecision) as err:
         print(f"duplicate: {err}", file=sys.stderr)
         return EXIT_DUPLICATE
-    except ActionRefused as err:
+    except (ActionRefused, ReadRefused) as err:
         print(f"refused: {err}", file=sys.stderr)
         return EXIT_REFUSED
     except NominationNotFound as err:

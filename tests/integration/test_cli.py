@@ -41,13 +41,24 @@ def cli_env(client: Client, task_queue: str, database_url: str) -> dict[str, str
     )
 
 
+def reads(args: tuple[str, ...]) -> bool:
+    """A command that reads (and so needs its reader's token): status, list, report, ballot status, decision
+    export."""
+    return args[:1] in {("status",), ("list",), ("report",)} or args[:2] in {
+        ("ballot", "status"),
+        ("decision", "export"),
+    }
+
+
 async def cli(env: dict[str, str], *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run starter.py; a command naming `--actor X` runs with a token signed for X unless one is given, and
-    `nominate` with the sample files' proposer's."""
+    """Run starter.py; a command naming `--actor X` runs with a token signed for X unless one is given,
+    `nominate` with the sample files' proposer's, and a read with the central board's (it reads everything)."""
     if token is None and "--actor" in args and "--token" not in args:
         token = issue_token(KEYRING, args[args.index("--actor") + 1])
     elif token is None and args[:1] == ("nominate",):
         token = token_for(PROPOSER)
+    elif token is None and reads(args):
+        token = token_for(CENTRAL)
     return await asyncio.to_thread(
         subprocess.run,
         [sys.executable, str(ROOT / "starter.py"), *args],
