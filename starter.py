@@ -25,6 +25,8 @@ from domain.catalog import current_policy_version, policy_set
 from domain.errors import FieldError, InvalidInput, field_errors_from
 from domain.messages import CentralApproval, MeetingResult, ReasonedAction, Resubmission
 from domain.nomination import Nomination, parse_nomination
+from domain.stages import Stage
+from domain.voting import tally_errors
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -64,7 +66,9 @@ def build_payload(model: type[BaseModel], **fields: Any) -> BaseModel:
         raise InvalidInput(field_errors_from(exc)) from None
 
 
-def meeting_result(args: argparse.Namespace) -> BaseModel:
+def meeting_result(args: argparse.Namespace) -> MeetingResult:
+    """The typed-in counts as a payload; counts that cannot fit each other are refused here, each naming its
+    field (tally.present, ...), before anything is asked of the server."""
     tally = {
         "members": args.members,
         "present": args.present,
@@ -72,7 +76,12 @@ def meeting_result(args: argparse.Namespace) -> BaseModel:
         "votes_against": args.votes_against,
         "written": args.written,
     }
-    return build_payload(MeetingResult, actor=args.actor, tally=tally, minutes_ref=args.minutes)
+    problems = tally_errors(**tally)
+    if problems:
+        raise InvalidInput(problems)
+    payload = build_payload(MeetingResult, actor=args.actor, tally=tally, minutes_ref=args.minutes)
+    assert isinstance(payload, MeetingResult)
+    return payload
 
 
 def print_json(data: Any) -> None:
@@ -153,12 +162,28 @@ async def _act(workflow_id: str, update: str, payload: BaseModel) -> int:
     return EXIT_OK
 
 
+async def _record_meeting(args: argparse.Namespace, stage: Stage, update: str) -> int:
+    """Counts that do not fit the body as the roster seats it (members must be exactly its voting members)
+    are refused here (exit 2) before the workflow refuses them again."""
+    from activities.db import create_engine, default_database_url
+    from runtime.meetings import check_meeting_counts
+
+    payload = meeting_result(args)
+    client = await _client()
+    engine = create_engine(_settings().database_url or default_database_url())
+    try:
+        await check_meeting_counts(client, engine, args.workflow_id, stage, payload.tally.model_dump())
+    finally:
+        await engine.dispose()
+    return await _act(args.workflow_id, update, payload)
+
+
 async def cmd_council_result(args: argparse.Namespace) -> int:
-    return await _act(args.workflow_id, "record_council_result", meeting_result(args))
+    return await _record_meeting(args, Stage.COUNCIL_REVIEW, "record_council_result")
 
 
 async def cmd_bloc_result(args: argparse.Namespace) -> int:
-    return await _act(args.workflow_id, "record_bloc_result", meeting_result(args))
+    return await _record_meeting(args, Stage.BLOC_VOTE, "record_bloc_result")
 
 
 async def cmd_central(args: argparse.Namespace) -> int:

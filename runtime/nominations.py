@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from pydantic import BaseModel
+from temporalio.api.common.v1 import WorkflowExecution as ExecutionRef
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import (
     Client,
     WorkflowExecution,
     WorkflowExecutionStatus,
+    WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.converter import PayloadConverter
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -228,10 +233,17 @@ async def act(
         except WorkflowUpdateFailedError as err:
             raise ActionRefused(refusal_reason(err)) from None
         except RPCError as err:
-            if "already completed" in err.message:
-                raise ActionRefused(f"{workflow_id} has already ended; no action is possible") from None
-            if err.status == RPCStatusCode.NOT_FOUND:
-                raise NominationNotFound(f"no nomination with workflow id {workflow_id}") from None
+            if err.status == RPCStatusCode.NOT_FOUND or "already completed" in err.message:
+                # Servers word an update to a closed workflow differently ("workflow execution already
+                # completed", "update ... not found"): ask the workflow itself whether it ended or never was.
+                answer = await ended_or_unknown(client, workflow_id)
+                if answer is not None:
+                    raise answer from None
+                if attempt + 1 < attempts:  # it is running: the update was turned away in passing
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+                    continue
+                raise
             # At most 10 updates may be in flight per workflow; the server says RESOURCE_EXHAUSTED.
             if err.status == RPCStatusCode.RESOURCE_EXHAUSTED and attempt + 1 < attempts:
                 await asyncio.sleep(delay)
@@ -253,14 +265,91 @@ def refusal_reason(err: WorkflowUpdateFailedError) -> str:
     return messages[0] if messages else "refused"
 
 
+@dataclass(frozen=True)
+class Execution:
+    """What Temporal says of a workflow without running it: how it stands and, for a nomination, the stage and
+    ministry its search attributes hold."""
+
+    workflow_id: str
+    status: WorkflowExecutionStatus
+    stage: str | None = None
+    ministry: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.status == WorkflowExecutionStatus.RUNNING
+
+    def ended_message(self) -> str:
+        """A closed workflow, said with the stage it ended in (and its Vietnamese label) when it is a nomination."""
+        if self.stage in Stage.__members__:
+            final = Stage(self.stage)
+            if final.is_final:
+                return f"{self.workflow_id} has ended ({final.value}: {final.label_vi}); no action is possible"
+            return (
+                f"{self.workflow_id} has ended without reaching a final stage (workflow {self.status.name} while "
+                f"at {final.value}: {final.label_vi}); no action is possible"
+            )
+        return f"{self.workflow_id} has ended (workflow {self.status.name}); no action is possible"
+
+
+async def describe_execution(client: Client, workflow_id: str) -> Execution | None:
+    """The workflow's latest run as Temporal describes it, or None when no workflow has that id. Only the two
+    search attributes read here are decoded (a server may hold others the SDK cannot decode)."""
+    request = DescribeWorkflowExecutionRequest(
+        namespace=client.namespace, execution=ExecutionRef(workflow_id=workflow_id)
+    )
+    try:
+        described = await client.workflow_service.describe_workflow_execution(request)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    info = described.workflow_execution_info
+    fields = info.search_attributes.indexed_fields
+
+    def keyword(key: SearchAttributeKey[str]) -> str | None:
+        if key.name not in fields:
+            return None
+        value = PayloadConverter.default.from_payload(fields[key.name])
+        value = value[0] if isinstance(value, list) and value else value
+        return value if isinstance(value, str) else None
+
+    return Execution(
+        workflow_id=workflow_id,
+        status=WorkflowExecutionStatus(info.status),
+        stage=keyword(NOMINATION_STAGE),
+        ministry=keyword(MINISTRY),
+    )
+
+
+async def ended_or_unknown(client: Client, workflow_id: str) -> Exception | None:
+    """For a workflow Temporal answered "not found" or "completed" about: ActionRefused saying it has ended
+    (and in which stage) when it ran and closed, NominationNotFound when no workflow has that id, None when it
+    is running after all."""
+    execution = await describe_execution(client, workflow_id)
+    if execution is None:
+        return NominationNotFound(f"no nomination with workflow id {workflow_id}")
+    if execution.running:
+        return None
+    return ActionRefused(execution.ended_message())
+
+
 async def status(client: Client, workflow_id: str) -> NominationStatus:
+    """The nomination's status query; for a closed nomination that no worker answers for, the status it
+    returned when it ended."""
     handle = client.get_workflow_handle(workflow_id)
     try:
         return await handle.query(NominationWorkflow.status)
     except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise NominationNotFound(f"no nomination with workflow id {workflow_id}") from None
-        raise
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        answer = await ended_or_unknown(client, workflow_id)
+        if isinstance(answer, ActionRefused):
+            try:
+                return await handle.result(result_type=NominationStatus)
+            except WorkflowFailureError:
+                raise answer from None
+        raise NominationNotFound(f"no nomination with workflow id {workflow_id}") from None
 
 
 def visibility_query(

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowHandle
 
+from domain.ballots import voting_members
 from domain.messages import MeetingResult, NominationStatus
 from domain.nomination import Nomination
+from domain.roster import Roster
 from domain.stages import Stage
 from runtime.auth import issue_token, keyring_from_env
 from runtime.nominations import start_nomination, status
 from tests.factories import nomination_data
 
+ROOT = Path(__file__).resolve().parents[2]
 SECRETARY = "btp.hd.thu-ky"
 BLOC_HEAD = "tandtc.khoi.truong"
 CENTRAL = "tw.ban-tdkt.can-bo-1"
@@ -57,7 +61,19 @@ async def wait_for_stage(client: Client, workflow_id: str, stage: Stage, timeout
         await asyncio.sleep(0.1)
 
 
-def passing_tally(members: int = 9) -> dict[str, int]:
+def seats(stage: Stage = Stage.COUNCIL_REVIEW, ministry: str = "BTP") -> int:
+    """The voting members the shipped roster (config/roster.json, what the test database holds) seats on the
+    body voting at `stage` for `ministry`: a typed-in meeting's member count must be exactly this."""
+    return len(voting_members(SHIPPED_ROSTER.snapshot_for(ministry), stage))
+
+
+SHIPPED_ROSTER = Roster.model_validate_json((ROOT / "config" / "roster.json").read_text(encoding="utf-8"))
+COUNCIL_SEATS = seats()  # BTP's council
+BLOC_SEATS = seats(Stage.BLOC_VOTE)  # the NOI_CHINH bloc
+
+
+def passing_tally(members: int = COUNCIL_SEATS) -> dict[str, int]:
+    """Everyone present and in favour; by default BTP's council as the roster seats it."""
     return {"members": members, "present": members, "votes_for": members, "votes_against": 0}
 
 

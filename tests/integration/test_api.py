@@ -30,7 +30,7 @@ from runtime.nominations import started_input
 from runtime.sealing import seal_ballot
 from tests.asgi import Reply, call
 from tests.factories import nomination_data
-from tests.integration.helpers import CENTRAL, PROPOSER, SECRETARY
+from tests.integration.helpers import CENTRAL, PROPOSER, SECRETARY, passing_tally
 from tests.integration.test_import import PROPOSER as UNIT
 from tests.integration.test_import import fictional_rows, workflow_ids, write_csv, write_xlsx
 
@@ -227,7 +227,7 @@ async def test_create_status_council_approve_decision_and_export(app: Any, db_en
     found = await call(app, "GET", f"/nominations?q={quote(data['reference'])}", headers=token(SECRETARY))
     assert [row["workflow_id"] for row in found.json()] == [workflow_id]
 
-    tally = {"members": 9, "present": 9, "votes_for": 9, "votes_against": 0}
+    tally = passing_tally()
     council = await call(
         app,
         "POST",
@@ -377,7 +377,7 @@ async def test_a_bad_nomination_is_a_422_naming_every_field(app: Any) -> None:
         app, "POST", "/nominations/nomination-2026-BTP-x/TTr/council-result", impossible, token(SECRETARY)
     )
     problem = assert_problem(reply, 422, "invalid-input")
-    assert problem["errors"][0]["field"] == "tally" and "present" in problem["errors"][0]["message"]
+    assert problem["errors"][0]["field"] == "tally.present" and "cannot exceed" in problem["errors"][0]["message"]
     extra = await call(app, "POST", "/nominations/nomination-2026-BTP-x/TTr/withdraw", {"reasn": "x"}, token(PROPOSER))
     assert {e["field"] for e in assert_problem(extra, 422, "invalid-input")["errors"]} == {"reason", "reasn"}
 
@@ -385,7 +385,7 @@ async def test_a_bad_nomination_is_a_422_naming_every_field(app: Any) -> None:
 async def test_a_refused_action_is_a_409_and_another_actor_a_403(app: Any) -> None:
     workflow_id = await create(app, api_nomination())
     await wait_stage(app, workflow_id, "COUNCIL_REVIEW")
-    tally = {"tally": {"members": 9, "present": 9, "votes_for": 9, "votes_against": 0}}
+    tally = {"tally": passing_tally()}
 
     # The proposer may not record the council's result; the central board may not approve in the council.
     refused = await call(app, "POST", f"/nominations/{workflow_id}/council-result", tally, token(PROPOSER))

@@ -19,10 +19,11 @@ from domain.ballots import Choice
 from domain.stages import Stage
 from runtime.auth import issue_token, keyring_from_env, verify_token
 from tests.factories import nomination_data
-from tests.integration.helpers import AUTH_ENV, CENTRAL, KEYRING, PROPOSER, SECRETARY, token_for
+from tests.integration.helpers import AUTH_ENV, CENTRAL, COUNCIL_SEATS, KEYRING, PROPOSER, SECRETARY, token_for
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
+SEATS = str(COUNCIL_SEATS)  # BTP's council, as the roster seats it
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +144,7 @@ async def test_a_nomination_through_the_cli(cli_env: dict[str, str], tmp_path: P
         listed = await cli(cli_env, "list", "--stage", "COUNCIL_REVIEW", "--ministry", "BTP", "--year", "2026")
     assert workflow_id in listed.stdout
 
-    tally = ["--members", "9", "--present", "9", "--for", "9", "--against", "0"]
+    tally = ["--members", SEATS, "--present", SEATS, "--for", SEATS, "--against", "0"]
     impossible = await cli(
         cli_env,
         "council-result",
@@ -151,15 +152,16 @@ async def test_a_nomination_through_the_cli(cli_env: dict[str, str], tmp_path: P
         "--actor",
         SECRETARY,
         "--members",
-        "9",
+        SEATS,
         "--present",
-        "10",
+        str(COUNCIL_SEATS + 1),
         "--for",
-        "9",
+        SEATS,
         "--against",
         "0",
     )
-    assert impossible.returncode == 2 and "tally" in impossible.stderr and "cannot exceed members" in impossible.stderr
+    assert impossible.returncode == 2 and "tally.present" in impossible.stderr
+    assert "cannot exceed members" in impossible.stderr
     wrong_actor = await cli(cli_env, "council-result", workflow_id, "--actor", "btp.hd.uy-vien-1", *tally)
     assert (
         wrong_actor.returncode == 4 and "refused:" in wrong_actor.stderr and "COUNCIL_SECRETARY" in wrong_actor.stderr
@@ -304,7 +306,7 @@ async def test_the_procedure_through_the_cli(cli_env: dict[str, str], tmp_path: 
     started = await cli(cli_env, "nominate", write(tmp_path, "t.json", nomination_data("BANG_KHEN_TTG")))
     workflow_id = started.stdout.strip().splitlines()[-1]
     assert await stage_of(cli_env, workflow_id) == "COUNCIL_REVIEW"
-    tally = ["--members", "9", "--present", "9", "--for", "9", "--against", "0"]
+    tally = ["--members", SEATS, "--present", SEATS, "--for", SEATS, "--against", "0"]
     assert (await cli(cli_env, "council-result", workflow_id, "--actor", SECRETARY, *tally)).returncode == 0
     consult = await cli(
         cli_env,
@@ -373,7 +375,7 @@ async def test_every_human_action_needs_a_valid_token(cli_env: dict[str, str], t
     started = await cli(cli_env, "nominate", write(tmp_path, "a.json", nomination_data("BANG_KHEN_BO")))
     workflow_id = started.stdout.strip().splitlines()[-1]
     assert await stage_of(cli_env, workflow_id) == "COUNCIL_REVIEW"
-    tally = ["--members", "9", "--present", "9", "--for", "9", "--against", "0"]
+    tally = ["--members", SEATS, "--present", SEATS, "--for", SEATS, "--against", "0"]
 
     async def council_result(token: str, *extra: str) -> subprocess.CompletedProcess[str]:
         return await cli(cli_env, "--token", token, "council-result", workflow_id, *extra, *tally)

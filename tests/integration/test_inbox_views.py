@@ -35,13 +35,15 @@ from runtime import ballots as ballot_ops
 from runtime.auth import Keyring, issue_token
 from runtime.nominations import act
 from tests.asgi import call as asgi_call
-from tests.integration.helpers import CENTRAL, meeting, start, wait_for_stage
+from tests.integration.helpers import CENTRAL, meeting, passing_tally, start, wait_for_stage
 
 pytestmark = pytest.mark.integration
 
 RING = Keyring(keys={"inbox-test": "i" * 40}, current="inbox-test")
 BLOC = "KHOI_WEB"
 MINISTRIES = ("WEBA", "WEBB", "WEBC")
+# A typed-in meeting of a ministry's council below: its chair and three members vote (the secretary records).
+WEBC_COUNCIL = passing_tally(4)
 
 
 def actor(actor_id: str, name: str, organisation: str, *grants: tuple[str, str]) -> dict[str, Any]:
@@ -296,18 +298,18 @@ async def test_bloc_heads_central_officers_and_unit_staff_see_their_nominations(
     # In the bloc vote (its session's deadline in 30 minutes), in the central appraisal (10 working days),
     # waiting for the Prime Minister's decision, waiting for the minister's decision.
     in_bloc = await nomination_in(client, task_queue, "WEBC", "CO_THI_DUA_CP")
-    await act(client, in_bloc, "record_council_result", meeting("webc.hd.thu-ky"))
+    await act(client, in_bloc, "record_council_result", meeting("webc.hd.thu-ky", **WEBC_COUNCIL))
     await wait_for_stage(client, in_bloc, Stage.BLOC_VOTE)
     in_central = await nomination_in(client, task_queue, "WEBC", "BANG_KHEN_TTG")
-    await act(client, in_central, "record_council_result", meeting("webc.hd.thu-ky"))
+    await act(client, in_central, "record_council_result", meeting("webc.hd.thu-ky", **WEBC_COUNCIL))
     await wait_for_stage(client, in_central, Stage.CENTRAL_REVIEW)
     for_pm = await nomination_in(client, task_queue, "WEBC", "BANG_KHEN_TTG")
-    await act(client, for_pm, "record_council_result", meeting("webc.hd.thu-ky"))
+    await act(client, for_pm, "record_council_result", meeting("webc.hd.thu-ky", **WEBC_COUNCIL))
     await wait_for_stage(client, for_pm, Stage.CENTRAL_REVIEW)
     await act(client, for_pm, "approve", CentralApproval(actor=CENTRAL))
     await wait_for_stage(client, for_pm, Stage.AWAITING_DECISION)
     for_minister = await nomination_in(client, task_queue, "WEBC", "BANG_KHEN_BO")
-    await act(client, for_minister, "record_council_result", meeting("webc.hd.thu-ky"))
+    await act(client, for_minister, "record_council_result", meeting("webc.hd.thu-ky", **WEBC_COUNCIL))
     await wait_for_stage(client, for_minister, Stage.AWAITING_DECISION)
     bloc_session = await voting_session(client, task_queue, BallotSessionKind.BLOC, BLOC, "webc.khoi.truong", [in_bloc])
     ours = {in_bloc, in_central, for_pm, for_minister}

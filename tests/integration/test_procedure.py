@@ -34,11 +34,13 @@ from runtime.nominations import ActionRefused, act, start_nomination, status
 from tests.factories import nomination_data
 from tests.integration.helpers import (
     BLOC_HEAD,
+    BLOC_SEATS,
     CENTRAL,
     PROPOSER,
     SECRETARY,
     assert_row_agrees,
     meeting,
+    passing_tally,
     stage_events,
     start,
     wait_for_stage,
@@ -266,7 +268,7 @@ async def test_hold_and_release_in_every_stage(client: Client, task_queue: str, 
         moved = await act(client, workflow_id, "record_council_result", meeting(SECRETARY))
         assert moved.stage == Stage.CENTRAL_REVIEW
     if stage == Stage.BLOC_VOTE:
-        bloc = meeting(BLOC_HEAD, members=6, present=6, votes_for=6, votes_against=0)
+        bloc = meeting(BLOC_HEAD, **passing_tally(BLOC_SEATS))
         assert (await act(client, workflow_id, "record_bloc_result", bloc)).stage == Stage.CENTRAL_REVIEW
 
 

@@ -14,9 +14,20 @@ from domain.nomination import Nomination
 from domain.stages import Stage
 from runtime.nominations import ActionRefused, act, refusal_reason
 from tests.factories import nomination_data
-from tests.integration.helpers import BLOC_HEAD, CENTRAL, PROPOSER, SECRETARY, meeting, start, wait_for_stage
+from tests.integration.helpers import (
+    BLOC_HEAD,
+    CENTRAL,
+    COUNCIL_SEATS,
+    PROPOSER,
+    SECRETARY,
+    meeting,
+    start,
+    wait_for_stage,
+)
 
 pytestmark = pytest.mark.integration
+S = COUNCIL_SEATS
+SEATED = f"tally.members: the council of BTP (Hội đồng TĐKT) has {S} voting members on the roster"
 
 
 UPDATE_EVENT_TYPES = {
@@ -86,13 +97,15 @@ async def test_another_ministrys_secretary_is_refused(client: Client, in_council
 @pytest.mark.parametrize(
     ("tally", "needle"),
     [
-        ({"members": 9, "present": 10, "votes_for": 9, "votes_against": 0}, "cannot exceed members"),
-        ({"members": 9, "present": 7, "votes_for": 6, "votes_against": 2}, "cannot exceed ballots cast"),
-        ({"members": 9, "present": 9, "votes_for": -1, "votes_against": 0}, "votes_for"),
+        ({"members": S, "present": S + 1, "votes_for": S, "votes_against": 0}, "cannot exceed members"),
+        ({"members": S, "present": S - 1, "votes_for": S - 1, "votes_against": 1}, "cannot exceed ballots cast"),
+        ({"members": S, "present": S, "votes_for": -1, "votes_against": 0}, "votes_for"),
         ({"members": 0, "present": 0, "votes_for": 0, "votes_against": 0}, "members"),
-        ({"members": 9, "present": 9, "votes_for": 9}, "votes_against"),
-        # BTP's council seats three voting members in the test roster: a meeting of two cannot be.
-        ({"members": 2, "present": 2, "votes_for": 2, "votes_against": 0}, "has 3 voting members in the roster"),
+        ({"members": S, "present": S, "votes_for": S}, "votes_against"),
+        # BTP's council seats S voting members in the test roster: a meeting of more or fewer cannot be.
+        ({"members": S - 1, "present": S - 1, "votes_for": S - 1, "votes_against": 0}, SEATED),
+        ({"members": S + 1, "present": S + 1, "votes_for": S + 1, "votes_against": 0}, SEATED),
+        ({"members": 100, "present": 100, "votes_for": 90, "votes_against": 10}, SEATED),
     ],
 )
 async def test_impossible_tally_is_refused(client: Client, in_council: WorkflowHandle, tally: dict, needle: str):

@@ -16,12 +16,15 @@ from runtime.nominations import DuplicateNomination, act, start_nomination, stat
 from tests.factories import nomination_data
 from tests.integration.helpers import (
     BLOC_HEAD,
+    BLOC_SEATS,
     CENTRAL,
+    COUNCIL_SEATS,
     PROPOSER,
     SECRETARY,
     assert_row_agrees,
     meeting,
     nomination_row,
+    passing_tally,
     stage_events,
     start,
     wait_for_stage,
@@ -46,9 +49,9 @@ async def test_ministry_certificate_awarded_by_the_ministers_decision(
     current = await assert_row_agrees(db_engine, client, handle.id)
     assert current.status_vi == "Chờ xét khen thưởng"
     assert current.transitions[-1].tally == {
-        "members": 9,
-        "present": 9,
-        "votes_for": 9,
+        "members": COUNCIL_SEATS,
+        "present": COUNCIL_SEATS,
+        "votes_for": COUNCIL_SEATS,
         "votes_against": 0,
         "written": 0,
         "abstaining": 0,
@@ -74,7 +77,7 @@ async def test_government_flag_goes_through_the_bloc(client: Client, task_queue:
     assert (await act(client, handle.id, "record_council_result", meeting(SECRETARY))).stage == Stage.BLOC_VOTE
     await assert_row_agrees(db_engine, client, handle.id)
 
-    bloc = meeting(BLOC_HEAD, members=6, present=6, votes_for=6, votes_against=0)
+    bloc = meeting(BLOC_HEAD, **passing_tally(BLOC_SEATS))
     assert (await act(client, handle.id, "record_bloc_result", bloc)).stage == Stage.CENTRAL_REVIEW
     await assert_row_agrees(db_engine, client, handle.id)
 
@@ -102,13 +105,15 @@ async def test_order_waits_out_its_public_notice(client: Client, task_queue: str
 
 
 async def test_council_vote_below_threshold_rejects(client: Client, task_queue: str, db_engine: AsyncEngine):
-    # Chiến sĩ thi đua cấp bộ needs 90% of ALL members: 8 of 10 in favour is not enough.
+    # Chiến sĩ thi đua cấp bộ needs 90% of ALL members: all but one of the council in favour is not enough.
     handle = await start(client, task_queue, "CSTD_CAP_BO")
     await wait_for_stage(client, handle.id, Stage.COUNCIL_REVIEW)
-    result = meeting(SECRETARY, members=10, present=9, votes_for=8, votes_against=1)
+    seats = COUNCIL_SEATS
+    assert seats < 10  # one vote short of all is under 90 %
+    result = meeting(SECRETARY, members=seats, present=seats, votes_for=seats - 1, votes_against=1)
     receipt = await act(client, handle.id, "record_council_result", result)
     assert receipt.stage == Stage.REJECTED
-    assert "8/10" in receipt.outcome_vi
+    assert f"{seats - 1}/{seats}" in receipt.outcome_vi
     assert (await handle.result()).stage == Stage.REJECTED
     await assert_row_agrees(db_engine, client, handle.id)
 
@@ -116,7 +121,8 @@ async def test_council_vote_below_threshold_rejects(client: Client, task_queue: 
 async def test_council_without_quorum_meets_again(client: Client, task_queue: str, db_engine: AsyncEngine):
     handle = await start(client, task_queue, "BANG_KHEN_BO")
     await wait_for_stage(client, handle.id, Stage.COUNCIL_REVIEW)
-    no_quorum = meeting(SECRETARY, members=9, present=5, votes_for=5, votes_against=0)
+    present = (2 * COUNCIL_SEATS - 1) // 3  # the most members present that are still under two thirds
+    no_quorum = meeting(SECRETARY, members=COUNCIL_SEATS, present=present, votes_for=present, votes_against=0)
     receipt = await act(client, handle.id, "record_council_result", no_quorum)
     assert receipt.stage == Stage.COUNCIL_REVIEW
     assert "Không đủ" in receipt.outcome_vi
