@@ -281,7 +281,7 @@ class Execution:
 
     def ended_message(self) -> str:
         """A closed workflow, said with the stage it ended in (and its Vietnamese label) when it is a nomination."""
-        if self.stage in Stage.__members__:
+        if self.stage is not None and self.stage in Stage.__members__:
             final = Stage(self.stage)
             if final.is_final:
                 return f"{self.workflow_id} has ended ({final.value}: {final.label_vi}); no action is possible"
@@ -346,7 +346,7 @@ async def status(client: Client, workflow_id: str) -> NominationStatus:
         answer = await ended_or_unknown(client, workflow_id)
         if isinstance(answer, ActionRefused):
             try:
-                return await handle.result(result_type=NominationStatus)
+                return await client.get_workflow_handle(workflow_id, result_type=NominationStatus).result()
             except WorkflowFailureError:
                 raise answer from None
         raise NominationNotFound(f"no nomination with workflow id {workflow_id}") from None

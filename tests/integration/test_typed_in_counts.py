@@ -119,7 +119,14 @@ async def test_the_cli_refuses_a_bloc_count_other_than_the_blocs_representatives
 ):
     handle = await start(client, task_queue, "CO_THI_DUA_CP")
     await wait_for_stage(client, handle.id, Stage.COUNCIL_REVIEW)
-    council = await cli(cli_env, "council-result", handle.id, "--actor", SECRETARY, *counts(*[COUNCIL_SEATS] * 3, 0))
+    council = await cli(
+        cli_env,
+        "council-result",
+        handle.id,
+        "--actor",
+        SECRETARY,
+        *counts(COUNCIL_SEATS, COUNCIL_SEATS, COUNCIL_SEATS, 0),
+    )
     assert council.returncode == 0, council.stderr
     await wait_for_stage(client, handle.id, Stage.BLOC_VOTE)
     before = await stage_events(db_engine, handle.id)
@@ -131,7 +138,9 @@ async def test_the_cli_refuses_a_bloc_count_other_than_the_blocs_representatives
     assert await stage_events(db_engine, handle.id) == before
     await assert_nothing_recorded(client, db_engine, handle.id, Stage.BLOC_VOTE, results=1, updates=2)
 
-    right = await cli(cli_env, "bloc-result", handle.id, "--actor", BLOC_HEAD, *counts(*[BLOC_SEATS] * 3, 0))
+    right = await cli(
+        cli_env, "bloc-result", handle.id, "--actor", BLOC_HEAD, *counts(BLOC_SEATS, BLOC_SEATS, BLOC_SEATS, 0)
+    )
     assert right.returncode == 0, right.stderr
     assert json.loads(right.stdout)["stage"] == "CENTRAL_REVIEW"
 
