@@ -440,7 +440,8 @@ async def test_a_ballot_session_through_the_cli(
     assert (await cli(cli_env, *opening, "--actor", SECRETARY, *timing)).returncode == 3
 
     async def session() -> dict:
-        done = await cli(cli_env, "ballot", "status", session_id)
+        # Read by the council's secretary, who organises it and so sees who voted.
+        done = await cli(cli_env, "ballot", "status", session_id, token=token_for(SECRETARY))
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
 
