@@ -125,12 +125,20 @@ async def cmd_nominate(args: argparse.Namespace) -> int:
 async def _reader(args: argparse.Namespace) -> ReadScope:
     """What the token's actor may read, from the database roster (domain/access.py); ReadRefused (exit 4)
     for an actor who may read nothing."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from activities.db import create_engine, default_database_url
     from runtime.access import checked_scope
 
     engine = create_engine(_settings().database_url or default_database_url())
     try:
         return await checked_scope(engine, args.actor)
+    except (SQLAlchemyError, OSError) as err:
+        raise CliError(
+            EXIT_FAILURE,
+            f"cannot read the roster from the database ({type(err).__name__}); is DATABASE_URL right and the "
+            "schema migrated (`starter.py db upgrade`)?",
+        ) from None
     finally:
         await engine.dispose()
 
@@ -138,18 +146,20 @@ async def _reader(args: argparse.Namespace) -> ReadScope:
 async def cmd_status(args: argparse.Namespace) -> int:
     from runtime.access import nomination_status
 
+    client = await _client()
     scope = await _reader(args)
-    print_json((await nomination_status(await _client(), scope, args.workflow_id)).model_dump(mode="json"))
+    print_json((await nomination_status(client, scope, args.workflow_id)).model_dump(mode="json"))
     return EXIT_OK
 
 
 async def cmd_list(args: argparse.Namespace) -> int:
     from runtime.access import ReadRefused, list_nominations, ministry_filter_error
 
+    client = await _client()
     scope = await _reader(args)
     if args.ministry and (refusal := ministry_filter_error(scope, args.ministry)) is not None:
         raise ReadRefused(refusal)
-    rows = await list_nominations(await _client(), scope, stage=args.stage, ministry=args.ministry, year=args.year)
+    rows = await list_nominations(client, scope, stage=args.stage, ministry=args.ministry, year=args.year)
     print_json(rows)
     return EXIT_OK
 
