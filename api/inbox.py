@@ -262,7 +262,7 @@ def inbox_router(
         if nothing_readable_error(scope) is not None and not awaiting:  # a refusal, not an empty inbox
             why = "không có vai trò nào trong" if scope.on_roster else "không có trong"
             text = f"Tài khoản {identity.actor} {why} danh sách cán bộ nên không được xem hồ sơ hay phiên bỏ phiếu nào."
-            return forbidden(request, text)
+            return forbidden(request, identity, text)
         keeper_scopes = {(k, g.scope) for k, r in KEEPER_ROLE.items() for g in roles(actor, r)}
         kept = [s for s in sessions if (s.kind, s.scope) in keeper_scopes and may_read_session(scope, s.kind, s.scope)]
         at = now()
@@ -384,7 +384,7 @@ def inbox_router(
             return roster_unavailable(request)
         record = await session_record(c, current)
         if not may_read_session(scope, current.kind, current.scope, electorate_ids(record)):
-            return forbidden(request, session_refusal(scope, session_id))  # its list and dossiers are not theirs
+            return forbidden(request, identity, session_refusal(scope, session_id))  # not theirs: list, dossiers
         rows = candidate_rows(current, identity.actor, actor, record)
         dossiers = await gather_limited([dossier(c, cand.workflow_id, scope) for cand, _ in rows])
         already = identity.actor in current.voted
@@ -404,8 +404,9 @@ def inbox_router(
             phase_vi=PHASE_LABELS_VI,
         )
 
-    def forbidden(request: Request, text: str) -> Response:
-        return page(request, "message.html", status_code=403, title="Không được phép xem", text=text)
+    def forbidden(request: Request, identity: Identity, text: str) -> Response:
+        """A refusal page; signed in still (they may sign out and in with another token)."""
+        return page(request, "message.html", status_code=403, identity=identity, title="Không được phép xem", text=text)
 
     def roster_unavailable(request: Request) -> Response:
         return page(
