@@ -1,9 +1,18 @@
-"""Check the audit log's hash chain.
+"""Check the audit log's keyed hash chain against the heads anchored outside the database.
 
-python audit_cli.py verify      # DATABASE_URL, else SQLite under .state/
+python audit_cli.py verify                # DATABASE_URL (else SQLite under .state/), TDKT_AUDIT_KEYS (else
+                                          # .state/audit-keys.json), the anchors from the anchor workflow of
+                                          # TASK_QUEUE on TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE
+python audit_cli.py verify --no-anchors   # the chain and its keys alone (Temporal not needed); cannot see
+                                          # its newest entries cut off, nor a rewrite by someone with the key
 
-Exit codes: 0 the chain is intact · 1 failure (no database, schema not migrated) · 6 the chain is broken
-(the first broken link on stderr).
+Exit codes (the same for `starter.py verify-audit`):
+  0  intact: every link and key checks, and the chain agrees with every anchor
+  1  failure: no database or no audit table, the audit key missing, or no anchors to read (the anchor workflow
+     is missing or does not answer; --no-anchors checks without them)
+  6  broken: the first bad entry on stderr — changed (hash mismatch), deleted or inserted (prev_hash mismatch),
+     recomputed (without the key: plain sha256 or unkeyed; with it: an anchored hash the entry no longer has),
+     or truncated (an anchor recorded entries the chain no longer has: the first missing id)
 """
 
 from __future__ import annotations
@@ -12,32 +21,93 @@ import argparse
 import asyncio
 import os
 import sys
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from activities.audit import AuditReport
+    from domain.audit_anchors import AnchorLog
+    from runtime.settings import Settings
 
 EXIT_OK, EXIT_FAILURE, EXIT_BROKEN = 0, 1, 6
+# An anchor not confirmed for this many intervals (plus a minute) means the anchor workflow is not running.
+STALE_INTERVALS = 3
 
 
-def report_lines(report: AuditReport) -> tuple[list[str], bool]:
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def report_lines(report: AuditReport, log: AnchorLog | None = None) -> tuple[list[str], bool]:
     """What to print for a report (the verdict first, then the particulars) and whether the chain is intact."""
-    if report.broken is None:
-        return [f"audit chain intact: {report.checked} entries", f"head hash: {report.head_hash}"], True
-    broken = report.broken
-    return [
-        f"audit chain broken at entry {broken.id} ({broken.workflow_id}): {broken.summary()}",
-        f"  {broken.detail}",
-        f"  {report.checked} entries before it are intact; the last of them hashes to {report.head_hash}",
-    ], False
+    if report.broken is not None:
+        broken = report.broken
+        return [
+            f"audit chain broken at entry {broken.id} ({broken.workflow_id or 'missing'}): {broken.summary()}",
+            f"  {broken.detail}",
+            f"  {report.checked} entries before it are intact; the last of them hashes to {report.head_hash}",
+        ], False
+    lines = [f"audit chain intact: {report.checked} entries", f"head hash: {report.head_hash} (entry {report.head_id})"]
+    if report.legacy:
+        lines.append(f"legacy: the first {report.legacy} entries are unkeyed sha256 (written before keyed hashing)")
+    if report.anchors_checked is None:
+        lines.append("anchors: not checked (--no-anchors): a cut-off end or a rewrite with the key would not show")
+        return lines, True
+    latest = report.latest_anchor
+    if latest is None:
+        lines.append("anchors: none recorded yet")
+        return lines, True
+    lines.append(
+        f"anchors: {report.anchors_checked} agree; latest {latest.count} entries up to entry {latest.last_id}, "
+        f"hash {latest.hash[:16]}…, anchored {_when(latest.anchored_at)}, confirmed {_when(latest.confirmed_at)}"
+    )
+    if report.checked > latest.count:
+        lines.append(f"  {report.checked - latest.count} entries written since the latest anchor (not yet anchored)")
+    if log is not None:
+        stale_after = timedelta(seconds=log.interval_seconds * STALE_INTERVALS + 60)
+        if datetime.now(UTC) - latest.confirmed_at > stale_after:
+            lines.append(
+                f"warning: the latest anchor was last confirmed at {_when(latest.confirmed_at)}; the anchor workflow "
+                "is not keeping up — is the worker running?"
+            )
+    return lines, True
 
 
-async def verify(url: str) -> int:
+async def read_log(settings: Settings) -> AnchorLog:
+    from runtime.audit_anchors import read_anchors
+    from runtime.temporal import connect
+
+    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    return await read_anchors(client, settings.task_queue)
+
+
+async def verify(url: str, settings: Settings | None = None, *, anchors: bool = True) -> int:
+    """Verify the chain in the database at `url`; with `anchors`, against the anchor workflow that `settings`
+    (default: from the environment) point at."""
     import sqlalchemy as sa
 
     from activities.audit import verify_audit
     from activities.db import create_engine
+    from runtime.audit_anchors import NoAnchors
+    from runtime.audit_keys import AuditKeyError, audit_keyring
+    from runtime.settings import Settings
 
+    try:
+        keyring = audit_keyring()
+    except AuditKeyError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+    log = None
+    if anchors:
+        try:
+            log = await read_log(settings or Settings.from_env())
+        except NoAnchors as err:
+            print(
+                f"error: {err}; the chain cannot be checked against its anchors "
+                "(start the worker, or check the chain alone with --no-anchors)",
+                file=sys.stderr,
+            )
+            return EXIT_FAILURE
     engine = create_engine(url)
     try:
         async with engine.connect() as conn:
@@ -45,28 +115,38 @@ async def verify(url: str) -> int:
         if "audit_log" not in tables:
             print("error: the database has no audit_log table; run `starter.py db upgrade`", file=sys.stderr)
             return EXIT_FAILURE
-        report = await verify_audit(engine)
+        report = await verify_audit(engine, keyring=keyring, anchors=log.anchors if log is not None else None)
     finally:
         await engine.dispose()
-    lines, intact = report_lines(report)
+    lines, intact = report_lines(report, log)
     print("\n".join(lines), file=sys.stdout if intact else sys.stderr)
     return EXIT_OK if intact else EXIT_BROKEN
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="audit_cli.py", description="The audit log's hash chain.")
+    top = argparse.ArgumentParser(prog="audit_cli.py", description="The audit log's keyed hash chain.")
     commands = top.add_subparsers(dest="command", required=True)
-    commands.add_parser("verify", help="walk the chain; exit 6 at the first broken link")
+    add_verify_arguments(
+        commands.add_parser("verify", help="walk the chain and check it against the anchors; exit 6 at the first break")
+    )
     return top
 
 
+def add_verify_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--no-anchors",
+        action="store_true",
+        help="check the links and keys only, without reading the anchors from Temporal (weaker: see the module doc)",
+    )
+
+
 def run(argv: list[str]) -> int:
-    parser().parse_args(argv)
+    args = parser().parse_args(argv)
     from activities.db import default_database_url
 
     try:
-        return asyncio.run(verify(default_database_url()))
-    except Exception as err:  # the database is down, the URL is wrong, ...
+        return asyncio.run(verify(default_database_url(), anchors=not args.no_anchors))
+    except Exception as err:  # the database or Temporal is down, the URL is wrong, ...
         first_line = (str(err).splitlines() or [""])[0]
         print(f"error: {type(err).__name__}: {first_line}", file=sys.stderr)
         return EXIT_FAILURE

@@ -264,8 +264,10 @@ async def cmd_verify_audit(args: argparse.Namespace) -> int:
     from activities.db import default_database_url
     from audit_cli import verify
 
-    # 0: intact; 6: the first broken link is reported on stderr; 1: no database or no audit table.
-    return await verify(_settings().database_url or default_database_url())
+    # 0: intact and agreeing with every anchor; 6: the first bad entry (changed, relinked, recomputed or
+    # truncated) on stderr; 1: no database or audit table, no audit key, or no anchors to read (audit_cli.py).
+    settings = _settings()
+    return await verify(settings.database_url or default_database_url(), settings, anchors=not args.no_anchors)
 
 
 async def cmd_setup(args: argparse.Namespace) -> int:
@@ -341,6 +343,18 @@ async def cmd_decision_issue(args: argparse.Namespace) -> int:
     return EXIT_OK if not summary.refused else EXIT_REFUSED
 
 
+async def _anchor_stamp() -> str:
+    """The audit chain's latest anchor as printed on exports (it says so when Temporal cannot be read)."""
+    from domain.audit_anchors import anchor_stamp
+    from runtime.audit_anchors import latest_anchor
+
+    try:
+        client = await _client()
+    except CliError:
+        return anchor_stamp(None)
+    return anchor_stamp(await latest_anchor(client, _settings().task_queue))
+
+
 async def cmd_decision_export(args: argparse.Namespace) -> int:
     from activities.db import create_engine, default_database_url
     from runtime.access import checked_scope
@@ -350,7 +364,8 @@ async def cmd_decision_export(args: argparse.Namespace) -> int:
     try:
         scope = await checked_scope(engine, args.actor)
         # Only the awardees the reader may read (the central board: all of them).
-        rows = await export_decision(engine, args.number, Path(args.out), scope=scope)
+        stamp = await _anchor_stamp()
+        rows = await export_decision(engine, args.number, Path(args.out), scope=scope, audit_anchor=stamp)
     except ValueError as err:
         raise InvalidInput([FieldError(field="--out", message=str(err))]) from None
     except KeyError as err:
@@ -492,11 +507,15 @@ async def cmd_ballot_cast(args: argparse.Namespace) -> int:
 
 
 async def cmd_ballot_status(args: argparse.Namespace) -> int:
+    from domain.ballot_messages import SessionPhase
     from runtime.access import session_status
 
     # Who voted is listed for the organisers only; a voter sees themselves, others the count (domain/access.py).
     status = await session_status(await _client(), await _reader(args), args.session_id)
-    print_json(status.model_dump(mode="json", exclude={"public_pem"}))
+    shown = status.model_dump(mode="json", exclude={"public_pem"})
+    if status.phase == SessionPhase.CLOSED:  # the minutes are in the audit chain: the anchor that pins it
+        shown["audit_anchor"] = await _anchor_stamp()
+    print_json(shown)
     return EXIT_OK
 
 
@@ -712,7 +731,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("action", choices=["upgrade"])
     s.set_defaults(run=cmd_db_upgrade)
 
-    s = sub.add_parser("verify-audit", help="check the tamper-evident audit chain; reports the first broken link")
+    s = sub.add_parser(
+        "verify-audit", help="check the keyed audit chain against its anchors; reports the first bad entry"
+    )
+    from audit_cli import add_verify_arguments
+
+    add_verify_arguments(s)
     s.set_defaults(run=cmd_verify_audit)
 
     s = sub.add_parser("setup", help="register the search attributes on the namespace")

@@ -21,6 +21,7 @@ from temporalio.client import Client
 from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.audit import AuditAnchorActivities
 from activities.ballots import BallotActivities
 from activities.db import create_engine, default_database_url
 from activities.decisions import DecisionActivities
@@ -31,12 +32,15 @@ from activities.notify import OutboxDispatcher, channel_from_env
 from activities.persistence import PersistenceActivities
 from activities.session_roster import SessionRosterActivities
 from domain.catalog import policy_sets
+from runtime.audit_anchors import anchor_interval, ensure_anchor_workflow
+from runtime.audit_keys import audit_keyring
 from runtime.codec import CodecError, data_converter, load_keyring
 from runtime.keys import MissingKey, PublishedKey
 from runtime.sealing import ballot_key_path, load_or_create_private_key
 from runtime.settings import Settings
 from runtime.temporal import connect, ensure_search_attributes
 from runtime.tuning import TuningError, WorkerOptions, pool_settings, worker_options
+from workflows.audit_anchor import AuditAnchorWorkflow
 from workflows.ballot_session import BallotSessionWorkflow
 from workflows.decision import DecisionWorkflow
 from workflows.nomination import NominationWorkflow
@@ -56,7 +60,7 @@ PASSTHROUGH_MODULES: Sequence[str] = (
     "workflows",
 )
 
-WORKFLOWS = [NominationWorkflow, BallotSessionWorkflow, DecisionWorkflow]
+WORKFLOWS = [NominationWorkflow, BallotSessionWorkflow, DecisionWorkflow, AuditAnchorWorkflow]
 
 
 def sandbox_runner() -> SandboxedWorkflowRunner:
@@ -84,6 +88,7 @@ def build_worker(
     ballots = BallotActivities(engine, client, ballot_key or ballot_key_path())
     session_roster = SessionRosterActivities(engine)
     decisions = DecisionActivities(engine, client)
+    anchors = AuditAnchorActivities(engine)  # stops here when the audit key is missing
     identities = IdentityActivities(engine)
     return Worker(
         client,
@@ -104,6 +109,7 @@ def build_worker(
             ballots.write_session_notifications,
             decisions.apply_decision_item,
             decisions.persist_decision,
+            anchors.read_audit_head,
             identities.claim_nominee_identity,
             identities.record_refused_start,
         ],
@@ -130,7 +136,9 @@ async def run_worker(settings: Settings) -> None:
     database_url = settings.database_url or default_database_url()
     # Read the knobs and keys first: a bad value or a missing key stops the worker before it waits for anything.
     options = worker_options(os.environ)
+    interval = anchor_interval(os.environ)
     load_keyring()
+    audit_keyring()
     await asyncio.to_thread(load_or_create_private_key, ballot_key_path())
     # The worker's activities retry a failed query, so a stale connection costs a retry, not a user's error:
     # no pre-ping round trip on every checkout unless DB_POOL_PRE_PING=1 (docs/performance.md).
@@ -149,6 +157,8 @@ async def run_worker(settings: Settings) -> None:
 
     worker = build_worker(client, engine, settings.task_queue, options=options)
     dispatcher = OutboxDispatcher(engine, channel_from_env())
+    # The audit chain's head is anchored outside the database from now on (workflows/audit_anchor.py).
+    anchor_id = await ensure_anchor_workflow(client, settings.task_queue, interval)
     log.info(
         "worker_started",
         task_queue=settings.task_queue,
@@ -157,6 +167,7 @@ async def run_worker(settings: Settings) -> None:
         worker_options=options,
         db_pool_size=pool.size,
         db_pool_pre_ping=pool.pre_ping,
+        audit_anchor=anchor_id,
     )
     async with worker:
         dispatch = asyncio.create_task(dispatcher.run(stop))

@@ -1,25 +1,33 @@
-"""The tamper-evident audit log: one global, append-only hash chain in PostgreSQL (or SQLite).
+"""The tamper-evident audit log: one global, append-only, keyed hash chain in PostgreSQL (or SQLite).
 
 Each entry says who (actor), what (action, from and to stage), when (recorded_at, and occurred_at for a
 transition), from where (channel: CLI, API or SYSTEM), on which nomination (workflow_id) and with what
-outcome. Its `hash` is sha256 over the previous entry's hash and the canonical JSON of its content, so
-changing an entry breaks its own hash and deleting or inserting one breaks the next entry's `prev_hash`.
-The chain is global rather than per nomination: deleting every entry of one nomination is detected too.
+outcome. Its `hash` is HMAC-SHA256, under the key its `key_id` names, over the previous entry's hash and the
+canonical JSON of its content. The key lives in the worker's configuration (runtime/audit_keys.py), never in
+the database: changing an entry breaks its own hash, deleting or inserting one breaks the next entry's
+`prev_hash`, and whoever can write the database but does not hold the key cannot recompute the chain.
+Entries from before migration 0008 have no key_id: legacy entries hashed with plain sha256, accepted only as
+the chain's prefix (the first keyed entry's HMAC covers the last of them). The chain is global rather than
+per nomination: deleting every entry of one nomination is detected too.
 
-What the chain cannot show on its own: the newest entries being deleted (the chain just gets shorter), or
-the whole tail being rewritten by someone who recomputes every hash. Keep the head hash that
-`verify_audit` reports somewhere else (a ticket, a signed e-mail) to catch those.
+What the chain cannot show on its own: its newest entries being deleted (the chain just gets shorter), or the
+whole tail rewritten by someone who holds the key. The head is therefore anchored outside the database
+(workflows/audit_anchor.py: its id, count and hash in Temporal's history at least every minute and after each
+session's minutes and each decision); `verify_audit` with the anchors reports truncation and rewrites of
+anything written before the latest anchor.
 
 Appends take a PostgreSQL transaction-scoped advisory lock, so concurrent writers line up: each reads the
 last hash only once the previous writer has committed (this relies on READ COMMITTED, PostgreSQL's
-default). On SQLite the database's single writer lock does the same once the transaction has written."""
+default), and the committed entries are always a prefix of the chain. On SQLite the database's single writer
+lock does the same once the transaction has written."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -27,15 +35,17 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from temporalio import activity
 
 from activities.db import dialect_insert
 from activities.schema import audit_log
+from domain.audit_anchors import GENESIS, Anchor, AuditHead
 from domain.ballot_messages import SessionAction, SessionMinutes
 from domain.decisions import DecisionSummary, decision_workflow_id
 from domain.records import TransitionRecord
 from domain.voting import VoteResult
+from runtime.audit_keys import KEYS_ENV, AuditKeyring, audit_keyring
 
-GENESIS = "0" * 64
 # pg_advisory_xact_lock key of the audit chain ("tdktaudt"); any constant works if nothing else uses it.
 AUDIT_LOCK_KEY = 0x7464_6B74_6175_6474
 # Actions of the entries written outside a nomination's transitions.
@@ -82,23 +92,48 @@ class AuditEntry(BaseModel):
         return value
 
 
+BreakCheck = Literal["hash", "prev_hash", "recomputed", "unkeyed", "unknown_key", "anchor", "truncated"]
+
+
 class AuditBreak(BaseModel):
-    """The first broken link of the chain."""
+    """The first sign of tampering: the entry where it shows (for truncation, the first missing id)."""
 
     id: int
-    workflow_id: str
-    check: Literal["hash", "prev_hash"]
+    workflow_id: str | None
+    check: BreakCheck
     detail: str
 
-    def summary(self) -> str:
+    @property
+    def kind(self) -> Literal["changed", "relinked", "recomputed", "truncated"]:
+        """What happened, as far as the evidence goes: an entry changed in place, an entry deleted or
+        inserted, the chain recomputed (without the key, or with it against an anchor), or its end cut off."""
         if self.check == "hash":
-            return "hash mismatch — the entry was changed after it was written"
-        return "prev_hash mismatch — an entry before it was deleted or inserted"
+            return "changed"
+        if self.check == "prev_hash":
+            return "relinked"
+        if self.check == "truncated":
+            return "truncated"
+        return "recomputed"
+
+    def summary(self) -> str:
+        return {
+            "hash": "hash mismatch — the entry was changed after it was written",
+            "prev_hash": "prev_hash mismatch — an entry before it was deleted or inserted",
+            "recomputed": "recomputed without the key — its hash is plain sha256, not the HMAC under its key",
+            "unkeyed": "recomputed without the key — an unkeyed entry where only keyed entries can be",
+            "unknown_key": "written under a key id the keyring does not hold — it cannot be vouched for",
+            "anchor": "recomputed — the chain no longer agrees with a head anchored outside the database",
+            "truncated": "truncated — entries from this id on are missing; an anchor recorded more",
+        }[self.check]
 
 
 class AuditReport(BaseModel):
     checked: int  # entries verified intact: all of them, or those before the break
     head_hash: str  # the hash of the last intact entry (GENESIS for an empty log)
+    head_id: int = 0  # its id (0 for an empty log)
+    legacy: int = 0  # intact unkeyed entries from before keyed hashing (key_id NULL)
+    anchors_checked: int | None = None  # anchors the chain agreed with; None: not checked against anchors
+    latest_anchor: Anchor | None = None
     broken: AuditBreak | None = None
 
     @property
@@ -144,11 +179,22 @@ def canonical(entry: dict[str, Any]) -> bytes:
     return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
-def chain_hash(prev_hash: str, entry: dict[str, Any]) -> str:
-    """sha256 hex of the previous entry's hash (64 hex digits, as ASCII) followed by the canonical entry."""
+def _check_prev(prev_hash: str) -> bytes:
     if not _HEX64.match(prev_hash):
         raise ValueError(f"prev_hash must be 64 lowercase hex digits, not {prev_hash!r}")
-    return hashlib.sha256(prev_hash.encode("ascii") + canonical(entry)).hexdigest()
+    return prev_hash.encode("ascii")
+
+
+def chain_hash(prev_hash: str, entry: dict[str, Any]) -> str:
+    """sha256 hex of the previous entry's hash (64 hex digits, as ASCII) followed by the canonical entry: the
+    hash of a legacy entry (from before keyed hashing)."""
+    return hashlib.sha256(_check_prev(prev_hash) + canonical(entry)).hexdigest()
+
+
+def keyed_hash(keyring: AuditKeyring, key_id: str, prev_hash: str, entry: dict[str, Any]) -> str:
+    """HMAC-SHA256 hex, under the key `key_id`, of the same bytes chain_hash covers (KeyError for a key id the
+    keyring does not hold)."""
+    return keyring.mac(key_id, _check_prev(prev_hash) + canonical(entry))
 
 
 # Columns that repeat a field of the hashed content (the `entry` JSON); verification checks they agree.
@@ -162,10 +208,18 @@ def content_of(entry: AuditEntry, recorded_at: datetime) -> dict[str, Any]:
 # ---- appending ------------------------------------------------------------------------------------------
 
 
-async def append_audit(conn: AsyncConnection, entry: AuditEntry, *, recorded_at: datetime | None = None) -> bool:
+async def append_audit(
+    conn: AsyncConnection,
+    entry: AuditEntry,
+    *,
+    recorded_at: datetime | None = None,
+    keyring: AuditKeyring | None = None,
+) -> bool:
     """Append `entry` to the chain in the caller's transaction (call it inside the transaction that writes
-    what the entry records). Returns False, appending nothing, when (workflow_id, seq, action) is already
-    in the log: a retried activity never appends twice."""
+    what the entry records), keyed under the keyring's current key (default: the process's, from its
+    configuration). Returns False, appending nothing, when (workflow_id, seq, action) is already in the log:
+    a retried activity never appends twice."""
+    keyring = keyring or audit_keyring()
     if conn.dialect.name == "postgresql":
         # Held until the transaction ends: the next writer reads the last hash after this one commits.
         await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(AUDIT_LOCK_KEY)))
@@ -187,18 +241,55 @@ async def append_audit(conn: AsyncConnection, entry: AuditEntry, *, recorded_at:
             **{column: content[column] for column in MIRRORED},
             entry=content,
             prev_hash=prev_hash,
-            hash=chain_hash(prev_hash, content),
+            hash=keyed_hash(keyring, keyring.current_id, prev_hash, content),
+            key_id=keyring.current_id,
         )
         .on_conflict_do_nothing(index_elements=[audit_log.c.workflow_id, audit_log.c.seq, audit_log.c.action])
     )
     return bool(result.rowcount and result.rowcount > 0)
 
 
+# ---- the head, for the anchors ----------------------------------------------------------------------------
+
+
+async def read_head(conn: AsyncConnection) -> AuditHead:
+    """The last committed entry and the number of entries, read in one statement (one snapshot)."""
+    count = sa.select(sa.func.count()).select_from(audit_log).scalar_subquery()
+    row = (
+        (
+            await conn.execute(
+                sa.select(audit_log.c.id, audit_log.c.hash, audit_log.c.key_id, count.label("entries"))
+                .order_by(audit_log.c.id.desc())
+                .limit(1)
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return AuditHead()
+    return AuditHead(last_id=row["id"], count=row["entries"], hash=row["hash"], keyed=row["key_id"] is not None)
+
+
+class AuditAnchorActivities:
+    """The anchor workflow's one activity. Reading the head is read-only, so any retry is harmless."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        # The worker that appends entries must hold the key: a missing one stops it at start, not at a write.
+        audit_keyring()
+
+    @activity.defn
+    async def read_audit_head(self) -> AuditHead:
+        async with self._engine.connect() as conn:
+            return await read_head(conn)
+
+
 # ---- verifying ------------------------------------------------------------------------------------------
 
 
-def row_problem(row: sa.RowMapping) -> str | None:
-    """Why a row's own content does not match its hash (None when it does)."""
+def content_problem(row: Mapping[str, Any] | sa.RowMapping) -> str | None:
+    """Why a row's columns do not match the content its hash covers (None when they do)."""
     content = row["entry"]
     if not isinstance(content, dict):
         return "its entry is not a JSON object"
@@ -209,18 +300,154 @@ def row_problem(row: sa.RowMapping) -> str | None:
         return (
             f"column recorded_at is {instant(row['recorded_at'])}, the hashed entry says {content.get('recorded_at')}"
         )
-    try:
-        expected = chain_hash(row["prev_hash"], content)
-    except ValueError as exc:
-        return str(exc)
-    if expected != row["hash"]:
-        return f"stored hash {row['hash']} but the entry hashes to {expected}"
     return None
 
 
-async def verify_audit(engine: AsyncEngine, *, batch: int = 1000) -> AuditReport:
-    """Walk the chain in id order and report how many entries are intact and the first broken link."""
-    checked, expected_prev, last_id = 0, GENESIS, None
+def _shown(anchor: Anchor) -> str:
+    return f"the anchor of {anchor.anchored_at.isoformat(timespec='seconds')}"
+
+
+class ChainVerifier:
+    """Checks rows fed in id order against their links, their keys and the anchors; no I/O.
+
+    Per row: the link to the previous entry, the columns against the hashed content, the hash (HMAC under the
+    row's key; plain sha256 for a legacy row, allowed only before any keyed entry and before any anchor that
+    saw a keyed head), then every anchor at or below its id. After the last row, `finish` reports anchors
+    beyond the chain's end (truncation). The first problem found stops the walk."""
+
+    def __init__(self, keyring: AuditKeyring, anchors: Sequence[Anchor] | None = None) -> None:
+        self._keyring = keyring
+        self._anchored = anchors is not None
+        self._anchors = sorted(anchors or [], key=lambda a: (a.last_id, a.anchored_at))
+        self._latest = max(anchors or [], key=lambda a: a.anchored_at, default=None)
+        self._next = 0  # index of the first anchor not yet reached
+        # A legacy entry at or after an id an anchor saw keyed was written without the key.
+        self._keyed_from = min((a.last_id for a in self._anchors if a.keyed), default=None)
+        self.checked = 0
+        self.legacy = 0
+        self.head_hash = GENESIS
+        self.head_id = 0
+        self._seen_keyed = False
+        self._agreed = 0
+        self._last_agreed: Anchor | None = None
+        self.broken: AuditBreak | None = None
+
+    def _break(self, row_id: int, workflow_id: str | None, check: BreakCheck, detail: str) -> AuditBreak:
+        self.broken = AuditBreak(id=row_id, workflow_id=workflow_id, check=check, detail=detail)
+        return self.broken
+
+    def _since_agreed(self) -> str:
+        if self._last_agreed is None:
+            return "no earlier anchor agrees, so any entry up to it may have been rewritten"
+        return f"entries after id {self._last_agreed.last_id} (the last anchored entry that agrees) were rewritten"
+
+    def feed(self, row: Mapping[str, Any] | sa.RowMapping) -> AuditBreak | None:
+        """Check one row; the break it shows, if any (after a break, feeding more is an error)."""
+        assert self.broken is None, "the walk stops at the first break"
+        row_id, workflow_id = int(row["id"]), row["workflow_id"]
+        if row["prev_hash"] != self.head_hash:
+            detail = f"prev_hash {row['prev_hash']} but the entry before it hashes to {self.head_hash}"
+            return self._break(row_id, workflow_id, "prev_hash", detail)
+        problem = content_problem(row)
+        if problem is not None:
+            return self._break(row_id, workflow_id, "hash", problem)
+        content = row["entry"]
+        try:
+            plain_hash = chain_hash(row["prev_hash"], content)
+        except ValueError as exc:
+            return self._break(row_id, workflow_id, "hash", str(exc))
+        key_id = row.get("key_id")
+        if key_id is None:
+            if self._seen_keyed:
+                detail = "key_id is empty but entries before it are keyed: it was written without the key"
+                return self._break(row_id, workflow_id, "unkeyed", detail)
+            if self._keyed_from is not None and row_id >= self._keyed_from:
+                detail = f"key_id is empty but an anchor saw a keyed entry at id {self._keyed_from}"
+                return self._break(row_id, workflow_id, "unkeyed", detail)
+            if plain_hash != row["hash"]:
+                return self._break(
+                    row_id, workflow_id, "hash", f"stored hash {row['hash']} but the entry hashes to {plain_hash}"
+                )
+            self.legacy += 1
+        else:
+            if key_id not in self._keyring.keys:
+                detail = (
+                    f"key id {key_id!r} is not among {sorted(self._keyring.keys)}; if it is a real old key, list it in "
+                    f"{KEYS_ENV} or the key file"
+                )
+                return self._break(row_id, workflow_id, "unknown_key", detail)
+            expected = keyed_hash(self._keyring, key_id, row["prev_hash"], content)
+            if not hmac.compare_digest(expected, row["hash"]):
+                if hmac.compare_digest(plain_hash, row["hash"]):
+                    detail = (
+                        f"stored hash {row['hash']} is the entry's plain sha256; under key {key_id!r} it is {expected}"
+                    )
+                    return self._break(row_id, workflow_id, "recomputed", detail)
+                detail = f"stored hash {row['hash']} but under key {key_id!r} the entry hashes to {expected}"
+                return self._break(row_id, workflow_id, "hash", detail)
+            self._seen_keyed = True
+        self.checked += 1
+        self.head_hash, self.head_id = row["hash"], row_id
+        return self._check_anchors_up_to(row_id, workflow_id)
+
+    def _check_anchors_up_to(self, row_id: int, workflow_id: str) -> AuditBreak | None:
+        while self._next < len(self._anchors) and self._anchors[self._next].last_id <= row_id:
+            anchor = self._anchors[self._next]
+            self._next += 1
+            if anchor.last_id == 0:  # the empty chain: nothing to compare
+                self._agreed += 1
+                continue
+            if anchor.last_id < row_id:
+                detail = (
+                    f"{_shown(anchor)} recorded entry {anchor.last_id} (entry number {anchor.count}), which no longer "
+                    f"exists though later ones do: it was deleted and the chain re-linked; {self._since_agreed()}"
+                )
+                return self._break(anchor.last_id, None, "anchor", detail)
+            if anchor.hash != self.head_hash or anchor.count != self.checked:
+                detail = (
+                    f"{_shown(anchor)} recorded entry number {anchor.count} with hash {anchor.hash}; the chain now has "
+                    f"entry number {self.checked} here with hash {self.head_hash}: {self._since_agreed()}"
+                )
+                return self._break(row_id, workflow_id, "anchor", detail)
+            self._agreed += 1
+            self._last_agreed = anchor
+        return None
+
+    def finish(self) -> AuditReport:
+        """The report once every row has been fed (or the walk stopped at a break)."""
+        while self._next < len(self._anchors) and self._anchors[self._next].last_id == 0:
+            self._next += 1  # the empty chain anchored: nothing to compare
+            self._agreed += 1
+        if self.broken is None and self._next < len(self._anchors):
+            beyond = max(self._anchors[self._next :], key=lambda a: a.last_id)
+            detail = (
+                f"the chain ends at id {self.head_id} with {self.checked} entries, but {_shown(beyond)} recorded "
+                f"{beyond.count} entries up to id {beyond.last_id}: at least {beyond.count - self.checked} entries "
+                f"from id {self.head_id + 1} on are missing"
+            )
+            self._break(self.head_id + 1, None, "truncated", detail)
+        return AuditReport(
+            checked=self.checked,
+            head_hash=self.head_hash,
+            head_id=self.head_id,
+            legacy=self.legacy,
+            anchors_checked=self._agreed if self._anchored else None,
+            latest_anchor=self._latest,
+            broken=self.broken,
+        )
+
+
+async def verify_audit(
+    engine: AsyncEngine,
+    *,
+    batch: int = 1000,
+    keyring: AuditKeyring | None = None,
+    anchors: Sequence[Anchor] | None = None,
+) -> AuditReport:
+    """Walk the chain in id order: the links, each entry's HMAC under its key (default keyring: the process's)
+    and, given `anchors`, the anchored heads. Reports how many entries are intact and the first break."""
+    verifier = ChainVerifier(keyring or audit_keyring(), anchors)
+    last_id = None
     async with engine.connect() as conn:
         while True:
             query = sa.select(audit_log).order_by(audit_log.c.id).limit(batch)
@@ -228,18 +455,10 @@ async def verify_audit(engine: AsyncEngine, *, batch: int = 1000) -> AuditReport
                 query = query.where(audit_log.c.id > last_id)
             rows = (await conn.execute(query)).mappings().all()
             if not rows:
-                return AuditReport(checked=checked, head_hash=expected_prev)
+                return verifier.finish()
             for row in rows:
-                if row["prev_hash"] != expected_prev:
-                    detail = f"prev_hash {row['prev_hash']} but the entry before it hashes to {expected_prev}"
-                    broken = AuditBreak(id=row["id"], workflow_id=row["workflow_id"], check="prev_hash", detail=detail)
-                    return AuditReport(checked=checked, head_hash=expected_prev, broken=broken)
-                problem = row_problem(row)
-                if problem is not None:
-                    broken = AuditBreak(id=row["id"], workflow_id=row["workflow_id"], check="hash", detail=problem)
-                    return AuditReport(checked=checked, head_hash=expected_prev, broken=broken)
-                checked += 1
-                expected_prev = row["hash"]
+                if verifier.feed(row) is not None:
+                    return verifier.finish()
             last_id = rows[-1]["id"]
 
 

@@ -243,9 +243,11 @@ awarded_by = sa.Table(
 )
 
 # ---- the audit log (tamper-evident, append-only) -----------------------------------------------------
-# One global hash chain in `id` order: each row's `hash` is sha256(prev_hash + canonical JSON of `entry`),
-# `prev_hash` the hash of the row before it (64 zeros for the first). activities/audit.py appends and
-# verifies. The columns repeat the entry's fields for querying; verification checks they still agree.
+# One global hash chain in `id` order: each row's `hash` is HMAC-SHA256 under the key `key_id` names (a key
+# the database does not hold, runtime/audit_keys.py) of prev_hash + canonical JSON of `entry`; key_id NULL: a
+# legacy sha256 entry from before 0008. `prev_hash` is the hash of the row before it (64 zeros for the first).
+# activities/audit.py appends and verifies. The columns repeat the entry's fields for querying; verification
+# checks they still agree.
 
 AUDIT_CHANNELS = ("CLI", "API", "SYSTEM")
 
@@ -266,5 +268,6 @@ audit_log = sa.Table(
     sa.Column("entry", sa.JSON, nullable=False),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("key_id", sa.String(64), nullable=True),
     sa.UniqueConstraint("workflow_id", "seq", "action", name="uq_audit_log_workflow_seq_action"),
 )

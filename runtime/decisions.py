@@ -154,7 +154,14 @@ def write_xlsx(path: Path, rows: Sequence[Sequence[Any]]) -> None:
 # ---- export ------------------------------------------------------------------------------------------
 
 
-async def export_decision(engine: AsyncEngine, decision_no: str, path: Path, *, scope: ReadScope | None = None) -> int:
+async def export_decision(
+    engine: AsyncEngine,
+    decision_no: str,
+    path: Path,
+    *,
+    scope: ReadScope | None = None,
+    audit_anchor: str | None = None,
+) -> int:
     """Write the nominations a recorded decision awarded (in the decision's list order) to `path`, as CSV
     or XLSX by its suffix; returns the number of rows written (headings not counted). With `scope`, only the
     rows of nominations that reader may read (domain/access.py)."""
@@ -197,6 +204,8 @@ async def export_decision(engine: AsyncEngine, decision_no: str, path: Path, *, 
         for r in found
     ]
     rows = export_rows(decision_no, decision.decision_date, decision.authority, items)
+    # The audit chain's anchor, below the list after a blank row: the printed copy pins the log's head.
+    table = [*rows, [], [audit_anchor]] if audit_anchor else rows
     # Building a workbook of thousands of rows is CPU and file work: keep the event loop free.
-    await asyncio.to_thread(write_csv if kind == ".csv" else write_xlsx, path, rows)
+    await asyncio.to_thread(write_csv if kind == ".csv" else write_xlsx, path, table)
     return len(rows)

@@ -15,6 +15,8 @@ import pytest
 # One payload-encryption key for the whole test run, inherited by the CLI and worker subprocesses.
 os.environ.setdefault("TDKT_CODEC_KEYS", "test-run:" + base64.b64encode(b"t" * 32).decode())
 os.environ.setdefault("TDKT_CODEC_KEY_ID", "test-run")
+# The audit chain's HMAC key for the whole run (the chain is keyed under it; tests that tamper know it).
+os.environ.setdefault("TDKT_AUDIT_KEYS", "test-audit:" + base64.b64encode(b"a" * 32).decode())
 # The suite runs the engine as the embedded demo does: missing local keys (tally, tokens) may be generated.
 os.environ.setdefault("TDKT_GENERATE_KEYS", "1")
 

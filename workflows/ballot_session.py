@@ -74,6 +74,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.notices import NotificationDraft
     from domain.roster import Role, RosterSnapshot
     from domain.voting import Tally, VoteOutcome
+    from workflows.audit_anchor import request_anchor
     from workflows.payloads import payload_required
 
 T = TypeVar("T")
@@ -728,6 +729,7 @@ class BallotSessionWorkflow:
             spoiled=len(counted.spoiled),
         )
         await self._activity("record_ballot_minutes", minutes)
+        await request_anchor()  # the minutes are in the audit chain: anchor its head now
 
     async def _register(self) -> None:
         row = SessionRow(

@@ -18,6 +18,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from domain.decisions import DecisionItem, DecisionRequest, DecisionSummary
+    from workflows.audit_anchor import request_anchor
 
 MAX_CONCURRENT = 20
 # One update on a nomination (which persists its transition before returning) and one status query.
@@ -42,6 +43,7 @@ class DecisionWorkflow:
         await workflow.execute_activity(
             "persist_decision", summary, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RETRY
         )
+        await request_anchor()  # the decision is in the audit chain: anchor its head now
         return summary
 
     async def _lane(self) -> None:

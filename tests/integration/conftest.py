@@ -69,11 +69,14 @@ def ballot_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 async def task_queue(client: Client, db_engine: AsyncEngine, ballot_key: Path) -> AsyncIterator[str]:
     """A worker for the whole session on its own task queue."""
+    from runtime.audit_anchors import ensure_anchor_workflow
     from worker import build_worker
 
     queue = f"test-{uuid.uuid4().hex[:8]}"
     worker = build_worker(client, db_engine, queue, ballot_key=ballot_key)
     task = asyncio.create_task(worker.run())
+    # As run_worker does: the audit chain's head is anchored (verify-audit reads the anchors).
+    await ensure_anchor_workflow(client, queue, 60)
     try:
         yield queue
     finally:

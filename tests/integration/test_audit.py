@@ -1,5 +1,6 @@
-"""The audit chain against real databases: appended with every transition, minutes round and decision,
-verified, tampered with (an edit, a deletion) and appended to concurrently on PostgreSQL.
+"""The audit chain against real databases: appended with every transition, minutes round and decision, keyed
+under the run's audit key, verified, tampered with (an edit, a deletion, a recomputation) and appended to
+concurrently on PostgreSQL. The anchors are tested end to end in test_audit_anchors.py.
 
 Tampering needs a chain no other test writes to, so this module uses a fresh database beside the
 session's (and empties its audit_log before each test)."""
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import os
 import re
 import subprocess
@@ -28,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
-from activities.audit import GENESIS, AuditEntry, Channel, append_audit, chain_hash, verify_audit
+from activities.audit import GENESIS, AuditEntry, Channel, append_audit, chain_hash, keyed_hash, verify_audit
 from activities.ballots import BallotActivities
 from activities.db import create_engine
 from activities.decisions import DecisionActivities
@@ -42,6 +44,7 @@ from domain.decisions import DecisionItem, DecisionRef, DecisionSummary
 from domain.records import TransitionRecord
 from domain.stages import Stage
 from domain.voting import Tally, VoteResult
+from runtime.audit_keys import audit_keyring
 from tests.conftest import new_database
 from tests.factories import POLICY_VERSION
 from tests.integration.test_persistence import new_nomination, transition_record
@@ -110,10 +113,14 @@ async def chain(engine: AsyncEngine) -> list[dict[str, Any]]:
 
 
 def assert_linked(rows: list[dict[str, Any]]) -> None:
+    """Each row follows the one before and is keyed under the run's current audit key (an HMAC, not sha256)."""
+    keyring = audit_keyring()
     previous = GENESIS
     for row in rows:
         assert row["prev_hash"] == previous
-        assert row["hash"] == chain_hash(previous, row["entry"])
+        assert row["key_id"] == keyring.current_id
+        assert row["hash"] == keyed_hash(keyring, row["key_id"], previous, row["entry"])
+        assert row["hash"] != chain_hash(previous, row["entry"])
         previous = row["hash"]
 
 
@@ -204,13 +211,25 @@ async def test_an_edited_entry_is_reported_as_a_hash_mismatch(engine: AsyncEngin
     assert "outcome" in report.broken.detail
     assert (report.checked, report.head_hash) == (1, rows[0]["hash"])
 
-    # Edited consistently (column, JSON and the row's own hash): the next entry no longer follows it.
+    # Edited consistently (column, JSON and the row's own hash) by someone without the key: plain sha256 is
+    # not the entry's HMAC, so the entry itself is named.
     forged = target["entry"] | {"outcome": "Không đủ điều kiện"}
     async with engine.begin() as conn:
         await conn.execute(
             sa.update(audit_log)
             .where(audit_log.c.id == target["id"])
             .values(entry=forged, hash=chain_hash(target["prev_hash"], forged))
+        )
+    report = await verify_audit(engine)
+    assert report.broken is not None
+    assert (report.broken.id, report.broken.check, report.broken.kind) == (target["id"], "recomputed", "recomputed")
+
+    # By someone with the key, the entry alone checks: the next entry no longer follows it.
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.update(audit_log)
+            .where(audit_log.c.id == target["id"])
+            .values(hash=keyed_hash(audit_keyring(), target["key_id"], target["prev_hash"], forged))
         )
     report = await verify_audit(engine)
     assert report.broken is not None
@@ -398,11 +417,10 @@ async def test_each_decision_appends_one_entry(engine: AsyncEngine) -> None:
 # ---- the CLI -------------------------------------------------------------------------------------------------
 
 
-def audit_cli(url: str) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {"DATABASE_URL": url}
+def audit_cli(url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(ROOT / "audit_cli.py"), "verify"],
-        env=env,
+        [sys.executable, str(ROOT / "audit_cli.py"), "verify", *args],
+        env=os.environ | {"DATABASE_URL": url} | env,
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -414,13 +432,14 @@ async def test_audit_cli_verify_exits_0_when_intact_and_6_at_the_first_broken_li
     engine: AsyncEngine, audit_url: str
 ) -> None:
     await record_all(engine, steps(3))
-    done = await asyncio.to_thread(audit_cli, audit_url)
+    done = await asyncio.to_thread(audit_cli, audit_url, "--no-anchors")
     assert (done.returncode, done.stdout.splitlines()[0]) == (0, "audit chain intact: 3 entries"), done.stderr
+    assert done.stdout.splitlines()[-1].startswith("anchors: not checked (--no-anchors)")
 
     rows = await chain(engine)
     async with engine.begin() as conn:
         await conn.execute(sa.update(audit_log).where(audit_log.c.id == rows[1]["id"]).values(actor="someone.else"))
-    done = await asyncio.to_thread(audit_cli, audit_url)
+    done = await asyncio.to_thread(audit_cli, audit_url, "--no-anchors")
     assert done.returncode == 6, done.stdout + done.stderr
     assert done.stderr.splitlines()[0] == (
         f"audit chain broken at entry {rows[1]['id']} ({rows[1]['workflow_id']}): "
@@ -431,8 +450,25 @@ async def test_audit_cli_verify_exits_0_when_intact_and_6_at_the_first_broken_li
 # ---- the schema and the migration ------------------------------------------------------------------------
 
 
-def test_the_alembic_head_is_0005() -> None:
-    assert ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads() == ["0005"]
+async def test_audit_cli_without_an_anchor_workflow_fails_naming_it_and_without_the_key_names_the_variable(
+    engine: AsyncEngine, audit_url: str, client: Client
+) -> None:
+    await record_all(engine, steps(1))
+    queue = f"no-anchor-{uuid.uuid4().hex[:8]}"
+    temporal = {"TEMPORAL_ADDRESS": client.service_client.config.target_host, "TEMPORAL_NAMESPACE": client.namespace}
+    done = await asyncio.to_thread(audit_cli, audit_url, **temporal, TASK_QUEUE=queue)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"no anchor workflow audit-anchor-{queue}" in done.stderr and "--no-anchors" in done.stderr
+
+    no_key = {"TDKT_AUDIT_KEYS": "", "TDKT_GENERATE_KEYS": "", "TDKT_AUDIT_KEY_FILE": str(ROOT / ".state" / "none")}
+    done = await asyncio.to_thread(audit_cli, audit_url, "--no-anchors", **no_key)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "TDKT_AUDIT_KEYS" in done.stderr and str(ROOT / ".state" / "none") in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_the_alembic_head_is_0008() -> None:
+    assert ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads() == ["0008"]
 
 
 async def test_the_audit_migration_matches_the_schema_on_postgresql(audit_engine: AsyncEngine) -> None:
@@ -458,11 +494,11 @@ async def test_the_audit_migration_upgrades_and_downgrades_on_sqlite(tmp_path: P
             await engine.dispose()
 
     await upgrade_to_head(url)
-    assert await state() == (True, "0005")
+    assert await state() == (True, "0008")
     await asyncio.to_thread(command.downgrade, alembic_config(url), "0003")
     assert await state() == (False, "0003")
     await upgrade_to_head(url)
-    assert await state() == (True, "0005")
+    assert await state() == (True, "0008")
 
     # The chain works on SQLite too (a single writer).
     engine = create_engine(url)
@@ -476,5 +512,63 @@ async def test_the_audit_migration_upgrades_and_downgrades_on_sqlite(tmp_path: P
         report = await verify_audit(engine)
         assert report.broken is not None
         assert (report.broken.id, report.broken.check) == (rows[2]["id"], "prev_hash")
+        # Keyed entries cannot go below 0008, where nothing would say which key they were written under.
+        with pytest.raises(RuntimeError, match="keyed entries"):
+            await asyncio.to_thread(command.downgrade, alembic_config(url), "0007")
+    finally:
+        await engine.dispose()
+
+
+async def test_entries_from_before_0008_verify_as_a_legacy_prefix(tmp_path: Path) -> None:
+    """A database with sha256 entries written before keyed hashing: upgraded, they still verify, the keyed
+    entries continue the chain from them, and a legacy entry slipped in after a keyed one is refused."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'legacy.db'}"
+    await asyncio.to_thread(command.upgrade, alembic_config(url), "0007")
+    engine = create_engine(url)
+    try:
+        legacy: list[dict[str, Any]] = []
+        previous = GENESIS
+        async with engine.begin() as conn:
+            for seq in (1, 2):
+                when = datetime(2026, 11, 29, 9, seq, tzinfo=UTC)
+                content = AuditEntry(
+                    workflow_id="w-legacy", seq=seq, action="OLD", channel=Channel.SYSTEM, outcome="ok"
+                ).model_dump(mode="json") | {"recorded_at": when.isoformat(timespec="microseconds")}
+                row = {
+                    "recorded_at": when,
+                    **{c: content[c] for c in ("workflow_id", "seq", "actor", "channel", "action")},
+                    **{c: content[c] for c in ("from_stage", "to_stage", "outcome")},
+                    "entry": content,
+                    "prev_hash": previous,
+                    "hash": chain_hash(previous, content),
+                }
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO audit_log (recorded_at, workflow_id, seq, actor, channel, action, from_stage, "
+                        "to_stage, outcome, entry, prev_hash, hash) VALUES (:recorded_at, :workflow_id, :seq, :actor, "
+                        ":channel, :action, :from_stage, :to_stage, :outcome, :entry, :prev_hash, :hash)"
+                    ),
+                    row | {"entry": json.dumps(content, ensure_ascii=False)},
+                )
+                legacy.append(row)
+                previous = row["hash"]
+        await upgrade_to_head(url)
+        await record_all(engine, steps(2))
+        report = await verify_audit(engine)
+        assert (report.intact, report.checked, report.legacy) == (True, 4, 2)
+        rows = await chain(engine)
+        assert [r["key_id"] for r in rows] == [None, None, audit_keyring().current_id, audit_keyring().current_id]
+        assert rows[2]["prev_hash"] == legacy[-1]["hash"]  # the first keyed entry covers the legacy head
+
+        # The last entry turned into a legacy one (no key id, plain sha256): refused.
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.update(audit_log)
+                .where(audit_log.c.id == rows[3]["id"])
+                .values(key_id=None, hash=chain_hash(rows[3]["prev_hash"], rows[3]["entry"]))
+            )
+        report = await verify_audit(engine)
+        assert report.broken is not None
+        assert (report.broken.id, report.broken.check) == (rows[3]["id"], "unkeyed")
     finally:
         await engine.dispose()
