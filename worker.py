@@ -106,6 +106,8 @@ def build_worker(
             ballots.open_and_count,
             ballots.record_ballot_minutes,
             ballots.record_tie_decision,
+            ballots.release_from_list,
+            ballots.amend_ballot_minutes,
             ballots.write_session_notifications,
             decisions.apply_decision_item,
             decisions.persist_decision,

@@ -40,10 +40,9 @@ from temporalio import activity
 from activities.db import dialect_insert
 from activities.schema import audit_log
 from domain.audit_anchors import GENESIS, Anchor, AuditHead
-from domain.ballot_messages import SessionAction, SessionMinutes
+from domain.ballot_messages import MinutesResult, SessionAction, SessionMinutes
 from domain.decisions import DecisionSummary, decision_workflow_id
 from domain.records import TransitionRecord
-from domain.voting import VoteResult
 from runtime.audit_keys import KEYS_ENV, AuditKeyring, audit_keyring
 
 # pg_advisory_xact_lock key of the audit chain ("tdktaudt"); any constant works if nothing else uses it.
@@ -519,7 +518,9 @@ def transition_entry(record: TransitionRecord) -> AuditEntry:
 
 def minutes_entry(minutes: SessionMinutes) -> AuditEntry:
     """One entry per counted round: the counts of each candidate, never a choice."""
-    results = {r: sum(1 for e in minutes.entries if e.result == r) for r in VoteResult}
+    results = {r: sum(1 for e in minutes.entries if e.result == r) for r in MinutesResult}
+    if not results[MinutesResult.WITHDRAWN_FROM_LIST]:  # said only when a candidate was struck from the list
+        del results[MinutesResult.WITHDRAWN_FROM_LIST]
     outcome = (
         f"{len(minutes.participation)} of {minutes.electorate_size} voted, {minutes.spoiled} spoiled; "
         f"{len(minutes.entries)} nominations: " + ", ".join(f"{n} {r.value}" for r, n in results.items())

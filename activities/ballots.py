@@ -1,5 +1,6 @@
-"""The activities of a ballot session: the session register, the list of waiting nominations, the
-electorate, the tally key, counting and the minutes.
+"""The activities of a ballot session: the session register, the list of waiting nominations and who holds
+each (`ballot_list_members`: one open session at most), the electorate, the tally key, counting and the
+minutes.
 
 Every write is keyed on the session, round, voter or candidate (never on the attempt), so Temporal may
 retry freely. Choices exist here only inside `open_and_count`: they are opened, counted and dropped; no
@@ -17,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -29,6 +30,7 @@ from activities.schema import (
     NOTIFICATION_PENDING,
     actor_roles,
     actors,
+    ballot_list_members,
     ballot_minutes,
     ballot_participation,
     ballot_sessions,
@@ -38,8 +40,10 @@ from activities.schema import (
     notifications,
 )
 from domain.ballot_messages import (
+    JOIN_LIST_UPDATE,
     CountRequest,
     CountResult,
+    MinutesAmendment,
     PublicKeyInfo,
     SessionAction,
     SessionMinutes,
@@ -62,7 +66,10 @@ from domain.ballots import (
 from domain.notices import NotificationDraft
 from runtime.sealing import SealError, ballot_key_path, load_or_create_private_key, open_ballot, public_key_info
 
-OFFER_SIGNAL = "offer_candidate"
+# An offer tries the newest few sessions collecting their list (one may close its list meanwhile).
+OFFER_SESSIONS = 3
+# At most 10 updates may be in flight per workflow: a join turned away for load is sent again this long.
+JOIN_BUSY_SECONDS = 20.0
 
 
 def session_kind(kind: str) -> BallotSessionKind:
@@ -203,12 +210,13 @@ def count_sealed(private_key: rsa.RSAPrivateKey, request: CountRequest) -> tuple
         except SealError as exc:
             why_spoiled[voter_id] = str(exc)
             continue
-        problems = ballot_errors(ballot, request.electorate, request.candidates, request.rule)
+        # A choice on a struck candidate is void, never a reason to spoil the ballot.
+        problems = ballot_errors(ballot, request.electorate, request.candidates, request.rule, struck=request.struck)
         if problems:
             why_spoiled[voter_id] = "; ".join(problems)
             continue
         opened.append(ballot)
-    tallies = count(opened, request.candidates, request.electorate, request.rule)
+    tallies = count(opened, request.candidates, request.electorate, request.rule, struck=request.struck)
     return CountResult(tallies=tallies, spoiled=sorted(why_spoiled)), why_spoiled
 
 
@@ -270,23 +278,39 @@ class BallotActivities:
     # ---- the list -----------------------------------------------------------------------------------
 
     @activity.defn(name="waiting_candidates")
-    async def waiting_candidates(self, kind: str, scope: str) -> list[Candidate]:
+    async def waiting_candidates(self, kind: str, scope: str, session_id: str | None = None) -> list[Candidate]:
+        """The nominations waiting at the stage in scope. With `session_id`, the session takes them up: in one
+        transaction it claims each one no other open session holds, and gets back those it holds (a claim is
+        keyed on the nomination, so a retry or a second session claims nothing twice)."""
         session = session_kind(kind)
         scope_column = nominations.c.ministry if session == BallotSessionKind.COUNCIL else nominations.c.bloc
-        query = (
-            sa.select(
-                nominations.c.workflow_id,
-                nominations.c.award_form,
-                nominations.c.nominee_name,
-                nominations.c.ministry,
-                nominations.c.proposer,
-                nominations.c.payload,
-            )
-            .where(nominations.c.stage == STAGE_OF_KIND[session].value, scope_column == scope)
-            .order_by(nominations.c.workflow_id)
-        )
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        waiting = (nominations.c.stage == STAGE_OF_KIND[session].value) & (scope_column == scope)
+        query = sa.select(
+            nominations.c.workflow_id,
+            nominations.c.award_form,
+            nominations.c.nominee_name,
+            nominations.c.ministry,
+            nominations.c.proposer,
+            nominations.c.payload,
+        ).order_by(nominations.c.workflow_id)
+        async with self._engine.begin() as conn:
+            if session_id is None:
+                rows = (await conn.execute(query.where(waiting))).all()
+            else:
+                claims = sa.select(
+                    nominations.c.workflow_id,
+                    sa.literal(session_id, sa.String(200)),
+                    sa.literal(datetime.now(UTC), sa.DateTime(timezone=True)),
+                ).where(waiting)
+                await conn.execute(
+                    dialect_insert(conn, ballot_list_members)
+                    .from_select(["workflow_id", "session_id", "joined_at"], claims)
+                    .on_conflict_do_nothing(index_elements=[ballot_list_members.c.workflow_id])
+                )
+                held = query.join(
+                    ballot_list_members, ballot_list_members.c.workflow_id == nominations.c.workflow_id
+                ).where(waiting, ballot_list_members.c.session_id == session_id)
+                rows = (await conn.execute(held)).all()
         candidates = [
             Candidate(
                 workflow_id=r.workflow_id,
@@ -298,13 +322,21 @@ class BallotActivities:
             )
             for r in rows
         ]
-        activity_logger(__name__).info("waiting_candidates", kind=session.value, scope=scope, found=len(candidates))
+        activity_logger(__name__).info(
+            "waiting_candidates", kind=session.value, scope=scope, session_id=session_id, found=len(candidates)
+        )
         return candidates
 
     @activity.defn(name="offer_to_open_session")
     async def offer_to_open_session(self, kind: str, scope: str, candidate: Candidate) -> str | None:
+        """Put a nomination that reached the stage on the list of the newest session of its body collecting
+        one; returns the session whose list holds it (this one, or another that took it up already), or None.
+
+        The nomination is claimed for the session first, then the session is asked to list it (its update
+        refuses once the list is closed: the claim is let go and the next session collecting is tried)."""
         session = session_kind(kind)
         log = activity_logger(__name__)
+        wf = candidate.workflow_id
         query = (
             sa.select(ballot_sessions.c.session_id)
             .where(
@@ -313,23 +345,100 @@ class BallotActivities:
                 ballot_sessions.c.phase == SessionPhase.COLLECTING.value,
             )
             .order_by(ballot_sessions.c.created_at.desc(), ballot_sessions.c.session_id.desc())
-            .limit(1)
+            .limit(OFFER_SESSIONS)
         )
         async with self._engine.connect() as conn:
-            session_id = await conn.scalar(query)
-        if session_id is None:
-            log.info("no_open_session", kind=session.value, scope=scope, candidate=candidate.workflow_id)
-            return None
+            collecting = [str(sid) for sid in (await conn.execute(query)).scalars()]
+        for session_id in collecting:
+            holder = await self._claim(wf, session_id)
+            if holder != session_id and not await self._running(holder):
+                # The session holding it ended without letting go (it was terminated): the claim is void.
+                log.warning("stale_list_claim", session_id=holder, candidate=wf)
+                await self._release(holder, [wf])
+                holder = await self._claim(wf, session_id)
+            if holder != session_id:
+                log.info("candidate_already_listed", session_id=holder, candidate=wf)
+                return holder
+            if await self._join(session_id, candidate):
+                log.info("candidate_offered", session_id=session_id, candidate=wf)
+                return session_id
+            await self._release(session_id, [wf])
+        log.info("no_open_session", kind=session.value, scope=scope, candidate=wf, collecting=len(collecting))
+        return None
+
+    async def _claim(self, workflow_id: str, session_id: str) -> str:
+        """Claim the nomination for the session unless an open session holds it; returns the holder."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                dialect_insert(conn, ballot_list_members)
+                .values(workflow_id=workflow_id, session_id=session_id, joined_at=datetime.now(UTC))
+                .on_conflict_do_nothing(index_elements=[ballot_list_members.c.workflow_id])
+            )
+            holder = await conn.scalar(
+                sa.select(ballot_list_members.c.session_id).where(ballot_list_members.c.workflow_id == workflow_id)
+            )
+        return str(holder)
+
+    async def _release(self, session_id: str, workflow_ids: list[str]) -> int:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                sa.delete(ballot_list_members).where(
+                    ballot_list_members.c.session_id == session_id, ballot_list_members.c.workflow_id.in_(workflow_ids)
+                )
+            )
+        return max(result.rowcount, 0)
+
+    async def _running(self, session_id: str) -> bool:
         try:
-            await self._client.get_workflow_handle(session_id).signal(OFFER_SIGNAL, candidate)
+            described = await self._client.get_workflow_handle(session_id).describe()
         except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise
-            # The register still says COLLECTING but the session has ended (or never ran): no session.
-            log.warning("open_session_gone", session_id=session_id, candidate=candidate.workflow_id, error=str(err))
-            return None
-        log.info("candidate_offered", session_id=session_id, candidate=candidate.workflow_id)
-        return str(session_id)
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return described.status == WorkflowExecutionStatus.RUNNING
+
+    async def _join(self, session_id: str, candidate: Candidate) -> bool:
+        """Ask the session to list the candidate: True once listed, False when it refuses (its list is closed)
+        or has ended."""
+        handle = self._client.get_workflow_handle(session_id)
+        delay, waited = 0.05, 0.0
+        while True:
+            try:
+                await handle.execute_update(JOIN_LIST_UPDATE, candidate)
+                return True
+            except WorkflowUpdateFailedError:
+                return False  # the validator refused: the list is closed (or the session is ending)
+            except RPCError as err:
+                if err.status == RPCStatusCode.RESOURCE_EXHAUSTED and waited < JOIN_BUSY_SECONDS:
+                    await asyncio.sleep(delay)
+                    waited += delay
+                    delay = min(delay * 2, 2.0)
+                    continue
+                gone = err.status == RPCStatusCode.NOT_FOUND or "already completed" in err.message
+                if gone and not await self._running(session_id):
+                    return False
+                raise  # turned away in passing: the activity is retried (claiming is idempotent)
+
+    @activity.defn(name="release_from_list")
+    async def release_from_list(self, session_id: str, workflow_ids: list[str] | None, keep: list[str] | None) -> int:
+        """The session lets go of nominations: those named (they left its list), or with `workflow_ids` None
+        every one it holds but `keep` (its list closed, or it ended). Keyed on the session: a retry deletes
+        nothing more."""
+        condition = ballot_list_members.c.session_id == session_id
+        if workflow_ids is not None:
+            condition &= ballot_list_members.c.workflow_id.in_(workflow_ids)
+        elif keep:
+            condition &= ballot_list_members.c.workflow_id.not_in(keep)
+        async with self._engine.begin() as conn:
+            released = max((await conn.execute(sa.delete(ballot_list_members).where(condition))).rowcount, 0)
+        activity_logger(__name__).info(
+            "list_released",
+            session_id=session_id,
+            named=None if workflow_ids is None else len(workflow_ids),
+            kept=len(keep or []),
+            released=released,
+        )
+        return released
 
     # ---- the electorate and the key -----------------------------------------------------------------
 
@@ -460,6 +569,51 @@ class BallotActivities:
             tied=record.tied,
             head_decision=record.head_decision,
             audited=audited,
+        )
+
+    @activity.defn(name="amend_ballot_minutes")
+    async def amend_ballot_minutes(self, amendment: MinutesAmendment) -> None:
+        """Rows of a round's minutes that a strike changed after they were written (a candidate struck while a
+        bloc tie awaited its head, or while the results were recorded, says WITHDRAWN_FROM_LIST with the
+        reason; the ranking that follows may move others): written or rewritten, idempotent."""
+        rows = [
+            {
+                "session_id": amendment.session_id,
+                "round": amendment.round,
+                "workflow_id": entry.candidate.workflow_id,
+                "members": entry.tally.members,
+                "present": entry.tally.present,
+                "votes_for": entry.tally.votes_for,
+                "votes_against": entry.tally.votes_against,
+                "abstaining": entry.tally.abstaining,
+                "result": entry.result.value,
+                "reason_vi": entry.reason_vi,
+                "policy_version": amendment.policy_version,
+                "closed_at": as_utc(amendment.closed_at),
+                "spoiled": amendment.spoiled,
+            }
+            for entry in amendment.entries
+        ]
+        if rows:
+            changed = ("members", "present", "votes_for", "votes_against", "abstaining", "result", "reason_vi")
+            async with self._engine.begin() as conn:
+                upsert = dialect_insert(conn, ballot_minutes).values(rows)
+                await conn.execute(
+                    upsert.on_conflict_do_update(
+                        index_elements=[
+                            ballot_minutes.c.session_id,
+                            ballot_minutes.c.round,
+                            ballot_minutes.c.workflow_id,
+                        ],
+                        set_={c: upsert.excluded[c] for c in changed},
+                    )
+                )
+        activity_logger(__name__).info(
+            "ballot_minutes_amended",
+            session_id=amendment.session_id,
+            round=amendment.round,
+            entries=len(rows),
+            results=sorted({r["result"] for r in rows}),
         )
 
     @activity.defn(name="write_session_notifications")

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from domain.ballots import BallotSessionKind, Candidate, ConflictRule, Electorate
 from domain.messages import ActionChannel
 from domain.nomination import ActorId, Code, Text
+from domain.stages import Stage
 from domain.voting import Tally, VoteResult
 
 Base64 = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/=]{4,4096}$")]
@@ -45,6 +46,54 @@ class SessionStart(BaseModel):
 
 def session_workflow_id(kind: BallotSessionKind, scope: str, meeting_ref: str) -> str:
     return f"ballot-{kind.value.lower()}-{scope}-{meeting_ref}"
+
+
+# The session's update through which a nomination reaching the stage joins the list it is collecting (the
+# offer activity sends it; the activities layer does not import the workflow, so the name is shared here).
+JOIN_LIST_UPDATE = "join_list"
+
+
+class ListJoined(BaseModel):
+    """Signal from a session to a nomination it took up from the waiting list: this session holds it now."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    session_id: str
+    kind: BallotSessionKind
+
+
+class ListLeaving(BaseModel):
+    """Signal from a nomination to the session holding it: it left the stage by something other than the
+    session's own verdict (withdrawn, returned, rejected, a typed-in result...), so it leaves the list."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    workflow_id: str
+    session_id: str
+    action: str  # the nomination's transition that moved it: WITHDRAW, RETURN, REJECT, ...
+    to_stage: Stage | None  # None: the nomination had ended before the session could tell it
+    reason_vi: str
+    left_at: datetime
+    actor: str | None = None  # who moved it, and through which interface (the session's audit)
+    channel: ActionChannel | None = None
+
+
+class SessionCancelled(BaseModel):
+    """Signal from a cancelled session to the nominations on its list: the deadline it set is gone."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    session_id: str
+    reason: str | None = None
+
+
+class StruckCandidate(BaseModel):
+    """A candidate struck from the list after voting opened: shown struck out with the reason; its votes are
+    void and it gets no result."""
+
+    candidate: Candidate
+    round: int
+    action: str
+    to_stage: Stage | None
+    reason_vi: str
+    struck_at: datetime
 
 
 class SealedBallot(BaseModel):
@@ -103,6 +152,10 @@ class SessionActionKind(StrEnum):
     VOTING_CLOSED = "BALLOT_VOTING_CLOSED"
     CANCELLED = "BALLOT_SESSION_CANCELLED"
     TIE_DECIDED = "BALLOT_TIE_DECIDED"
+    # A nomination left its stage while on the list (its own action, by whoever took it): taken off the list
+    # while it was collected, struck once voting had opened.
+    CANDIDATE_REMOVED = "BALLOT_CANDIDATE_REMOVED"
+    CANDIDATE_STRUCK = "BALLOT_CANDIDATE_STRUCK"
 
 
 class SessionAction(BaseModel):
@@ -113,7 +166,7 @@ class SessionAction(BaseModel):
     step: int = Field(ge=1)
     action: SessionActionKind
     actor: str
-    channel: ActionChannel
+    channel: ActionChannel | Literal["SYSTEM"]
     occurred_at: datetime
     outcome: str
     details: dict[str, str | int | list[str] | None] = Field(default_factory=dict)
@@ -131,6 +184,7 @@ class CountRequest(BaseModel):
     candidates: list[Candidate]
     electorate: Electorate
     rule: ConflictRule
+    struck: list[str] = Field(default_factory=list)  # candidates struck from the list: their choices are void
 
 
 class CountResult(BaseModel):
@@ -150,10 +204,20 @@ class BallotVerdict(BaseModel):
     policy_code: str
 
 
+class MinutesResult(StrEnum):
+    """What the minutes record of a candidate: a vote's result, or that it left the list before one."""
+
+    PASSED = VoteResult.PASSED.value
+    FAILED = VoteResult.FAILED.value
+    NO_QUORUM = VoteResult.NO_QUORUM.value
+    # Struck: it left its stage while voting was open. Its votes are void; it has no tally and no result.
+    WITHDRAWN_FROM_LIST = "WITHDRAWN_FROM_LIST"
+
+
 class MinutesEntry(BaseModel):
     candidate: Candidate
     tally: Tally
-    result: VoteResult
+    result: MinutesResult
     reason_vi: str
 
 
@@ -201,7 +265,7 @@ class SessionStatus(BaseModel):
     phase: SessionPhase
     round: int
     deadline: datetime
-    candidates: list[Candidate]
+    candidates: list[Candidate]  # the list to vote on: struck candidates are in `struck`, not here
     electorate_size: int
     voted: list[str]  # who voted is known; what they voted is not
     quorum_met: bool
@@ -216,6 +280,20 @@ class SessionStatus(BaseModel):
     # AWAITING_HEAD: the candidates tied at the quota boundary and how many of them the bloc head chooses.
     tied: list[str] = Field(default_factory=list)
     seats_left: int = 0
+    # Struck from the list after voting opened, with the reason (the minutes say WITHDRAWN_FROM_LIST).
+    struck: list[StruckCandidate] = Field(default_factory=list)
+
+
+class MinutesAmendment(BaseModel):
+    """Rows of a round's minutes that a strike changed after they were written (a candidate struck while the
+    results were recorded or a bloc tie awaited its head, and the ranking that follows): written anew."""
+
+    session_id: str
+    round: int
+    policy_version: str
+    closed_at: datetime
+    spoiled: int = 0
+    entries: list[MinutesEntry]
 
 
 class TieDecisionRecord(BaseModel):

@@ -104,3 +104,23 @@ def tie_decision_needed(
             ),
         )
     ]
+
+
+def candidate_struck(
+    label: str, voter_ids: list[str], workflow_id: str, reason_vi: str, snapshot: RosterSnapshot
+) -> list[NotificationDraft]:
+    """Voters are told that a nomination left the list while voting was open: it is struck out, and any
+    choice on it (cast or still to be cast) is void."""
+    return [
+        NotificationDraft(
+            party=f"VOTER:{voter}",
+            recipients=_emails(snapshot, [voter]),
+            subject=f"[TĐKT] {label}: một hồ sơ rút khỏi danh sách",
+            body=(
+                f"Hồ sơ {workflow_id} đã rút khỏi danh sách bỏ phiếu: {reason_vi}.\n"
+                "Hồ sơ được gạch khỏi phiếu; lựa chọn cho hồ sơ này (đã gửi hoặc chưa) không được tính. "
+                "Phiếu không cần ghi lựa chọn cho hồ sơ này."
+            ),
+        )
+        for voter in voter_ids
+    ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -226,6 +226,20 @@ def session_errors(
     return errors
 
 
+def live_candidates(candidates: Sequence[Candidate], struck: Collection[str] = ()) -> list[Candidate]:
+    """The candidates still on the list: those not struck from it (in list order)."""
+    gone = set(struck)
+    return [c for c in candidates if c.workflow_id not in gone]
+
+
+def void_struck(ballot: Ballot, struck: Collection[str]) -> Ballot:
+    """The ballot without its choices on struck candidates: those choices are void, never counted."""
+    gone = set(struck)
+    if not gone & ballot.choices.keys():
+        return ballot
+    return Ballot(voter_id=ballot.voter_id, choices={wf: c for wf, c in ballot.choices.items() if wf not in gone})
+
+
 def ballot_errors(
     ballot: Ballot,
     electorate: Electorate,
@@ -233,11 +247,17 @@ def ballot_errors(
     rule: ConflictRule = ConflictRule.NOMINEE_ONLY,
     already_voted: bool = False,
     amend_allowed: bool = False,
+    struck: Collection[str] = (),
 ) -> list[str]:
-    """Why this ballot cannot be accepted; empty when it can. The messages never repeat a choice."""
+    """Why this ballot cannot be accepted; empty when it can. The messages never repeat a choice.
+
+    A struck candidate (one that left the list while voting was open) is neither required nor refused: a
+    ballot may omit it, and a choice on it is accepted and void."""
     voter = electorate.voter(ballot.voter_id)
     if voter is None:
         return [f"voter {ballot.voter_id!r} is not in this session's electorate"]
+    if struck:
+        ballot, candidates = void_struck(ballot, struck), live_candidates(candidates, struck)
     errors = []
     if already_voted and not amend_allowed:
         errors.append(f"voter {voter.id!r} has already cast a ballot and this session does not allow amending it")
@@ -305,13 +325,17 @@ def count(
     candidates: Sequence[Candidate],
     electorate: Electorate,
     rule: ConflictRule = ConflictRule.NOMINEE_ONLY,
+    struck: Collection[str] = (),
 ) -> dict[str, Tally]:
-    """Tally each candidate: members are the voters not conflicted on it, present the ballots cast by
-    them; abstaining is what remains. Pass at most one (the latest) ballot per voter; an invalid ballot
-    is a caller error and raises ValueError."""
+    """Tally each candidate still on the list: members are the voters not conflicted on it, present the
+    ballots cast by them; abstaining is what remains. Struck candidates get no tally and every choice on
+    them is void, whenever the ballot was cast. Pass at most one (the latest) ballot per voter; an invalid
+    ballot is a caller error and raises ValueError."""
+    _candidate_index(candidates)  # duplicates are refused, struck or not
+    candidates = live_candidates(candidates, struck)
     index = _candidate_index(candidates)
     by_voter: dict[str, Ballot] = {}
-    for ballot in ballots:
+    for ballot in (void_struck(b, struck) for b in ballots):
         if ballot.voter_id in by_voter:
             raise ValueError(f"two ballots from voter {ballot.voter_id!r}; count only the latest one")
         problems = ballot_errors(ballot, electorate, candidates, rule)
@@ -434,7 +458,7 @@ def rank_bloc(
 
     For a runoff, open a new session with `runoff_candidates(...)` and rank it with
     `seats=ranking.seats_left`; the policy's threshold applies again."""
-    quota = seats if seats is not None else (policy.quota if policy.quota is not None else 1)
+    quota = seats if seats is not None else bloc_quota(policy)
     if quota < 1:
         raise ValueError(f"a bloc vote needs at least one seat, got quota {quota}")
     index = _candidate_index(candidates)
@@ -603,3 +627,38 @@ def runoff_pending(ranking: BlocRanking) -> dict[str, VoteOutcome]:
         )
         for wf in ranking.tied
     }
+
+
+# ---- leaving the list --------------------------------------------------------------------------------
+# A nomination is on at most one open session's list. When it leaves its council or bloc stage by anything
+# other than that session's own verdict (withdrawn, returned, rejected, a typed-in result...), it leaves the
+# list: while the list is being collected it is simply taken off; once voting has opened it is struck — shown
+# struck out with the reason, every choice on it void, no tally, no result and no verdict.
+
+
+def leaving_reason_vi(to_stage: Stage, outcome_vi: str) -> str:
+    """Why a nomination left a list, as voters and the minutes read it."""
+    return f"hồ sơ đã chuyển sang «{to_stage.label_vi}» ({outcome_vi})"
+
+
+def struck_reason_vi(reason_vi: str) -> str:
+    """The minutes' reason for a struck candidate: withdrawn from the list, never a result."""
+    return f"Rút khỏi danh sách bỏ phiếu: {reason_vi}; các phiếu đã bỏ cho hồ sơ này không được tính"
+
+
+def struck_tally(candidate: Candidate, electorate: Electorate, rule: ConflictRule) -> Tally:
+    """What the minutes show of a struck candidate's count: its members, and nothing counted."""
+    eligible = sum(1 for v in electorate.voters if not conflicted(v, candidate, rule))
+    return Tally(members=max(eligible, 1), present=0, votes_for=0, votes_against=0)
+
+
+def bloc_quota(policy: VotingPolicy) -> int:
+    """How many candidates a bloc vote honours (the policy's quota, else one)."""
+    return policy.quota if policy.quota is not None else 1
+
+
+def runoff_seats(quota: int, earlier_winners: Iterable[str], struck: Collection[str] = ()) -> int:
+    """The seats a runoff round fills: the quota less the earlier rounds' winners still on the list (a struck
+    winner is out of the quota: its seat goes back to the vote). Never below one."""
+    gone = set(struck)
+    return max(quota - sum(1 for wf in earlier_winners if wf not in gone), 1)

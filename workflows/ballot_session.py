@@ -1,11 +1,17 @@
 """BallotSessionWorkflow: one secret-ballot session of a ministry council meeting or a bloc's year-end vote.
 
-COLLECTING: nominations reaching the stage join the list (by signal, or picked up when the session opens).
+COLLECTING: nominations reaching the stage join the list (by the `join_list` update their offer sends, or
+taken up when the session opens). A nomination is on at most one open session's list: the session claims it
+in PostgreSQL (`ballot_list_members`), and lets go when it leaves the list and when the session ends.
 VOTING: the electorate is snapshotted; each voter casts one sealed ballot covering the whole list.
 The session closes when everyone has voted, at the deadline with a quorum, or when the chair closes it
 once a quorum has voted; without a quorum at the deadline the chair extends or cancels. A tie at the
 bloc's quota boundary runs a runoff round among the tied; once the bloc policy's runoff rounds are used up
 and the tie remains, the bloc head decides (`decide_tie`). Results go back to each nomination by signal.
+A nomination that leaves its stage otherwise (withdrawn, returned, rejected...) tells the session
+(`candidate_left`): while the list is collected it is taken off; once voting has opened it is struck — shown
+struck out with the reason, its votes void, no tally and no result (the minutes say WITHDRAWN_FROM_LIST) and
+no verdict. A cancelled session tells its nominations, whose stage is then no longer due at its deadline.
 Every person's action on the session (open, close the list, extend, close early, cancel, decide a tie) is
 audited with the write it leads to.
 
@@ -25,6 +31,7 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from domain import ballot_notices
     from domain.ballot_messages import (
+        JOIN_LIST_UPDATE,
         BallotCast,
         BallotReceipt,
         BallotVerdict,
@@ -32,17 +39,23 @@ with workflow.unsafe.imports_passed_through():
         CountRequest,
         CountResult,
         ListClosing,
+        ListJoined,
+        ListLeaving,
+        MinutesAmendment,
         MinutesEntry,
+        MinutesResult,
         Participation,
         PublicKeyInfo,
         SealedBallot,
         SessionAction,
         SessionActionKind,
+        SessionCancelled,
         SessionMinutes,
         SessionPhase,
         SessionRow,
         SessionStart,
         SessionStatus,
+        StruckCandidate,
         TieDecision,
         TieDecisionRecord,
     )
@@ -55,17 +68,22 @@ with workflow.unsafe.imports_passed_through():
         Electorate,
         Turnout,
         ballot_errors,
+        bloc_quota,
         bloc_verdicts,
         conflicted,
         council_outcomes,
         head_decision_pending,
         head_decision_verdicts,
+        live_candidates,
         make_receipt,
         natural_conflict_rule,
         opener_error,
         rank_bloc,
         runoff_pending,
+        runoff_seats,
         runoffs_exhausted,
+        struck_reason_vi,
+        struck_tally,
         tie_decision_errors,
         turnout,
     )
@@ -73,8 +91,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.messages import SessionScheduled
     from domain.notices import NotificationDraft
     from domain.roster import Role, RosterSnapshot
-    from domain.voting import Tally, VoteOutcome
-    from workflows.audit_anchor import request_anchor
+    from domain.voting import Tally, VoteOutcome, VoteResult
     from workflows.payloads import payload_required
 
 T = TypeVar("T")
@@ -125,6 +142,17 @@ class BallotSessionWorkflow:
         self._actions: list[SessionAction] = []  # noted, written with the next register of the session
         self._tie: BlocRanking | None = None  # AWAITING_HEAD: the tie the bloc head decides
         self._tie_decision: TieDecision | None = None
+        # Candidates struck from the list after voting opened (they left their stage), by workflow id.
+        self._struck: dict[str, StruckCandidate] = {}
+        # Each decided candidate's result so far (a struck one loses it); sent once the session closes.
+        self._verdicts: dict[str, tuple[Tally, VoteOutcome]] = {}
+        self._round_tallies: dict[str, Tally] = {}  # the current round's count, kept to rank again on a strike
+        self._earlier_winners: list[str] = []  # bloc: winners of the rounds before the current one
+        self._round_spoiled = 0
+        # What the current round's minutes rows say (result, reason), to amend them when a strike changes it.
+        self._recorded: dict[str, tuple[str, str]] = {}
+        self._final = False  # the results are settled: a nomination leaving now no longer changes them
+        self._register_lock = asyncio.Lock()  # register writes in order: a later phase is never overwritten
 
     # ---- the procedure -------------------------------------------------------------------------
 
@@ -157,9 +185,11 @@ class BallotSessionWorkflow:
             )
         self._key = await self._activity("ballot_public_key", result_type=PublicKeyInfo)
         await self._register()
-        waiting: list[Candidate] = await self._activity("waiting_candidates", kind, scope, result_type=list[Candidate])
+        # The waiting nominations no other open session holds are claimed for this one, and told so.
+        waiting = await self._activity("waiting_candidates", kind, scope, self._id(), result_type=list[Candidate])
         for candidate in waiting:
             self._add_candidate(candidate)
+        await self._tell_joined([c.workflow_id for c in waiting])
 
         await workflow.wait_condition(lambda: self._list_closed or self._cancelled)
         if not self._cancelled:
@@ -167,6 +197,8 @@ class BallotSessionWorkflow:
             self._round_candidates = list(self._candidates.values())
             self._phase = SessionPhase.VOTING
             await self._register()
+            # An offer whose claim landed as the list closed did not make the list: let go of it.
+            await self._release(None, keep=list(self._candidates))
             await self._announce_deadline()
             await self._notify(
                 ballot_notices.voting_opened(
@@ -179,12 +211,13 @@ class BallotSessionWorkflow:
         if self._cancelled and (self._phase != SessionPhase.CLOSED or not workflow.patched(CLOSED_STAYS_CLOSED_PATCH)):
             self._phase = SessionPhase.CANCELLED
             await self._register()
+            # Its nominations are free for the next session, and their stage is no longer due at its deadline.
+            await self._release(None, keep=[])
+            await self._tell_cancelled()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
 
     async def _run_rounds(self) -> None:
-        verdicts: dict[str, tuple[Tally, VoteOutcome]] = {}
-        seats: int | None = None
         while True:
             if not await self._collect_ballots():
                 return  # cancelled
@@ -194,35 +227,39 @@ class BallotSessionWorkflow:
             if counted.spoiled and workflow.patched("spoiled-ballots-outside-quorum"):
                 # A ballot that does not open is not counted: its voter is not present for the quorum either.
                 self._spoiled = set(counted.spoiled)
-            session = self._turnout()
+            self._round_tallies, self._round_spoiled = dict(counted.tallies), len(counted.spoiled)
             if self._start.kind == BallotSessionKind.COUNCIL:
-                outcomes = council_outcomes(counted.tallies, self._round_candidates, self._council_policy, session)
-                verdicts.update({wf: (counted.tallies[wf], outcome) for wf, outcome in outcomes.items()})
-                await self._record_minutes(counted, outcomes)
+                live = self._live(self._round_candidates)
+                outcomes = council_outcomes(self._live_tallies(), live, self._council_policy, self._turnout())
+                self._decide(outcomes)
+                await self._record_minutes(outcomes)
                 break
-            policy = self._policy.voting_policies[self._bloc_policy_code()]
-            ranking = rank_bloc(counted.tallies, self._round_candidates, policy, session, seats=seats)
+            policy = self._bloc_policy()
+            ranking = self._rank_round()
             decided = bloc_verdicts(ranking)
-            verdicts.update({wf: (counted.tallies[wf], outcome) for wf, outcome in decided.items()})
+            self._decide(decided)
             # The runoffs the policy allows are used up and the tie remains: the bloc head decides. (Sessions
             # that ran further runoffs before this existed keep running them on replay.)
             to_head = runoffs_exhausted(ranking, policy, self._round - 1) and workflow.patched("bloc-tie-head-decision")
             pending = head_decision_pending(ranking) if to_head else runoff_pending(ranking)
-            await self._record_minutes(counted, decided | pending)
+            await self._record_minutes(decided | pending)
             if to_head:
-                settled = await self._head_decides(ranking, counted)
+                settled = await self._head_decides()
                 if settled is None:
                     return  # cancelled
-                verdicts.update({wf: (counted.tallies[wf], outcome) for wf, outcome in settled.items()})
+                self._decide(settled)
                 break
+            ranking = self._rank_round()  # a candidate struck while the minutes were written is out of it
             if not ranking.needs_runoff:
+                self._decide(bloc_verdicts(ranking))
                 break
             # Never break a tie at the quota boundary silently: vote again among the tied.
-            seats = ranking.seats_left
+            self._earlier_winners = [wf for wf, (_, o) in self._verdicts.items() if o.result == VoteResult.PASSED]
             self._round_candidates = [self._candidates[wf] for wf in ranking.tied]
             self._round += 1
             self._ballots = {}
             self._spoiled = set()
+            self._recorded = {}
             self._deadline = workflow.now() + timedelta(seconds=self._start.runoff_seconds)
             self._close_requested, self._counting = False, False
             await self._register()
@@ -231,15 +268,22 @@ class BallotSessionWorkflow:
                     self._label(), self._voter_ids(), ranking.tied, self._deadline, self._require_snapshot()
                 )
             )
+        await self._settle_minutes()
         self._results = [
-            MinutesEntry(
-                candidate=self._candidates[wf], tally=tally, result=outcome.result, reason_vi=outcome.reason_vi
-            )
-            for wf, (tally, outcome) in sorted(verdicts.items())
+            *(
+                MinutesEntry(
+                    candidate=self._candidates[wf], tally=tally, result=outcome.result, reason_vi=outcome.reason_vi
+                )
+                for wf, (tally, outcome) in sorted(self._verdicts.items())
+            ),
+            *(self._struck_entry(wf) for wf in sorted(self._struck)),
         ]
         self._counted_receipts = sorted(self._receipts_counted)
         self._phase = SessionPhase.CLOSED
         await self._register()
+        # Let go of the list before the verdicts go out: a nomination left in its stage (no quorum) is free
+        # for the next session.
+        await self._release(None, keep=[])
         deliveries = [
             self._deliver_verdict(
                 wf,
@@ -253,7 +297,7 @@ class BallotSessionWorkflow:
                     policy_code=outcome.policy_code,
                 ),
             )
-            for wf, (tally, outcome) in sorted(verdicts.items())
+            for wf, (tally, outcome) in sorted(self._verdicts.items())
         ]
         if workflow.patched("concurrent-verdict-delivery"):
             await asyncio.gather(*deliveries)  # 300 nominations: one workflow task, not 300 round trips
@@ -261,21 +305,100 @@ class BallotSessionWorkflow:
             for delivery in deliveries:
                 await delivery
 
-    async def _head_decides(self, ranking: BlocRanking, counted: CountResult) -> dict[str, VoteOutcome] | None:
+    def _decide(self, outcomes: dict[str, VoteOutcome]) -> None:
+        """Keep the outcomes of candidates still on the list (a strike during the count drops its own)."""
+        for wf, outcome in outcomes.items():
+            if wf not in self._struck:
+                self._verdicts[wf] = (self._round_tallies[wf], outcome)
+
+    def _live(self, candidates: list[Candidate]) -> list[Candidate]:
+        return live_candidates(candidates, self._struck)
+
+    def _live_tallies(self) -> dict[str, Tally]:
+        return {wf: t for wf, t in self._round_tallies.items() if wf not in self._struck}
+
+    def _bloc_policy(self) -> VotingPolicy:
+        return self._policy.voting_policies[self._bloc_policy_code()]
+
+    def _rank_round(self) -> BlocRanking:
+        """The current round's bloc ranking among the candidates still on the list: a struck candidate is out
+        of the ranking and of the quota (a struck earlier winner's seat goes back to the runoff)."""
+        policy = self._bloc_policy()
+        seats = None if self._round == 1 else runoff_seats(bloc_quota(policy), self._earlier_winners, self._struck)
+        live = self._live(self._round_candidates)
+        return rank_bloc(self._live_tallies(), live, policy, self._turnout(), seats=seats)
+
+    def _struck_entry(self, workflow_id: str) -> MinutesEntry:
+        struck = self._struck[workflow_id]
+        assert self._electorate is not None
+        return MinutesEntry(
+            candidate=struck.candidate,
+            tally=struck_tally(struck.candidate, self._electorate, self._rule),
+            result=MinutesResult.WITHDRAWN_FROM_LIST,
+            reason_vi=struck_reason_vi(struck.reason_vi),
+        )
+
+    def _round_entries(self) -> list[MinutesEntry]:
+        """What the current round's minutes must say now: each of its candidates' outcome, or that it was
+        struck; and any candidate struck since its own round's minutes (a bloc's earlier winner)."""
+        round_ids = {c.workflow_id for c in self._round_candidates}
+        entries = []
+        for wf in sorted(round_ids | set(self._struck)):
+            if wf in self._struck:
+                if wf in round_ids or self._struck[wf].round == self._round:
+                    entries.append(self._struck_entry(wf))
+            elif wf in self._verdicts:
+                tally, outcome = self._verdicts[wf]
+                entries.append(
+                    MinutesEntry(
+                        candidate=self._candidates[wf], tally=tally, result=outcome.result, reason_vi=outcome.reason_vi
+                    )
+                )
+        return entries
+
+    async def _settle_minutes(self) -> None:
+        """Amend the last round's minutes rows a strike changed after they were written; the results are
+        final once nothing is left to amend."""
+        while True:
+            changed = [e for e in self._round_entries() if self._recorded.get(e.candidate.workflow_id) != _said(e)]
+            if not changed:
+                break
+            amendment = MinutesAmendment(
+                session_id=self._id(),
+                round=self._round,
+                policy_version=self._policy.version,
+                closed_at=workflow.now(),
+                spoiled=self._round_spoiled,
+                entries=changed,
+            )
+            await self._activity("amend_ballot_minutes", amendment)
+            self._recorded.update({e.candidate.workflow_id: _said(e) for e in changed})
+        self._final = True
+
+    async def _head_decides(self) -> dict[str, VoteOutcome] | None:
         """Wait for the bloc head's decision on the tie; record it in the minutes and the audit; the tied
-        candidates' outcomes (None when the session is cancelled meanwhile)."""
-        self._tie = ranking
-        self._phase, self._counting = SessionPhase.AWAITING_HEAD, False
-        await self._register()
+        candidates' outcomes (None when the session is cancelled meanwhile). A strike meanwhile ranks the
+        round again: the tie narrows, or is settled without the head."""
+        tie = self._rank_round()
+        if not tie.needs_runoff:  # a strike while the minutes were written settled it
+            return bloc_verdicts(tie)
+        self._tie, self._counting = tie, False
         heads = self._holders(Role.BLOC_HEAD)
         await self._notify(
             ballot_notices.tie_decision_needed(
-                self._label(), heads, ranking.tied, ranking.seats_left, self._round, self._require_snapshot()
+                self._label(), heads, tie.tied, tie.seats_left, self._round, self._require_snapshot()
             )
         )
-        await workflow.wait_condition(lambda: self._tie_decision is not None or self._cancelled)
-        if self._cancelled or self._tie_decision is None:
+        # Told and registered before the session shows it awaits the head: whoever sees AWAITING_HEAD finds both.
+        await self._register(SessionPhase.AWAITING_HEAD)
+        self._phase = SessionPhase.AWAITING_HEAD
+        await workflow.wait_condition(lambda: self._tie_decision is not None or self._cancelled or self._tie is None)
+        if self._cancelled:
             return None
+        ranking = self._tie if self._tie is not None else self._rank_round()
+        if self._tie_decision is None or not ranking.needs_runoff:
+            self._tie = None
+            return bloc_verdicts(ranking)  # settled by a strike: the minutes are amended when the session closes
         decision = self._tie_decision
         outcomes = head_decision_verdicts(ranking, decision.choose)
         chosen = [wf for wf in ranking.tied if wf in set(decision.choose)]
@@ -298,13 +421,17 @@ class BallotSessionWorkflow:
             head_decision=chosen,
             entries=[
                 MinutesEntry(
-                    candidate=self._candidates[wf], tally=counted.tallies[wf], result=o.result, reason_vi=o.reason_vi
+                    candidate=self._candidates[wf],
+                    tally=self._round_tallies[wf],
+                    result=o.result,
+                    reason_vi=o.reason_vi,
                 )
                 for wf, o in sorted(outcomes.items())
             ],
             action=action,
         )
         await self._activity("record_tie_decision", record)
+        self._recorded.update({e.candidate.workflow_id: _said(e) for e in record.entries})
         self._tie = None
         return outcomes
 
@@ -322,14 +449,49 @@ class BallotSessionWorkflow:
         self._announced_deadline = self._deadline
         scheduled = SessionScheduled(session_id=self._id(), deadline=self._deadline)
         await asyncio.gather(
-            *(self._signal(c.workflow_id, "session_scheduled", scheduled) for c in self._round_candidates)
+            *(self._signal(c.workflow_id, "session_scheduled", scheduled) for c in self._live(self._round_candidates))
         )
 
-    async def _signal(self, workflow_id: str, name: str, payload: object) -> None:
+    async def _signal(self, workflow_id: str, name: str, payload: object) -> bool:
+        """Signal a nomination; False when it could not be delivered (the nomination has ended)."""
         try:
             await workflow.get_external_workflow_handle(workflow_id).signal(name, payload)
         except Exception as err:  # e.g. the unit withdrew the nomination while the session ran
             workflow.logger.warning("%s for %s not delivered: %s", name, workflow_id, err)
+            return False
+        return True
+
+    async def _tell_joined(self, workflow_ids: list[str]) -> None:
+        """Tell the nominations taken up from the waiting list that this session holds them. One that cannot
+        be told has ended meanwhile: it leaves the list."""
+        joined = ListJoined(session_id=self._id(), kind=self._start.kind)
+        delivered = await asyncio.gather(*(self._signal(wf, "ballot_list_joined", joined) for wf in workflow_ids))
+        for wf, ok in zip(workflow_ids, delivered, strict=True):
+            if not ok:
+                await self._take_off(
+                    ListLeaving(
+                        workflow_id=wf,
+                        session_id=self._id(),
+                        action="ENDED",
+                        to_stage=None,
+                        reason_vi="hồ sơ đã kết thúc trước khi vào danh sách",
+                        left_at=workflow.now(),
+                    )
+                )
+
+    async def _tell_cancelled(self) -> None:
+        cancelled = SessionCancelled(session_id=self._id(), reason=self._cancel_reason)
+        await asyncio.gather(
+            *(
+                self._signal(wf, "ballot_session_cancelled", cancelled)
+                for wf in self._candidates
+                if wf not in self._struck
+            )
+        )
+
+    async def _release(self, workflow_ids: list[str] | None, keep: list[str] | None = None) -> None:
+        """Let go of nominations in the register of lists: those named, or all but `keep`."""
+        await self._activity("release_from_list", self._id(), workflow_ids, keep)
 
     async def _deliver_verdict(self, workflow_id: str, verdict: BallotVerdict) -> None:
         try:
@@ -394,11 +556,8 @@ class BallotSessionWorkflow:
         list has no ballot to cast, and must not hold the session open)."""
         if self._electorate is None:
             return []
-        return [
-            v.id
-            for v in self._electorate.voters
-            if any(not conflicted(v, c, self._rule) for c in self._round_candidates)
-        ]
+        live = self._live(self._round_candidates)
+        return [v.id for v in self._electorate.voters if any(not conflicted(v, c, self._rule) for c in live)]
 
     async def _wait(self, timeout: timedelta) -> bool:
         """Wait for the round to complete; True if it did, False when the timeout ran out first."""
@@ -412,11 +571,80 @@ class BallotSessionWorkflow:
 
     # ---- human actions -----------------------------------------------------------------------------
 
+    @workflow.update(name=JOIN_LIST_UPDATE)
+    def join_list(self, candidate: Candidate) -> None:
+        """A nomination reaching the stage joins the list while it is collected (its offer claimed it for this
+        session first); later ones wait for the next session."""
+        self._add_candidate(candidate)
+
+    @join_list.validator
+    @payload_required
+    def _validate_join_list(self, candidate: Candidate) -> None:
+        if self._phase != SessionPhase.COLLECTING or self._list_closed or self._cancelled:
+            raise ValueError(f"the list is closed; the session is {self._phase.value}")
+
     @workflow.signal
-    def offer_candidate(self, candidate: Candidate) -> None:
-        """A nomination reaching the stage joins the list while it is open; later ones wait for the next."""
-        if self._phase == SessionPhase.COLLECTING and not self._list_closed:
-            self._add_candidate(candidate)
+    async def candidate_left(self, leaving: ListLeaving) -> None:
+        """A nomination on the list left its stage by something other than this session's verdict."""
+        await self._take_off(leaving)
+
+    async def _take_off(self, leaving: ListLeaving) -> None:
+        """While the list is collected the nomination is taken off it; once voting has opened it is struck.
+        After the results are settled nothing changes: they were counted while it was on the list."""
+        wf = leaving.workflow_id
+        candidate = self._candidates.get(wf)
+        if candidate is None or wf in self._struck or self._final or self._phase == SessionPhase.CANCELLED:
+            workflow.logger.info("leaving notice for %s not applied (phase %s)", wf, self._phase.value)
+            return
+        actor, channel = leaving.actor or "system", leaving.channel or "SYSTEM"
+        if self._phase == SessionPhase.COLLECTING:
+            del self._candidates[wf]
+            self._note(
+                SessionActionKind.CANDIDATE_REMOVED,
+                actor,
+                channel,
+                f"{wf} taken off the list: {leaving.reason_vi}",
+                nomination=wf,
+                nomination_action=leaving.action,
+            )
+        else:
+            self._struck[wf] = StruckCandidate(
+                candidate=candidate,
+                round=self._round,
+                action=leaving.action,
+                to_stage=leaving.to_stage,
+                reason_vi=leaving.reason_vi,
+                struck_at=leaving.left_at,
+            )
+            self._verdicts.pop(wf, None)
+            self._note(
+                SessionActionKind.CANDIDATE_STRUCK,
+                actor,
+                channel,
+                f"{wf} struck from the list in round {self._round}: {leaving.reason_vi}",
+                nomination=wf,
+                nomination_action=leaving.action,
+                round=self._round,
+            )
+            if self._tie is not None:
+                self._rerank_tie()
+        await self._release([wf])
+        await self._register()
+        if self._phase != SessionPhase.COLLECTING and self._electorate is not None:
+            await self._notify(
+                ballot_notices.candidate_struck(
+                    self._label(), self._voter_ids(), wf, leaving.reason_vi, self._require_snapshot()
+                )
+            )
+
+    def _rerank_tie(self) -> None:
+        """A candidate struck while the bloc head's decision is awaited: rank the round again; the tie narrows
+        (the head chooses among what is left) or is settled (`_tie` None)."""
+        ranking = self._rank_round()
+        for wf in [c.workflow_id for c in self._round_candidates]:
+            self._verdicts.pop(wf, None)
+        self._decide(bloc_verdicts(ranking))
+        self._tie = ranking if ranking.needs_runoff else None
 
     @workflow.update
     async def close_list(self, closing: ListClosing) -> SessionStatus:
@@ -471,6 +699,7 @@ class BallotSessionWorkflow:
             self._rule,
             already_voted=cast.voter in self._ballots,
             amend_allowed=False,
+            struck=self._struck,
         )
         if errors:
             raise ValueError("; ".join(errors))
@@ -587,7 +816,7 @@ class BallotSessionWorkflow:
             phase=self._phase,
             round=self._round,
             deadline=self._deadline,
-            candidates=self._round_candidates or list(self._candidates.values()),
+            candidates=self._live(self._round_candidates or list(self._candidates.values())),
             electorate_size=self._electorate.size if self._electorate else 0,
             voted=sorted(self._ballots),
             quorum_met=bool(session and session.quorum_met),
@@ -599,6 +828,7 @@ class BallotSessionWorkflow:
             cancel_reason=self._cancel_reason,
             tied=list(self._tie.tied) if self._tie else [],
             seats_left=self._tie.seats_left if self._tie else 0,
+            struck=[self._struck[wf] for wf in sorted(self._struck)],
         )
 
     # ---- helpers ------------------------------------------------------------------------------------
@@ -676,7 +906,7 @@ class BallotSessionWorkflow:
         if self._start.kind == BallotSessionKind.BLOC:
             return self._policy.voting_policies[self._bloc_policy_code()]
         # A council session's quorum is the strictest among its candidates' policies.
-        policies = [self._council_policy(c) for c in self._round_candidates] or [
+        policies = [self._council_policy(c) for c in self._live(self._round_candidates)] or [
             self._policy.voting_policies["COUNCIL_MAJORITY"]
         ]
         return max(policies, key=lambda p: p.quorum.numerator / p.quorum.denominator)
@@ -706,10 +936,27 @@ class BallotSessionWorkflow:
             candidates=self._round_candidates,
             electorate=self._electorate,
             rule=self._rule,
+            struck=sorted(self._struck),
         )
 
-    async def _record_minutes(self, counted: CountResult, outcomes: dict[str, VoteOutcome]) -> None:
+    async def _record_minutes(self, outcomes: dict[str, VoteOutcome]) -> None:
+        """The round's minutes: each counted candidate's tally and outcome, and each candidate struck since
+        the last minutes, as withdrawn from the list with the reason."""
         assert self._electorate is not None
+        entries = [
+            MinutesEntry(
+                candidate=self._candidates[wf], tally=self._round_tallies[wf], result=o.result, reason_vi=o.reason_vi
+            )
+            for wf, o in outcomes.items()
+            if wf not in self._struck
+        ]
+        round_ids = {c.workflow_id for c in self._round_candidates}
+        entries += [
+            self._struck_entry(wf)
+            for wf, struck in self._struck.items()
+            if wf in round_ids or struck.round == self._round
+        ]
+        entries.sort(key=lambda e: e.candidate.workflow_id)
         minutes = SessionMinutes(
             session_id=self._id(),
             kind=self._start.kind,
@@ -719,34 +966,32 @@ class BallotSessionWorkflow:
             policy_version=self._policy.version,
             closed_at=workflow.now(),
             electorate_size=self._electorate.size,
-            entries=[
-                MinutesEntry(
-                    candidate=self._candidates[wf], tally=counted.tallies[wf], result=o.result, reason_vi=o.reason_vi
-                )
-                for wf, o in sorted(outcomes.items())
-            ],
+            entries=entries,
             participation=[p for v, p in sorted(self._participation.items()) if v in self._ballots],
-            spoiled=len(counted.spoiled),
+            spoiled=self._round_spoiled,
         )
+        self._recorded = {e.candidate.workflow_id: _said(e) for e in entries}
         await self._activity("record_ballot_minutes", minutes)
-        await request_anchor()  # the minutes are in the audit chain: anchor its head now
 
-    async def _register(self) -> None:
-        row = SessionRow(
-            session_id=self._id(),
-            kind=self._start.kind,
-            scope=self._start.scope,
-            meeting_ref=self._start.meeting_ref,
-            phase=self._phase,
-            opened_by=self._start.opened_by,
-            deadline=self._deadline,
-            policy_version=self._policy.version,
-            candidates=len(self._candidates),
-            electorate_size=self._electorate.size if self._electorate else 0,
-            voted=len(self._ballots),
-        )
-        actions, self._actions = self._actions, []
-        await self._activity("register_ballot_session", row, actions)
+    async def _register(self, phase: SessionPhase | None = None) -> None:
+        """Write the session's row (in `phase`, default its own) with the people's actions noted since."""
+        # One write at a time, each of the state as it is then: an earlier phase never lands after a later one.
+        async with self._register_lock:
+            row = SessionRow(
+                session_id=self._id(),
+                kind=self._start.kind,
+                scope=self._start.scope,
+                meeting_ref=self._start.meeting_ref,
+                phase=phase or self._phase,
+                opened_by=self._start.opened_by,
+                deadline=self._deadline,
+                policy_version=self._policy.version,
+                candidates=len(self._candidates) - len(self._struck),
+                electorate_size=self._electorate.size if self._electorate else 0,
+                voted=len(self._ballots),
+            )
+            actions, self._actions = self._actions, []
+            await self._activity("register_ballot_session", row, actions)
 
     async def _notify(self, drafts: list[NotificationDraft]) -> None:
         if not drafts:
@@ -758,3 +1003,7 @@ class BallotSessionWorkflow:
         return await workflow.execute_activity(
             name, args=list(args), result_type=result_type, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY
         )
+
+
+def _said(entry: MinutesEntry) -> tuple[str, str]:
+    return entry.result.value, entry.reason_vi

@@ -18,8 +18,15 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.ballot_messages import BallotVerdict
-    from domain.ballots import KIND_AT_STAGE, STAGE_OF_KIND, BallotSessionKind, Candidate, meeting_count_errors
+    from domain.ballot_messages import BallotVerdict, ListJoined, ListLeaving, SessionCancelled
+    from domain.ballots import (
+        KIND_AT_STAGE,
+        STAGE_OF_KIND,
+        BallotSessionKind,
+        Candidate,
+        leaving_reason_vi,
+        meeting_count_errors,
+    )
     from domain.calendar import DEFAULT_CALENDAR, VIETNAM_TZ
     from domain.catalog import AUTHORITY_LABELS_VI, AwardForm, PolicySet, policy_set
     from domain.decisions import DecisionRef
@@ -79,6 +86,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.payloads import payload_required
     from workflows.search_attributes import BLOC, NOMINATION_STAGE, STAGE_DUE_AT
 
+from workflows.ballot_session import BallotSessionWorkflow
+
 # A ballot session's deadline (signal session_scheduled) is waited for, and escalated when it passes.
 SESSION_DEADLINE_WAIT_PATCH = "session-deadline-wait"
 # A consultation that waits for another transition changes the due date only once accepted.
@@ -133,6 +142,10 @@ class NominationWorkflow:
         self._hold: HoldView | None = None
         self._objections: list[Objection] = []
         self._pending_verdict: BallotVerdict | None = None
+        self._ballot_session: str | None = None  # the open ballot session whose list holds this nomination
+        self._due_session: str | None = None  # the ballot session whose deadline the stage is due at
+        self._stage_changes = 0  # tells an offer whether the nomination moved while it was made
+        self._exit: ListLeaving | None = None  # how it last left a council or bloc stage (session id blank)
         self._shown_due: datetime | None = None
         # Serialises transitions so they are applied and persisted in sequence order.
         self._lock = asyncio.Lock()
@@ -420,7 +433,66 @@ class NominationWorkflow:
             proposing_organisation=self._nomination.ministry,
             proposer_actor_id=self._nomination.proposer,
         )
-        await self._lookup("offer_to_open_session", kind.value, scope, candidate)
+        changes = self._stage_changes
+        # The session whose list holds it, or None (a null result decodes as None whatever the type).
+        holder = await self._lookup("offer_to_open_session", kind.value, scope, candidate, result=str)
+        if holder is None:
+            return
+        if self._stage_changes == changes:
+            self._ballot_session = holder
+        elif self._exit is not None:  # it left the stage while the offer was made: off that list again
+            await self._tell_left(holder)
+
+    @workflow.signal
+    async def ballot_list_joined(self, joined: ListJoined) -> None:
+        """A ballot session took this nomination up from the waiting list when it opened."""
+        if self._route.stage == STAGE_OF_KIND[joined.kind]:
+            self._ballot_session = joined.session_id
+        elif self._exit is not None:  # it left the stage before the session could tell it
+            await self._tell_left(joined.session_id)
+
+    @workflow.signal
+    def ballot_session_cancelled(self, cancelled: SessionCancelled) -> None:
+        """The session this nomination waited for was cancelled: it is off that list, and its stage is no longer
+        due at that session's deadline (nor escalated from it) until a next session sets one."""
+        if self._ballot_session == cancelled.session_id:
+            self._ballot_session = None
+        if self._due_session == cancelled.session_id:
+            self._due_session = None
+            if self._route.stage in BALLOT_KINDS:
+                self._due_at, self._escalated = None, False
+                self._show_due_date()
+                self._reschedules += 1  # the stage's wait re-arms without the dead deadline
+
+    async def _leave_ballot_list(
+        self, action: str, to_stage: Stage, outcome_vi: str, actor: str | None, channel: str | None
+    ) -> None:
+        """It left a council or bloc stage: the session whose list holds it is told, unless the move is that
+        session's own verdict."""
+        self._exit = ListLeaving.model_validate(
+            {
+                "workflow_id": workflow.info().workflow_id,
+                "session_id": "",
+                "action": action,
+                "to_stage": to_stage,
+                "reason_vi": leaving_reason_vi(to_stage, outcome_vi),
+                "left_at": workflow.now(),
+                "actor": actor,
+                "channel": channel,
+            }
+        )
+        session_id, self._ballot_session = self._ballot_session, None
+        if session_id is not None and action != "BALLOT_RESULT":
+            await self._tell_left(session_id)
+
+    async def _tell_left(self, session_id: str) -> None:
+        assert self._exit is not None
+        leaving = self._exit.model_copy(update={"session_id": session_id})
+        session = workflow.get_external_workflow_handle_for(BallotSessionWorkflow.run, session_id)
+        try:
+            await session.signal(BallotSessionWorkflow.candidate_left, leaving)
+        except Exception as err:  # the session has ended meanwhile: no list holds it any more
+            workflow.logger.warning("leaving notice to %s not delivered: %s", session_id, err)
 
     def _ballot_scope(self, kind: BallotSessionKind) -> str | None:
         if kind == BallotSessionKind.COUNCIL:
@@ -438,6 +510,8 @@ class NominationWorkflow:
                 "ignoring ballot verdict from %s in stage %s", verdict.session_id, self._route.stage
             )
             return
+        if self._ballot_session == verdict.session_id:
+            self._ballot_session = None  # the session has closed and let go of its list
         if self._hold is not None:
             self._pending_verdict = verdict  # applied when the nomination is released
             return
@@ -751,6 +825,7 @@ class NominationWorkflow:
         """The ballot session holding this nomination votes until its deadline: the stage is due then."""
         if self._route.stage in BALLOT_KINDS and self._with_deadlines:
             self._due_at, self._escalated = scheduled.deadline, False
+            self._due_session = scheduled.session_id
             self._show_due_date()
             # Runs from before this patch set the due date without waiting for it: never escalated.
             if workflow.patched(SESSION_DEADLINE_WAIT_PATCH):
@@ -982,6 +1057,11 @@ class NominationWorkflow:
                 await workflow.execute_activity(
                     "record_transition", record, start_to_close_timeout=PERSIST_TIMEOUT, retry_policy=PERSIST_RETRY
                 )
+            if from_stage != outcome.stage:
+                self._stage_changes += 1
+                self._due_session = None
+                if from_stage in BALLOT_KINDS:
+                    await self._leave_ballot_list(action, outcome.stage, outcome_vi, actor, channel)
             return ActionReceipt(
                 seq=seq, stage=outcome.stage, stage_label_vi=outcome.stage.label_vi, outcome_vi=outcome_vi
             )

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 from temporalio import workflow
@@ -29,8 +30,15 @@ from activities.ballots import BallotActivities
 from activities.db import create_engine
 from activities.migrate import alembic_config, upgrade_to_head
 from activities.persistence import PersistenceActivities
-from activities.schema import ballot_minutes, ballot_participation, ballot_sessions, notifications
+from activities.schema import (
+    ballot_list_members,
+    ballot_minutes,
+    ballot_participation,
+    ballot_sessions,
+    notifications,
+)
 from domain.ballot_messages import (
+    JOIN_LIST_UPDATE,
     CountRequest,
     CountResult,
     MinutesEntry,
@@ -64,7 +72,7 @@ pytestmark = pytest.mark.integration
 HANOI = timezone(timedelta(hours=7))
 POLICY = policy_set(POLICY_VERSION)
 CHOICE_WORD = re.compile(r"\b(FOR|AGAINST|ABSTAIN)\b")
-BALLOT_TABLES = {"ballot_sessions", "ballot_participation", "ballot_minutes"}
+BALLOT_TABLES = {"ballot_sessions", "ballot_participation", "ballot_minutes", "ballot_list_members"}
 SCOPE = f"T{uuid.uuid4().hex[:8].upper()}"  # this module's sessions stay out of the real BTP council's way
 
 
@@ -266,10 +274,12 @@ async def test_waiting_candidates_are_the_nominations_at_the_stage_in_scope(
 
 @workflow.defn(name="BallotActivitiesTestOfferProbe")
 class OfferProbe:
-    """Stands in for a ballot session: records the candidates offered to it until told to finish."""
+    """Stands in for a ballot session: lists the candidates offered to it (the session's `join_list` update)
+    until its list is closed, then refuses them as the session's validator does; finishes when told."""
 
     def __init__(self) -> None:
         self._offers: list[Candidate] = []
+        self._closed = False
         self._done = False
 
     @workflow.run
@@ -277,9 +287,19 @@ class OfferProbe:
         await workflow.wait_condition(lambda: self._done)
         return self._offers
 
-    @workflow.signal(name="offer_candidate")
-    def offer_candidate(self, offered: Candidate) -> None:
-        self._offers.append(offered)
+    @workflow.update(name=JOIN_LIST_UPDATE)
+    def join_list(self, offered: Candidate) -> None:
+        if offered not in self._offers:  # a nomination is listed once, however often it is offered
+            self._offers.append(offered)
+
+    @join_list.validator
+    def _validate_join_list(self, offered: Candidate) -> None:
+        if self._closed:
+            raise ValueError("the list is closed")
+
+    @workflow.signal
+    def close(self) -> None:
+        self._closed = True
 
     @workflow.signal
     def finish(self) -> None:
@@ -290,23 +310,23 @@ class OfferProbe:
         return list(self._offers)
 
 
-async def eventually_offered(handle: Any, count: int) -> list[Candidate]:
-    for _ in range(100):
-        offers: list[Candidate] = await handle.query(OfferProbe.offers)
-        if len(offers) >= count:
-            return offers
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the probe did not receive {count} offer(s)")
+async def holder_of(engine: AsyncEngine, workflow_id: str) -> str | None:
+    async with engine.connect() as conn:
+        found = await conn.scalar(
+            sa.select(ballot_list_members.c.session_id).where(ballot_list_members.c.workflow_id == workflow_id)
+        )
+    return None if found is None else str(found)
 
 
-async def test_offer_signals_the_newest_collecting_session_of_the_scope(
-    ballots: BallotActivities, client: Client
+async def test_an_offer_lists_the_nomination_on_one_collecting_session_of_the_scope(
+    ballots: BallotActivities, client: Client, own_engine: AsyncEngine
 ) -> None:
     scope = fresh_scope()
     queue = f"offer-probe-{uuid.uuid4().hex[:8]}"
     env = activity_env()
     offered = candidate(f"nomination-2026-BTP-{uuid.uuid4().hex[:6]}")
     assert await env.run(ballots.offer_to_open_session, "COUNCIL", scope, offered) is None  # no session at all
+    assert await holder_of(own_engine, offered.workflow_id) is None
 
     async with Worker(client, task_queue=queue, workflows=[OfferProbe], workflow_runner=UnsandboxedWorkflowRunner()):
         older_id, newer_id, voting_id, bloc_id = (f"ballot-probe-{uuid.uuid4().hex[:10]}" for _ in range(4))
@@ -319,26 +339,81 @@ async def test_offer_signals_the_newest_collecting_session_of_the_scope(
         await env.run(ballots.register_ballot_session, session_row(voting_id, scope, SessionPhase.VOTING))
         await env.run(ballots.register_ballot_session, session_row(bloc_id, scope, kind=BallotSessionKind.BLOC))
 
+        # The newest collecting session of the kind and scope lists it, and the register says it holds it.
         assert await env.run(ballots.offer_to_open_session, "COUNCIL", scope, offered) == newer_id
-        assert await eventually_offered(probes[newer_id], 1) == [offered]
-        assert await env.run(ballots.offer_to_open_session, "BLOC", scope, offered) == bloc_id
-        assert await eventually_offered(probes[bloc_id], 1) == [offered]
+        assert await probes[newer_id].query(OfferProbe.offers) == [offered]
+        assert await holder_of(own_engine, offered.workflow_id) == newer_id
+        # Offered again (a retry, or to the bloc's session): the list that holds it answers; nothing is listed
+        # twice and no second session lists it.
+        assert await retried(env).run(ballots.offer_to_open_session, "COUNCIL", scope, offered) == newer_id
+        assert await env.run(ballots.offer_to_open_session, "BLOC", scope, offered) == newer_id
+        assert await probes[bloc_id].query(OfferProbe.offers) == []
 
-        # The newer session closes its list: the older one (still COLLECTING) gets the next offer.
-        await env.run(ballots.register_ballot_session, session_row(newer_id, scope, SessionPhase.VOTING))
+        # The newest session closes its list while the register still says COLLECTING: its update refuses,
+        # the claim is let go and the older session collecting gets the nomination.
+        await probes[newer_id].signal(OfferProbe.close)
         second = candidate(f"nomination-2026-BTP-{uuid.uuid4().hex[:6]}")
         assert await env.run(ballots.offer_to_open_session, "COUNCIL", scope, second) == older_id
-        assert await eventually_offered(probes[older_id], 1) == [second]
+        assert await probes[older_id].query(OfferProbe.offers) == [second]
+        assert await holder_of(own_engine, second.workflow_id) == older_id
 
-        # The register still says COLLECTING but the workflow has ended: no session to join.
+        # The session that held a nomination let go of it: it can join another list.
+        assert await env.run(ballots.release_from_list, newer_id, [offered.workflow_id], None) == 1
+        assert await env.run(ballots.offer_to_open_session, "COUNCIL", scope, offered) == older_id
+        assert await probes[older_id].query(OfferProbe.offers) == [second, offered]
+
+        # A session that ended without letting go (terminated): its claims are void; the register still says
+        # COLLECTING for the older one but its workflow has ended, so there is no session to join.
         await probes[older_id].signal(OfferProbe.finish)
-        assert await probes[older_id].result() == [second]
-        assert await env.run(ballots.offer_to_open_session, "COUNCIL", scope, second) is None
+        assert await probes[older_id].result() == [second, offered]
+        third = candidate(f"nomination-2026-BTP-{uuid.uuid4().hex[:6]}")
+        assert await env.run(ballots.offer_to_open_session, "COUNCIL", scope, third) is None
+        assert await holder_of(own_engine, third.workflow_id) is None
 
         for wf in (newer_id, voting_id, bloc_id):
             await probes[wf].signal(OfferProbe.finish)
         assert await probes[voting_id].result() == []  # a VOTING session is never offered anything
         assert await probes[newer_id].result() == [offered]
+
+
+async def test_a_session_takes_up_only_the_waiting_nominations_no_other_open_session_holds(
+    ballots: BallotActivities, own_engine: AsyncEngine
+) -> None:
+    ministry = fresh_scope()
+    persistence = PersistenceActivities(own_engine)
+    env = activity_env()
+    waiting = []
+    for seq in range(3):
+        nomination = Nomination.model_validate(nomination_data(ministry=ministry))
+        await env.run(persistence.record_transition, transition(nomination, seq + 1, Stage.COUNCIL_REVIEW))
+        waiting.append(workflow_id_for(nomination))
+    first, second = (f"ballot-council-{ministry}-{uuid.uuid4().hex[:6]}" for _ in range(2))
+
+    # Two sessions opening at the same moment: each nomination is claimed by exactly one of them.
+    taken = await asyncio.gather(
+        env.run(ballots.waiting_candidates, "COUNCIL", ministry, first),
+        env.run(ballots.waiting_candidates, "COUNCIL", ministry, second),
+    )
+    by_session = [{c.workflow_id for c in found} for found in taken]
+    assert by_session[0] | by_session[1] == set(waiting)
+    assert not by_session[0] & by_session[1], "a nomination on two open sessions' lists"
+    for wf in waiting:
+        assert await holder_of(own_engine, wf) == (first if wf in by_session[0] else second)
+    # Taken up again (a retry): the same list, nothing claimed twice.
+    again = await retried(env).run(ballots.waiting_candidates, "COUNCIL", ministry, first)
+    assert {c.workflow_id for c in again} == by_session[0]
+
+    # The first session closes its list keeping one nomination; the others it held are free, and a third
+    # session takes them up.
+    kept = sorted(by_session[0])[:1]
+    await env.run(ballots.release_from_list, first, None, kept)
+    third = f"ballot-council-{ministry}-{uuid.uuid4().hex[:6]}"
+    found = await env.run(ballots.waiting_candidates, "COUNCIL", ministry, third)
+    assert {c.workflow_id for c in found} == set(waiting) - set(kept) - by_session[1]
+    # Everything released when the sessions end.
+    for session_id in (first, second, third):
+        await env.run(ballots.release_from_list, session_id, None, [])
+    assert [await holder_of(own_engine, wf) for wf in waiting] == [None] * 3
 
 
 # ---- the electorate and the key ------------------------------------------------------------------------
@@ -681,17 +756,15 @@ async def test_the_ballot_migration_upgrades_and_downgrades_on_sqlite(tmp_path: 
         finally:
             await engine.dispose()
 
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
     await upgrade_to_head(url)
     names, version = await state()
-    assert (names >= BALLOT_TABLES, version) == (True, HEAD_REVISION)
+    assert (names >= BALLOT_TABLES, version) == (True, head)
     await asyncio.to_thread(command.downgrade, alembic_config(url), "0001")
     names, version = await state()
     assert (names & BALLOT_TABLES, version) == (set(), "0001")
     await upgrade_to_head(url)
-    assert (await state())[1] == HEAD_REVISION
-
-
-HEAD_REVISION = "0005"  # the newest migration; the ballot tables arrived in 0002
+    assert (await state())[1] == head
 
 
 async def test_register_and_minutes_are_idempotent_on_sqlite(

@@ -10,6 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from domain.ballot_messages import MinutesResult
 from domain.ballots import (
     Ballot,
     BallotSessionKind,
@@ -21,10 +22,13 @@ from domain.ballots import (
     ReceiptState,
     Voter,
     ballot_errors,
+    bloc_quota,
     conflicted,
     council_outcomes,
     count,
     head_decision_verdicts,
+    leaving_reason_vi,
+    live_candidates,
     make_receipt,
     natural_conflict_rule,
     opener_error,
@@ -33,12 +37,17 @@ from domain.ballots import (
     receipt_state,
     resolve_with_head_decision,
     runoff_candidates,
+    runoff_seats,
     runoffs_exhausted,
     session_errors,
+    struck_reason_vi,
+    struck_tally,
     tie_decision_errors,
     turnout,
+    void_struck,
 )
 from domain.catalog import Fraction, VotingPolicy, policy_set
+from domain.stages import Stage
 from domain.voting import Tally, VoteResult, evaluate
 
 POLICY = policy_set("2025.07")
@@ -643,3 +652,79 @@ def test_what_became_of_a_receipt():
     assert receipt_state(counted.upper(), [counted], [spoiled]) == ReceiptState.COUNTED
     assert receipt_state(spoiled, [counted], [spoiled]) == ReceiptState.SPOILED
     assert receipt_state("s:" + "c" * 64, [counted], None) == ReceiptState.NOT_FOUND
+
+
+# --- struck candidates: a nomination that left its stage while voting was open ------------------------
+
+
+@HYPOTHESIS
+@given(session=sessions(), data=st.data())
+def test_striking_a_candidate_voids_its_choices_and_changes_no_other_tally(session, data):
+    electorate, candidates, rule, ballots = session
+    struck = data.draw(st.sets(st.sampled_from([c.workflow_id for c in candidates])))
+    live = live_candidates(candidates, struck)
+    # Ballots cast before the strike (choices on it) and after (omitting it) are both accepted.
+    before = ballots
+    after = [void_struck(b, struck) for b in ballots]
+    for b in before + after:
+        assert ballot_errors(b, electorate, candidates, rule, struck=struck) == []
+    unstruck = count(ballots, candidates, electorate, rule)
+    for cast in (before, after):
+        tallies = count(cast, candidates, electorate, rule, struck=struck)
+        # A struck candidate has no tally at all: nothing counted for it, whenever the ballot came.
+        assert list(tallies) == [c.workflow_id for c in live]
+        assert not set(tallies) & struck
+        # Striking is per candidate: every other candidate's count is exactly what it would have been.
+        assert tallies == {wf: t for wf, t in unstruck.items() if wf not in struck}
+
+
+def test_a_struck_candidate_may_be_omitted_or_chosen_but_the_rest_is_still_checked():
+    electorate = council(3)
+    candidates = [cand("wf-a"), cand("wf-b", nominee="m2")]
+    struck = {"wf-a"}
+    omitting = Ballot(voter_id="m1", choices={"wf-b": F})
+    choosing = Ballot(voter_id="m1", choices={"wf-a": F, "wf-b": A})
+    assert ballot_errors(omitting, electorate, candidates, struck=struck) == []
+    assert ballot_errors(choosing, electorate, candidates, struck=struck) == []
+    # Without the strike, omitting it is an incomplete ballot.
+    assert any("has no choice for candidate(s): wf-a" in e for e in ballot_errors(omitting, electorate, candidates))
+    # Still refused: a live candidate left out, a candidate never on the list, a conflicted voter's choice.
+    assert any(
+        "has no choice" in e
+        for e in ballot_errors(Ballot(voter_id="m1", choices={"wf-a": F}), electorate, candidates, struck=struck)
+    )
+    invented = Ballot(voter_id="m1", choices={"wf-b": F, "wf-x": F})
+    errors = ballot_errors(invented, electorate, candidates, struck=struck)
+    assert any("not on this session's list" in e for e in errors)
+    nominee = Ballot(voter_id="m2", choices={"wf-b": F})
+    assert any("they are the nominee" in e for e in ballot_errors(nominee, electorate, candidates, struck=struck))
+    # Every voter's choice on the struck candidate is void: 9 FOR before the strike count for nothing.
+    cast = [choosing, Ballot(voter_id="m3", choices={"wf-a": F, "wf-b": F})]
+    tallies = count(cast, candidates, electorate, ConflictRule.NOMINEE_ONLY, struck=struck)
+    assert list(tallies) == ["wf-b"] and (tallies["wf-b"].votes_for, tallies["wf-b"].present) == (1, 2)
+
+
+def test_a_struck_candidate_is_out_of_the_bloc_ranking_and_quota():
+    # 9/9 for the withdrawn candidate would have taken the one flag; struck, the seat goes to the next.
+    tallies = {"wf-gone": T(8, 8, 8), "wf-b": T(8, 8, 6), "wf-c": T(8, 8, 5)}
+    candidates = [cand(wf) for wf in tallies]
+    policy = BLOC.model_copy(update={"quota": 1})
+    live = live_candidates(candidates, {"wf-gone"})
+    ranking = rank_bloc({wf: t for wf, t in tallies.items() if wf != "wf-gone"}, live, policy)
+    assert ranking.winners == ["wf-b"] and "wf-gone" not in ranking.outcomes
+    # A runoff's seats: the quota less the earlier winners still on the list.
+    assert bloc_quota(policy) == 1 and bloc_quota(BLOC.model_copy(update={"quota": None})) == 1
+    assert runoff_seats(2, ["wf-a"]) == 1
+    assert runoff_seats(2, ["wf-a"], struck={"wf-a"}) == 2
+    assert runoff_seats(1, ["wf-a", "wf-b"]) == 1  # never below one
+
+
+def test_the_minutes_of_a_struck_candidate_say_withdrawn_from_the_list_never_a_result():
+    electorate = council(9)
+    nominee_on_council = cand("wf-a", nominee="m1")
+    tally = struck_tally(nominee_on_council, electorate, ConflictRule.NOMINEE_ONLY)
+    assert (tally.members, tally.present, tally.votes_for, tally.votes_against) == (8, 0, 0, 0)
+    reason = struck_reason_vi(leaving_reason_vi(Stage.WITHDRAWN, "Đơn vị rút đề nghị: chuyển công tác"))
+    assert reason.startswith("Rút khỏi danh sách bỏ phiếu: hồ sơ đã chuyển sang «Đơn vị rút đề nghị»")
+    assert "chuyển công tác" in reason and "không được tính" in reason
+    assert MinutesResult.WITHDRAWN_FROM_LIST.value not in {r.value for r in VoteResult}
