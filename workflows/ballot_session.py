@@ -92,6 +92,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.notices import NotificationDraft
     from domain.roster import Role, RosterSnapshot
     from domain.voting import Tally, VoteOutcome, VoteResult
+    from workflows.audit_anchor import request_anchor
     from workflows.payloads import payload_required
 
 T = TypeVar("T")
@@ -972,6 +973,7 @@ class BallotSessionWorkflow:
         )
         self._recorded = {e.candidate.workflow_id: _said(e) for e in entries}
         await self._activity("record_ballot_minutes", minutes)
+        await request_anchor()  # the minutes are in the audit chain: anchor its head now
 
     async def _register(self, phase: SessionPhase | None = None) -> None:
         """Write the session's row (in `phase`, default its own) with the people's actions noted since."""
