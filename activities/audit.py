@@ -350,6 +350,8 @@ class ChainVerifier:
         problem = content_problem(row)
         if problem is not None:
             return self._break(row_id, workflow_id, "hash", problem)
+        if not isinstance(row["hash"], str) or not _HEX64.match(row["hash"]):
+            return self._break(row_id, workflow_id, "hash", f"stored hash {row['hash']!r} is not 64 hex digits")
         content = row["entry"]
         try:
             plain_hash = chain_hash(row["prev_hash"], content)

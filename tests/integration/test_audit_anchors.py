@@ -21,22 +21,27 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 
-from activities.audit import DECISION_ISSUED, chain_hash, keyed_hash
+from activities.audit import BALLOT_MINUTES, DECISION_ISSUED, chain_hash, keyed_hash
 from activities.db import create_engine
 from activities.roster_store import load_roster
 from activities.schema import audit_log
 from domain.audit_anchors import Anchor, AnchorReason, anchor_stamp
+from domain.ballot_messages import SessionPhase
+from domain.ballots import Choice
 from domain.catalog import Authority
 from domain.decisions import DecisionRef, DecisionRequest, decision_workflow_id
 from domain.roster import Roster
 from runtime.audit_anchors import anchor_interval, ensure_anchor_workflow, read_anchors
 from runtime.audit_keys import audit_keyring
+from runtime.ballots import cast, session_status
 from runtime.decisions import issue_decision
 from tests.conftest import new_database
-from tests.integration.helpers import AUTH_ENV, CENTRAL, token_for
+from tests.integration.helpers import AUTH_ENV, CENTRAL, SECRETARY, token_for
 from tests.integration.test_audit import chain, record_all, steps
+from tests.integration.test_ballot_sessions import CHAIR, ballot_for, in_council, wait_candidates, wait_phase
+from tests.integration.test_cli import cli, cli_env  # noqa: F401  (cli_env: the CLI's environment fixture)
 from workflows.audit_anchor import AuditAnchorWorkflow, anchor_workflow_id
 
 pytestmark = pytest.mark.integration
@@ -159,7 +164,9 @@ async def test_a_decision_asks_for_an_anchor_right_after_its_audit_entry(
     deployment: Deployment, tmp_path: Path
 ) -> None:
     await deployment.anchored(lambda a: a.count == 0, "of the empty chain")  # the first reading, at its start
-    handle = deployment.client.get_workflow_handle_for(AuditAnchorWorkflow.run, anchor_workflow_id(deployment.queue))
+    handle: WorkflowHandle[AuditAnchorWorkflow, None] = deployment.client.get_workflow_handle_for(
+        AuditAnchorWorkflow.run, anchor_workflow_id(deployment.queue)
+    )
     # A minute between timer readings from here on, so the anchor below is the decision's request.
     await handle.signal(AuditAnchorWorkflow.configure, 60)
     configured = await handle.query(AuditAnchorWorkflow.anchors)
@@ -196,6 +203,55 @@ async def test_a_decision_asks_for_an_anchor_right_after_its_audit_entry(
     assert latest is not None and latest.last_id == entry["id"]  # nothing written since
     assert lines[-2:] == [[], [anchor_stamp(latest)]]
     assert f"mã băm {entry['hash'][:16]}…" in lines[-1][0]
+
+
+async def test_a_ballot_session_asks_for_an_anchor_when_its_minutes_are_written(
+    client: Client,
+    task_queue: str,
+    db_engine: AsyncEngine,
+    cli_env: dict[str, str],  # noqa: F811
+) -> None:
+    """On the session worker (its anchor workflow reads every minute): the close's minutes are anchored at the
+    session's request, and `ballot status` of the closed session prints the anchor."""
+    await in_council(client, task_queue, "BANG_KHEN_BO")
+    meeting = f"HD-{uuid.uuid4().hex[:8]}"
+    opened = await cli(
+        cli_env, "ballot", "open", "--kind", "council", "--scope", "BTP", "--meeting", meeting,
+        "--actor", SECRETARY, "--deadline-hours", "1",
+    )  # fmt: skip
+    assert opened.returncode == 0, opened.stderr
+    session_id = opened.stdout.strip().splitlines()[-1]
+    await wait_candidates(client, session_id, 1)
+    listed = await cli(cli_env, "ballot", "close-list", session_id, "--actor", SECRETARY)
+    assert listed.returncode == 0, listed.stderr
+    status = await session_status(client, session_id)
+    for voter in ("btp.hd.uy-vien-1", "btp.hd.uy-vien-2"):
+        await cast(client, session_id, voter, ballot_for(status, voter, Choice.AGAINST))
+    closed = await cli(cli_env, "ballot", "close", session_id, "--actor", CHAIR)
+    assert closed.returncode == 0, closed.stderr
+    await wait_phase(client, session_id, SessionPhase.CLOSED)
+
+    async with db_engine.connect() as conn:
+        minutes_id = await conn.scalar(
+            sa.select(audit_log.c.id).where(audit_log.c.workflow_id == session_id, audit_log.c.action == BALLOT_MINUTES)
+        )
+    assert minutes_id is not None
+    anchor = None
+    for _ in range(300):
+        anchors = (await read_anchors(client, task_queue)).anchors
+        anchor = next((a for a in anchors if session_id in a.requested_by), None)
+        if anchor is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert anchor is not None, f"the session asked for no anchor: {anchors}"
+    assert anchor.last_id >= minutes_id
+
+    shown = await cli(cli_env, "ballot", "status", session_id, "--actor", SECRETARY)
+    assert shown.returncode == 0, shown.stderr
+    printed = json.loads(shown.stdout)["audit_anchor"]
+    latest = (await read_anchors(client, task_queue)).latest
+    assert latest is not None and latest.last_id >= minutes_id
+    assert printed.startswith("Neo nhật ký kiểm toán: ") and "mã băm " in printed
 
 
 # ---- verify-audit against the anchors ------------------------------------------------------------------------

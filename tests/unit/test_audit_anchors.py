@@ -210,6 +210,24 @@ def test_an_edit_recomputed_with_a_guessed_key_is_a_changed_entry() -> None:
     assert (report.broken.id, report.broken.check) == (2, "hash")
 
 
+@pytest.mark.parametrize("stored", ["ü" * 64, "F" * 64, "0" * 63, ""])
+def test_a_stored_hash_that_cannot_be_one_is_a_changed_entry(stored: str) -> None:
+    rows = build(3)
+    rows[1]["hash"] = stored
+    report = verify(rows)
+    assert report.broken is not None
+    assert (report.broken.id, report.broken.check) == (2, "hash")
+
+
+def test_an_entry_edited_into_what_the_canonical_form_refuses_is_a_changed_entry() -> None:
+    rows = build(2)
+    rows[0]["entry"] = rows[0]["entry"] | {"details": {"ratio": 0.5}}
+    report = verify(rows)
+    assert report.broken is not None
+    assert (report.broken.id, report.broken.check) == (1, "hash")
+    assert "floats are not allowed" in report.broken.detail
+
+
 def test_a_deleted_middle_entry_breaks_the_next_link() -> None:
     rows = build(5)
     del rows[2]
@@ -518,5 +536,8 @@ def test_the_intact_report_shows_the_latest_anchor_and_what_came_after_it() -> N
     assert any(line.startswith("anchors: 1 agree; latest 4 entries up to entry 4") for line in lines)
     assert "  1 entries written since the latest anchor (not yet anchored)" in lines
     assert any(line.startswith("warning: the latest anchor was last confirmed") for line in lines)  # long ago
+    fresh = [anchors[0].model_copy(update={"confirmed_at": datetime.now(UTC)})]
+    lines, _ = report_lines(verify(rows, fresh), AnchorLog(interval_seconds=60, anchors=fresh))
+    assert not any(line.startswith("warning:") for line in lines)
     unanchored, _ = report_lines(verify(rows))
     assert unanchored[-1].startswith("anchors: not checked (--no-anchors)")
