@@ -1,10 +1,12 @@
 """One person, one nomination per award form and year: the nominee identity claims (table nominee_identity).
 
-A nomination claims its nominee's identity key (domain/identity.py) when it registers; the table's primary
-key (identity_key, award_form, year) admits one holder, so two nominations of the same nominee started at
-the same moment cannot both hold it. A claim by the same workflow again (a retry, a replay) is answered with
-that workflow as the holder. The claim is released in the transaction that records the nomination
-WITHDRAWN (activities/persistence.py), so the unit may propose the nominee again."""
+The client claims the nominee's identity key (domain/identity.py) for the workflow id before it starts the
+workflow (so a duplicate is answered at once, naming the holder), and the workflow claims it again when it
+registers (so a start that skipped the client is caught too). The table's primary key (identity_key,
+award_form, year) admits one holder, so two nominations of the same nominee started at the same moment cannot
+both hold it; a claim by the same workflow id again (a retry, a replay) is answered with that id as the holder.
+A claim is released in the transaction that records the nomination WITHDRAWN (activities/persistence.py), so
+the unit may propose the nominee again; a start refused at registration holds none."""
 
 from __future__ import annotations
 
@@ -36,11 +38,19 @@ async def identity_holder(engine: AsyncEngine, identity_key: str, award_form: st
         )
 
 
-async def claim_identity(engine: AsyncEngine, claim: IdentityClaim) -> str:
-    """Claim the key for the claim's workflow unless another holds it; returns the holder (the claimant
-    when the claim is, or already was, its own)."""
+def _claimed(claim: IdentityClaim) -> sa.ColumnElement[bool]:
+    return (
+        (nominee_identity.c.identity_key == claim.identity_key)
+        & (nominee_identity.c.award_form == claim.award_form)
+        & (nominee_identity.c.year == claim.year)
+    )
+
+
+async def claim_identity(engine: AsyncEngine, claim: IdentityClaim) -> tuple[str, bool]:
+    """Claim the key for the claim's workflow unless another holds it; returns (the holder — the claimant when
+    the claim is, or already was, its own —, whether this call made the claim)."""
     async with engine.begin() as conn:
-        await conn.execute(
+        inserted = await conn.execute(
             dialect_insert(conn, nominee_identity)
             .values(
                 identity_key=claim.identity_key,
@@ -53,15 +63,39 @@ async def claim_identity(engine: AsyncEngine, claim: IdentityClaim) -> str:
                 index_elements=[nominee_identity.c.identity_key, nominee_identity.c.award_form, nominee_identity.c.year]
             )
         )
-        holder = await conn.scalar(
-            sa.select(nominee_identity.c.workflow_id).where(
-                (nominee_identity.c.identity_key == claim.identity_key)
-                & (nominee_identity.c.award_form == claim.award_form)
-                & (nominee_identity.c.year == claim.year)
-            )
-        )
+        holder = await conn.scalar(sa.select(nominee_identity.c.workflow_id).where(_claimed(claim)))
     assert holder is not None  # inserted, or held by the row that stopped the insert
-    return str(holder)
+    return str(holder), bool(inserted.rowcount and inserted.rowcount > 0)
+
+
+async def drop_claim(engine: AsyncEngine, claim: IdentityClaim) -> None:
+    """Undo a claim this client made for a workflow that did not start."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.delete(nominee_identity).where(_claimed(claim) & (nominee_identity.c.workflow_id == claim.workflow_id))
+        )
+
+
+async def take_over(engine: AsyncEngine, claim: IdentityClaim, stale_holder: str, claimed_before: datetime) -> bool:
+    """Move a claim whose holder never started (a client stopped between its claim and its start) to this
+    claim's workflow, if it is still that holder's and older than `claimed_before`; whether it moved."""
+    async with engine.begin() as conn:
+        moved = await conn.execute(
+            sa.update(nominee_identity)
+            .where(
+                _claimed(claim)
+                & (nominee_identity.c.workflow_id == stale_holder)
+                & (nominee_identity.c.claimed_at < claimed_before)
+            )
+            .values(workflow_id=claim.workflow_id, claimed_at=datetime.now(UTC))
+        )
+    return bool(moved.rowcount and moved.rowcount > 0)
+
+
+async def claimed_at(engine: AsyncEngine, claim: IdentityClaim) -> datetime | None:
+    async with engine.connect() as conn:
+        moment = await conn.scalar(sa.select(nominee_identity.c.claimed_at).where(_claimed(claim)))
+    return None if moment is None else (moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
 async def release_identity(conn: AsyncConnection, workflow_id: str) -> int:
@@ -94,12 +128,14 @@ class IdentityActivities:
 
     @activity.defn(name="claim_nominee_identity")
     async def claim_nominee_identity(self, claim: IdentityClaim) -> str:
-        holder = await claim_identity(self._engine, claim)
+        holder, _ = await claim_identity(self._engine, claim)
         activity_logger(__name__).info("nominee_identity_claimed", held_by_claimant=holder == claim.workflow_id)
         return holder
 
     @activity.defn(name="record_refused_start")
     async def record_refused_start(self, refusal: RefusedStart) -> None:
         async with self._engine.begin() as conn:
+            # A start refused at registration holds no nominee (its client may have claimed one for it).
+            released = await release_identity(conn, refusal.workflow_id)
             appended = await append_audit(conn, refused_start_entry(refusal))
-        activity_logger(__name__).info("proposal_refused_recorded", appended=appended)
+        activity_logger(__name__).info("proposal_refused_recorded", appended=appended, claims_released=released)

@@ -398,8 +398,12 @@ async def check_proposals(engine: AsyncEngine, nominations: list[Nomination]) ->
     openapi_extra=nomination_body_schema("Nomination"),
 )
 async def create_nomination(request: Request, svc: Svc, who: Who, idempotency_key: IdempotencyKey = None) -> Response:
-    """Validate the nomination completely (every bad field named, nothing started) and start its workflow,
-    `nomination-<year>-<ministry>-<reference>`. `proposer` defaults to the token's actor."""
+    """Validate the nomination completely (every bad field named, nothing started; an award year in the future
+    or before the policy's window and a ministry the roster does not know included) and start its workflow,
+    `nomination-<year>-<ministry>-<reference>`. `proposer` defaults to the token's actor, who must be unit
+    staff of the nomination's ministry (else 403 naming the actor, the role and the ministry). The same
+    nominee already proposed for the award form and year, under any reference, is a 409 naming that
+    nomination. A nominee's `personal_id` is kept only as its keyed hash."""
     raw = await json_body(request)
 
     async def create() -> Response:
@@ -443,14 +447,14 @@ async def create_nominations(request: Request, svc: Svc, who: Who, idempotency_k
             except ProblemError as err:
                 raise ProblemError(err.kind.slug, f"nominations.{index}: {err.detail}") from None
             workflow_id = workflow_id_for(nomination)
+            nominee = nomination_ops.request_identity(nomination)
             if workflow_id in seen:
                 message = f"same year, ministry and reference as nominations.{seen[workflow_id]}"
                 errors.append(FieldError(field=f"nominations.{index}.reference", message=message))
-            seen.setdefault(workflow_id, index)
-            nominee = nomination_ops.request_identity(nomination)
-            if nominee in seen_nominees:
+            elif nominee in seen_nominees:
                 message = f"the same nominee, award form and year as nominations.{seen_nominees[nominee]}"
                 errors.append(FieldError(field=f"nominations.{index}.nominee", message=message))
+            seen.setdefault(workflow_id, index)
             seen_nominees.setdefault(nominee, index)
             parsed.append(nomination)
         if errors:

@@ -6,9 +6,11 @@ number cannot be checked against the record. Every client that starts nomination
 same key, or the same person gets two keys and a duplicate goes unnoticed; the key does not rotate (a new
 key would make every recorded hash unmatchable).
 
-Configuration: `TDKT_IDENTITY_KEY` = base64 of at least 32 random bytes. Without it the zero-setup local
-default keeps one generated key in `.state/identity-key.json` (mode 0600), as the signing keys of tokens do
-(runtime/auth.py). The key is read only when a nomination carries an identification number.
+Configuration: `TDKT_IDENTITY_KEY` = base64 of at least 32 random bytes (`python -m runtime.identity_keys
+new-key` prints one), or the key file `.state/identity-key.json`. Only the embedded demo and the test suite
+(TDKT_GENERATE_KEYS=1, runtime/keys.py) generate that file when it is missing; anywhere else a missing key is
+an error naming the variable and the file. The key is read only when a nomination carries an identification
+number, so a deployment whose units never give one needs none.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ import binascii
 import json
 import os
 import secrets
+import sys
 from pathlib import Path
+
+from runtime.keys import require_generation_allowed
 
 KEY_ENV = "TDKT_IDENTITY_KEY"
 MIN_KEY_BYTES = 32
@@ -31,7 +36,7 @@ def identity_key_from_env(env: dict[str, str] | None = None, state_dir: Path | N
     configured = env.get(KEY_ENV)
     if configured:
         return _decoded(configured.strip(), KEY_ENV)
-    return _local_key((state_dir or ROOT / ".state") / "identity-key.json")
+    return _local_key((state_dir or ROOT / ".state") / "identity-key.json", env)
 
 
 def new_key() -> str:
@@ -49,8 +54,9 @@ def _decoded(text: str, where: str) -> bytes:
     return key
 
 
-def _local_key(path: Path) -> bytes:
+def _local_key(path: Path, env: dict[str, str]) -> bytes:
     if not path.exists():
+        require_generation_allowed("key for identification numbers", KEY_ENV, path, env)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -64,3 +70,10 @@ def _local_key(path: Path) -> bytes:
             tmp.unlink()
     data = json.loads(path.read_text(encoding="utf-8"))
     return _decoded(str(data["key"]), str(path))
+
+
+if __name__ == "__main__":  # python -m runtime.identity_keys new-key
+    if sys.argv[1:] != ["new-key"]:
+        print("usage: python -m runtime.identity_keys new-key", file=sys.stderr)
+        raise SystemExit(2)
+    print(new_key())

@@ -364,6 +364,7 @@ def validate_rows(
         except InvalidInput as err:
             row_errors += [RowError(number, *_column_and_message(e, raw)) for e in err.errors]
         key = _business_key(raw)
+        repeated = key is not None and key in first_row_of
         if key is not None and key in first_row_of:
             row_errors.append(
                 RowError(
@@ -374,7 +375,7 @@ def validate_rows(
             )
         elif key is not None:
             first_row_of[key] = number
-        if nomination is not None:
+        if nomination is not None and not repeated:
             nominee = request_identity(nomination)
             if nominee in first_row_of_nominee:
                 message = (

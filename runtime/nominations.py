@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from pydantic import BaseModel
@@ -33,6 +33,7 @@ from domain.nomination import (
     with_personal_id_protected,
     workflow_id_for,
 )
+from domain.records import IdentityClaim
 from domain.roster import proposal_error
 from domain.stages import Stage
 from workflows.nomination import NominationWorkflow
@@ -100,13 +101,9 @@ def request_identity(nomination: Nomination) -> tuple[str, str, int]:
     return key, nomination.award_form, nomination.year
 
 
-async def check_proposal(engine: AsyncEngine, nomination: Nomination) -> None:
-    """What the workflow would refuse at registration, said before anything starts, against the database
-    roster and the identity claims: an unknown ministry (InvalidInput naming `ministry`), a proposer the
-    roster does not let propose for it (ProposalRefused naming the actor, the role and the ministry), a
-    nominee another nomination already holds for this form and year (DuplicateNominee naming it).
-    `nomination` is the protected one (protect_personal_id)."""
-    from activities.identity_claims import identity_holder
+async def check_proposer(engine: AsyncEngine, nomination: Nomination) -> None:
+    """The ministry is on the database roster (else InvalidInput naming `ministry`) and the proposer may
+    propose for it (else ProposalRefused naming the actor, the role and the ministry)."""
     from activities.roster_store import read_snapshot
 
     try:
@@ -117,6 +114,16 @@ async def check_proposal(engine: AsyncEngine, nomination: Nomination) -> None:
     problem = proposal_error(snapshot, nomination.proposer)
     if problem is not None:
         raise ProposalRefused(f"{problem}; nothing was started")
+
+
+async def check_proposal(engine: AsyncEngine, nomination: Nomination) -> None:
+    """What the workflow would refuse at registration, said before anything starts, against the database
+    roster and the identity claims: check_proposer, then a nominee another nomination already holds for this
+    form and year (DuplicateNominee naming it). `nomination` is the protected one (protect_personal_id).
+    Starting claims the nominee itself (start_nomination), race-free; this is the look-ahead for a list."""
+    from activities.identity_claims import identity_holder
+
+    await check_proposer(engine, nomination)
     holder = await identity_holder(engine, nominee_identity_key(nomination), nomination.award_form, nomination.year)
     if holder is not None and holder != workflow_id_for(nomination):
         raise DuplicateNominee(holder, nomination.award_form, nomination.year)
@@ -134,11 +141,70 @@ async def start_nomination(
     identity_key: bytes | None = None,
 ) -> WorkflowHandle[NominationWorkflow, NominationStatus]:
     """Start the nomination's workflow. The nominee's identification number, if any, leaves as its keyed hash
-    only. With `engine` the start is first checked against the roster and the identity claims
-    (check_proposal); the workflow checks again and ends REFUSED if a start slipped through."""
+    only. With `engine` the start is first checked against the roster (check_proposal) and the nominee is
+    claimed for this workflow id (DuplicateNominee naming the holder when another nomination has them); the
+    workflow checks again and ends REFUSED if a start slipped through."""
     nomination = protect_personal_id(nomination, identity_key)
+    claimed: IdentityClaim | None = None
     if engine is not None:
-        await check_proposal(engine, nomination)
+        await check_proposer(engine, nomination)
+        claimed = await claim_nominee(client, engine, nomination)
+    try:
+        return await _start(client, nomination, task_queue, today, public_notice_seconds, channel)
+    except BaseException:
+        if claimed is not None and engine is not None:
+            from activities.identity_claims import drop_claim
+
+            await drop_claim(engine, claimed)  # the workflow did not start: it holds no one
+        raise
+
+
+# A claim whose holder never started (its client stopped between claiming and starting) is taken over after this.
+STALE_CLAIM = timedelta(minutes=10)
+
+
+async def claim_nominee(client: Client, engine: AsyncEngine, nomination: Nomination) -> IdentityClaim | None:
+    """Claim the nominee for the nomination's workflow id, in PostgreSQL, before it starts: the claim this call
+    made (to undo if the start fails), None when the id held it already (a retry); DuplicateNominee when another
+    nomination holds it."""
+    from activities.identity_claims import claim_identity, claimed_at, take_over
+
+    workflow_id = workflow_id_for(nomination)
+    claim = IdentityClaim(
+        identity_key=nominee_identity_key(nomination),
+        award_form=nomination.award_form,
+        year=nomination.year,
+        workflow_id=workflow_id,
+    )
+    holder, inserted = await claim_identity(engine, claim)
+    if holder == workflow_id:
+        return claim if inserted else None
+    since = await claimed_at(engine, claim)
+    cutoff = datetime.now(UTC) - STALE_CLAIM
+    stale = since is not None and since < cutoff and not await workflow_exists(client, holder)
+    if stale and await take_over(engine, claim, holder, cutoff):
+        return claim
+    raise DuplicateNominee(holder, nomination.award_form, nomination.year)
+
+
+async def workflow_exists(client: Client, workflow_id: str) -> bool:
+    try:
+        await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+async def _start(
+    client: Client,
+    nomination: Nomination,
+    task_queue: str,
+    today: date | None,
+    public_notice_seconds: int | None,
+    channel: ActionChannel,
+) -> WorkflowHandle[NominationWorkflow, NominationStatus]:
     version = current_policy_version(today or date.today())
     form = policy_set(version).form(nomination.award_form)
     workflow_id = workflow_id_for(nomination)

@@ -17,6 +17,8 @@ os.environ.setdefault("TDKT_CODEC_KEYS", "test-run:" + base64.b64encode(b"t" * 3
 os.environ.setdefault("TDKT_CODEC_KEY_ID", "test-run")
 # The audit chain's HMAC key for the whole run (the chain is keyed under it; tests that tamper know it).
 os.environ.setdefault("TDKT_AUDIT_KEYS", "test-audit:" + base64.b64encode(b"a" * 32).decode())
+# One key for the nominees' identification numbers (their keyed hashes), shared by the CLI subprocesses too.
+os.environ.setdefault("TDKT_IDENTITY_KEY", base64.b64encode(b"i" * 32).decode())
 # The suite runs the engine as the embedded demo does: missing local keys (tally, tokens) may be generated.
 os.environ.setdefault("TDKT_GENERATE_KEYS", "1")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ def current_year() -> int:
     """The award year a new nomination may name today (Vietnam's date): the policy refuses future years."""
     return datetime.now(VIETNAM_TZ).year
 
+
 _DOC_TITLES = {
     "TO_TRINH": "Tờ trình đề nghị khen thưởng",
     "BAO_CAO_THANH_TICH": "Báo cáo thành tích năm 2026",
@@ -26,10 +28,12 @@ _DOC_TITLES = {
 
 
 def nomination_data(award_form: str = "BANG_KHEN_BO", **overrides: Any) -> dict[str, Any]:
-    """A valid nomination of BTP for this year, proposed by BTP's unit staff. Each call names another nominee
-    (the unit or the collective carries the call's tag): one person is nominated once per form and year."""
+    """A valid nomination of BTP for this year, proposed by BTP's unit staff. Each reference names another
+    nominee (the unit or the collective carries a tag of it): one person is nominated once per form and year."""
     form = policy_set(POLICY_VERSION).form(award_form)
-    tag = uuid.uuid4().hex[:8]
+    # The nominee follows the reference: the same reference twice (a corrected dossier) names the same nominee.
+    reference = overrides.get("reference") or f"{uuid.uuid4().hex[:8]}/TTr-BTP"
+    tag = hashlib.sha256(str(reference).encode()).hexdigest()[:8]
     if form.subject == "COLLECTIVE":
         nominee: dict[str, Any] = {"kind": "COLLECTIVE", "name": f"Phòng Phổ biến giáo dục pháp luật {tag}"}
     else:
@@ -40,7 +44,7 @@ def nomination_data(award_form: str = "BANG_KHEN_BO", **overrides: Any) -> dict[
             "unit": f"Vụ Pháp luật hình sự – hành chính, tổ {tag}",
         }
     data: dict[str, Any] = {
-        "reference": f"{tag}/TTr-BTP",
+        "reference": reference,
         "year": current_year(),
         "ministry": "BTP",
         "proposing_unit": "Vụ Pháp luật hình sự – hành chính",

@@ -207,8 +207,10 @@ class NominationWorkflow:
             )
         try:
             await self._refresh_roster()
-        except ActivityError as err:
-            if isinstance(err.cause, ApplicationError) and err.cause.type == "UnknownMinistry":
+        except (ActivityError, ApplicationError) as err:
+            # A local activity's failure arrives as the ApplicationError itself, an ordinary one's wrapped.
+            cause = err.cause if isinstance(err, ActivityError) else err
+            if isinstance(cause, ApplicationError) and cause.type == "UnknownMinistry":
                 return f"ministry: {nomination.ministry} is not in the roster"
             raise
         assert self._snapshot is not None

@@ -19,7 +19,16 @@ from domain.ballots import Choice
 from domain.stages import Stage
 from runtime.auth import issue_token, keyring_from_env, verify_token
 from tests.factories import nomination_data
-from tests.integration.helpers import AUTH_ENV, CENTRAL, COUNCIL_SEATS, KEYRING, PROPOSER, SECRETARY, token_for
+from tests.integration.helpers import (
+    AUTH_ENV,
+    CENTRAL,
+    COUNCIL_SEATS,
+    KEYRING,
+    PROPOSER,
+    SECRETARY,
+    SHIPPED_ROSTER,
+    token_for,
+)
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -220,7 +229,7 @@ async def test_withdraw_and_unknown_workflow(cli_env: dict[str, str], tmp_path: 
 async def test_roster_load_reports_counts_and_refuses_a_bad_file(cli_env: dict[str, str], tmp_path: Path):
     done = await cli(cli_env, "roster", "load", str(ROOT / "config" / "roster.json"))
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["actors"] == 17
+    assert json.loads(done.stdout)["actors"] == len(SHIPPED_ROSTER.actors)
     bad = tmp_path / "roster.json"
     bad.write_text(json.dumps({"ministries": [{"code": "btp", "name": "x"}], "actors": []}), encoding="utf-8")
     refused = await cli(cli_env, "roster", "load", str(bad))

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -33,6 +34,7 @@ from domain.errors import InvalidInput
 from domain.stages import Stage
 from runtime.importer import COLUMN_BY_FIELD, COLUMNS, HEADERS, add_import_parser, import_command
 from runtime.nominations import status
+from tests.factories import current_year
 from tests.integration.helpers import AUTH_ENV, token_for, wait_for_stage
 
 pytestmark = pytest.mark.integration
@@ -62,14 +64,14 @@ def fictional_rows(token: str, count: int = ROWS) -> list[dict[str, str]]:
         rows.append(
             {
                 "reference": reference,
-                "year": "2026",
+                "year": str(current_year()),
                 "ministry": MINISTRY,
                 "proposing_unit": unit,
                 "award_form": AWARD_FORM,
                 "nominee_kind": "INDIVIDUAL",
                 "nominee_full_name": f"{SURNAMES[n % 10]} {MIDDLE[n % 8]} {GIVEN[n % 13]}",
                 "nominee_position": "Kiểm sát viên" if n % 2 else "Chuyên viên",
-                "nominee_unit": unit,
+                "nominee_unit": f"{unit}, tổ {token}",  # one nominee per list: a person is proposed once a year
                 "achievements": f"Hoàn thành xuất sắc nhiệm vụ năm 2026 (hồ sơ mẫu số {n}).",
                 "proposer": PROPOSER,
                 "dossier": "; ".join(
@@ -152,14 +154,14 @@ def idle_queue(client: Client) -> str:
 
 
 async def test_a_500_row_workbook_is_refused_then_started_then_found_started(
-    client: Client, idle_queue: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    client: Client, idle_queue: str, db_engine: AsyncEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     good = fictional_rows(uuid.uuid4().hex[:8])
     ids = workflow_ids(good)
     path = write_xlsx(tmp_path / "danh-sach.xlsx", with_bad_rows(good))
 
     with pytest.raises(InvalidInput) as refused:
-        await import_command(import_args(str(path)), client=client, task_queue=idle_queue)
+        await import_command(import_args(str(path)), client=client, task_queue=idle_queue, engine=db_engine)
     assert [e.field for e in refused.value.errors] == EXPECTED_LOCATIONS
     messages = [e.message for e in refused.value.errors]
     assert "greater than or equal to 2000" in messages[0]
@@ -169,22 +171,27 @@ async def test_a_500_row_workbook_is_refused_then_started_then_found_started(
     assert await how_many_exist(client, ids) == 0
 
     write_xlsx(path, good)
-    assert await import_command(import_args(str(path)), client=client, task_queue=idle_queue) == 0
+    assert await import_command(import_args(str(path)), client=client, task_queue=idle_queue, engine=db_engine) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "started 500, already started 0"
     assert await how_many_exist(client, ids) == ROWS
 
-    assert await import_command(import_args(str(path)), client=client, task_queue=idle_queue) == 0
+    assert await import_command(import_args(str(path)), client=client, task_queue=idle_queue, engine=db_engine) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "started 0, already started 500"
 
 
 async def test_skip_invalid_starts_the_valid_rows_and_reports_the_others(
-    client: Client, task_queue: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    client: Client, task_queue: str, db_engine: AsyncEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows = fictional_rows(uuid.uuid4().hex[:8], count=3)
     rows[1]["nominee_full_name"] = ""
     path = write_csv(tmp_path / "danh-sach.csv", rows)
 
-    assert await import_command(import_args(str(path), "--skip-invalid"), client=client, task_queue=task_queue) == 0
+    assert (
+        await import_command(
+            import_args(str(path), "--skip-invalid"), client=client, task_queue=task_queue, engine=db_engine
+        )
+        == 0
+    )
     out, err = capsys.readouterr()
     assert out.splitlines()[-1] == "started 2, already started 0, invalid rows skipped 1"
     assert f"row 3, {COLUMN_BY_FIELD['nominee_full_name'].header}: Field required" in err

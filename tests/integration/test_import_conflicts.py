@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from domain.messages import NominationStart
@@ -25,18 +26,18 @@ def idle_queue() -> str:
 
 
 async def test_a_reference_held_by_another_nomination_is_a_failed_row_not_already_started(
-    client: Client, idle_queue: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    client: Client, idle_queue: str, db_engine: AsyncEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows = fictional_rows(uuid.uuid4().hex[:8], count=3)
     ids = workflow_ids(rows)
     # Before the list: row 2's very nomination, and under row 3's reference another nomination.
     other = {**rows[1], "achievements": "Một nomination khác đã giữ số tờ trình này."}
     first = write_csv(tmp_path / "truoc.csv", [rows[0], other])
-    assert await import_command(import_args(str(first)), client=client, task_queue=idle_queue) == 0
+    assert await import_command(import_args(str(first)), client=client, task_queue=idle_queue, engine=db_engine) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "started 2, already started 0"
 
     path = write_csv(tmp_path / "danh-sach.csv", rows)
-    assert await import_command(import_args(str(path)), client=client, task_queue=idle_queue) == 1
+    assert await import_command(import_args(str(path)), client=client, task_queue=idle_queue, engine=db_engine) == 1
     out, err = capsys.readouterr()
     assert out.splitlines()[-1] == "started 1, already started 1, failed 1"
     reference = COLUMN_BY_FIELD["reference"].header
@@ -47,5 +48,5 @@ async def test_a_reference_held_by_another_nomination_is_a_failed_row_not_alread
     assert await started_input(client, ids[2], NominationStart) is not None
 
     # Again: nothing new; the conflict is still reported.
-    assert await import_command(import_args(str(path)), client=client, task_queue=idle_queue) == 1
+    assert await import_command(import_args(str(path)), client=client, task_queue=idle_queue, engine=db_engine) == 1
     assert capsys.readouterr().out.splitlines()[-1] == "started 0, already started 2, failed 1"

@@ -50,6 +50,7 @@ TABLES = {
     "awarded_by",
     "audit_log",
     "roster_revision",
+    "nominee_identity",
 }
 HEAD_REVISION = "0005"
 HANOI = timezone(timedelta(hours=7))

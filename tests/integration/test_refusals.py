@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 
@@ -128,11 +129,31 @@ async def test_bad_payload_fields_are_named(client: Client, in_council: Workflow
     assert await history_length(in_council) == before
 
 
-async def test_proposer_cannot_decide_on_their_own_nomination(client: Client, task_queue: str):
-    # The secretary proposes a nomination for their own ministry, then tries to record its council result.
-    handle = await start(client, task_queue, "BANG_KHEN_BO", proposer=SECRETARY)
+async def test_proposer_cannot_decide_on_their_own_nomination(client: Client, task_queue: str, db_engine: AsyncEngine):
+    # Only unit staff propose: someone who is also the council's secretary proposes a nomination for their own
+    # ministry (a fictional one, SOD, with its own roster), then tries to record its council result.
+    from activities.roster_store import load_roster
+    from domain.roster import Roster
+
+    both = "sod.vutckt.kiem-nhiem"
+    grants = [{"role": "UNIT_STAFF", "scope": "SOD"}, {"role": "COUNCIL_SECRETARY", "scope": "SOD"}]
+    roster = {
+        "ministries": [{"code": "SOD", "name": "Bộ Kiêm nhiệm (hư cấu)"}],
+        "actors": [{"id": both, "full_name": "Người kiêm nhiệm", "organisation": "SOD", "roles": grants}],
+    }
+    await load_roster(db_engine, Roster.model_validate(roster))
+    handle = await start(client, task_queue, "BANG_KHEN_BO", ministry="SOD", proposer=both)
     await wait_for_stage(client, handle.id, Stage.COUNCIL_REVIEW)
-    await assert_refused(client, handle, "record_council_result", meeting(SECRETARY), "proposed this nomination")
+    await assert_refused(client, handle, "record_council_result", meeting(both), "proposed this nomination")
+    await act(client, handle.id, "withdraw", ReasonedAction(actor=both, reason="Dọn dẹp sau kiểm thử"))
+
+
+async def test_a_council_secretary_may_not_propose(client: Client, task_queue: str):
+    # Started without the client's check, the workflow refuses the start itself: REFUSED, not a nomination.
+    handle = await start(client, task_queue, "BANG_KHEN_BO", proposer=SECRETARY)
+    final = await handle.result()
+    assert final.stage == Stage.REFUSED and final.transitions == []
+    assert final.refusal_reason is not None and "UNIT_STAFF for BTP" in final.refusal_reason
 
 
 async def test_resubmission_may_not_change_the_award_form(client: Client, task_queue: str):
