@@ -511,7 +511,8 @@ async def cmd_ballot_status(args: argparse.Namespace) -> int:
     from runtime.access import session_status
 
     # Who voted is listed for the organisers only; a voter sees themselves, others the count (domain/access.py).
-    status = await session_status(await _client(), await _reader(args), args.session_id)
+    client = await _client()
+    status = await session_status(client, await _reader(args), args.session_id)
     shown = status.model_dump(mode="json", exclude={"public_pem"})
     if status.phase == SessionPhase.CLOSED:  # the minutes are in the audit chain: the anchor that pins it
         shown["audit_anchor"] = await _anchor_stamp()
