@@ -159,8 +159,6 @@ async def run_worker(settings: Settings) -> None:
 
     worker = build_worker(client, engine, settings.task_queue, options=options)
     dispatcher = OutboxDispatcher(engine, channel_from_env())
-    # The audit chain's head is anchored outside the database from now on (workflows/audit_anchor.py).
-    anchor_id = await ensure_anchor_workflow(client, settings.task_queue, interval)
     log.info(
         "worker_started",
         task_queue=settings.task_queue,
@@ -169,9 +167,12 @@ async def run_worker(settings: Settings) -> None:
         worker_options=options,
         db_pool_size=pool.size,
         db_pool_pre_ping=pool.pre_ping,
-        audit_anchor=anchor_id,
     )
     async with worker:
+        # The audit chain's head is anchored outside the database from now on (workflows/audit_anchor.py);
+        # started once this worker polls, so the anchors of a run someone ended can be read and carried on.
+        anchor_id = await ensure_anchor_workflow(client, settings.task_queue, interval)
+        log.info("audit_anchor_running", workflow_id=anchor_id, interval_s=interval)
         dispatch = asyncio.create_task(dispatcher.run(stop))
         await stop.wait()
         log.info("worker_stopping")

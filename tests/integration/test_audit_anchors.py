@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from activities.audit import BALLOT_MINUTES, DECISION_ISSUED, chain_hash, keyed_hash
 from activities.db import create_engine
@@ -330,6 +330,65 @@ async def test_verify_audit_reports_a_rewrite_with_the_key_against_the_anchored_
 
 
 # ---- start-up --------------------------------------------------------------------------------------------
+
+
+async def test_a_terminated_anchor_workflow_is_started_again_carrying_its_anchors(deployment: Deployment) -> None:
+    await record_all(deployment.engine, steps(2))
+    before = await deployment.anchored_head()
+    handle = deployment.client.get_workflow_handle(anchor_workflow_id(deployment.queue))
+    ended_run = (await handle.describe()).run_id
+    await handle.terminate("someone ended it")
+    await ensure_anchor_workflow(deployment.client, deployment.queue, 1)  # as the next worker start does
+    current = await handle.describe()  # the handle follows the latest run
+    assert (current.run_id != ended_run, current.status) == (True, WorkflowExecutionStatus.RUNNING)
+    assert before in await deployment.anchors()  # read from the ended run and carried into the new one
+
+
+async def test_the_worker_process_starts_the_anchor_workflow(client: Client, tmp_path: Path) -> None:
+    """`python worker.py` starts its deployment's anchor workflow (idempotently) with the interval from
+    TDKT_AUDIT_ANCHOR_SECONDS, and it anchors the worker's own database."""
+    queue = f"anchor-proc-{uuid.uuid4().hex[:8]}"
+    async with new_database("tdkt_anchor_proc") as url:
+        env = (
+            {k: v for k, v in os.environ.items() if k != "TDKT_TOKEN"}
+            | SHORT
+            | {
+                "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+                "TEMPORAL_NAMESPACE": client.namespace,
+                "TASK_QUEUE": queue,
+                "DATABASE_URL": url,
+                "BALLOT_KEY_FILE": str(tmp_path / "ballot-key.pem"),
+                "LOG_FORMAT": "json",
+            }
+        )
+        log = (tmp_path / "worker.log").open("wb")
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "worker.py")], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            log_text = ""
+            for _ in range(600):
+                log_text = (tmp_path / "worker.log").read_text(encoding="utf-8", errors="replace")
+                if "audit_anchor_running" in log_text or process.poll() is not None:
+                    break
+                await asyncio.sleep(0.1)
+            assert "audit_anchor_running" in log_text, log_text[-3000:]
+            engine = create_engine(url)
+            deployment = Deployment(client=client, engine=engine, url=url, queue=queue)
+            await deployment.anchored(lambda a: a.count == 0, "of the empty chain")  # its first reading
+            try:
+                await record_all(engine, steps(1))
+                [row] = await chain(engine)
+            finally:
+                await engine.dispose()
+            anchor = await deployment.anchored(lambda a: a.last_id == row["id"], f"at entry {row['id']}")
+            assert anchor.hash == row["hash"] and anchor.reason == AnchorReason.TIMER
+            assert (await read_anchors(client, queue)).interval_seconds == 1
+        finally:
+            process.terminate()
+            await asyncio.to_thread(process.wait, 30)
+            log.close()
+            await client.get_workflow_handle(anchor_workflow_id(queue)).terminate("test over")
 
 
 def test_a_worker_without_the_audit_key_stops_naming_the_variable_and_the_file(tmp_path: Path) -> None:
