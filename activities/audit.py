@@ -421,9 +421,10 @@ class ChainVerifier:
             self._agreed += 1
         if self.broken is None and self._next < len(self._anchors):
             beyond = max(self._anchors[self._next :], key=lambda a: a.last_id)
+            missing = max(beyond.count - self.checked, 1)  # the anchored entry itself, at least
             detail = (
                 f"the chain ends at id {self.head_id} with {self.checked} entries, but {_shown(beyond)} recorded "
-                f"{beyond.count} entries up to id {beyond.last_id}: at least {beyond.count - self.checked} entries "
+                f"{beyond.count} entries up to id {beyond.last_id}: at least {missing} entries "
                 f"from id {self.head_id + 1} on are missing"
             )
             self._break(self.head_id + 1, None, "truncated", detail)
