@@ -31,6 +31,8 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -61,9 +63,11 @@ from domain.nomination import Nomination
 from domain.roster import CENTRAL_SCOPE, Role, Roster
 from domain.stages import Stage
 from runtime import processes
+from runtime.auth import keyring_from_env
 from runtime.ballots import cast as cast_ballot
 from runtime.ballots import close_list, open_session, session_status, verify_receipt
 from runtime.decisions import export_decision, issue_decision
+from runtime.identity_keys import identity_key_from_env
 from runtime.nominations import ActionRefused, act, start_nomination, status
 from runtime.processes import STATE_DIR
 from runtime.settings import DEFAULT_TASK_QUEUE, Settings
@@ -229,13 +233,7 @@ def ballot(listed: SessionStatus, voter: str, cast: Cast, against: frozenset[str
 
 
 async def run_scenarios(client: Client, queue: str, engine: Any, cast: Cast, stamp: str) -> bool:
-    # 1. The council secretary opens the meeting's ballot session; nominations join its list on their own.
-    council = await open_session(
-        client, queue, session_start(BallotSessionKind.COUNCIL, cast.ministry, cast.secretary, stamp)
-    )
-    console.print(f"council ballot session [bold]{council.id}[/] is collecting its list")
-
-    # 2. The units submit six nominations (the Huân chương starts with its public notice).
+    # 1. The units submit six nominations (the Huân chương starts with its public notice).
     year = date.today().year
     nominations: dict[str, Nomination] = {}
     ids: dict[str, str] = {}
@@ -247,8 +245,9 @@ async def run_scenarios(client: Client, queue: str, engine: Any, cast: Cast, sta
         ids[key] = handle.id
         console.print(f"  nominated {handle.id}: {nominations[key].award_form}")
 
-    # 3. One unit withdraws; one council member tries to type in a result and is refused (only the secretary
-    # records a meeting), with the council's true counts so that the actor is the reason.
+    # 2. One unit withdraws; one council member tries to type in a result and is refused (only the secretary
+    # records a meeting), with the council's true counts so that the actor is the reason. Both happen before
+    # the meeting opens, as a unit's and a member's actions usually do.
     await wait_stage(client, ids["collective"], Stage.COUNCIL_REVIEW)
     await act(
         client,
@@ -257,6 +256,7 @@ async def run_scenarios(client: Client, queue: str, engine: Any, cast: Cast, sta
         ReasonedAction(actor=nominations["collective"].proposer, reason="Đơn vị xin rút để bổ sung năm sau"),
     )
     member = next(m for m in cast.council if m != cast.chair)
+    await wait_stage(client, ids["minister"], Stage.COUNCIL_REVIEW)
     try:
         await act(client, ids["minister"], "record_council_result", cast.council_pass(member))
     except ActionRefused as refused:
@@ -264,6 +264,13 @@ async def run_scenarios(client: Client, queue: str, engine: Any, cast: Cast, sta
     else:
         console.print(f"  [red]a council member's typed-in result was accepted[/] ({member})")
         return False
+
+    # 3. The council secretary opens the meeting's ballot session: the nominations waiting for the council join
+    # its list on their own, and so does the Huân chương when its notice ends.
+    council = await open_session(
+        client, queue, session_start(BallotSessionKind.COUNCIL, cast.ministry, cast.secretary, stamp)
+    )
+    console.print(f"council ballot session [bold]{council.id}[/] is collecting its list")
     console.print(f"  public notice of the Huân chương: {NOTICE_SECONDS}s in the demo (10 working days by policy)")
     for key in ("minister", "flag", "order", "fighter", "pm"):
         await wait_stage(client, ids[key], Stage.COUNCIL_REVIEW)
@@ -489,7 +496,11 @@ async def ensure_namespace(client: Client, namespace: str) -> None:
 
 async def prepare_user_side(settings: Settings) -> str:
     """For --keep: the user's database migrated, and given config/roster.json only when it has no roster yet
-    (a roster already there is the user's and stays as it is). Returns the database's URL."""
+    (a roster already there is the user's and stays as it is); the local keys the CLI needs for the README's
+    commands (token signing, nominee identity) made under .state/ if none are configured, as the embedded
+    demo may. Returns the database's URL."""
+    keyring_from_env()
+    identity_key_from_env()
     url = settings.database_url or default_database_url()
     await upgrade_to_head(url)
     engine = create_engine(url)
@@ -518,75 +529,83 @@ async def main(keep: bool) -> int:
     if same_database(database_url, user_url):
         raise DemoRefused("the demo's database would be yours (DATABASE_URL): set DEMO_DATABASE_URL to another one")
 
+    started: list[subprocess.Popen[bytes]] = []  # what the demo started, stopped when it ends or fails
+    task = asyncio.current_task()
+    if task is not None:  # SIGTERM stops the demo as Ctrl-C does: through the `finally` below
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await run(settings, keep, demo_namespace, database_url, chosen, started)
+    finally:
+        for process in reversed(started):
+            processes.stop(process)
+
+
+async def run(
+    settings: Settings,
+    keep: bool,
+    demo_namespace: str,
+    database_url: str,
+    chosen: str,
+    started: list[subprocess.Popen[bytes]],
+) -> int:
     host, _, port = settings.temporal_address.partition(":")
-    server = None
-    if not processes.port_open(host or "127.0.0.1", int(port or 7233)):
+    own_server = not processes.port_open(host or "127.0.0.1", int(port or 7233))
+    if own_server:
         console.print(f"starting the Temporal dev server on {settings.temporal_address} (state: .state/temporal.db)")
-        server = processes.start_dev_server(port=int(port or 7233))
+        started.append(processes.start_dev_server(port=int(port or 7233)))
         await processes.wait_for_port(host or "127.0.0.1", int(port or 7233), 60, "temporal dev server")
     await upgrade_to_head(database_url)
-    engine = create_engine(database_url)
     roster = Roster.model_validate_json(DEMO_ROSTER.read_text(encoding="utf-8"))
     cast = Cast.from_roster(roster, DEMO_MINISTRY)
-    counts = await load_roster(engine, roster)
-    console.print(
-        f"demo: namespace [bold]{demo_namespace}[/], database {engine.url.render_as_string(hide_password=True)}"
-        f" ({chosen}), roster {DEMO_ROSTER.relative_to(ROOT)} {counts}; your nominations are not touched"
-    )
-    client = await connect(settings.temporal_address, demo_namespace)
-    await ensure_namespace(client, demo_namespace)
-    await ensure_search_attributes(client)
-    queue = DEFAULT_TASK_QUEUE
-    demo_env = {"TEMPORAL_NAMESPACE": demo_namespace, "TASK_QUEUE": queue, "DATABASE_URL": database_url}
-    worker = processes.start_worker(demo_env, log_name="demo-worker.log")
-    console.print("demo worker started (log: .state/demo-worker.log)")
-    user_worker = None
-    stopped = True
+    engine = create_engine(database_url)
     try:
-        stamp = datetime.now().strftime("%y%m%d-%H%M%S")
-        ok = await run_scenarios(client, queue, engine, cast, stamp)
-        if keep:
-            user_url = await prepare_user_side(settings)
-            user_worker = processes.start_worker()
-        stopped = not keep
+        counts = await load_roster(engine, roster)
+        console.print(
+            f"demo: namespace [bold]{demo_namespace}[/], database {engine.url.render_as_string(hide_password=True)}"
+            f" ({chosen}), roster {DEMO_ROSTER.relative_to(ROOT)} {counts}; your nominations are not touched"
+        )
+        client = await connect(settings.temporal_address, demo_namespace)
+        await ensure_namespace(client, demo_namespace)
+        await ensure_search_attributes(client)
+        queue = DEFAULT_TASK_QUEUE
+        demo_env = {"TEMPORAL_NAMESPACE": demo_namespace, "TASK_QUEUE": queue, "DATABASE_URL": database_url}
+        started.append(processes.start_worker(demo_env, log_name="demo-worker.log"))
+        console.print("demo worker started (log: .state/demo-worker.log)")
+        ok = await run_scenarios(client, queue, engine, cast, datetime.now().strftime("%y%m%d-%H%M%S"))
     finally:
         await engine.dispose()
-        if stopped:  # done without --keep, or failed: stop what the demo started
-            processes.stop(worker)
-            if server is not None:
-                processes.stop(server)
     ui = f"http://localhost:8233/namespaces/{demo_namespace}/workflows"
-    console.print(f"\nTemporal UI: {ui}" + ("" if keep or server is None else " (run `make up` to keep it open)"))
+    console.print(f"\nTemporal UI: {ui}" + ("" if keep or not own_server else " (run `make up` to keep it open)"))
     console.print(f"Try: temporal workflow list --namespace {demo_namespace} --query \"NominationStage='AWARDED'\"")
     console.print(f"Database: {engine.url.render_as_string(hide_password=True)}")
     console.print(
         "[green]all nominations ended as the rules say[/]" if ok else "[red]some nominations ended wrongly[/]"
     )
     if keep:
+        user_url = await prepare_user_side(settings)
+        started.append(processes.start_worker())
         console.print(
             f"engine kept running: the demo's worker (namespace {demo_namespace}) and yours (namespace "
             f"{settings.temporal_namespace}, task queue {settings.task_queue}, database "
             f"{make_url(user_url).render_as_string(hide_password=True)}, log .state/worker.log); stop with Ctrl-C"
         )
-        try:
-            await asyncio.Event().wait()
-        finally:
-            for process in (user_worker, worker):
-                if process is not None:
-                    processes.stop(process)
-            if server is not None:
-                processes.stop(server)
+        await asyncio.Event().wait()
     return 0 if ok else 1
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keep", action="store_true", help="leave the dev server and the workers running")
+    keep = parser.parse_args().keep
     try:
-        code = asyncio.run(main(parser.parse_args().keep))
+        code = asyncio.run(main(keep))
     except DemoRefused as refused:
         console.print(f"[red]demo not started[/]: {refused}")
         code = 2
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        # Ctrl-C or SIGTERM: what the demo started is stopped. It is how `make up` ends; a demo cut short failed.
+        console.print("stopped")
+        code = 0 if keep else 1
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)  # skip interpreter teardown (sdk-python#300)
