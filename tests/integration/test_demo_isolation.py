@@ -185,8 +185,8 @@ async def test_demo_run_twice_leaves_the_users_nominations_as_they_were(
 def test_the_demo_refuses_to_share_the_users_namespace_or_database(database_url: str) -> None:
     """Pointed at the user's own namespace or database, the demo starts nothing and says why (exit 2)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("DEMO_")} | {
-        # No server listens here: a demo that went ahead would fail otherwise, not with exit 2.
-        "TEMPORAL_ADDRESS": "127.0.0.1:1",
+        # Not an address at all: a demo that went ahead stops on it (exit 1) before it could start a server.
+        "TEMPORAL_ADDRESS": "127.0.0.1:no-port",
         "DATABASE_URL": database_url,
     }
     for extra, named in (
