@@ -16,7 +16,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,9 @@ from activities.roster_store import read_snapshot
 from domain.ballots import voting_members
 from domain.stages import Stage
 from runtime.nominations import act, status
-from tests.conftest import ADMIN_DSN
+from runtime.settings import Settings
+from scripts.demo import prepare_user_side
+from tests.conftest import ADMIN_DSN, new_database
 from tests.integration.conftest import ROOT
 from tests.integration.fresh_database import fresh_database
 from tests.integration.helpers import SECRETARY, meeting, start, wait_for_stage
@@ -203,3 +205,24 @@ def test_the_demo_refuses_to_share_the_users_namespace_or_database(database_url:
         )
         assert done.returncode == 2, done.stdout + done.stderr
         assert "demo not started" in done.stdout and named in done.stdout, done.stdout + done.stderr
+
+
+async def test_make_up_gives_the_shipped_roster_only_to_a_database_without_one() -> None:
+    """`make up` leaves the user a working engine: an empty database gets config/roster.json; a roster the
+    user already has is theirs and is not loaded over."""
+    async with new_database("tdkt_up") as url:
+        settings = replace(Settings.from_env(), database_url=url)
+        engine = create_engine(url)
+        try:
+            await prepare_user_side(settings)
+            assert await scalar(engine, "SELECT name FROM ministries WHERE code = 'BTP'") == "Bộ Tư pháp"
+            async with engine.begin() as conn:
+                await conn.execute(
+                    sa.text("UPDATE ministries SET name = 'Bộ Tư pháp (bản của tôi)' WHERE code = 'BTP'")
+                )
+                await conn.execute(sa.text("DELETE FROM actor_roles WHERE actor_id = 'btp.hd.uy-vien-2'"))
+            await prepare_user_side(settings)
+            assert await scalar(engine, "SELECT name FROM ministries WHERE code = 'BTP'") == "Bộ Tư pháp (của tôi)"
+            assert await scalar(engine, "SELECT count(*) FROM actor_roles WHERE actor_id = 'btp.hd.uy-vien-2'") == 0
+        finally:
+            await engine.dispose()
