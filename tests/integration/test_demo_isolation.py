@@ -217,9 +217,7 @@ async def test_make_up_gives_the_shipped_roster_only_to_a_database_without_one()
             await prepare_user_side(settings)
             assert await scalar(engine, "SELECT name FROM ministries WHERE code = 'BTP'") == "Bộ Tư pháp"
             async with engine.begin() as conn:
-                await conn.execute(
-                    sa.text("UPDATE ministries SET name = 'Bộ Tư pháp (bản của tôi)' WHERE code = 'BTP'")
-                )
+                await conn.execute(sa.text("UPDATE ministries SET name = 'Bộ Tư pháp (của tôi)' WHERE code = 'BTP'"))
                 await conn.execute(sa.text("DELETE FROM actor_roles WHERE actor_id = 'btp.hd.uy-vien-2'"))
             await prepare_user_side(settings)
             assert await scalar(engine, "SELECT name FROM ministries WHERE code = 'BTP'") == "Bộ Tư pháp (của tôi)"
