@@ -21,6 +21,7 @@ PUBLISHED_DEV_SECRETS = frozenset(
     {
         "ZGV2LW9ubHkta2V5LWNoYW5nZS1tZS1pbi1wcm9kISE=",  # TDKT_CODEC_KEYS dev
         "dev-only-signing-secret-change-me-in-production",  # TDKT_AUTH_KEYS dev
+        "ZGV2LW9ubHktYXVkaXQta2V5LWNoYW5nZS1tZSEhISE=",  # TDKT_AUDIT_KEYS dev
         "dev-only-codec-token-change-me",  # TDKT_CODEC_TOKEN
     }
 )

@@ -52,7 +52,7 @@ def compose_secrets() -> set[str]:
     def walk(node: object) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
-                if key in ("TDKT_CODEC_KEYS", "TDKT_AUTH_KEYS") and isinstance(value, str):
+                if key in ("TDKT_CODEC_KEYS", "TDKT_AUTH_KEYS", "TDKT_AUDIT_KEYS") and isinstance(value, str):
                     found.update(entry.partition(":")[2] for entry in value.split(","))
                 elif key == "TDKT_CODEC_TOKEN" and isinstance(value, str):
                     found.add(value)
@@ -68,7 +68,7 @@ def compose_secrets() -> set[str]:
 
 def test_every_key_published_in_the_compose_file_is_known_as_published():
     published = compose_secrets()
-    assert published and published <= PUBLISHED_DEV_SECRETS
+    assert len(published) == 4 and published <= PUBLISHED_DEV_SECRETS
 
 
 def test_published_keys_are_refused_without_the_development_switch():
