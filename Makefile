@@ -40,4 +40,4 @@ chaos: install  ## faults during a wave (kills the worker, restarts the dev serv
 
 .PHONY: bench
 bench: install  ## year-end wave (issue 5): 1000 nominations against the raw Temporal floor, same run; last line key=value
-	$(PY) -m bench.wave --nominations 1000 --voters 9 --workers 2
+	TDKT_GENERATE_KEYS=1 $(PY) -m bench.wave --nominations 1000 --voters 9 --workers 2
