@@ -83,6 +83,19 @@ def session_kind(kind: str) -> BallotSessionKind:
         ) from None
 
 
+def claiming(insert: Any) -> Any:
+    """An insert of claims that takes a nomination over only from a session whose register says it has ended
+    (its own letting go may have run before a late claim landed); an open session's claim stands."""
+    ended = sa.select(ballot_sessions.c.session_id).where(
+        ballot_sessions.c.phase.in_([SessionPhase.CLOSED.value, SessionPhase.CANCELLED.value])
+    )
+    return insert.on_conflict_do_update(
+        index_elements=[ballot_list_members.c.workflow_id],
+        set_={"session_id": insert.excluded.session_id, "joined_at": insert.excluded.joined_at},
+        where=ballot_list_members.c.session_id.in_(ended),
+    )
+
+
 def session_row_values(row: SessionRow, now: datetime) -> dict[str, Any]:
     return {
         "session_id": row.session_id,
@@ -303,9 +316,11 @@ class BallotActivities:
                     sa.literal(datetime.now(UTC), sa.DateTime(timezone=True)),
                 ).where(waiting)
                 await conn.execute(
-                    dialect_insert(conn, ballot_list_members)
-                    .from_select(["workflow_id", "session_id", "joined_at"], claims)
-                    .on_conflict_do_nothing(index_elements=[ballot_list_members.c.workflow_id])
+                    claiming(
+                        dialect_insert(conn, ballot_list_members).from_select(
+                            ["workflow_id", "session_id", "joined_at"], claims
+                        )
+                    )
                 )
                 held = query.join(
                     ballot_list_members, ballot_list_members.c.workflow_id == nominations.c.workflow_id
@@ -370,9 +385,11 @@ class BallotActivities:
         """Claim the nomination for the session unless an open session holds it; returns the holder."""
         async with self._engine.begin() as conn:
             await conn.execute(
-                dialect_insert(conn, ballot_list_members)
-                .values(workflow_id=workflow_id, session_id=session_id, joined_at=datetime.now(UTC))
-                .on_conflict_do_nothing(index_elements=[ballot_list_members.c.workflow_id])
+                claiming(
+                    dialect_insert(conn, ballot_list_members).values(
+                        workflow_id=workflow_id, session_id=session_id, joined_at=datetime.now(UTC)
+                    )
+                )
             )
             holder = await conn.scalar(
                 sa.select(ballot_list_members.c.session_id).where(ballot_list_members.c.workflow_id == workflow_id)
@@ -414,8 +431,8 @@ class BallotActivities:
                     waited += delay
                     delay = min(delay * 2, 2.0)
                     continue
-                gone = err.status == RPCStatusCode.NOT_FOUND or "already completed" in err.message
-                if gone and not await self._running(session_id):
+                # Not found, already completed, aborted as it ended: a session that has ended lists nothing.
+                if not await self._running(session_id):
                     return False
                 raise  # turned away in passing: the activity is retried (claiming is idempotent)
 

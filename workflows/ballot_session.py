@@ -393,14 +393,22 @@ class BallotSessionWorkflow:
         # Told and registered before the session shows it awaits the head: whoever sees AWAITING_HEAD finds both.
         await self._register(SessionPhase.AWAITING_HEAD)
         self._phase = SessionPhase.AWAITING_HEAD
-        await workflow.wait_condition(lambda: self._tie_decision is not None or self._cancelled or self._tie is None)
-        if self._cancelled:
-            return None
-        ranking = self._tie if self._tie is not None else self._rank_round()
-        if self._tie_decision is None or not ranking.needs_runoff:
-            self._tie = None
-            return bloc_verdicts(ranking)  # settled by a strike: the minutes are amended when the session closes
-        decision = self._tie_decision
+        while True:
+            await workflow.wait_condition(
+                lambda: self._tie_decision is not None or self._cancelled or self._tie is None
+            )
+            if self._cancelled:
+                return None
+            ranking = self._tie if self._tie is not None else self._rank_round()
+            if not ranking.needs_runoff:
+                self._tie = None
+                return bloc_verdicts(ranking)  # settled by a strike: the minutes are amended when the session closes
+            decision = self._tie_decision
+            if decision is not None and not tie_decision_errors(ranking, decision.choose):
+                break
+            # A strike narrowed the tie as the decision came in and the choice no longer fits it: decided anew.
+            workflow.logger.warning("tie decision of %s no longer fits the tie after a strike", self._id())
+            self._tie_decision = None
         outcomes = head_decision_verdicts(ranking, decision.choose)
         chosen = [wf for wf in ranking.tied if wf in set(decision.choose)]
         action = self._note(

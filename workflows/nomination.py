@@ -467,10 +467,16 @@ class NominationWorkflow:
                 self._reschedules += 1  # the stage's wait re-arms without the dead deadline
 
     async def _leave_ballot_list(
-        self, action: str, to_stage: Stage, outcome_vi: str, actor: str | None, channel: str | None
+        self,
+        action: str,
+        to_stage: Stage,
+        outcome_vi: str,
+        actor: str | None,
+        channel: str | None,
+        verdict_of: str | None,
     ) -> None:
         """It left a council or bloc stage: the session whose list holds it is told, unless the move is that
-        session's own verdict."""
+        session's own verdict (`verdict_of`: the session whose verdict moved it, if one did)."""
         self._exit = ListLeaving.model_validate(
             {
                 "workflow_id": workflow.info().workflow_id,
@@ -484,7 +490,8 @@ class NominationWorkflow:
             }
         )
         session_id, self._ballot_session = self._ballot_session, None
-        if session_id is not None and action != "BALLOT_RESULT":
+        # Another session's verdict (one that closed as this one took the nomination up) moves it too: told.
+        if session_id is not None and verdict_of != session_id:
             await self._tell_left(session_id)
 
     async def _tell_left(self, session_id: str) -> None:
@@ -1063,7 +1070,8 @@ class NominationWorkflow:
                 self._stage_changes += 1
                 self._due_session = None
                 if from_stage in BALLOT_KINDS:
-                    await self._leave_ballot_list(action, outcome.stage, outcome_vi, actor, channel)
+                    verdict_of = details.get("session_id") if action == "BALLOT_RESULT" else None
+                    await self._leave_ballot_list(action, outcome.stage, outcome_vi, actor, channel, verdict_of)
             return ActionReceipt(
                 seq=seq, stage=outcome.stage, stage_label_vi=outcome.stage.label_vi, outcome_vi=outcome_vi
             )

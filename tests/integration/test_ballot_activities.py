@@ -415,6 +415,23 @@ async def test_a_session_takes_up_only_the_waiting_nominations_no_other_open_ses
         await env.run(ballots.release_from_list, session_id, None, [])
     assert [await holder_of(own_engine, wf) for wf in waiting] == [None] * 3
 
+    # A claim that landed after its session let go of its list (the session has ended: its register says so)
+    # holds nothing: the next session takes the nomination over. An open session's claim stands.
+    ended, open_, fourth = (f"ballot-council-{ministry}-{uuid.uuid4().hex[:6]}" for _ in range(3))
+    await env.run(ballots.register_ballot_session, session_row(ended, ministry, SessionPhase.CANCELLED))
+    await env.run(ballots.register_ballot_session, session_row(open_, ministry, SessionPhase.VOTING))
+    async with own_engine.begin() as conn:
+        await conn.execute(
+            sa.insert(ballot_list_members),
+            [
+                {"workflow_id": waiting[0], "session_id": ended, "joined_at": datetime.now(UTC)},
+                {"workflow_id": waiting[1], "session_id": open_, "joined_at": datetime.now(UTC)},
+            ],
+        )
+    found = await env.run(ballots.waiting_candidates, "COUNCIL", ministry, fourth)
+    assert {c.workflow_id for c in found} == {waiting[0], waiting[2]}
+    assert [await holder_of(own_engine, wf) for wf in waiting] == [fourth, open_, fourth]
+
 
 # ---- the electorate and the key ------------------------------------------------------------------------
 
