@@ -50,7 +50,8 @@ FORM_CYCLE: tuple[str, ...] = (
 FAIL_SLOT = 7
 
 # Route shapes (what one nomination costs Temporal), derived from workflows/nomination.py as it stands:
-# L = a local activity (the roster reload `load_roster_snapshot`), LS / LU = a local activity after which the
+# L = a local activity (the roster reload `load_roster_snapshot`; at registration also the nominee's identity
+# claim `claim_nominee_identity`), LS / LU = a local activity after which the
 # nomination waits for signals / an update (LS: the offer `offer_to_open_session`; LU: the roster reload on
 # entering a stage where a staff action decides), R = a transition (search-attribute upsert + the persisting
 # activity `record_transition`, a local activity: LOCAL_TRANSITIONS), S = a signal, SR = a signal that causes
@@ -58,16 +59,17 @@ FAIL_SLOT = 7
 # deadline timer runs (cancelled by the update). The raw floor still accepts A / AS / AU (the same with a
 # normal activity: the shape before the roster reload and the offer became local activities).
 ROUTE_STEPS: dict[str, tuple[str, ...]] = {
-    # roster, SUBMIT, offer | scheduled, verdict (awaited until the session's deadline) | roster | decision
-    "council": ("L", "R", "LS", "S", "SRT", "LU", "U"),
-    "council_rejected": ("L", "R", "LS", "S", "SRT"),
+    # roster, nominee claim, SUBMIT, offer | scheduled, verdict (awaited until the session's deadline) | roster |
+    # decision
+    "council": ("L", "L", "R", "LS", "S", "SRT", "LU", "U"),
+    "council_rejected": ("L", "L", "R", "LS", "S", "SRT"),
     # ... | roster | central approve (deadline timer) | roster | decision
-    "central": ("L", "R", "LS", "S", "SRT", "LU", "UT", "LU", "U"),
-    # roster, SUBMIT | notice timer fires | roster, offer | ... as central
-    "notice": ("L", "R", "T", "L", "LS", "S", "SRT", "LU", "UT", "LU", "U"),
+    "central": ("L", "L", "R", "LS", "S", "SRT", "LU", "UT", "LU", "U"),
+    # roster, nominee claim, SUBMIT | notice timer fires | roster, offer | ... as central
+    "notice": ("L", "L", "R", "T", "L", "LS", "S", "SRT", "LU", "UT", "LU", "U"),
     # council | roster, offer | scheduled, verdict | as central
-    "bloc_winner": ("L", "R", "LS", "S", "SRT", "L", "LS", "S", "SRT", "LU", "UT", "LU", "U"),
-    "bloc_loser": ("L", "R", "LS", "S", "SRT", "L", "LS", "S", "SRT"),
+    "bloc_winner": ("L", "L", "R", "LS", "S", "SRT", "L", "LS", "S", "SRT", "LU", "UT", "LU", "U"),
+    "bloc_loser": ("L", "L", "R", "LS", "S", "SRT", "L", "LS", "S", "SRT"),
 }
 LOCAL_STEPS = ("L", "LS", "LU")
 # Steps that make a transition (R, SRT, T, and the updates U / UT, whose handler records it): its write,

@@ -148,7 +148,7 @@ async def reach_scheduled_stage(
     form, scope, keeper, stage, _, _ = BODIES[body]
     client = env.client
     await move_clock_to(env, clock)
-    handle = await start(client, queue, form)
+    handle = await start(client, queue, form, year=clock.year)  # the award year is the skipped clock's
     await wait_stage(client, handle.id, Stage.COUNCIL_REVIEW)
     if stage == Stage.BLOC_VOTE:
         await act(client, handle.id, "record_council_result", meeting(SECRETARY))

@@ -5,6 +5,7 @@ itself and ends REFUSED, completed, never failed). Every name and number here is
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -30,7 +31,8 @@ from domain.messages import NominationStart, NominationStatus, ReasonedAction
 from domain.nomination import Nomination, workflow_id_for
 from domain.stages import Stage
 from runtime.auth import Keyring, issue_token
-from runtime.nominations import act, start_nomination, started_input
+from runtime.importer import import_command
+from runtime.nominations import ActionRefused, act, start_nomination, started_input
 from tests.asgi import Reply, call
 from tests.factories import current_year, nomination_data
 from tests.integration.helpers import AUTH_ENV, CENTRAL, PROPOSER, token_for
@@ -454,3 +456,22 @@ async def test_search_ignores_case_unicode_form_and_diacritics(app: Any) -> None
     )
     assert workflow_id not in [row["workflow_id"] for row in other.json()]
     await withdraw_via_api(app, workflow_id, BTP_STAFF)
+
+
+async def test_the_cli_import_refuses_a_file_with_a_row_for_another_ministry(
+    client: Client, task_queue: str, db_engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """`starter.py import` (in process): a row the importing actor may not propose stops the whole file (exit 4
+    in starter.py, ActionRefused here), every such row named, nothing started."""
+    tag = uuid.uuid4().hex[:6]
+    path = tmp_path / "danh-sach.csv"
+    lines = [
+        csv_row(f"8-{tag}/TTr", "BTP", "Tạ Văn Minh", f"Phòng {tag}"),
+        csv_row(f"9-{tag}/TTr", "KTNN", "Tạ Văn Minh", f"Phòng {tag}"),
+    ]
+    path.write_text("\n".join([CSV_HEADER, *lines]) + "\n", encoding="utf-8")
+    with pytest.raises(ActionRefused) as refused:
+        args = argparse.Namespace(file=str(path), actor=BTP_STAFF, skip_invalid=False)
+        await import_command(args, client=client, task_queue=task_queue, engine=db_engine)
+    assert "row 3, Người lập hồ sơ (proposer)" in str(refused.value) and "UNIT_STAFF for KTNN" in str(refused.value)
+    await never_started(client, f"nomination-{current_year()}-BTP-8-{tag}/TTr")

@@ -149,7 +149,7 @@ async def test_a_returned_dossier_is_reminded_then_lapses_across_tet(
     # Thursday 20 January 2028, 09:00 in Hanoi; Tết 2028 falls on 26 January.
     await move_clock_to(skipping_env, datetime(2028, 1, 20, 2, 0, tzinfo=UTC))
     async with build_worker(client, own_engine, queue, ballot_key=ballot_key):
-        handle = await start(client, queue, "BANG_KHEN_TTG")
+        handle = await start(client, queue, "BANG_KHEN_TTG", year=2028)  # the award year is the skipped clock's
         await wait_stage(client, handle.id, Stage.COUNCIL_REVIEW)
         await act(client, handle.id, "record_council_result", meeting(SECRETARY))
         await act(client, handle.id, "return_dossier", ReasonedAction(actor=CENTRAL, reason="Bổ sung xác nhận"))
@@ -199,8 +199,8 @@ async def test_central_appraisal_escalates_when_overdue_and_consultation_extends
     # Wednesday 7 February 2029, 09:00 in Hanoi; Tết 2029 is 12–16 February.
     await move_clock_to(skipping_env, datetime(2029, 2, 7, 2, 0, tzinfo=UTC))
     async with build_worker(client, own_engine, queue, ballot_key=ballot_key):
-        consulted = await start(client, queue, "BANG_KHEN_TTG")
-        plain = await start(client, queue, "BANG_KHEN_TTG")
+        consulted = await start(client, queue, "BANG_KHEN_TTG", year=2029)  # the skipped clock's year
+        plain = await start(client, queue, "BANG_KHEN_TTG", year=2029)
         for handle in (consulted, plain):
             await wait_stage(client, handle.id, Stage.COUNCIL_REVIEW)
             await act(client, handle.id, "record_council_result", meeting(SECRETARY))

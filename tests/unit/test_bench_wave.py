@@ -14,8 +14,8 @@ from bench.wave import Admission, start_admitted
 def test_the_raw_floor_counts_every_lookup_and_write_as_a_local_activity() -> None:
     assert wave_plan.route_counts("council") == {
         "activities": 0,
-        # roster, offer, roster; record_transition for SUBMIT, the verdict and the decision (in the update)
-        "local_activities": 6,
+        # roster, nominee claim, offer, roster; record_transition for SUBMIT, the verdict and the decision
+        "local_activities": 7,
         "signals": 2,
         "updates": 1,
         "timers": 1,  # the council session's deadline, awaited until the verdict
