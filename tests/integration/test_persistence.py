@@ -13,13 +13,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.db import create_engine
-from activities.migrate import upgrade_to_head
+from activities.migrate import alembic_config, upgrade_to_head
 from activities.persistence import PersistenceActivities
 from activities.roster_store import SnapshotCache, load_roster, read_snapshot
 from activities.schema import metadata
@@ -51,8 +52,10 @@ TABLES = {
     "audit_log",
     "roster_revision",
     "nominee_identity",
+    "ballot_list_members",
 }
-HEAD_REVISION = "0005"
+# The newest migration on disk: the schema a fresh database reaches.
+HEAD_REVISION = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 HANOI = timezone(timedelta(hours=7))
 
 
