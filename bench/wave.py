@@ -555,7 +555,7 @@ async def run_raw(client: Client, address: str, opts: Options, plan: WavePlan, l
     async def signals(workflow_id: str) -> None:
         handle = client.get_workflow_handle(workflow_id)
         try:
-            for _ in range(2):  # session_scheduled, then ballot_verdict
+            for _ in range(3):  # ballot_list_joined, session_scheduled, then ballot_verdict
                 await asyncio.sleep(RAW_DELAY_S)
                 await handle.signal("poke")
         except Exception:

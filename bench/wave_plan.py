@@ -52,24 +52,25 @@ FAIL_SLOT = 7
 # Route shapes (what one nomination costs Temporal), derived from workflows/nomination.py as it stands:
 # L = a local activity (the roster reload `load_roster_snapshot`; at registration also the nominee's identity
 # claim `claim_nominee_identity`), LS / LU = a local activity after which the
-# nomination waits for signals / an update (LS: the offer `offer_to_open_session`; LU: the roster reload on
+# nomination waits for signals / an update (LS: the offer `offer_to_open_session`, then the session's
+# `ballot_list_joined`, whichever way it joined the list; LU: the roster reload on
 # entering a stage where a staff action decides), R = a transition (search-attribute upsert + the persisting
 # activity `record_transition`, a local activity: LOCAL_TRANSITIONS), S = a signal, SR = a signal that causes
 # a transition, T = a timer that fires then a transition, U = an update causing a transition, UT = the same while a
 # deadline timer runs (cancelled by the update). The raw floor still accepts A / AS / AU (the same with a
 # normal activity: the shape before the roster reload and the offer became local activities).
 ROUTE_STEPS: dict[str, tuple[str, ...]] = {
-    # roster, nominee claim, SUBMIT, offer | scheduled, verdict (awaited until the session's deadline) | roster |
-    # decision
-    "council": ("L", "L", "R", "LS", "S", "SRT", "LU", "U"),
-    "council_rejected": ("L", "L", "R", "LS", "S", "SRT"),
+    # roster, nominee claim, SUBMIT, offer | joined, scheduled, verdict (awaited until the session's deadline) |
+    # roster | decision
+    "council": ("L", "L", "R", "LS", "S", "S", "SRT", "LU", "U"),
+    "council_rejected": ("L", "L", "R", "LS", "S", "S", "SRT"),
     # ... | roster | central approve (deadline timer) | roster | decision
-    "central": ("L", "L", "R", "LS", "S", "SRT", "LU", "UT", "LU", "U"),
+    "central": ("L", "L", "R", "LS", "S", "S", "SRT", "LU", "UT", "LU", "U"),
     # roster, nominee claim, SUBMIT | notice timer fires | roster, offer | ... as central
-    "notice": ("L", "L", "R", "T", "L", "LS", "S", "SRT", "LU", "UT", "LU", "U"),
-    # council | roster, offer | scheduled, verdict | as central
-    "bloc_winner": ("L", "L", "R", "LS", "S", "SRT", "L", "LS", "S", "SRT", "LU", "UT", "LU", "U"),
-    "bloc_loser": ("L", "L", "R", "LS", "S", "SRT", "L", "LS", "S", "SRT"),
+    "notice": ("L", "L", "R", "T", "L", "LS", "S", "S", "SRT", "LU", "UT", "LU", "U"),
+    # council | roster, offer | joined, scheduled, verdict | as central
+    "bloc_winner": ("L", "L", "R", "LS", "S", "S", "SRT", "L", "LS", "S", "S", "SRT", "LU", "UT", "LU", "U"),
+    "bloc_loser": ("L", "L", "R", "LS", "S", "S", "SRT", "L", "LS", "S", "S", "SRT"),
 }
 LOCAL_STEPS = ("L", "LS", "LU")
 # Steps that make a transition (R, SRT, T, and the updates U / UT, whose handler records it): its write,

@@ -73,7 +73,7 @@ class ListLeaving(BaseModel):
     reason_vi: str
     left_at: datetime
     actor: str | None = None  # who moved it, and through which interface (the session's audit)
-    channel: ActionChannel | None = None
+    channel: str | None = None
 
 
 class SessionCancelled(BaseModel):

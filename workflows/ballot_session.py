@@ -188,9 +188,10 @@ class BallotSessionWorkflow:
         await self._register()
         # The waiting nominations no other open session holds are claimed for this one, and told so.
         waiting = await self._activity("waiting_candidates", kind, scope, self._id(), result_type=list[Candidate])
-        for candidate in waiting:
+        taken = [c for c in waiting if c.workflow_id not in self._candidates]  # not already joined on an offer
+        for candidate in taken:
             self._add_candidate(candidate)
-        await self._tell_joined([c.workflow_id for c in waiting])
+        await self._tell_joined([c.workflow_id for c in taken])
 
         await workflow.wait_condition(lambda: self._list_closed or self._cancelled)
         if not self._cancelled:
@@ -471,8 +472,8 @@ class BallotSessionWorkflow:
         return True
 
     async def _tell_joined(self, workflow_ids: list[str]) -> None:
-        """Tell the nominations taken up from the waiting list that this session holds them. One that cannot
-        be told has ended meanwhile: it leaves the list."""
+        """Tell nominations put on the list that this session holds them. One that cannot be told has ended
+        meanwhile: it leaves the list."""
         joined = ListJoined(session_id=self._id(), kind=self._start.kind)
         delivered = await asyncio.gather(*(self._signal(wf, "ballot_list_joined", joined) for wf in workflow_ids))
         for wf, ok in zip(workflow_ids, delivered, strict=True):
@@ -581,10 +582,13 @@ class BallotSessionWorkflow:
     # ---- human actions -----------------------------------------------------------------------------
 
     @workflow.update(name=JOIN_LIST_UPDATE)
-    def join_list(self, candidate: Candidate) -> None:
+    async def join_list(self, candidate: Candidate) -> None:
         """A nomination reaching the stage joins the list while it is collected (its offer claimed it for this
-        session first); later ones wait for the next session."""
-        self._add_candidate(candidate)
+        session first); later ones wait for the next session. It is told, once, as one taken up at the opening
+        is (an offer sent again finds it listed)."""
+        if candidate.workflow_id not in self._candidates:
+            self._add_candidate(candidate)
+            await self._tell_joined([candidate.workflow_id])
 
     @join_list.validator
     @payload_required
@@ -605,7 +609,9 @@ class BallotSessionWorkflow:
         if candidate is None or wf in self._struck or self._final or self._phase == SessionPhase.CANCELLED:
             workflow.logger.info("leaving notice for %s not applied (phase %s)", wf, self._phase.value)
             return
-        actor, channel = leaving.actor or "system", leaving.channel or "SYSTEM"
+        # Who moved it, for the audit; anything but a person's CLI or API action is the system's.
+        actor = leaving.actor or "system"
+        channel = leaving.channel if leaving.channel in ("CLI", "API") else "SYSTEM"
         if self._phase == SessionPhase.COLLECTING:
             del self._candidates[wf]
             self._note(

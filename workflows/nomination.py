@@ -443,15 +443,15 @@ class NominationWorkflow:
         if self._stage_changes == changes:
             self._ballot_session = holder
         elif self._exit is not None:  # it left the stage while the offer was made: off that list again
-            await self._tell_left(holder)
+            await self._tell_left(holder, self._exit)
 
     @workflow.signal
     async def ballot_list_joined(self, joined: ListJoined) -> None:
-        """A ballot session took this nomination up from the waiting list when it opened."""
+        """A ballot session put this nomination on its list (taken up when it opened, or on its offer)."""
         if self._route.stage == STAGE_OF_KIND[joined.kind]:
             self._ballot_session = joined.session_id
         elif self._exit is not None:  # it left the stage before the session could tell it
-            await self._tell_left(joined.session_id)
+            await self._tell_left(joined.session_id, self._exit)
 
     @workflow.signal
     def ballot_session_cancelled(self, cancelled: SessionCancelled) -> None:
@@ -466,17 +466,12 @@ class NominationWorkflow:
                 self._show_due_date()
                 self._reschedules += 1  # the stage's wait re-arms without the dead deadline
 
-    async def _leave_ballot_list(
-        self,
-        action: str,
-        to_stage: Stage,
-        outcome_vi: str,
-        actor: str | None,
-        channel: str | None,
-        verdict_of: str | None,
-    ) -> None:
-        """It left a council or bloc stage: the session whose list holds it is told, unless the move is that
-        session's own verdict (`verdict_of`: the session whose verdict moved it, if one did)."""
+    def _leave_ballot_list(
+        self, action: str, to_stage: Stage, outcome_vi: str, actor: str | None, channel: str | None, details: dict
+    ) -> str | None:
+        """It is leaving a council or bloc stage (called as the route changes, before anything is awaited, so an
+        offer made meanwhile sees it): the session to tell once the move is recorded — the one whose list holds
+        it, unless that session's own verdict moves it."""
         self._exit = ListLeaving.model_validate(
             {
                 "workflow_id": workflow.info().workflow_id,
@@ -490,13 +485,13 @@ class NominationWorkflow:
             }
         )
         session_id, self._ballot_session = self._ballot_session, None
+        verdict_of = details.get("session_id") if action == "BALLOT_RESULT" else None
         # Another session's verdict (one that closed as this one took the nomination up) moves it too: told.
-        if session_id is not None and verdict_of != session_id:
-            await self._tell_left(session_id)
+        return session_id if session_id is not None and verdict_of != session_id else None
 
-    async def _tell_left(self, session_id: str) -> None:
-        assert self._exit is not None
-        leaving = self._exit.model_copy(update={"session_id": session_id})
+    async def _tell_left(self, session_id: str, exit_: ListLeaving) -> None:
+        """Tell the session that its list no longer holds this nomination (`exit_`: how it left its stage)."""
+        leaving = exit_.model_copy(update={"session_id": session_id})
         session = workflow.get_external_workflow_handle_for(BallotSessionWorkflow.run, session_id)
         try:
             await session.signal(BallotSessionWorkflow.candidate_left, leaving)
@@ -1024,6 +1019,13 @@ class NominationWorkflow:
                 on_accepted()
             from_stage = self._route.stage
             self._route = outcome
+            tell: str | None = None  # the ballot session to tell it left, once the move is recorded
+            if from_stage != outcome.stage:
+                self._stage_changes += 1
+                self._due_session = None
+                if from_stage in BALLOT_KINDS:
+                    tell = self._leave_ballot_list(action, outcome.stage, outcome_vi, actor, channel, details or {})
+            exit_ = self._exit
             if decision is not None:
                 self._decision_no, self._decided_by = decision
             elif outcome.stage == Stage.AWARDED:
@@ -1066,12 +1068,8 @@ class NominationWorkflow:
                 await workflow.execute_activity(
                     "record_transition", record, start_to_close_timeout=PERSIST_TIMEOUT, retry_policy=PERSIST_RETRY
                 )
-            if from_stage != outcome.stage:
-                self._stage_changes += 1
-                self._due_session = None
-                if from_stage in BALLOT_KINDS:
-                    verdict_of = details.get("session_id") if action == "BALLOT_RESULT" else None
-                    await self._leave_ballot_list(action, outcome.stage, outcome_vi, actor, channel, verdict_of)
+            if tell is not None and exit_ is not None:
+                await self._tell_left(tell, exit_)
             return ActionReceipt(
                 seq=seq, stage=outcome.stage, stage_label_vi=outcome.stage.label_vi, outcome_vi=outcome_vi
             )

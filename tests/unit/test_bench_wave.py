@@ -16,7 +16,7 @@ def test_the_raw_floor_counts_every_lookup_and_write_as_a_local_activity() -> No
         "activities": 0,
         # roster, nominee claim, offer, roster; record_transition for SUBMIT, the verdict and the decision
         "local_activities": 7,
-        "signals": 2,
+        "signals": 3,  # joined the session's list, its deadline, its verdict
         "updates": 1,
         "timers": 1,  # the council session's deadline, awaited until the verdict
     }
