@@ -10,10 +10,13 @@ deadline with it. Each test runs on a ministry (and bloc) of its own, so no othe
 from __future__ import annotations
 
 import asyncio
+import html
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
@@ -21,6 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from activities.roster_store import load_roster
+from api import create_app
+from api.inbox import COOKIE
 from domain.ballot_messages import ChairAction, MinutesResult, SessionPhase, SessionStatus
 from domain.ballots import BallotSessionKind, Choice
 from domain.catalog import policy_set
@@ -29,8 +34,10 @@ from domain.nomination import Nomination
 from domain.roster import Roster
 from domain.stages import Stage
 from domain.voting import Tally, evaluate
+from runtime.auth import Keyring, issue_token
 from runtime.ballots import cast, chair_action, close_list, open_session, session_status
 from runtime.nominations import act, start_nomination, status
+from tests.asgi import call as asgi_call
 from tests.factories import nomination_data
 from tests.integration.helpers import meeting, passing_tally, wait_for_stage
 from tests.integration.search_attrs import stage_due_at
@@ -41,6 +48,7 @@ pytestmark = pytest.mark.integration
 F, A = Choice.FOR, Choice.AGAINST
 COUNCIL, BLOC = BallotSessionKind.COUNCIL, BallotSessionKind.BLOC
 WITHDRAWN_FROM_LIST = MinutesResult.WITHDRAWN_FROM_LIST
+RING = Keyring(keys={"live-lists": "l" * 40}, current="live-lists")
 
 
 @dataclass(frozen=True)
@@ -208,6 +216,17 @@ async def test_a_nomination_withdrawn_while_voting_is_struck_its_votes_void_and_
             break
         await asyncio.sleep(0.1)
     assert await holder_of(db_engine, withdrawn) is None
+    # The later voter's ballot page in the inbox shows it struck out with the reason, nothing to choose on it.
+    app = create_app(client, keyring=RING, task_queue=task_queue, engine=db_engine)
+    cookie = [("cookie", f"{COOKIE}={issue_token(RING, second)}")]
+    page = await asgi_call(app, "GET", f"/inbox/sessions/{quote(session.id)}", None, cookie)
+    assert page.status == 200, page.text
+    text = html.unescape(page.text)
+    struck_out = re.search(r'<section id="struck">(.*?)</section>', text, re.S)
+    assert struck_out is not None, "the ballot page does not show the struck nomination"
+    assert f"<del>{withdrawn}</del>" in struck_out.group(1) and reason in struck_out.group(1)
+    assert f'<fieldset data-workflow-id="{withdrawn}"' not in text
+    assert f'<fieldset data-workflow-id="{kept}"' in text
     # A ballot that leaves it out is valid; one still naming it is accepted, that choice void.
     await cast(client, session.id, second, {kept: F, split: A})
     await cast(client, session.id, third, {kept: F, split: F, withdrawn: F})
