@@ -281,7 +281,15 @@ IdempotencyKey = Annotated[
     ),
 ]
 WorkflowId = Annotated[
-    str, PathParam(description="a nomination's workflow id, as it is (it contains '/') or URL-encoded")
+    str,
+    PathParam(
+        pattern=r"^nomination-",
+        description="a nomination's workflow id (`nomination-<year>-<ministry>-<reference>`), as it is (it contains "
+        "'/') or URL-encoded",
+    ),
+]
+SessionId = Annotated[
+    str, PathParam(pattern=r"^ballot-(council|bloc)-", description="a ballot session's id (`ballot-<kind>-...`)")
 ]
 
 
@@ -659,7 +667,10 @@ async def list_nominations(
             page_token=token,
         )
     except RPCError as err:
-        if err.status == RPCStatusCode.INVALID_ARGUMENT and token is not None:
+        # The server answers a forged token as it likes (INVALID_ARGUMENT, or UNKNOWN for some bytes); only a
+        # server that is away is not the token's fault.
+        unavailable = err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
+        if token is not None and not unavailable:
             raise invalid("page_token", "not a token this listing gave") from None
         raise
     found = [NominationRow.model_validate(row) for row in rows]
@@ -951,7 +962,7 @@ async def open_session(
     summary="A session's status",
     responses={403: {}, 404: {}},
 )
-async def session_status(session_id: str, svc: Svc, scope: Reading) -> SessionView:
+async def session_status(session_id: SessionId, svc: Svc, scope: Reading) -> SessionView:
     """Turnout while voting (never what anyone voted); tallies, results and counted receipts once closed. Also
     the tally key (`key_id`, `public_pem`) a voter's own client seals a ballot with.
 
@@ -969,7 +980,7 @@ async def session_status(session_id: str, svc: Svc, scope: Reading) -> SessionVi
     summary="Close the list and open the voting",
     responses={403: {}, 404: {}, 409: {}},
 )
-async def close_list(session_id: str, svc: Svc, who: Who, body: Acting | None = None) -> SessionStatus:
+async def close_list(session_id: SessionId, svc: Svc, who: Who, body: Acting | None = None) -> SessionStatus:
     """The council secretary (or bloc head): the list is final and the electorate is snapshotted."""
     closing = payload(ListClosing, actor=actor_of(who, body))
     client = await svc.client()
@@ -986,7 +997,7 @@ async def close_list(session_id: str, svc: Svc, who: Who, body: Acting | None = 
     responses={403: {}, 404: {}, 409: {}},
 )
 async def cast_ballot(
-    session_id: str, body: BallotBody, svc: Svc, who: Who, idempotency_key: IdempotencyKey = None
+    session_id: SessionId, body: BallotBody, svc: Svc, who: Who, idempotency_key: IdempotencyKey = None
 ) -> Response:
     """One ballot per voter, final once cast (as a paper ballot in the box); the answer's `receipt` lets the
     voter check later that it was counted (GET /receipts/{receipt}). Send an `Idempotency-Key`: if the answer
@@ -1026,7 +1037,7 @@ async def _chair(svc: Services, session_id: str, update: str, action: ChairActio
     summary="The chair closes the voting",
     responses={403: {}, 404: {}, 409: {}},
 )
-async def close_voting(session_id: str, svc: Svc, who: Who, body: ChairBody | None = None) -> SessionStatus:
+async def close_voting(session_id: SessionId, svc: Svc, who: Who, body: ChairBody | None = None) -> SessionStatus:
     """Once a quorum has voted (a session also closes by itself when everyone has voted, or at the deadline)."""
     action = payload(ChairAction, actor=actor_of(who, body), reason=body.reason if body else None)
     return await _chair(svc, session_id, "close_voting", action)
@@ -1038,7 +1049,7 @@ async def close_voting(session_id: str, svc: Svc, who: Who, body: ChairBody | No
     summary="The chair moves the deadline",
     responses={403: {}, 404: {}, 409: {}},
 )
-async def extend(session_id: str, body: ExtendBody, svc: Svc, who: Who) -> SessionStatus:
+async def extend(session_id: SessionId, body: ExtendBody, svc: Svc, who: Who) -> SessionStatus:
     action = payload(ChairAction, actor=actor_of(who, body), new_deadline=body.new_deadline, reason=body.reason)
     return await _chair(svc, session_id, "extend", action)
 
@@ -1049,7 +1060,7 @@ async def extend(session_id: str, body: ExtendBody, svc: Svc, who: Who) -> Sessi
     summary="The chair cancels the session",
     responses={403: {}, 404: {}, 409: {}},
 )
-async def cancel(session_id: str, body: CancelBody, svc: Svc, who: Who) -> SessionStatus:
+async def cancel(session_id: SessionId, body: CancelBody, svc: Svc, who: Who) -> SessionStatus:
     action = payload(ChairAction, actor=actor_of(who, body), reason=body.reason)
     return await _chair(svc, session_id, "cancel", action)
 
@@ -1060,7 +1071,7 @@ async def cancel(session_id: str, body: CancelBody, svc: Svc, who: Who) -> Sessi
     summary="The bloc head decides a tie the runoff rounds left",
     responses={403: {}, 404: {}, 409: {}},
 )
-async def decide_tie(session_id: str, body: TieBody, svc: Svc, who: Who) -> SessionStatus:
+async def decide_tie(session_id: SessionId, body: TieBody, svc: Svc, who: Who) -> SessionStatus:
     """While the session is AWAITING_HEAD: exactly `seats_left` of the `tied` nominations take the seats. The
     decision is kept in the minutes and the audit chain; the answer comes once the results have gone out."""
     decision = payload(TieDecision, actor=actor_of(who, body), choose=body.choose)

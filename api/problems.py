@@ -270,6 +270,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400:  # the framework's "error parsing the body": invalid input like any other
+            message = f"not valid JSON: {exc.detail}"
+            return invalid_input(request, [FieldError(field="body", message=message)])
         slug = STATUS_SLUGS.get(exc.status_code, "internal-error" if exc.status_code >= 500 else "invalid-input")
         return problem_response(request, slug, str(exc.detail), status=exc.status_code, headers=exc.headers)
 
@@ -323,11 +326,13 @@ def problem_responses_in_openapi(schema: dict[str, Any]) -> None:
             responses: dict[str, Any] = operation["responses"]
             wanted = {"500"}
             if operation.get("security"):
-                wanted.add("401")
+                wanted |= {"401", "403"}  # no token; an actor the roster does not allow
             if operation.get("parameters") or operation.get("requestBody"):
                 wanted.add("422")
             if operation.get("requestBody"):
                 wanted.add("413")
+            if any(p.get("name", "").lower() == "idempotency-key" for p in operation.get("parameters", [])):
+                wanted.add("409")  # the key reused with another request
             for code in wanted:
                 responses.setdefault(code, {})
             for code, response in responses.items():

@@ -12,6 +12,13 @@ from domain.catalog import Authority
 from domain.messages import ActionChannel
 from domain.nomination import ActorId
 
+# What `workflow_id_for` makes: a decision names nominations only (a stray id or text is refused up front).
+NominationWorkflowId = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, pattern=r"^nomination-[0-9]{4}-[A-Z][A-Z0-9_]{1,23}-[0-9A-Za-z][0-9A-Za-z/._-]{0,47}$"
+    ),
+]
 DecisionNo = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9A-Za-zĐđ][0-9A-Za-zĐđ/._-]{0,63}$")]
 
 
@@ -31,9 +38,7 @@ class DecisionRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     decision: DecisionRef
-    workflow_ids: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(
-        min_length=1, max_length=1000
-    )
+    workflow_ids: list[NominationWorkflowId] = Field(min_length=1, max_length=1000)
 
     @model_validator(mode="after")
     def _distinct(self) -> DecisionRequest:
