@@ -492,7 +492,9 @@ class NominationWorkflow:
     async def _tell_left(self, session_id: str, exit_: ListLeaving) -> None:
         """Tell the session that its list no longer holds this nomination (`exit_`: how it left its stage)."""
         leaving = exit_.model_copy(update={"session_id": session_id})
-        session = workflow.get_external_workflow_handle_for(BallotSessionWorkflow.run, session_id)
+        session: workflow.ExternalWorkflowHandle[BallotSessionWorkflow] = workflow.get_external_workflow_handle_for(
+            BallotSessionWorkflow.run, session_id
+        )
         try:
             await session.signal(BallotSessionWorkflow.candidate_left, leaving)
         except Exception as err:  # the session has ended meanwhile: no list holds it any more
