@@ -41,6 +41,7 @@ STAGE = SearchAttributeKey.for_keyword("NominationStage")
 BLOC = SearchAttributeKey.for_keyword("Bloc")
 # Long enough never to fire during a wave: stands for the central board's appraisal deadline.
 APPRAISAL_DEADLINE = timedelta(days=14)
+CLOSE_AFTER = timedelta(seconds=1)  # as workflows/nomination.py closes a finished nomination
 # The same for a ballot session's deadline, which a nomination in a council or bloc stage waits for.
 SESSION_DEADLINE = timedelta(days=14)
 # What the harness must send once the no-op of this step has run: signals (S) or an update (U).
@@ -86,6 +87,8 @@ class RawNominationWorkflow:
             elif step == "T":
                 await workflow.sleep(timedelta(seconds=notice_seconds))
                 await self._transition()
+            elif step == "C":  # a finished nomination closes a timer after its last action
+                await workflow.sleep(CLOSE_AFTER)
             elif step in ("U", "UT"):
                 self._gates += 1
                 reached = functools.partial(self._applied, self._done + 1)

@@ -57,20 +57,21 @@ FAIL_SLOT = 7
 # entering a stage where a staff action decides), R = a transition (search-attribute upsert + the persisting
 # activity `record_transition`, a local activity: LOCAL_TRANSITIONS), S = a signal, SR = a signal that causes
 # a transition, T = a timer that fires then a transition, U = an update causing a transition, UT = the same while a
-# deadline timer runs (cancelled by the update). The raw floor still accepts A / AS / AU (the same with a
+# deadline timer runs (cancelled by the update), C = the timer after which a finished nomination closes (its
+# last action's task never carries the close). The raw floor still accepts A / AS / AU (the same with a
 # normal activity: the shape before the roster reload and the offer became local activities).
 ROUTE_STEPS: dict[str, tuple[str, ...]] = {
     # roster, nominee claim, SUBMIT, offer | joined, scheduled, verdict (awaited until the session's deadline) |
     # roster | decision
-    "council": ("L", "L", "R", "LS", "S", "S", "SRT", "LU", "U"),
-    "council_rejected": ("L", "L", "R", "LS", "S", "S", "SRT"),
+    "council": ("L", "L", "R", "LS", "S", "S", "SRT", "LU", "U", "C"),
+    "council_rejected": ("L", "L", "R", "LS", "S", "S", "SRT", "C"),
     # ... | roster | central approve (deadline timer) | roster | decision
-    "central": ("L", "L", "R", "LS", "S", "S", "SRT", "LU", "UT", "LU", "U"),
+    "central": ("L", "L", "R", "LS", "S", "S", "SRT", "LU", "UT", "LU", "U", "C"),
     # roster, nominee claim, SUBMIT | notice timer fires | roster, offer | ... as central
-    "notice": ("L", "L", "R", "T", "L", "LS", "S", "S", "SRT", "LU", "UT", "LU", "U"),
+    "notice": ("L", "L", "R", "T", "L", "LS", "S", "S", "SRT", "LU", "UT", "LU", "U", "C"),
     # council | roster, offer | joined, scheduled, verdict | as central
-    "bloc_winner": ("L", "L", "R", "LS", "S", "S", "SRT", "L", "LS", "S", "S", "SRT", "LU", "UT", "LU", "U"),
-    "bloc_loser": ("L", "L", "R", "LS", "S", "S", "SRT", "L", "LS", "S", "S", "SRT"),
+    "bloc_winner": ("L", "L", "R", "LS", "S", "S", "SRT", "L", "LS", "S", "S", "SRT", "LU", "UT", "LU", "U", "C"),
+    "bloc_loser": ("L", "L", "R", "LS", "S", "S", "SRT", "L", "LS", "S", "S", "SRT", "C"),
 }
 LOCAL_STEPS = ("L", "LS", "LU")
 # Steps that make a transition (R, SRT, T, and the updates U / UT, whose handler records it): its write,
@@ -90,7 +91,7 @@ def route_counts(route: str) -> dict[str, int]:
         "local_activities": sum(1 for s in steps if s in LOCAL_STEPS or (LOCAL_TRANSITIONS and s in TRANSITION_STEPS)),
         "signals": sum(1 for s in steps if s in ("S", "SRT")),
         "updates": sum(1 for s in steps if s in ("U", "UT")),
-        "timers": sum(1 for s in steps if s in ("T", "UT", "SRT")),
+        "timers": sum(1 for s in steps if s in ("T", "UT", "SRT", "C")),
     }
 
 

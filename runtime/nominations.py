@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -290,15 +291,21 @@ async def act(
     result_type: type[Any] = ActionReceipt,
     attempts: int = 30,
 ) -> Any:
-    """Send a human action as a workflow update; retry only what the server turns away for load."""
+    """Send a human action as a workflow update; retry what the server turns away for load, and an update it
+    aborted with its workflow task. Every attempt carries one update id: the server never applies it twice."""
     handle = client.get_workflow_handle(workflow_id)
+    update_id = f"{update}-{uuid.uuid4().hex}"
     delay = 0.05
     for attempt in range(attempts):
         try:
-            return await handle.execute_update(update, payload, result_type=result_type)
+            return await handle.execute_update(update, payload, id=update_id, result_type=result_type)
         except WorkflowUpdateFailedError as err:
             raise ActionRefused(refusal_reason(err)) from None
         except RPCError as err:
+            if aborted_with_its_task(err) and attempt + 1 < attempts:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
             if err.status == RPCStatusCode.NOT_FOUND or "already completed" in err.message:
                 # Servers word an update to a closed workflow differently ("workflow execution already
                 # completed", "update ... not found"): ask the workflow itself whether it ended or never was.
@@ -317,6 +324,13 @@ async def act(
                 continue
             raise
     raise AssertionError("unreachable")
+
+
+def aborted_with_its_task(err: RPCError) -> bool:
+    """The server dropped the update because the workflow task carrying it failed (a task refused for a
+    concurrent event, a worker lost mid-task): nothing of it is in the history, so sending it again is safe."""
+    message = err.message.lower()
+    return "workflow task failure" in message or "update was aborted" in message
 
 
 def refusal_reason(err: WorkflowUpdateFailedError) -> str:

@@ -97,6 +97,7 @@ PERSIST_TIMEOUT = timedelta(seconds=30)
 PERSIST_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 ROSTER_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=["UnknownMinistry"])
 LOOKUP_TIMEOUT = timedelta(seconds=30)
+CLOSE_AFTER = timedelta(seconds=1)
 T = TypeVar("T")
 # Nominations started by this code take every change below at once, decided by one patch in their first
 # workflow task: a patch first asked for later, right after a local activity that finished in a task the SDK
@@ -191,6 +192,10 @@ class NominationWorkflow:
             if not self._route.stage.is_final:
                 await self._refresh_roster()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        # Close in a later workflow task than the action that ended the procedure: a signal arriving while
+        # that task runs makes the server refuse a task that closes the run, and abort the update in it,
+        # after its transition was written. A task without the close command is accepted as it is.
+        await workflow.sleep(CLOSE_AFTER)
         return self.status()
 
     async def _registration_refusal(self) -> str | None:

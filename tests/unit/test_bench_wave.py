@@ -18,7 +18,7 @@ def test_the_raw_floor_counts_every_lookup_and_write_as_a_local_activity() -> No
         "local_activities": 7,
         "signals": 3,  # joined the session's list, its deadline, its verdict
         "updates": 1,
-        "timers": 1,  # the council session's deadline, awaited until the verdict
+        "timers": 2,  # the council session's deadline, awaited until the verdict; the close after the decision
     }
     for route, steps in wave_plan.ROUTE_STEPS.items():
         assert not {"A", "AS", "AU"} & set(steps), route
