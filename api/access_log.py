@@ -15,7 +15,7 @@ class WithoutQueryString(logging.Filter):
         args = record.args
         if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
             client, method, full_path, version, status = args
-            path, query_marker, _ = full_path.partition("?")
+            path, query_marker, _ = str(full_path).partition("?")
             record.args = (client, method, path + ("?…" if query_marker else ""), version, status)
         return True
 
