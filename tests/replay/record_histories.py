@@ -2,15 +2,20 @@
 
     .venv/bin/python -m tests.replay.record_histories LABEL
 
-Runs the current code on a fresh dev server (SQLite, temporary key) and writes one JSON history per
-route into tests/replay/histories/LABEL/. Histories recorded by an older version stay in the repository:
-the replay test runs each of them against the current workflow code, so a change that would break
-running nominations fails CI. Record a new label whenever workflow code changes shape.
+Runs the current code on a fresh dev server (SQLite, temporary keys) and writes one JSON history per
+route into tests/replay/histories/LABEL/; the replay test runs each of them against the current workflow
+code, so a change that would break running nominations fails CI.
+
+Until 1.0 nothing runs in production: workflow code changes directly, and the histories are recorded anew on
+the current code (the older labels are removed). From 1.0 on, a change keeps the old histories and is
+patched (`workflow.patched`, then `deprecate_patch`, then removed once no run needs it) or deployed with
+Worker Versioning.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import tempfile
@@ -27,26 +32,31 @@ from activities.migrate import upgrade_to_head
 from activities.roster_store import load_roster
 from domain.ballot_messages import SessionPhase, SessionStart
 from domain.ballots import BallotSessionKind, Choice
+from domain.catalog import current_policy_version
 from domain.decisions import DecisionRef, DecisionRequest, decision_workflow_id
 from domain.messages import (
     CentralApproval,
     HoldRequest,
     MeetingResult,
+    NominationStart,
     ObjectionFiling,
     ObjectionResolution,
     ReasonedAction,
     Resubmission,
 )
-from domain.nomination import Nomination
+from domain.nomination import Nomination, workflow_id_for
 from domain.roster import Roster
 from domain.stages import Stage
+from runtime.audit_anchors import ensure_anchor_workflow
 from runtime.ballots import cast, close_list, open_session, session_status
 from runtime.decisions import issue_decision
 from runtime.nominations import act, start_nomination, status
 from runtime.processes import temporal_binary
 from runtime.temporal import ensure_search_attributes
 from tests.factories import nomination_data
+from tests.integration.helpers import BLOC_SEATS, COUNCIL_SEATS
 from worker import build_worker
+from workflows.nomination import NominationWorkflow
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETARY, BLOC_HEAD, CENTRAL, PROPOSER = (
@@ -57,10 +67,10 @@ SECRETARY, BLOC_HEAD, CENTRAL, PROPOSER = (
 )
 
 
-def passing() -> MeetingResult:
-    return MeetingResult.model_validate(
-        {"actor": SECRETARY, "tally": {"members": 9, "present": 9, "votes_for": 9, "votes_against": 0}}
-    )
+def passing(actor: str = SECRETARY, members: int = COUNCIL_SEATS) -> MeetingResult:
+    """A unanimous meeting of the whole body (a typed-in count must be the roster's voting seats)."""
+    tally = {"members": members, "present": members, "votes_for": members, "votes_against": 0}
+    return MeetingResult.model_validate({"actor": actor, "tally": tally})
 
 
 async def until(client: Client, workflow_id: str, stage: Stage) -> None:
@@ -83,6 +93,9 @@ async def record(label: str) -> None:
     out = ROOT / "tests" / "replay" / "histories" / label
     out.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp())
+    # A recording is a local run: its keys (tally, audit, identity) are made in its own directory.
+    os.environ["TDKT_GENERATE_KEYS"] = "1"
+    os.environ["TDKT_AUDIT_KEY_FILE"] = str(workdir / "audit-keys.json")
     url = f"sqlite+aiosqlite:///{workdir / 'engine.db'}"
     await upgrade_to_head(url)
     engine = create_engine(url)
@@ -96,6 +109,8 @@ async def record(label: str) -> None:
     queue = f"record-{uuid.uuid4().hex[:6]}"
     runs: dict[str, str] = {}
     async with build_worker(client, engine, queue, ballot_key=workdir / "key.pem"):
+        # As the worker does: the audit chain's head is anchored, and sessions and decisions ask for anchors.
+        anchor_id = await ensure_anchor_workflow(client, queue, 60)
         approval = CentralApproval(actor=CENTRAL, decision_no="1/QĐ-TTg", decision_date=date(2026, 12, 20))
 
         minister = DecisionRef(
@@ -114,8 +129,7 @@ async def record(label: str) -> None:
         wf = await started(client, queue, "CO_THI_DUA_CP")
         await until(client, wf, Stage.COUNCIL_REVIEW)
         await act(client, wf, "record_council_result", passing())
-        bloc = {"actor": BLOC_HEAD, "tally": {"members": 6, "present": 6, "votes_for": 6, "votes_against": 0}}
-        await act(client, wf, "record_bloc_result", MeetingResult.model_validate(bloc))
+        await act(client, wf, "record_bloc_result", passing(BLOC_HEAD, BLOC_SEATS))
         await act(client, wf, "approve", approval)
         runs["government-flag-bloc"] = wf
 
@@ -141,6 +155,8 @@ async def record(label: str) -> None:
 
         voted = await started(client, queue, "BANG_KHEN_BO")
         await until(client, voted, Stage.COUNCIL_REVIEW)
+        struck = await started(client, queue, "BANG_KHEN_BO")
+        await until(client, struck, Stage.COUNCIL_REVIEW)
         session = await open_session(
             client,
             queue,
@@ -155,10 +171,12 @@ async def record(label: str) -> None:
             ),
         )
         for _ in range(100):
-            if (await session_status(client, session.id)).candidates:
+            if len((await session_status(client, session.id)).candidates) == 2:
                 break
             await asyncio.sleep(0.1)
         listed = await close_list(client, session.id, SECRETARY)
+        # One candidate leaves the list while the voting is open: struck, its votes void.
+        await act(client, struck, "withdraw", ReasonedAction(actor=PROPOSER, reason="Đơn vị rút khi đang bỏ phiếu"))
         for member in ("btp.hd.chu-tich", "btp.hd.uy-vien-1", "btp.hd.uy-vien-2"):
             await cast(client, session.id, member, {c.workflow_id: Choice.FOR for c in listed.candidates})
         for _ in range(100):
@@ -169,6 +187,13 @@ async def record(label: str) -> None:
         await act(client, voted, "record_decision", minister.model_copy(update={"decision_no": "M2/QĐ-BTP"}))
         runs["council-ballot-session"] = session.id
         runs["ministry-council-ballot"] = voted
+        runs["struck-while-voting"] = struck
+
+        # A start the roster does not allow (a council secretary proposing) ends REFUSED, never failed.
+        refused = Nomination.model_validate(nomination_data("BANG_KHEN_BO", proposer=SECRETARY))
+        start = NominationStart(nomination=refused, policy_version=current_policy_version(date.today()))
+        await client.start_workflow(NominationWorkflow.run, start, id=workflow_id_for(refused), task_queue=queue)
+        runs["proposal-refused"] = workflow_id_for(refused)
 
         # The whole procedure (issue 4): a hold, an objection, a decision over a list.
         wf = await started(client, queue, "HUAN_CHUONG_LD_3")
@@ -205,6 +230,13 @@ async def record(label: str) -> None:
             history = await handle.fetch_history()
             (out / f"{name}.json").write_text(history.to_json(), encoding="utf-8")
             print(f"recorded {name}: {len(history.events)} events")
+        # A history replays under its own workflow id (a nomination compares it with its identity claim's holder).
+        ids = {name: workflow_id for name, workflow_id in runs.items()} | {"audit-anchor": anchor_id}
+        (out / "workflow-ids.json").write_text(json.dumps(ids, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        # The anchor workflow runs for good: its history so far (start, anchors asked for by the decisions).
+        history = await client.get_workflow_handle(anchor_id).fetch_history()
+        (out / "audit-anchor.json").write_text(history.to_json(), encoding="utf-8")
+        print(f"recorded audit-anchor: {len(history.events)} events")
     await env.shutdown()
     await engine.dispose()
 
