@@ -48,10 +48,25 @@ def collapse_spaces(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
+# The five Vietnamese tone marks (huyền, sắc, ngã, hỏi, nặng) as combining characters. Where a syllable carries
+# its tone is a spelling convention ("Hoà" / "Hòa", "Thuỷ" / "Thủy"), not a different name.
+TONE_MARKS = frozenset("\u0300\u0301\u0303\u0309\u0323")
+
+
+def _tone_at_syllable_end(word: str) -> str:
+    decomposed = unicodedata.normalize("NFD", word)
+    tones = [ch for ch in decomposed if ch in TONE_MARKS]
+    return "".join(ch for ch in decomposed if ch not in TONE_MARKS) + "".join(tones)
+
+
 def normalised_name(text: str) -> str:
-    """A name as identities compare it: NFC, case-folded, whitespace collapsed. Diacritics count: "Hằng"
-    and "Hàng" are different people."""
-    return nfc(collapse_spaces(nfc(text).casefold()))
+    """A name as identities compare it: compatibility forms folded (NFKC: a full-width letter is the letter),
+    invisible format characters (zero-width spaces and joiners, soft hyphens) dropped, case-folded, whitespace
+    collapsed, and each syllable's tone mark in one place whatever the spelling convention ("Hoà" is "Hòa").
+    Diacritics count: "Hằng" and "Hàng" are different people."""
+    visible = "".join(ch for ch in unicodedata.normalize("NFKC", text) if unicodedata.category(ch) != "Cf")
+    words = collapse_spaces(visible.casefold()).split(" ")
+    return nfc(" ".join(_tone_at_syllable_end(word) for word in words))
 
 
 def search_key(text: str) -> str:

@@ -277,3 +277,31 @@ def test_the_identity_key_comes_from_configuration(tmp_path: Path) -> None:
     made = identity_key_from_env({GENERATE_SWITCH: "1"}, tmp_path)
     assert len(made) == 32 and (tmp_path / "identity-key.json").stat().st_mode & 0o077 == 0
     assert identity_key_from_env({}, tmp_path) == made  # the file, once there, is the key
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("Nguyễn Thị Hòa", "Nguyễn Thị Hoà"),  # tone on the o or on the a: two spellings of one name
+        ("Lê Văn Thủy", "Lê Văn Thuỷ"),
+        ("Trần Khỏe", "Trần Khoẻ"),
+        ("Đoàn Thị Hằng", "Đoàn\u200b Thị Hằng"),  # a zero-width space pasted in
+        ("Đoàn Thị Hằng", "Đoàn Thị\u00ad Hằng"),  # a soft hyphen
+        ("Lê Thị Hằng", "Ｌê Ｔhị Ｈằng"),  # full-width letters
+    ],
+)
+def test_spellings_of_one_name_are_one_nominee(one: str, other: str):
+    assert normalised_name(one) == normalised_name(other)
+    key = {"kind": "INDIVIDUAL", "ministry": "BTP", "unit": "Vụ Pháp chế"}
+    assert identity_key(name=one, **key) == identity_key(name=other, **key)
+
+
+@pytest.mark.parametrize(("one", "other"), [("Hằng", "Hàng"), ("Hòa", "Hóa"), ("Thủy", "Thúy"), ("Hoa", "Hòa")])
+def test_a_different_tone_is_a_different_name(one: str, other: str):
+    assert normalised_name(one) != normalised_name(other)
+
+
+@given(st.text(alphabet="aăâeêioôơuưyAĂÂĐ hnt", min_size=1, max_size=20), st.integers(min_value=0, max_value=20))
+def test_an_invisible_character_anywhere_changes_no_identity(name: str, position: int):
+    spliced = name[:position] + "\u200b" + name[position:]
+    assert normalised_name(spliced) == normalised_name(name)
