@@ -12,12 +12,10 @@ from domain.catalog import Authority
 from domain.messages import ActionChannel
 from domain.nomination import ActorId
 
-# What `workflow_id_for` makes: a decision names nominations only (a stray id or text is refused up front).
+# A decision names nominations by their workflow ids (`nomination-...`, letters, digits and / . - _): text
+# that cannot be one is refused up front; an id no nomination has is refused on the decision, item by item.
 NominationWorkflowId = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True, pattern=r"^nomination-[0-9]{4}-[A-Z][A-Z0-9_]{1,23}-[0-9A-Za-z][0-9A-Za-z/._-]{0,47}$"
-    ),
+    str, StringConstraints(strip_whitespace=True, pattern=r"^nomination-[0-9A-Za-z/._-]{1,189}$")
 ]
 DecisionNo = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9A-Za-zĐđ][0-9A-Za-zĐđ/._-]{0,63}$")]
 

@@ -37,6 +37,7 @@ from domain.nomination import (
 from domain.records import IdentityClaim
 from domain.roster import proposal_error
 from domain.stages import Stage
+from runtime.codec import CodecError
 from workflows.nomination import NominationWorkflow
 from workflows.search_attributes import AWARD_FORM, AWARD_YEAR, MINISTRY, NOMINATION_STAGE
 
@@ -477,8 +478,13 @@ async def nomination_page(
 
 
 async def nomination_row(wf: WorkflowExecution) -> dict[str, Any]:
+    """One row of the register; a memo under a key this keyring lacks (rotated out, another deployment's)
+    leaves the names out instead of failing the whole listing."""
     attrs = wf.typed_search_attributes
-    memo = await wf.memo()
+    try:
+        memo = await wf.memo()
+    except CodecError:
+        memo = {}
     return {
         "workflow_id": wf.id,
         "stage": attrs.get(NOMINATION_STAGE),

@@ -2,8 +2,8 @@
 valid and invalid requests for every operation, against `python -m api` on the run's dev server, worker and
 PostgreSQL. Every answer must be documented for its operation and none may be a 5xx.
 
-`make test` runs a short pass (TDKT_FUZZ_EXAMPLES per operation, 1 by default: about 1,000 cases with the
-coverage phase); `make fuzz-api` the long one (10,000+ cases). The report line names the cases generated.
+`make test` runs a short pass (the fuzzing phase, TDKT_FUZZ_EXAMPLES = 5 per operation); `make fuzz-api` the
+long one (every phase, 10,000+ cases). The report line names the cases generated.
 Afterwards no workflow the requests started may sit with a failed workflow task.
 """
 
@@ -29,7 +29,8 @@ from tests.integration.helpers import AUTH_ENV, CENTRAL, token_for
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES = int(os.environ.get("TDKT_FUZZ_EXAMPLES", "1"))
+EXAMPLES = int(os.environ.get("TDKT_FUZZ_EXAMPLES", "5"))
+PHASES = os.environ.get("TDKT_FUZZ_PHASES", "examples,fuzzing")
 
 
 def free_port() -> int:
@@ -75,6 +76,8 @@ async def test_no_operation_answers_a_5xx_or_an_undocumented_status(
                 "not_a_server_error,status_code_conformance,content_type_conformance",
                 "--max-examples",
                 str(EXAMPLES),
+                "--phases",
+                PHASES,
                 "--header",
                 f"Authorization: Bearer {token_for(CENTRAL)}",
                 "--seed",

@@ -187,6 +187,7 @@ async def test_fuzzed_withdrawals_and_rejections_end_a_nomination_only_when_vali
         ended[update] += 1
         final = await assert_row_agrees(db_engine, client, handle.id)
         assert final.stage == ENDING_UPDATES[update][1] and final.transitions[-1].reason == payload["reason"].strip()
+        await handle.result()  # the run closes a moment after the action that ended it
         assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
         for other, (base, _) in ENDING_UPDATES.items():  # an ended nomination takes neither
             assert await send(handle, other, base) is not None, other

@@ -308,6 +308,10 @@ async def test_decision_refusals_on_a_single_nomination(client: Client, task_que
     assert (await act(client, workflow_id, "record_decision", decision)).stage == Stage.AWARDED
     final = await status(client, workflow_id)
     assert final.decision_no == "3001/QĐ-TTg" and final.decided_by_vi == "Thủ tướng Chính phủ"
+    # Refused by the workflow itself in the moment before its run closes, by the client once it has.
+    with pytest.raises(ActionRefused, match=r"already decided|ended"):
+        await act(client, workflow_id, "record_decision", decision)
+    await client.get_workflow_handle(workflow_id).result()
     with pytest.raises(ActionRefused, match="ended"):
         await act(client, workflow_id, "record_decision", decision)
 
