@@ -44,7 +44,12 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILURE = 0, 1
 IMPORT_FORMATS = (".csv", ".xlsx")
 CONCURRENCY = 20
-MAX_XLSX_UNPACKED = 256 * 1024 * 1024  # bytes a workbook may unpack to (its XML): no zip bombs
+# A workbook is read streaming, within bounds, so an upload costs little memory whatever it holds: its parts
+# may unpack to at most this many bytes (a 10,000-row list is a few MiB; a zip bomb is refused before it is
+# opened), and at most MAX_SHEET_ROWS rows and MAX_SHEET_COLUMNS columns of the first sheet are read.
+MAX_XLSX_UNPACKED = 32 * 1024 * 1024
+MAX_SHEET_ROWS = 10_000
+MAX_SHEET_COLUMNS = 64
 # A text cell starting with one of these is a formula to spreadsheet programs; exports put an apostrophe
 # before it (runtime.decisions.neutralise_formula), which a CSV read back keeps.
 _FORMULA_PREFIXES = ("=", "+", "-", "@")
@@ -171,13 +176,22 @@ def _xlsx_grid(content: bytes, name: str) -> list[tuple[int, list[str]]]:
         with ZipFile(io.BytesIO(content)) as archive:  # a small file may unpack to gigabytes: look first
             unpacked = sum(member.file_size for member in archive.infolist())
         if unpacked > MAX_XLSX_UNPACKED:
-            raise _file_error(f"{name} unpacks to {unpacked} bytes, more than {MAX_XLSX_UNPACKED}")
-        book = load_workbook(io.BytesIO(content), data_only=True)
+            raise _file_error(f"{name} unpacks to {unpacked} bytes, more than the {MAX_XLSX_UNPACKED} allowed")
+        book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except (BadZipFile, InvalidFileException, KeyError, OSError) as err:
         raise _file_error(f"{name} is not a readable XLSX workbook: {err}") from None
     try:
         sheet = book.worksheets[0]  # the data sheet comes first (the template's instructions follow it)
-        return [(row[0].row, [cell_text(c.value) for c in row]) for row in sheet.iter_rows() if row]
+        grid: list[tuple[int, list[str]]] = []
+        rows = sheet.iter_rows(max_col=MAX_SHEET_COLUMNS, values_only=True)
+        for number, values in enumerate(rows, start=1):
+            texts = [cell_text(value) for value in values]
+            if not any(texts):
+                continue
+            if len(grid) == MAX_SHEET_ROWS + 1:  # the header and MAX_SHEET_ROWS nominations
+                raise _file_error(f"{name} has more than {MAX_SHEET_ROWS} rows: split the list")
+            grid.append((number, texts))
+        return grid
     finally:
         book.close()
 
