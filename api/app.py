@@ -23,6 +23,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -320,6 +321,31 @@ async def json_body(request: Request) -> Any:
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise invalid("body", f"not valid JSON: {err}") from None
+
+
+PAGE_TOKEN_TAG = 16  # bytes of HMAC-SHA256 before Temporal's own token
+
+
+def _page_token_mac(keyring: Keyring, raw: bytes) -> bytes:
+    secret = keyring.keys[keyring.current].encode()
+    return hmac.new(secret, b"nominations-page\x1f" + raw, hashlib.sha256).digest()[:PAGE_TOKEN_TAG]
+
+
+def sealed_page_token(keyring: Keyring, raw: bytes) -> str:
+    """Temporal's next-page token under this deployment's tag: a token this API did not give (forged, altered)
+    is refused before it reaches Temporal, which would otherwise retry it for seconds."""
+    return base64.urlsafe_b64encode(_page_token_mac(keyring, raw) + raw).decode().rstrip("=")
+
+
+def opened_page_token(keyring: Keyring, text: str) -> bytes | None:
+    try:
+        decoded = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+    except (ValueError, binascii.Error):
+        return None
+    tag, raw = decoded[:PAGE_TOKEN_TAG], decoded[PAGE_TOKEN_TAG:]
+    if not raw or not hmac.compare_digest(tag, _page_token_mac(keyring, raw)):
+        return None
+    return raw
 
 
 def known_id(workflow_id: str) -> str:
@@ -649,11 +675,8 @@ async def list_nominations(
         raise ProblemError("forbidden", refusal)
     token = None
     if page_token is not None:
-        try:
-            token = base64.b64decode(page_token + "=" * (-len(page_token) % 4), altchars=b"-_", validate=True)
-        except (ValueError, binascii.Error):
-            token = b""
-        if not token:
+        token = opened_page_token(svc.keyring, page_token)
+        if token is None:
             raise invalid("page_token", "not a token this listing gave")
     try:
         rows, following = await access.nomination_page(
@@ -678,7 +701,7 @@ async def list_nominations(
         # Insensitive to case, Unicode form and diacritics: "Hang" finds "Hằng" (domain/identity.py).
         found = [row for row in found if matches(q, row.nominee, row.workflow_id)]
     if following:
-        encoded = base64.urlsafe_b64encode(following).decode().rstrip("=")
+        encoded = sealed_page_token(svc.keyring, following)
         next_url = request.url.include_query_params(page_token=encoded)
         response.headers["Link"] = f'<{next_url.path}?{next_url.query}>; rel="next"'
         response.headers["X-Next-Page-Token"] = encoded

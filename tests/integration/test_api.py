@@ -5,6 +5,7 @@ creation to its decision and export, ballot sessions, and the rest of the proced
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -334,9 +335,10 @@ async def test_the_listing_comes_a_page_at_a_time(app: Any) -> None:
             break
         await asyncio.sleep(0.1)
     assert everything.header("link") is None or len(everything.json()) == 1000
-    url, pages, seen = f"{query}&limit=2", 0, []
+    url, pages, seen, first_token = f"{query}&limit=2", 0, [], ""
     while url:
         page = await call(app, "GET", url, headers=token(SECRETARY))
+        first_token = first_token or (page.header("x-next-page-token") or "")
         assert page.status == 200 and len(page.json()) <= 2, page
         seen += [row["workflow_id"] for row in page.json()]
         pages += 1
@@ -346,6 +348,19 @@ async def test_the_listing_comes_a_page_at_a_time(app: Any) -> None:
     assert seen == [row["workflow_id"] for row in everything.json()] and pages >= 2
     bad = await call(app, "GET", f"{query}&page_token=%%%", headers=token(SECRETARY))
     assert [e["field"] for e in assert_problem(bad, 422, "invalid-input")["errors"]] == ["page_token"]
+    # A token this API did not give — Temporal's own bytes without the tag, any byte changed, or plain base64
+    # garbage — is refused at once, before Temporal (which answers some of them UNKNOWN and is retried).
+    given = page.header("x-next-page-token") or first_token
+    raw = base64.urlsafe_b64decode(given + "=" * (-len(given) % 4))
+    forged = [
+        base64.urlsafe_b64encode(raw[16:]).decode().rstrip("="),
+        base64.urlsafe_b64encode(raw[:-1] + bytes([raw[-1] ^ 1])).decode().rstrip("="),
+        "AAAA",
+        "04-4",
+    ]
+    for text in forged:
+        refused = await call(app, "GET", f"{query}&page_token={text}", headers=token(SECRETARY))
+        assert [e["field"] for e in assert_problem(refused, 422, "invalid-input")["errors"]] == ["page_token"]
     too_many = await call(app, "GET", f"{query}&limit=5000", headers=token(SECRETARY))
     assert "limit" in {e["field"] for e in assert_problem(too_many, 422, "invalid-input")["errors"]}
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -132,3 +133,17 @@ async def raw_call(app: Any, receive: Any, headers: list[tuple[bytes, bytes]]) -
     status = next(m["status"] for m in sent if m["type"] == "http.response.start")
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return status, body
+
+
+@given(st.binary(min_size=1, max_size=200), st.integers(min_value=0), st.integers(min_value=1, max_value=255))
+def test_a_page_token_opens_only_as_given(raw: bytes, position: int, flip: int):
+    from api.app import opened_page_token, sealed_page_token
+
+    given_token = sealed_page_token(RING, raw)
+    assert opened_page_token(RING, given_token) == raw
+    decoded = bytearray(base64.urlsafe_b64decode(given_token + "=" * (-len(given_token) % 4)))
+    decoded[position % len(decoded)] ^= flip
+    altered = base64.urlsafe_b64encode(bytes(decoded)).decode().rstrip("=")
+    assert opened_page_token(RING, altered) is None
+    other = Keyring(keys={"k2": "o" * 40}, current="k2")
+    assert opened_page_token(other, given_token) is None
