@@ -44,4 +44,4 @@ bench: install  ## year-end wave (issue 5): 1000 nominations against the raw Tem
 
 .PHONY: fuzz-api
 fuzz-api: install  ## schemathesis over the whole OpenAPI (10,000+ cases): no 5xx, every status documented
-	TDKT_FUZZ_EXAMPLES=200 TDKT_FUZZ_PHASES=examples,coverage,fuzzing,stateful $(PY) -m pytest -q -s tests/integration/test_api_fuzz.py
+	TDKT_FUZZ_EXAMPLES=240 TDKT_FUZZ_PHASES=examples,coverage,fuzzing,stateful $(PY) -m pytest -q -s tests/integration/test_api_fuzz.py
