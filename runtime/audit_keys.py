@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
 
-from runtime.keys import MissingKey, PublishedKey, refuse_published, require_generation_allowed
+from runtime.keys import MissingKey, PublishedKey, refuse_published, require_generation_allowed, write_private
 
 KEYS_ENV = "TDKT_AUDIT_KEYS"
 KEY_ID_ENV = "TDKT_AUDIT_KEY_ID"
@@ -189,35 +189,11 @@ def read_key_file(path: Path) -> AuditKeyring:
         raise AuditKeyError(f"{path}: {exc}") from None
 
 
-def _write_private(path: Path, content: bytes, *, replace: bool) -> bool:
-    """Write `content` to `path` with mode 0600 through a private temporary file. With replace=False it is
-    hard-linked into place and False is returned if another process created `path` first."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o600)  # whatever the umask
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if replace:
-            os.replace(temporary, path)
-            return True
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            return False
-        return True
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def create_key_file(path: Path) -> AuditKeyring:
     """A key file with one fresh key; two processes starting at once share one key."""
     key_id = new_key_id()
     keyring = AuditKeyring(current_id=key_id, keys={key_id: new_key()})
-    if not _write_private(path, _dump(keyring), replace=False):
+    if not write_private(path, _dump(keyring), replace=False):
         return read_key_file(path)
     return keyring
 
@@ -227,7 +203,7 @@ def rotate_key_file(path: Path) -> AuditKeyring:
     if not path.exists():
         raise AuditKeyError(f"no audit key file at {path} to rotate")
     keyring = read_key_file(path).with_current(new_key_id(), new_key())
-    _write_private(path, _dump(keyring), replace=True)
+    write_private(path, _dump(keyring), replace=True)
     return keyring
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import jwt
 
-from runtime.keys import refuse_published, require_generation_allowed
+from runtime.keys import refuse_published, require_generation_allowed, write_private
 
 ISSUER = "tdkt-engine"
 ALGORITHM = "HS256"
@@ -90,18 +90,9 @@ def _max_ttl(configured: str | None) -> timedelta:
 def _local_keyring(path: Path, max_ttl: timedelta, env: dict[str, str]) -> Keyring:
     if not path.exists():
         require_generation_allowed("token signing key", "TDKT_AUTH_KEYS", path, env)
-        path.parent.mkdir(parents=True, exist_ok=True)
         kid = f"local-{secrets.token_hex(4)}"
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump({"current": kid, "keys": {kid: secrets.token_urlsafe(48)}}, handle)
-        try:
-            os.link(tmp, path)  # first writer wins; a concurrent creator reads the winner's file
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
+        document = {"current": kid, "keys": {kid: secrets.token_urlsafe(48)}}
+        write_private(path, json.dumps(document).encode(), replace=False)  # a concurrent creator's file wins
     data = json.loads(path.read_text(encoding="utf-8"))
     return Keyring(keys=data["keys"], current=data["current"], max_ttl=max_ttl)
 

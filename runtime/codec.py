@@ -45,7 +45,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 
-from runtime.keys import MissingKey, PublishedKey, refuse_published, require_generation_allowed
+from runtime.keys import MissingKey, PublishedKey, refuse_published, require_generation_allowed, write_private
 
 ENCODING = b"binary/encrypted"
 KEY_ID_METADATA = "encryption-key-id"
@@ -256,37 +256,13 @@ def read_key_file(path: Path) -> Keyring:
         raise CodecError(f"{path}: {exc}") from None
 
 
-def _write_private(path: Path, content: bytes, *, replace: bool) -> bool:
-    """Write `content` to `path` with mode 0600 through a private temporary file. With replace=False it is
-    hard-linked into place and False is returned if another process created `path` first."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o600)  # whatever the umask
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if replace:
-            os.replace(temporary, path)
-            return True
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            return False
-        return True
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def load_or_create_key_file(path: Path) -> Keyring:
     """Read the key file, or create it with one fresh key; two processes starting at once share one key."""
     if path.exists():
         return read_key_file(path)
     key_id = new_key_id()
     keyring = Keyring(current_id=key_id, keys={key_id: new_key()})
-    if not _write_private(path, _dump(keyring), replace=False):
+    if not write_private(path, _dump(keyring), replace=False):
         return read_key_file(path)
     return keyring
 
@@ -294,7 +270,7 @@ def load_or_create_key_file(path: Path) -> Keyring:
 def rotate_key_file(path: Path) -> Keyring:
     """Add a fresh key to the key file and make it current; the old keys stay to decrypt old payloads."""
     keyring = load_or_create_key_file(path).with_current(new_key_id(), new_key())
-    _write_private(path, _dump(keyring), replace=True)
+    write_private(path, _dump(keyring), replace=True)
     return keyring
 
 

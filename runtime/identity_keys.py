@@ -23,7 +23,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from runtime.keys import require_generation_allowed
+from runtime.keys import require_generation_allowed, write_private
 
 KEY_ENV = "TDKT_IDENTITY_KEY"
 MIN_KEY_BYTES = 32
@@ -57,17 +57,7 @@ def _decoded(text: str, where: str) -> bytes:
 def _local_key(path: Path, env: dict[str, str]) -> bytes:
     if not path.exists():
         require_generation_allowed("key for identification numbers", KEY_ENV, path, env)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump({"key": new_key()}, handle)
-        try:
-            os.link(tmp, path)  # first writer wins; a concurrent creator reads the winner's file
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
+        write_private(path, json.dumps({"key": new_key()}).encode(), replace=False)  # a concurrent creator's wins
     data = json.loads(path.read_text(encoding="utf-8"))
     return _decoded(str(data["key"]), str(path))
 

@@ -10,6 +10,7 @@ development switch TDKT_ALLOW_DEV_KEYS=1 is set: a copy of the compose file cann
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -59,3 +60,27 @@ def refuse_published(variable: str, secrets: Iterable[str], env: Mapping[str, st
             f"{variable}: this key is published in docker-compose.yml and must not protect real data; "
             f"set your own (or {DEV_KEYS_SWITCH}=1 for a development stack)"
         )
+
+
+def write_private(path: Path, content: bytes, *, replace: bool) -> bool:
+    """Write a key file with mode 0600 through a private temporary file. With replace=False it is hard-linked
+    into place and False is returned if another process created `path` first (the caller reads the winner's)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o600)  # whatever the umask
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if replace:
+            os.replace(temporary, path)
+            return True
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        temporary.unlink(missing_ok=True)

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain.ballot_messages import PublicKeyInfo, SealedBallot
 from domain.ballots import Choice
-from runtime.keys import require_generation_allowed
+from runtime.keys import require_generation_allowed, write_private
 
 RSA_BITS = 3072
 AES_KEY_BYTES = 32
@@ -173,21 +173,8 @@ def load_or_create_private_key(path: Path) -> rsa.RSAPrivateKey:
     if path.exists():
         return _load_private(path)
     require_generation_allowed("ballot tally key", "BALLOT_KEY_FILE", path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     key = generate_private_key()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o600)  # whatever the umask
-            handle.write(pem)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            return _load_private(path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    if not write_private(path, pem, replace=False):
+        return _load_private(path)
     return key
