@@ -452,31 +452,6 @@ def _quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
-async def list_nominations(
-    client: Client, *, stage: str | None = None, ministry: str | None = None, year: int | None = None
-) -> list[dict[str, Any]]:
-    return [await nomination_row(wf) async for wf in client.list_workflows(visibility_query(stage, ministry, year))]
-
-
-async def nomination_page(
-    client: Client,
-    *,
-    stage: str | None = None,
-    ministry: str | None = None,
-    year: int | None = None,
-    award_form: str | None = None,
-    page_size: int = 100,
-    page_token: bytes | None = None,
-) -> tuple[list[dict[str, Any]], bytes | None]:
-    """One page of the listing (Temporal's visibility, newest first) and the token of the next, None at the end."""
-    listing = client.list_workflows(
-        visibility_query(stage, ministry, year, award_form), page_size=page_size, next_page_token=page_token
-    )
-    await listing.fetch_next_page()
-    rows = [await nomination_row(wf) for wf in listing.current_page or []]
-    return rows, listing.next_page_token or None
-
-
 async def nomination_row(wf: WorkflowExecution) -> dict[str, Any]:
     """One row of the register; a memo under a key this keyring lacks (rotated out, another deployment's)
     leaves the names out instead of failing the whole listing."""
