@@ -777,8 +777,9 @@ async def cmd_token_issue(args: argparse.Namespace) -> int:
 
     if args.ttl_hours <= 0:
         raise InvalidInput([FieldError(field="--ttl-hours", message="must be positive")])
+    keyring = keyring_from_env()  # a missing or published key is a configuration error, not the lifetime's
     try:
-        token = issue_token(keyring_from_env(), args.subject, timedelta(hours=args.ttl_hours))
+        token = issue_token(keyring, args.subject, timedelta(hours=args.ttl_hours))
     except ValueError as err:
         raise InvalidInput([FieldError(field="--ttl-hours", message=str(err))]) from None
     print(token)

@@ -46,7 +46,7 @@ def require_generation_allowed(what: str, variable: str, path: Path, env: Mappin
     if not may_generate(env):
         raise MissingKey(
             f"no {what}: set {variable}, or put the key file at {path} "
-            f"(only the embedded demo makes one: `make demo` / `make up`, or {GENERATE_SWITCH}=1 for local use)"
+            f"(only the embedded demo makes local keys — `make up` leaves them for the CLI — or {GENERATE_SWITCH}=1)"
         )
 
 
