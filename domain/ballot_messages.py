@@ -26,6 +26,8 @@ class SessionPhase(StrEnum):
     VOTING = "VOTING"  # the list is closed, the electorate snapshotted, ballots are cast
     AWAITING_CHAIR = "AWAITING_CHAIR"  # the deadline passed without a quorum: the chair extends or cancels
     AWAITING_HEAD = "AWAITING_HEAD"  # a bloc tie outlasted its runoff rounds: the bloc head decides (decide_tie)
+    # The round's voting is over; the count waits for `threshold` of the counting committee's shares.
+    AWAITING_COUNT = "AWAITING_COUNT"
     CLOSED = "CLOSED"  # counted, results sent to the nominations
     CANCELLED = "CANCELLED"
 
@@ -42,6 +44,9 @@ class SessionStart(BaseModel):
     reminder_before_seconds: int = Field(default=24 * 3600, ge=0)
     runoff_seconds: int = Field(default=24 * 3600, ge=1)
     channel: ActionChannel = "CLI"  # through which interface the opener opened it (the audit record)
+    # Ban kiểm phiếu: voting members of the session's body who hold the session key's shares. None: the
+    # client names the policy's default (domain.committee.default_committee). Checked by committee_errors.
+    committee: list[ActorId] | None = Field(default=None, max_length=15)
 
 
 def session_workflow_id(kind: BallotSessionKind, scope: str, meeting_ref: str) -> str:
@@ -97,13 +102,15 @@ class StruckCandidate(BaseModel):
 
 
 class SealedBallot(BaseModel):
-    """One voter's ballot as it is sent: which candidates it covers (plain, so coverage and conflicts can be
-    validated) and each choice sealed to the tally key (so history shows ciphertext only)."""
+    """A ballot's sealed content. It covers every candidate on the round's list (struck ones may be left
+    out), so its shape is the same whoever cast it; a recusal is sealed like any choice (code X). The class
+    credential is sealed too: only the count learns the class, and only in memory."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     key_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16,64}$")]
     wrapped_key: Base64
     sealed_choices: dict[str, Base64] = Field(min_length=1, max_length=2000)
+    sealed_credential: Base64 | None = None  # AES-GCM of {"class_id", "signature"}; required from format 2
 
 
 class BallotCast(BaseModel):
@@ -175,6 +182,89 @@ class SessionAction(BaseModel):
 class PublicKeyInfo(BaseModel):
     key_id: str
     public_pem: str
+
+
+# ---- the counting committee's key and the anonymous ballot (formats: docs/ballot-crypto.md) ----------------
+
+ClassId = Annotated[str, StringConstraints(pattern=r"^k[0-9]{2}$")]  # fixed length: sealed, it reveals nothing
+
+
+class ConflictClass(BaseModel):
+    """Voters who must recuse on the same candidates share a class and its credential key. The class travels
+    only inside the sealed ballot; the count voids a class's choices on its `excluded` candidates."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    class_id: ClassId
+    key: PublicKeyInfo  # RFC 9474 key that blind-signs the class credential
+    excluded: list[str] = Field(default_factory=list)  # candidate workflow ids its holders recuse on
+
+
+class SessionKeys(BaseModel):
+    """The public halves of a session's keys, made when voting opens. The sealing key's private half rests
+    only wrapped under a key split among the counting committee; the signing keys' private halves are held
+    by the worker until the session ends, then destroyed with the wrapped sealing key."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    sealing: PublicKeyInfo  # choices are sealed to it (RSA-OAEP-SHA256 + AES-256-GCM)
+    issuer: PublicKeyInfo  # blind-signs each voter's one-time ballot token (RFC 9474)
+    classes: list[ConflictClass]
+    committee: list[str]  # member ids, in share-index order (member i holds share index i + 1)
+    threshold: int
+    commitments: list[str]  # per member, in the same order: sha256 hex binding their share (share_commitment)
+
+
+class CredentialRequest(BaseModel):
+    """A voter asks for this round's one-time ballot credential. The issuer sees who asks and two blinded
+    messages; it never sees the token they hide, so the ballot cast later cannot be tied back to this."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    voter: ActorId
+    round: int = Field(ge=1)
+    blinded_token: Base64  # RFC 9474 blind of token_message(session, round, token) under SessionKeys.issuer
+    blinded_class: Base64  # blind of class_message(session, round, token, class_id) under the voter's class key
+    channel: ActionChannel = "CLI"
+
+
+class CredentialIssue(BaseModel):
+    """The issuer's answer: the blind signatures, and which class (and so which recusals) the voter holds."""
+
+    session_id: str
+    round: int
+    class_id: str
+    excluded: list[str]  # the candidates this voter must mark RECUSE (sealed code X)
+    blind_token_signature: Base64
+    blind_class_signature: Base64
+
+
+class AnonymousBallot(BaseModel):
+    """A cast ballot: no voter id anywhere. The unblinded token signature shows it comes from someone the
+    roster let vote in this round, once; the class credential rides sealed inside `ballot`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    round: int = Field(ge=1)
+    token: Base64  # 32 random bytes the voter's client chose
+    token_signature: Base64  # RSA-PSS (RFC 9474, SHA-384) under SessionKeys.issuer over token_message
+    ballot: SealedBallot
+
+
+class ShareHandIn(BaseModel):
+    """A counting committee member hands in their share at the close (decrypted on their side)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    member: ActorId
+    index: int = Field(ge=1, le=15)
+    share: Base64  # 32 bytes: the Shamir shares of both 16-byte halves of the wrapping key
+    channel: ActionChannel = "CLI"
+
+
+class MemberShare(BaseModel):
+    """A member's share as delivered: encrypted to the counting key they enrolled (RSA-OAEP-SHA256)."""
+
+    session_id: str
+    member: str
+    index: int
+    member_key_id: str
+    encrypted_share: Base64
 
 
 class CountRequest(BaseModel):

@@ -145,6 +145,26 @@ class AwardYearPolicy(BaseModel):
     verified: bool = False
 
 
+class CountingCommitteePolicy(BaseModel):
+    """Ban kiểm phiếu: how many members a ballot session names to hold its key, and how many of them must
+    hand in their shares for the count to run (any `threshold` of `size`)."""
+
+    model_config = ConfigDict(frozen=True)
+    size: int = Field(default=3, ge=1, le=15)
+    threshold: int = Field(default=2, ge=1, le=15)
+    source: str = (
+        "Engine default: a counting committee (Ban kiểm phiếu) of 3 elected at the meeting, any 2 of whom "
+        "open the ballot box together, as councils' and blocs' own rules of procedure provide (unverified)."
+    )
+    verified: bool = False
+
+    @model_validator(mode="after")
+    def _threshold_within_size(self) -> CountingCommitteePolicy:
+        if self.threshold > self.size:
+            raise ValueError(f"counting_committee.threshold {self.threshold} exceeds its size {self.size}")
+        return self
+
+
 class CalendarPolicy(BaseModel):
     """Days the Government swaps in a given year, on top of the `holidays` package's calendar."""
 
@@ -167,6 +187,7 @@ class PolicySet(BaseModel):
     award_forms: dict[str, AwardForm]
     award_year: AwardYearPolicy
     calendar: CalendarPolicy = CalendarPolicy()
+    counting_committee: CountingCommitteePolicy = CountingCommitteePolicy()
 
     # Versions from 2026.01 on: a returned dossier lapses if not resubmitted in time.
     @property
