@@ -271,3 +271,19 @@ audit_log = sa.Table(
     sa.Column("key_id", sa.String(64), nullable=True),
     sa.UniqueConstraint("workflow_id", "seq", "action", name="uq_audit_log_workflow_seq_action"),
 )
+
+# ---- revoked tokens ----------------------------------------------------------------------------------
+# A signed token whose id (`jti`) is listed here is refused by the CLI, the API and the inbox
+# (runtime/revocation.py). A row is needed only until `expires_at` (the token's own expiry): pruned after.
+
+revoked_tokens = sa.Table(
+    "revoked_tokens",
+    metadata,
+    sa.Column("jti", sa.String(64), primary_key=True),
+    sa.Column("actor_id", sa.String(64), nullable=False),
+    sa.Column("revoked_by", sa.String(64), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("revoked_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False),
+    sa.Index("ix_revoked_tokens_expires_at", "expires_at"),
+)
