@@ -280,7 +280,7 @@ revoked_tokens = sa.Table(
     "revoked_tokens",
     metadata,
     sa.Column("jti", sa.String(64), primary_key=True),
-    sa.Column("actor_id", sa.String(64), nullable=False),
+    sa.Column("actor_id", sa.String(64), nullable=True),  # NULL: an operator revoked it by id alone
     sa.Column("revoked_by", sa.String(64), nullable=False),
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("revoked_at", Timestamp, nullable=False),

@@ -1,7 +1,8 @@
 """Revoked tokens: a signed token whose id (`jti`) is listed here is refused wherever a token is verified.
 
 A row is kept until the token it names expires (`expires_at`, copied from the token's `exp`); after that the
-token is refused for its expiry anyway, so runtime/revocation.py may prune the row.
+token is refused for its expiry anyway, so runtime/revocation.py may prune the row. `actor_id` is the token's subject when the revoker presented the
+token (its own actor signing out); NULL when an operator revoked it by id alone.
 
 Revision ID: 0009
 Revises: 0008
@@ -26,7 +27,7 @@ def upgrade() -> None:
     op.create_table(
         "revoked_tokens",
         sa.Column("jti", sa.String(64), nullable=False),
-        sa.Column("actor_id", sa.String(64), nullable=False),
+        sa.Column("actor_id", sa.String(64), nullable=True),
         sa.Column("revoked_by", sa.String(64), nullable=False),
         sa.Column("reason", sa.Text, nullable=True),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=False),
