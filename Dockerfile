@@ -7,6 +7,7 @@ COPY activities activities
 COPY migrations migrations
 COPY runtime runtime
 COPY api api
+COPY security security
 COPY worker.py starter.py codec_server.py audit_cli.py ./
 COPY config config
 COPY samples samples
