@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -28,6 +29,11 @@ MIN_SECRET_BYTES = 32
 # A token is a bearer secret: one that outlives a working day is refused, wherever it was minted.
 DEFAULT_MAX_TOKEN_TTL = timedelta(hours=12)
 MAX_TTL_VARIABLE = "TDKT_TOKEN_MAX_HOURS"
+# No configuration accepts a longer lifetime: a token any configuration accepts expires within this of now.
+LONGEST_ACCEPTED_TTL = timedelta(hours=24 * 7)
+# A token's id (`jti`): required, so every accepted token can be revoked (runtime/revocation.py), and short
+# enough to be a key of `revoked_tokens`.
+TOKEN_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -56,7 +62,7 @@ class Identity:
     actor: str
     expires_at: datetime
     key_id: str
-    token_id: str | None = None
+    token_id: str
 
 
 def keyring_from_env(env: dict[str, str] | None = None, state_dir: Path | None = None) -> Keyring:
@@ -82,8 +88,9 @@ def _max_ttl(configured: str | None) -> timedelta:
         hours = float(configured)
     except ValueError:
         raise ValueError(f"{MAX_TTL_VARIABLE}: expected a number of hours, not {configured!r}") from None
-    if not 0 < hours <= 24 * 7:
-        raise ValueError(f"{MAX_TTL_VARIABLE}: expected more than 0 and at most 168 hours, not {configured}")
+    longest = LONGEST_ACCEPTED_TTL.total_seconds() / 3600
+    if not 0 < hours <= longest:
+        raise ValueError(f"{MAX_TTL_VARIABLE}: expected more than 0 and at most {longest:g} hours, not {configured}")
     return timedelta(hours=hours)
 
 
@@ -139,9 +146,6 @@ def verify_token(keyring: Keyring, token: str) -> Identity:
             "ask for a new one"
         )
     token_id = claims.get("jti")
-    return Identity(
-        actor=str(claims["sub"]),
-        expires_at=expires_at,
-        key_id=kid,
-        token_id=token_id if isinstance(token_id, str) else None,
-    )
+    if not isinstance(token_id, str) or not TOKEN_ID.fullmatch(token_id):
+        raise AuthError("the token has no usable id (jti), so it could not be revoked; ask for a new one")
+    return Identity(actor=str(claims["sub"]), expires_at=expires_at, key_id=kid, token_id=token_id)
