@@ -11,8 +11,6 @@ from ballots is the same as one recorded by hand from the minutes.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from enum import StrEnum
 
@@ -23,8 +21,6 @@ from domain.errors import FieldError
 from domain.roster import ROLE_LABELS_VI, Actor, Role, RosterSnapshot
 from domain.stages import Stage
 from domain.voting import Tally, VoteOutcome, VoteResult, evaluate, tally_errors
-
-MIN_NONCE_LENGTH = 16
 
 
 class Choice(StrEnum):
@@ -282,18 +278,6 @@ def ballot_errors(
     return errors
 
 
-def make_receipt(session_id: str, voter_id: str, nonce: str) -> str:
-    """A voter's receipt: sha256 over the session, the voter and a secret nonce, never the choices.
-
-    The nonce must be secret and unguessable (at least 16 characters), otherwise anyone who knows the
-    session and a voter's id could recompute the receipt and link it to the voter."""
-    if len(nonce) < MIN_NONCE_LENGTH:
-        raise ValueError(f"receipt nonce must be at least {MIN_NONCE_LENGTH} characters")
-    # JSON framing keeps ("a|b", "c") and ("a", "b|c") apart.
-    payload = json.dumps(["tdkt-ballot-receipt/1", session_id, voter_id, nonce], ensure_ascii=False)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-
 def receipt_counted(receipt: str, counted_receipts: Iterable[str]) -> bool:
     """Whether a voter's receipt is among the receipts of the ballots that were counted."""
     wanted = receipt.strip().lower()
@@ -359,6 +343,84 @@ def count(
     return tallies
 
 
+# ---- anonymous ballots ---------------------------------------------------------------------------------
+# A cast ballot names no voter: it shows it comes from the electorate by a one-time credential, and carries
+# its voter's conflict class sealed inside. Its plain shape is the same for every voter: one sealed entry per
+# candidate on the round's list (a recusal is sealed like a choice), so the shape never reveals the class.
+
+# What an opened ballot says of one candidate: a choice, or None for a recusal (sealed RECUSE).
+OpenedChoices = Mapping[str, Choice | None]
+
+
+def ballot_shape_errors(
+    covered: Collection[str], candidates: Sequence[Candidate], struck: Collection[str] = ()
+) -> list[str]:
+    """Why a sealed ballot's shape does not fit the round (naming `ballot.sealed_choices`), or []: it covers
+    every candidate still on the list and nothing else; a struck candidate may be covered or left out."""
+    live = {c.workflow_id for c in live_candidates(candidates, struck)}
+    named = set(covered) - set(struck)
+    errors = []
+    invented = sorted(named - live)
+    if invented:
+        errors.append(
+            "ballot.sealed_choices: names candidate(s) not on this round's list: " + ", ".join(map(repr, invented))
+        )
+    missing = sorted(live - named)
+    if missing:
+        errors.append("ballot.sealed_choices: has no sealed entry for candidate(s): " + ", ".join(map(repr, missing)))
+    return errors
+
+
+def opened_ballot_errors(
+    choices: OpenedChoices, excluded: Collection[str], candidates: Sequence[Candidate], struck: Collection[str] = ()
+) -> list[str]:
+    """Why an opened ballot is spoiled, or [] when it counts. Its class's `excluded` candidates must be
+    RECUSE, every other live candidate must hold a choice; struck candidates are void either way. The messages
+    never repeat a choice."""
+    errors = ballot_shape_errors(choices.keys(), candidates, struck)
+    barred = set(excluded)
+    for candidate in live_candidates(candidates, struck):
+        wf = candidate.workflow_id
+        if wf not in choices:
+            continue
+        if wf in barred and choices[wf] is not None:
+            errors.append(f"candidate {wf!r} is excluded for the ballot's conflict class but holds a choice")
+        elif wf not in barred and choices[wf] is None:
+            errors.append(f"candidate {wf!r} is marked RECUSE but the ballot's conflict class may vote on it")
+    return errors
+
+
+def count_opened(
+    ballots: Iterable[OpenedChoices],
+    candidates: Sequence[Candidate],
+    electorate: Electorate,
+    rule: ConflictRule = ConflictRule.NOMINEE_ONLY,
+    struck: Collection[str] = (),
+) -> dict[str, Tally]:
+    """Tally each candidate still on the list from opened anonymous ballots (each already checked with
+    opened_ballot_errors): members are the voters not conflicted on it, present the ballots with a choice on
+    it, abstaining the rest of those. Struck candidates get no tally."""
+    _candidate_index(candidates)
+    live = live_candidates(candidates, struck)
+    opened = list(ballots)
+    tallies: dict[str, Tally] = {}
+    for candidate in live:
+        wf = candidate.workflow_id
+        members = sum(1 for v in electorate.voters if not conflicted(v, candidate, rule))
+        if not members:
+            raise ValueError(
+                f"no voter may vote on candidate {candidate.label()}: every voter is conflicted under {rule.value}"
+            )
+        choices = [b[wf] for b in opened if b.get(wf) is not None]
+        tallies[wf] = Tally(
+            members=members,
+            present=len(choices),
+            votes_for=sum(1 for c in choices if c == Choice.FOR),
+            votes_against=sum(1 for c in choices if c == Choice.AGAINST),
+        )
+    return tallies
+
+
 class Turnout(BaseModel):
     """What may be shown while voting is open: how many voted, never what."""
 
@@ -381,6 +443,13 @@ def turnout(electorate: Electorate, voted_ids: Iterable[str], quorum: Fraction) 
     if strangers:
         raise ValueError("not in the electorate: " + ", ".join(repr(s) for s in strangers))
     return Turnout(eligible=electorate.size, voted=len(voted), quorum_met=quorum.met_by(len(voted), electorate.size))
+
+
+def ballot_turnout(electorate: Electorate, ballots: int, quorum: Fraction) -> Turnout:
+    """The turnout of anonymous ballots: how many counted ballots were cast, against the electorate."""
+    if ballots < 0 or ballots > electorate.size:
+        raise ValueError(f"{ballots} ballots do not fit an electorate of {electorate.size}")
+    return Turnout(eligible=electorate.size, voted=ballots, quorum_met=quorum.met_by(ballots, electorate.size))
 
 
 def _session_no_quorum(session: Turnout | None, policy: VotingPolicy) -> VoteOutcome | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 
 import pytest
 from hypothesis import assume, given, settings
@@ -29,7 +28,6 @@ from domain.ballots import (
     head_decision_verdicts,
     leaving_reason_vi,
     live_candidates,
-    make_receipt,
     natural_conflict_rule,
     opener_error,
     rank_bloc,
@@ -211,19 +209,10 @@ def test_count_refuses_invalid_or_duplicate_ballots():
 # --- receipts and turnout ------------------------------------------------------------------------
 
 
-def test_a_receipt_is_a_sha256_of_session_voter_and_nonce():
-    receipt = make_receipt("session-1", "m1", "n" * 16)
-    assert re.fullmatch(r"[0-9a-f]{64}", receipt)
-    assert receipt == make_receipt("session-1", "m1", "n" * 16)
-    assert receipt != make_receipt("session-2", "m1", "n" * 16)
-    assert receipt != make_receipt("session-1", "m1", "m" * 16)
-    assert receipt != hashlib.sha256(b"m1").hexdigest()
-    # The framing is unambiguous: moving a separator between fields changes the receipt.
-    assert make_receipt("s|m1", "x", "n" * 16) != make_receipt("s", "m1|x", "n" * 16)
+def test_a_receipt_is_found_among_the_counted_whatever_its_case():
+    receipt = hashlib.sha256(b"token message").hexdigest()
     assert receipt_counted(receipt, ["0" * 64, receipt.upper()])
     assert not receipt_counted(receipt, ["0" * 64])
-    with pytest.raises(ValueError, match="at least 16 characters"):
-        make_receipt("session-1", "m1", "short")
 
 
 def test_turnout_shows_who_voted_not_what():
@@ -580,25 +569,6 @@ def test_any_valid_head_decision_fills_exactly_the_quota(result, data):
     too_many = [*chosen, *[wf for wf in ranking.tied if wf not in chosen][:1]]
     with pytest.raises(ValueError, match="must choose exactly"):
         resolve_with_head_decision(ranking, too_many)
-
-
-@HYPOTHESIS
-@given(
-    session_id=st.text(min_size=1, max_size=20),
-    voters=st.lists(st.text(min_size=1, max_size=12), min_size=2, max_size=8, unique=True),
-    nonce=st.text(min_size=16, max_size=40),
-    choice=st.sampled_from(Choice),
-)
-def test_receipts_differ_per_voter_and_reveal_no_choice(session_id, voters, nonce, choice):
-    receipts = [make_receipt(session_id, v, nonce) for v in voters]
-    assert len(set(receipts)) == len(voters)
-    for r in receipts:
-        assert re.fullmatch(r"[0-9a-f]{64}", r)
-        assert all(c.value.lower() not in r.lower() for c in Choice)
-        assert receipt_counted(r, receipts)
-    # The receipt cannot depend on the ballot: it is computed from session, voter and nonce only.
-    assert make_receipt(session_id, voters[0], nonce) == receipts[0]
-    assert choice.value not in receipts[0]
 
 
 def test_three_way_ties_leave_every_seat_to_the_runoff():
