@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
     from domain.access import ReadScope
+    from runtime.auth import Identity
+    from runtime.revocation import RevocationStore
     from runtime.settings import Settings
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID, EXIT_DUPLICATE, EXIT_REFUSED, EXIT_NOT_FOUND = 0, 1, 2, 3, 4, 5
@@ -649,11 +651,25 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--token", help="signed token of the person acting (default: $TDKT_TOKEN)")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("token", help="issue a signed token for local use (needs the signing keys)")
-    s.add_argument("action", choices=["issue"])
+    s = sub.add_parser("token", help="issue or revoke signed tokens")
+    tokens = s.add_subparsers(dest="token_command", required=True)
+    s = tokens.add_parser("issue", help="issue a signed token for local use (needs the signing keys)")
     s.add_argument("--for", dest="subject", required=True, help="the actor id the token names")
     s.add_argument("--ttl-hours", type=float, default=8)
     s.set_defaults(run=cmd_token_issue)
+    s = tokens.add_parser(
+        "revoke",
+        help="revoke a token before it expires: your own (--token or TDKT_TOKEN), or any by its id (--jti, "
+        "needs the signing keys)",
+    )
+    # SUPPRESS: when not given here, the top-level --token (or TDKT_TOKEN) stands.
+    s.add_argument("--token", default=argparse.SUPPRESS, help="your token to revoke (default: $TDKT_TOKEN)")
+    s.add_argument(
+        "--jti",
+        help="operator: the id of the token to revoke (`token issue` prints it); needs the signing keys and --reason",
+    )
+    s.add_argument("--reason", help="why it is revoked (required with --jti)")
+    s.set_defaults(run=cmd_token_revoke)
 
     s = sub.add_parser("nominate", help="validate a nomination file and start its workflow")
     s.add_argument("file")
@@ -752,8 +768,9 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def authenticate(args: argparse.Namespace) -> None:
-    """Every human action carries an authenticated actor: the token's, never a bare --actor."""
+def _signed_identity(args: argparse.Namespace) -> Identity:
+    """The identity of the token given (--token or TDKT_TOKEN): signature, issuer, expiry and lifetime checked
+    (runtime/auth.py); whether it was revoked is the caller's to check. Exit 7 without one."""
     from runtime.auth import AuthError, keyring_from_env, verify_token
 
     token = args.token or os.environ.get("TDKT_TOKEN")
@@ -764,8 +781,35 @@ def authenticate(args: argparse.Namespace) -> None:
             "`starter.py token issue --for ACTOR`",
         )
     try:
-        identity = verify_token(keyring_from_env(), token)
+        return verify_token(keyring_from_env(), token)
     except (AuthError, ValueError) as err:
+        raise CliError(EXIT_UNAUTHENTICATED, f"unauthenticated: {err}") from None
+
+
+async def _with_revocations(work: Callable[[RevocationStore], Coroutine[Any, Any, Any]]) -> Any:
+    """`work` over the revoked tokens in the database (DATABASE_URL); exit 1 when they cannot be read: no
+    token is accepted unchecked."""
+    from activities.db import create_engine, default_database_url
+    from runtime.revocation import RevocationStore, RevocationUnavailable
+
+    engine = create_engine(_settings().database_url or default_database_url())
+    try:
+        return await work(RevocationStore(engine))
+    except RevocationUnavailable as err:
+        raise CliError(EXIT_FAILURE, str(err)) from None
+    finally:
+        await engine.dispose()
+
+
+async def authenticate(args: argparse.Namespace) -> None:
+    """Every human action carries an authenticated actor: the token's, never a bare --actor. A revoked token
+    is no valid token (exit 7, naming its id)."""
+    from runtime.revocation import TokenRevoked
+
+    identity = _signed_identity(args)
+    try:
+        await _with_revocations(lambda revocations: revocations.check(identity))
+    except TokenRevoked as err:
         raise CliError(EXIT_UNAUTHENTICATED, f"unauthenticated: {err}") from None
     if args.actor is not None and args.actor != identity.actor:
         raise CliError(EXIT_UNAUTHENTICATED, f"the token is for {identity.actor!r}, not {args.actor!r}")
@@ -773,7 +817,7 @@ def authenticate(args: argparse.Namespace) -> None:
 
 
 async def cmd_token_issue(args: argparse.Namespace) -> int:
-    from runtime.auth import issue_token, keyring_from_env
+    from runtime.auth import issue_token, keyring_from_env, verify_token
 
     if args.ttl_hours <= 0:
         raise InvalidInput([FieldError(field="--ttl-hours", message="must be positive")])
@@ -783,7 +827,57 @@ async def cmd_token_issue(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise InvalidInput([FieldError(field="--ttl-hours", message=str(err))]) from None
     print(token)
+    # Its id is what `token revoke --jti` takes; on stderr, so that stdout stays the token alone.
+    issued = verify_token(keyring, token)
+    print(
+        f"token id (jti): {issued.token_id}; for {issued.actor}; expires {issued.expires_at.isoformat()}",
+        file=sys.stderr,
+    )
     return EXIT_OK
+
+
+async def cmd_token_revoke(args: argparse.Namespace) -> int:
+    """Your own token (the one given), or, with the signing keys, any token by its id. Revoking a revoked
+    token again changes nothing and says when it was revoked."""
+    from runtime.auth import TOKEN_ID, keyring_from_env
+    from runtime.revocation import MAX_REASON
+
+    reason = (args.reason or "").strip() or None
+    if reason is not None and len(reason) > MAX_REASON:
+        raise InvalidInput([FieldError(field="--reason", message=f"at most {MAX_REASON} characters")])
+    if args.jti is not None:
+        if not TOKEN_ID.fullmatch(args.jti):
+            message = "not a token id (1 to 64 letters, digits, '.', '_' or '-'; `token issue` prints it)"
+            raise InvalidInput([FieldError(field="--jti", message=message)])
+        if reason is None:
+            raise InvalidInput([FieldError(field="--reason", message="required with --jti: say why it is revoked")])
+        keyring_from_env()  # revoking by id alone is for whoever holds the signing keys, as issuing is
+        jti = args.jti
+        made = await _with_revocations(lambda revocations: revocations.revoke_by_id(jti, reason))
+    else:
+        identity = _signed_identity(args)
+        made = await _with_revocations(lambda revocations: revocations.revoke_own(identity, reason))
+    revocation, created = made
+    print_json(
+        {
+            "jti": revocation.jti,
+            "actor": revocation.actor_id,
+            "revoked_at": revocation.revoked_at.isoformat(),
+            "refused_until": revocation.expires_at.isoformat(),
+            "already_revoked": not created,
+        }
+    )
+    if not created:
+        print(f"token {revocation.jti} was already revoked at {revocation.revoked_at.isoformat()}", file=sys.stderr)
+    return EXIT_OK
+
+
+async def _authenticated(
+    command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]], args: argparse.Namespace
+) -> int:
+    if hasattr(args, "actor"):
+        await authenticate(args)
+    return await command(args)
 
 
 def run(argv: list[str]) -> int:
@@ -797,11 +891,9 @@ def run(argv: list[str]) -> int:
     from runtime.nominations import ActionRefused, DuplicateNomination, NominationNotFound
 
     try:
-        if command not in (cmd_token_issue, cmd_db_upgrade, cmd_roster_load):
+        if command not in (cmd_token_issue, cmd_token_revoke, cmd_db_upgrade, cmd_roster_load):
             load_keyring()  # payload keys first: a missing key stops here, before anything is read or sent
-        if hasattr(args, "actor"):
-            authenticate(args)
-        return asyncio.run(command(args))
+        return asyncio.run(_authenticated(command, args))
     except InvalidInput as err:
         print("invalid input:", file=sys.stderr)
         for error in err.errors:
