@@ -1,5 +1,7 @@
 """Sealing ballot choices to the tally key, and opening them to count.
 
+Superseded by security/sealing.py (the anonymous ballot); kept only until its last users move there.
+
 Hybrid encryption: each ballot gets a fresh AES-256-GCM key, wrapped to the tally's RSA-3072 public key
 with OAEP(SHA-256). Each choice is one byte (F, A or B), so every sealed choice has the same length
 whatever it says, and is encrypted under its own random 12-byte nonce with associated data that binds it
