@@ -81,6 +81,7 @@ from api.problems import (
     problem_responses_in_openapi,
     unauthenticated,
 )
+from api.tokens import TokenRevocation, TokenRevocationBody
 from domain.access import ReadScope, SessionView
 from domain.ballot_messages import (
     BallotCast,
@@ -117,6 +118,7 @@ from runtime import ballots as ballot_ops
 from runtime import decisions as decision_ops
 from runtime import nominations as nomination_ops
 from runtime.auth import AuthError, Identity, Keyring, keyring_from_env, verify_token
+from runtime.revocation import RevocationStore, RevocationUnavailable, TokenRevoked
 from runtime.settings import Settings
 
 ClientFactory = Callable[[], Awaitable[Client]]
@@ -139,6 +141,7 @@ TAGS = [
     {"name": "nominations", "description": "Create, find and follow nominations; every human action on one."},
     {"name": "ballot sessions", "description": "Secret-ballot sessions of councils and blocs (bỏ phiếu kín)."},
     {"name": "decisions", "description": "Decisions naming many approved nominations; the list of awardees."},
+    {"name": "tokens", "description": "Revoking a signed token before it expires (signing out everywhere)."},
     {"name": "problems", "description": "What each problem `type` of an error answer means."},
 ]
 DESCRIPTION = """
@@ -148,6 +151,8 @@ Award nominations (thi đua – khen thưởng) as Temporal workflows: what `sta
 `starter.py token issue --for ACTOR`. The token's actor is the actor of every action (a body may name it as
 `actor`, or a nomination as `proposer`; it must then be the token's); each workflow checks that actor's role
 against the roster again. Filing an objection needs no token: anyone who gives a name and a contact may.
+A token can be revoked before it expires (POST /tokens/revoke with it, or `starter.py token revoke`); a revoked
+token is a 401 naming its id (`jti`), as it is to the CLI and the inbox.
 
 **Errors** are `application/problem+json` (RFC 9457) with `type`, `title`, `status`, `detail`, `instance`,
 and `errors: [{field, message}]` on 422. `type` URIs are served under `/problems/`.
@@ -173,7 +178,7 @@ URL-encoded; the action is always the last segment.
 
 class Services:
     """The Temporal client (connected on first use), the database (for exports), the token keyring, the
-    task queue new workflows start on, and the idempotency store."""
+    revoked tokens (in the same database), the task queue new workflows start on, and the idempotency store."""
 
     def __init__(
         self,
@@ -184,11 +189,13 @@ class Services:
         client: Client | ClientFactory,
         engine: AsyncEngine | None,
         idempotency: IdempotencyStore,
+        revocations: RevocationStore | None = None,
     ):
         self.settings = settings
         self.keyring = keyring
         self.task_queue = task_queue
         self.idempotency = idempotency
+        self.revocations = revocations or RevocationStore(self.engine)
         self._client = client if isinstance(client, Client) else None
         self._factory = None if isinstance(client, Client) else client
         self._engine = engine
@@ -235,10 +242,11 @@ bearer = HTTPBearer(
 )
 
 
-async def authenticate(
+async def signed_identity(
     svc: Annotated[Services, Depends(services)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Identity:
+    """The bearer token's identity: signature, issuer, expiry and lifetime checked, not yet revocation."""
     if credentials is None or not credentials.credentials.strip():
         raise unauthenticated(
             "a signed token is required: Authorization: Bearer <token> (an administrator issues one with "
@@ -250,8 +258,22 @@ async def authenticate(
         raise unauthenticated(f"unauthenticated: {err}") from None
 
 
+async def authenticate(
+    svc: Annotated[Services, Depends(services)], identity: Annotated[Identity, Depends(signed_identity)]
+) -> Identity:
+    """The bearer token's identity, unless the token was revoked (401 naming its id). When the revoked tokens
+    cannot be read the token is not accepted unchecked: 503."""
+    try:
+        return await svc.revocations.check(identity)
+    except TokenRevoked as err:
+        raise unauthenticated(f"unauthenticated: {err}") from None
+    except RevocationUnavailable as err:
+        raise ProblemError("service-unavailable", str(err)) from None
+
+
 Svc = Annotated[Services, Depends(services)]
 Who = Annotated[Identity, Depends(authenticate)]
+Signed = Annotated[Identity, Depends(signed_identity)]
 
 
 async def reader(svc: Svc, who: Who) -> ReadScope:
@@ -353,6 +375,37 @@ def known_id(workflow_id: str) -> str:
     if not workflow_id:
         raise ProblemError("not-found", "no workflow id in the path")
     return workflow_id
+
+
+# ---- tokens ------------------------------------------------------------------------------------------------
+
+tokens = APIRouter(tags=["tokens"])
+
+
+@tokens.post(
+    "/tokens/revoke",
+    response_model=TokenRevocation,
+    summary="Revoke the token carrying this request",
+    responses={503: {}},
+)
+async def revoke_token(svc: Svc, who: Signed, body: TokenRevocationBody | None = None) -> TokenRevocation:
+    """Sign out everywhere this token is used: its id (`jti`) is listed as revoked, and from then on the API
+    (401 naming the id), the CLI and the inbox refuse it until it expires. Only the token carrying the
+    request is revoked, never one a body names (a `jti` field is a 422 naming it); other tokens of the same
+    actor keep working. An operator revokes any token by its id with `starter.py token revoke --jti` (it needs
+    the signing keys). Revoking a revoked token again changes nothing: 200 with the first revocation and
+    `already_revoked: true`. Another API process that checked the token within the last few seconds may
+    still accept it for those seconds (README, Tokens)."""
+    try:
+        revocation, made = await svc.revocations.revoke_own(who, body.reason if body else None)
+    except RevocationUnavailable as err:
+        raise ProblemError("service-unavailable", str(err)) from None
+    return TokenRevocation(
+        jti=revocation.jti,
+        revoked_at=revocation.revoked_at,
+        refused_until=revocation.expires_at,
+        already_revoked=not made,
+    )
 
 
 # ---- nominations -------------------------------------------------------------------------------------------
@@ -1286,6 +1339,7 @@ def create_app(
     task_queue: str | None = None,
     engine: AsyncEngine | None = None,
     idempotency: IdempotencyStore | None = None,
+    revocations: RevocationStore | None = None,
 ) -> FastAPI:
     """The API over `client` (a connected client, or a factory returning one); given Settings (or nothing:
     Settings.from_env()), it connects to their Temporal on first use. The token keys default to the
@@ -1310,6 +1364,7 @@ def create_app(
         client=client,
         engine=engine,
         idempotency=idempotency or IdempotencyStore(),
+        revocations=revocations,
     )
 
     @asynccontextmanager
@@ -1323,14 +1378,15 @@ def create_app(
     app.state.services = svc
     install_problem_handlers(app)
     app.add_middleware(BodyLimits)
-    for router in (nominations, sessions, decisions, problems):
+    for router in (nominations, sessions, decisions, tokens, problems):
         app.include_router(router)
     # The Vietnamese browser inbox for voters, unit staff and the secretariat (server-rendered, /inbox).
     from api.inbox import inbox_router
 
     # It reads the roster from the same database as the engine (svc.engine: the given engine or DATABASE_URL).
     app.include_router(
-        inbox_router(svc.client, svc.task_queue, svc.keyring, engine=svc.engine), include_in_schema=False
+        inbox_router(svc.client, svc.task_queue, svc.keyring, engine=svc.engine, revocations=svc.revocations),
+        include_in_schema=False,
     )
 
     def openapi() -> dict[str, Any]:

@@ -38,7 +38,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import SQLAlchemyError
@@ -68,6 +68,7 @@ from runtime import access
 from runtime import ballots as ballot_ops
 from runtime import nominations as nomination_ops
 from runtime.auth import AuthError, Identity, Keyring, verify_token
+from runtime.revocation import RevocationStore, RevocationUnavailable, TokenRevoked
 from workflows.search_attributes import MINISTRY, NOMINATION_STAGE, STAGE_DUE_AT
 
 ClientFactory = Callable[[], Awaitable[Client]]
@@ -137,11 +138,13 @@ def inbox_router(
     *,
     engine: EngineSource | None = None,
     clock: Clock | None = None,
+    revocations: RevocationStore | None = None,
 ) -> APIRouter:
     """The inbox's routes (mount with ``app.include_router(...)``; every path starts with /inbox).
 
     `engine` is the database holding the roster (an engine, or a callable giving one on first use; default
-    DATABASE_URL or the local SQLite file, as the worker's); `clock` gives "now" for overdue lists."""
+    DATABASE_URL or the local SQLite file, as the worker's); `clock` gives "now" for overdue lists;
+    `revocations` the revoked tokens (default: those in `engine`'s database)."""
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
     cached: list[Client] = [client_factory] if isinstance(client_factory, Client) else []
     lock = asyncio.Lock()
@@ -187,14 +190,27 @@ def inbox_router(
                     cached.append(await client_factory())
         return cached[0]
 
-    def who(request: Request) -> Identity | None:
+    revoked = revocations or RevocationStore(database)
+
+    async def cookie_identity(request: Request) -> None:
+        """Runs before every inbox route (a dependency of the router): the cookie's identity, kept for `who`,
+        unless its token is bad, expired or revoked, or the revoked tokens cannot be read (no token is accepted
+        unchecked)."""
+        request.state.identity = None
         token = request.cookies.get(COOKIE)
         if not token:
-            return None
+            return
         try:
-            return verify_token(keyring, token)
-        except (AuthError, ValueError):
-            return None
+            identity = await revoked.check(verify_token(keyring, token))
+        except (AuthError, ValueError, RevocationUnavailable):
+            return  # back to sign-in
+        request.state.identity = identity
+
+    router.dependencies.append(Depends(cookie_identity))  # before any route is declared: every route has it
+
+    def who(request: Request) -> Identity | None:
+        identity = getattr(request.state, "identity", None)
+        return identity if isinstance(identity, Identity) else None
 
     def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         return TEMPLATES.TemplateResponse(request, name, context, status_code=status_code)
@@ -212,9 +228,15 @@ def inbox_router(
     async def sign_in(request: Request) -> Response:
         token = dict(await form_fields(request)).get("token", "").strip()
         try:
-            identity = verify_token(keyring, token)
+            identity = await revoked.check(verify_token(keyring, token))
+        except TokenRevoked as err:
+            error = f"Mã đăng nhập {err.token_id} đã bị thu hồi; đề nghị cấp mã mới."
+            return page(request, "sign_in.html", status_code=401, error=error)
         except (AuthError, ValueError) as err:
             return page(request, "sign_in.html", status_code=401, error=f"Mã đăng nhập không hợp lệ: {err}")
+        except RevocationUnavailable:
+            error = "Chưa kiểm tra được mã đăng nhập (không đọc được cơ sở dữ liệu); xin thử lại sau."
+            return page(request, "sign_in.html", status_code=503, error=error)
         response = RedirectResponse(PREFIX, status_code=303)
         max_age = max(int((identity.expires_at - datetime.now(UTC)).total_seconds()), 1)
         response.set_cookie(
@@ -229,8 +251,21 @@ def inbox_router(
         return response
 
     @router.post("/sign-out")
-    async def sign_out() -> Response:
-        response = to_sign_in()
+    async def sign_out(request: Request) -> Response:
+        """Signing out revokes the cookie's token, wherever else it is used (the CLI, the API)."""
+        token = request.cookies.get(COOKIE)
+        response: Response = to_sign_in()
+        if token:
+            try:
+                await revoked.revoke_own(verify_token(keyring, token), "signed out of the inbox")
+            except (AuthError, ValueError):
+                pass  # expired or not ours: nothing to revoke
+            except RevocationUnavailable:
+                text = (
+                    "Đã đăng xuất trên trình duyệt này, nhưng chưa thu hồi được mã đăng nhập (không ghi được vào "
+                    "cơ sở dữ liệu): mã vẫn dùng được ở nơi khác cho đến khi hết hạn. Xin đăng nhập và đăng xuất lại."
+                )
+                response = page(request, "message.html", status_code=503, title="Chưa thu hồi được mã", text=text)
         response.delete_cookie(COOKIE, path=PREFIX)
         return response
 

@@ -75,8 +75,8 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             401,
             "Not authenticated",
             "A signed token is required (`Authorization: Bearer <token>`); it was missing, malformed, expired, "
-            "forged or signed with an unknown key. An administrator issues tokens with "
-            "`starter.py token issue --for ACTOR`.",
+            "forged, signed with an unknown key or revoked (`POST /tokens/revoke`; the detail names its id). An "
+            "administrator issues tokens with `starter.py token issue --for ACTOR`.",
         ),
         ProblemType(
             "forbidden",

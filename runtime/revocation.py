@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-import structlog
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -34,8 +33,6 @@ MAX_CACHED = 10_000
 MAX_REASON = 500
 # `revoked_by` of a revocation by id alone through the CLI with the signing keys; no actor id contains '@'.
 OPERATOR = "@operator"
-
-log = structlog.get_logger(__name__)
 
 EngineSource = AsyncEngine | Callable[[], AsyncEngine]
 Clock = Callable[[], float]
@@ -157,15 +154,12 @@ class RevocationStore:
                 await conn.execute(sa.delete(revoked_tokens).where(revoked_tokens.c.expires_at < at))
                 insert = dialect_insert(conn, revoked_tokens).values(**row)
                 made = await conn.execute(insert.on_conflict_do_nothing(index_elements=[revoked_tokens.c.jti]))
-                stored = (
-                    await conn.execute(sa.select(revoked_tokens).where(revoked_tokens.c.jti == jti))
-                ).one()
+                stored = (await conn.execute(sa.select(revoked_tokens).where(revoked_tokens.c.jti == jti))).one()
         except (SQLAlchemyError, OSError) as err:
             raise _unavailable(err) from None
         self._not_revoked.pop(jti, None)
         self._remember(self._revoked, jti, self._clock())
         created = made.rowcount == 1
-        log.info("token_revoked" if created else "token_already_revoked", jti=jti, by_operator=by == OPERATOR)
         return (
             Revocation(
                 jti=stored.jti,

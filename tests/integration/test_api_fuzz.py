@@ -80,6 +80,9 @@ async def test_no_operation_answers_a_5xx_or_an_undocumented_status(
                 PHASES,
                 "--header",
                 f"Authorization: Bearer {token_for(CENTRAL)}",
+                # Revoking the token carrying the request would revoke this one token: every later case a 401.
+                "--exclude-path",
+                "/tokens/revoke",
                 "--seed",
                 os.environ.get("TDKT_FUZZ_SEED", "20261206"),
                 "--workers",
