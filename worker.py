@@ -12,7 +12,6 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
@@ -36,7 +35,6 @@ from runtime.audit_anchors import anchor_interval, ensure_anchor_workflow
 from runtime.audit_keys import audit_keyring
 from runtime.codec import CodecError, data_converter, load_keyring
 from runtime.keys import MissingKey, PublishedKey
-from runtime.sealing import ballot_key_path, load_or_create_private_key
 from runtime.settings import Settings
 from runtime.temporal import connect, ensure_search_attributes
 from runtime.tuning import TuningError, WorkerOptions, pool_settings, worker_options
@@ -55,6 +53,7 @@ PASSTHROUGH_MODULES: Sequence[str] = (
     "holidays",
     "dateutil",
     "cryptography",
+    "security",  # the ballot's crypto (blind-signature checks in the session's validators): pure functions
     # workflows/ keeps no module-level mutable state: imported once per process instead of once per workflow
     # instance (year-end wave: -18 % worker CPU and memory, docs/performance.md).
     "workflows",
@@ -79,13 +78,12 @@ def build_worker(
     client: Client,
     engine: AsyncEngine,
     task_queue: str,
-    ballot_key: Path | None = None,
     options: WorkerOptions | None = None,
 ) -> Worker:
     """The worker; `options` are Worker keyword arguments (default: those TDKT_MAX_* set, runtime/tuning.py)."""
     policy_sets()  # read the policy files here, outside the sandbox, once per process
     persistence = PersistenceActivities(engine)
-    ballots = BallotActivities(engine, client, ballot_key or ballot_key_path())
+    ballots = BallotActivities(engine, client)  # the codec keyring encrypts the sessions' signing keys
     session_roster = SessionRosterActivities(engine)
     decisions = DecisionActivities(engine, client)
     anchors = AuditAnchorActivities(engine)  # stops here when the audit key is missing
@@ -102,8 +100,10 @@ def build_worker(
             ballots.waiting_candidates,
             ballots.offer_to_open_session,
             ballots.snapshot_electorate,
-            ballots.ballot_public_key,
+            ballots.prepare_session_keys,
+            ballots.sign_credential,
             ballots.open_and_count,
+            ballots.destroy_session_secrets,
             ballots.record_ballot_minutes,
             ballots.record_tie_decision,
             ballots.release_from_list,
@@ -141,7 +141,6 @@ async def run_worker(settings: Settings) -> None:
     interval = anchor_interval(os.environ)
     load_keyring()
     audit_keyring()
-    await asyncio.to_thread(load_or_create_private_key, ballot_key_path())
     # The worker's activities retry a failed query, so a stale connection costs a retry, not a user's error:
     # no pre-ping round trip on every checkout unless DB_POOL_PRE_PING=1 (docs/performance.md).
     pool = pool_settings(os.environ, pre_ping_default=False)

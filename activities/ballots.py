@@ -1,20 +1,26 @@
 """The activities of a ballot session: the session register, the list of waiting nominations and who holds
-each (`ballot_list_members`: one open session at most), the electorate, the tally key, counting and the
-minutes.
+each (`ballot_list_members`: one open session at most), the electorate, the session's keys and the voters'
+credentials, counting and the minutes.
 
 Every write is keyed on the session, round, voter or candidate (never on the attempt), so Temporal may
-retry freely. Choices exist here only inside `open_and_count`: they are opened, counted and dropped; no
-log line, error, return value or table ever holds one."""
+retry freely. Choices exist here only inside `open_and_count`: the sealing key is rebuilt there from the
+counting committee's shares, in memory, the ballots are opened, counted and dropped; no log line, error,
+return value or table ever holds a choice, and nothing here ties a voter to a ballot."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import secrets
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from temporalio import activity
@@ -33,19 +39,24 @@ from activities.schema import (
     ballot_list_members,
     ballot_minutes,
     ballot_participation,
+    ballot_session_secrets,
     ballot_sessions,
     blocs,
+    counting_keys,
+    counting_shares,
     ministries,
     nominations,
     notifications,
 )
 from domain.ballot_messages import (
     JOIN_LIST_UPDATE,
+    ConflictClass,
     CountRequest,
     CountResult,
+    CredentialIssue,
     MinutesAmendment,
-    PublicKeyInfo,
     SessionAction,
+    SessionKeys,
     SessionMinutes,
     SessionPhase,
     SessionRow,
@@ -55,16 +66,20 @@ from domain.ballots import (
     RECORDER_ROLE,
     STAGE_OF_KIND,
     VOTER_ROLE,
-    Ballot,
     BallotSessionKind,
     Candidate,
+    Choice,
     Electorate,
     Voter,
-    ballot_errors,
-    count,
+    count_opened,
+    opened_ballot_errors,
 )
+from domain.committee import missing_key_errors
 from domain.notices import NotificationDraft
-from runtime.sealing import SealError, ballot_key_path, load_or_create_private_key, open_ballot, public_key_info
+from runtime.codec import Keyring, load_keyring
+from security import blind
+from security.committee import encrypt_share, make_session_secret, rebuild_sealing_key, share_commitment
+from security.sealing import SealError, class_message, frame, open_ballot, public_key_info, receipt_of, unb64
 
 # An offer tries the newest few sessions collecting their list (one may close its list meanwhile).
 OFFER_SESSIONS = 3
@@ -130,6 +145,7 @@ def minutes_values(minutes: SessionMinutes) -> list[dict[str, Any]]:
             "policy_version": minutes.policy_version,
             "closed_at": as_utc(minutes.closed_at),
             "spoiled": minutes.spoiled,
+            "ballots_cast": minutes.ballots_cast,
         }
         for entry in minutes.entries
     ]
@@ -142,7 +158,6 @@ def participation_values(minutes: SessionMinutes) -> list[dict[str, Any]]:
             "round": minutes.round,
             "voter_id": p.voter_id,
             "voted_at": as_utc(p.voted_at),
-            "receipt": p.receipt,
         }
         for p in minutes.participation
     ]
@@ -213,48 +228,85 @@ def notification_rows(
     ]
 
 
-def count_sealed(private_key: rsa.RSAPrivateKey, request: CountRequest) -> tuple[CountResult, dict[str, str]]:
-    """Open and count; returns the result and, per spoiled voter, why (never a choice)."""
-    opened: list[Ballot] = []
-    why_spoiled: dict[str, str] = {}
-    for voter_id, sealed in sorted(request.ballots.items()):
+def count_anonymous(private_key: rsa.RSAPrivateKey, request: CountRequest) -> tuple[CountResult, list[str]]:
+    """Open and count the round's anonymous ballots, in the order given (receipt order); returns the result
+    and why each spoiled ballot was spoiled (never a choice, never a receipt).
+
+    A ballot is spoiled when it does not open, when its sealed class credential does not verify under the
+    class key it names, or when it breaks its class's recusals (a choice where the class must recuse)."""
+    classes: Mapping[str, ConflictClass] = {c.class_id: c for c in request.classes}
+    opened: list[dict[str, Choice | None]] = []
+    spoiled: list[str] = []
+    why: list[str] = []
+    for ballot in request.ballots:
+        token = unb64(ballot.token, "the ballot token")
+        receipt = receipt_of(request.session_id, request.round, token)
         try:
-            ballot = Ballot(voter_id=voter_id, choices=open_ballot(private_key, request.session_id, voter_id, sealed))
+            content = open_ballot(private_key, request.session_id, request.round, token, ballot.ballot)
         except SealError as exc:
-            why_spoiled[voter_id] = str(exc)
+            spoiled.append(receipt)
+            why.append(str(exc))
             continue
-        # A choice on a struck candidate is void, never a reason to spoil the ballot.
-        problems = ballot_errors(ballot, request.electorate, request.candidates, request.rule, struck=request.struck)
+        voter_class = classes.get(content.class_id)
+        signed = voter_class is not None and blind.verify(
+            voter_class.key.public_pem,
+            class_message(request.session_id, request.round, token, content.class_id),
+            content.class_signature,
+        )
+        if voter_class is None or not signed:
+            spoiled.append(receipt)
+            why.append("the sealed conflict-class credential does not verify under the session's class keys")
+            continue
+        problems = opened_ballot_errors(content.choices, voter_class.excluded, request.candidates, request.struck)
         if problems:
-            why_spoiled[voter_id] = "; ".join(problems)
+            spoiled.append(receipt)
+            why.append("; ".join(problems))
             continue
-        opened.append(ballot)
-    tallies = count(opened, request.candidates, request.electorate, request.rule, struck=request.struck)
-    return CountResult(tallies=tallies, spoiled=sorted(why_spoiled)), why_spoiled
+        opened.append(content.choices)
+    tallies = count_opened(opened, request.candidates, request.electorate, request.rule, struck=request.struck)
+    return CountResult(tallies=tallies, spoiled=sorted(spoiled)), why
+
+
+# ---- the session's signing keys at rest ---------------------------------------------------------------------
+# The credential signing keys' private halves are kept encrypted under the deployment's codec key (AES-256-GCM,
+# bound to the session and the key's name): the database alone signs nothing.
+SIGNING_KEY_CONTEXT = "tdkt-signing-key/2"
+NONCE_BYTES = 12
+
+
+def seal_signing_key(keyring: Keyring, session_id: str, name: str, key: rsa.RSAPrivateKey) -> bytes:
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    aad = frame(SIGNING_KEY_CONTEXT, session_id, name)
+    return nonce + AESGCM(keyring.keys[keyring.current_id]).encrypt(nonce, der, aad)
+
+
+def open_signing_key(keyring: Keyring, key_id: str, session_id: str, name: str, sealed: bytes) -> rsa.RSAPrivateKey:
+    if key_id not in keyring.keys:
+        raise SealError(f"the session's signing keys are encrypted under codec key {key_id!r}, not in the keyring")
+    aad = frame(SIGNING_KEY_CONTEXT, session_id, name)
+    try:
+        der = AESGCM(keyring.keys[key_id]).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], aad)
+    except InvalidTag:
+        raise SealError(f"the session's signing key {name!r} does not decrypt under codec key {key_id!r}") from None
+    key = serialization.load_der_private_key(der, password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise SealError(f"the session's signing key {name!r} is not an RSA key")
+    return key
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
 
 
 class BallotActivities:
-    """Activities bound to one engine, one Temporal client and the tally key file; register every
-    `@activity.defn` method of an instance on the worker."""
+    """Activities bound to one engine, one Temporal client and the codec keyring (which encrypts the sessions'
+    signing keys at rest); register every `@activity.defn` method of an instance on the worker."""
 
-    def __init__(self, engine: AsyncEngine, client: Client, key_path: Path | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, client: Client, keyring: Keyring | None = None) -> None:
         self._engine = engine
         self._client = client
-        self._key_path = key_path
-        self._key: rsa.RSAPrivateKey | None = None
-        self._key_lock = asyncio.Lock()
-
-    async def _private_key(self) -> rsa.RSAPrivateKey:
-        """The tally key, read (or created) on first use; file I/O and key generation off the loop."""
-        if self._key is None:
-            async with self._key_lock:
-                if self._key is None:
-                    path = self._key_path or ballot_key_path()
-                    try:
-                        self._key = await asyncio.to_thread(load_or_create_private_key, path)
-                    except SealError as exc:
-                        raise ApplicationError(str(exc), type="BadBallotKey", non_retryable=True) from None
-        return self._key
+        self._keyring = keyring or load_keyring()
 
     # ---- the session register ------------------------------------------------------------------------
 
@@ -508,31 +560,201 @@ class BallotActivities:
         activity_logger(__name__).info("electorate_snapshotted", kind=session.value, scope=scope, size=electorate.size)
         return electorate
 
-    @activity.defn(name="ballot_public_key")
-    async def ballot_public_key(self) -> PublicKeyInfo:
-        info = public_key_info(await self._private_key())
-        activity_logger(__name__).info("ballot_public_key", key_id=info.key_id)
-        return info
+    # ---- the session's keys, the voters' credentials, counting ------------------------------------------
 
-    # ---- counting and the minutes -------------------------------------------------------------------
+    @activity.defn(name="prepare_session_keys")
+    async def prepare_session_keys(
+        self, session_id: str, committee: list[str], threshold: int, classes: dict[str, list[str]]
+    ) -> SessionKeys:
+        """Make the session's keys when voting opens: the sealing key (its private half wrapped under a key split
+        among the committee, each member's share encrypted to their enrolled counting key), the issuer's and
+        each conflict class's blind-signing keys. Returns the public halves. Keyed on the session: a retry
+        returns the keys the first attempt stored. Refused (non-retryable) when a member has no counting key."""
+        log = activity_logger(__name__)
+        stored = await self._stored_keys(session_id)
+        if stored is not None:
+            return stored
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(counting_keys.c.actor_id, counting_keys.c.key_id, counting_keys.c.public_pem).where(
+                        counting_keys.c.actor_id.in_(committee)
+                    )
+                )
+            ).all()
+        enrolled = {r.actor_id: r for r in rows}
+        missing = missing_key_errors(committee, enrolled)
+        if missing:
+            raise ApplicationError("; ".join(missing), type="CommitteeKeyMissing", non_retryable=True)
+
+        def make() -> tuple[Any, rsa.RSAPrivateKey, dict[str, rsa.RSAPrivateKey]]:
+            secret = make_session_secret(session_id, len(committee), threshold)
+            return secret, blind.generate_signing_key(), {cid: blind.generate_signing_key() for cid in sorted(classes)}
+
+        try:
+            # Key generation is CPU work: keep the worker's event loop free.
+            secret, issuer, class_keys = await asyncio.to_thread(make)
+            shares = []
+            for position, (member, (index, share)) in enumerate(zip(committee, secret.shares, strict=True)):
+                assert index == position + 1, "share indices follow committee order"
+                shares.append(
+                    {
+                        "session_id": session_id,
+                        "member_id": member,
+                        "idx": index,
+                        "member_key_id": enrolled[member].key_id,
+                        "encrypted_share": encrypt_share(enrolled[member].public_pem, index, share),
+                        "commitment": share_commitment(session_id, member, index, share),
+                    }
+                )
+        except SealError as exc:
+            raise ApplicationError(str(exc), type="SessionKeysFailed", non_retryable=True) from None
+        keys = SessionKeys(
+            sealing=secret.sealing,
+            issuer=public_key_info(issuer),
+            classes=[
+                ConflictClass(class_id=cid, key=public_key_info(key), excluded=sorted(classes[cid]))
+                for cid, key in sorted(class_keys.items())
+            ],
+            committee=list(committee),
+            threshold=threshold,
+            commitments=[s.pop("commitment") for s in shares],
+        )
+        now = datetime.now(UTC)
+        async with self._engine.begin() as conn:
+            inserted = await conn.execute(
+                dialect_insert(conn, ballot_session_secrets)
+                .values(
+                    session_id=session_id,
+                    public_keys=keys.model_dump(mode="json"),
+                    wrapped_sealing_key=secret.wrapped_private,
+                    issuer_private=seal_signing_key(self._keyring, session_id, "issuer", issuer),
+                    class_privates={
+                        cid: _b64(seal_signing_key(self._keyring, session_id, cid, key))
+                        for cid, key in class_keys.items()
+                    },
+                    codec_key_id=self._keyring.current_id,
+                    created_at=now,
+                    destroyed_at=None,
+                )
+                .on_conflict_do_nothing(index_elements=[ballot_session_secrets.c.session_id])
+            )
+            if inserted.rowcount:
+                await conn.execute(dialect_insert(conn, counting_shares).values(shares))
+        # Another attempt may have stored its keys first: theirs are the session's.
+        final = await self._stored_keys(session_id)
+        assert final is not None
+        log.info(
+            "session_keys_prepared",
+            session_id=session_id,
+            committee=len(committee),
+            threshold=threshold,
+            classes=len(classes),
+            sealing_key_id=final.sealing.key_id,
+        )
+        return final
+
+    async def _stored_keys(self, session_id: str) -> SessionKeys | None:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(ballot_session_secrets.c.public_keys, ballot_session_secrets.c.destroyed_at).where(
+                        ballot_session_secrets.c.session_id == session_id
+                    )
+                )
+            ).first()
+        if row is None:
+            return None
+        if row.destroyed_at is not None:
+            raise ApplicationError(
+                f"session {session_id}'s secrets were destroyed when it ended; its keys are not made again",
+                type="SessionSecretsDestroyed",
+                non_retryable=True,
+            )
+        return SessionKeys.model_validate(row.public_keys)
+
+    async def _secrets(self, session_id: str) -> Any:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(ballot_session_secrets).where(ballot_session_secrets.c.session_id == session_id)
+                )
+            ).first()
+        if row is None or row.destroyed_at is not None:
+            raise ApplicationError(
+                f"session {session_id} holds no keys (never made, or destroyed when it ended)",
+                type="SessionSecretsDestroyed",
+                non_retryable=True,
+            )
+        return row
+
+    @activity.defn(name="sign_credential")
+    async def sign_credential(
+        self, session_id: str, round: int, voter: str, class_id: str, blinded_token: str, blinded_class: str
+    ) -> CredentialIssue:
+        """Blind-sign a voter's one-time ballot token (issuer key) and class message (their class's key). The
+        session checked the voter before asking; nothing here sees the token, so nothing here can tie the
+        ballot cast later to this voter. Signing again gives signatures as good: a retry is harmless."""
+        row = await self._secrets(session_id)
+        keys = SessionKeys.model_validate(row.public_keys)
+        voter_class = next((c for c in keys.classes if c.class_id == class_id), None)
+        if voter_class is None or class_id not in (row.class_privates or {}):
+            raise ApplicationError(
+                f"session {session_id} has no conflict class {class_id!r}", type="UnknownClass", non_retryable=True
+            )
+
+        def sign() -> tuple[bytes, bytes]:
+            issuer = open_signing_key(self._keyring, row.codec_key_id, session_id, "issuer", row.issuer_private)
+            class_key = open_signing_key(
+                self._keyring,
+                row.codec_key_id,
+                session_id,
+                class_id,
+                base64.b64decode(row.class_privates[class_id]),
+            )
+            return (
+                blind.blind_sign(issuer, unb64(blinded_token, "blinded_token")),
+                blind.blind_sign(class_key, unb64(blinded_class, "blinded_class")),
+            )
+
+        try:
+            token_signature, class_signature = await asyncio.to_thread(sign)
+        except (SealError, blind.BlindError) as exc:
+            raise ApplicationError(str(exc), type="CredentialRefused", non_retryable=True) from None
+        # Who asked is the session's participation record; the log keeps counts of the session only.
+        activity_logger(__name__).info("credential_signed", session_id=session_id, round=round)
+        return CredentialIssue(
+            session_id=session_id,
+            round=round,
+            class_id=class_id,
+            excluded=list(voter_class.excluded),
+            blind_token_signature=_b64(token_signature),
+            blind_class_signature=_b64(class_signature),
+        )
 
     @activity.defn(name="open_and_count")
     async def open_and_count(self, request: CountRequest) -> CountResult:
+        """Rebuild the sealing key from the committee's shares in memory, open and count the round's
+        anonymous ballots, and drop the key. Non-retryable when the shares do not open it."""
         log = activity_logger(__name__)
-        key = await self._private_key()
+        row = await self._secrets(request.session_id)
         try:
+            shares = [(s.index, unb64(s.share, f"share {s.index}")) for s in request.shares]
+
+            def count() -> tuple[CountResult, list[str]]:
+                key = rebuild_sealing_key(request.session_id, row.wrapped_sealing_key, shares, request.threshold)
+                return count_anonymous(key, request)
+
             # RSA unwrapping is CPU work: keep the worker's event loop free.
-            result, why_spoiled = await asyncio.to_thread(count_sealed, key, request)
-        except ValueError as exc:
+            result, why_spoiled = await asyncio.to_thread(count)
+        except (SealError, ValueError) as exc:
             raise ApplicationError(
                 f"session {request.session_id} round {request.round} cannot be counted: {exc}",
                 type="CountFailed",
                 non_retryable=True,
             ) from None
-        for voter_id, reason in sorted(why_spoiled.items()):
-            log.warning(
-                "ballot_spoiled", session_id=request.session_id, round=request.round, voter=voter_id, reason=reason
-            )
+        for reason in why_spoiled:
+            log.warning("ballot_spoiled", session_id=request.session_id, round=request.round, reason=reason)
         log.info(
             "ballots_counted",
             session_id=request.session_id,
@@ -543,6 +765,32 @@ class BallotActivities:
             candidates=len(request.candidates),
         )
         return result
+
+    @activity.defn(name="destroy_session_secrets")
+    async def destroy_session_secrets(self, session_id: str) -> None:
+        """The session has ended: its wrapped sealing key, its signing keys' private halves and the members'
+        encrypted shares are deleted; only the public keys stay. Idempotent."""
+        async with self._engine.begin() as conn:
+            emptied = await conn.execute(
+                sa.update(ballot_session_secrets)
+                .where(
+                    ballot_session_secrets.c.session_id == session_id, ballot_session_secrets.c.destroyed_at.is_(None)
+                )
+                .values(
+                    wrapped_sealing_key=None,
+                    issuer_private=None,
+                    class_privates=None,
+                    codec_key_id=None,
+                    destroyed_at=datetime.now(UTC),
+                )
+            )
+            shares = await conn.execute(sa.delete(counting_shares).where(counting_shares.c.session_id == session_id))
+        activity_logger(__name__).info(
+            "session_secrets_destroyed",
+            session_id=session_id,
+            secrets=max(emptied.rowcount, 0),
+            shares=max(shares.rowcount, 0),
+        )
 
     @activity.defn(name="record_ballot_minutes")
     async def record_ballot_minutes(self, minutes: SessionMinutes) -> None:

@@ -169,8 +169,7 @@ ballot_participation = sa.Table(
     sa.Column("session_id", sa.String(200), primary_key=True),
     sa.Column("round", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("voter_id", sa.String(64), primary_key=True),
-    sa.Column("voted_at", Timestamp, nullable=False),
-    sa.Column("receipt", sa.String(300), nullable=False),
+    sa.Column("voted_at", Timestamp, nullable=False),  # when they took the round's ballot credential
 )
 
 ballot_minutes = sa.Table(
@@ -189,6 +188,7 @@ ballot_minutes = sa.Table(
     sa.Column("policy_version", sa.String(32), nullable=False),
     sa.Column("closed_at", Timestamp, nullable=False),
     sa.Column("spoiled", sa.Integer, nullable=False),
+    sa.Column("ballots_cast", sa.Integer, nullable=False, server_default="0"),  # anonymous ballots received
 )
 
 # Which open session's list holds each nomination: at most one (the primary key is the guarantee). A session
@@ -201,6 +201,46 @@ ballot_list_members = sa.Table(
     sa.Column("session_id", sa.String(200), nullable=False),
     sa.Column("joined_at", Timestamp, nullable=False),
     sa.Index("ix_ballot_list_members_session_id", "session_id"),
+)
+
+# ---- the counting committee (Ban kiểm phiếu) and a session's keys ------------------------------------------
+# A member's counting key: the public half of the RSA-OAEP key whose private half only the member holds (a
+# file for the CLI, a non-extractable key in the browser). Their share of each session's key is encrypted to it.
+counting_keys = sa.Table(
+    "counting_keys",
+    metadata,
+    sa.Column("actor_id", sa.String(64), primary_key=True),
+    sa.Column("key_id", sa.String(64), nullable=False),
+    sa.Column("public_pem", sa.Text, nullable=False),
+    sa.Column("enrolled_at", Timestamp, nullable=False),
+)
+
+# A session's keys while it runs: the public halves (`public_keys`, SessionKeys as JSON), the sealing key's
+# private half wrapped under the key the committee holds in shares, and the credential signing keys' private
+# halves encrypted under the deployment's codec key (`codec_key_id`), so the database alone signs nothing.
+# When the session ends every secret column is emptied and `destroyed_at` set.
+ballot_session_secrets = sa.Table(
+    "ballot_session_secrets",
+    metadata,
+    sa.Column("session_id", sa.String(200), primary_key=True),
+    sa.Column("public_keys", sa.JSON, nullable=False),
+    sa.Column("wrapped_sealing_key", sa.LargeBinary, nullable=True),
+    sa.Column("issuer_private", sa.LargeBinary, nullable=True),
+    sa.Column("class_privates", sa.JSON, nullable=True),  # class id -> base64 of the encrypted PKCS8 DER
+    sa.Column("codec_key_id", sa.String(64), nullable=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("destroyed_at", Timestamp, nullable=True),
+)
+
+# Each member's share of a session's wrapping key, encrypted to their counting key; deleted when it ends.
+counting_shares = sa.Table(
+    "counting_shares",
+    metadata,
+    sa.Column("session_id", sa.String(200), primary_key=True),
+    sa.Column("member_id", sa.String(64), primary_key=True),
+    sa.Column("idx", sa.Integer, nullable=False),
+    sa.Column("member_key_id", sa.String(64), nullable=False),
+    sa.Column("encrypted_share", sa.Text, nullable=False),
 )
 
 # ---- decisions (quyết định khen thưởng) -------------------------------------------------------------

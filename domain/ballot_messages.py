@@ -1,7 +1,9 @@
 """What travels between voters, the ballot session workflow, its activities and the nominations.
 
-A ballot's choices never travel in the clear: the voter's client seals each choice to the tally key
-(hybrid RSA-OAEP + AES-GCM, see runtime/sealing.py); only the counting activity holds the private key.
+A ballot's choices never travel in the clear: the voter's client seals each choice to the session's sealing
+key (hybrid RSA-OAEP + AES-GCM, security/sealing.py), whose private half rests only wrapped under a key the
+counting committee holds in shares. A cast ballot names no voter: a one-time blind-signed credential
+(security/blind.py) shows it comes from the electorate. Formats: docs/ballot-crypto.md.
 """
 
 from __future__ import annotations
@@ -113,12 +115,6 @@ class SealedBallot(BaseModel):
     sealed_credential: Base64 | None = None  # AES-GCM of {"class_id", "signature"}; required from format 2
 
 
-class BallotCast(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    voter: ActorId
-    ballot: SealedBallot
-
-
 class BallotReceipt(BaseModel):
     session_id: str
     receipt: str  # "<session id>:<sha256 hex>"; reveals nothing of the choices
@@ -159,6 +155,8 @@ class SessionActionKind(StrEnum):
     VOTING_CLOSED = "BALLOT_VOTING_CLOSED"
     CANCELLED = "BALLOT_SESSION_CANCELLED"
     TIE_DECIDED = "BALLOT_TIE_DECIDED"
+    # A counting committee member handed in their share of the session's key (never the share itself here).
+    SHARE_HANDED_IN = "BALLOT_SHARE_HANDED_IN"
     # A nomination left its stage while on the list (its own action, by whoever took it): taken off the list
     # while it was collected, struck once voting had opened.
     CANDIDATE_REMOVED = "BALLOT_CANDIDATE_REMOVED"
@@ -268,9 +266,16 @@ class MemberShare(BaseModel):
 
 
 class CountRequest(BaseModel):
+    """What the count needs: the round's anonymous ballots in receipt order (never the order they were cast),
+    the committee's handed-in shares (the wrapping key is rebuilt from them in memory), the conflict classes
+    and the list."""
+
     session_id: str
     round: int
-    ballots: dict[str, SealedBallot]  # voter id -> ballot
+    ballots: list[AnonymousBallot]
+    shares: list[ShareHandIn]
+    threshold: int
+    classes: list[ConflictClass]
     candidates: list[Candidate]
     electorate: Electorate
     rule: ConflictRule
@@ -279,7 +284,7 @@ class CountRequest(BaseModel):
 
 class CountResult(BaseModel):
     tallies: dict[str, Tally]
-    spoiled: list[str] = Field(default_factory=list)  # voter ids whose seal did not open
+    spoiled: list[str] = Field(default_factory=list)  # receipts of ballots that did not open or break the rules
 
 
 class BallotVerdict(BaseModel):
@@ -312,9 +317,10 @@ class MinutesEntry(BaseModel):
 
 
 class Participation(BaseModel):
+    """Who took a ballot credential in a round, and when. Nothing here leads to their ballot."""
+
     voter_id: str
     voted_at: datetime
-    receipt: str
 
 
 class SessionMinutes(BaseModel):
@@ -331,6 +337,7 @@ class SessionMinutes(BaseModel):
     entries: list[MinutesEntry]
     participation: list[Participation]
     spoiled: int = 0
+    ballots_cast: int = 0  # anonymous ballots received this round (spoiled included)
 
 
 class SessionRow(BaseModel):
@@ -357,15 +364,17 @@ class SessionStatus(BaseModel):
     deadline: datetime
     candidates: list[Candidate]  # the list to vote on: struck candidates are in `struck`, not here
     electorate_size: int
-    voted: list[str]  # who voted is known; what they voted is not
-    quorum_met: bool
+    voted: list[str]  # who took this round's ballot credential; what they voted is not known, nor which ballot
+    quorum_met: bool  # counted on the ballots cast
+    ballots_cast: int = 0  # anonymous ballots received this round
+    committee: list[str] = Field(default_factory=list)  # Ban kiểm phiếu, in share-index order
+    shares_in: int = 0  # how many members have handed in their share (the count needs keys.threshold)
+    keys: SessionKeys | None = None  # the session's public keys, from the moment voting opens
     # Only once the session is CLOSED: the tallies and results (never before).
     results: list[MinutesEntry] | None = None
     counted_receipts: list[str] | None = None
     # Receipts of ballots received but not counted because their sealed content did not open.
     spoiled_receipts: list[str] | None = None
-    key_id: str | None = None
-    public_pem: str | None = None
     cancel_reason: str | None = None  # why the session was cancelled: the chair's reason, or a refused opener
     # AWAITING_HEAD: the candidates tied at the quota boundary and how many of them the bloc head chooses.
     tied: list[str] = Field(default_factory=list)

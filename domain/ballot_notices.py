@@ -124,3 +124,23 @@ def candidate_struck(
         )
         for voter in voter_ids
     ]
+
+
+def count_needed(
+    label: str, member_ids: list[str], threshold: int, ballots: int, snapshot: RosterSnapshot
+) -> list[NotificationDraft]:
+    """The round's voting is over: the counting committee's members who have not handed in their share yet
+    are asked to (any `threshold` of them open the count)."""
+    return [
+        NotificationDraft(
+            party=f"COUNTER:{member}",
+            recipients=_emails(snapshot, [member]),
+            subject=f"[TĐKT] {label}: mời Ban kiểm phiếu nộp mảnh khóa",
+            body=(
+                f"Đã kết thúc bỏ phiếu với {ballots} phiếu kín. Cần {threshold} thành viên Ban kiểm phiếu nộp "
+                "mảnh khóa của mình để mở và kiểm phiếu (ballot hand-in, hoặc trang Hộp thư).\n"
+                "Khóa chỉ được dựng lại trong bộ nhớ khi kiểm phiếu và bị hủy khi phiên kết thúc."
+            ),
+        )
+        for member in member_ids
+    ]

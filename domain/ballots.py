@@ -11,8 +11,6 @@ from ballots is the same as one recorded by hand from the minutes.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from enum import StrEnum
 
@@ -278,18 +276,6 @@ def ballot_errors(
             f"ballot from {voter.id!r} has no choice for candidate(s): " + ", ".join(c.label() for c in missing)
         )
     return errors
-
-
-def make_receipt(session_id: str, voter_id: str, nonce: str) -> str:
-    """A voter's receipt: sha256 over the session, the voter and a secret nonce, never the choices.
-
-    The nonce must be secret and unguessable (at least 16 characters), otherwise anyone who knows the
-    session and a voter's id could recompute the receipt and link it to the voter."""
-    if len(nonce) < 16:
-        raise ValueError("receipt nonce must be at least 16 characters")
-    # JSON framing keeps ("a|b", "c") and ("a", "b|c") apart.
-    payload = json.dumps(["tdkt-ballot-receipt/1", session_id, voter_id, nonce], ensure_ascii=False)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 def receipt_counted(receipt: str, counted_receipts: Iterable[str]) -> bool:

@@ -1,30 +1,51 @@
-"""Client-side operations on ballot sessions, shared by the CLI, the demo and the tests."""
+"""Client-side operations on ballot sessions, shared by the CLI, the API, the demo and the tests.
+
+The voter's side of a secret ballot runs here, in the client: it asks which conflict class the voter holds,
+takes a one-time credential (the token is blinded before it leaves), seals the choices to the session's
+sealing key and casts the ballot anonymously. A counting committee member's share is decrypted here with
+their own counting key before it is handed in.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.db import dialect_insert
+from activities.schema import counting_keys, counting_shares
 from domain.ballot_messages import (
-    BallotCast,
+    AnonymousBallot,
     BallotReceipt,
     ChairAction,
+    ConflictClass,
+    CredentialIssue,
+    CredentialRequest,
     ListClosing,
-    PublicKeyInfo,
+    MemberShare,
     SessionStart,
     SessionStatus,
+    ShareHandIn,
     TieDecision,
     session_workflow_id,
 )
 from domain.ballots import Choice, ReceiptState, opener_error, receipt_state
+from domain.catalog import policy_set
+from domain.committee import committee_errors, default_committee, missing_key_errors
 from domain.errors import FieldError, InvalidInput
+from domain.messages import ActionChannel
 from runtime.nominations import ActionRefused, NominationNotFound, act
-from runtime.sealing import seal_ballot
+from security.committee import counting_key_id, decrypt_share
+from security.credentials import finish, prepare_request
+from security.sealing import SealError, b64, seal_ballot
 from workflows.ballot_session import BallotSessionWorkflow
 
 if TYPE_CHECKING:
@@ -35,9 +56,25 @@ class DuplicateSession(Exception):
     pass
 
 
+class DuplicateEnrollment(Exception):
+    """Another counting key is enrolled for this actor, and replacing it was not asked for."""
+
+
+class CountingKey(BaseModel):
+    actor_id: str
+    key_id: str
+    public_pem: str
+    enrolled_at: datetime
+
+
+# ---- opening --------------------------------------------------------------------------------------------
+
+
 async def check_opener(engine: AsyncEngine, start: SessionStart) -> None:
-    """Refuse, before anything starts, a scope the roster does not know (InvalidInput) or an opener without
-    the role (ActionRefused): the council's secretary or chair, the bloc head."""
+    """Refuse, before anything starts, a scope the roster does not know (InvalidInput), an opener without the
+    role (ActionRefused: the council's secretary or chair, the bloc head), or a counting committee that cannot
+    hold the session's key (InvalidInput naming `committee`: not the body's voting members, not the policy's
+    size, or a member without an enrolled counting key)."""
     from activities.session_roster import scope_snapshot
 
     try:
@@ -47,13 +84,31 @@ async def check_opener(engine: AsyncEngine, start: SessionStart) -> None:
     refusal = opener_error(snapshot, start.kind, start.scope, start.opened_by)
     if refusal is not None:
         raise ActionRefused(refusal + "; nothing was started")
+    policy = policy_set(start.policy_version).counting_committee
+    committee = start.committee
+    if committee is None:
+        committee = default_committee(snapshot, start.kind, start.scope, policy.size)
+    errors = committee_errors(snapshot, start.kind, start.scope, committee, policy)
+    if not errors:
+        async with engine.connect() as conn:
+            enrolled = set(
+                (
+                    await conn.execute(
+                        sa.select(counting_keys.c.actor_id).where(counting_keys.c.actor_id.in_(committee))
+                    )
+                ).scalars()
+            )
+        errors = missing_key_errors(committee, enrolled)
+    if errors:
+        raise InvalidInput([FieldError(field="committee", message=e.removeprefix("committee: ")) for e in errors])
 
 
 async def open_session(
     client: Client, task_queue: str, start: SessionStart, *, engine: AsyncEngine | None = None
 ) -> WorkflowHandle[BallotSessionWorkflow, SessionStatus]:
-    """Start the session. With `engine` the opener is checked against the roster first (the workflow checks
-    again against its own snapshot and ends CANCELLED with the reason if an opener slipped through)."""
+    """Start the session. With `engine` the opener and the counting committee are checked against the roster
+    and the enrolled counting keys first (the workflow checks the opener and the committee again against its
+    own snapshot and ends CANCELLED with the reason if one slipped through)."""
     if engine is not None:
         await check_opener(engine, start)
     session_id = session_workflow_id(start.kind, start.scope, start.meeting_ref)
@@ -80,19 +135,188 @@ async def session_status(client: Client, session_id: str) -> SessionStatus:
 
 
 async def close_list(client: Client, session_id: str, actor: str) -> SessionStatus:
-    return await act(client, session_id, "close_list", ListClosing(actor=actor), result_type=SessionStatus)
-
-
-async def cast(client: Client, session_id: str, voter: str, choices: Mapping[str, Choice]) -> BallotReceipt:
-    """Seal the choices to the session's tally key here, on the voter's side, then send the ballot."""
-    status = await session_status(client, session_id)
-    if status.key_id is None or status.public_pem is None:
-        raise ActionRefused(f"ballot session {session_id} has no tally key yet; try again in a moment")
-    key = PublicKeyInfo(key_id=status.key_id, public_pem=status.public_pem)
-    sealed = seal_ballot(key, session_id, voter, choices)
     return await act(
-        client, session_id, "cast_ballot", BallotCast(voter=voter, ballot=sealed), result_type=BallotReceipt
+        client, session_id, BallotSessionWorkflow.close_list, ListClosing(actor=actor), result_type=SessionStatus
     )
+
+
+# ---- the voter's side -------------------------------------------------------------------------------------
+
+
+async def voter_class(client: Client, session_id: str, voter: str) -> ConflictClass:
+    """The conflict class the voter holds in the session (ActionRefused for anyone outside its electorate, or
+    before voting opens)."""
+    try:
+        held = await client.get_workflow_handle(session_id).query(BallotSessionWorkflow.voter_class, voter)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise NominationNotFound(f"no ballot session with id {session_id}") from None
+        raise
+    if held is None:
+        raise ActionRefused(
+            f"voter {voter!r} holds no ballot credential class in {session_id}: not in its electorate (the "
+            "council's secretary records the session and does not vote), or voting is not open"
+        )
+    return held
+
+
+async def request_credential(client: Client, session_id: str, request: CredentialRequest) -> CredentialIssue:
+    """The voter's credential request (blinded messages only); ActionRefused with the session's reason."""
+    return await act(client, session_id, BallotSessionWorkflow.request_credential, request, result_type=CredentialIssue)
+
+
+async def cast_anonymous(client: Client, session_id: str, ballot: AnonymousBallot) -> BallotReceipt:
+    """Send an anonymous sealed ballot; ActionRefused with the session's reason."""
+    return await act(client, session_id, BallotSessionWorkflow.cast_ballot, ballot, result_type=BallotReceipt)
+
+
+def _ballot_choices(
+    status: SessionStatus, voter: str, choices: Mapping[str, Choice], excluded: list[str]
+) -> dict[str, Choice | None]:
+    """What the voter's client seals: a choice on every live candidate, RECUSE (None) where the voter's class
+    must recuse; refused (InvalidInput naming `choices`) when a choice is missing, names a candidate off the
+    list, or is given where the voter has a conflict of interest."""
+    live = [c.workflow_id for c in status.candidates]
+    struck = {s.candidate.workflow_id for s in status.struck}
+    barred = set(excluded)
+    problems: list[str] = []
+    unknown = [wf for wf in choices if wf not in live and wf not in struck]
+    if unknown:
+        problems.append("not on this session's list: " + ", ".join(map(repr, unknown)))
+    conflicted = [wf for wf in live if wf in barred and wf in choices]
+    if conflicted:
+        problems.append(
+            f"{voter!r} has a conflict of interest on "
+            + ", ".join(map(repr, conflicted))
+            + "; leave them off the ballot"
+        )
+    missing = [wf for wf in live if wf not in barred and wf not in choices]
+    if missing:
+        problems.append("no choice for " + ", ".join(map(repr, missing)))
+    if problems:
+        raise InvalidInput([FieldError(field="choices", message=p) for p in problems])
+    return {wf: None if wf in barred else Choice(choices[wf]) for wf in live}
+
+
+async def cast(
+    client: Client, session_id: str, voter: str, choices: Mapping[str, Choice], *, channel: ActionChannel = "CLI"
+) -> BallotReceipt:
+    """The voter's whole ballot, on the voter's side: the class the voter holds, a one-time credential
+    (blinded, so the session never sees the token), the choices sealed to the session's key (RECUSE where the
+    class recuses), and the ballot cast with no identity. The ballot is checked before the credential is
+    taken, so a ballot refused here costs the voter nothing."""
+    status = await session_status(client, session_id)
+    if status.keys is None:
+        raise ActionRefused(f"ballot session {session_id} is {status.phase.value}: voting is not open")
+    held = await voter_class(client, session_id, voter)
+    sealed_choices = _ballot_choices(status, voter, choices, held.excluded)
+    request, pending = prepare_request(status.keys, session_id, status.round, voter, held.class_id, channel=channel)
+    issue = await request_credential(client, session_id, request)
+    try:
+        credential = finish(pending, issue)
+        sealed = seal_ballot(
+            status.keys.sealing,
+            session_id,
+            status.round,
+            credential.token,
+            sealed_choices,
+            credential.class_id,
+            credential.class_signature,
+        )
+    except SealError as err:
+        raise ActionRefused(f"the session's credential cannot be used: {err}") from None
+    ballot = AnonymousBallot(
+        round=status.round, token=b64(credential.token), token_signature=b64(credential.token_signature), ballot=sealed
+    )
+    return await cast_anonymous(client, session_id, ballot)
+
+
+# ---- the counting committee -------------------------------------------------------------------------------
+
+
+async def enrolled_counting_key(engine: AsyncEngine, actor_id: str) -> CountingKey | None:
+    async with engine.connect() as conn:
+        row = (await conn.execute(sa.select(counting_keys).where(counting_keys.c.actor_id == actor_id))).first()
+    return None if row is None else CountingKey.model_validate(row._asdict())
+
+
+async def enroll_counting_key(engine: AsyncEngine, actor_id: str, public_pem: str, *, replace: bool = False) -> str:
+    """Enroll the public half of the actor's counting key (RSA-3072+ SPKI PEM); returns its key id. The same
+    key again is a no-op; another key while one is enrolled raises DuplicateEnrollment unless `replace` (the
+    shares of sessions opened before stay encrypted to the old key). SealError for a key that is no such PEM."""
+    key_id = counting_key_id(public_pem)
+    values = {"actor_id": actor_id, "key_id": key_id, "public_pem": public_pem, "enrolled_at": datetime.now(UTC)}
+    async with engine.begin() as conn:
+        insert = dialect_insert(conn, counting_keys).values(values)
+        if replace:
+            statement = insert.on_conflict_do_update(
+                index_elements=[counting_keys.c.actor_id],
+                set_={"key_id": key_id, "public_pem": public_pem, "enrolled_at": values["enrolled_at"]},
+            )
+        else:
+            statement = insert.on_conflict_do_nothing(index_elements=[counting_keys.c.actor_id])
+        await conn.execute(statement)
+        enrolled = await conn.scalar(sa.select(counting_keys.c.key_id).where(counting_keys.c.actor_id == actor_id))
+    if enrolled != key_id:
+        raise DuplicateEnrollment(
+            f"{actor_id!r} already has counting key {enrolled} enrolled; replacing it must be asked for (the shares "
+            "of sessions opened before stay encrypted to that key)"
+        )
+    return key_id
+
+
+async def member_share(engine: AsyncEngine, session_id: str, member: str) -> MemberShare:
+    """The member's share of the session's wrapping key, encrypted to their counting key; LookupError when
+    there is none (not a member, voting not open yet, or the session ended and its shares were destroyed)."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(counting_shares).where(
+                    counting_shares.c.session_id == session_id, counting_shares.c.member_id == member
+                )
+            )
+        ).first()
+    if row is None:
+        raise LookupError(
+            f"{session_id} holds no share for {member!r} (not on its counting committee, voting not open yet, "
+            "or the session has ended and its shares were destroyed)"
+        )
+    return MemberShare(
+        session_id=session_id,
+        member=member,
+        index=row.idx,
+        member_key_id=row.member_key_id,
+        encrypted_share=row.encrypted_share,
+    )
+
+
+async def hand_in_share(client: Client, session_id: str, hand_in_: ShareHandIn) -> SessionStatus:
+    return await act(client, session_id, BallotSessionWorkflow.hand_in_share, hand_in_, result_type=SessionStatus)
+
+
+async def hand_in(
+    client: Client,
+    engine: AsyncEngine,
+    session_id: str,
+    member: str,
+    counting_key: rsa.RSAPrivateKey,
+    *,
+    channel: ActionChannel = "CLI",
+) -> SessionStatus:
+    """The member's share, decrypted here with their own counting key, handed in for the count."""
+    share = await member_share(engine, session_id, member)
+    try:
+        index, plain = decrypt_share(counting_key, share.encrypted_share)
+    except SealError as err:
+        raise ActionRefused(f"{member!r}: {err}") from None
+    if index != share.index:
+        raise ActionRefused(f"{member!r}: the decrypted share is for index {index}, the session gave {share.index}")
+    return await hand_in_share(
+        client, session_id, ShareHandIn(member=member, index=index, share=b64(plain), channel=channel)
+    )
+
+
+# ---- the chair, the bloc head, receipts ------------------------------------------------------------------
 
 
 async def chair_action(client: Client, session_id: str, update: str, action: ChairAction) -> SessionStatus:
@@ -101,7 +325,7 @@ async def chair_action(client: Client, session_id: str, update: str, action: Cha
 
 async def decide_tie(client: Client, session_id: str, decision: TieDecision) -> SessionStatus:
     """The bloc head's decision on a tie awaiting it; returns once the results have gone out (CLOSED)."""
-    return await act(client, session_id, "decide_tie", decision, result_type=SessionStatus)
+    return await act(client, session_id, BallotSessionWorkflow.decide_tie, decision, result_type=SessionStatus)
 
 
 async def check_receipt(client: Client, receipt: str) -> tuple[str, ReceiptState]:

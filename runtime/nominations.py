@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from pydantic import BaseModel
 from temporalio.api.common.v1 import WorkflowExecution as ExecutionRef
@@ -275,18 +276,24 @@ async def start_or_existing(
         raise
 
 
-@overload
-async def act(client: Client, workflow_id: str, update: str, payload: BaseModel) -> ActionReceipt: ...
+# An update by its name, or (new code) by the workflow's method: `BallotSessionWorkflow.cast_ballot`.
+UpdateRef = str | Callable[..., Any]
 
 
 @overload
-async def act(client: Client, workflow_id: str, update: str, payload: BaseModel, *, result_type: type[T]) -> T: ...
+async def act(client: Client, workflow_id: str, update: UpdateRef, payload: BaseModel) -> ActionReceipt: ...
+
+
+@overload
+async def act(
+    client: Client, workflow_id: str, update: UpdateRef, payload: BaseModel, *, result_type: type[T]
+) -> T: ...
 
 
 async def act(
     client: Client,
     workflow_id: str,
-    update: str,
+    update: UpdateRef,
     payload: BaseModel,
     *,
     result_type: type[Any] = ActionReceipt,
@@ -295,11 +302,12 @@ async def act(
     """Send a human action as a workflow update; retry what the server turns away for load, and an update it
     aborted with its workflow task. Every attempt carries one update id: the server never applies it twice."""
     handle = client.get_workflow_handle(workflow_id)
-    update_id = f"{update}-{uuid.uuid4().hex}"
+    update_id = f"{update if isinstance(update, str) else update.__name__}-{uuid.uuid4().hex}"
     delay = 0.05
     for attempt in range(attempts):
         try:
-            return await handle.execute_update(update, payload, id=update_id, result_type=result_type)
+            # The SDK takes a name or a method reference; the union is one of its overloads' arguments.
+            return await handle.execute_update(cast(Any, update), payload, id=update_id, result_type=result_type)
         except WorkflowUpdateFailedError as err:
             raise ActionRefused(refusal_reason(err)) from None
         except RPCError as err:

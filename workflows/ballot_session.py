@@ -3,9 +3,15 @@
 COLLECTING: nominations reaching the stage join the list (by the `join_list` update their offer sends, or
 taken up when the session opens). A nomination is on at most one open session's list: the session claims it
 in PostgreSQL (`ballot_list_members`), and lets go when it leaves the list and when the session ends.
-VOTING: the electorate is snapshotted; each voter casts one sealed ballot covering the whole list.
-The session closes when everyone has voted, at the deadline with a quorum, or when the chair closes it
-once a quorum has voted; without a quorum at the deadline the chair extends or cancels. A tie at the
+VOTING: the electorate is snapshotted and the session's keys are made (activities.ballots
+.prepare_session_keys): a sealing key whose private half only the counting committee (Ban kiểm phiếu, named at
+opening) can rebuild, any `threshold` of them together, and blind-signing keys for the voters' one-time
+credentials. A voter takes a credential (`request_credential`: the session knows who asks, never the token it
+signs blind) and casts an anonymous sealed ballot with it (`cast_ballot`: no voter id). The round's voting
+ends when every voter has taken a credential and cast, at the deadline with a quorum of ballots, or when the
+chair closes it once a quorum of ballots is in; without a quorum at the deadline the chair extends or cancels.
+AWAITING_COUNT: the count waits for `threshold` committee members to hand in their shares (`hand_in_share`);
+then the ballots, in receipt order, are opened and counted in one activity. A tie at the
 bloc's quota boundary runs a runoff round among the tied; once the bloc policy's runoff rounds are used up
 and the tie remains, the bloc head decides (`decide_tie`). Results go back to each nomination by signal.
 A nomination that leaves its stage otherwise (withdrawn, returned, rejected...) tells the session
@@ -13,9 +19,11 @@ A nomination that leaves its stage otherwise (withdrawn, returned, rejected...) 
 struck out with the reason, its votes void, no tally and no result (the minutes say WITHDRAWN_FROM_LIST) and
 no verdict. A cancelled session tells its nominations, whose stage is then no longer due at its deadline.
 Every person's action on the session (open, close the list, extend, close early, cancel, decide a tie) is
-audited with the write it leads to.
+audited with the write it leads to. When the session ends (closed or cancelled) its secrets are destroyed:
+nothing kept afterwards opens a ballot.
 
-Choices exist here only sealed; they are opened and counted inside one activity that returns tallies.
+Choices exist here only sealed, in ballots that carry no voter id; they are opened and counted inside one
+activity that returns tallies.
 """
 
 from __future__ import annotations
@@ -27,17 +35,22 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.ballots import BallotActivities
     from domain import ballot_notices
     from domain.ballot_messages import (
         JOIN_LIST_UPDATE,
-        BallotCast,
+        AnonymousBallot,
         BallotReceipt,
         BallotVerdict,
         ChairAction,
+        ConflictClass,
         CountRequest,
         CountResult,
+        CredentialIssue,
+        CredentialRequest,
         ListClosing,
         ListJoined,
         ListLeaving,
@@ -45,29 +58,28 @@ with workflow.unsafe.imports_passed_through():
         MinutesEntry,
         MinutesResult,
         Participation,
-        PublicKeyInfo,
-        SealedBallot,
         SessionAction,
         SessionActionKind,
         SessionCancelled,
+        SessionKeys,
         SessionMinutes,
         SessionPhase,
         SessionRow,
         SessionStart,
         SessionStatus,
+        ShareHandIn,
         StruckCandidate,
         TieDecision,
         TieDecisionRecord,
     )
     from domain.ballots import (
-        Ballot,
         BallotSessionKind,
         BlocRanking,
         Candidate,
-        Choice,
         Electorate,
         Turnout,
-        ballot_errors,
+        ballot_shape_errors,
+        ballot_turnout,
         bloc_quota,
         bloc_verdicts,
         conflicted,
@@ -75,7 +87,6 @@ with workflow.unsafe.imports_passed_through():
         head_decision_pending,
         head_decision_verdicts,
         live_candidates,
-        make_receipt,
         natural_conflict_rule,
         opener_error,
         rank_bloc,
@@ -85,13 +96,16 @@ with workflow.unsafe.imports_passed_through():
         struck_reason_vi,
         struck_tally,
         tie_decision_errors,
-        turnout,
     )
     from domain.catalog import VotingPolicy, policy_set
+    from domain.committee import committee_errors, conflict_classes, default_committee, share_index
     from domain.messages import SessionScheduled
     from domain.notices import NotificationDraft
     from domain.roster import Role, RosterSnapshot
     from domain.voting import Tally, VoteOutcome, VoteResult
+    from security.blind import verify
+    from security.committee import share_commitment
+    from security.sealing import SealError, receipt_hex, token_message, unb64
     from workflows.audit_anchor import request_anchor
     from workflows.payloads import payload_required
 
@@ -105,6 +119,10 @@ ACTIVITY_TIMEOUT = timedelta(seconds=60)
 RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30), non_retryable_error_types=["UnknownScope", "EmptyElectorate"]
 )
+# Blind signatures and the count are RSA work on a busy worker: more time than the register's writes.
+CRYPTO_TIMEOUT = timedelta(minutes=5)
+BLINDED_BYTES = 256  # RSA-2048 issuer and class keys
+TOKEN_BYTES = 32
 
 
 @workflow.defn(name="BallotSessionWorkflow")
@@ -121,13 +139,17 @@ class BallotSessionWorkflow:
         self._round_candidates: list[Candidate] = []
         self._electorate: Electorate | None = None
         self._snapshot: RosterSnapshot | None = None
-        self._key: PublicKeyInfo | None = None
-        self._ballots: dict[str, SealedBallot] = {}  # current round, voter -> sealed ballot
-        self._participation: dict[str, Participation] = {}  # current round, voter -> who voted when, receipt
+        self._committee: list[str] = []  # Ban kiểm phiếu, in share-index order
+        self._keys: SessionKeys | None = None  # made when voting opens
+        self._voter_class: dict[str, str] = {}  # voter -> conflict class (the class travels sealed in the ballot)
+        # Current round: who took a credential and when (never which ballot is theirs), and the anonymous
+        # ballots by receipt (hex). The two are never joined.
+        self._participation: dict[str, Participation] = {}
+        self._ballots: dict[str, AnonymousBallot] = {}
+        self._shares: dict[str, ShareHandIn] = {}  # member -> handed-in share, kept for a runoff's count
         # Receipts of every round, settled when each round is counted: a runoff never loses round 1's.
         self._receipts_counted: list[str] = []
         self._receipts_spoiled: list[str] = []
-        self._spoiled: set[str] = set()  # current round: voters whose sealed ballot did not open
         self._round = 1
         self._list_closed = False
         self._close_requested = False
@@ -149,7 +171,7 @@ class BallotSessionWorkflow:
         self._verdicts: dict[str, tuple[Tally, VoteOutcome]] = {}
         self._round_tallies: dict[str, Tally] = {}  # the current round's count, kept to rank again on a strike
         self._earlier_winners: list[str] = []  # bloc: winners of the rounds before the current one
-        self._round_spoiled = 0
+        self._round_spoiled = 0  # current round: ballots that did not open or broke their class's recusals
         # What the current round's minutes rows say (result, reason), to amend them when a strike changes it.
         self._recorded: dict[str, tuple[str, str]] = {}
         self._final = False  # the results are settled: a nomination leaving now no longer changes them
@@ -161,30 +183,29 @@ class BallotSessionWorkflow:
     async def run(self, start: SessionStart) -> SessionStatus:
         kind, scope = start.kind.value, start.scope
         self._snapshot = await self._activity("load_scope_snapshot", kind, scope, result_type=RosterSnapshot)
-        refusal = opener_error(self._snapshot, start.kind, scope, start.opened_by)
-        if refusal is not None and workflow.patched("refuse-unauthorised-opener"):
-            # The client checks the opener first; this catches one that slipped through (another client, or a
-            # roster changed meanwhile). Nothing has been registered yet: the session ends here, cancelled.
+        refusal = self._opening_refusal()
+        if refusal is not None:
+            # The client checks the opener and the committee first; this catches what slipped through (another
+            # client, or a roster changed meanwhile). Nothing has been registered yet: the session ends here.
             workflow.logger.warning("session refused at opening: %s", refusal)
             self._cancelled = True
             self._cancel_reason = refusal
             self._phase = SessionPhase.CANCELLED
             return self.status()
-        if workflow.patched("audit-session-actions"):
-            self._audit = True
-            self._note(
-                SessionActionKind.OPENED,
-                start.opened_by,
-                start.channel,
-                f"opened {kind} {scope} {start.meeting_ref}",
-                at=workflow.info().start_time,
-                kind=kind,
-                scope=scope,
-                meeting_ref=start.meeting_ref,
-                deadline=start.deadline.isoformat(),
-                policy_version=start.policy_version,
-            )
-        self._key = await self._activity("ballot_public_key", result_type=PublicKeyInfo)
+        self._audit = True
+        self._note(
+            SessionActionKind.OPENED,
+            start.opened_by,
+            start.channel,
+            f"opened {kind} {scope} {start.meeting_ref}",
+            at=workflow.info().start_time,
+            kind=kind,
+            scope=scope,
+            meeting_ref=start.meeting_ref,
+            deadline=start.deadline.isoformat(),
+            policy_version=start.policy_version,
+            committee=list(self._committee),
+        )
         await self._register()
         # The waiting nominations no other open session holds are claimed for this one, and told so.
         waiting = await self._activity("waiting_candidates", kind, scope, self._id(), result_type=list[Candidate])
@@ -197,6 +218,8 @@ class BallotSessionWorkflow:
         if not self._cancelled:
             self._electorate = await self._activity("snapshot_electorate", kind, scope, result_type=Electorate)
             self._round_candidates = list(self._candidates.values())
+            await self._make_keys()
+        if not self._cancelled:
             self._phase = SessionPhase.VOTING
             await self._register()
             # An offer whose claim landed as the list closed did not make the list: let go of it.
@@ -208,9 +231,9 @@ class BallotSessionWorkflow:
                 )
             )
             await self._run_rounds()
-        # A session whose results went out stays CLOSED (histories from before this patch, where a cancel
-        # slipped in while the ballots were counted, marked it CANCELLED afterwards).
-        if self._cancelled and (self._phase != SessionPhase.CLOSED or not workflow.patched(CLOSED_STAYS_CLOSED_PATCH)):
+        # A session whose results went out stays CLOSED, even when a cancel slipped in while it was counted.
+        if self._cancelled and self._phase != SessionPhase.CLOSED:
+            await self._destroy_secrets()
             self._phase = SessionPhase.CANCELLED
             await self._register()
             # Its nominations are free for the next session, and their stage is no longer due at its deadline.
@@ -219,16 +242,76 @@ class BallotSessionWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
 
+    def _opening_refusal(self) -> str | None:
+        """Why the session may not open (an opener without the role, a committee that cannot hold its key), or
+        None; names the committee (the start's, or the policy's default) on the way."""
+        start, snapshot = self._start, self._require_snapshot()
+        refusal = opener_error(snapshot, start.kind, start.scope, start.opened_by)
+        if refusal is not None:
+            return refusal
+        policy = self._policy.counting_committee
+        committee = start.committee
+        if committee is None:
+            committee = default_committee(snapshot, start.kind, start.scope, policy.size)
+        errors = committee_errors(snapshot, start.kind, start.scope, committee, policy)
+        if errors:
+            return "; ".join(errors)
+        self._committee = list(committee)
+        return None
+
+    async def _make_keys(self) -> None:
+        """Voting opens: the conflict classes of the electorate on the list, and the session's keys. A committee
+        member without an enrolled counting key (the client checks first) cancels the session with the reason."""
+        assert self._electorate is not None
+        classes, self._voter_class = conflict_classes(self._electorate, self._round_candidates, self._rule)
+        try:
+            self._keys = await workflow.execute_activity_method(
+                BallotActivities.prepare_session_keys,
+                args=[self._id(), self._committee, self._policy.counting_committee.threshold, classes],
+                start_to_close_timeout=CRYPTO_TIMEOUT,
+                retry_policy=RETRY,
+            )
+        except ActivityError as err:
+            cause = err.cause
+            if not isinstance(cause, ApplicationError) or cause.type != "CommitteeKeyMissing":
+                raise
+            workflow.logger.warning("session cancelled as voting opened: %s", cause.message)
+            self._cancelled = True
+            self._cancel_reason = cause.message
+            self._note(
+                SessionActionKind.CANCELLED,
+                "system",
+                "SYSTEM",
+                f"cancelled as voting opened: {cause.message}",
+                phase=self._phase.value,
+                round=self._round,
+                reason=cause.message,
+            )
+
+    async def _destroy_secrets(self) -> None:
+        """The session has ended: the wrapped sealing key, the signing keys and the encrypted shares go."""
+        await workflow.execute_activity_method(
+            BallotActivities.destroy_session_secrets,
+            self._id(),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=RETRY,
+        )
+
     async def _run_rounds(self) -> None:
         while True:
             if not await self._collect_ballots():
                 return  # cancelled
+            if not await self._collect_shares():
+                return  # cancelled while the count waited for the committee
             self._counting = True  # from here the round's results go out: no cancelling them
-            counted = await self._activity("open_and_count", self._count_request(), result_type=CountResult)
+            counted = await workflow.execute_activity_method(
+                BallotActivities.open_and_count,
+                self._count_request(),
+                start_to_close_timeout=CRYPTO_TIMEOUT,
+                retry_policy=RETRY,
+            )
             self._settle_receipts(counted)
-            if counted.spoiled and workflow.patched("spoiled-ballots-outside-quorum"):
-                # A ballot that does not open is not counted: its voter is not present for the quorum either.
-                self._spoiled = set(counted.spoiled)
+            # A ballot that does not open is not counted, nor present for the quorum.
             self._round_tallies, self._round_spoiled = dict(counted.tallies), len(counted.spoiled)
             if self._start.kind == BallotSessionKind.COUNCIL:
                 live = self._live(self._round_candidates)
@@ -259,11 +342,12 @@ class BallotSessionWorkflow:
             self._earlier_winners = [wf for wf, (_, o) in self._verdicts.items() if o.result == VoteResult.PASSED]
             self._round_candidates = [self._candidates[wf] for wf in ranking.tied]
             self._round += 1
-            self._ballots = {}
-            self._spoiled = set()
+            self._ballots, self._participation = {}, {}
+            self._round_spoiled = 0
             self._recorded = {}
             self._deadline = workflow.now() + timedelta(seconds=self._start.runoff_seconds)
             self._close_requested, self._counting = False, False
+            self._phase = SessionPhase.VOTING
             await self._register()
             await self._notify(
                 ballot_notices.runoff_opened(
@@ -281,6 +365,8 @@ class BallotSessionWorkflow:
             *(self._struck_entry(wf) for wf in sorted(self._struck)),
         ]
         self._counted_receipts = sorted(self._receipts_counted)
+        # Nothing is left to count: whoever sees the session CLOSED finds its secrets gone.
+        await self._destroy_secrets()
         self._phase = SessionPhase.CLOSED
         await self._register()
         # Let go of the list before the verdicts go out: a nomination left in its stage (no quorum) is free
@@ -448,9 +534,38 @@ class BallotSessionWorkflow:
     def _settle_receipts(self, counted: CountResult) -> None:
         """File this round's receipts as counted or spoiled (published once the session closes)."""
         spoiled = set(counted.spoiled)
-        for voter in sorted(self._ballots):
-            receipt = self._participation[voter].receipt
-            (self._receipts_spoiled if voter in spoiled else self._receipts_counted).append(receipt)
+        for receipt in (self._receipt(digest) for digest in sorted(self._ballots)):
+            (self._receipts_spoiled if receipt in spoiled else self._receipts_counted).append(receipt)
+
+    def _receipt(self, digest: str) -> str:
+        return f"{self._id()}:{digest}"
+
+    async def _collect_shares(self) -> bool:
+        """Wait until `threshold` committee members have handed in their shares (AWAITING_COUNT; the members
+        who have not are told); a runoff's count reuses the shares handed in for round 1. False when the
+        session is cancelled meanwhile."""
+        keys = self._require_keys()
+        if len(self._shares) >= keys.threshold:
+            return True
+        if self._actions:  # the chair closed early: audited before the session shows it awaits the count
+            await self._register()
+        waiting = [m for m in self._committee if m not in self._shares]
+        await self._notify(
+            ballot_notices.count_needed(
+                self._label(), waiting, keys.threshold, len(self._ballots), self._require_snapshot()
+            )
+        )
+        # Told and registered before the session shows it awaits the count: whoever sees AWAITING_COUNT finds both.
+        await self._register(SessionPhase.AWAITING_COUNT)
+        self._phase = SessionPhase.AWAITING_COUNT
+        await workflow.wait_condition(lambda: len(self._shares) >= keys.threshold or self._cancelled)
+        if self._actions and not self._cancelled:  # the hand-ins are audited before the count
+            await self._register()
+        return not self._cancelled
+
+    def _require_keys(self) -> SessionKeys:
+        assert self._keys is not None
+        return self._keys
 
     async def _announce_deadline(self) -> None:
         """Tell each nomination on the list when this session's voting ends: its stage is due then."""
@@ -558,7 +673,12 @@ class BallotSessionWorkflow:
         return lambda: self._cancelled or self._deadline != deadline_before
 
     def _round_complete(self) -> bool:
-        everyone = self._electorate is not None and set(self._expected_voters()) <= set(self._ballots)
+        # Everyone who may vote took a credential, and every credential taken has cast its ballot.
+        everyone = (
+            self._electorate is not None
+            and set(self._expected_voters()) <= set(self._participation)
+            and len(self._ballots) >= len(self._participation)
+        )
         return everyone or self._close_requested or self._cancelled
 
     def _expected_voters(self) -> list[str]:
@@ -685,39 +805,133 @@ class BallotSessionWorkflow:
             raise ValueError("the list is empty: no nomination has reached this stage yet")
 
     @workflow.update
-    def cast_ballot(self, cast: BallotCast) -> BallotReceipt:
-        voted_at = workflow.now()
-        self._ballots[cast.voter] = cast.ballot
-        # The receipt binds the voter to this session and a fresh secret; it carries nothing of the choices.
-        receipt = f"{self._id()}:{make_receipt(self._id(), cast.voter, str(workflow.uuid4()))}"
-        self._participation[cast.voter] = Participation(voter_id=cast.voter, voted_at=voted_at, receipt=receipt)
-        return BallotReceipt(session_id=self._id(), receipt=receipt, round=self._round, voted_at=voted_at)
+    async def request_credential(self, request: CredentialRequest) -> CredentialIssue:
+        """A voter takes this round's one-time ballot credential: the session blind-signs their token and their
+        conflict class. Who took one, and when, is recorded (turnout, reminders, the minutes); the token stays
+        hidden from the session, so the ballot cast with it cannot be tied back to this request."""
+        if request.voter in self._participation:  # a second request that passed the validator in the same task
+            raise ApplicationError(f"voter {request.voter!r} has already taken this round's ballot credential")
+        self._participation[request.voter] = Participation(voter_id=request.voter, voted_at=workflow.now())
+        return await workflow.execute_activity_method(
+            BallotActivities.sign_credential,
+            args=[
+                self._id(),
+                request.round,
+                request.voter,
+                self._voter_class[request.voter],
+                request.blinded_token,
+                request.blinded_class,
+            ],
+            start_to_close_timeout=CRYPTO_TIMEOUT,
+            retry_policy=RETRY,
+        )
+
+    @request_credential.validator
+    @payload_required
+    def _validate_request_credential(self, request: CredentialRequest) -> None:
+        self._require_voting(request.round, "ballot credentials are given")
+        assert self._electorate is not None
+        voter = request.voter
+        if self._start.kind == BallotSessionKind.COUNCIL and voter in self._list_keepers():
+            raise ValueError(f"voter {voter!r} is the council's secretary and records this session; no ballot")
+        if self._electorate.voter(voter) is None or voter not in self._voter_class:
+            raise ValueError(f"voter {voter!r} is not in this session's electorate")
+        if voter in self._participation:
+            raise ValueError(f"voter {voter!r} has already taken this round's ballot credential (one ballot each)")
+        if voter not in self._expected_voters():
+            raise ValueError(f"voter {voter!r} may vote on no candidate on this round's list (conflicted on all)")
+        for field in ("blinded_token", "blinded_class"):
+            if len(_decoded(getattr(request, field), field)) != BLINDED_BYTES:
+                raise ValueError(f"{field}: a blinded message under a 2048-bit key is {BLINDED_BYTES} bytes")
+
+    @workflow.query
+    def voter_class(self, voter_id: str) -> ConflictClass | None:
+        """The conflict class a voter holds (its key blinds their class message, its exclusions are their
+        recusals), from the moment voting opens; None for anyone outside the electorate, or before."""
+        keys = self._keys
+        class_id = self._voter_class.get(voter_id)
+        if keys is None or class_id is None:
+            return None
+        return next(c for c in keys.classes if c.class_id == class_id)
+
+    @workflow.update
+    def cast_ballot(self, ballot: AnonymousBallot) -> BallotReceipt:
+        """An anonymous sealed ballot: its token's blind signature shows a voter of this round took it; nothing
+        in it names the voter. The receipt is the digest of the token, which only the voter's client knows."""
+        digest = receipt_hex(self._id(), ballot.round, unb64(ballot.token, "token"))
+        if digest in self._ballots:  # the same token twice in one workflow task: the validator saw neither
+            raise ApplicationError("token: this credential has already cast its ballot")
+        self._ballots[digest] = ballot
+        return BallotReceipt(
+            session_id=self._id(), receipt=self._receipt(digest), round=ballot.round, voted_at=workflow.now()
+        )
 
     @cast_ballot.validator
     @payload_required
-    def _validate_cast(self, cast: BallotCast) -> None:
-        if self._phase != SessionPhase.VOTING or self._electorate is None:
-            raise ValueError(f"ballots are accepted only while VOTING; the session is {self._phase.value}")
-        if self._key is not None and cast.ballot.key_id != self._key.key_id:
+    def _validate_cast(self, ballot: AnonymousBallot) -> None:
+        self._require_voting(ballot.round, "ballots are accepted")
+        keys = self._require_keys()
+        token = _decoded(ballot.token, "token")
+        if len(token) != TOKEN_BYTES:
+            raise ValueError(f"token: a ballot token is {TOKEN_BYTES} bytes")
+        message = token_message(self._id(), ballot.round, token)
+        if not verify(keys.issuer.public_pem, message, _decoded(ballot.token_signature, "token_signature")):
             raise ValueError(
-                f"ballot.key_id: sealed to key {cast.ballot.key_id}, the session's key is {self._key.key_id}"
+                "token_signature: not this session's credential for this round (forged, unsigned, or from another "
+                "round or session)"
             )
-        if self._start.kind == BallotSessionKind.COUNCIL and cast.voter in self._list_keepers():
-            raise ValueError(f"voter {cast.voter!r} is the council's secretary and records this session; no ballot")
-        # Coverage, electorate and conflicts are checked on which candidates the ballot covers; the choices
-        # themselves stay sealed (a placeholder stands in for each).
-        shape = Ballot(voter_id=cast.voter, choices=dict.fromkeys(cast.ballot.sealed_choices, Choice.ABSTAIN))
-        errors = ballot_errors(
-            shape,
-            self._electorate,
-            self._round_candidates,
-            self._rule,
-            already_voted=cast.voter in self._ballots,
-            amend_allowed=False,
-            struck=self._struck,
-        )
+        if receipt_hex(self._id(), ballot.round, token) in self._ballots:
+            raise ValueError("token: this credential has already cast its ballot (one ballot each, never amended)")
+        if ballot.ballot.key_id != keys.sealing.key_id:
+            raise ValueError(
+                f"ballot.key_id: sealed to key {ballot.ballot.key_id}, the session's sealing key is "
+                f"{keys.sealing.key_id}"
+            )
+        if ballot.ballot.sealed_credential is None:
+            raise ValueError("ballot.sealed_credential: a ballot carries its sealed class credential")
+        errors = ballot_shape_errors(ballot.ballot.sealed_choices, self._round_candidates, self._struck)
         if errors:
             raise ValueError("; ".join(errors))
+
+    def _require_voting(self, round: int, what: str) -> None:
+        if self._phase != SessionPhase.VOTING or self._electorate is None or self._keys is None:
+            raise ValueError(f"{what} only while VOTING; the session is {self._phase.value}")
+        if round != self._round:
+            raise ValueError(f"round: the session is voting in round {self._round}, not {round}")
+
+    @workflow.update
+    def hand_in_share(self, hand_in: ShareHandIn) -> SessionStatus:
+        """A counting committee member hands in their share (decrypted on their side); the count runs once
+        `threshold` have."""
+        self._shares[hand_in.member] = hand_in
+        self._note(
+            SessionActionKind.SHARE_HANDED_IN,
+            hand_in.member,
+            hand_in.channel,
+            f"share {hand_in.index} handed in for round {self._round}",
+            round=self._round,
+            index=hand_in.index,
+        )
+        return self.status()
+
+    @hand_in_share.validator
+    @payload_required
+    def _validate_hand_in(self, hand_in: ShareHandIn) -> None:
+        if self._phase != SessionPhase.AWAITING_COUNT or self._keys is None:
+            raise ValueError(f"shares are handed in only while AWAITING_COUNT; the session is {self._phase.value}")
+        member, keys = hand_in.member, self._keys
+        index = share_index(keys.committee, member)
+        if index is None:
+            raise ValueError(
+                f"member: {member!r} is not on this session's counting committee ({', '.join(keys.committee)})"
+            )
+        if member in self._shares:
+            raise ValueError(f"member: {member!r} has already handed in their share")
+        if hand_in.index != index:
+            raise ValueError(f"index: {member!r} holds share {index}, not {hand_in.index}")
+        share = _decoded(hand_in.share, "share")
+        if share_commitment(self._id(), member, index, share) != keys.commitments[index - 1]:
+            raise ValueError(f"share: not the share {member!r} was given for this session (its commitment differs)")
 
     @workflow.update
     def close_voting(self, action: ChairAction) -> SessionStatus:
@@ -833,13 +1047,15 @@ class BallotSessionWorkflow:
             deadline=self._deadline,
             candidates=self._live(self._round_candidates or list(self._candidates.values())),
             electorate_size=self._electorate.size if self._electorate else 0,
-            voted=sorted(self._ballots),
+            voted=sorted(self._participation),
             quorum_met=bool(session and session.quorum_met),
+            ballots_cast=len(self._ballots),
+            committee=list(self._committee),
+            shares_in=len(self._shares),
+            keys=self._keys,
             results=self._results if closed else None,
             counted_receipts=self._counted_receipts if closed else None,
             spoiled_receipts=sorted(self._receipts_spoiled) if closed else None,
-            key_id=self._key.key_id if self._key else None,
-            public_pem=self._key.public_pem if self._key else None,
             cancel_reason=self._cancel_reason,
             tied=list(self._tie.tied) if self._tie else [],
             seats_left=self._tie.seats_left if self._tie else 0,
@@ -915,7 +1131,7 @@ class BallotSessionWorkflow:
         return [v.id for v in self._electorate.voters] if self._electorate else []
 
     def _not_voted(self) -> list[str]:
-        return [v for v in self._expected_voters() if v not in self._ballots]
+        return [v for v in self._expected_voters() if v not in self._participation]
 
     def _quorum_policy(self) -> VotingPolicy:
         if self._start.kind == BallotSessionKind.BLOC:
@@ -928,8 +1144,9 @@ class BallotSessionWorkflow:
 
     def _turnout(self) -> Turnout:
         assert self._electorate is not None
-        voted = [v for v in self._ballots if v not in self._spoiled]
-        return turnout(self._electorate, voted, self._quorum_policy().quorum)
+        # The quorum is counted on the ballots cast (less those spoiled once counted), not on the credentials.
+        counted = min(len(self._ballots) - self._round_spoiled, self._electorate.size)
+        return ballot_turnout(self._electorate, counted, self._quorum_policy().quorum)
 
     def _quorum_met(self) -> bool:
         return self._electorate is not None and self._turnout().quorum_met
@@ -947,7 +1164,11 @@ class BallotSessionWorkflow:
         return CountRequest(
             session_id=self._id(),
             round=self._round,
-            ballots=dict(self._ballots),
+            # Receipt order: the order the ballots were cast (which timing could tie to voters) is gone.
+            ballots=[self._ballots[digest] for digest in sorted(self._ballots)],
+            shares=[self._shares[m] for m in self._committee if m in self._shares],
+            threshold=self._require_keys().threshold,
+            classes=list(self._require_keys().classes),
             candidates=self._round_candidates,
             electorate=self._electorate,
             rule=self._rule,
@@ -982,8 +1203,9 @@ class BallotSessionWorkflow:
             closed_at=workflow.now(),
             electorate_size=self._electorate.size,
             entries=entries,
-            participation=[p for v, p in sorted(self._participation.items()) if v in self._ballots],
+            participation=[p for _, p in sorted(self._participation.items())],
             spoiled=self._round_spoiled,
+            ballots_cast=len(self._ballots),
         )
         self._recorded = {e.candidate.workflow_id: _said(e) for e in entries}
         await self._activity("record_ballot_minutes", minutes)
@@ -1004,7 +1226,7 @@ class BallotSessionWorkflow:
                 policy_version=self._policy.version,
                 candidates=len(self._candidates) - len(self._struck),
                 electorate_size=self._electorate.size if self._electorate else 0,
-                voted=len(self._ballots),
+                voted=len(self._participation),
             )
             actions, self._actions = self._actions, []
             await self._activity("register_ballot_session", row, actions)
@@ -1023,3 +1245,10 @@ class BallotSessionWorkflow:
 
 def _said(entry: MinutesEntry) -> tuple[str, str]:
     return entry.result.value, entry.reason_vi
+
+
+def _decoded(value: str, field: str) -> bytes:
+    try:
+        return unb64(value, field)
+    except SealError:
+        raise ValueError(f"{field}: not valid base64") from None

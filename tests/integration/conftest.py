@@ -67,13 +67,13 @@ def ballot_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-async def task_queue(client: Client, db_engine: AsyncEngine, ballot_key: Path) -> AsyncIterator[str]:
+async def task_queue(client: Client, db_engine: AsyncEngine) -> AsyncIterator[str]:
     """A worker for the whole session on its own task queue."""
     from runtime.audit_anchors import ensure_anchor_workflow
     from worker import build_worker
 
     queue = f"test-{uuid.uuid4().hex[:8]}"
-    worker = build_worker(client, db_engine, queue, ballot_key=ballot_key)
+    worker = build_worker(client, db_engine, queue)
     task = asyncio.create_task(worker.run())
     # As run_worker does: the audit chain's head is anchored (verify-audit reads the anchors).
     await ensure_anchor_workflow(client, queue, 60)
