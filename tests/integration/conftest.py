@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -49,11 +50,35 @@ def client(temporal_env: WorkflowEnvironment) -> Client:
     return temporal_env.client
 
 
+@pytest.fixture(scope="session", autouse=True)
+def counting_key_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The run's counting keys (Ban kiểm phiếu): each voting member's private key file, as `ballot enroll`
+    makes it, in a directory of the run's own (TDKT_COUNTING_KEY_DIR; the CLI subprocesses read it too)."""
+    from security.committee import COUNTING_KEY_DIR_VARIABLE
+
+    directory = tmp_path_factory.mktemp("counting-keys")
+    before = os.environ.get(COUNTING_KEY_DIR_VARIABLE)
+    os.environ[COUNTING_KEY_DIR_VARIABLE] = str(directory)
+    try:
+        yield directory
+    finally:
+        if before is None:
+            os.environ.pop(COUNTING_KEY_DIR_VARIABLE, None)
+        else:
+            os.environ[COUNTING_KEY_DIR_VARIABLE] = before
+
+
 @pytest.fixture(scope="session")
-async def db_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+async def db_engine(database_url: str, counting_key_dir: Path) -> AsyncIterator[AsyncEngine]:
+    """The run's database with the shipped roster, every voting member's counting key enrolled (a session
+    opens only when each member of its counting committee has one)."""
+    from runtime.stand_in_committee import voting_actors
+    from tests.integration.helpers import enroll_counting_keys
+
     engine = create_engine(database_url)
     roster = Roster.model_validate(json.loads((ROOT / "config" / "roster.json").read_text(encoding="utf-8")))
     await load_roster(engine, roster)
+    await enroll_counting_keys(engine, voting_actors(roster))
     try:
         yield engine
     finally:

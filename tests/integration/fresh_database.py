@@ -1,5 +1,5 @@
-"""A PostgreSQL database of a test's own (migrated, roster loaded), for a worker whose activities or outbox
-must not see the rows of the rest of the run."""
+"""A PostgreSQL database of a test's own (migrated, roster loaded, the voting members' counting keys enrolled),
+for a worker whose activities or outbox must not see the rows of the rest of the run."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from contextlib import asynccontextmanager
 from activities.db import create_engine
 from activities.roster_store import load_roster
 from domain.roster import Roster
+from runtime.stand_in_committee import voting_actors
 from tests.conftest import new_database
 from tests.integration.conftest import ROOT
+from tests.integration.helpers import enroll_counting_keys
 
 
 @asynccontextmanager
@@ -22,6 +24,7 @@ async def fresh_database(prefix: str = "tdkt_own") -> AsyncIterator[str]:
         try:
             roster = Roster.model_validate(json.loads((ROOT / "config" / "roster.json").read_text(encoding="utf-8")))
             await load_roster(engine, roster)
+            await enroll_counting_keys(engine, voting_actors(roster))  # the run's keys (TDKT_COUNTING_KEY_DIR)
         finally:
             await engine.dispose()
         yield url

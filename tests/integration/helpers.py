@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowHandle
 
+from domain.ballot_messages import SessionPhase, SessionStatus
 from domain.ballots import voting_members
 from domain.messages import MeetingResult, NominationStatus
 from domain.nomination import Nomination
 from domain.roster import Roster
 from domain.stages import Stage
 from runtime.auth import issue_token, keyring_from_env
+from runtime.ballots import hand_in, session_status
 from runtime.nominations import start_nomination, status
+from runtime.stand_in_committee import enroll_members, member_key
+from security.committee import counting_key_path
 from tests.factories import nomination_data
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,3 +124,50 @@ async def assert_row_agrees(engine: AsyncEngine, client: Client, workflow_id: st
     assert [e["seq"] for e in events] == [t.seq for t in current.transitions]
     assert [e["to_stage"] for e in events] == [t.to_stage.value for t in current.transitions]
     return current
+
+
+# ---- the counting committee (Ban kiểm phiếu) ------------------------------------------------------------
+
+
+def counting_key_of(actor: str) -> rsa.RSAPrivateKey:
+    """The actor's counting key, in the run's TDKT_COUNTING_KEY_DIR (made on first use: the CLI subprocesses
+    of the run read the same files, as `ballot enroll` leaves them)."""
+    return member_key(counting_key_path(actor).parent, actor)
+
+
+async def enroll_counting_keys(engine: AsyncEngine, actors: Iterable[str]) -> None:
+    """Enroll each actor's counting key in this database, so that a session naming them on its counting
+    committee can open (every member needs one)."""
+    actors = list(actors)
+    if actors:
+        await enroll_members(engine, counting_key_path(actors[0]).parent, actors)
+
+
+async def wait_session_phase(client: Client, session_id: str, done: Any, timeout: float = 30.0) -> SessionStatus:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        current = await session_status(client, session_id)
+        if done(current):
+            return current
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{session_id} is {current.phase} (round {current.round}, {current.shares_in} shares)")
+        await asyncio.sleep(0.1)
+
+
+async def count_now(
+    client: Client, engine: AsyncEngine, session_id: str, *, members: Iterable[str] | None = None, timeout: float = 30.0
+) -> SessionStatus:
+    """Once the round's voting is over (AWAITING_COUNT), the counting committee hands in shares — `members`,
+    or the first `threshold` of the committee — decrypted with their keys from the run's key directory; then
+    wait for the count to move the session on (CLOSED, a runoff round, the bloc head's decision). Returns
+    that status."""
+    waiting = await wait_session_phase(client, session_id, lambda s: s.phase != SessionPhase.VOTING, timeout)
+    if waiting.phase != SessionPhase.AWAITING_COUNT:
+        return waiting
+    assert waiting.keys is not None, waiting
+    chosen = list(members) if members is not None else waiting.committee[: waiting.keys.threshold]
+    for member in chosen:
+        await hand_in(client, engine, session_id, member, counting_key_of(member))
+    return await wait_session_phase(
+        client, session_id, lambda s: s.phase != SessionPhase.AWAITING_COUNT or s.round != waiting.round, timeout
+    )
