@@ -40,7 +40,9 @@ def test_the_deputy_is_next_years_head():
 
 
 def test_every_bloc_member_of_the_roster_is_in_the_rotation():
-    roster = Roster.model_validate(json.loads((Path(__file__).resolve().parents[2] / "config" / "roster.json").read_text(encoding="utf-8")))
+    roster = Roster.model_validate(
+        json.loads((Path(__file__).resolve().parents[2] / "config" / "roster.json").read_text(encoding="utf-8"))
+    )
     members = {m.code for m in roster.ministries if m.bloc == "NOI_CHINH"}
     assert members <= set(ROTATION.order)
 
