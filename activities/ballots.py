@@ -257,13 +257,13 @@ def count_anonymous(private_key: rsa.RSAPrivateKey, request: CountRequest) -> tu
             spoiled.append(receipt)
             why.append("the sealed conflict-class credential does not verify under the session's class keys")
             continue
-        problems = opened_ballot_errors(content.choices, voter_class.excluded, request.candidates, request.struck)
+        problems = opened_ballot_errors(content.choices, voter_class.excluded, list(request.members), request.struck)
         if problems:
             spoiled.append(receipt)
             why.append("; ".join(problems))
             continue
         opened.append(content.choices)
-    tallies = count_opened(opened, request.candidates, request.electorate, request.rule, struck=request.struck)
+    tallies = count_opened(opened, request.members, struck=request.struck)
     return CountResult(tallies=tallies, spoiled=sorted(spoiled)), why
 
 
@@ -762,7 +762,7 @@ class BallotActivities:
             ballots=len(request.ballots),
             counted=len(request.ballots) - len(result.spoiled),
             spoiled=len(result.spoiled),
-            candidates=len(request.candidates),
+            candidates=len(request.members),
         )
         return result
 

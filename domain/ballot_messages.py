@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from domain.ballots import BallotSessionKind, Candidate, ConflictRule, Electorate
+from domain.ballots import BallotSessionKind, Candidate, ConflictRule
 from domain.messages import ActionChannel
 from domain.nomination import ActorId, Code, Text
 from domain.stages import Stage
@@ -265,20 +265,26 @@ class MemberShare(BaseModel):
     encrypted_share: Base64
 
 
+class KeyShare(BaseModel):
+    """A handed-in share as the count gets it: the index and the 32 share bytes, no member id."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    index: int = Field(ge=1, le=15)
+    share: Base64
+
+
 class CountRequest(BaseModel):
-    """What the count needs: the round's anonymous ballots in receipt order (never the order they were cast),
-    the committee's handed-in shares (the wrapping key is rebuilt from them in memory), the conflict classes
-    and the list."""
+    """What the count needs, and not one voter id: the round's anonymous ballots in receipt order (never the
+    order they were cast), the shares the committee handed in (the wrapping key is rebuilt from them in
+    memory), the conflict classes, and per candidate on the list how many may vote on it."""
 
     session_id: str
     round: int
     ballots: list[AnonymousBallot]
-    shares: list[ShareHandIn]
+    shares: list[KeyShare]
     threshold: int
     classes: list[ConflictClass]
-    candidates: list[Candidate]
-    electorate: Electorate
-    rule: ConflictRule
+    members: dict[str, int]  # candidate workflow id -> voters who may vote on it (domain.ballots.eligible_members)
     struck: list[str] = Field(default_factory=list)  # candidates struck from the list: their choices are void
 
 

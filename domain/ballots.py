@@ -352,13 +352,12 @@ def count(
 OpenedChoices = Mapping[str, Choice | None]
 
 
-def ballot_shape_errors(
-    covered: Collection[str], candidates: Sequence[Candidate], struck: Collection[str] = ()
-) -> list[str]:
+def ballot_shape_errors(covered: Collection[str], candidates: Sequence[str], struck: Collection[str] = ()) -> list[str]:
     """Why a sealed ballot's shape does not fit the round (naming `ballot.sealed_choices`), or []: it covers
-    every candidate still on the list and nothing else; a struck candidate may be covered or left out."""
-    live = {c.workflow_id for c in live_candidates(candidates, struck)}
-    named = set(covered) - set(struck)
+    every candidate (workflow id) still on the list and nothing else; a struck one may be covered or left out."""
+    gone = set(struck)
+    live = set(candidates) - gone
+    named = set(covered) - gone
     errors = []
     invented = sorted(named - live)
     if invented:
@@ -372,16 +371,15 @@ def ballot_shape_errors(
 
 
 def opened_ballot_errors(
-    choices: OpenedChoices, excluded: Collection[str], candidates: Sequence[Candidate], struck: Collection[str] = ()
+    choices: OpenedChoices, excluded: Collection[str], candidates: Sequence[str], struck: Collection[str] = ()
 ) -> list[str]:
     """Why an opened ballot is spoiled, or [] when it counts. Its class's `excluded` candidates must be
     RECUSE, every other live candidate must hold a choice; struck candidates are void either way. The messages
     never repeat a choice."""
     errors = ballot_shape_errors(choices.keys(), candidates, struck)
-    barred = set(excluded)
-    for candidate in live_candidates(candidates, struck):
-        wf = candidate.workflow_id
-        if wf not in choices:
+    barred, gone = set(excluded), set(struck)
+    for wf in candidates:
+        if wf in gone or wf not in choices:
             continue
         if wf in barred and choices[wf] is not None:
             errors.append(f"candidate {wf!r} is excluded for the ballot's conflict class but holds a choice")
@@ -390,30 +388,36 @@ def opened_ballot_errors(
     return errors
 
 
-def count_opened(
-    ballots: Iterable[OpenedChoices],
-    candidates: Sequence[Candidate],
-    electorate: Electorate,
-    rule: ConflictRule = ConflictRule.NOMINEE_ONLY,
-    struck: Collection[str] = (),
-) -> dict[str, Tally]:
-    """Tally each candidate still on the list from opened anonymous ballots (each already checked with
-    opened_ballot_errors): members are the voters not conflicted on it, present the ballots with a choice on
-    it, abstaining the rest of those. Struck candidates get no tally."""
-    _candidate_index(candidates)
-    live = live_candidates(candidates, struck)
-    opened = list(ballots)
-    tallies: dict[str, Tally] = {}
-    for candidate in live:
-        wf = candidate.workflow_id
-        members = sum(1 for v in electorate.voters if not conflicted(v, candidate, rule))
-        if not members:
+def eligible_members(
+    electorate: Electorate, candidates: Sequence[Candidate], rule: ConflictRule = ConflictRule.NOMINEE_ONLY
+) -> dict[str, int]:
+    """Per candidate (workflow id), how many voters may vote on it: the members its tally is counted against.
+    ValueError for a candidate no voter may vote on (it could never be counted)."""
+    members: dict[str, int] = {}
+    for wf, candidate in _candidate_index(candidates).items():
+        members[wf] = sum(1 for v in electorate.voters if not conflicted(v, candidate, rule))
+        if not members[wf]:
             raise ValueError(
                 f"no voter may vote on candidate {candidate.label()}: every voter is conflicted under {rule.value}"
             )
+    return members
+
+
+def count_opened(
+    ballots: Iterable[OpenedChoices], members: Mapping[str, int], struck: Collection[str] = ()
+) -> dict[str, Tally]:
+    """Tally each candidate still on the list from opened anonymous ballots (each already checked with
+    opened_ballot_errors): `members` its voters (eligible_members), present the ballots with a choice on it,
+    abstaining the rest of those. Struck candidates get no tally. The count never needs to know who voted."""
+    opened = list(ballots)
+    gone = set(struck)
+    tallies: dict[str, Tally] = {}
+    for wf, eligible in members.items():
+        if wf in gone:
+            continue
         choices = [b[wf] for b in opened if b.get(wf) is not None]
         tallies[wf] = Tally(
-            members=members,
+            members=eligible,
             present=len(choices),
             votes_for=sum(1 for c in choices if c == Choice.FOR),
             votes_against=sum(1 for c in choices if c == Choice.AGAINST),

@@ -51,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         CountResult,
         CredentialIssue,
         CredentialRequest,
+        KeyShare,
         ListClosing,
         ListJoined,
         ListLeaving,
@@ -84,6 +85,7 @@ with workflow.unsafe.imports_passed_through():
         bloc_verdicts,
         conflicted,
         council_outcomes,
+        eligible_members,
         head_decision_pending,
         head_decision_verdicts,
         live_candidates,
@@ -889,7 +891,8 @@ class BallotSessionWorkflow:
             )
         if ballot.ballot.sealed_credential is None:
             raise ValueError("ballot.sealed_credential: a ballot carries its sealed class credential")
-        errors = ballot_shape_errors(ballot.ballot.sealed_choices, self._round_candidates, self._struck)
+        round_ids = [c.workflow_id for c in self._round_candidates]
+        errors = ballot_shape_errors(ballot.ballot.sealed_choices, round_ids, self._struck)
         if errors:
             raise ValueError("; ".join(errors))
 
@@ -1160,18 +1163,22 @@ class BallotSessionWorkflow:
         return str(codes.pop()) if len(codes) == 1 else "BLOC_MAJORITY"
 
     def _count_request(self) -> CountRequest:
+        """The count's input: no voter id in it. The ballots in receipt order (the order they were cast, which
+        timing could tie to voters, is gone), the shares without their members, the members per candidate."""
         assert self._electorate is not None
+        keys = self._require_keys()
         return CountRequest(
             session_id=self._id(),
             round=self._round,
-            # Receipt order: the order the ballots were cast (which timing could tie to voters) is gone.
             ballots=[self._ballots[digest] for digest in sorted(self._ballots)],
-            shares=[self._shares[m] for m in self._committee if m in self._shares],
-            threshold=self._require_keys().threshold,
-            classes=list(self._require_keys().classes),
-            candidates=self._round_candidates,
-            electorate=self._electorate,
-            rule=self._rule,
+            shares=[
+                KeyShare(index=self._shares[m].index, share=self._shares[m].share)
+                for m in self._committee
+                if m in self._shares
+            ],
+            threshold=keys.threshold,
+            classes=list(keys.classes),
+            members=eligible_members(self._electorate, self._round_candidates, self._rule),
             struck=sorted(self._struck),
         )
 

@@ -51,7 +51,7 @@ from runtime.nominations import ActionRefused, NominationNotFound, act
 from security.committee import decrypt_share
 from security.credentials import VoterCredential, finish, prepare_request
 from security.sealing import b64, generate_private_key, public_key_info, seal_ballot
-from tests.integration.helpers import counting_key_of, start, wait_for_stage
+from tests.integration.helpers import counting_key_of, meeting, start, wait_for_stage
 
 pytestmark = pytest.mark.integration
 
@@ -505,3 +505,78 @@ async def test_voted_is_who_took_a_credential_and_the_quorum_counts_ballots(
         voters = sorted(who)
     assert "receipt" not in columns
     assert voters == ["ktnn.hd.uy-vien-1", "ktnn.hd.uy-vien-2"]
+
+
+# ---- runoffs reuse the shares ----------------------------------------------------------------------------------
+
+BLOC_HEAD = "tandtc.khoi.truong"
+BLOC_REPS = {"TANDTC": "tandtc.khoi.truong", "BTP": "btp.khoi.dai-dien", "KTNN": "ktnn.khoi.dai-dien"}
+UNIT_STAFF = {"BTP": "btp.vutckt.le-thi-hoa", "KTNN": PROPOSER}
+
+
+async def in_bloc(client: Client, task_queue: str, ministry: str) -> str:
+    handle = await start(
+        client,
+        task_queue,
+        "CO_THI_DUA_CP",
+        ministry=ministry,
+        proposer=UNIT_STAFF[ministry],
+        reference=f"{uuid.uuid4().hex[:6]}/TTr-{ministry}",
+    )
+    await wait_for_stage(client, handle.id, Stage.COUNCIL_REVIEW)
+    secretary = {"BTP": "btp.hd.thu-ky", "KTNN": SECRETARY}[ministry]
+    await act(client, handle.id, "record_council_result", meeting(secretary))
+    await wait_for_stage(client, handle.id, Stage.BLOC_VOTE)
+    return handle.id
+
+
+async def test_a_runoff_is_counted_with_the_shares_handed_in_for_round_one(
+    client: Client, task_queue: str, db_engine: AsyncEngine
+):
+    async with db_engine.connect() as conn:
+        waiting = (
+            await conn.execute(
+                sa.text(
+                    "SELECT workflow_id, ministry FROM nominations WHERE stage = 'BLOC_VOTE' AND bloc = 'NOI_CHINH'"
+                )
+            )
+        ).all()
+    for workflow_id, ministry in waiting:  # a bloc session takes up every nomination waiting there
+        with contextlib.suppress(ActionRefused, NominationNotFound):
+            await act(client, workflow_id, "withdraw", ReasonedAction(actor=UNIT_STAFF[ministry], reason="Dọn khối"))
+    btp, ktnn = await in_bloc(client, task_queue, "BTP"), await in_bloc(client, task_queue, "KTNN")
+    start_ = session_start(kind=BallotSessionKind.BLOC, scope="NOI_CHINH", opened_by=BLOC_HEAD, runoff_seconds=600)
+    handle = await open_session(client, task_queue, start_, engine=db_engine)
+    session_id = handle.id
+    await wait_until(client, session_id, lambda s: {c.workflow_id for c in s.candidates} == {btp, ktnn})
+    opened = await close_list(client, session_id, BLOC_HEAD)
+    assert sorted(opened.committee) == sorted(BLOC_REPS.values())
+
+    async def a_round() -> None:
+        # Each member organisation votes for the other's candidate only (its class recuses on its own): a tie.
+        await cast(client, session_id, BLOC_REPS["TANDTC"], {btp: Choice.FOR, ktnn: Choice.FOR})
+        await cast(client, session_id, BLOC_REPS["BTP"], {ktnn: Choice.FOR})
+        await cast(client, session_id, BLOC_REPS["KTNN"], {btp: Choice.FOR})
+
+    await a_round()
+    await wait_until(client, session_id, lambda s: s.phase == SessionPhase.AWAITING_COUNT)
+    for member in (BLOC_REPS["BTP"], BLOC_REPS["KTNN"]):
+        await hand_in(client, db_engine, session_id, member, counting_key_of(member))
+    runoff = await wait_until(client, session_id, lambda s: s.round == 2 and s.phase == SessionPhase.VOTING)
+    assert (runoff.shares_in, runoff.voted, runoff.ballots_cast) == (2, [], 0)
+
+    # Round 2: TANDTC now prefers BTP's candidate. The count runs with round 1's shares: no AWAITING_COUNT.
+    await cast(client, session_id, BLOC_REPS["TANDTC"], {btp: Choice.FOR, ktnn: Choice.AGAINST})
+    await cast(client, session_id, BLOC_REPS["BTP"], {ktnn: Choice.FOR})
+    await cast(client, session_id, BLOC_REPS["KTNN"], {btp: Choice.FOR})
+    closed = await wait_until(client, session_id, lambda s: s.phase == SessionPhase.CLOSED)
+    assert closed.results is not None and len(closed.counted_receipts or []) == 6
+    assert {e.candidate.workflow_id: e.result.value for e in closed.results} == {btp: "PASSED", ktnn: "FAILED"}
+    assert await accepted_updates(client, session_id, "hand_in_share") == 2
+    async with db_engine.connect() as conn:
+        asked = await conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(notifications)
+            .where(notifications.c.workflow_id == session_id, notifications.c.party.like("COUNTER:%"))
+        )
+    assert asked == 3  # the committee was asked once, for round 1

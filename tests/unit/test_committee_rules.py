@@ -20,6 +20,7 @@ from domain.ballots import (
     ballot_turnout,
     conflicted,
     count_opened,
+    eligible_members,
     opened_ballot_errors,
 )
 from domain.catalog import CountingCommitteePolicy, Fraction, policy_set
@@ -166,49 +167,56 @@ def test_classes_are_deterministic_and_exclude_exactly_each_voters_conflicts(ele
 
 
 LIST = [cand("wf-a", nominee="m2"), cand("wf-b"), cand("wf-c")]
+IDS = [c.workflow_id for c in LIST]
 
 
 def test_a_sealed_ballot_covers_the_live_list_and_nothing_else():
-    assert ballot_shape_errors(["wf-a", "wf-b", "wf-c"], LIST) == []
-    assert ballot_shape_errors(["wf-a", "wf-b"], LIST) == [
+    assert ballot_shape_errors(["wf-a", "wf-b", "wf-c"], IDS) == []
+    assert ballot_shape_errors(["wf-a", "wf-b"], IDS) == [
         "ballot.sealed_choices: has no sealed entry for candidate(s): 'wf-c'"
     ]
-    assert ballot_shape_errors(["wf-a", "wf-b", "wf-c", "wf-x"], LIST) == [
+    assert ballot_shape_errors(["wf-a", "wf-b", "wf-c", "wf-x"], IDS) == [
         "ballot.sealed_choices: names candidate(s) not on this round's list: 'wf-x'"
     ]
     # A struck candidate may be covered or left out.
-    assert ballot_shape_errors(["wf-a", "wf-b"], LIST, struck=["wf-c"]) == []
-    assert ballot_shape_errors(["wf-a", "wf-b", "wf-c"], LIST, struck=["wf-c"]) == []
+    assert ballot_shape_errors(["wf-a", "wf-b"], IDS, struck=["wf-c"]) == []
+    assert ballot_shape_errors(["wf-a", "wf-b", "wf-c"], IDS, struck=["wf-c"]) == []
 
 
 def test_an_opened_ballot_recuses_exactly_where_its_class_excludes():
     F, A = Choice.FOR, Choice.AGAINST
-    assert opened_ballot_errors({"wf-a": None, "wf-b": F, "wf-c": A}, ["wf-a"], LIST) == []
-    assert opened_ballot_errors({"wf-a": F, "wf-b": F, "wf-c": A}, [], LIST) == []
-    crafted = opened_ballot_errors({"wf-a": F, "wf-b": F, "wf-c": A}, ["wf-a"], LIST)
+    assert opened_ballot_errors({"wf-a": None, "wf-b": F, "wf-c": A}, ["wf-a"], IDS) == []
+    assert opened_ballot_errors({"wf-a": F, "wf-b": F, "wf-c": A}, [], IDS) == []
+    crafted = opened_ballot_errors({"wf-a": F, "wf-b": F, "wf-c": A}, ["wf-a"], IDS)
     assert crafted == ["candidate 'wf-a' is excluded for the ballot's conflict class but holds a choice"]
     assert "FOR" not in crafted[0]
-    recused = opened_ballot_errors({"wf-a": F, "wf-b": None, "wf-c": A}, [], LIST)
+    recused = opened_ballot_errors({"wf-a": F, "wf-b": None, "wf-c": A}, [], IDS)
     assert recused == ["candidate 'wf-b' is marked RECUSE but the ballot's conflict class may vote on it"]
     # A struck candidate is void whatever it holds.
-    assert opened_ballot_errors({"wf-a": None, "wf-b": F, "wf-c": None}, ["wf-a"], LIST, struck=["wf-c"]) == []
+    assert opened_ballot_errors({"wf-a": None, "wf-b": F, "wf-c": None}, ["wf-a"], IDS, struck=["wf-c"]) == []
+
+
+def test_members_per_candidate_leave_out_the_conflicted():
+    assert eligible_members(council(3), LIST, ConflictRule.NOMINEE_ONLY) == {"wf-a": 2, "wf-b": 3, "wf-c": 3}
+    alone = Electorate(voters=(Voter(id="m2", organisation="BTP"),))
+    with pytest.raises(ValueError, match="no voter may vote on candidate wf-a"):
+        eligible_members(alone, LIST, ConflictRule.NOMINEE_ONLY)
 
 
 def test_the_count_of_opened_ballots_counts_members_and_leaves_recusals_out():
-    electorate = council(3)
     F, A, B = Choice.FOR, Choice.AGAINST, Choice.ABSTAIN
-    opened = [
+    opened: list[dict[str, Choice | None]] = [
         {"wf-a": None, "wf-b": F, "wf-c": A},
         {"wf-a": F, "wf-b": A, "wf-c": B},
         {"wf-a": F, "wf-b": F, "wf-c": F},
     ]
-    tallies = count_opened(opened, LIST, electorate, ConflictRule.NOMINEE_ONLY)
+    members = eligible_members(council(3), LIST, ConflictRule.NOMINEE_ONLY)
+    tallies = count_opened(opened, members)
     # wf-a's nominee (m2) recused: two members, both voted for.
     assert (tallies["wf-a"].members, tallies["wf-a"].present, tallies["wf-a"].votes_for) == (2, 2, 2)
     assert (tallies["wf-b"].members, tallies["wf-b"].present, tallies["wf-b"].votes_for) == (3, 3, 2)
     assert (tallies["wf-c"].votes_for, tallies["wf-c"].votes_against, tallies["wf-c"].abstaining) == (1, 1, 1)
-    struck = count_opened(opened, LIST, electorate, ConflictRule.NOMINEE_ONLY, struck=["wf-c"])
-    assert set(struck) == {"wf-a", "wf-b"}
+    assert set(count_opened(opened, members, struck=["wf-c"])) == {"wf-a", "wf-b"}
 
 
 def test_turnout_of_anonymous_ballots_counts_ballots_not_names():
