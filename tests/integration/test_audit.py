@@ -496,12 +496,13 @@ async def test_the_audit_migration_upgrades_and_downgrades_on_sqlite(tmp_path: P
         finally:
             await engine.dispose()
 
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
     await upgrade_to_head(url)
-    assert await state() == (True, "0008")
+    assert await state() == (True, head)
     await asyncio.to_thread(command.downgrade, alembic_config(url), "0003")
     assert await state() == (False, "0003")
     await upgrade_to_head(url)
-    assert await state() == (True, "0008")
+    assert await state() == (True, head)
 
     # The chain works on SQLite too (a single writer).
     engine = create_engine(url)

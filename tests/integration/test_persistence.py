@@ -53,6 +53,10 @@ TABLES = {
     "roster_revision",
     "nominee_identity",
     "ballot_list_members",
+    "revoked_tokens",
+    "counting_keys",
+    "ballot_session_secrets",
+    "counting_shares",
 }
 # The newest migration on disk: the schema a fresh database reaches.
 HEAD_REVISION = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
