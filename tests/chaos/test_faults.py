@@ -750,7 +750,6 @@ async def test_a_wave_survives_worker_server_database_and_mail_faults(chaos_data
         "SMTP_HOST": HOST,
         "SMTP_PORT": str(smtp.port),
         "SMTP_SENDER": SENDER,
-        "BALLOT_KEY_FILE": str(tmp_path / "key.pem"),
         "PYTHONUNBUFFERED": "1",
     }
     worker = WorkerProcess(tmp_path, worker_env)

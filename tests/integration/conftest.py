@@ -86,12 +86,6 @@ async def db_engine(database_url: str, counting_key_dir: Path) -> AsyncIterator[
 
 
 @pytest.fixture(scope="session")
-def ballot_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tally key of this test run (created on first use by the worker's counting activity)."""
-    return tmp_path_factory.mktemp("keys") / "ballot-key.pem"
-
-
-@pytest.fixture(scope="session")
 async def task_queue(client: Client, db_engine: AsyncEngine) -> AsyncIterator[str]:
     """A worker for the whole session on its own task queue."""
     from runtime.audit_anchors import ensure_anchor_workflow

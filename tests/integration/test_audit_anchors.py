@@ -38,7 +38,7 @@ from runtime.audit_keys import audit_keyring
 from runtime.ballots import cast, session_status
 from runtime.decisions import issue_decision
 from tests.conftest import new_database
-from tests.integration.helpers import AUTH_ENV, CENTRAL, SECRETARY, token_for
+from tests.integration.helpers import AUTH_ENV, CENTRAL, SECRETARY, count_now, token_for
 from tests.integration.test_audit import chain, record_all, steps
 from tests.integration.test_ballot_sessions import CHAIR, ballot_for, in_council, wait_candidates, wait_phase
 from tests.integration.test_cli import cli, cli_env  # noqa: F401  (cli_env: the CLI's environment fixture)
@@ -105,7 +105,7 @@ class Deployment:
 
 
 @pytest.fixture
-async def deployment(client: Client, ballot_key: Path) -> AsyncIterator[Deployment]:
+async def deployment(client: Client) -> AsyncIterator[Deployment]:
     """A worker on a database and a task queue of its own, its anchor workflow started as run_worker does."""
     from worker import build_worker
 
@@ -115,7 +115,7 @@ async def deployment(client: Client, ballot_key: Path) -> AsyncIterator[Deployme
         roster = Roster.model_validate(json.loads((ROOT / "config" / "roster.json").read_text(encoding="utf-8")))
         await load_roster(engine, roster)
         try:
-            async with build_worker(client, engine, queue, ballot_key=ballot_key):
+            async with build_worker(client, engine, queue):
                 await ensure_anchor_workflow(client, queue, anchor_interval(SHORT))
                 try:
                     yield Deployment(client=client, engine=engine, url=url, queue=queue)
@@ -229,6 +229,7 @@ async def test_a_ballot_session_asks_for_an_anchor_when_its_minutes_are_written(
         await cast(client, session_id, voter, ballot_for(status, voter, Choice.AGAINST))
     closed = await cli(cli_env, "ballot", "close", session_id, "--actor", CHAIR)
     assert closed.returncode == 0, closed.stderr
+    await count_now(client, db_engine, session_id)
     await wait_phase(client, session_id, SessionPhase.CLOSED)
 
     async with db_engine.connect() as conn:
@@ -357,7 +358,6 @@ async def test_the_worker_process_starts_the_anchor_workflow(client: Client, tmp
                 "TEMPORAL_NAMESPACE": client.namespace,
                 "TASK_QUEUE": queue,
                 "DATABASE_URL": url,
-                "BALLOT_KEY_FILE": str(tmp_path / "ballot-key.pem"),
                 "LOG_FORMAT": "json",
             }
         )
@@ -397,7 +397,6 @@ def test_a_worker_without_the_audit_key_stops_naming_the_variable_and_the_file(t
         "TDKT_AUDIT_KEY_FILE": str(key_file),
         "TEMPORAL_ADDRESS": "127.0.0.1:9",  # a worker that got past its keys would wait here, not exit
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'engine.db'}",
-        "BALLOT_KEY_FILE": str(tmp_path / "ballot-key.pem"),
     }
     done = subprocess.run(
         [sys.executable, str(ROOT / "worker.py")], env=env, capture_output=True, text=True, timeout=60, cwd=ROOT

@@ -19,10 +19,9 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowHandle
 
 from domain.ballot_messages import (
-    BallotCast,
+    AnonymousBallot,
     BallotReceipt,
     ChairAction,
-    PublicKeyInfo,
     SessionPhase,
     SessionStart,
     SessionStatus,
@@ -35,17 +34,31 @@ from domain.messages import ReasonedAction
 from domain.stages import Stage
 from runtime.ballots import (
     cast,
+    cast_anonymous,
     chair_action,
     check_receipt,
     close_list,
     decide_tie,
+    hand_in,
     open_session,
+    request_credential,
     session_status,
     verify_receipt,
+    voter_class,
 )
 from runtime.nominations import ActionRefused, NominationNotFound, act, status
-from runtime.sealing import generate_private_key, public_key_info, seal_ballot
-from tests.integration.helpers import SECRETARY, meeting, start, wait_for_stage
+from runtime.stand_in_committee import default_committees
+from security.credentials import VoterCredential, finish, prepare_request
+from security.sealing import TOKEN_BYTES, b64, generate_private_key, public_key_info, seal_ballot
+from tests.integration.helpers import (
+    SECRETARY,
+    count_now,
+    counting_key_of,
+    enroll_counting_keys,
+    meeting,
+    start,
+    wait_for_stage,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -95,6 +108,44 @@ def ballot_for(status: SessionStatus, voter: str, choice: Choice = Choice.FOR) -
     """A full ballot on the session's list, leaving out the candidates the voter is the nominee of (other
     tests may leave such nominations waiting for the next session)."""
     return {c.workflow_id: choice for c in status.candidates if c.nominee_actor_id != voter}
+
+
+async def take_credential(client: Client, session_id: str, voter: str) -> tuple[SessionStatus, VoterCredential]:
+    """What a voter's client does before sealing: its class, then a blind-signed one-time credential."""
+    current = await session_status(client, session_id)
+    assert current.keys is not None
+    held = await voter_class(client, session_id, voter)
+    request, pending = prepare_request(current.keys, session_id, current.round, voter, held.class_id)
+    return current, finish(pending, await request_credential(client, session_id, request))
+
+
+def anonymous_ballot(
+    current: SessionStatus,
+    credential: VoterCredential,
+    choices: dict[str, Choice],
+    *,
+    sealed_under: bytes | None = None,
+    sealing_key: Any = None,
+) -> AnonymousBallot:
+    """The ballot a voter's client casts with its credential: every live candidate sealed (RECUSE where the
+    class recuses). `sealed_under` seals the choices under another token than the one cast (the sealed content
+    then opens for nobody); `sealing_key` seals them to another key than the session's."""
+    assert current.keys is not None
+    marks: dict[str, Choice | None] = {
+        c.workflow_id: None if c.workflow_id in credential.excluded else choices[c.workflow_id]
+        for c in current.candidates
+    }
+    sealed = seal_ballot(
+        sealing_key or current.keys.sealing,
+        current.session_id,
+        current.round,
+        sealed_under or credential.token,
+        marks,
+        credential.class_id,
+        credential.class_signature,
+    )
+    token, signature = b64(credential.token), b64(credential.token_signature)
+    return AnonymousBallot(round=current.round, token=token, token_signature=signature, ballot=sealed)
 
 
 async def in_council(client: Client, task_queue: str, form: str = "BANG_KHEN_BO", **overrides: Any) -> str:
@@ -210,7 +261,11 @@ async def test_a_council_session_moves_each_nomination(client: Client, task_queu
 
     last = {wf: (Choice.ABSTAIN if wf == early else Choice.FOR) for wf in ids}
     receipts.append(await cast(client, session_id, "btp.hd.uy-vien-2", last))
-    closed = await wait_phase(client, session_id, SessionPhase.CLOSED)  # everyone voted: it closes itself
+    # Everyone voted: the round is over, and the count waits for the counting committee's shares.
+    awaiting = await wait_phase(client, session_id, SessionPhase.AWAITING_COUNT)
+    assert awaiting.results is None and awaiting.ballots_cast == 3 and awaiting.shares_in == 0
+    await count_now(client, db_engine, session_id)
+    closed = await wait_phase(client, session_id, SessionPhase.CLOSED)
     assert closed.results is not None
     by_id = {entry.candidate.workflow_id: entry for entry in closed.results}
     assert by_id[early].tally.votes_for == 2 and by_id[early].tally.abstaining == 1
@@ -250,7 +305,7 @@ async def test_a_council_session_moves_each_nomination(client: Client, task_queu
     await assert_choices_secret(client, db_engine, [session_id, early, late_ok, late_no], ballots)
 
 
-async def test_every_ballot_refusal(client: Client, task_queue: str):
+async def test_every_ballot_refusal(client: Client, task_queue: str, db_engine: AsyncEngine):
     # uy-vien-2 is the nominee here: they must leave this nomination off their ballot.
     nominee = {
         "kind": "INDIVIDUAL",
@@ -265,7 +320,7 @@ async def test_every_ballot_refusal(client: Client, task_queue: str):
     session_id = handle.id
     await wait_candidates(client, session_id, 1)
 
-    with pytest.raises(ActionRefused, match="only while VOTING"):
+    with pytest.raises(ActionRefused, match="COLLECTING: voting is not open"):
         await cast(client, session_id, "btp.hd.uy-vien-1", {conflicted: Choice.FOR})
     with pytest.raises(ActionRefused, match="may not close the list"):
         await close_list(client, session_id, "btp.hd.uy-vien-1")
@@ -273,21 +328,28 @@ async def test_every_ballot_refusal(client: Client, task_queue: str):
     ids = [c.workflow_id for c in opened.candidates]
     everything = dict.fromkeys(ids, Choice.FOR)
 
-    with pytest.raises(ActionRefused, match="not in this session's electorate"):
+    with pytest.raises(ActionRefused, match="not in its electorate"):
         await cast(client, session_id, "ktnn.hd.thu-ky", everything)
     with pytest.raises(ActionRefused, match="secretary"):
         await cast(client, session_id, SECRETARY, everything)
-    with pytest.raises(ActionRefused, match="has no choice for candidate"):
+    # The voter's client checks the ballot before it takes the credential: a refused ballot costs nothing.
+    with pytest.raises(InvalidInput, match="no choice for"):
         await cast(client, session_id, "btp.hd.uy-vien-1", {wf: Choice.FOR for wf in ids if wf != other})
-    with pytest.raises(ActionRefused, match="not on this session's list"):
+    with pytest.raises(InvalidInput, match="not on this session's list"):
         await cast(client, session_id, "btp.hd.uy-vien-1", everything | {"nomination-2026-BTP-bia": Choice.FOR})
-    with pytest.raises(ActionRefused, match="they are the nominee"):
+    # The nominee's conflict class recuses on their own nomination: a choice there is refused.
+    with pytest.raises(
+        InvalidInput, match=rf"'btp.hd.uy-vien-2' has a conflict of interest on {re.escape(repr(conflicted))}"
+    ):
         await cast(client, session_id, "btp.hd.uy-vien-2", everything)
-    # A ballot sealed to some other key than the session's tally key.
+    assert (await session_status(client, session_id)).voted == []
+    # A ballot sealed to some other key than the session's sealing key is refused; the credential is not spent.
+    current, credential = await take_credential(client, session_id, "btp.hd.uy-vien-1")
     stranger = public_key_info(generate_private_key())
-    sealed = seal_ballot(stranger, session_id, "btp.hd.uy-vien-1", everything)
-    with pytest.raises(ActionRefused, match="key_id"):
-        await act(client, session_id, "cast_ballot", BallotCast(voter="btp.hd.uy-vien-1", ballot=sealed))
+    with pytest.raises(ActionRefused, match=r"ballot\.key_id: sealed to key"):
+        await cast_anonymous(
+            client, session_id, anonymous_ballot(current, credential, everything, sealing_key=stranger)
+        )
     with pytest.raises(ActionRefused, match="no quorum yet"):
         await chair_action(client, session_id, "close_voting", _chair(CHAIR))
     # Only the chair extends or cancels: not a member, not the secretary who opened the session.
@@ -299,20 +361,24 @@ async def test_every_ballot_refusal(client: Client, task_queue: str):
             await chair_action(client, session_id, "cancel", _chair(actor, reason="Hoãn họp"))
     assert (await session_status(client, session_id)).deadline == opened.deadline
 
-    await cast(client, session_id, "btp.hd.uy-vien-1", everything)
-    with pytest.raises(ActionRefused, match="already cast a ballot"):
+    cast_once = anonymous_ballot(current, credential, everything)
+    await cast_anonymous(client, session_id, cast_once)
+    with pytest.raises(ActionRefused, match="this credential has already cast its ballot"):
+        await cast_anonymous(client, session_id, cast_once)
+    with pytest.raises(ActionRefused, match="already taken this round's ballot credential"):
         await cast(client, session_id, "btp.hd.uy-vien-1", everything)
     await cast(client, session_id, "btp.hd.uy-vien-2", {wf: c for wf, c in everything.items() if wf != conflicted})
     with pytest.raises(ActionRefused, match="may not close the voting"):
         await chair_action(client, session_id, "close_voting", _chair("btp.hd.uy-vien-1"))
     # 2 of 3 have voted: a quorum; the chair closes without waiting for the deadline.
     await chair_action(client, session_id, "close_voting", _chair(CHAIR))
+    await count_now(client, db_engine, session_id)
     closed = await wait_phase(client, session_id, SessionPhase.CLOSED)
     assert closed.results is not None
     conflicted_entry = next(e for e in closed.results if e.candidate.workflow_id == conflicted)
     assert conflicted_entry.tally.members == 2  # the nominee is not counted among the voters on themselves
     # The chair had not voted; once the session is closed their ballot is refused and nothing changes.
-    with pytest.raises(ActionRefused, match=r"only while VOTING; the session is CLOSED|has (already )?ended"):
+    with pytest.raises(ActionRefused, match=r"CLOSED: voting is not open|has (already )?ended"):
         await cast(client, session_id, CHAIR, ballot_for(opened, CHAIR))
     with pytest.raises(ActionRefused, match=r"can be extended|has (already )?ended"):
         await chair_action(client, session_id, "extend", _chair(CHAIR, new_deadline=later))
@@ -385,19 +451,17 @@ async def test_a_spoiled_ballot_is_not_counted_nor_present_for_the_quorum(
     await wait_candidates(client, session_id, 1)
     opened = await close_list(client, session_id, SECRETARY)
     good = await cast(client, session_id, "btp.hd.uy-vien-1", ballot_for(opened, "btp.hd.uy-vien-1"))
-    # uy-vien-2's ballot is well formed and sealed to the session's key, but bound to another voter: the
-    # validator cannot tell (choices stay sealed), the count cannot open it.
-    key = public_key_info_of(opened)
-    sealed = seal_ballot(key, session_id, "btp.hd.uy-vien-1", ballot_for(opened, "btp.hd.uy-vien-2"))
-    spoiled = await act(
-        client,
-        session_id,
-        "cast_ballot",
-        BallotCast(voter="btp.hd.uy-vien-2", ballot=sealed),
-        result_type=BallotReceipt,
+    # uy-vien-2's ballot is well formed, cast with a valid credential and sealed to the session's key, but its
+    # choices are bound to another token than the one cast: the validator cannot tell (choices stay sealed),
+    # the count cannot open it.
+    current, credential = await take_credential(client, session_id, "btp.hd.uy-vien-2")
+    crossed = anonymous_ballot(
+        current, credential, ballot_for(opened, "btp.hd.uy-vien-2"), sealed_under=b"\x07" * TOKEN_BYTES
     )
+    spoiled: BallotReceipt = await cast_anonymous(client, session_id, crossed)
     # Two of three ballots cast: the chair may close; only one of them opens.
     await chair_action(client, session_id, "close_voting", _chair(CHAIR))
+    await count_now(client, db_engine, session_id)
     closed = await wait_phase(client, session_id, SessionPhase.CLOSED)
     assert closed.results is not None
     entry = next(e for e in closed.results if e.candidate.workflow_id == nomination)
@@ -416,11 +480,6 @@ async def test_a_spoiled_ballot_is_not_counted_nor_present_for_the_quorum(
     # Without a quorum the nomination stays for the council's next meeting.
     await asyncio.sleep(1)
     assert (await status(client, nomination)).stage == Stage.COUNCIL_REVIEW
-
-
-def public_key_info_of(status_: SessionStatus) -> PublicKeyInfo:
-    assert status_.key_id is not None and status_.public_pem is not None
-    return PublicKeyInfo(key_id=status_.key_id, public_pem=status_.public_pem)
 
 
 async def test_quorum_missed_at_the_deadline_then_extended(client: Client, task_queue: str, db_engine: AsyncEngine):
@@ -451,6 +510,7 @@ async def test_quorum_missed_at_the_deadline_then_extended(client: Client, task_
     await wait_phase(client, session_id, SessionPhase.VOTING)
     await cast(client, session_id, CHAIR, ballot_for(opened, CHAIR))
     await cast(client, session_id, "btp.hd.uy-vien-2", ballot_for(opened, "btp.hd.uy-vien-2"))
+    await count_now(client, db_engine, session_id)
     await wait_phase(client, session_id, SessionPhase.CLOSED)
     assert (await wait_for_stage(client, nomination, Stage.AWAITING_DECISION)).stage == Stage.AWAITING_DECISION
 
@@ -469,10 +529,11 @@ async def test_no_cancelling_once_the_ballots_are_being_counted(
         await blocker.execute(sa.text("LOCK TABLE ballot_minutes IN EXCLUSIVE MODE"))
         for voter in ("btp.hd.chu-tich", "btp.hd.uy-vien-1", "btp.hd.uy-vien-2"):
             await cast(client, handle.id, voter, ballot_for(opened, voter))
-        for _ in range(100):  # everyone voted: the round is complete and its count begins
-            if (await session_status(client, handle.id)).voted == sorted(MEMBERS):
-                break
-            await asyncio.sleep(0.1)
+        # Everyone voted: the round is complete; the committee's shares start its count.
+        waiting = await wait_phase(client, handle.id, SessionPhase.AWAITING_COUNT)
+        assert waiting.keys is not None and waiting.voted == sorted(MEMBERS)
+        for member in waiting.committee[: waiting.keys.threshold]:
+            await hand_in(client, db_engine, handle.id, member, counting_key_of(member))
         await asyncio.sleep(1)
         with pytest.raises(ActionRefused, match="being counted"):
             await chair_action(client, handle.id, "cancel", _chair(CHAIR, reason="Hoãn họp"))
@@ -547,19 +608,24 @@ async def test_bloc_vote_with_quota_and_a_runoff_after_a_tie(client: Client, tas
 
     # Round 1: a member organisation does not vote on its own candidate, so each candidate gets FOR from
     # the two organisations allowed to vote on it: 2–2, a tie for the one seat.
-    with pytest.raises(ActionRefused, match=rf"may not vote on candidate {re.escape(btp)}.*organisation 'BTP'"):
+    # A member organisation's class recuses on its own candidate: a choice there is refused.
+    with pytest.raises(
+        InvalidInput, match=rf"{BLOC_REPS['BTP']!r} has a conflict of interest on {re.escape(repr(btp))}"
+    ):
         await cast(client, session_id, BLOC_REPS["BTP"], {btp: Choice.FOR, ktnn: Choice.FOR})
-    with pytest.raises(ActionRefused, match=rf"may not vote on candidate {re.escape(ktnn)}.*organisation 'KTNN'"):
+    with pytest.raises(
+        InvalidInput, match=rf"{BLOC_REPS['KTNN']!r} has a conflict of interest on {re.escape(repr(ktnn))}"
+    ):
         await cast(client, session_id, BLOC_REPS["KTNN"], {btp: Choice.AGAINST, ktnn: Choice.FOR})
     receipts = [
         await cast(client, session_id, BLOC_REPS["TANDTC"], {btp: Choice.FOR, ktnn: Choice.FOR}),
         await cast(client, session_id, BLOC_REPS["BTP"], {ktnn: Choice.FOR}),
         await cast(client, session_id, BLOC_REPS["KTNN"], {btp: Choice.FOR}),
     ]
-    runoff = await wait_phase(client, session_id, SessionPhase.VOTING)
+    runoff = await count_now(client, db_engine, session_id)  # the tie is counted: a runoff round opens
     for _ in range(100):
         runoff = await session_status(client, session_id)
-        if runoff.round == 2:
+        if runoff.round == 2 and runoff.phase == SessionPhase.VOTING:
             break
         await asyncio.sleep(0.1)
     assert runoff.round == 2 and {c.workflow_id for c in runoff.candidates} == {btp, ktnn}
@@ -571,6 +637,8 @@ async def test_bloc_vote_with_quota_and_a_runoff_after_a_tie(client: Client, tas
         await cast(client, session_id, BLOC_REPS["BTP"], {ktnn: Choice.FOR}),
         await cast(client, session_id, BLOC_REPS["KTNN"], {btp: Choice.FOR}),
     ]
+    # The runoff is counted with the shares the committee handed in for round 1: no second hand-in.
+    await count_now(client, db_engine, session_id)
     closed = await wait_phase(client, session_id, SessionPhase.CLOSED)
     assert closed.results is not None
     # Every receipt of either round verifies: round 1's ballots were counted too (they made the tie).
@@ -598,8 +666,10 @@ async def tied_twice(client: Client, task_queue: str, engine: AsyncEngine) -> tu
         await cast(client, handle.id, BLOC_REPS["BTP"], {ktnn: Choice.FOR})
         await cast(client, handle.id, BLOC_REPS["KTNN"], {btp: Choice.FOR})
         if round_ == 1:
+            await count_now(client, engine, handle.id)
             for _ in range(100):
-                if (await session_status(client, handle.id)).round == 2:
+                current = await session_status(client, handle.id)
+                if current.round == 2 and current.phase == SessionPhase.VOTING:
                     break
                 await asyncio.sleep(0.1)
     return handle.id, btp, ktnn
@@ -694,7 +764,7 @@ async def test_a_secretary_who_sits_on_the_council_is_left_out_of_the_electorate
         grants = [{"role": role, "scope": "SD4"} for role in roles]
         return {"id": actor_id, "full_name": f"Người {actor_id}", "organisation": "SD4", "roles": grants}
 
-    secretary, chair, member = "sd4.hd.thu-ky", "sd4.hd.chu-tich", "sd4.hd.uy-vien"
+    secretary, chair, member, other = "sd4.hd.thu-ky", "sd4.hd.chu-tich", "sd4.hd.uy-vien", "sd4.hd.uy-vien-2"
     roster = {
         "ministries": [{"code": "SD4", "name": "Bộ Phân quyền (hư cấu)"}],
         "actors": [
@@ -702,9 +772,12 @@ async def test_a_secretary_who_sits_on_the_council_is_left_out_of_the_electorate
             person(secretary, "COUNCIL_SECRETARY", "COUNCIL_MEMBER"),  # also on the council
             person(chair, "COUNCIL_CHAIR", "COUNCIL_MEMBER"),
             person(member, "COUNCIL_MEMBER"),
+            person(other, "COUNCIL_MEMBER"),
         ],
     }
     await load_roster(db_engine, Roster.model_validate(roster))
+    # The counting committee is three of the voting members: the secretary is none of them.
+    await enroll_counting_keys(db_engine, [chair, member, other])
     handle = await start(
         client,
         task_queue,
@@ -719,15 +792,17 @@ async def test_a_secretary_who_sits_on_the_council_is_left_out_of_the_electorate
     )
     await wait_candidates(client, session.id, 1)
     opened = await close_list(client, session.id, secretary)
-    assert opened.electorate_size == 2  # the secretary records the session: not a voter
+    assert opened.electorate_size == 3  # the secretary records the session: not a voter
+    assert secretary not in opened.committee
     with pytest.raises(ActionRefused, match="secretary"):
         await cast(client, session.id, secretary, ballot_for(opened, secretary))
-    await cast(client, session.id, chair, ballot_for(opened, chair))
-    await cast(client, session.id, member, ballot_for(opened, member))
-    # Everyone who may vote has voted: the session closes itself, without waiting for the secretary.
-    closed = await wait_phase(client, session.id, SessionPhase.CLOSED, timeout=15)
-    assert closed.quorum_met and closed.results is not None
-    assert [(e.tally.members, e.tally.votes_for, e.result.value) for e in closed.results] == [(2, 2, "PASSED")]
+    for voter in (chair, member, other):
+        await cast(client, session.id, voter, ballot_for(opened, voter))
+    # Everyone who may vote has voted: the round ends without waiting for the secretary.
+    await wait_phase(client, session.id, SessionPhase.AWAITING_COUNT, timeout=15)
+    closed = await count_now(client, db_engine, session.id)
+    assert closed.phase == SessionPhase.CLOSED and closed.quorum_met and closed.results is not None
+    assert [(e.tally.members, e.tally.votes_for, e.result.value) for e in closed.results] == [(3, 3, "PASSED")]
     assert (await wait_for_stage(client, handle.id, Stage.AWAITING_DECISION)).stage == Stage.AWAITING_DECISION
 
 
@@ -765,6 +840,7 @@ async def test_thirty_voters_cast_at_once(client: Client, task_queue: str, db_en
         }
     )
     await load_roster(db_engine, roster)
+    await enroll_counting_keys(db_engine, default_committees(roster, 3))  # the council's counting committee
     nominations = []
     for _ in range(12):
         handle = await start(
@@ -786,6 +862,7 @@ async def test_thirty_voters_cast_at_once(client: Client, task_queue: str, db_en
         *(cast(client, handle.id, m, dict.fromkeys(nominations, Choice.FOR)) for m in members)
     )
     assert len({r.receipt for r in receipts}) == 30
+    await count_now(client, db_engine, handle.id, timeout=60)
     closed = await wait_phase(client, handle.id, SessionPhase.CLOSED, timeout=60)
     assert closed.results is not None and all(e.tally.votes_for == 30 for e in closed.results)
     for wf in nominations:

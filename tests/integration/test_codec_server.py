@@ -287,9 +287,7 @@ def visible_forms(text: str) -> list[bytes]:
     ]
 
 
-async def test_history_holds_no_personal_data_without_the_codec(
-    client: Client, db_engine: AsyncEngine, ballot_key: Path
-) -> None:
+async def test_history_holds_no_personal_data_without_the_codec(client: Client, db_engine: AsyncEngine) -> None:
     from worker import build_worker
 
     ring = Keyring(current_id="e2e", keys={"e2e": new_key()})
@@ -299,7 +297,7 @@ async def test_history_holds_no_personal_data_without_the_codec(
     queue = f"codec-{uuid.uuid4().hex[:8]}"
     # A form with a public notice: the nomination waits there, out of reach of other tests' ballot sessions
     # (whose workers hold no codec key), and an objection carries a member of the public's name and number.
-    async with build_worker(encrypting, db_engine, queue, ballot_key=ballot_key):
+    async with build_worker(encrypting, db_engine, queue):
         handle = await start_nomination(encrypting, nomination(), queue, public_notice_seconds=3600)
         await wait_for_stage(encrypting, handle.id, Stage.PUBLIC_NOTICE)
         await act(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -143,13 +142,13 @@ def expected_due(policy_version: str, due: datetime, held_since: datetime, relea
 
 @pytest.mark.parametrize(("hold_after_days", "held_days"), SPANS)
 async def test_a_hold_moves_the_return_deadline_by_the_working_days_held(
-    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine, ballot_key: Path, hold_after_days: int, held_days: int
+    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine, hold_after_days: int, held_days: int
 ):
     from worker import build_worker
 
     client = skipping_env.client
     queue = f"hold-{uuid.uuid4().hex[:8]}"
-    async with build_worker(client, own_engine, queue, ballot_key=ballot_key):
+    async with build_worker(client, own_engine, queue):
         workflow_id, due = await enter_stage(skipping_env, queue, Stage.RETURNED)
         released, held_since, released_at = await hold_for_the_span(
             skipping_env, workflow_id, due, hold_after_days, held_days
@@ -180,13 +179,13 @@ async def test_a_hold_moves_the_return_deadline_by_the_working_days_held(
 
 @pytest.mark.parametrize(("hold_after_days", "held_days"), SPANS)
 async def test_a_hold_moves_the_appraisal_due_date_by_the_working_days_held(
-    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine, ballot_key: Path, hold_after_days: int, held_days: int
+    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine, hold_after_days: int, held_days: int
 ):
     from worker import build_worker
 
     client = skipping_env.client
     queue = f"hold-{uuid.uuid4().hex[:8]}"
-    async with build_worker(client, own_engine, queue, ballot_key=ballot_key):
+    async with build_worker(client, own_engine, queue):
         workflow_id, due = await enter_stage(skipping_env, queue, Stage.CENTRAL_REVIEW)
         released, held_since, released_at = await hold_for_the_span(
             skipping_env, workflow_id, due, hold_after_days, held_days

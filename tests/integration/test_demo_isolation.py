@@ -17,7 +17,6 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -54,14 +53,14 @@ class UserWorld:
 
 
 @pytest.fixture
-async def user_world(client: Client, ballot_key: Path) -> AsyncIterator[UserWorld]:
+async def user_world(client: Client) -> AsyncIterator[UserWorld]:
     """The user's database (migrated, config/roster.json loaded) and a worker on the user's task queue."""
     from worker import build_worker
 
     async with fresh_database("tdkt_user") as url:
         engine = create_engine(url)
         queue = f"user-{uuid.uuid4().hex[:8]}"
-        worker = build_worker(client, engine, queue, ballot_key=ballot_key)
+        worker = build_worker(client, engine, queue)
         task = asyncio.create_task(worker.run())
         try:
             yield UserWorld(database_url=url, engine=engine, task_queue=queue)
@@ -145,14 +144,13 @@ async def fingerprint(client: Client, world: UserWorld, ids: list[str]) -> dict[
     return found
 
 
-async def run_demo(client: Client, world: UserWorld, ballot_key: Path) -> subprocess.CompletedProcess[str]:
+async def run_demo(client: Client, world: UserWorld) -> subprocess.CompletedProcess[str]:
     """`make demo` as the user would run it in this world (its own namespace and database by default)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEMO_")} | {
         "TEMPORAL_ADDRESS": client.service_client.config.target_host,
         "TEMPORAL_NAMESPACE": client.namespace,
         "TASK_QUEUE": world.task_queue,
         "DATABASE_URL": world.database_url,
-        "BALLOT_KEY_FILE": str(ballot_key),
         "DEMO_PUBLIC_NOTICE_SECONDS": "2",
     }
     return await asyncio.to_thread(
@@ -166,15 +164,13 @@ async def run_demo(client: Client, world: UserWorld, ballot_key: Path) -> subpro
     )
 
 
-async def test_demo_run_twice_leaves_the_users_nominations_as_they_were(
-    client: Client, user_world: UserWorld, ballot_key: Path
-) -> None:
+async def test_demo_run_twice_leaves_the_users_nominations_as_they_were(client: Client, user_world: UserWorld) -> None:
     ids = await user_nominations(client, user_world)
     before = await fingerprint(client, user_world, ids)
     assert [before[i]["stage"] for i in ids] == ["COUNCIL_REVIEW", "COUNCIL_REVIEW", "BLOC_VOTE"]
 
     for run in (1, 2):
-        done = await run_demo(client, user_world, ballot_key)
+        done = await run_demo(client, user_world)
         output = done.stdout + done.stderr
         assert done.returncode == 0, f"demo run {run} exited {done.returncode}:\n{output[-4000:]}"
         assert "all nominations ended as the rules say" in done.stdout, output[-4000:]

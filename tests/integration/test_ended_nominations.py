@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -104,7 +103,7 @@ async def test_the_api_answers_409_for_an_ended_nomination_and_404_for_an_unknow
 
 
 async def test_a_lapsed_nomination_says_it_has_lapsed_on_the_time_skipping_server(
-    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine, ballot_key: Path
+    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine
 ):
     """The case as reported: withdrawing a LAPSED nomination through the client answered "no nomination"."""
     from worker import build_worker
@@ -113,7 +112,7 @@ async def test_a_lapsed_nomination_says_it_has_lapsed_on_the_time_skipping_serve
     queue = f"skip-{uuid.uuid4().hex[:8]}"
     # Monday 1 March 2027, 09:00 in Hanoi: the factory's award year (this year) is still one the policy takes.
     await move_clock_to(skipping_env, datetime(2027, 3, 1, 2, 0, tzinfo=UTC))
-    async with build_worker(client, own_engine, queue, ballot_key=ballot_key):
+    async with build_worker(client, own_engine, queue):
         handle = await start(client, queue, "BANG_KHEN_TTG")
         await wait_stage(client, handle.id, Stage.COUNCIL_REVIEW)
         await act(client, handle.id, "record_council_result", meeting(SECRETARY))

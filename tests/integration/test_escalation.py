@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -164,14 +163,14 @@ async def reach_scheduled_stage(
 
 @pytest.mark.parametrize("body", sorted(BODIES))
 async def test_an_overdue_ballot_session_escalates_to_the_head_of_the_body(
-    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine, ballot_key: Path, body: str
+    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine, body: str
 ):
     from worker import build_worker
 
     _, _, _, stage, party, head = BODIES[body]
     client = skipping_env.client
     queue = f"esc-{uuid.uuid4().hex[:8]}"
-    async with build_worker(client, own_engine, queue, ballot_key=ballot_key):
+    async with build_worker(client, own_engine, queue):
         # Monday 8 March 2032, 09:00 in Hanoi.
         workflow_id, session_id, deadline, scheduled = await reach_scheduled_stage(
             skipping_env, queue, body, datetime(2032, 3, 8, 2, 0, tzinfo=UTC)
@@ -189,7 +188,7 @@ async def test_an_overdue_ballot_session_escalates_to_the_head_of_the_body(
 
 @pytest.mark.parametrize("body", sorted(BODIES))
 async def test_escalation_reaches_the_head_of_the_body_once_when_the_stage_wait_restarts(
-    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine, ballot_key: Path, body: str
+    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine, body: str
 ):
     """The same deadline, with the nomination's wait re-armed by a transition after the session's deadline
     reached it (an instant hold and release): the escalation, its record and its notifications."""
@@ -198,7 +197,7 @@ async def test_escalation_reaches_the_head_of_the_body_once_when_the_stage_wait_
     _, _, _, stage, party, head = BODIES[body]
     client = skipping_env.client
     queue = f"esc-{uuid.uuid4().hex[:8]}"
-    async with build_worker(client, own_engine, queue, ballot_key=ballot_key):
+    async with build_worker(client, own_engine, queue):
         # Tuesday 9 November 2032, 10:00 in Hanoi.
         workflow_id, session_id, deadline, _ = await reach_scheduled_stage(
             skipping_env, queue, body, datetime(2032, 11, 9, 3, 0, tzinfo=UTC)
@@ -234,13 +233,13 @@ async def test_escalation_reaches_the_head_of_the_body_once_when_the_stage_wait_
 
 
 async def test_an_extension_while_voting_moves_the_nominations_due_date(
-    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine, ballot_key: Path
+    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine
 ):
     from worker import build_worker
 
     client = skipping_env.client
     queue = f"esc-{uuid.uuid4().hex[:8]}"
-    async with build_worker(client, own_engine, queue, ballot_key=ballot_key):
+    async with build_worker(client, own_engine, queue):
         # Monday 7 March 2033, 09:00 in Hanoi.
         workflow_id, session_id, deadline, _ = await reach_scheduled_stage(
             skipping_env, queue, "council", datetime(2033, 3, 7, 2, 0, tzinfo=UTC)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -17,13 +16,13 @@ from domain.catalog import policy_set
 from domain.messages import NominationStatus, ReasonedAction
 from domain.stages import Stage
 from runtime.nominations import status
-from tests.integration.helpers import CENTRAL, PROPOSER, SECRETARY, assert_row_agrees, meeting, start
+from tests.integration.helpers import CENTRAL, PROPOSER, SECRETARY, assert_row_agrees, count_now, meeting, start
 
 pytestmark = pytest.mark.integration
 
 
 async def test_public_notice_lasts_ten_working_days_across_tet(
-    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine, ballot_key: Path
+    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine
 ):
     from worker import build_worker
 
@@ -32,7 +31,7 @@ async def test_public_notice_lasts_ten_working_days_across_tet(
     target = datetime(2027, 2, 1, 2, 0, tzinfo=UTC)
     await skipping_env.sleep(target - await skipping_env.get_current_time())
     queue = f"skip-{uuid.uuid4().hex[:8]}"
-    async with build_worker(client, own_engine, queue, ballot_key=ballot_key):
+    async with build_worker(client, own_engine, queue):
         handle = await start(client, queue, "HUAN_CHUONG_LD_3")
         for _ in range(100):
             if (await status(client, handle.id)).stage == Stage.PUBLIC_NOTICE:
@@ -51,7 +50,7 @@ async def test_public_notice_lasts_ten_working_days_across_tet(
 
 
 async def test_ballot_reminder_and_quorum_missed_across_days(
-    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine, ballot_key: Path
+    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine
 ):
     """A three-day ballot: non-voters are reminded a day before the deadline; at the deadline without a
     quorum the chair is told and the session waits for them; an extension lets the rest vote."""
@@ -62,7 +61,7 @@ async def test_ballot_reminder_and_quorum_missed_across_days(
 
     client = skipping_env.client
     queue = f"skip-{uuid.uuid4().hex[:8]}"
-    async with build_worker(client, own_engine, queue, ballot_key=ballot_key):
+    async with build_worker(client, own_engine, queue):
         handle = await start(client, queue, "BANG_KHEN_BO", ministry="KTNN", proposer="ktnn.vutckt.hoang-anh")
         for _ in range(100):
             if (await status(client, handle.id)).stage == Stage.COUNCIL_REVIEW:
@@ -115,7 +114,8 @@ async def test_ballot_reminder_and_quorum_missed_across_days(
         )
         await cast(client, session.id, "ktnn.hd.chu-tich", {c.workflow_id: Choice.FOR for c in listed.candidates})
         await skipping_env.sleep(timedelta(days=2, hours=1))  # deadline again: 2 of 3 is a quorum
-        closed = await session_status(client, session.id)
+        assert (await session_status(client, session.id)).phase == SessionPhase.AWAITING_COUNT
+        closed = await count_now(client, own_engine, session.id)  # the counting committee hands in its shares
         assert closed.phase == SessionPhase.CLOSED
         assert closed.results is not None and closed.results[0].tally.votes_for == 2
 
@@ -139,7 +139,7 @@ async def wait_stage(client: Client, workflow_id: str, stage: Stage) -> Nominati
 
 
 async def test_a_returned_dossier_is_reminded_then_lapses_across_tet(
-    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine, ballot_key: Path
+    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine
 ):
     from runtime.nominations import act
     from worker import build_worker
@@ -148,7 +148,7 @@ async def test_a_returned_dossier_is_reminded_then_lapses_across_tet(
     queue = f"skip-{uuid.uuid4().hex[:8]}"
     # Thursday 20 January 2028, 09:00 in Hanoi; Tết 2028 falls on 26 January.
     await move_clock_to(skipping_env, datetime(2028, 1, 20, 2, 0, tzinfo=UTC))
-    async with build_worker(client, own_engine, queue, ballot_key=ballot_key):
+    async with build_worker(client, own_engine, queue):
         handle = await start(client, queue, "BANG_KHEN_TTG", year=2028)  # the award year is the skipped clock's
         await wait_stage(client, handle.id, Stage.COUNCIL_REVIEW)
         await act(client, handle.id, "record_council_result", meeting(SECRETARY))
@@ -188,7 +188,7 @@ async def test_a_returned_dossier_is_reminded_then_lapses_across_tet(
 
 
 async def test_central_appraisal_escalates_when_overdue_and_consultation_extends_it(
-    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine, ballot_key: Path
+    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine
 ):
     from domain.messages import ConsultationRequest
     from runtime.nominations import act
@@ -198,7 +198,7 @@ async def test_central_appraisal_escalates_when_overdue_and_consultation_extends
     queue = f"skip-{uuid.uuid4().hex[:8]}"
     # Wednesday 7 February 2029, 09:00 in Hanoi; Tết 2029 is 12–16 February.
     await move_clock_to(skipping_env, datetime(2029, 2, 7, 2, 0, tzinfo=UTC))
-    async with build_worker(client, own_engine, queue, ballot_key=ballot_key):
+    async with build_worker(client, own_engine, queue):
         consulted = await start(client, queue, "BANG_KHEN_TTG", year=2029)  # the skipped clock's year
         plain = await start(client, queue, "BANG_KHEN_TTG", year=2029)
         for handle in (consulted, plain):
@@ -239,16 +239,14 @@ async def test_central_appraisal_escalates_when_overdue_and_consultation_extends
         assert "CENTRAL_HEAD:TW" in parties
 
 
-async def test_a_hold_stops_the_public_notice_clock(
-    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine, ballot_key: Path
-):
+async def test_a_hold_stops_the_public_notice_clock(skipping_env: WorkflowEnvironment, own_engine: AsyncEngine):
     from domain.messages import HoldRequest
     from runtime.nominations import act
     from worker import build_worker
 
     client = skipping_env.client
     queue = f"skip-{uuid.uuid4().hex[:8]}"
-    async with build_worker(client, own_engine, queue, ballot_key=ballot_key):
+    async with build_worker(client, own_engine, queue):
         handle = await start(client, queue, "HUAN_CHUONG_LD_3")
         opened = await wait_stage(client, handle.id, Stage.PUBLIC_NOTICE)
         assert opened.notice_ends_at is not None

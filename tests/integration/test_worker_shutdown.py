@@ -115,13 +115,12 @@ async def own_engine(own_database: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-def worker_env(client: Client, own_database: str, ballot_key: Path) -> dict[str, str]:
+def worker_env(client: Client, own_database: str) -> dict[str, str]:
     return dict(os.environ) | {
         "TEMPORAL_ADDRESS": client.service_client.config.target_host,
         "TEMPORAL_NAMESPACE": client.namespace,
         "TASK_QUEUE": f"shutdown-{uuid.uuid4().hex[:8]}",
         "DATABASE_URL": own_database,
-        "BALLOT_KEY_FILE": str(ballot_key),
         "LOG_FORMAT": "json",
         "NOTIFY_CHANNEL": "log",
     }
