@@ -1,5 +1,7 @@
 """The ballot session's activities against the session's PostgreSQL (and the migration on SQLite), run
-through Temporal's ActivityEnvironment; offering a candidate signals a real workflow on the dev server."""
+through Temporal's ActivityEnvironment; offering a candidate signals a real workflow on the dev server. The
+session's keys are made, used and destroyed here as the workflow has them made: a committee of members whose
+counting keys this module makes and enrolls."""
 
 from __future__ import annotations
 
@@ -7,7 +9,6 @@ import asyncio
 import dataclasses
 import json
 import re
-import stat
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -18,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.script import ScriptDirectory
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 from temporalio import workflow
@@ -26,7 +28,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from activities.ballots import BallotActivities
+from activities.ballots import BallotActivities, open_signing_key
 from activities.db import create_engine
 from activities.migrate import alembic_config, upgrade_to_head
 from activities.persistence import PersistenceActivities
@@ -34,16 +36,20 @@ from activities.schema import (
     ballot_list_members,
     ballot_minutes,
     ballot_participation,
+    ballot_session_secrets,
     ballot_sessions,
+    counting_shares,
     notifications,
 )
 from domain.ballot_messages import (
     JOIN_LIST_UPDATE,
+    AnonymousBallot,
     CountRequest,
     CountResult,
+    KeyShare,
     MinutesEntry,
     Participation,
-    SealedBallot,
+    SessionKeys,
     SessionMinutes,
     SessionPhase,
     SessionRow,
@@ -56,15 +62,29 @@ from domain.ballots import (
     Electorate,
     Voter,
     council_outcomes,
-    make_receipt,
+    eligible_members,
 )
 from domain.catalog import policy_set
+from domain.committee import conflict_classes
 from domain.nomination import Nomination, workflow_id_for
 from domain.notices import NotificationDraft
 from domain.records import NominationRow, StageEventRow, TransitionRecord
 from domain.stages import Stage
 from domain.voting import Tally
-from runtime.sealing import generate_private_key, public_key_info, seal_ballot
+from runtime.ballots import enroll_counting_key
+from runtime.codec import load_keyring
+from security import blind
+from security.committee import decrypt_share, generate_counting_key, share_commitment
+from security.credentials import VoterCredential, finish, prepare_request
+from security.sealing import (
+    b64,
+    class_message,
+    generate_private_key,
+    public_key_info,
+    receipt_of,
+    seal_ballot,
+    token_message,
+)
 from tests.factories import POLICY_VERSION, nomination_data
 
 pytestmark = pytest.mark.integration
@@ -72,7 +92,15 @@ pytestmark = pytest.mark.integration
 HANOI = timezone(timedelta(hours=7))
 POLICY = policy_set(POLICY_VERSION)
 CHOICE_WORD = re.compile(r"\b(FOR|AGAINST|ABSTAIN)\b")
-BALLOT_TABLES = {"ballot_sessions", "ballot_participation", "ballot_minutes", "ballot_list_members"}
+BALLOT_TABLES = {
+    "ballot_sessions",
+    "ballot_participation",
+    "ballot_minutes",
+    "ballot_list_members",
+    "counting_keys",
+    "ballot_session_secrets",
+    "counting_shares",
+}
 SCOPE = f"T{uuid.uuid4().hex[:8].upper()}"  # this module's sessions stay out of the real BTP council's way
 
 
@@ -159,13 +187,8 @@ def aware(moment: datetime) -> datetime:
 
 
 @pytest.fixture(scope="module")
-def key_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("ballot-key") / "state" / "ballot-key.pem"
-
-
-@pytest.fixture(scope="module")
-def ballots(own_engine: AsyncEngine, client: Client, key_path: Path) -> BallotActivities:
-    return BallotActivities(own_engine, client, key_path=key_path)
+def ballots(own_engine: AsyncEngine, client: Client) -> BallotActivities:
+    return BallotActivities(own_engine, client)
 
 
 # ---- the session register ------------------------------------------------------------------------------
@@ -476,116 +499,270 @@ async def test_snapshot_electorate_refuses_what_cannot_vote(
     assert mentions in str(raised.value)
 
 
-async def test_the_public_key_comes_from_a_private_key_file(ballots: BallotActivities, key_path: Path) -> None:
-    env = activity_env()
-    first = await env.run(ballots.ballot_public_key)
-    assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
-    assert await env.run(ballots.ballot_public_key) == first
-    # Another worker reading the same file publishes the same key.
-    assert await env.run(BallotActivities(ballots._engine, ballots._client, key_path).ballot_public_key) == first
-
-
-# ---- counting -----------------------------------------------------------------------------------------
+# ---- the session's keys, the credentials, counting ------------------------------------------------------
 
 VOTERS = tuple(Voter(id=f"btp.hd.tv-{n}", organisation="BTP") for n in "abcdefgh")
 A, B, C, D, E, F, G, H = (v.id for v in VOTERS)
+ELECTORATE = Electorate(voters=VOTERS)
+COMMITTEE = [A, B, C]
+COUNTING_KEYS: dict[str, Any] = {}
 
 
-async def sealed_session(ballots: BallotActivities) -> tuple[CountRequest, list[Candidate]]:
-    """A council round of 8 voters and 2 candidates (D is the first candidate's nominee): A, B and F vote
-    validly; C's choices were swapped between candidates, D voted on themself, E's slot holds A's ballot,
-    H sealed to another key; G did not vote."""
-    session_id = f"ballot-council-BTP-{uuid.uuid4().hex[:8]}"
-    public = await activity_env(session_id).run(ballots.ballot_public_key)
-    first, second = candidates = [
+def counting_key(member: str) -> Any:
+    if member not in COUNTING_KEYS:
+        COUNTING_KEYS[member] = generate_counting_key()
+    return COUNTING_KEYS[member]
+
+
+async def enroll_committee(engine: AsyncEngine) -> None:
+    for member in COMMITTEE:
+        await enroll_counting_key(engine, member, public_key_info(counting_key(member)).public_pem)
+
+
+def two_candidates() -> list[Candidate]:
+    """D is the first candidate's nominee: their class recuses on it."""
+    return [
         candidate(f"nomination-2026-BTP-{uuid.uuid4().hex[:6]}-1", nominee_actor_id=D),
         candidate(f"nomination-2026-BTP-{uuid.uuid4().hex[:6]}-2"),
     ]
-    c1, c2 = first.workflow_id, second.workflow_id
 
-    def seal(voter: str, choices: dict[str, Choice]) -> SealedBallot:
-        return seal_ballot(public, session_id, voter, choices)
 
-    swapped = seal(C, {c1: Choice.FOR, c2: Choice.AGAINST})
-    swapped = swapped.model_copy(
-        update={"sealed_choices": {c1: swapped.sealed_choices[c2], c2: swapped.sealed_choices[c1]}}
+async def made_keys(ballots: BallotActivities, candidates: list[Candidate]) -> tuple[str, SessionKeys, dict[str, str]]:
+    session_id = f"ballot-council-BTP-{uuid.uuid4().hex[:8]}"
+    await enroll_committee(ballots._engine)
+    classes, voter_class = conflict_classes(ELECTORATE, candidates, ConflictRule.NOMINEE_ONLY)
+    keys = await activity_env(session_id).run(ballots.prepare_session_keys, session_id, COMMITTEE, 2, classes)
+    return session_id, keys, voter_class
+
+
+async def credential(
+    ballots: BallotActivities, session_id: str, keys: SessionKeys, voter: str, class_id: str
+) -> VoterCredential:
+    request, pending = prepare_request(keys, session_id, 1, voter, class_id)
+    issue = await activity_env(session_id).run(
+        ballots.sign_credential, session_id, 1, voter, class_id, request.blinded_token, request.blinded_class
     )
-    from_a = seal(A, {c1: Choice.FOR, c2: Choice.FOR})
+    return finish(pending, issue)
+
+
+async def handed_in(engine: AsyncEngine, session_id: str, members: list[str]) -> list[KeyShare]:
+    """The members' shares as they hand them in: read from the database, decrypted with their own keys."""
+    async with engine.connect() as conn:
+        found = {
+            r.member_id: r.encrypted_share
+            for r in await conn.execute(sa.select(counting_shares).where(counting_shares.c.session_id == session_id))
+        }
+    shares = []
+    for member in members:
+        index, share = decrypt_share(counting_key(member), found[member])
+        shares.append(KeyShare(index=index, share=b64(share)))
+    return shares
+
+
+@dataclasses.dataclass
+class Round:
+    request: CountRequest
+    candidates: list[Candidate]
+    took_credential: list[str]
+    receipts: dict[str, str]  # whose ballot (known to this test only) -> receipt
+
+
+async def sealed_session(ballots: BallotActivities) -> Round:
+    """A council round of 8 voters and 2 candidates (D is the first candidate's nominee, class k01): A, B and F
+    cast valid ballots; C's sealed choices were swapped between candidates; D chose on the candidate their class
+    recuses on; E claims a class whose key did not sign their credential; H sealed to another key; G took no
+    credential. The count gets them in receipt order, with two of the committee's three shares."""
+    candidates = two_candidates()
+    c1, c2 = (c.workflow_id for c in candidates)
+    session_id, keys, voter_class = await made_keys(ballots, candidates)
+    plans: dict[str, dict[str, Choice | None]] = {
+        A: {c1: Choice.FOR, c2: Choice.FOR},
+        B: {c1: Choice.AGAINST, c2: Choice.ABSTAIN},
+        C: {c1: Choice.FOR, c2: Choice.AGAINST},
+        D: {c1: Choice.FOR, c2: Choice.FOR},
+        E: {c1: Choice.FOR, c2: Choice.FOR},
+        F: {c1: Choice.FOR, c2: Choice.AGAINST},
+        H: {c1: Choice.FOR, c2: Choice.FOR},
+    }
+    ballots_cast: list[AnonymousBallot] = []
+    receipts: dict[str, str] = {}
+    for voter, plan in plans.items():
+        held = await credential(ballots, session_id, keys, voter, voter_class[voter])
+        sealing, class_id = keys.sealing, held.class_id
+        if voter == H:
+            sealing = public_key_info(generate_private_key())
+        if voter == E:
+            class_id = "k01"  # E holds k00: the k00 signature does not verify under k01's key
+        sealed = seal_ballot(sealing, session_id, 1, held.token, plan, class_id, held.class_signature)
+        if voter == C:
+            sealed = sealed.model_copy(
+                update={"sealed_choices": {c1: sealed.sealed_choices[c2], c2: sealed.sealed_choices[c1]}}
+            )
+        ballots_cast.append(
+            AnonymousBallot(round=1, token=b64(held.token), token_signature=b64(held.token_signature), ballot=sealed)
+        )
+        receipts[voter] = receipt_of(session_id, 1, held.token)
+    order = sorted(range(len(ballots_cast)), key=lambda i: list(receipts.values())[i])
     request = CountRequest(
         session_id=session_id,
         round=1,
-        ballots={
-            A: from_a,
-            B: seal(B, {c1: Choice.AGAINST, c2: Choice.ABSTAIN}),
-            C: swapped,
-            D: seal(D, {c1: Choice.FOR, c2: Choice.FOR}),
-            E: from_a,
-            F: seal(F, {c1: Choice.FOR, c2: Choice.AGAINST}),
-            H: seal_ballot(public_key_info(generate_private_key()), session_id, H, {c1: Choice.FOR, c2: Choice.FOR}),
-        },
-        candidates=candidates,
-        electorate=Electorate(voters=VOTERS),
-        rule=ConflictRule.NOMINEE_ONLY,
+        ballots=[ballots_cast[i] for i in order],
+        shares=await handed_in(ballots._engine, session_id, [A, C]),
+        threshold=2,
+        classes=keys.classes,
+        members=eligible_members(ELECTORATE, candidates, ConflictRule.NOMINEE_ONLY),
     )
-    return request, candidates
+    return Round(request=request, candidates=candidates, took_credential=list(plans), receipts=receipts)
+
+
+async def test_the_session_keys_are_made_once_and_each_share_goes_to_its_member(
+    ballots: BallotActivities, own_engine: AsyncEngine
+) -> None:
+    candidates = two_candidates()
+    session_id, keys, voter_class = await made_keys(ballots, candidates)
+    assert (keys.committee, keys.threshold, len(keys.commitments)) == (COMMITTEE, 2, 3)
+    assert {c.class_id: c.excluded for c in keys.classes} == {"k00": [], "k01": [candidates[0].workflow_id]}
+    assert voter_class[D] == "k01" and voter_class[A] == "k00"
+    # A retry returns the keys the first attempt stored.
+    classes, _ = conflict_classes(ELECTORATE, candidates, ConflictRule.NOMINEE_ONLY)
+    again = await retried(activity_env(session_id)).run(ballots.prepare_session_keys, session_id, COMMITTEE, 2, classes)
+    assert again == keys
+    [secret] = await rows(own_engine, ballot_session_secrets, session_id)
+    assert secret["wrapped_sealing_key"] and secret["destroyed_at"] is None
+    # The signing keys rest encrypted under the codec key: the row alone is no key.
+    assert b"PRIVATE KEY" not in secret["issuer_private"]
+    with pytest.raises(ValueError):
+        serialization.load_der_private_key(secret["issuer_private"], password=None)
+    issuer = open_signing_key(load_keyring(), secret["codec_key_id"], session_id, "issuer", secret["issuer_private"])
+    assert public_key_info(issuer) == keys.issuer
+    # Each member's share is encrypted to their counting key, and matches the published commitment.
+    shares = await rows(own_engine, counting_shares, session_id)
+    assert sorted((s["member_id"], s["idx"]) for s in shares) == [(A, 1), (B, 2), (C, 3)]
+    for share in shares:
+        member = share["member_id"]
+        assert share["member_key_id"] == public_key_info(counting_key(member)).key_id
+        index, plain = decrypt_share(counting_key(member), share["encrypted_share"])
+        assert share_commitment(session_id, member, index, plain) == keys.commitments[index - 1]
+    # Nothing of the shares nor the keys in the log.
+    with capture_logs() as logs:
+        await retried(activity_env(session_id)).run(ballots.prepare_session_keys, session_id, COMMITTEE, 2, classes)
+    assert not [e for e in logs if any(s["encrypted_share"] in str(e) for s in shares)]
+
+
+async def test_a_committee_member_without_a_counting_key_is_refused_by_name(ballots: BallotActivities) -> None:
+    await enroll_committee(ballots._engine)
+    session_id = f"ballot-council-BTP-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(ApplicationError) as raised:
+        await activity_env(session_id).run(ballots.prepare_session_keys, session_id, [A, B, G], 2, {"k00": []})
+    assert (raised.value.type, raised.value.non_retryable) == ("CommitteeKeyMissing", True)
+    assert f"'{G}' chưa đăng ký khóa kiểm phiếu" in str(raised.value)
+    assert A not in str(raised.value)
+
+
+async def test_a_credential_is_blind_signed_under_the_issuer_and_the_class_keys(ballots: BallotActivities) -> None:
+    candidates = two_candidates()
+    session_id, keys, voter_class = await made_keys(ballots, candidates)
+    held = await credential(ballots, session_id, keys, D, voter_class[D])
+    assert held.class_id == "k01" and held.excluded == [candidates[0].workflow_id]
+    k01 = next(c for c in keys.classes if c.class_id == "k01")
+    assert blind.verify(keys.issuer.public_pem, token_message(session_id, 1, held.token), held.token_signature)
+    assert blind.verify(k01.key.public_pem, class_message(session_id, 1, held.token, "k01"), held.class_signature)
+    request, _ = prepare_request(keys, session_id, 1, A, "k00")
+    with pytest.raises(ApplicationError) as raised:
+        await activity_env(session_id).run(
+            ballots.sign_credential, session_id, 1, A, "k07", request.blinded_token, request.blinded_class
+        )
+    assert (raised.value.type, raised.value.non_retryable) == ("UnknownClass", True)
 
 
 async def test_open_and_count_tallies_the_valid_ballots_and_lists_the_spoiled(ballots: BallotActivities) -> None:
-    request, (first, second) = await sealed_session(ballots)
-    env = activity_env(request.session_id)
+    round_ = await sealed_session(ballots)
+    first, second = round_.candidates
+    env = activity_env(round_.request.session_id)
     with capture_logs() as logs:
-        result = await env.run(ballots.open_and_count, request)
+        result = await env.run(ballots.open_and_count, round_.request)
     assert result == CountResult(
         tallies={
             # D is conflicted on the first: 7 members; A, B, F counted.
             first.workflow_id: Tally(members=7, present=3, votes_for=2, votes_against=1),
             second.workflow_id: Tally(members=8, present=3, votes_for=1, votes_against=1),
         },
-        spoiled=[C, D, E, H],
+        spoiled=sorted(round_.receipts[v] for v in (C, D, E, H)),
     )
     assert result.tallies[second.workflow_id].abstaining == 1
     assert not CHOICE_WORD.search(result.model_dump_json())
-    assert not CHOICE_WORD.search(json.dumps(logs, default=str, ensure_ascii=False))
-    spoiled = {entry["voter"]: entry["reason"] for entry in logs if entry["event"] == "ballot_spoiled"}
-    assert set(spoiled) == {C, D, E, H}
-    assert "does not open" in spoiled[C] and "may not vote" in spoiled[D] and "sealed to key" in spoiled[H]
+    logged = json.dumps(logs, default=str, ensure_ascii=False)
+    assert not CHOICE_WORD.search(logged)
+    assert not [r for r in round_.receipts.values() if r.rpartition(":")[2] in logged]  # no receipt in the log
+    assert not [v.id for v in VOTERS if v.id in logged]  # nor any voter
+    reasons = sorted(entry["reason"] for entry in logs if entry["event"] == "ballot_spoiled")
+    assert len(reasons) == 4
+    assert any("does not open" in r for r in reasons)  # C's swapped choices
+    assert any("excluded for the ballot's conflict class but holds a choice" in r for r in reasons)  # D
+    assert any("conflict-class credential does not verify" in r for r in reasons)  # E
+    assert any("sealed to key" in r for r in reasons)  # H
     [summary] = [entry for entry in logs if entry["event"] == "ballots_counted"]
     assert (summary["ballots"], summary["counted"], summary["spoiled"]) == (7, 3, 4)
 
-    # A retry counts the same.
-    assert await retried(env).run(ballots.open_and_count, request) == result
+    # A retry counts the same; any two of the three shares do.
+    assert await retried(env).run(ballots.open_and_count, round_.request) == result
+    other_two = await handed_in(ballots._engine, round_.request.session_id, [B, C])
+    assert await env.run(ballots.open_and_count, round_.request.model_copy(update={"shares": other_two})) == result
 
 
-async def test_a_round_that_cannot_be_counted_is_not_retried(ballots: BallotActivities) -> None:
-    only = Voter(id="btp.hd.tv-x", organisation="BTP")
-    request = CountRequest(
-        session_id=f"ballot-council-BTP-{uuid.uuid4().hex[:8]}",
-        round=1,
-        ballots={},
-        candidates=[candidate("nomination-2026-BTP-self", nominee_actor_id=only.id)],
-        electorate=Electorate(voters=(only,)),
-        rule=ConflictRule.NOMINEE_ONLY,
-    )
+async def test_a_count_with_fewer_shares_than_the_threshold_does_not_run(ballots: BallotActivities) -> None:
+    round_ = await sealed_session(ballots)
+    one = round_.request.model_copy(update={"shares": round_.request.shares[:1]})
     with pytest.raises(ApplicationError) as raised:
-        await activity_env().run(ballots.open_and_count, request)
+        await activity_env().run(ballots.open_and_count, one)
     assert (raised.value.type, raised.value.non_retryable) == ("CountFailed", True)
+    assert "needs 2 shares, only 1 were handed in" in str(raised.value)
+    forged = [KeyShare(index=1, share=b64(b"\x01" * 32)), round_.request.shares[1]]
+    with pytest.raises(ApplicationError, match="do not unwrap this session's sealing key"):
+        await activity_env().run(ballots.open_and_count, round_.request.model_copy(update={"shares": forged}))
+
+
+async def test_destroyed_secrets_leave_nothing_to_sign_or_count_with(
+    ballots: BallotActivities, own_engine: AsyncEngine
+) -> None:
+    round_ = await sealed_session(ballots)
+    session_id = round_.request.session_id
+    env = activity_env(session_id)
+    await env.run(ballots.destroy_session_secrets, session_id)
+    await retried(env).run(ballots.destroy_session_secrets, session_id)
+    [secret] = await rows(own_engine, ballot_session_secrets, session_id)
+    assert secret["destroyed_at"] is not None
+    assert [secret[c] for c in ("wrapped_sealing_key", "issuer_private", "class_privates", "codec_key_id")] == [
+        None
+    ] * 4
+    assert SessionKeys.model_validate(secret["public_keys"]).committee == COMMITTEE  # the public halves stay
+    assert await rows(own_engine, counting_shares, session_id) == []
+    for run in (
+        env.run(ballots.open_and_count, round_.request),
+        env.run(ballots.sign_credential, session_id, 1, G, "k00", "AAAA", "AAAA"),
+        env.run(ballots.prepare_session_keys, session_id, COMMITTEE, 2, {"k00": []}),
+    ):
+        with pytest.raises(ApplicationError) as raised:
+            await run
+        assert (raised.value.type, raised.value.non_retryable) == ("SessionSecretsDestroyed", True)
 
 
 # ---- the minutes --------------------------------------------------------------------------------------
 
 
-def minutes_for(request: CountRequest, counted: CountResult, candidates: list[Candidate]) -> SessionMinutes:
+def minutes_for(round_: Round, counted: CountResult) -> SessionMinutes:
+    candidates = round_.candidates
     outcomes = council_outcomes(counted.tallies, candidates, lambda c: POLICY.council_policy(c.award_form))
     voted_at = datetime(2026, 3, 10, 10, 0, tzinfo=HANOI)
     return SessionMinutes(
-        session_id=request.session_id,
+        session_id=round_.request.session_id,
         kind=BallotSessionKind.COUNCIL,
         scope=SCOPE,
         meeting_ref="HD-2026-01",
-        round=request.round,
+        round=round_.request.round,
         policy_version=POLICY_VERSION,
         closed_at=datetime(2026, 3, 10, 17, 0, tzinfo=HANOI),
-        electorate_size=request.electorate.size,
+        electorate_size=ELECTORATE.size,
         entries=[
             MinutesEntry(
                 candidate=c,
@@ -596,26 +773,23 @@ def minutes_for(request: CountRequest, counted: CountResult, candidates: list[Ca
             for c in candidates
         ],
         participation=[
-            Participation(
-                voter_id=voter,
-                voted_at=voted_at + timedelta(minutes=i),
-                receipt=f"{request.session_id}:{make_receipt(request.session_id, voter, uuid.uuid4().hex)}",
-            )
-            for i, voter in enumerate(sorted(request.ballots))
+            Participation(voter_id=voter, voted_at=voted_at + timedelta(minutes=i))
+            for i, voter in enumerate(round_.took_credential)
         ],
         spoiled=len(counted.spoiled),
+        ballots_cast=len(round_.request.ballots),
     )
 
 
 async def record_a_counted_session(ballots: BallotActivities) -> tuple[SessionMinutes, ActivityEnvironment]:
-    request, candidates = await sealed_session(ballots)
-    env = activity_env(request.session_id)
+    round_ = await sealed_session(ballots)
+    env = activity_env(round_.request.session_id)
     await env.run(
         ballots.register_ballot_session,
-        session_row(request.session_id, SCOPE, SessionPhase.VOTING, candidates=2, electorate_size=8, voted=7),
+        session_row(round_.request.session_id, SCOPE, SessionPhase.VOTING, candidates=2, electorate_size=8, voted=7),
     )
-    counted = await env.run(ballots.open_and_count, request)
-    minutes = minutes_for(request, counted, candidates)
+    counted = await env.run(ballots.open_and_count, round_.request)
+    minutes = minutes_for(round_, counted)
     await env.run(ballots.record_ballot_minutes, minutes)
     return minutes, env
 
@@ -646,12 +820,14 @@ async def test_recording_the_minutes_twice_writes_each_row_once(
             entry.reason_vi,
             POLICY_VERSION,
         )
-        assert (aware(m["closed_at"]), m["spoiled"]) == (minutes.closed_at, 4)
+        assert (aware(m["closed_at"]), m["spoiled"], m["ballots_cast"]) == (minutes.closed_at, 4, 7)
 
     voted = await rows(own_engine, ballot_participation, minutes.session_id)
-    assert sorted((p["round"], p["voter_id"], p["receipt"], aware(p["voted_at"])) for p in voted) == [
-        (1, p.voter_id, p.receipt, p.voted_at) for p in minutes.participation
+    # Who took a credential and when; never a receipt.
+    assert sorted((p["round"], p["voter_id"], aware(p["voted_at"])) for p in voted) == [
+        (1, p.voter_id, p.voted_at) for p in minutes.participation
     ]
+    assert all(set(p) == {"session_id", "round", "voter_id", "voted_at"} for p in voted)
     [session] = await rows(own_engine, ballot_sessions, minutes.session_id)
     assert (session["phase"], session["electorate_size"], session["voted"]) == ("CLOSED", 8, 7)
 
@@ -784,10 +960,8 @@ async def test_the_ballot_migration_upgrades_and_downgrades_on_sqlite(tmp_path: 
     assert (await state())[1] == head
 
 
-async def test_register_and_minutes_are_idempotent_on_sqlite(
-    sqlite_engine: AsyncEngine, client: Client, key_path: Path
-) -> None:
-    ballots = BallotActivities(sqlite_engine, client, key_path=key_path)
+async def test_register_and_minutes_are_idempotent_on_sqlite(sqlite_engine: AsyncEngine, client: Client) -> None:
+    ballots = BallotActivities(sqlite_engine, client)
     minutes, env = await record_a_counted_session(ballots)
     await retried(env).run(ballots.record_ballot_minutes, minutes)
     await retried(env).run(
