@@ -1,7 +1,8 @@
 """The staff and operator CLI. Connection settings are the worker's (TEMPORAL_ADDRESS, ...).
 
-Exit codes: 0 done · 1 failure (e.g. no server) · 2 invalid input · 3 duplicate nomination ·
-4 action refused by the workflow (or a read outside the reader's scope) · 5 nomination not found ·
+Exit codes: 0 done · 1 failure (e.g. no server) · 2 invalid input · 3 duplicate (a nomination, session,
+decision, or another counting key enrolled already) · 4 action refused by the workflow (or a read outside the
+reader's scope) · 5 nomination not found ·
 7 no valid token. Reading (status, list, report, ballot status, decision export) takes the reader's token too.
 """
 
@@ -12,7 +13,8 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,9 +31,12 @@ from domain.stages import Stage
 from domain.voting import tally_errors
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+    from sqlalchemy.ext.asyncio import AsyncEngine
     from temporalio.client import Client
 
     from domain.access import ReadScope
+    from domain.ballot_messages import SessionStatus
     from runtime.auth import Identity
     from runtime.revocation import RevocationStore
     from runtime.settings import Settings
@@ -461,6 +466,7 @@ async def cmd_ballot_open(args: argparse.Namespace) -> int:
         policy_version=current_policy_version(date.today()),
         reminder_before_seconds=int(args.reminder_hours * 3600),
         runoff_seconds=int(args.runoff_hours * 3600),
+        committee=args.committee,
     )
     if deadline <= datetime.now(UTC):
         raise InvalidInput([FieldError(field="--deadline", message="must lie in the future")])
@@ -502,10 +508,125 @@ def read_choices(path: str) -> dict[str, Choice]:
 async def cmd_ballot_cast(args: argparse.Namespace) -> int:
     from runtime.ballots import cast
 
+    # Sealed here: the voter's one-time credential is blind-signed, then the ballot goes without their name.
     receipt = await cast(await _client(), args.session_id, args.actor, read_choices(args.ballot_file))
     print_json(receipt.model_dump(mode="json"))
     print(receipt.receipt)
     return EXIT_OK
+
+
+@asynccontextmanager
+async def _database() -> AsyncIterator[AsyncEngine]:
+    from activities.db import create_engine, default_database_url
+
+    engine = create_engine(_settings().database_url or default_database_url())
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+def _counting_key_file(args: argparse.Namespace) -> Path:
+    from security.committee import counting_key_path
+
+    return Path(args.key_file).expanduser() if args.key_file else counting_key_path(args.actor)
+
+
+def _load_counting_key(path: Path) -> RSAPrivateKey:
+    from security.committee import load_counting_key
+    from security.sealing import SealError
+
+    try:
+        return load_counting_key(path)
+    except SealError as err:
+        raise InvalidInput([FieldError(field="--key-file", message=str(err))]) from None
+
+
+async def cmd_ballot_enroll(args: argparse.Namespace) -> int:
+    """The member's counting key is made here and its private half never leaves this file; the engine keeps
+    the public half, to which each session encrypts the member's share of its key."""
+    from runtime.ballots import enroll_counting_key, enrolled_counting_key
+    from security.committee import generate_counting_key, save_counting_key
+    from security.sealing import public_key_info
+
+    path = _counting_key_file(args)
+    async with _database() as engine:
+        enrolled = await enrolled_counting_key(engine, args.actor)
+        if path.exists() and not args.replace:
+            mine = public_key_info(_load_counting_key(path))
+            if enrolled is not None and enrolled.key_id != mine.key_id:
+                raise CliError(
+                    EXIT_DUPLICATE,
+                    f"{args.actor} has counting key {enrolled.key_id} enrolled, not the key in {path} "
+                    f"({mine.key_id}); --replace makes a new key and enrolls it instead",
+                )
+            if enrolled is None:  # a file made by an enrolment cut short: enroll the key it holds
+                await enroll_counting_key(engine, args.actor, mine.public_pem)
+            print(f"counting key {mine.key_id} of {args.actor} is enrolled; private half in {path}")
+            print(mine.key_id)
+            return EXIT_OK
+        if enrolled is not None and not args.replace:
+            raise CliError(
+                EXIT_DUPLICATE,
+                f"{args.actor} has counting key {enrolled.key_id} enrolled already (in the inbox, or in another "
+                "file); --replace makes a new key and enrolls it instead",
+            )
+        kept = None
+        if path.exists():  # --replace: the old key still opens the shares issued to it before
+            old = public_key_info(_load_counting_key(path))
+            kept = path.with_name(f"{path.name}.{old.key_id}.replaced")
+            path.rename(kept)
+        key = generate_counting_key()
+        save_counting_key(path, key)  # first the private half on this side, then the public half enrolled
+        info = public_key_info(key)
+        await enroll_counting_key(engine, args.actor, info.public_pem, replace=args.replace)
+    print(f"counting key {info.key_id} of {args.actor} is enrolled; private half in {path} (keep it; mode 0600)")
+    if enrolled is not None:
+        where = f" ({kept})" if kept is not None else ""
+        print(
+            f"replaced key {enrolled.key_id}: the shares of sessions opened before are encrypted to it and open "
+            f"only with its private half{where} (`ballot hand-in --key-file`)"
+        )
+    print(info.key_id)
+    return EXIT_OK
+
+
+async def cmd_ballot_hand_in(args: argparse.Namespace) -> int:
+    """A counting committee member hands in their share once the round's voting is over (AWAITING_COUNT):
+    decrypted here with the member's counting key, it goes to the session alone."""
+    from runtime.ballots import hand_in
+    from runtime.nominations import ActionRefused
+
+    path = _counting_key_file(args)
+    if not path.exists():
+        message = f"no counting key at {path}; `ballot enroll` makes one (before the session opens)"
+        raise InvalidInput([FieldError(field="--key-file", message=message)])
+    key = _load_counting_key(path)
+    async with _database() as engine:
+        try:
+            status = await hand_in(await _client(), engine, args.session, args.actor, key)
+        except LookupError as err:  # no share for this actor: not a member, too early, or the session ended
+            raise ActionRefused(str(err)) from None
+    print_json(committee_summary(status))
+    needed = f" (cần {status.keys.threshold})" if status.keys else ""
+    print(
+        f"Ban kiểm phiếu: {status.shares_in}/{len(status.committee)} đã nộp mảnh khóa{needed}; "
+        f"phiên {status.phase.value}"
+    )
+    return EXIT_OK
+
+
+def committee_summary(status: SessionStatus) -> dict[str, Any]:
+    """What a status says of the count, without the keys' PEMs."""
+    return {
+        "session_id": status.session_id,
+        "phase": status.phase.value,
+        "round": status.round,
+        "ballots_cast": status.ballots_cast,
+        "committee": status.committee,
+        "shares_in": status.shares_in,
+        "threshold": status.keys.threshold if status.keys else None,
+    }
 
 
 async def cmd_ballot_status(args: argparse.Namespace) -> int:
@@ -515,7 +636,7 @@ async def cmd_ballot_status(args: argparse.Namespace) -> int:
     # Who voted is listed for the organisers only; a voter sees themselves, others the count (domain/access.py).
     client = await _client()
     status = await session_status(client, await _reader(args), args.session_id)
-    shown = status.model_dump(mode="json", exclude={"public_pem"})
+    shown = status.model_dump(mode="json", exclude={"keys"}) | committee_summary(status)
     if status.phase == SessionPhase.CLOSED:  # the minutes are in the audit chain: the anchor that pins it
         shown["audit_anchor"] = await _anchor_stamp()
     print_json(shown)
@@ -531,7 +652,7 @@ async def cmd_ballot_chair(args: argparse.Namespace) -> int:
         fields["new_deadline"] = parse_deadline(args.deadline)
     action = build_payload(ChairAction, **fields)
     status = await chair_action(await _client(), args.session_id, args.update, action)  # type: ignore[arg-type]
-    print_json(status.model_dump(mode="json", exclude={"public_pem"}))
+    print_json(status.model_dump(mode="json", exclude={"keys"}) | committee_summary(status))
     return EXIT_OK
 
 
@@ -541,7 +662,7 @@ async def cmd_ballot_decide_tie(args: argparse.Namespace) -> int:
 
     decision = build_payload(TieDecision, actor=args.actor, choose=args.choose)
     status = await decide_tie(await _client(), args.session_id, decision)  # type: ignore[arg-type]
-    print_json(status.model_dump(mode="json", exclude={"public_pem"}))
+    print_json(status.model_dump(mode="json", exclude={"keys"}) | committee_summary(status))
     return EXIT_OK
 
 
@@ -576,6 +697,13 @@ def add_ballot_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--deadline-hours", type=float)
     s.add_argument("--reminder-hours", type=float, default=24, help="remind non-voters this long before")
     s.add_argument("--runoff-hours", type=float, default=24, help="length of a runoff round after a tie")
+    s.add_argument(
+        "--committee",
+        action="append",
+        metavar="ACTOR",
+        help="a member of the counting committee (Ban kiểm phiếu), once per member; default: the policy's "
+        "(the body's first voting members). Each needs an enrolled counting key (`ballot enroll`)",
+    )
     s.set_defaults(run=cmd_ballot_open)
 
     s = bsub.add_parser("close-list", help="close the list of nominations and open the voting")
@@ -588,6 +716,30 @@ def add_ballot_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("ballot_file")
     s.add_argument("--actor", help=ACTOR_HELP)
     s.set_defaults(run=cmd_ballot_cast)
+
+    key_file_help = "the counting key's file (default: $TDKT_COUNTING_KEY_DIR or ~/.config/tdkt/counting-ACTOR.pem)"
+    s = bsub.add_parser(
+        "enroll",
+        help="a voting member makes their counting key here (private half in a local file, mode 0600) and "
+        "enrolls its public half; prints the key id",
+    )
+    s.add_argument("--key-file", help=key_file_help)
+    s.add_argument(
+        "--replace",
+        action="store_true",
+        help="make a new key in place of the enrolled one (the old file is kept beside it: shares of sessions "
+        "opened before open only with it)",
+    )
+    s.add_argument("--actor", help=ACTOR_HELP)
+    s.set_defaults(run=cmd_ballot_enroll)
+
+    s = bsub.add_parser(
+        "hand-in", help="a counting committee member hands in their share of the session key for the count"
+    )
+    s.add_argument("--session", required=True, help="the ballot session's id")
+    s.add_argument("--key-file", help=key_file_help)
+    s.add_argument("--actor", help=ACTOR_HELP)
+    s.set_defaults(run=cmd_ballot_hand_in)
 
     s = bsub.add_parser("status", help="turnout while voting; tallies once closed")
     s.add_argument("session_id")

@@ -422,10 +422,11 @@ async def test_every_human_action_needs_a_valid_token(cli_env: dict[str, str], t
 async def test_a_ballot_session_through_the_cli(
     cli_env: dict[str, str], client: Client, task_queue: str, tmp_path: Path
 ):
-    from domain.ballot_messages import BallotCast, BallotReceipt, PublicKeyInfo
-    from runtime.nominations import act
-    from runtime.sealing import seal_ballot
+    from runtime.ballots import cast_anonymous
+    from security.committee import counting_key_path
+    from security.sealing import TOKEN_BYTES
     from tests.integration.helpers import start, wait_for_stage
+    from tests.integration.test_ballot_sessions import anonymous_ballot, take_credential
 
     nomination = await start(client, task_queue, "BANG_KHEN_BO")
     await wait_for_stage(client, nomination.id, Stage.COUNCIL_REVIEW)
@@ -479,7 +480,7 @@ async def test_a_ballot_session_through_the_cli(
     receipt = cast.stdout.strip().splitlines()[-1]
     assert receipt.startswith(f"{session_id}:") and len(receipt.rpartition(":")[2]) == 64
     again = await cli(cli_env, "ballot", "cast", session_id, ballot_file(chair), "--actor", chair)
-    assert again.returncode == 4 and "already cast a ballot" in again.stderr
+    assert again.returncode == 4 and "already taken this round's ballot credential" in again.stderr
     bad = write(tmp_path, "bad.json", {"choices": {nomination.id: "YES"}})
     invalid = await cli(cli_env, "ballot", "cast", session_id, bad, "--actor", "btp.hd.uy-vien-1")
     assert invalid.returncode == 2 and f"choices.{nomination.id}" in invalid.stderr
@@ -488,27 +489,55 @@ async def test_a_ballot_session_through_the_cli(
     turnout = await session()
     assert turnout["voted"] == [chair] and turnout["results"] is None and turnout["counted_receipts"] is None
 
-    # uy-vien-2's ballot is sealed to the session's key but bound to another voter: it arrives, it won't open.
-    key = PublicKeyInfo(key_id=voting["key_id"], public_pem=voting["public_pem"])
-    sealed = seal_ballot(key, session_id, chair, {wf: Choice.FOR for wf in choices_of("btp.hd.uy-vien-2")})
-    spoiled = await act(
-        client,
-        session_id,
-        "cast_ballot",
-        BallotCast(voter="btp.hd.uy-vien-2", ballot=sealed),
-        result_type=BallotReceipt,
-    )
+    # uy-vien-2's ballot is sealed to the session's key but under another token: it arrives, it won't open.
+    current, credential = await take_credential(client, session_id, "btp.hd.uy-vien-2")
+    marks = {wf: Choice.FOR for wf in choices_of("btp.hd.uy-vien-2")}
+    crossed = anonymous_ballot(current, credential, marks, sealed_under=b"\x05" * TOKEN_BYTES)
+    spoiled = await cast_anonymous(client, session_id, crossed)
+
+    # No share is handed in while the voting is open; the committee is the council's first three members.
+    member = "btp.hd.uy-vien-1"
+    early = await cli(cli_env, "ballot", "hand-in", "--session", session_id, "--actor", member)
+    assert early.returncode == 4 and "only while AWAITING_COUNT; the session is VOTING" in early.stderr, early.stderr
 
     not_chair = await cli(cli_env, "ballot", "close", session_id, "--actor", "btp.hd.uy-vien-1")
     assert not_chair.returncode == 4 and "may not close the voting" in not_chair.stderr
     closing = await cli(cli_env, "ballot", "close", session_id, "--actor", chair)
     assert closing.returncode == 0, closing.stderr
+
+    # The round's voting is over: the count waits for 2 of the 3 members' shares.
+    for _ in range(100):
+        waiting = await session()
+        if waiting["phase"] == "AWAITING_COUNT":
+            break
+        await asyncio.sleep(0.1)
+    assert waiting["phase"] == "AWAITING_COUNT" and waiting["results"] is None
+    assert waiting["committee"] == ["btp.hd.chu-tich", "btp.hd.uy-vien-1", "btp.hd.uy-vien-2"]
+    assert (waiting["shares_in"], waiting["threshold"], waiting["ballots_cast"]) == (0, 2, 2)
+    hand_in = ["ballot", "hand-in", "--session", session_id]
+    # Someone off the committee holds no share; a member's share opens only with their own key.
+    stranger = await cli(cli_env, *hand_in, "--actor", SECRETARY, "--key-file", str(counting_key_path(chair)))
+    assert stranger.returncode == 4 and "holds no share" in stranger.stderr, stranger.stderr
+    wrong_key = await cli(cli_env, *hand_in, "--actor", member, "--key-file", str(counting_key_path(chair)))
+    assert wrong_key.returncode == 4 and "does not decrypt with this counting key" in wrong_key.stderr
+    no_file = await cli(cli_env, *hand_in, "--actor", member, "--key-file", str(tmp_path / "none.pem"))
+    assert no_file.returncode == 2 and "--key-file" in no_file.stderr
+    first = await cli(cli_env, *hand_in, "--actor", member)
+    assert first.returncode == 0, first.stderr
+    assert "Ban kiểm phiếu: 1/3 đã nộp mảnh khóa (cần 2)" in first.stdout, first.stdout
+    twice = await cli(cli_env, *hand_in, "--actor", member)
+    assert twice.returncode == 4 and "has already handed in their share" in twice.stderr
+    second = await cli(cli_env, *hand_in, "--actor", chair)
+    assert second.returncode == 0 and "Ban kiểm phiếu: 2/3 đã nộp mảnh khóa" in second.stdout, second.stderr
     for _ in range(100):
         closed = await session()
         if closed["phase"] == "CLOSED":
             break
         await asyncio.sleep(0.1)
     assert closed["phase"] == "CLOSED" and closed["counted_receipts"] == [receipt]
+    # The session's secrets went with its close: no share is left to hand in.
+    late_share = await cli(cli_env, *hand_in, "--actor", "btp.hd.uy-vien-2")
+    assert late_share.returncode == 4 and "holds no share" in late_share.stderr
     late = await cli(
         cli_env, "ballot", "cast", session_id, ballot_file("btp.hd.uy-vien-1"), "--actor", "btp.hd.uy-vien-1"
     )
@@ -526,3 +555,48 @@ async def test_a_ballot_session_through_the_cli(
     # One valid ballot of three: no quorum, so the nomination waits for the council's next meeting.
     entry = next(e for e in closed["results"] if e["candidate"]["workflow_id"] == nomination.id)
     assert entry["result"] == "NO_QUORUM" and not closed["quorum_met"]
+
+
+async def test_a_member_enrolls_a_counting_key_of_their_own(cli_env: dict[str, str], db_engine, tmp_path: Path):
+    """`ballot enroll` makes the key here (the private half stays in the file), enrolls its public half for the
+    token's actor only, never overwrites a key, and replaces one only when asked (--replace)."""
+    from runtime.ballots import enrolled_counting_key
+    from security.committee import load_counting_key
+    from security.sealing import public_key_info
+
+    actor = "btp.vutckt.pham-van-duc"  # on no counting committee: the other tests' sessions never need them
+    env = cli_env | {"TDKT_COUNTING_KEY_DIR": str(tmp_path / "keys")}
+    key_file = tmp_path / "keys" / f"counting-{actor}.pem"
+
+    someone_else = await cli(env, "ballot", "enroll", "--actor", CENTRAL, token=token_for(actor))
+    assert someone_else.returncode == 7 and "the token is for" in someone_else.stderr
+    assert await enrolled_counting_key(db_engine, actor) is None and not key_file.exists()
+
+    made = await cli(env, "ballot", "enroll", "--actor", actor)
+    assert made.returncode == 0, made.stderr
+    key_id = made.stdout.strip().splitlines()[-1]
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert public_key_info(load_counting_key(key_file)).key_id == key_id
+    enrolled = await enrolled_counting_key(db_engine, actor)
+    assert enrolled is not None and enrolled.key_id == key_id
+    # Again: the same key, nothing changed.
+    again = await cli(env, "ballot", "enroll", "--actor", actor)
+    assert again.returncode == 0 and again.stdout.strip().splitlines()[-1] == key_id
+    # The file lost (or the key enrolled elsewhere, e.g. in the browser): another key is refused...
+    key_file.rename(tmp_path / "kept.pem")
+    refused = await cli(env, "ballot", "enroll", "--actor", actor)
+    assert refused.returncode == 3 and f"counting key {key_id} enrolled already" in refused.stderr, refused.stderr
+    assert not key_file.exists() and (await enrolled_counting_key(db_engine, actor)).key_id == key_id  # type: ignore[union-attr]
+    # ...unless replacing it is asked for; the old key file, had it been here, is kept beside the new one.
+    (tmp_path / "kept.pem").rename(key_file)
+    replaced = await cli(env, "ballot", "enroll", "--replace", "--actor", actor)
+    assert replaced.returncode == 0, replaced.stderr
+    new_id = replaced.stdout.strip().splitlines()[-1]
+    assert new_id != key_id and f"replaced key {key_id}" in replaced.stdout
+    assert (await enrolled_counting_key(db_engine, actor)).key_id == new_id  # type: ignore[union-attr]
+    kept = tmp_path / "keys" / f"counting-{actor}.pem.{key_id}.replaced"
+    assert public_key_info(load_counting_key(kept)).key_id == key_id
+    # A key file of another actor's (or any other) is not theirs to enroll while theirs is enrolled.
+    other = tmp_path / "other.pem"
+    elsewhere = await cli(env, "ballot", "enroll", "--key-file", str(other), "--actor", actor)
+    assert elsewhere.returncode == 3 and other.exists() is False
