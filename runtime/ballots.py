@@ -31,6 +31,7 @@ from domain.ballot_messages import (
     CredentialRequest,
     ListClosing,
     MemberShare,
+    SessionPhase,
     SessionStart,
     SessionStatus,
     ShareHandIn,
@@ -206,7 +207,7 @@ async def cast(
     class recuses), and the ballot cast with no identity. The ballot is checked before the credential is
     taken, so a ballot refused here costs the voter nothing."""
     status = await session_status(client, session_id)
-    if status.keys is None:
+    if status.keys is None or status.phase != SessionPhase.VOTING:
         raise ActionRefused(f"ballot session {session_id} is {status.phase.value}: voting is not open")
     held = await voter_class(client, session_id, voter)
     sealed_choices = _ballot_choices(status, voter, choices, held.excluded)
