@@ -1388,6 +1388,12 @@ def create_app(
         inbox_router(svc.client, svc.task_queue, svc.keyring, engine=svc.engine, revocations=svc.revocations),
         include_in_schema=False,
     )
+    # The inbox's scripts (the ballot is sealed in the voter's browser) and the vendored RFC 9474 library.
+    from fastapi.staticfiles import StaticFiles
+
+    from api.inbox import STATIC_DIR
+
+    app.mount("/inbox/static", StaticFiles(directory=STATIC_DIR), name="inbox-static")
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

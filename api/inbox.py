@@ -4,9 +4,16 @@
   verified with runtime.auth and kept in an HttpOnly, SameSite=Strict cookie scoped to ``/inbox``. Every
   page verifies it again (an expired or rotated-out token sends the user back to the sign-in form).
 * **Voters** (council members, bloc representatives) see the ballot sessions in phase VOTING that await
-  their ballot, each nomination's summary, and cast one ballot (FOR / AGAINST / ABSTAIN per nomination;
-  those they are conflicted on are shown but not votable). The choices are sealed here, server-side, with
-  runtime.ballots.cast, exactly as the CLI does; the receipt is shown after casting.
+  their ballot, each nomination's summary, and vote (FOR / AGAINST / ABSTAIN per nomination; those they are
+  conflicted on are shown as not taking part). The ballot is made in the voter's browser (api/static/ballot.js):
+  it takes a one-time credential through this inbox (blind signatures: the session learns who took one, never
+  the token), seals every choice there with Web Crypto, and casts the sealed, anonymous ballot to the JSON API
+  with no cookie and no token. This server never receives a choice: a form post of choices is refused.
+* **The counting committee** (Ban kiểm phiếu) enrol a counting key made in their browser (non-extractable, kept
+  in IndexedDB; only the public half is sent) and, when a session awaits the count, hand in their share of its
+  key, decrypted in the browser (api/static/counting.js).
+* **Receipts** are checked without the cookie (the receipt rides in the page's fragment and a cookie-less
+  request), so the inbox cannot tie a receipt to whoever holds it.
 * **Unit staff** see their ministry's nominations and stages (a UNIT_STAFF grant is scoped to a ministry and
   the roster names no unit inside it, so the ministry is the finest scope the data can tell apart). **Council
   secretaries** see their council's sessions with turnout and the ministry's overdue nominations (``StageDueAt``
@@ -30,17 +37,19 @@ opens only for those who may read the session, and a dossier's details only for 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl, quote
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
@@ -48,7 +57,7 @@ from temporalio.client import Client
 from activities.roster_store import read_actor
 from activities.schema import ballot_sessions
 from domain.access import ReadScope, may_read_session, nothing_readable_error, session_refusal
-from domain.ballot_messages import SessionPhase, SessionStart, SessionStatus
+from domain.ballot_messages import CredentialRequest, SessionPhase, SessionStart, SessionStatus, ShareHandIn
 from domain.ballots import (
     VOTER_ROLE,
     BallotSessionKind,
@@ -60,6 +69,7 @@ from domain.ballots import (
     conflicted,
     natural_conflict_rule,
 )
+from domain.calendar import VIETNAM_TZ
 from domain.catalog import policy_sets
 from domain.messages import NominationStart
 from domain.roster import CENTRAL_SCOPE, DECISION_CLERKS, Actor, Role, RosterSnapshot
@@ -69,6 +79,7 @@ from runtime import ballots as ballot_ops
 from runtime import nominations as nomination_ops
 from runtime.auth import AuthError, Identity, Keyring, verify_token
 from runtime.revocation import RevocationStore, RevocationUnavailable, TokenRevoked
+from security.sealing import SealError
 from workflows.search_attributes import MINISTRY, NOMINATION_STAGE, STAGE_DUE_AT
 
 ClientFactory = Callable[[], Awaitable[Client]]
@@ -78,17 +89,35 @@ Clock = Callable[[], datetime]
 COOKIE = "tdkt_inbox_token"
 PREFIX = "/inbox"
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+STATIC_DIR = Path(__file__).with_name("static")  # served at /inbox/static by api/app.py
+
+
+def vn_time(moment: datetime) -> str:
+    """A moment as Vietnam's clocks show it."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(VIETNAM_TZ).strftime("%d/%m/%Y %H:%M") + " (giờ Việt Nam)"
+
+
+TEMPLATES.env.filters["vn_time"] = vn_time
 CHOICE_LABELS_VI = {Choice.FOR: "Đồng ý", Choice.AGAINST: "Không đồng ý", Choice.ABSTAIN: "Không biểu quyết"}
 PHASE_LABELS_VI = {
     SessionPhase.COLLECTING: "Đang lập danh sách",
     SessionPhase.VOTING: "Đang bỏ phiếu",
     SessionPhase.AWAITING_CHAIR: "Chờ Chủ tịch quyết định (chưa đủ số)",
+    SessionPhase.AWAITING_HEAD: "Chờ Khối trưởng quyết định (phiếu ngang nhau)",
+    SessionPhase.AWAITING_COUNT: "Chờ Ban kiểm phiếu nộp mảnh khóa",
     SessionPhase.CLOSED: "Đã kết thúc",
     SessionPhase.CANCELLED: "Đã hủy",
 }
 KEEPER_ROLE = {BallotSessionKind.COUNCIL: Role.COUNCIL_SECRETARY, BallotSessionKind.BLOC: Role.BLOC_HEAD}
 MAX_ROWS = 500
 MAX_FORM_BYTES = 1024 * 1024
+MAX_JSON_BYTES = 64 * 1024
+SEALED_ONLY_VI = (
+    "Hộp việc chỉ nhận phiếu đã niêm phong: lựa chọn được niêm phong (mã hóa) trong trình duyệt của người bỏ "
+    "phiếu và gửi đi không kèm tên; máy chủ hộp việc không nhận lựa chọn nào."
+)
 STATUS_CONCURRENCY = 16
 STATUS_TIMEOUT_S = 5.0
 MAX_CACHED_SESSIONS = 1000
@@ -294,7 +323,9 @@ def inbox_router(
             if awaits_ballot(actor, identity.actor, s, rec)
             and may_read_session(scope, s.kind, s.scope, electorate_ids(rec))
         ]
-        if nothing_readable_error(scope) is not None and not awaiting:  # a refusal, not an empty inbox
+        # Sessions whose count waits for this member of their counting committee (Ban kiểm phiếu).
+        counting = [s for s in sessions if s.phase == SessionPhase.AWAITING_COUNT and identity.actor in s.committee]
+        if nothing_readable_error(scope) is not None and not awaiting and not counting:  # a refusal, not empty
             why = "không có vai trò nào trong" if scope.on_roster else "không có trong"
             text = f"Tài khoản {identity.actor} {why} danh sách cán bộ nên không được xem hồ sơ hay phiên bỏ phiếu nào."
             return forbidden(request, identity, text)
@@ -321,6 +352,7 @@ def inbox_router(
             identity=identity,
             actor=actor,
             awaiting=awaiting,
+            counting=counting,
             kept=kept,
             overdue=list({row["workflow_id"]: row for row in overdue}.values()),
             central_rows=central_rows,
@@ -338,62 +370,187 @@ def inbox_router(
         identity = who(request)
         if identity is None:
             return to_sign_in()
-        return await render_ballot(request, identity, session_id, error=None, chosen={})
+        return await render_ballot(request, identity, session_id)
 
     @router.post("/sessions/{session_id}", response_class=HTMLResponse)
-    async def cast_ballot(request: Request, session_id: str) -> Response:
+    async def plain_ballot_refused(request: Request, session_id: str) -> Response:
+        """A form post of choices in clear (a page without its script, or anything else posting): refused
+        unread. Ballots are sealed in the voter's browser and cast to the JSON API, never through here."""
+        del session_id
+        return page(
+            request,
+            "message.html",
+            status_code=422,
+            identity=who(request),
+            title="Phiếu không được nhận",
+            text=SEALED_ONLY_VI,
+        )
+
+    # ---- the voter's credential (JSON for api/static/ballot.js) ------------------------------------------
+
+    @router.get("/sessions/{session_id}/credential")
+    async def credential_info(request: Request, session_id: str) -> Response:
+        """The session's public keys and the signed-in voter's conflict class (the key its class message is
+        blinded under, and the candidates the voter recuses on)."""
+        identity = who(request)
+        if identity is None:
+            return json_error(401, "Phiên đăng nhập đã hết hạn; vui lòng đăng nhập lại.")
+
+        async def answer() -> Response:
+            c = await client()
+            current = await ballot_ops.session_status(c, session_id)
+            if current.phase != SessionPhase.VOTING or current.keys is None:
+                return json_error(409, f"Phiên {session_id} không trong thời gian bỏ phiếu.")
+            try:
+                voter_class = await ballot_ops.voter_class(c, session_id, identity.actor)
+            except nomination_ops.ActionRefused as err:
+                return json_error(403, str(err))
+            return JSONResponse(
+                {
+                    "session_id": session_id,
+                    "round": current.round,
+                    "phase": current.phase.value,
+                    "conflict_class": voter_class.model_dump(mode="json"),
+                    "keys": current.keys.model_dump(mode="json"),
+                }
+            )
+
+        return await as_json(answer)
+
+    @router.post("/sessions/{session_id}/credentials")
+    async def request_credential(request: Request, session_id: str) -> Response:
+        """The signed-in voter's one-time credential: the two blinded messages go to the session (which
+        records that this voter took one) and its blind signatures come back."""
+        identity = who(request)
+        if identity is None:
+            return json_error(401, "Phiên đăng nhập đã hết hạn; vui lòng đăng nhập lại.")
+
+        async def answer() -> Response:
+            asking = await json_body(request, CredentialRequest, voter=identity.actor, channel="API")
+            issued = await ballot_ops.request_credential(await client(), session_id, asking)
+            return JSONResponse(issued.model_dump(mode="json"))
+
+        return await as_json(answer)
+
+    # ---- the counting committee (Ban kiểm phiếu) -----------------------------------------------------------
+
+    @router.get("/counting-key", response_class=HTMLResponse)
+    async def counting_key_page(request: Request) -> Response:
         identity = who(request)
         if identity is None:
             return to_sign_in()
-        chosen: dict[str, Choice] = {}
-        for key, value in await form_fields(request):
-            if key.startswith("choice:") and value in Choice.__members__:
-                chosen[key.removeprefix("choice:")] = Choice(value)
-        c = await client()
         try:
-            current = await ballot_ops.session_status(c, session_id)
+            enrolled = await ballot_ops.enrolled_counting_key(database(), identity.actor)
+        except SQLAlchemyError:
+            return roster_unavailable(request)
+        return page(request, "counting_key.html", identity=identity, enrolled_key=enrolled.key_id if enrolled else None)
+
+    @router.post("/counting-key")
+    async def enroll_counting_key(request: Request) -> Response:
+        """The public half of the counting key the signed-in actor's browser made (SPKI PEM)."""
+        identity = who(request)
+        if identity is None:
+            return json_error(401, "Phiên đăng nhập đã hết hạn; vui lòng đăng nhập lại.")
+
+        async def answer() -> Response:
+            body = await json_body(request, CountingKeyEnrolment)
+            try:
+                key_id = await ballot_ops.enroll_counting_key(
+                    database(), identity.actor, body.public_pem, replace=body.replace
+                )
+            except SealError as err:
+                return json_error(422, f"public_pem: {err}")
+            except ballot_ops.DuplicateEnrollment as err:
+                return json_error(409, str(err))
+            return JSONResponse({"actor": identity.actor, "key_id": key_id})
+
+        return await as_json(answer)
+
+    @router.get("/sessions/{session_id}/hand-in", response_class=HTMLResponse)
+    async def hand_in_page(request: Request, session_id: str) -> Response:
+        identity = who(request)
+        if identity is None:
+            return to_sign_in()
+        try:
+            current = await ballot_ops.session_status(await client(), session_id)
         except nomination_ops.NominationNotFound:
             return page(
                 request, "message.html", status_code=404, title="Không tìm thấy phiên bỏ phiếu", text=session_id
             )
-        try:
-            actor = await person(identity.actor)
-        except SQLAlchemyError:
-            return roster_unavailable(request)
-        record = await session_record(c, current)
-        if not awaits_ballot(actor, identity.actor, current, record):
-            error = "Phiên này không chờ phiếu của anh/chị."
-            return await render_ballot(request, identity, session_id, error=error, chosen=chosen, status_code=409)
-        rows = candidate_rows(current, identity.actor, actor, record)
-        votable = [cand.workflow_id for cand, blocked in rows if not blocked]
-        missing = [wf for wf in votable if wf not in chosen]
-        if missing:
-            error = f"Vui lòng chọn ý kiến cho tất cả {len(votable)} đề nghị (còn thiếu {len(missing)})."
-            return await render_ballot(request, identity, session_id, error=error, chosen=chosen, status_code=422)
-        ballot = {wf: chosen[wf] for wf in votable}
-        try:
-            receipt = await ballot_ops.cast(c, session_id, identity.actor, ballot)
-        except nomination_ops.ActionRefused as err:
-            error = f"Phiếu không được chấp nhận: {err}"
-            return await render_ballot(request, identity, session_id, error=error, chosen=chosen, status_code=409)
-        return RedirectResponse(f"{PREFIX}/receipt?r={quote(receipt.receipt, safe='')}", status_code=303)
+        if identity.actor not in current.committee:
+            text = f"Tài khoản {identity.actor} không thuộc Ban kiểm phiếu của phiên {session_id}."
+            return forbidden(request, identity, text)
+        return page(
+            request,
+            "hand_in.html",
+            identity=identity,
+            session=current,
+            threshold=current.keys.threshold if current.keys else "?",
+            phase_vi=PHASE_LABELS_VI,
+        )
 
-    @router.get("/receipt", response_class=HTMLResponse)
-    async def receipt_page(request: Request, r: str = "") -> Response:
+    @router.get("/sessions/{session_id}/share")
+    async def member_share(request: Request, session_id: str) -> Response:
+        """The signed-in member's share, encrypted to the counting key they enrolled."""
         identity = who(request)
         if identity is None:
-            return to_sign_in()
-        state: str | None = None
-        error = None
-        session_id = None
-        if r:
+            return json_error(401, "Phiên đăng nhập đã hết hạn; vui lòng đăng nhập lại.")
+
+        async def answer() -> Response:
+            current = await ballot_ops.session_status(await client(), session_id)
+            if identity.actor not in current.committee:
+                return json_error(403, f"Tài khoản {identity.actor} không thuộc Ban kiểm phiếu của phiên này.")
+            try:
+                share = await ballot_ops.member_share(database(), session_id, identity.actor)
+            except LookupError as err:
+                return json_error(409, str(err).strip("'\""))
+            return JSONResponse(share.model_dump(mode="json"))
+
+        return await as_json(answer)
+
+    @router.post("/sessions/{session_id}/shares")
+    async def hand_in_share(request: Request, session_id: str) -> Response:
+        """The signed-in member hands in the share their browser decrypted; the session checks it against
+        its commitment and counts once `threshold` shares are in."""
+        identity = who(request)
+        if identity is None:
+            return json_error(401, "Phiên đăng nhập đã hết hạn; vui lòng đăng nhập lại.")
+
+        async def answer() -> Response:
+            handing = await json_body(request, ShareHandIn, member=identity.actor, channel="API")
+            current = await ballot_ops.hand_in_share(await client(), session_id, handing)
+            return JSONResponse(
+                {
+                    "session_id": session_id,
+                    "phase": current.phase.value,
+                    "round": current.round,
+                    "shares_in": current.shares_in,
+                    "threshold": current.keys.threshold if current.keys else 0,
+                    "committee_size": len(current.committee),
+                }
+            )
+
+        return await as_json(answer)
+
+    # ---- receipts: checked without the cookie --------------------------------------------------------------
+
+    @router.get("/receipt", response_class=HTMLResponse)
+    async def receipt_page(request: Request) -> Response:
+        """The check form; the receipt rides in the fragment (#r=...), which the browser never sends."""
+        return page(request, "receipt.html", identity=None)
+
+    @router.get("/receipt-state")
+    async def receipt_state(r: str = "") -> Response:
+        """What became of a ballot, for whoever holds its receipt; reads no cookie (receipt.js sends none)."""
+
+        async def answer() -> Response:
             try:
                 session_id, state = await ballot_ops.check_receipt(await client(), r)
-            except (ValueError, nomination_ops.NominationNotFound) as err:
-                error = str(err)
-        return page(
-            request, "receipt.html", identity=identity, receipt=r, session_id=session_id, state=state, error=error
-        )
+            except ValueError as err:
+                return json_error(422, f"r: {err}")
+            return JSONResponse({"receipt": r.strip(), "session_id": session_id, "state": state.value})
+
+        return await as_json(answer)
 
     # ---- helpers -------------------------------------------------------------------------------------
 
@@ -401,10 +558,6 @@ def inbox_router(
         request: Request,
         identity: Identity,
         session_id: str,
-        *,
-        error: str | None,
-        chosen: dict[str, Choice],
-        status_code: int = 200,
     ) -> Response:
         c = await client()
         try:
@@ -427,15 +580,14 @@ def inbox_router(
         return page(
             request,
             "ballot.html",
-            status_code=status_code,
             identity=identity,
             session=current,
             rows=[(cand, blocked, d) for (cand, blocked), d in zip(rows, dossiers, strict=True)],
             already=already,
             may_vote=may_vote,
-            error=error,
-            chosen=chosen,
+            error=None,
             choices=list(CHOICE_LABELS_VI.items()),
+            api_base=request.scope.get("root_path", ""),
             phase_vi=PHASE_LABELS_VI,
         )
 
@@ -453,6 +605,70 @@ def inbox_router(
         )
 
     return router
+
+
+Body = TypeVar("Body", bound=BaseModel)
+
+
+class JsonRefusal(Exception):
+    """A JSON request refused before it reached the engine (its status and message)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def json_error(status: int, detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+class CountingKeyEnrolment(BaseModel):
+    """The public half of the counting key the member's browser made (SPKI PEM, RSA-OAEP-3072)."""
+
+    model_config = ConfigDict(extra="forbid")
+    public_pem: Annotated[str, StringConstraints(min_length=100, max_length=4096)]
+    replace: bool = False  # replace a key enrolled before (the shares of sessions opened before stay with it)
+
+
+async def json_body(request: Request, model: type[Body], **signed_in: str) -> Body:
+    """A JSON object read into `model`, with `signed_in`'s fields (who is acting, through which channel) set
+    from the cookie, never from the body. Only application/json: a cross-site form cannot send it without the
+    browser asking first, and the inbox's cookie is SameSite=Strict besides."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        raise JsonRefusal(415, "Chỉ nhận nội dung application/json.")
+    raw = await request.body()
+    if len(raw) > MAX_JSON_BYTES:
+        raise JsonRefusal(413, f"Nội dung quá lớn (tối đa {MAX_JSON_BYTES} byte).")
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise JsonRefusal(422, "body: không phải JSON") from None
+    if not isinstance(data, dict):
+        raise JsonRefusal(422, "body: cần một đối tượng JSON")
+    if named := sorted(set(data) & set(signed_in)):
+        raise JsonRefusal(422, f"{named[0]}: lấy từ tài khoản đang đăng nhập, không gửi trong nội dung")
+    try:
+        return model.model_validate(data | signed_in)
+    except ValidationError as err:
+        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in err.errors())
+        raise JsonRefusal(422, fields) from None
+
+
+async def as_json(answer: Callable[[], Awaitable[Response]]) -> Response:
+    """The engine's refusals as JSON errors the page shows: unknown session 404, a validator's refusal 409."""
+    try:
+        return await answer()
+    except JsonRefusal as err:
+        return json_error(err.status, err.detail)
+    except nomination_ops.NominationNotFound as err:
+        return json_error(404, f"Không tìm thấy phiên bỏ phiếu: {err}")
+    except nomination_ops.ActionRefused as err:
+        return json_error(409, str(err))
+    except ValidationError as err:
+        return json_error(422, "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()))
+    except SQLAlchemyError:
+        return json_error(503, "Cơ sở dữ liệu tạm thời không trả lời; vui lòng thử lại sau ít phút.")
 
 
 def electorate_ids(record: SessionRecord) -> frozenset[str]:

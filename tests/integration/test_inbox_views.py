@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
 import re
 import uuid
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ from temporalio.client import Client
 from activities.roster_store import load_roster
 from api import create_app
 from api.inbox import COOKIE, inbox_router
-from domain.ballot_messages import SessionPhase, SessionStart
+from domain.ballot_messages import SessionKeys, SessionPhase, SessionStart
 from domain.ballots import BallotSessionKind, ConflictRule
 from domain.messages import CentralApproval
 from domain.roster import Roster
@@ -34,8 +35,10 @@ from domain.stages import Stage
 from runtime import ballots as ballot_ops
 from runtime.auth import Keyring, issue_token
 from runtime.nominations import act
+from runtime.stand_in_committee import voting_actors
+from security.credentials import prepare_request
 from tests.asgi import call as asgi_call
-from tests.integration.helpers import CENTRAL, meeting, passing_tally, start, wait_for_stage
+from tests.integration.helpers import CENTRAL, enroll_counting_keys, meeting, passing_tally, start, wait_for_stage
 
 pytestmark = pytest.mark.integration
 
@@ -88,9 +91,11 @@ def web_roster(**replaced: dict[str, Any]) -> Roster:
 
 @pytest.fixture
 async def roster(db_engine: AsyncEngine) -> Roster:
-    """The fictional roster as it starts in every test (earlier tests may have loaded a changed one)."""
+    """The fictional roster as it starts in every test (earlier tests may have loaded a changed one), its voting
+    members' counting keys enrolled (a session's counting committee needs them to open)."""
     loaded = web_roster()
     await load_roster(db_engine, loaded)
+    await enroll_counting_keys(db_engine, voting_actors(loaded))
     return loaded
 
 
@@ -102,10 +107,12 @@ def app(client: Client, task_queue: str, db_engine: AsyncEngine) -> Any:
 # ---- a minimal ASGI client with the inbox's cookie ---------------------------------------------------------
 
 
-async def call(app: Any, method: str, url: str, actor_id: str, form: dict[str, str] | None = None) -> Any:
+async def call(
+    app: Any, method: str, url: str, actor_id: str, form: dict[str, str] | None = None, json_body: Any = None
+) -> Any:
     """One request as `actor_id` (signed in: the inbox's cookie); (status, headers, body text)."""
     headers = [("cookie", f"{COOKIE}={issue_token(RING, actor_id)}")]
-    body = None
+    body = json_body
     if form is not None:
         body = urlencode(form).encode()
         headers.append(("content-type", "application/x-www-form-urlencoded"))
@@ -190,10 +197,25 @@ async def voting_session(
     return handle.id
 
 
-async def cast_in_inbox(app: Any, session_id: str, voter: str, workflow_ids: Sequence[str]) -> tuple[int, str]:
-    form = {f"choice:{wf}": "FOR" for wf in workflow_ids}
-    status, headers, text = await call(app, "POST", f"/inbox/sessions/{quote(session_id)}", voter, form)
-    return status, headers.get("location", text)
+async def credential_in_inbox(app: Any, session_id: str, voter: str) -> tuple[int, Any]:
+    """The voter's one-time credential through the inbox's JSON endpoints, blinded as the ballot page does
+    (here by security.credentials): (status, answer) of the class lookup when it refuses, else of the request."""
+    url = f"/inbox/sessions/{quote(session_id)}"
+    status, _, text = await call(app, "GET", f"{url}/credential", voter)
+    if status != 200:
+        return status, json.loads(text)
+    info = json.loads(text)
+    keys = SessionKeys.model_validate(info["keys"])
+    request, _ = prepare_request(keys, session_id, info["round"], voter, info["conflict_class"]["class_id"])
+    body = {"round": request.round, "blinded_token": request.blinded_token, "blinded_class": request.blinded_class}
+    status, _, text = await call(app, "POST", f"{url}/credentials", voter, json_body=body)
+    return status, json.loads(text)
+
+
+async def voter_class_in_inbox(app: Any, session_id: str, voter: str) -> dict[str, Any]:
+    status, _, text = await call(app, "GET", f"/inbox/sessions/{quote(session_id)}/credential", voter)
+    assert status == 200, text
+    return dict(json.loads(text)["conflict_class"])
 
 
 # ---- 1. the roster is the database's, the electorate the session's ------------------------------------------
@@ -240,14 +262,29 @@ async def test_the_inbox_follows_the_database_roster_and_the_sessions_electorate
     status, _, ballot_page = await call(app, "GET", f"/inbox/sessions/{quote(session_id)}", "weba.hd.uy-vien-moi")
     assert status == 200 and "Phiên này không chờ phiếu của anh/chị" in ballot_page
     assert all(fieldsets(ballot_page).values())
-    status, _ = await cast_in_inbox(app, session_id, "weba.hd.uy-vien-moi", [nomination])
-    assert status == 409
+    status, refusal = await credential_in_inbox(app, session_id, "weba.hd.uy-vien-moi")
+    assert status == 403, refusal
+    # The voter is whoever is signed in: a body naming one is refused, naming the field.
+    asking = {"voter": "weba.hd.uy-vien-2", "round": 1, "blinded_token": "AAAA", "blinded_class": "AAAA"}
+    credentials = f"/inbox/sessions/{quote(session_id)}/credentials"
+    status, _, text = await call(app, "POST", credentials, "weba.hd.uy-vien-moi", json_body=asking)
+    assert status == 422 and json.loads(text)["detail"].startswith("voter:"), text
+    assert "weba.hd.uy-vien-moi" not in (await ballot_ops.session_status(client, session_id)).voted
 
     leaver = await inbox_html(app, "weba.hd.uy-vien-1")
     assert session_id in row_ids(section(leaver, "awaiting"), "data-session-id")
-    status, location = await cast_in_inbox(app, session_id, "weba.hd.uy-vien-1", [nomination])
-    assert status == 303 and location.startswith("/inbox/receipt?r="), location
+    status, issued = await credential_in_inbox(app, session_id, "weba.hd.uy-vien-1")
+    assert status == 200 and issued["excluded"] == [], issued
     assert "weba.hd.uy-vien-1" in (await ballot_ops.session_status(client, session_id)).voted
+    # A second credential in the round is the workflow's refusal, shown as such.
+    status, again = await credential_in_inbox(app, session_id, "weba.hd.uy-vien-1")
+    assert status == 409 and again["detail"], again
+
+    # Choices posted to the inbox are refused unread: ballots are sealed in the browser and cast anonymously.
+    form = {f"choice:{nomination}": "FOR"}
+    status, _, text = await call(app, "POST", f"/inbox/sessions/{quote(session_id)}", "weba.hd.uy-vien-2", form)
+    assert status == 422 and "chỉ nhận phiếu đã niêm phong" in text
+    assert "weba.hd.uy-vien-2" not in (await ballot_ops.session_status(client, session_id)).voted
 
 
 # ---- 2. the session's conflict rule ---------------------------------------------------------------------------
@@ -275,17 +312,16 @@ async def test_the_inbox_applies_the_sessions_own_conflict_rule(
     assert status == 200
     assert fieldsets(ballot_page)[nomination] is True
     assert "xung đột lợi ích" in ballot_page
-    status, _ = await cast_in_inbox(app, session_id, "webb.hd.uy-vien-2", [nomination])
-    assert status == 409
-    assert "webb.hd.uy-vien-2" not in (await ballot_ops.session_status(client, session_id)).voted
+    # The workflow agrees: the member's conflict class recuses on it (the ballot would carry RECUSE there).
+    assert (await voter_class_in_inbox(app, session_id, "webb.hd.uy-vien-2"))["excluded"] == [nomination]
 
     # The member from another ministry (WEBC, by the electorate) votes on it, and the workflow agrees.
     outsider = await inbox_html(app, "webb.hd.uy-vien-ngoai")
     assert session_id in row_ids(section(outsider, "awaiting"), "data-session-id")
     status, _, ballot_page = await call(app, "GET", url, "webb.hd.uy-vien-ngoai")
     assert fieldsets(ballot_page)[nomination] is False
-    status, location = await cast_in_inbox(app, session_id, "webb.hd.uy-vien-ngoai", [nomination])
-    assert status == 303, location
+    status, issued = await credential_in_inbox(app, session_id, "webb.hd.uy-vien-ngoai")
+    assert status == 200 and issued["excluded"] == [], issued
     assert "webb.hd.uy-vien-ngoai" in (await ballot_ops.session_status(client, session_id)).voted
 
 
