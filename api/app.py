@@ -1,9 +1,11 @@
 """The HTTP API: what the staff CLI (starter.py) does, over HTTP, for unit, council, bloc and central-board
 software. The OpenAPI document is served at ``/openapi.json`` (Swagger UI at ``/docs``).
 
-* **Who acts.** Every call but filing an objection carries a signed token (``Authorization: Bearer
-  <token>``, runtime.auth; the keys of ``TDKT_AUTH_KEYS``/``TDKT_AUTH_KEY_ID``, as the CLI's). The token's
-  actor is the actor of every action; the workflows' validators then check that actor's role again.
+* **Who acts.** Every call but filing an objection and casting a ballot carries a signed token
+  (``Authorization: Bearer <token>``, runtime.auth; the keys of ``TDKT_AUTH_KEYS``/``TDKT_AUTH_KEY_ID``, as the
+  CLI's). The token's actor is the actor of every action; the workflows' validators then check that actor's
+  role again. A ballot is cast with no token at all: its one-time blind-signed credential is its authority,
+  so nothing in the request names the voter.
 * **Errors** are problem details (RFC 9457, ``application/problem+json``): see api/problems.py.
 * **Idempotency.** ``Idempotency-Key`` on POST /nominations, /nominations:batch, /nominations:import,
   /ballot-sessions and /decisions, and on casting a ballot and filing an objection: see api/idempotency.py.
@@ -56,6 +58,10 @@ from api.models import (
     CancelBody,
     ChairBody,
     ConsultationBody,
+    CountingKeyBody,
+    CountingKeyEnrolled,
+    CredentialBody,
+    CredentialInfo,
     DecisionAccepted,
     DecisionBody,
     ExtendBody,
@@ -71,6 +77,8 @@ from api.models import (
     ResolutionBody,
     SessionOpenBody,
     SessionOpened,
+    ShareBody,
+    ShareReceipt,
     TieBody,
 )
 from api.problems import (
@@ -84,12 +92,16 @@ from api.problems import (
 from api.tokens import TokenRevocation, TokenRevocationBody
 from domain.access import ReadScope, SessionView
 from domain.ballot_messages import (
-    BallotCast,
+    AnonymousBallot,
     BallotReceipt,
     ChairAction,
+    CredentialIssue,
+    CredentialRequest,
     ListClosing,
+    MemberShare,
     SessionStart,
     SessionStatus,
+    ShareHandIn,
     TieDecision,
     session_workflow_id,
 )
@@ -120,6 +132,7 @@ from runtime import nominations as nomination_ops
 from runtime.auth import AuthError, Identity, Keyring, keyring_from_env, verify_token
 from runtime.revocation import RevocationStore, RevocationUnavailable, TokenRevoked
 from runtime.settings import Settings
+from security.sealing import SealError
 
 ClientFactory = Callable[[], Awaitable[Client]]
 M = TypeVar("M", bound=BaseModel)
@@ -153,6 +166,15 @@ Award nominations (thi đua – khen thưởng) as Temporal workflows: what `sta
 against the roster again. Filing an objection needs no token: anyone who gives a name and a contact may.
 A token can be revoked before it expires (POST /tokens/revoke with it, or `starter.py token revoke`); a revoked
 token is a 401 naming its id (`jti`), as it is to the CLI and the inbox.
+
+**Secret ballots.** A voter's client takes the session's keys and its conflict class
+(GET /ballot-sessions/{id}/credential), asks for a one-time credential with two blinded messages
+(POST /ballot-sessions/{id}/credentials, with the voter's token), seals the choices itself and casts the
+ballot with NO token (POST /ballot-sessions/{id}/ballots): the credential is the authority, and the API
+accepts only sealed ballots. The counting committee (Ban kiểm phiếu) enrolls counting keys
+(POST /counting-keys), and once the round's voting is over each member fetches their encrypted share
+(GET /ballot-sessions/{id}/share) and hands it in decrypted (POST /ballot-sessions/{id}/shares); the count
+runs when the threshold is reached.
 
 **Errors** are `application/problem+json` (RFC 9457) with `type`, `title`, `status`, `detail`, `instance`,
 and `errors: [{field, message}]` on 422. `type` URIs are served under `/problems/`.
@@ -1008,6 +1030,7 @@ async def open_session(
             deadline=deadline,
             policy_version=current_policy_version(date.today()),
             conflict_rule=body.conflict_rule,
+            committee=body.committee,
             reminder_before_seconds=int(body.reminder_hours * 3600),
             runoff_seconds=int(body.runoff_hours * 3600),
         )
@@ -1065,42 +1088,141 @@ async def close_list(session_id: SessionId, svc: Svc, who: Who, body: Acting | N
     )
 
 
+@sessions.get(
+    "/ballot-sessions/{session_id}/credential",
+    response_model=CredentialInfo,
+    summary="What a voter's client needs to vote: the session's keys and the voter's class",
+    responses={403: {}, 404: {}, 409: {}},
+)
+async def credential_info(session_id: SessionId, svc: Svc, who: Who) -> CredentialInfo:
+    """For the token's actor, a voter of this session while it is VOTING: the session's public keys (sealing,
+    issuer, the class keys, the counting committee) and the voter's conflict class — its key, under which the
+    class message is blinded, and the candidates the voter recuses on (sealed as RECUSE, code X). 403 for an
+    actor outside the session's electorate (the council's secretary included); 409 before voting opens."""
+    client = await svc.client()
+    status = await on_session(session_id, ballot_ops.session_status(client, session_id))
+    if status.keys is None:
+        raise ProblemError("action-refused", f"ballot session {session_id} is {status.phase.value}: no keys yet")
+    try:
+        voter_class = await on_session(session_id, ballot_ops.voter_class(client, session_id, who.actor))
+    except nomination_ops.ActionRefused as err:
+        raise ProblemError("forbidden", str(err)) from None
+    return CredentialInfo(
+        session_id=session_id, round=status.round, phase=status.phase, conflict_class=voter_class, keys=status.keys
+    )
+
+
+@sessions.post(
+    "/ballot-sessions/{session_id}/credentials",
+    response_model=CredentialIssue,
+    summary="A voter's one-time ballot credential (blind signatures)",
+    responses={403: {}, 404: {}, 409: {}},
+)
+async def request_credential(
+    session_id: SessionId, body: CredentialBody, svc: Svc, who: Who, idempotency_key: IdempotencyKey = None
+) -> Response:
+    """The token's actor, a voter of this round, sends two blinded messages (RFC 9474,
+    RSABSSA-SHA384-PSS-Deterministic): the token message under the issuer key and the class message under
+    the voter's class key. The answer holds both blind signatures; the voter's client unblinds them and casts
+    with POST /ballot-sessions/{id}/ballots, without any token. The session records that the voter took a
+    credential (turnout), never which ballot is theirs: it never sees the token. One credential per voter
+    and round (409 for a second); send an `Idempotency-Key` so that a lost answer can be had again."""
+
+    async def issue() -> Response:
+        request = payload(CredentialRequest, voter=who.actor, **body.model_dump())
+        client = await svc.client()
+        issued = await on_session(session_id, ballot_ops.request_credential(client, session_id, request))
+        return JSONResponse(issued.model_dump(mode="json"))
+
+    request_print = fingerprint("POST", f"/ballot-sessions/{session_id}/credentials", body.model_dump(mode="json"))
+    return await svc.idempotency.run(who.actor, idempotency_key, request_print, issue)
+
+
 @sessions.post(
     "/ballot-sessions/{session_id}/ballots",
     status_code=201,
     response_model=BallotReceipt,
-    summary="Cast a ballot",
-    responses={403: {}, 404: {}, 409: {}},
+    summary="Cast an anonymous sealed ballot (no token: the credential is the authority)",
+    responses={404: {}, 409: {}},
 )
 async def cast_ballot(
-    session_id: SessionId, body: BallotBody, svc: Svc, who: Who, idempotency_key: IdempotencyKey = None
+    session_id: SessionId, body: BallotBody, svc: Svc, idempotency_key: IdempotencyKey = None
 ) -> Response:
-    """One ballot per voter, final once cast (as a paper ballot in the box); the answer's `receipt` lets the
-    voter check later that it was counted (GET /receipts/{receipt}). Send an `Idempotency-Key`: if the answer
-    is lost, the same ballot with the same key answers the same receipt again (without it, the retry is
-    refused: the voter has voted).
+    """No bearer token is needed and none is read: the ballot's authority is its one-time credential (the
+    token and its blind signature under the session's issuer key, which only a voter of this round could
+    get), so nothing in this request names the voter. Send it without cookies or an Authorization header.
 
-    With `choices` this API seals them to the session's tally key (runtime.ballots.cast) before sending; a
-    voter's browser or client may instead seal them itself with the key GET /ballot-sessions/{id} publishes
-    and send `ballot`, so that no choice ever leaves the voter's device in clear."""
-    voter = actor_of(who, body)
+    The body is sealed on the voter's side (the inbox's page, `starter.py ballot cast`): a body with
+    `choices` in clear is refused with a 422 naming `choices`. The session refuses (409) a token whose
+    signature does not verify, a token used before (a second ballot), another round's token, a ballot not
+    covering the round's list or sealed to another key. The answer's `receipt` lets the voter check later
+    that the ballot was counted (GET /receipts/{receipt}). Send an `Idempotency-Key` (a random one: these
+    keys are no one's own): if the answer is lost, the same ballot with the same key answers the same
+    receipt again."""
+    ballot = AnonymousBallot.model_validate(body.model_dump())
 
     async def cast() -> Response:
         client = await svc.client()
-        if body.choices is not None:
-            receipt = await on_session(session_id, ballot_ops.cast(client, session_id, voter, body.choices))
-        else:
-            assert body.ballot is not None
-            sealed = payload(BallotCast, voter=voter, ballot=body.ballot)
-            receipt = await on_session(
-                session_id,
-                nomination_ops.act(client, session_id, "cast_ballot", sealed, result_type=BallotReceipt),
-            )
+        receipt = await on_session(session_id, ballot_ops.cast_anonymous(client, session_id, ballot))
         return JSONResponse(receipt.model_dump(mode="json"), status_code=201)
 
-    # Keyed: what the store keeps must not reveal the choices (api/idempotency.py).
+    # Keyed: what the store keeps must not reveal anything of the sealed content (api/idempotency.py).
     request_print = secret_fingerprint("POST", f"/ballot-sessions/{session_id}/ballots", body.model_dump(mode="json"))
-    return await svc.idempotency.run(who.actor, idempotency_key, request_print, cast)
+    return await svc.idempotency.run(ANONYMOUS, idempotency_key, request_print, cast)
+
+
+async def committee_member(svc: Services, session_id: str, member: str) -> SessionStatus:
+    """The session's status, for a member of its counting committee (403 naming the actor otherwise)."""
+    status = await on_session(session_id, ballot_ops.session_status(await svc.client(), session_id))
+    if member not in status.committee:
+        raise ProblemError(
+            "forbidden",
+            f"{member!r} is not on the counting committee (Ban kiểm phiếu) of {session_id}; it holds no share",
+        )
+    return status
+
+
+@sessions.get(
+    "/ballot-sessions/{session_id}/share",
+    response_model=MemberShare,
+    summary="A counting committee member's share, encrypted to their counting key",
+    responses={403: {}, 404: {}, 409: {}},
+)
+async def member_share(session_id: SessionId, svc: Svc, who: Who) -> MemberShare:
+    """For the token's actor, a member of the session's counting committee (403 otherwise): their share of the
+    key that wraps the session's sealing key, encrypted (RSA-OAEP-SHA256) to the counting key they enrolled
+    (`member_key_id`). Only the member's private key opens it; they hand it in with POST .../shares once the
+    round's voting is over. 409 before the session's keys are made (voting not yet open) or after they were
+    destroyed (the session ended)."""
+    await committee_member(svc, session_id, who.actor)
+    try:
+        return await ballot_ops.member_share(svc.engine(), session_id, who.actor)
+    except LookupError as err:
+        raise ProblemError("action-refused", str(err).strip("'\"")) from None
+
+
+@sessions.post(
+    "/ballot-sessions/{session_id}/shares",
+    response_model=ShareReceipt,
+    summary="A counting committee member hands in their share for the count",
+    responses={403: {}, 404: {}, 409: {}},
+)
+async def hand_in_share(session_id: SessionId, body: ShareBody, svc: Svc, who: Who) -> ShareReceipt:
+    """The token's actor, a member of the session's counting committee (403 otherwise), hands in their share,
+    decrypted on their side. Only while the session is AWAITING_COUNT (409 before: voting is still open);
+    a share that does not match the commitment published in the session's keys, or a second hand-in, is
+    refused (409). The count runs once `threshold` shares are in: the session's key is rebuilt in memory only."""
+    await committee_member(svc, session_id, who.actor)
+    handing = payload(ShareHandIn, member=who.actor, **body.model_dump())
+    status = await on_session(session_id, ballot_ops.hand_in_share(await svc.client(), session_id, handing))
+    return ShareReceipt(
+        session_id=session_id,
+        phase=status.phase,
+        round=status.round,
+        shares_in=status.shares_in,
+        threshold=status.keys.threshold if status.keys else 0,
+        committee_size=len(status.committee),
+    )
 
 
 async def _chair(svc: Services, session_id: str, update: str, action: ChairAction) -> SessionStatus:
@@ -1152,6 +1274,34 @@ async def decide_tie(session_id: SessionId, body: TieBody, svc: Svc, who: Who) -
     decision is kept in the minutes and the audit chain; the answer comes once the results have gone out."""
     decision = payload(TieDecision, actor=actor_of(who, body), choose=body.choose)
     return await on_session(session_id, ballot_ops.decide_tie(await svc.client(), session_id, decision))
+
+
+@sessions.post(
+    "/counting-keys",
+    status_code=201,
+    response_model=CountingKeyEnrolled,
+    summary="Enroll one's counting key (Ban kiểm phiếu)",
+    responses={200: {"model": CountingKeyEnrolled, "description": "this very key was enrolled before"}, 409: {}},
+)
+async def enroll_counting_key(body: CountingKeyBody, svc: Svc, who: Who) -> Response:
+    """The token's actor enrolls the public half of their own counting key (RSA-3072 SubjectPublicKeyInfo PEM,
+    RSA-OAEP-SHA256); the private half never leaves them. A session's counting committee member needs one
+    before the session opens: their share of the session's key is encrypted to it. The same key again answers
+    200; another key while one is enrolled is a 409 unless `replace` is true — and shares of sessions opened
+    before the replacement stay encrypted to the old key, which alone opens them."""
+    engine = svc.engine()
+    before = await ballot_ops.enrolled_counting_key(engine, who.actor)
+    try:
+        key_id = await ballot_ops.enroll_counting_key(engine, who.actor, body.public_pem, replace=body.replace)
+    except SealError as err:
+        raise invalid("public_pem", str(err)) from None
+    except ballot_ops.DuplicateEnrollment as err:
+        raise ProblemError("duplicate", str(err)) from None
+    same = before is not None and before.key_id == key_id
+    answer = CountingKeyEnrolled(
+        actor=who.actor, key_id=key_id, replaced=None if same or before is None else before.key_id
+    )
+    return JSONResponse(answer.model_dump(), status_code=200 if same else 201)
 
 
 @sessions.get(

@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from domain.ballot_messages import SealedBallot
-from domain.ballots import BallotSessionKind, Choice, ConflictRule, ReceiptState
+from domain.ballot_messages import AnonymousBallot, Base64, ConflictClass, SessionKeys, SessionPhase
+from domain.ballots import BallotSessionKind, ConflictRule, ReceiptState
 from domain.calendar import VIETNAM_TZ
 from domain.catalog import Authority
 from domain.decisions import DecisionNo
@@ -166,6 +166,13 @@ class SessionOpenBody(Acting):
     reminder_hours: float = Field(default=24, ge=0, le=24 * 366, description="remind non-voters this long before")
     runoff_hours: float = Field(default=24, gt=0, le=24 * 366, description="length of a runoff round after a tie")
     conflict_rule: ConflictRule | None = None
+    committee: list[ActorId] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=15,
+        description="the counting committee (Ban kiểm phiếu): voting members of the session's body, each with an "
+        "enrolled counting key; default: the policy's (the body's first voting members)",
+    )
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -190,26 +197,87 @@ class SessionOpened(BaseModel):
     status_url: str
 
 
-class BallotBody(Acting):
-    """One voter's ballot covering every nomination on the list (leave off those you have a conflict on).
+class BallotBody(AnonymousBallot):
+    """An anonymous ballot (no voter anywhere): the one-time `token` with its unblinded `token_signature` under
+    the session's issuer key, and the `ballot` sealed on the voter's side to the session's sealing key (every
+    candidate of the round; RECUSE, code X, on the candidates the voter's class excludes), its class credential
+    sealed inside. Byte formats: security/sealing.py and security/blind.py.
 
-    Either `choices` in clear — the API seals them to the session's tally key before anything is sent, so
-    Temporal's history and the database hold ciphertext only (the choices are in clear over this HTTPS
-    connection and in this process's memory for that moment) — or `ballot`, already sealed by the voter's
-    own browser or client with the key GET /ballot-sessions/{id} publishes (`key_id`, `public_pem`), the
-    scheme of runtime/sealing.py: RSA-OAEP-wrapped AES-GCM key, one byte per choice, bound to session,
-    voter and nomination; then this API never sees a choice."""
+    A body naming `choices` in clear is refused (422 naming `choices`): this API takes only a ballot the
+    voter's own client sealed, so no choice ever reaches it."""
 
-    choices: dict[str, Choice] | None = Field(default=None, description='{"<workflow id>": "FOR|AGAINST|ABSTAIN"}')
-    ballot: SealedBallot | None = None
+    @model_validator(mode="before")
+    @classmethod
+    def _sealed_only(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "choices" in data:
+            raise ValueError(
+                "choices: only sealed ballots are accepted; seal the choices on the voter's side "
+                "(the inbox's ballot page, `starter.py ballot cast`) and send `ballot`"
+            )
+        return data
 
-    @model_validator(mode="after")
-    def _one_form(self) -> BallotBody:
-        if (self.choices is None) == (self.ballot is None):
-            raise ValueError("choices: give choices (sealed here) or ballot (sealed by the voter), one of them")
-        if self.choices is not None and not self.choices:
-            raise ValueError("choices: at least one nomination")
-        return self
+
+class CredentialBody(BaseModel):
+    """The voter asks for this round's one-time credential: two blinded messages (RFC 9474,
+    RSABSSA-SHA384-PSS-Deterministic) — the token under the session's issuer key, the class message under the
+    voter's class key (GET /ballot-sessions/{id}/credential). The voter is the token's actor."""
+
+    model_config = ConfigDict(extra="forbid")
+    round: int = Field(ge=1, le=100)
+    blinded_token: Base64
+    blinded_class: Base64
+
+
+class CredentialInfo(BaseModel):
+    """What a voter's client needs to ask for a credential and to seal: the session's public keys, and the
+    voter's conflict class (its key, and the candidates the voter recuses on)."""
+
+    session_id: str
+    round: int
+    phase: SessionPhase
+    conflict_class: ConflictClass
+    keys: SessionKeys
+
+
+class CountingKeyBody(BaseModel):
+    """The token's actor enrolls the public half of their counting key: RSA-3072, SubjectPublicKeyInfo PEM,
+    used with RSA-OAEP-SHA256. The private half stays with them (a file for the CLI, a non-extractable key in
+    the browser for the inbox)."""
+
+    model_config = ConfigDict(extra="forbid")
+    public_pem: Annotated[str, StringConstraints(min_length=100, max_length=4096)]
+    replace: bool = Field(
+        default=False,
+        description="replace a key enrolled before (otherwise 409). Shares of sessions opened before the "
+        "replacement stay encrypted to the old key: only its private half opens them",
+    )
+
+
+class CountingKeyEnrolled(BaseModel):
+    actor: str
+    key_id: str
+    replaced: str | None = Field(default=None, description="the key id this enrolment replaced")
+
+
+class ShareBody(BaseModel):
+    """A counting committee member's share, decrypted on their side with their counting key (GET
+    /ballot-sessions/{id}/share): its index and the 32 share bytes in base64. The member is the token's actor."""
+
+    model_config = ConfigDict(extra="forbid")
+    index: int = Field(ge=1, le=15)
+    share: Base64
+
+
+class ShareReceipt(BaseModel):
+    """Where the count stands after a hand-in: `shares_in` of the committee's `committee_size`; the count runs
+    once `threshold` are in."""
+
+    session_id: str
+    phase: SessionPhase
+    round: int
+    shares_in: int
+    threshold: int
+    committee_size: int
 
 
 class ChairBody(Acting):

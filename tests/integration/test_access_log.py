@@ -59,3 +59,21 @@ def test_a_token_in_the_query_string_is_refused_and_not_logged(tmp_path):
     text = (tmp_path / "api.log").read_text(encoding="utf-8", errors="replace")
     assert '"GET /nominations?… HTTP/1.1" 401' in text, text  # the request was logged...
     assert SECRET not in text and "Nguy" not in text  # ...without its query
+
+
+def test_a_cast_ballot_is_logged_without_the_client_address():
+    import logging
+
+    from api.access_log import WithoutQueryString
+
+    def logged(path: str) -> str:
+        record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d', None, None)
+        record.args = ("10.1.2.3:5555", "POST", path, "1.1", 201)
+        assert WithoutQueryString().filter(record)
+        return record.getMessage()
+
+    assert logged("/ballot-sessions/ballot-council-BTP-HD-1/ballots") == (
+        '- - "POST /ballot-sessions/ballot-council-BTP-HD-1/ballots HTTP/1.1" 201'
+    )
+    # A credential request names its voter by token: its address stays, the ballot's is the one dropped.
+    assert logged("/ballot-sessions/ballot-council-BTP-HD-1/credentials").startswith("10.1.2.3:5555 - ")

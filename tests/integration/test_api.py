@@ -21,17 +21,19 @@ from activities.audit import DECISION_ISSUED
 from activities.schema import audit_log
 from api import create_app
 from api.idempotency import IdempotencyStore
-from domain.ballot_messages import PublicKeyInfo
+from domain.ballot_messages import CredentialIssue, SessionKeys
 from domain.ballots import Choice
 from domain.decisions import decision_workflow_id
 from domain.messages import NominationStart
 from runtime.auth import Keyring, issue_token
 from runtime.importer import COLUMN_BY_FIELD
 from runtime.nominations import started_input
-from runtime.sealing import seal_ballot
+from security.committee import decrypt_share, generate_counting_key
+from security.credentials import PendingCredential, VoterCredential, finish, prepare_request
+from security.sealing import SealError, b64, public_key_info, seal_ballot
 from tests.asgi import Reply, call
 from tests.factories import nomination_data
-from tests.integration.helpers import CENTRAL, PROPOSER, SECRETARY, passing_tally
+from tests.integration.helpers import CENTRAL, PROPOSER, SECRETARY, count_now, counting_key_of, passing_tally
 from tests.integration.test_import import PROPOSER as UNIT
 from tests.integration.test_import import fictional_rows, workflow_ids, write_csv, write_xlsx
 
@@ -127,8 +129,11 @@ async def test_the_openapi_document_is_published(app: Any) -> None:
         "/ballot-sessions/{session_id}": {"get"},
         **{
             f"/ballot-sessions/{{session_id}}/{a}": {"post"}
-            for a in ("close-list", "ballots", "close", "extend", "cancel")
+            for a in ("close-list", "credentials", "ballots", "shares", "close", "extend", "cancel")
         },
+        "/ballot-sessions/{session_id}/credential": {"get"},
+        "/ballot-sessions/{session_id}/share": {"get"},
+        "/counting-keys": {"post"},
         "/receipts/{receipt}": {"get"},
         "/decisions": {"post"},
         "/decisions/{decision_no}": {"get"},
@@ -156,9 +161,17 @@ async def test_the_openapi_document_is_published(app: Any) -> None:
         }
     assert "proposer" not in doc["components"]["schemas"]["Nomination"]["required"]
     assert {"type", "title", "status", "detail", "errors"} <= set(doc["components"]["schemas"]["Problem"]["properties"])
-    # Filing an objection needs no token; everything else does.
+    # Filing an objection and casting a ballot (its credential is its authority) need no token; all else does.
     assert "security" not in paths["/nominations/{workflow_id}/objections"]["post"]
-    assert paths["/ballot-sessions/{session_id}/ballots"]["post"]["security"] == [{"bearerAuth": []}]
+    cast_op = paths["/ballot-sessions/{session_id}/ballots"]["post"]
+    assert "security" not in cast_op and "401" not in cast_op["responses"]
+    assert {"404", "409", "422"} <= set(cast_op["responses"])
+    assert paths["/ballot-sessions/{session_id}/credentials"]["post"]["security"] == [{"bearerAuth": []}]
+    for path, method in (
+        ("/ballot-sessions/{session_id}/shares", "post"),
+        ("/ballot-sessions/{session_id}/share", "get"),
+    ):
+        assert {"401", "403", "404", "409"} <= set(paths[path][method]["responses"]), path
     assert "HTTPValidationError" not in doc["components"]["schemas"]
     for key in ("Idempotency-Key", "/problems/", "problem+json"):
         assert key in doc["info"]["description"]
@@ -522,6 +535,59 @@ async def test_only_the_secretary_or_chair_opens_a_council_session_through_the_a
     assert [e["field"] for e in assert_problem(elsewhere, 422, "invalid-input")["errors"]] == ["scope"]
 
 
+async def ask_credential(app: Any, session_id: str, voter: str) -> tuple[Reply, dict[str, Any], PendingCredential]:
+    """What the voter's client asks: the session's keys and the voter's class, then a credential for two
+    blinded messages (the token never leaves the client)."""
+    info = await call(app, "GET", f"/ballot-sessions/{session_id}/credential", headers=token(voter))
+    assert info.status == 200, info
+    found = dict(info.json())
+    keys = SessionKeys.model_validate(found["keys"])
+    request, pending = prepare_request(keys, session_id, found["round"], voter, found["conflict_class"]["class_id"])
+    body = {"round": request.round, "blinded_token": request.blinded_token, "blinded_class": request.blinded_class}
+    issued = await call(app, "POST", f"/ballot-sessions/{session_id}/credentials", body, token(voter))
+    return issued, found, pending
+
+
+def sealed_ballot(
+    session_id: str, found: dict[str, Any], credential: VoterCredential, choices: dict[str, str]
+) -> dict[str, Any]:
+    """The anonymous ballot a voter's client sends: every candidate sealed (RECUSE where its class recuses),
+    with the one-time token and its unblinded signature, and nothing that names the voter."""
+    keys = SessionKeys.model_validate(found["keys"])
+    marks: dict[str, Choice | None] = {wf: Choice(c) for wf, c in choices.items()} | dict.fromkeys(credential.excluded)
+    sealed = seal_ballot(
+        keys.sealing,
+        session_id,
+        found["round"],
+        credential.token,
+        marks,
+        credential.class_id,
+        credential.class_signature,
+    )
+    return {
+        "round": found["round"],
+        "token": b64(credential.token),
+        "token_signature": b64(credential.token_signature),
+        "ballot": sealed.model_dump(mode="json"),
+    }
+
+
+async def credential_and_ballot(app: Any, session_id: str, voter: str, choices: dict[str, str]) -> dict[str, Any]:
+    issued, found, pending = await ask_credential(app, session_id, voter)
+    assert issued.status == 200, issued
+    return sealed_ballot(session_id, found, finish(pending, CredentialIssue.model_validate(issued.json())), choices)
+
+
+async def hand_in_share(app: Any, session_id: str, member: str) -> Reply:
+    """A counting committee member's client: their encrypted share, decrypted with their own key, handed in."""
+    share = await call(app, "GET", f"/ballot-sessions/{session_id}/share", headers=token(member))
+    assert share.status == 200 and share.json()["member"] == member, share
+    index, plain = decrypt_share(counting_key_of(member), share.json()["encrypted_share"])
+    return await call(
+        app, "POST", f"/ballot-sessions/{session_id}/shares", {"index": index, "share": b64(plain)}, token(member)
+    )
+
+
 async def test_a_ballot_session_through_the_api(app: Any) -> None:
     workflow_id = await create(app, api_nomination())
     await wait_stage(app, workflow_id, "COUNCIL_REVIEW")
@@ -541,11 +607,17 @@ async def test_a_ballot_session_through_the_api(app: Any) -> None:
     no_deadline = {k: v for k, v in opening.items() if k != "deadline_hours"}
     no_deadline_reply = await call(app, "POST", "/ballot-sessions", no_deadline, token(SECRETARY))
     assert [e["field"] for e in assert_problem(no_deadline_reply, 422, "invalid-input")["errors"]] == ["deadline"]
+    # A counting committee of someone off the council is refused, naming the field.
+    off_council = {**opening, "meeting_ref": meeting + "-x", "committee": [MEMBERS[0], MEMBERS[1], CENTRAL]}
+    refused = await call(app, "POST", "/ballot-sessions", off_council, token(SECRETARY))
+    assert {e["field"] for e in assert_problem(refused, 422, "invalid-input")["errors"]} == {"committee"}
 
     collecting = await wait_session(
         app, session_id, lambda s: workflow_id in {c["workflow_id"] for c in s["candidates"]}
     )
     assert collecting["phase"] == "COLLECTING"
+    early = await call(app, "GET", f"/ballot-sessions/{session_id}/credential", headers=token(CHAIR))
+    assert_problem(early, 409, "action-refused")
     assert_problem(
         await call(app, "POST", f"/ballot-sessions/{session_id}/close-list", None, token(CHAIR)), 409, "action-refused"
     )
@@ -553,56 +625,155 @@ async def test_a_ballot_session_through_the_api(app: Any) -> None:
     assert voting.status == 200 and voting.json()["phase"] == "VOTING", voting
     status = voting.json()
     assert status["electorate_size"] == len(MEMBERS) and status["results"] is None
+    assert status["committee"] == list(MEMBERS) and status["keys"]["threshold"] == 2
     candidates = status["candidates"]
 
     def ballot(voter: str) -> dict[str, str]:
         return {c["workflow_id"]: "FOR" for c in candidates if c.get("nominee_actor_id") != voter}
 
-    receipts = []
-    for voter in MEMBERS[:2]:  # the API seals the choices
-        cast = await call(
-            app, "POST", f"/ballot-sessions/{session_id}/ballots", {"choices": ballot(voter)}, token(voter)
-        )
+    ballots = f"/ballot-sessions/{session_id}/ballots"
+    receipts, cast_bodies = [], {}
+    for voter in MEMBERS[:2]:  # sealed by the voter's own client; cast with no token at all
+        cast_bodies[voter] = await credential_and_ballot(app, session_id, voter, ballot(voter))
+        cast = await call(app, "POST", ballots, cast_bodies[voter])
         assert cast.status == 201, cast
         receipts.append(cast.json()["receipt"])
-    twice = await call(app, "POST", f"/ballot-sessions/{session_id}/ballots", {"choices": ballot(CHAIR)}, token(CHAIR))
-    assert_problem(twice, 409, "action-refused")
-    secretary = await call(
-        app, "POST", f"/ballot-sessions/{session_id}/ballots", {"choices": ballot(SECRETARY)}, token(SECRETARY)
+    # One credential per voter and round; a token casts once.
+    twice, _, _ = await ask_credential(app, session_id, CHAIR)
+    assert "already taken this round's ballot credential" in assert_problem(twice, 409, "action-refused")["detail"]
+    replayed = await call(app, "POST", ballots, cast_bodies[CHAIR])
+    assert "already cast its ballot" in assert_problem(replayed, 409, "action-refused")["detail"]
+    # A token no voter was given is refused; choices in clear never reach the session.
+    forged = cast_bodies[CHAIR] | {"token": b64(b"\x01" * 32)}
+    assert (
+        "token_signature" in assert_problem(await call(app, "POST", ballots, forged), 409, "action-refused")["detail"]
     )
-    assert "secretary" in assert_problem(secretary, 409, "action-refused")["detail"]
+    plain = await call(app, "POST", ballots, {"choices": ballot(MEMBERS[2])}, token(MEMBERS[2]))
+    problem = assert_problem(plain, 422, "invalid-input")
+    assert [e["field"] for e in problem["errors"]] == ["choices"] and "only sealed ballots" in problem["detail"]
+    # The council's secretary records the session and holds no credential; nor does anyone off the council.
+    for outsider in (SECRETARY, CENTRAL):
+        refused = await call(app, "GET", f"/ballot-sessions/{session_id}/credential", headers=token(outsider))
+        assert "no ballot credential class" in assert_problem(refused, 403, "forbidden")["detail"]
     pending = await call(app, "GET", f"/receipts/{receipts[0]}", headers=token(CHAIR))
     assert (
         pending.status == 200 and pending.json()["state"] == "SESSION_NOT_CLOSED" and pending.json()["counted"] is None
     )
     turnout = await call(app, "GET", f"/ballot-sessions/{session_id}", headers=token(CHAIR))
     assert turnout.json()["voted"] == sorted(MEMBERS[:2]) and turnout.json()["results"] is None
+    assert turnout.json()["ballots_cast"] == 2
 
-    # The last voter's own client seals the ballot with the published key: the API never sees a choice.
+    # The counting committee: a share is handed in only once the voting is over, by a member, once.
+    too_early = await hand_in_share(app, session_id, MEMBERS[1])
+    assert "only while AWAITING_COUNT" in assert_problem(too_early, 409, "action-refused")["detail"]
+    for outsider in (SECRETARY, CENTRAL):
+        share = await call(app, "GET", f"/ballot-sessions/{session_id}/share", headers=token(outsider))
+        assert "not on the counting committee" in assert_problem(share, 403, "forbidden")["detail"]
+        posted = await call(
+            app, "POST", f"/ballot-sessions/{session_id}/shares", {"index": 1, "share": b64(bytes(32))}, token(outsider)
+        )
+        assert_problem(posted, 403, "forbidden")
+
     last = MEMBERS[2]
-    key_info = PublicKeyInfo(key_id=turnout.json()["key_id"], public_pem=turnout.json()["public_pem"])
-    sealed = seal_ballot(key_info, session_id, last, {wf: Choice(c) for wf, c in ballot(last).items()})
-    cast = await call(
-        app, "POST", f"/ballot-sessions/{session_id}/ballots", {"ballot": sealed.model_dump(mode="json")}, token(last)
-    )
+    cast = await call(app, "POST", ballots, await credential_and_ballot(app, session_id, last, ballot(last)))
     assert cast.status == 201, cast
     receipts.append(cast.json()["receipt"])
+    awaiting = await wait_session(app, session_id, lambda s: s["phase"] == "AWAITING_COUNT")  # everyone voted
+    assert awaiting["results"] is None and awaiting["shares_in"] == 0
+    first = await hand_in_share(app, session_id, MEMBERS[1])
+    assert first.status == 200, first
+    assert {k: first.json()[k] for k in ("phase", "shares_in", "threshold", "committee_size")} == {
+        "phase": "AWAITING_COUNT",
+        "shares_in": 1,
+        "threshold": 2,
+        "committee_size": 3,
+    }
+    assert (
+        "already handed in"
+        in assert_problem(await hand_in_share(app, session_id, MEMBERS[1]), 409, "action-refused")["detail"]
+    )
+    assert (await hand_in_share(app, session_id, MEMBERS[0])).json()["shares_in"] == 2
 
-    closed = await wait_session(app, session_id, lambda s: s["phase"] == "CLOSED")  # everyone voted
+    closed = await wait_session(app, session_id, lambda s: s["phase"] == "CLOSED")
     by_id = {entry["candidate"]["workflow_id"]: entry for entry in closed["results"]}
     assert by_id[workflow_id]["tally"]["votes_for"] == 3 and by_id[workflow_id]["result"] == "PASSED"
     for receipt in receipts:
         checked = await call(app, "GET", f"/receipts/{receipt}", headers=token(CHAIR))
         assert checked.json() == {"receipt": receipt, "session_id": session_id, "counted": True, "state": "COUNTED"}
-    forged = await call(app, "GET", f"/receipts/{receipts[0][:-4]}0000", headers=token(CHAIR))
-    assert (forged.json()["state"], forged.json()["counted"]) == ("NOT_FOUND", False)
+    forged_receipt = await call(app, "GET", f"/receipts/{receipts[0][:-4]}0000", headers=token(CHAIR))
+    assert (forged_receipt.json()["state"], forged_receipt.json()["counted"]) == ("NOT_FOUND", False)
     assert_problem(await call(app, "GET", "/receipts/not-a-receipt", headers=token(CHAIR)), 422, "invalid-input")
     assert_problem(
         await call(app, "GET", "/ballot-sessions/ballot-council-BTP-khong-co", headers=token(CHAIR)), 404, "not-found"
     )
+    # The session's secrets went with its close: no share is left to fetch.
+    gone = await call(app, "GET", f"/ballot-sessions/{session_id}/share", headers=token(MEMBERS[2]))
+    assert_problem(gone, 409, "action-refused")
     ended = await call(app, "POST", f"/ballot-sessions/{session_id}/cancel", {"reason": "Hoãn họp"}, token(CHAIR))
     assert_problem(ended, 409, "action-refused")
     await wait_stage(app, workflow_id, "AWAITING_DECISION")
+
+
+async def test_a_member_enrolls_their_own_counting_key_through_the_api(app: Any, db_engine: AsyncEngine) -> None:
+    """POST /counting-keys enrolls the public half for the token's actor only; the same key again is a 200,
+    another one a 409 unless it replaces the first — and a replaced key is not the one the shares already
+    issued are encrypted to."""
+    actor = "vksndtc.vutckt.tran-minh-quan"  # on no counting committee: no other test's session needs them
+    first, second = generate_counting_key(), generate_counting_key()
+    pem = public_key_info(first).public_pem
+    assert_problem(await call(app, "POST", "/counting-keys", {"public_pem": pem}), 401, "unauthenticated")
+    named = await call(app, "POST", "/counting-keys", {"public_pem": pem, "actor": CENTRAL}, token(actor))
+    assert [e["field"] for e in assert_problem(named, 422, "invalid-input")["errors"]] == ["actor"]
+
+    enrolled = await call(app, "POST", "/counting-keys", {"public_pem": pem}, token(actor))
+    assert enrolled.status == 201, enrolled
+    assert enrolled.json() == {"actor": actor, "key_id": public_key_info(first).key_id, "replaced": None}
+    again = await call(app, "POST", "/counting-keys", {"public_pem": pem}, token(actor))
+    assert (again.status, again.json()) == (200, enrolled.json())
+    other = public_key_info(second).public_pem
+    taken = await call(app, "POST", "/counting-keys", {"public_pem": other}, token(actor))
+    assert "replacing it must be asked for" in assert_problem(taken, 409, "duplicate")["detail"]
+    replaced = await call(app, "POST", "/counting-keys", {"public_pem": other, "replace": True}, token(actor))
+    assert replaced.status == 201 and replaced.json()["replaced"] == public_key_info(first).key_id, replaced
+    async with db_engine.connect() as conn:
+        stored = await conn.scalar(sa.text("SELECT key_id FROM counting_keys WHERE actor_id = :a"), {"a": actor})
+    assert stored == public_key_info(second).key_id
+
+    # Not a counting key: not PEM, or too short a key for RSA-OAEP-3072.
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    small = public_key_info(rsa.generate_private_key(public_exponent=65537, key_size=2048)).public_pem
+    for junk in ("-----BEGIN PUBLIC KEY-----\n" + "A" * 200 + "\n-----END PUBLIC KEY-----\n", small):
+        bad = await call(app, "POST", "/counting-keys", {"public_pem": junk, "replace": True}, token(actor))
+        assert [e["field"] for e in assert_problem(bad, 422, "invalid-input")["errors"]] == ["public_pem"]
+
+
+async def test_a_replaced_counting_key_does_not_open_the_shares_issued_before(app: Any) -> None:
+    """A member replacing their key while a session votes: their share of it stays encrypted to the old key
+    (only its private half opens it); the new key opens only the shares of sessions opened after."""
+    workflow_id = await create(app, api_nomination())
+    await wait_stage(app, workflow_id, "COUNCIL_REVIEW")
+    opening = {"kind": "COUNCIL", "scope": "BTP", "meeting_ref": f"API-{uuid.uuid4().hex[:8]}", "deadline_hours": 1}
+    session_id = (await call(app, "POST", "/ballot-sessions", opening, token(SECRETARY))).json()["session_id"]
+    await wait_session(app, session_id, lambda s: workflow_id in {c["workflow_id"] for c in s["candidates"]})
+    assert (await call(app, "POST", f"/ballot-sessions/{session_id}/close-list", None, token(SECRETARY))).status == 200
+    member = MEMBERS[2]
+    old = public_key_info(counting_key_of(member))
+    new_key = generate_counting_key()
+    try:
+        body = {"public_pem": public_key_info(new_key).public_pem, "replace": True}
+        assert (await call(app, "POST", "/counting-keys", body, token(member))).status == 201
+        share = (await call(app, "GET", f"/ballot-sessions/{session_id}/share", headers=token(member))).json()
+        assert share["member_key_id"] == old.key_id
+        with pytest.raises(SealError, match="does not decrypt with this counting key"):
+            decrypt_share(new_key, share["encrypted_share"])
+        assert decrypt_share(counting_key_of(member), share["encrypted_share"])[0] == share["index"]
+    finally:  # the run's key file is this member's key for every other test's session
+        restore = {"public_pem": old.public_pem, "replace": True}
+        assert (await call(app, "POST", "/counting-keys", restore, token(member))).status == 201
+    cancelled = await call(app, "POST", f"/ballot-sessions/{session_id}/cancel", {"reason": "Hoãn họp"}, token(CHAIR))
+    assert cancelled.status == 200, cancelled
+    await withdraw(app, workflow_id)
 
 
 async def test_chair_actions_extend_and_cancel(app: Any) -> None:
@@ -805,7 +976,9 @@ async def test_the_import_is_in_the_openapi_document(app: Any) -> None:
 # ---- Idempotency-Key on a ballot and an objection ------------------------------------------------------------
 
 
-async def test_a_retried_ballot_with_its_key_gets_its_receipt_again(app: Any) -> None:
+async def test_a_retried_ballot_with_its_key_gets_its_receipt_again(
+    app: Any, client: Client, db_engine: AsyncEngine
+) -> None:
     workflow_id = await create(app, api_nomination())
     await wait_stage(app, workflow_id, "COUNCIL_REVIEW")
     meeting = f"API-{uuid.uuid4().hex[:8]}"
@@ -817,33 +990,45 @@ async def test_a_retried_ballot_with_its_key_gets_its_receipt_again(app: Any) ->
     candidates = voting.json()["candidates"]
     ballots = f"/ballot-sessions/{session_id}/ballots"
 
-    def choices(voter: str, choice: str = "FOR") -> dict[str, Any]:
-        return {"choices": {c["workflow_id"]: choice for c in candidates if c.get("nominee_actor_id") != voter}}
+    def choices(voter: str, choice: str = "FOR") -> dict[str, str]:
+        return {c["workflow_id"]: choice for c in candidates if c.get("nominee_actor_id") != voter}
 
-    # Choices sealed here: the response was lost; the retry with the same key and body gets the receipt.
+    # The cast's answer was lost; the retry with the same key and body gets the receipt (no token: the keys
+    # of anonymous ballots are no one's own, so use a random one).
     first_voter, key = MEMBERS[0], [("idempotency-key", f"ballot-{uuid.uuid4().hex}")]
-    cast = await call(app, "POST", ballots, choices(first_voter), token(first_voter) + key)
+    body = await credential_and_ballot(app, session_id, first_voter, choices(first_voter))
+    cast = await call(app, "POST", ballots, body, key)
     assert cast.status == 201, cast
-    retried = await call(app, "POST", ballots, choices(first_voter), token(first_voter) + key)
+    retried = await call(app, "POST", ballots, body, key)
     assert (retried.status, retried.body) == (201, cast.body) and retried.header("idempotent-replayed") == "true"
-    changed = await call(app, "POST", ballots, choices(first_voter, "AGAINST"), token(first_voter) + key)
+    changed = await call(app, "POST", ballots, body | {"round": 2}, key)
     assert_problem(changed, 409, "idempotency-key-reused")
-    assert_problem(await call(app, "POST", ballots, choices(first_voter), token(first_voter)), 409, "action-refused")
+    assert_problem(await call(app, "POST", ballots, body), 409, "action-refused")
 
-    # Sealed by the voter's own client: the same.
-    second_voter, key = MEMBERS[1], [("idempotency-key", f"ballot-{uuid.uuid4().hex}")]
-    published = (await call(app, "GET", f"/ballot-sessions/{session_id}", headers=token(second_voter))).json()
-    key_info = PublicKeyInfo(key_id=published["key_id"], public_pem=published["public_pem"])
-    own = {wf: Choice(c) for wf, c in choices(second_voter)["choices"].items()}
-    sealed = {"ballot": seal_ballot(key_info, session_id, second_voter, own).model_dump(mode="json")}
-    sealed_cast = await call(app, "POST", ballots, sealed, token(second_voter) + key)
+    # The credential's answer was lost: the same request with its key answers the same blind signatures, which
+    # the voter's client (holding the blinding factors) can still finish.
+    second_voter, key = MEMBERS[1], [("idempotency-key", f"credential-{uuid.uuid4().hex}")]
+    info = (await call(app, "GET", f"/ballot-sessions/{session_id}/credential", headers=token(second_voter))).json()
+    keys = SessionKeys.model_validate(info["keys"])
+    request, pending = prepare_request(
+        keys, session_id, info["round"], second_voter, info["conflict_class"]["class_id"]
+    )
+    asked = {"round": request.round, "blinded_token": request.blinded_token, "blinded_class": request.blinded_class}
+    credentials = f"/ballot-sessions/{session_id}/credentials"
+    issued = await call(app, "POST", credentials, asked, token(second_voter) + key)
+    assert issued.status == 200, issued
+    again = await call(app, "POST", credentials, asked, token(second_voter) + key)
+    assert (again.status, again.body) == (200, issued.body) and again.header("idempotent-replayed") == "true"
+    assert_problem(await call(app, "POST", credentials, asked, token(second_voter)), 409, "action-refused")
+    credential = finish(pending, CredentialIssue.model_validate(again.json()))
+    sealed_cast = await call(app, "POST", ballots, sealed_ballot(session_id, info, credential, choices(second_voter)))
     assert sealed_cast.status == 201, sealed_cast
-    sealed_retry = await call(app, "POST", ballots, sealed, token(second_voter) + key)
-    assert (sealed_retry.status, sealed_retry.body) == (201, sealed_cast.body)
 
     last = MEMBERS[2]
-    assert (await call(app, "POST", ballots, choices(last), token(last))).status == 201
-    await wait_session(app, session_id, lambda s: s["phase"] == "CLOSED")
+    assert (
+        await call(app, "POST", ballots, await credential_and_ballot(app, session_id, last, choices(last)))
+    ).status == 201
+    assert (await count_now(client, db_engine, session_id)).phase.value == "CLOSED"
     for receipt in (cast.json()["receipt"], sealed_cast.json()["receipt"]):
         assert (await call(app, "GET", f"/receipts/{receipt}", headers=token(CHAIR))).json()["state"] == "COUNTED"
     await wait_stage(app, workflow_id, "AWAITING_DECISION")
@@ -868,6 +1053,10 @@ async def test_a_retried_objection_with_its_key_is_filed_once(app: Any) -> None:
 
 async def test_a_ballot_and_an_objection_take_an_idempotency_key_in_the_document(app: Any) -> None:
     paths = (await call(app, "GET", "/openapi.json")).json()["paths"]
-    for path in ("/ballot-sessions/{session_id}/ballots", "/nominations/{workflow_id}/objections"):
+    for path in (
+        "/ballot-sessions/{session_id}/ballots",
+        "/ballot-sessions/{session_id}/credentials",
+        "/nominations/{workflow_id}/objections",
+    ):
         parameters = paths[path]["post"]["parameters"]
         assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in parameters), path
