@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,16 +29,25 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 
 from activities.db import create_engine
-from domain.ballot_messages import BallotCast, ChairAction, ListClosing, PublicKeyInfo, SessionPhase, SessionStart
+from domain.ballot_messages import (
+    AnonymousBallot,
+    ChairAction,
+    CredentialRequest,
+    ListClosing,
+    SessionPhase,
+    SessionStart,
+    ShareHandIn,
+)
 from domain.ballots import BallotSessionKind, Choice
 from domain.errors import field_errors_from
 from domain.messages import HoldRequest, MeetingResult, ReasonedAction
 from domain.stages import Stage
-from runtime.ballots import open_session, session_status
+from runtime.ballots import open_session, session_status, voter_class
 from runtime.nominations import ActionRefused, act, refusal_reason, status
-from runtime.sealing import seal_ballot
+from security.credentials import prepare_request
 from tests.integration.fresh_database import fresh_database
 from tests.integration.helpers import CENTRAL, PROPOSER, SECRETARY, assert_row_agrees, meeting, start, wait_for_stage
+from tests.integration.test_ballot_sessions import anonymous_ballot, take_credential
 from tests.unit.test_fuzz_inputs import VALID_PAYLOADS, json_values, mutated
 
 pytestmark = pytest.mark.integration
@@ -207,7 +215,9 @@ CHAIR = "btp.hd.chu-tich"
 VOTER = "btp.hd.uy-vien-1"
 SESSION_UPDATES: dict[str, type[BaseModel]] = {
     "close_list": ListClosing,
-    "cast_ballot": BallotCast,
+    "request_credential": CredentialRequest,
+    "cast_ballot": AnonymousBallot,
+    "hand_in_share": ShareHandIn,
     "close_voting": ChairAction,
     "extend": ChairAction,
     "cancel": ChairAction,
@@ -216,14 +226,14 @@ SESSION_CASES = 160
 
 
 @pytest.fixture(scope="module")
-async def own_worker(client: Client, ballot_key: Path) -> AsyncIterator[tuple[str, AsyncEngine]]:
+async def own_worker(client: Client) -> AsyncIterator[tuple[str, AsyncEngine]]:
     """A worker on a task queue and a fresh database of its own: no other test's nominations or sessions."""
     from worker import build_worker
 
     async with fresh_database("tdkt_fuzz") as url:
         engine = create_engine(url)
         queue = f"fuzz-{uuid.uuid4().hex[:8]}"
-        worker = build_worker(client, engine, queue, ballot_key=ballot_key)
+        worker = build_worker(client, engine, queue)
         task = asyncio.create_task(worker.run())
         try:
             yield queue, engine
@@ -243,8 +253,8 @@ async def session_row(engine: AsyncEngine, session_id: str) -> dict[str, Any]:
     return dict(row)
 
 
-async def session_with_a_candidate(client: Client, queue: str) -> tuple[WorkflowHandle, WorkflowHandle, str]:
-    """(nomination, its COLLECTING council session, the key's PEM) on the worker's own queue."""
+async def session_with_a_candidate(client: Client, queue: str) -> tuple[WorkflowHandle, WorkflowHandle]:
+    """(nomination, its COLLECTING council session) on the worker's own queue."""
     nomination = await start(client, queue, "BANG_KHEN_BO")
     await wait_for_stage(client, nomination.id, Stage.COUNCIL_REVIEW)
     session = await open_session(
@@ -262,58 +272,82 @@ async def session_with_a_candidate(client: Client, queue: str) -> tuple[Workflow
     )
     for _ in range(100):
         opened = await session_status(client, session.id)
-        if nomination.id in [c.workflow_id for c in opened.candidates] and opened.key_id:
+        if nomination.id in [c.workflow_id for c in opened.candidates]:
             break
         await asyncio.sleep(0.1)
     assert nomination.id in [c.workflow_id for c in opened.candidates]
-    assert opened.key_id is not None and opened.public_pem is not None
-    return nomination, session, opened.public_pem
+    return nomination, session
 
 
 async def test_fuzzed_ballot_session_updates_never_fail_or_stick_a_session(
     client: Client, own_worker: tuple[str, AsyncEngine]
 ):
     queue, engine = own_worker
-    nomination, session, pem = await session_with_a_candidate(client, queue)
-    opened = await session_status(client, session.id)
-    assert opened.key_id is not None
-    key = PublicKeyInfo(key_id=opened.key_id, public_pem=pem)
-    sealed = seal_ballot(key, session.id, VOTER, {nomination.id: Choice.FOR})
+    nomination, session = await session_with_a_candidate(client, queue)
     chair = {"actor": CHAIR, "new_deadline": (datetime.now(UTC) + timedelta(hours=3)).isoformat(), "reason": "Họp"}
+    # Before the list closes no ballot key exists: the credential, ballot and share payloads are well-shaped
+    # placeholders (every one refused: the session is COLLECTING).
+    shaped = {kind: VALID_PAYLOADS[kind][1] for kind in ("credential_request", "ballot", "share_hand_in")}
     bases = {
         "close_list": {"actor": SECRETARY},
-        "cast_ballot": BallotCast(voter=VOTER, ballot=sealed).model_dump(mode="json"),
+        "request_credential": shaped["credential_request"],
+        "cast_ballot": shaped["ballot"],
+        "hand_in_share": shaped["share_hand_in"],
         "close_voting": chair,
         "extend": chair,
     }
+    before = collect_cases(SESSION_CASES // 2, bases)
+    started = time.monotonic()
+    outcomes: dict[str, list[str]] = {}
+
+    async def run(cases: list[tuple[str, Any]]) -> None:
+        for update, payload in cases:
+            err = await send(session, update, payload)
+            accepted = judge_outcome(SESSION_UPDATES[update], payload, err)
+            outcomes.setdefault(update, []).append("accepted" if accepted else "refused")
+            assert not (accepted and update in ("cast_ballot", "hand_in_share", "request_credential")), (
+                update,
+                payload,
+            )
+
+    await run([*before, ("close_list", bases["close_list"])])
+    # Voting: the voter's real credential and ballot are the bases now; a credential request for the chair
+    # (blinded under the session's keys) may be taken once; no share is taken while voting.
+    current, credential = await take_credential(client, session.id, VOTER)
+    ballot = anonymous_ballot(current, credential, {nomination.id: Choice.FOR}).model_dump(mode="json")
+    assert current.keys is not None
+    held = await voter_class(client, session.id, CHAIR)
+    request, _ = prepare_request(current.keys, session.id, current.round, CHAIR, held.class_id)
+    bases |= {"request_credential": request.model_dump(mode="json"), "cast_ballot": ballot}
     edges = [  # deadlines a hand-written client might send
         ("extend", chair | {"new_deadline": "2020-01-01T00:00:00+07:00"}),
         ("extend", chair | {"new_deadline": "9999-12-31T23:59:59+00:00"}),
-        ("cast_ballot", bases["cast_ballot"]),  # valid once
-        ("cast_ballot", bases["cast_ballot"]),  # and final: a second ballot is refused
+        ("cast_ballot", ballot),  # valid once
+        ("cast_ballot", ballot),  # and final: the token has cast its ballot
         ("extend", chair | {"new_deadline": None}),
         ("cancel", {"actor": CHAIR}),
         ("cancel", {"actor": SECRETARY, "reason": "Hoãn họp"}),
     ]
-    # The list is closed first by a valid payload half-way through the fuzz: before it, COLLECTING; after, VOTING.
-    fuzzed = collect_cases(SESSION_CASES, bases)
-    half = len(fuzzed) // 2
-    cases = [*fuzzed[:half], ("close_list", bases["close_list"]), *fuzzed[half:], *edges]
-    started = time.monotonic()
-    outcomes: dict[str, list[str]] = {}
+    cases = [*collect_cases(SESSION_CASES // 2, bases), *edges]
     for update, payload in cases:
         err = await send(session, update, payload)
         accepted = judge_outcome(SESSION_UPDATES[update], payload, err)
         outcomes.setdefault(update, []).append("accepted" if accepted else "refused")
+        assert not (accepted and update == "hand_in_share"), payload  # never while VOTING
         if accepted and update == "cast_ballot":
-            assert payload["voter"] == VOTER
-    print(f"\nfuzzed session updates: {len(cases)} cases in {time.monotonic() - started:.1f}s, ", end="")
+            assert payload["token"] == ballot["token"]  # only the voter's real credential casts
+        if accepted and update == "request_credential":
+            assert payload["voter"] == CHAIR
+    print(
+        f"\nfuzzed session updates: {len(before) + 1 + len(cases)} cases in {time.monotonic() - started:.1f}s, ", end=""
+    )
     print({u: {o: v.count(o) for o in set(v)} for u, v in outcomes.items()})
     assert outcomes["close_list"].count("accepted") == 1  # the list closes once
-    assert outcomes["cast_ballot"].count("accepted") == 1  # one ballot per voter, final
+    assert outcomes["cast_ballot"].count("accepted") == 1  # one ballot per credential, final
+    assert outcomes["request_credential"].count("accepted") <= 1  # one credential per voter and round
     voting = await session_status(client, session.id)
     assert voting.phase == SessionPhase.VOTING, voting.phase
-    assert voting.voted == [VOTER]
+    assert VOTER in voting.voted and set(voting.voted) <= {VOTER, CHAIR} and voting.ballots_cast == 1
     listed = [c.workflow_id for c in voting.candidates]
     assert nomination.id in listed
 
@@ -326,7 +360,7 @@ async def test_fuzzed_ballot_session_updates_never_fail_or_stick_a_session(
             break
     assert accepted_cancels == 1
     assert (await session.result()).phase == SessionPhase.CANCELLED
-    for update, payload in (("extend", chair), ("cast_ballot", bases["cast_ballot"]), ("cancel", chair)):
+    for update, payload in (("extend", chair), ("cast_ballot", ballot), ("cancel", chair)):
         late = await send(session, update, payload)
         assert late is not None, update
     row = await session_row(engine, session.id)
@@ -360,7 +394,7 @@ async def test_an_extension_without_a_time_zone_is_refused_with_a_clear_error(
     client: Client, own_worker: tuple[str, AsyncEngine]
 ):
     queue, _ = own_worker
-    _, session, _ = await session_with_a_candidate(client, queue)
+    _, session = await session_with_a_candidate(client, queue)
     assert judge_outcome(ListClosing, {"actor": SECRETARY}, await send(session, "close_list", {"actor": SECRETARY}))
     naive = {"actor": CHAIR, "new_deadline": (datetime.now() + timedelta(hours=5)).isoformat(), "reason": "Gia hạn"}
     err = await send(session, "extend", naive)

@@ -1,6 +1,7 @@
 """Property-based fuzzing of every kind of input before it reaches a workflow: nomination files, meeting
 results, central decisions, holds, objections, resubmissions, decisions (and the reference each nomination
-records), ballot-session list closings, chair actions and sealed ballots. Each input is either
+records), ballot-session list closings, chair actions, ballot credential requests, anonymous sealed ballots
+and counting committee hand-ins. Each input is either
 accepted as valid or refused with errors that name a field; nothing else may happen (no crash, no
 half-valid object)."""
 
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from domain.ballot_messages import BallotCast, ChairAction, ListClosing
+from domain.ballot_messages import AnonymousBallot, ChairAction, CredentialRequest, ListClosing, ShareHandIn
 from domain.calendar import VIETNAM_TZ
 from domain.catalog import policy_set
 from domain.decisions import DecisionRef, DecisionRequest
@@ -140,13 +141,26 @@ VALID_PAYLOADS: dict[str, tuple[type[BaseModel], dict[str, Any]]] = {
         ChairAction,
         {"actor": "btp.hd.chu-tich", "new_deadline": "2026-12-20T17:00:00+07:00", "reason": "Hoãn họp"},
     ),
+    "credential_request": (
+        CredentialRequest,
+        {"voter": "btp.hd.uy-vien-1", "round": 1, "blinded_token": "QUJDRA==", "blinded_class": "QUJDRA=="},
+    ),
+    # An anonymous ballot: no voter anywhere, a token and its signature, the sealed content.
     "ballot": (
-        BallotCast,
+        AnonymousBallot,
         {
-            "voter": "btp.hd.uy-vien-1",
-            "ballot": {"key_id": "0" * 32, "wrapped_key": "QUJDRA==", "sealed_choices": {"wf": "QUJDRA=="}},
+            "round": 1,
+            "token": "QUJDRA==",
+            "token_signature": "QUJDRA==",
+            "ballot": {
+                "key_id": "0" * 32,
+                "wrapped_key": "QUJDRA==",
+                "sealed_choices": {"wf": "QUJDRA=="},
+                "sealed_credential": "QUJDRA==",
+            },
         },
     ),
+    "share_hand_in": (ShareHandIn, {"member": "btp.hd.uy-vien-1", "index": 1, "share": "QUJDRA=="}),
 }
 
 
