@@ -27,14 +27,14 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 import codec_server
 from codec_server import COOKIE, create_app, ui_origins
-from domain.ballot_messages import BallotCast
+from domain.ballot_messages import AnonymousBallot
 from domain.ballots import Choice
 from domain.messages import NominationStart, ObjectionFiling, ReasonedAction
 from domain.nomination import Nomination
 from domain.stages import Stage
 from runtime.codec import ENCODING, EncryptionCodec, Keyring, data_converter, new_key
 from runtime.nominations import act, start_nomination, status
-from runtime.sealing import SEALED_CHOICE_BYTES, generate_private_key, open_ballot, public_key_info, seal_ballot
+from security.sealing import SEALED_CHOICE_BYTES, b64, generate_private_key, open_ballot, public_key_info, seal_ballot
 from tests.asgi import call
 from tests.factories import nomination_data
 from tests.integration.helpers import PROPOSER, wait_for_stage
@@ -192,18 +192,23 @@ async def test_a_malformed_body_is_a_400(app: Any) -> None:
 
 
 async def test_a_cast_ballot_stays_sealed_through_the_codec_server(app: Any, ring: Keyring) -> None:
-    """The cast_ballot update's argument, as the voter's client sends it, decoded by an authorised operator."""
-    tally_key = generate_private_key()  # held here by the test, as by the counting activity: never the server
-    session = "ballot-council-BTP-HD-2026-07"
-    voter = "btp.hd.uy-vien-1"
-    choices = {
+    """The cast_ballot update's argument, as the voter's client sends it, decoded by an authorised operator: no
+    voter, and no choice either."""
+    sealing_key = generate_private_key()  # held here by the test, as only the count rebuilds it: never the server
+    session, round_ = "ballot-council-BTP-HD-2026-07", 1
+    token = bytes(range(32))
+    choices: dict[str, Choice | None] = {
         "nomination-2026-BTP-11/TTr-BTP": Choice.FOR,
         "nomination-2026-BTP-12/TTr-BTP": Choice.AGAINST,
         "nomination-2026-BTP-13/TTr-BTP": Choice.ABSTAIN,
+        "nomination-2026-BTP-14/TTr-BTP": None,  # recused (a conflict of interest): sealed like any choice
     }
-    cast = BallotCast(voter=voter, ballot=seal_ballot(public_key_info(tally_key), session, voter, choices))
+    class_signature = bytes(256)  # its check is the count's, not the codec's
+    sealed = seal_ballot(public_key_info(sealing_key), session, round_, token, choices, "k01", class_signature)
+    cast = AnonymousBallot(round=round_, token=b64(token), token_signature=b64(bytes(256)), ballot=sealed)
     # Control: a payload with choices in clear does show them through the codec server...
-    clear_reply = await call(app, "POST", "/decode", as_json(await encrypted(ring, dict(choices))), bearer())
+    clear = {wf: (c.value if c else "RECUSE") for wf, c in choices.items()}
+    clear_reply = await call(app, "POST", "/decode", as_json(await encrypted(ring, clear)), bearer())
     assert b'"FOR"' in from_json(clear_reply.body)[0].data
 
     reply = await call(app, "POST", "/decode", as_json(await encrypted(ring, cast)), bearer())
@@ -211,16 +216,18 @@ async def test_a_cast_ballot_stays_sealed_through_the_codec_server(app: Any, rin
     [decoded] = from_json(reply.body)
     text = decoded.data.decode()
     document = json.loads(text)
-    # ...the ballot does not: who voted and on which nominations, then only ciphertext.
-    assert document["voter"] == voter and set(document["ballot"]["sealed_choices"]) == set(choices)
-    for word in CHOICE_WORDS:
-        assert not re.search(rf"\b{word}\b", text, flags=re.IGNORECASE), word
+    # ...the ballot does not: on which nominations, then only ciphertext; no voter, and not their class.
+    assert set(document) == {"round", "token", "token_signature", "ballot"}
+    assert set(document["ballot"]["sealed_choices"]) == set(choices)
+    for word in (*CHOICE_WORDS, "RECUSE", "btp.hd", "voter", "k01"):
+        assert not re.search(rf"\b{re.escape(word)}\b", text, flags=re.IGNORECASE), word
     strings = list(_strings(document))
-    assert not {s.upper() for s in strings} & {*CHOICE_WORDS, "F", "A", "B"}
+    assert not {s.upper() for s in strings} & {*CHOICE_WORDS, "F", "A", "B", "X"}
     assert all(len(_b64(v)) == SEALED_CHOICE_BYTES for v in document["ballot"]["sealed_choices"].values())
-    # The same bytes open to the choices, with the tally key only.
-    opened = BallotCast.model_validate_json(decoded.data)
-    assert open_ballot(tally_key, session, voter, opened.ballot) == choices
+    # The same bytes open to the choices and the class, with the sealing key only.
+    opened = AnonymousBallot.model_validate_json(decoded.data)
+    content = open_ballot(sealing_key, session, round_, token, opened.ballot)
+    assert content.choices == choices and content.class_id == "k01"
 
 
 def test_the_codec_server_never_loads_the_ballot_sealing_code() -> None:
@@ -228,7 +235,7 @@ def test_the_codec_server_never_loads_the_ballot_sealing_code() -> None:
         "import sys, codec_server\n"
         "from runtime.codec import Keyring, new_key\n"
         "codec_server.create_app(Keyring('a', {'a': new_key()}), token='x' * 16)\n"
-        "leaked = sorted(m for m in sys.modules if m in ('runtime.sealing', 'activities.ballots', 'worker'))\n"
+        "leaked = sorted(m for m in sys.modules if m.startswith(('security', 'activities.ballots', 'worker')))\n"
         "print(leaked)\n"
     )
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
