@@ -19,8 +19,9 @@ CORS admits the Temporal UI origins in ``TDKT_CODEC_UI_ORIGINS`` (comma-separate
 ``http://localhost:8233``, the dev server's UI), with credentials.
 
 What an operator sees: nominations, their memo (nominee, award), actions and results in clear. Ballots stay
-sealed: their choices were encrypted on the voter's side to the tally key, which only the counting activity
-holds; this server never loads it (it does not import runtime.sealing), so a ballot decodes to ciphertext.
+sealed: their choices were encrypted on the voter's side to the session's sealing key, whose private half only
+the counting committee's shares rebuild, in memory, at the count; so a ballot decodes to ciphertext, and no
+cast names its voter.
 """
 
 from __future__ import annotations

@@ -14,8 +14,9 @@ date, and a workflow id is ``nomination-<year>-<ministry>-<the unit's document n
 operator needs to recognise a nomination in the Temporal UI; they are payloads, so they are encrypted like the
 rest and read in clear only through the codec server (codec_server.py) by an operator who holds its token.
 
-Ballot choices are sealed before they reach Temporal (runtime/sealing.py): through this codec a ballot decodes
-to its sealed form, never to the choices, because the codec's keys are not the tally key.
+Ballot choices are sealed before they reach Temporal (security/sealing.py): through this codec a ballot decodes
+to its sealed form, never to the choices, because the codec's keys are not the session's sealing key (which only
+the counting committee's shares rebuild, in memory, at the count).
 
 Keys: ``TDKT_CODEC_KEYS`` = ``id:base64key[,id:base64key...]`` (32-byte keys) and ``TDKT_CODEC_KEY_ID`` = the
 id that encrypts new payloads; every key listed decrypts. Without them, ``.state/codec-keys.json`` (created
