@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runtime import codec, sealing
+from runtime import codec
 from runtime.auth import keyring_from_env
 from runtime.keys import PUBLISHED_DEV_SECRETS, MissingKey, PublishedKey
 
@@ -33,16 +33,6 @@ def test_a_missing_signing_key_names_the_variable_and_the_file_and_makes_nothing
         keyring_from_env({}, state_dir=tmp_path)
     assert not (tmp_path / "auth-keys.json").exists()
     assert keyring_from_env(DEMO, state_dir=tmp_path).keys
-
-
-def test_a_missing_tally_key_is_made_only_by_the_embedded_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    path = tmp_path / "ballot-key.pem"
-    monkeypatch.delenv("TDKT_GENERATE_KEYS", raising=False)
-    with pytest.raises(MissingKey, match=r"BALLOT_KEY_FILE"):
-        sealing.load_or_create_private_key(path)
-    assert not path.exists()
-    monkeypatch.setenv("TDKT_GENERATE_KEYS", "1")
-    assert sealing.load_or_create_private_key(path) is not None and path.exists()
 
 
 def compose_secrets() -> set[str]:
