@@ -1,6 +1,6 @@
 """The audit chain records every person's action on a ballot session — open, close the list, extend, close
-early, cancel, the bloc head's tie decision — with who and through which interface (CLI or API), and
-`starter.py verify-audit` finds the chain intact afterwards."""
+early, a counting committee member's hand-in, cancel, the bloc head's tie decision — with who and through which
+interface (CLI or API), and `starter.py verify-audit` finds the chain intact afterwards."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from domain.ballots import Choice
 from domain.stages import Stage
 from runtime.ballots import cast, session_status
 from tests.integration.helpers import SECRETARY, wait_for_stage
-from tests.integration.test_api import app, call, token  # noqa: F401  (app: the API fixture)
+from tests.integration.test_api import app, call, hand_in_share, token  # noqa: F401  (app: the API fixture)
 from tests.integration.test_ballot_sessions import (
     BLOC_HEAD,
     BLOC_REPS,
@@ -97,6 +97,10 @@ async def test_cli_actions_on_a_session_are_audited(
         await cast(client, session_id, voter, ballot_for(status, voter, Choice.AGAINST))
     closed = await cli(cli_env, "ballot", "close", session_id, "--actor", CHAIR)
     assert closed.returncode == 0, closed.stderr
+    await wait_phase(client, session_id, SessionPhase.AWAITING_COUNT)
+    for member in ("btp.hd.uy-vien-1", CHAIR):  # two of the counting committee's three
+        handed = await cli(cli_env, "ballot", "hand-in", "--session", session_id, "--actor", member)
+        assert handed.returncode == 0, handed.stderr
     await wait_phase(client, session_id, SessionPhase.CLOSED)
 
     entries = await session_audit(db_engine, session_id)
@@ -105,10 +109,15 @@ async def test_cli_actions_on_a_session_are_audited(
         (2, "BALLOT_LIST_CLOSED", SECRETARY, "CLI"),
         (3, "BALLOT_DEADLINE_EXTENDED", CHAIR, "CLI"),
         (4, "BALLOT_VOTING_CLOSED", CHAIR, "CLI"),
+        (5, "BALLOT_SHARE_HANDED_IN", "btp.hd.uy-vien-1", "CLI"),
+        (6, "BALLOT_SHARE_HANDED_IN", CHAIR, "CLI"),
     ]
     assert entries[0]["entry"]["details"]["meeting_ref"] == meeting
     assert datetime.fromisoformat(entries[2]["entry"]["details"]["new_deadline"]) == datetime.fromisoformat(later)
     assert entries[3]["entry"]["details"]["voted"] == 2
+    # Which share a member handed in is recorded; the share itself never is.
+    assert [e["entry"]["details"]["index"] for e in entries[4:]] == [2, 1]
+    assert "share" not in {k for e in entries[4:] for k in e["entry"]["details"]}
     no_ballot_content(entries)
     # The extension was registered with its entry (the session's row carries the new deadline).
     async with db_engine.connect() as conn:
@@ -126,7 +135,11 @@ async def test_cli_actions_on_a_session_are_audited(
     cancelled = await cli(cli_env, "ballot", "cancel", cancelled_id, "--actor", CHAIR, "--reason", "Hoãn họp")
     assert cancelled.returncode == 0, cancelled.stderr
     await wait_phase(client, cancelled_id, SessionPhase.CANCELLED)
-    entries = await session_audit(db_engine, cancelled_id)
+    for _ in range(50):  # the cancellation's entry is written as the session ends
+        entries = await session_audit(db_engine, cancelled_id)
+        if len(entries) == 2:
+            break
+        await asyncio.sleep(0.1)
     assert acted(entries) == [
         (1, "BALLOT_SESSION_OPENED", CHAIR, "CLI"),
         (2, "BALLOT_SESSION_CANCELLED", CHAIR, "CLI"),
@@ -146,10 +159,13 @@ async def test_cli_actions_on_a_session_are_audited(
     assert (await wait_for_stage(client, btp, Stage.CENTRAL_REVIEW)).stage == Stage.CENTRAL_REVIEW
     assert (await wait_for_stage(client, ktnn, Stage.REJECTED)).stage == Stage.REJECTED
     entries = await session_audit(db_engine, tied_id)
+    committee = (await session_status(client, tied_id)).committee
     assert acted(entries) == [
         (1, "BALLOT_SESSION_OPENED", BLOC_HEAD, "CLI"),
         (2, "BALLOT_LIST_CLOSED", BLOC_HEAD, "CLI"),
-        (3, "BALLOT_TIE_DECIDED", BLOC_HEAD, "CLI"),
+        (3, "BALLOT_SHARE_HANDED_IN", committee[0], "CLI"),  # round 1's count; the runoff reuses the shares
+        (4, "BALLOT_SHARE_HANDED_IN", committee[1], "CLI"),
+        (5, "BALLOT_TIE_DECIDED", BLOC_HEAD, "CLI"),
     ]
     no_ballot_content(entries)
     await assert_chain_intact(cli_env)
@@ -183,6 +199,12 @@ async def test_api_actions_on_a_session_are_audited(
         await cast(client, session_id, BLOC_REPS["TANDTC"], {btp: Choice.FOR, ktnn: Choice.FOR})
         await cast(client, session_id, BLOC_REPS["BTP"], {ktnn: Choice.FOR})
         await cast(client, session_id, BLOC_REPS["KTNN"], {btp: Choice.FOR})
+        if round_ == 1:  # the counting committee hands in its shares through the API (the runoff reuses them)
+            waiting = await wait_phase(client, session_id, SessionPhase.AWAITING_COUNT)
+            committee = waiting.committee
+            for member in committee[:2]:
+                reply = await hand_in_share(app, session_id, member)
+                assert reply.status == 200, reply
     await wait_phase(client, session_id, SessionPhase.AWAITING_HEAD)
 
     url = f"/ballot-sessions/{session_id}/decide-tie"
@@ -199,8 +221,10 @@ async def test_api_actions_on_a_session_are_audited(
         (1, "BALLOT_SESSION_OPENED", BLOC_HEAD, "API"),
         (2, "BALLOT_LIST_CLOSED", BLOC_HEAD, "API"),
         (3, "BALLOT_DEADLINE_EXTENDED", BLOC_HEAD, "API"),
-        (4, "BALLOT_TIE_DECIDED", BLOC_HEAD, "API"),
+        (4, "BALLOT_SHARE_HANDED_IN", committee[0], "API"),
+        (5, "BALLOT_SHARE_HANDED_IN", committee[1], "API"),
+        (6, "BALLOT_TIE_DECIDED", BLOC_HEAD, "API"),
     ]
-    assert entries[3]["entry"]["details"]["head_decision"] == [ktnn]
+    assert entries[5]["entry"]["details"]["head_decision"] == [ktnn]
     no_ballot_content(entries)
     await assert_chain_intact(cli_env)

@@ -37,9 +37,10 @@ from domain.voting import Tally, evaluate
 from runtime.auth import Keyring, issue_token
 from runtime.ballots import cast, chair_action, close_list, open_session, session_status
 from runtime.nominations import act, start_nomination, status
+from runtime.stand_in_committee import voting_actors
 from tests.asgi import call as asgi_call
 from tests.factories import nomination_data
-from tests.integration.helpers import meeting, passing_tally, wait_for_stage
+from tests.integration.helpers import count_now, enroll_counting_keys, meeting, passing_tally, wait_for_stage
 from tests.integration.search_attrs import stage_due_at
 from tests.integration.test_ballot_sessions import session_start, wait_candidates, wait_phase
 
@@ -116,6 +117,7 @@ async def fresh_bloc(engine: AsyncEngine) -> Bloc:
         }
     )
     await load_roster(engine, roster)
+    await enroll_counting_keys(engine, voting_actors(roster))  # each council's and the bloc's committee
     return Bloc(code=bloc_code, head=ministries[0].representative, ministries=tuple(ministries))
 
 
@@ -227,17 +229,20 @@ async def test_a_nomination_withdrawn_while_voting_is_struck_its_votes_void_and_
     assert f"<del>{withdrawn}</del>" in struck_out.group(1) and reason in struck_out.group(1)
     assert f'<fieldset data-workflow-id="{withdrawn}"' not in text
     assert f'<fieldset data-workflow-id="{kept}"' in text
-    # A ballot that leaves it out is valid; one still naming it is accepted, that choice void.
+    # A ballot that leaves it out is valid; one still naming it is accepted, that choice void (the voter's
+    # client seals the live list only).
     await cast(client, session.id, second, {kept: F, split: A})
     await cast(client, session.id, third, {kept: F, split: F, withdrawn: F})
 
+    await count_now(client, db_engine, session.id)
     closed = await wait_phase(client, session.id, SessionPhase.CLOSED)
     assert closed.results is not None
     by_id = {e.candidate.workflow_id: e for e in closed.results}
     assert set(by_id) == {kept, split, withdrawn}
     gone = by_id[withdrawn]
     assert gone.result == WITHDRAWN_FROM_LIST, "a withdrawn nomination was given a result"
-    assert (gone.tally.present, gone.tally.votes_for, gone.tally.votes_against) == (0, 0, 0)  # 2 FOR were void
+    # The first voter's FOR, sealed before the strike, is void.
+    assert (gone.tally.present, gone.tally.votes_for, gone.tally.votes_against) == (0, 0, 0)
     assert gone.reason_vi.startswith("Rút khỏi danh sách bỏ phiếu") and reason in gone.reason_vi
     # The remaining candidates are counted as cast, by all three voters.
     policy = policy_set("2025.07").council_policy("BANG_KHEN_BO")
@@ -315,6 +320,7 @@ async def test_a_returned_and_a_rejected_nomination_leave_the_list(
     await wait_for_stage(client, returned, Stage.COUNCIL_REVIEW)
     for member in body.members:
         await cast(client, session.id, member, {kept: F})
+    await count_now(client, db_engine, session.id)
     closed = await wait_phase(client, session.id, SessionPhase.CLOSED)
     assert closed.results is not None
     results = {e.candidate.workflow_id: e.result for e in closed.results}
@@ -439,6 +445,7 @@ async def test_a_bloc_candidate_withdrawn_while_voting_is_out_of_the_ranking_and
     await eventually(client, session_id, lambda s: theirs in struck_ids(s), "the withdrawal is not struck")
     # B's representative has nothing left to vote on; C's vote completes the round: no tie, no runoff.
     await cast(client, session_id, c.representative, {ours: F})
+    await count_now(client, db_engine, session_id)
     closed = await wait_phase(client, session_id, SessionPhase.CLOSED)
     assert closed.round == 1 and closed.results is not None
     results = {e.candidate.workflow_id: e for e in closed.results}
@@ -462,6 +469,7 @@ async def test_a_tied_candidate_withdrawn_while_the_bloc_head_decides_leaves_the
         await cast(client, session_id, head.representative, {ours: F, theirs: F})
         await cast(client, session_id, b.representative, {theirs: F})
         await cast(client, session_id, c.representative, {ours: F})
+        await count_now(client, db_engine, session_id)  # round 1's shares count the runoff too
         if round_ == 1:
             await eventually(client, session_id, lambda s: s.round == 2 and s.phase == SessionPhase.VOTING, "no runoff")
     awaiting = await wait_phase(client, session_id, SessionPhase.AWAITING_HEAD)

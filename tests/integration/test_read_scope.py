@@ -34,7 +34,7 @@ from runtime.auth import Keyring, issue_token
 from runtime.nominations import ActionRefused, act
 from tests.asgi import Reply, call
 from tests.factories import POLICY_VERSION
-from tests.integration.helpers import AUTH_ENV, CENTRAL, meeting, passing_tally, start, wait_for_stage
+from tests.integration.helpers import AUTH_ENV, CENTRAL, count_now, meeting, passing_tally, start, wait_for_stage
 from tests.integration.helpers import token_for as cli_token
 
 pytestmark = pytest.mark.integration
@@ -284,6 +284,7 @@ async def test_a_session_s_voter_list_is_its_organisers_a_voter_sees_themselves(
 
     for voter in (KTNN_MEMBERS[0], KTNN_MEMBERS[2]):
         await ballot_ops.cast(client, session_id, voter, choices(voter))
+    await count_now(client, db_engine, session_id)  # everyone voted: the counting committee hands in its shares
     for _ in range(300):
         closed = await session_view(app, session_id, KTNN_MEMBERS[2])
         if closed["phase"] == "CLOSED":
