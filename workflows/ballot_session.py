@@ -814,19 +814,24 @@ class BallotSessionWorkflow:
         if request.voter in self._participation:  # a second request that passed the validator in the same task
             raise ApplicationError(f"voter {request.voter!r} has already taken this round's ballot credential")
         self._participation[request.voter] = Participation(voter_id=request.voter, voted_at=workflow.now())
-        return await workflow.execute_activity_method(
-            BallotActivities.sign_credential,
-            args=[
-                self._id(),
-                request.round,
-                request.voter,
-                self._voter_class[request.voter],
-                request.blinded_token,
-                request.blinded_class,
-            ],
-            start_to_close_timeout=CRYPTO_TIMEOUT,
-            retry_policy=RETRY,
-        )
+        try:
+            return await workflow.execute_activity_method(
+                BallotActivities.sign_credential,
+                args=[
+                    self._id(),
+                    request.round,
+                    request.voter,
+                    self._voter_class[request.voter],
+                    request.blinded_token,
+                    request.blinded_class,
+                ],
+                start_to_close_timeout=CRYPTO_TIMEOUT,
+                retry_policy=RETRY,
+            )
+        except ActivityError as err:
+            # Not signed (the blinded values did not fit the keys): the voter has no credential and may ask again.
+            del self._participation[request.voter]
+            raise ApplicationError(f"no credential was given: {err.cause or err}") from None
 
     @request_credential.validator
     @payload_required
@@ -920,8 +925,9 @@ class BallotSessionWorkflow:
     @hand_in_share.validator
     @payload_required
     def _validate_hand_in(self, hand_in: ShareHandIn) -> None:
-        if self._phase != SessionPhase.AWAITING_COUNT or self._keys is None:
-            raise ValueError(f"shares are handed in only while AWAITING_COUNT; the session is {self._phase.value}")
+        if self._phase != SessionPhase.AWAITING_COUNT or self._keys is None or self._cancelled:
+            phase = "being cancelled" if self._cancelled else self._phase.value
+            raise ValueError(f"shares are handed in only while AWAITING_COUNT; the session is {phase}")
         member, keys = hand_in.member, self._keys
         index = share_index(keys.committee, member)
         if index is None:
