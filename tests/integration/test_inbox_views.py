@@ -60,7 +60,8 @@ def actor(actor_id: str, name: str, organisation: str, *grants: tuple[str, str])
 
 def web_roster(**replaced: dict[str, Any]) -> Roster:
     """Per ministry: unit staff, the council's secretary, chair and two members, and one member from another
-    ministry (organisation WEBC's for WEBA and WEBB); the bloc's head from WEBC and a representative from WEBA.
+    ministry (organisation WEBC's for WEBA and WEBB); the bloc's head from WEBC and representatives from WEBA and
+    WEBB (a session's counting committee is three of its body's voting members).
     `replaced` swaps actors by id (a roster load sets each listed actor's roles to exactly these)."""
     people: list[dict[str, Any]] = []
     for code in MINISTRIES:
@@ -78,6 +79,7 @@ def web_roster(**replaced: dict[str, Any]) -> Roster:
     people += [
         actor("webc.khoi.truong", "Khối trưởng Web", "WEBC", ("BLOC_HEAD", BLOC), ("BLOC_REPRESENTATIVE", BLOC)),
         actor("weba.khoi.dai-dien", "Đại diện WEBA", "WEBA", ("BLOC_REPRESENTATIVE", BLOC)),
+        actor("webb.khoi.dai-dien", "Đại diện WEBB", "WEBB", ("BLOC_REPRESENTATIVE", BLOC)),
     ]
     people = [replaced.get(p["id"], p) for p in people]
     return Roster.model_validate(
