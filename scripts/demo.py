@@ -71,6 +71,7 @@ from runtime.identity_keys import identity_key_from_env
 from runtime.nominations import ActionRefused, act, start_nomination, status
 from runtime.processes import STATE_DIR
 from runtime.settings import DEFAULT_TASK_QUEUE, Settings
+from runtime.stand_in_committee import enroll_members, hand_in_shares, voting_actors
 from runtime.temporal import connect, ensure_search_attributes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,6 +82,9 @@ DEMO_MINISTRY = "DEMO_A"
 DEFAULT_DEMO_NAMESPACE = "tdkt-demo"
 NAMESPACE_RETENTION = Duration(seconds=7 * 24 * 3600)
 NOTICE_SECONDS = int(os.environ.get("DEMO_PUBLIC_NOTICE_SECONDS", "5"))
+# The demo's counting committee keys: every voting member's, as each would keep their own (made only under
+# TDKT_GENERATE_KEYS=1, as `make demo` runs).
+COUNTING_DIR = STATE_DIR / "demo-counting"
 # Wide enough for the outcome table when output is not a terminal (CI logs).
 console = Console(width=None if sys.stdout.isatty() else 170)
 
@@ -232,7 +236,22 @@ def ballot(listed: SessionStatus, voter: str, cast: Cast, against: frozenset[str
     }
 
 
-async def run_scenarios(client: Client, queue: str, engine: Any, cast: Cast, stamp: str) -> bool:
+async def count(client: Client, engine: Any, session_id: str, committee: dict[str, Any]) -> None:
+    """The session's voting is over: the counting committee (Ban kiểm phiếu) hands in the shares the count
+    needs, each decrypted with that member's counting key (in the demo all held in .state/demo-counting/)."""
+    waiting = await wait_session(client, session_id, phase=SessionPhase.AWAITING_COUNT)
+    needed = waiting.keys.threshold if waiting.keys else 0
+    console.print(f"  Ban kiểm phiếu: 0/{len(waiting.committee)} đã nộp mảnh khóa (cần {needed}) — {session_id}")
+    handed = await hand_in_shares(client, engine, session_id, committee)
+    console.print(
+        f"  Ban kiểm phiếu: {handed.shares_in}/{len(handed.committee)} đã nộp mảnh khóa "
+        f"({', '.join(handed.committee[: handed.shares_in])}); kiểm phiếu"
+    )
+
+
+async def run_scenarios(
+    client: Client, queue: str, engine: Any, cast: Cast, stamp: str, committee: dict[str, Any]
+) -> bool:
     # 1. The units submit six nominations (the Huân chương starts with its public notice).
     year = date.today().year
     nominations: dict[str, Nomination] = {}
@@ -285,6 +304,8 @@ async def run_scenarios(client: Client, queue: str, engine: Any, cast: Cast, sta
     for voter in cast.council:
         against = frozenset({ids["fighter"]} if voter == cast.chair else ()) | leftovers(listed, ids)
         receipts.append(await cast_ballot(client, council.id, voter, ballot(listed, voter, cast, against)))
+    # Everyone voted: the count waits for the counting committee's shares (each member's own key).
+    await count(client, engine, council.id, committee)
     council_closed = await wait_session(client, council.id, phase=SessionPhase.CLOSED)
     console.print(f"council session closed: {len(council_closed.voted)}/{council_closed.electorate_size} voted")
 
@@ -297,6 +318,7 @@ async def run_scenarios(client: Client, queue: str, engine: Any, cast: Cast, sta
         choices = ballot(bloc_list, representative, cast, leftovers(bloc_list, ids))
         if choices:
             await cast_ballot(client, bloc.id, representative, choices)
+    await count(client, engine, bloc.id, committee)
     await wait_session(client, bloc.id, phase=SessionPhase.CLOSED)
     console.print(f"bloc session {bloc.id} closed")
 
@@ -564,6 +586,9 @@ async def run(
             f"demo: namespace [bold]{demo_namespace}[/], database {engine.url.render_as_string(hide_password=True)}"
             f" ({chosen}), roster {DEMO_ROSTER.relative_to(ROOT)} {counts}; your nominations are not touched"
         )
+        # Each voting member's counting key, as `starter.py ballot enroll` makes one: the demo plays them all.
+        committee = await enroll_members(engine, COUNTING_DIR, voting_actors(roster))
+        console.print(f"counting keys of {len(committee)} voting members enrolled (private halves in {COUNTING_DIR})")
         client = await connect(settings.temporal_address, demo_namespace)
         await ensure_namespace(client, demo_namespace)
         await ensure_search_attributes(client)
@@ -571,7 +596,7 @@ async def run(
         demo_env = {"TEMPORAL_NAMESPACE": demo_namespace, "TASK_QUEUE": queue, "DATABASE_URL": database_url}
         started.append(processes.start_worker(demo_env, log_name="demo-worker.log"))
         console.print("demo worker started (log: .state/demo-worker.log)")
-        ok = await run_scenarios(client, queue, engine, cast, datetime.now().strftime("%y%m%d-%H%M%S"))
+        ok = await run_scenarios(client, queue, engine, cast, datetime.now().strftime("%y%m%d-%H%M%S"), committee)
     finally:
         await engine.dispose()
     ui = f"http://localhost:8233/namespaces/{demo_namespace}/workflows"
