@@ -101,6 +101,7 @@ def build_worker(
             ballots.offer_to_open_session,
             ballots.snapshot_electorate,
             ballots.prepare_session_keys,
+            ballots.round_signing_keys,
             ballots.sign_credential,
             ballots.open_and_count,
             ballots.destroy_session_secrets,

@@ -688,6 +688,65 @@ class BallotActivities:
             )
         return row
 
+    @activity.defn(name="round_signing_keys")
+    async def round_signing_keys(self, session_id: str, round: int, classes: dict[str, list[str]]) -> SessionKeys:
+        """A runoff round's own issuer and class keys (the sealing key and the committee stay): replaces the
+        earlier round's signing keys. Keyed on (session, round): a retry returns the keys already stored."""
+        stored = await self._stored_keys(session_id)
+        if stored is None:
+            raise ApplicationError(
+                f"session {session_id} has no keys to renew", type="SessionSecretsDestroyed", non_retryable=True
+            )
+        if stored.round >= round:
+            return stored
+
+        def make() -> tuple[rsa.RSAPrivateKey, dict[str, rsa.RSAPrivateKey]]:
+            return blind.generate_signing_key(), {cid: blind.generate_signing_key() for cid in sorted(classes)}
+
+        issuer, class_keys = await asyncio.to_thread(make)
+        keys = stored.model_copy(
+            update={
+                "round": round,
+                "issuer": public_key_info(issuer),
+                "classes": [
+                    ConflictClass(class_id=cid, key=public_key_info(key), excluded=sorted(classes[cid]))
+                    for cid, key in sorted(class_keys.items())
+                ],
+            }
+        )
+        async with self._engine.begin() as conn:
+            # Only over an earlier round's keys: a concurrent attempt that stored this round's keys first wins.
+            current = (
+                await conn.execute(
+                    sa.select(ballot_session_secrets.c.public_keys)
+                    .where(
+                        ballot_session_secrets.c.session_id == session_id,
+                        ballot_session_secrets.c.destroyed_at.is_(None),
+                    )
+                    .with_for_update()
+                )
+            ).scalar_one_or_none()
+            if current is not None and SessionKeys.model_validate(current).round < round:
+                await conn.execute(
+                    sa.update(ballot_session_secrets)
+                    .where(ballot_session_secrets.c.session_id == session_id)
+                    .values(
+                        public_keys=keys.model_dump(mode="json"),
+                        issuer_private=seal_signing_key(self._keyring, session_id, "issuer", issuer),
+                        class_privates={
+                            cid: _b64(seal_signing_key(self._keyring, session_id, cid, key))
+                            for cid, key in class_keys.items()
+                        },
+                        codec_key_id=self._keyring.current_id,
+                    )
+                )
+        final = await self._stored_keys(session_id)
+        assert final is not None
+        activity_logger(__name__).info(
+            "round_keys_prepared", session_id=session_id, round=final.round, classes=len(final.classes)
+        )
+        return final
+
     @activity.defn(name="sign_credential")
     async def sign_credential(
         self, session_id: str, round: int, voter: str, class_id: str, blinded_token: str, blinded_class: str
@@ -697,6 +756,12 @@ class BallotActivities:
         ballot cast later to this voter. Signing again gives signatures as good: a retry is harmless."""
         row = await self._secrets(session_id)
         keys = SessionKeys.model_validate(row.public_keys)
+        if keys.round != round:
+            raise ApplicationError(
+                f"session {session_id}'s signing keys are for round {keys.round}, not round {round}",
+                type="CredentialRefused",
+                non_retryable=True,
+            )
         voter_class = next((c for c in keys.classes if c.class_id == class_id), None)
         if voter_class is None or class_id not in (row.class_privates or {}):
             raise ApplicationError(

@@ -209,6 +209,9 @@ class SessionKeys(BaseModel):
     committee: list[str]  # member ids, in share-index order (member i holds share index i + 1)
     threshold: int
     commitments: list[str]  # per member, in the same order: sha256 hex binding their share (share_commitment)
+    # The round the issuer and class keys sign for. A blind signer cannot see the round inside what it signs,
+    # so each round has keys of its own: a credential taken in one round is worthless in the next.
+    round: int = Field(default=1, ge=1)
 
 
 class CredentialRequest(BaseModel):

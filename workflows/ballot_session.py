@@ -29,6 +29,7 @@ activity that returns tallies.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -147,6 +148,9 @@ class BallotSessionWorkflow:
         # Current round: who took a credential and when (never which ballot is theirs), and the anonymous
         # ballots by receipt (hex). The two are never joined.
         self._participation: dict[str, Participation] = {}
+        # The credential each voter took this round, by the digest of the blinded values they sent: the same
+        # request again gets the same answer; different values are a second credential, refused.
+        self._issued: dict[str, tuple[str, CredentialIssue]] = {}
         self._ballots: dict[str, AnonymousBallot] = {}
         self._shares: dict[str, ShareHandIn] = {}  # member -> handed-in share, kept for a runoff's count
         # Receipts of every round, settled when each round is counted: a runoff never loses round 1's.
@@ -290,6 +294,18 @@ class BallotSessionWorkflow:
                 reason=cause.message,
             )
 
+    async def _make_round_keys(self) -> None:
+        """A runoff opens: the classes of its candidates, and issuer and class keys of its own (a credential
+        blind-signed in an earlier round could hide this round's token; under new keys it is worthless)."""
+        assert self._electorate is not None
+        classes, self._voter_class = conflict_classes(self._electorate, self._round_candidates, self._rule)
+        self._keys = await workflow.execute_activity_method(
+            BallotActivities.round_signing_keys,
+            args=[self._id(), self._round, classes],
+            start_to_close_timeout=CRYPTO_TIMEOUT,
+            retry_policy=RETRY,
+        )
+
     async def _destroy_secrets(self) -> None:
         """The session has ended: the wrapped sealing key, the signing keys and the encrypted shares go."""
         await workflow.execute_activity_method(
@@ -344,7 +360,8 @@ class BallotSessionWorkflow:
             self._earlier_winners = [wf for wf, (_, o) in self._verdicts.items() if o.result == VoteResult.PASSED]
             self._round_candidates = [self._candidates[wf] for wf in ranking.tied]
             self._round += 1
-            self._ballots, self._participation = {}, {}
+            self._ballots, self._participation, self._issued = {}, {}, {}
+            await self._make_round_keys()
             self._round_spoiled = 0
             self._recorded = {}
             self._deadline = workflow.now() + timedelta(seconds=self._start.runoff_seconds)
@@ -811,11 +828,15 @@ class BallotSessionWorkflow:
         """A voter takes this round's one-time ballot credential: the session blind-signs their token and their
         conflict class. Who took one, and when, is recorded (turnout, reminders, the minutes); the token stays
         hidden from the session, so the ballot cast with it cannot be tied back to this request."""
+        asked = _blinded_digest(request)
+        issued = self._issued.get(request.voter)
+        if issued is not None and issued[0] == asked:
+            return issued[1]  # the same request again (its answer was lost): the same credential, not a second
         if request.voter in self._participation:  # a second request that passed the validator in the same task
             raise ApplicationError(f"voter {request.voter!r} has already taken this round's ballot credential")
         self._participation[request.voter] = Participation(voter_id=request.voter, voted_at=workflow.now())
         try:
-            return await workflow.execute_activity_method(
+            issue = await workflow.execute_activity_method(
                 BallotActivities.sign_credential,
                 args=[
                     self._id(),
@@ -832,6 +853,8 @@ class BallotSessionWorkflow:
             # Not signed (the blinded values did not fit the keys): the voter has no credential and may ask again.
             del self._participation[request.voter]
             raise ApplicationError(f"no credential was given: {err.cause or err}") from None
+        self._issued[request.voter] = (asked, issue)
+        return issue
 
     @request_credential.validator
     @payload_required
@@ -843,6 +866,9 @@ class BallotSessionWorkflow:
             raise ValueError(f"voter {voter!r} is the council's secretary and records this session; no ballot")
         if self._electorate.voter(voter) is None or voter not in self._voter_class:
             raise ValueError(f"voter {voter!r} is not in this session's electorate")
+        issued = self._issued.get(voter)
+        if issued is not None and issued[0] == _blinded_digest(request):
+            return  # asking again with the very same blinded values: answered with the credential already given
         if voter in self._participation:
             raise ValueError(f"voter {voter!r} has already taken this round's ballot credential (one ballot each)")
         if voter not in self._expected_voters():
@@ -1258,6 +1284,11 @@ class BallotSessionWorkflow:
 
 def _said(entry: MinutesEntry) -> tuple[str, str]:
     return entry.result.value, entry.reason_vi
+
+
+def _blinded_digest(request: CredentialRequest) -> str:
+    """What identifies a credential request: the blinded values (the same ones give the same signatures)."""
+    return hashlib.sha256(f"{request.round}|{request.blinded_token}|{request.blinded_class}".encode()).hexdigest()
 
 
 def _decoded(value: str, field: str) -> bytes:

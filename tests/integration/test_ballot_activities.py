@@ -675,6 +675,32 @@ async def test_a_credential_is_blind_signed_under_the_issuer_and_the_class_keys(
     assert (raised.value.type, raised.value.non_retryable) == ("UnknownClass", True)
 
 
+async def test_a_runoff_signs_with_keys_of_its_own_so_a_round_one_credential_for_round_two_is_worthless(
+    ballots: BallotActivities,
+) -> None:
+    candidates = two_candidates()
+    session_id, keys, voter_class = await made_keys(ballots, candidates)
+    # In round 1 a voter's client hides a round-2 token behind its blinded request: the signer cannot see it.
+    ahead, pending = prepare_request(keys, session_id, 2, A, voter_class[A])
+    issue = await activity_env(session_id).run(
+        ballots.sign_credential, session_id, 1, A, voter_class[A], ahead.blinded_token, ahead.blinded_class
+    )
+    smuggled = finish(pending, issue.model_copy(update={"round": 2}))
+    classes, _ = conflict_classes(ELECTORATE, candidates[:1], ConflictRule.NOMINEE_ONLY)
+    renewed = await activity_env(session_id).run(ballots.round_signing_keys, session_id, 2, classes)
+    again = await retried(activity_env(session_id)).run(ballots.round_signing_keys, session_id, 2, classes)
+    assert again == renewed and renewed.round == 2 and renewed.sealing == keys.sealing
+    assert renewed.issuer.key_id != keys.issuer.key_id
+    message = token_message(session_id, 2, smuggled.token)
+    assert blind.verify(keys.issuer.public_pem, message, smuggled.token_signature)  # valid under round 1's key
+    assert not blind.verify(renewed.issuer.public_pem, message, smuggled.token_signature)  # worthless in round 2
+    request, _ = prepare_request(renewed, session_id, 2, B, "k00")
+    with pytest.raises(ApplicationError, match="signing keys are for round 2, not round 1"):
+        await activity_env(session_id).run(
+            ballots.sign_credential, session_id, 1, B, "k00", request.blinded_token, request.blinded_class
+        )
+
+
 async def test_open_and_count_tallies_the_valid_ballots_and_lists_the_spoiled(ballots: BallotActivities) -> None:
     round_ = await sealed_session(ballots)
     first, second = round_.candidates

@@ -552,18 +552,29 @@ async def test_a_runoff_is_counted_with_the_shares_handed_in_for_round_one(
     opened = await close_list(client, session_id, BLOC_HEAD)
     assert sorted(opened.committee) == sorted(BLOC_REPS.values())
 
-    async def a_round() -> None:
-        # Each member organisation votes for the other's candidate only (its class recuses on its own): a tie.
-        await cast(client, session_id, BLOC_REPS["TANDTC"], {btp: Choice.FOR, ktnn: Choice.FOR})
-        await cast(client, session_id, BLOC_REPS["BTP"], {ktnn: Choice.FOR})
-        await cast(client, session_id, BLOC_REPS["KTNN"], {btp: Choice.FOR})
-
-    await a_round()
+    # Round 1. TANDTC's answer is lost once: asked again with the very same blinded values, the session gives
+    # the same credential; different values would be a second credential, refused.
+    head = BLOC_REPS["TANDTC"]
+    held = await voter_class(client, session_id, head)
+    assert opened.keys is not None and held is not None
+    request, pending = prepare_request(opened.keys, session_id, 1, head, held.class_id)
+    issue = await request_credential(client, session_id, request)
+    assert await request_credential(client, session_id, request) == issue
+    with pytest.raises(ActionRefused, match="already taken this round's ballot credential"):
+        other, _ = prepare_request(opened.keys, session_id, 1, head, held.class_id)
+        await request_credential(client, session_id, other)
+    heads = finish(pending, issue)
+    await cast_anonymous(client, session_id, anonymous(opened, heads, {btp: Choice.FOR, ktnn: Choice.FOR}))
+    # Each other member organisation votes for the other's candidate only (its class recuses on its own): a tie.
+    await cast(client, session_id, BLOC_REPS["BTP"], {ktnn: Choice.FOR})
+    await cast(client, session_id, BLOC_REPS["KTNN"], {btp: Choice.FOR})
     await wait_until(client, session_id, lambda s: s.phase == SessionPhase.AWAITING_COUNT)
     for member in (BLOC_REPS["BTP"], BLOC_REPS["KTNN"]):
         await hand_in(client, db_engine, session_id, member, counting_key_of(member))
     runoff = await wait_until(client, session_id, lambda s: s.round == 2 and s.phase == SessionPhase.VOTING)
     assert (runoff.shares_in, runoff.voted, runoff.ballots_cast) == (2, [], 0)
+    assert runoff.keys is not None and runoff.keys.round == 2
+    assert runoff.keys.issuer.key_id != opened.keys.issuer.key_id  # each round signs with keys of its own
 
     # Round 2: TANDTC now prefers BTP's candidate. The count runs with round 1's shares: no AWAITING_COUNT.
     await cast(client, session_id, BLOC_REPS["TANDTC"], {btp: Choice.FOR, ktnn: Choice.AGAINST})
