@@ -3,7 +3,9 @@
     .venv/bin/python -m bench.ballot_scale [--nominations 300] [--voters 30]
 
 Needs PostgreSQL (TEST_POSTGRES_ADMIN_URL, default postgresql://postgres@127.0.0.1:5432/postgres); creates
-and drops its own database. Prints the figures as its last line in key=value form.
+and drops its own database. The council's counting committee hands in its shares once everyone has voted
+(the bench holds their keys, made under TDKT_GENERATE_KEYS=1). Prints the figures as its last line in
+key=value form.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import date
 from pathlib import Path
 
 import asyncpg
@@ -28,6 +31,7 @@ from activities.migrate import upgrade_to_head
 from activities.roster_store import load_roster
 from domain.ballot_messages import SessionPhase, SessionStart
 from domain.ballots import BallotSessionKind, Choice
+from domain.catalog import current_policy_version, policy_set
 from domain.nomination import Nomination
 from domain.roster import Roster
 from domain.stages import Stage
@@ -35,6 +39,7 @@ from runtime.ballots import cast, close_list, open_session, session_status
 from runtime.codec import data_converter
 from runtime.nominations import start_nomination, status
 from runtime.processes import temporal_binary
+from runtime.stand_in_committee import default_committees, enroll_members, hand_in_shares
 from runtime.temporal import ensure_search_attributes
 from tests.factories import nomination_data
 from worker import build_worker
@@ -91,11 +96,15 @@ async def main(nominations: int, voters: int) -> str:
     try:
         await upgrade_to_head(url)
         engine = create_engine(url)
-        await load_roster(engine, roster(voters))
+        members = roster(voters)
+        await load_roster(engine, members)
+        # The council's counting committee: its members' keys, held here to hand in their shares at the close.
+        size = policy_set(current_policy_version(date.today())).counting_committee.size
+        committee = await enroll_members(engine, key_dir, default_committees(members, size))
         client = env.client
         await ensure_search_attributes(client)
         queue = "bench-ballots"
-        async with build_worker(client, engine, queue, ballot_key=key_dir / "key.pem"):
+        async with build_worker(client, engine, queue):
             started = time.monotonic()
             ids = []
             for _ in range(nominations):
@@ -140,9 +149,14 @@ async def main(nominations: int, voters: int) -> str:
             await asyncio.gather(*(timed_cast(f"s300.uy-vien-{i:02d}") for i in range(voters)))
             vote_s = time.monotonic() - voting_started
 
+            async def awaiting_count() -> bool:
+                return (await session_status(client, session.id)).phase == SessionPhase.AWAITING_COUNT
+
             async def closed() -> bool:
                 return (await session_status(client, session.id)).phase == SessionPhase.CLOSED
 
+            await wait_until(awaiting_count, 300)
+            await hand_in_shares(client, engine, session.id, committee)
             await wait_until(closed, 300)
 
             async def all_past_the_council() -> bool:

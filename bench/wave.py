@@ -16,8 +16,10 @@ database (created and dropped here; TEST_POSTGRES_ADMIN_URL, default postgresql:
 4. The wave: --nominations nominations over the ministries and award forms, all started at once (at most
    --start-concurrency starts in flight); per ministry a council ballot session (a meeting) collects those
    that reach the council and closes its list at --council-cap candidates, once every nomination of the
-   ministry is in, or after --idle-seconds without a newcomer; every member casts a sealed ballot at once;
-   per bloc a ballot session picks its quota; the central board approves (without a decision number) every
+   ministry is in, or after --idle-seconds without a newcomer; every member casts a sealed ballot at once
+   (a blind-signed credential, then the anonymous ballot), then the counting committee hands in the shares
+   the count needs (the bench holds every default committee member's counting key); per bloc a ballot
+   session picks its quota the same way; the central board approves (without a decision number) every
    nomination the moment PostgreSQL shows it in CENTRAL_REVIEW; the signing authorities issue batch
    decisions (<= 1000 nominations, after --decision-flush-seconds). Rate = nominations finished (AWARDED or
    REJECTED) per second.
@@ -69,7 +71,7 @@ from bench import wave_plan
 from bench.wave_plan import Planned, WavePlan
 from domain.ballot_messages import SessionPhase, SessionStart, SessionStatus, session_workflow_id
 from domain.ballots import BallotSessionKind
-from domain.catalog import current_policy_version
+from domain.catalog import current_policy_version, policy_set
 from domain.decisions import DecisionRef, DecisionRequest
 from domain.messages import CentralApproval, NominationStatus, ReasonedAction
 from domain.notices import head_of_body, parties_to_notify
@@ -79,7 +81,7 @@ from runtime.ballots import DuplicateSession, cast, close_list, open_session, se
 from runtime.decisions import issue_decision
 from runtime.nominations import ActionRefused, act, start_nomination
 from runtime.processes import temporal_binary
-from runtime.sealing import load_or_create_private_key
+from runtime.stand_in_committee import default_committees, enroll_members, hand_in_shares
 from runtime.temporal import connect, ensure_search_attributes
 from runtime.tuning import WORKER_OPTION_VARIABLES
 from workflows.search_attributes import AWARD_FORM, AWARD_YEAR, MINISTRY, NOMINATION_STAGE
@@ -715,6 +717,7 @@ class Wave:
     t0: float = 0.0
     approve_latencies: list[float] = field(default_factory=list)
     cast_latencies: list[float] = field(default_factory=list)
+    committee_keys: dict[str, Any] = field(default_factory=dict)  # the counting committees' keys, by member
     sessions: list[str] = field(default_factory=list)
     decisions: list[str] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
@@ -799,6 +802,8 @@ class Wave:
                 current = await status_now()
                 if current is not None and current.phase == SessionPhase.CLOSED:
                     break
+                if current is not None and current.phase == SessionPhase.AWAITING_COUNT:
+                    await self.hand_in(session_id)
                 await self.sleep()
             ids = [c.workflow_id for c in closed_list.candidates]
             # The next meeting lists every nomination waiting in the stage: let these leave it first.
@@ -808,6 +813,15 @@ class Wave:
                     break
                 await self.sleep()
             processed += len(ids)
+
+    async def hand_in(self, session_id: str) -> None:
+        """The round's voting is over: the counting committee hands in the shares its count needs (timed as
+        part of the session's close; a try that failed behind the backlog is tried again by the caller)."""
+        try:
+            await hand_in_shares(self.client, self.engine, session_id, self.committee_keys)
+        except Exception as exc:
+            self.errors_seen[f"hand_in:{type(exc).__name__}"] += 1
+            await self.sleep(1.0)
 
     async def poll_session(self, session_id: str) -> SessionStatus | None:
         """The session's status, or None when the query failed (e.g. timed out while the worker is behind)."""
@@ -1136,26 +1150,30 @@ async def audit(
         patterns,
     ):
         notes[r.workflow_id][r.seq] = r.n
-    session_notes = {
-        r.workflow_id: r.n
+    # A session's notices: "voting opened" to each voter, and "the count needs your share" to each member of
+    # its counting committee (party COUNTER:<member>) once its first round's voting is over.
+    session_notes: dict[str, int] = defaultdict(int)
+    counter_notes: dict[str, int] = defaultdict(int)
+    for r in await fetch(
+        engine,
+        sa.text(
+            "SELECT workflow_id, party LIKE 'COUNTER:%' AS counter, count(*) AS n FROM notifications "
+            "WHERE workflow_id IN :s GROUP BY workflow_id, party LIKE 'COUNTER:%'"
+        ).bindparams(in_sessions),
+        by_session,
+    ):
+        (counter_notes if r.counter else session_notes)[r.workflow_id] += r.n
+    session_rows = {
+        r.session_id: r
         for r in await fetch(
             engine,
-            sa.text(
-                "SELECT workflow_id, count(*) AS n FROM notifications WHERE workflow_id IN :s GROUP BY workflow_id"
-            ).bindparams(in_sessions),
-            by_session,
-        )
-    }
-    session_sizes = {
-        r.session_id: r.electorate_size
-        for r in await fetch(
-            engine,
-            sa.text("SELECT session_id, electorate_size FROM ballot_sessions WHERE session_id IN :s").bindparams(
+            sa.text("SELECT session_id, electorate_size, phase FROM ballot_sessions WHERE session_id IN :s").bindparams(
                 in_sessions
             ),
             by_session,
         )
     }
+    committee_size = policy_set(plan.policy_version).counting_committee.size
     ended = [w for w, r in rows.items() if Stage(r.stage).is_final and w in expected_stage]
     statuses = await final_statuses(client, ended)
     extra_rows = len(rows.keys() - expected_stage.keys())
@@ -1204,18 +1222,26 @@ async def audit(
                 result.lost -= diff
                 result.details["notifications_missing"] -= diff
     for session_id in sessions:
-        size = session_sizes.get(session_id)
-        if size is None:
+        session_row = session_rows.get(session_id)
+        if session_row is None:
             result.lost += 1
             result.details["session_unregistered"] += 1
             continue
-        diff = session_notes.get(session_id, 0) - size  # one "voting opened" notice per voter
+        diff = session_notes.get(session_id, 0) - session_row.electorate_size  # one "voting opened" per voter
         if diff > 0:
             result.duplicated += diff
             result.details["session_notifications_extra"] += diff
         elif diff < 0:
             result.lost -= diff
             result.details["session_notifications_missing"] -= diff
+        counters = counter_notes.get(session_id, 0)  # a closed session's committee was asked once
+        asked = committee_size if session_row.phase == SessionPhase.CLOSED.value else counters
+        if counters > committee_size:
+            result.duplicated += counters - committee_size
+            result.details["committee_notifications_extra"] += counters - committee_size
+        elif counters < asked:
+            result.lost += asked - counters
+            result.details["committee_notifications_missing"] += asked - counters
     return result, statuses
 
 
@@ -1328,8 +1354,12 @@ async def run(opts: Options) -> dict[str, Any]:
         engine = create_async_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
         roster = wave_plan.make_roster(opts.ministries, opts.voters)
         await retrying(lambda: load_roster(engine, roster), attempts=30, delay=1.0)
-        key_file = logdir / "ballot-key.pem"
-        load_or_create_private_key(key_file)  # before any worker: every worker reads the same key
+        # The counting committees' keys (every council's and bloc's default Ban kiểm phiếu), held by the bench,
+        # which hands in their shares when a session's voting is over (each member would, with their own key).
+        committee_size = policy_set(current_policy_version(date.today())).counting_committee.size
+        committee_keys = await enroll_members(
+            engine, logdir / "counting-keys", default_committees(roster, committee_size)
+        )
         if opts.address:
             address = opts.address
         else:
@@ -1348,7 +1378,6 @@ async def run(opts: Options) -> dict[str, Any]:
             "TASK_QUEUE": queue,
             "TEMPORAL_ADDRESS": address,
             "TEMPORAL_NAMESPACE": "default",
-            "BALLOT_KEY_FILE": str(key_file),
             "NOTIFY_CHANNEL": "log",
             "LOG_FORMAT": opts.log_format,
             **opts.worker_env(),
@@ -1378,6 +1407,7 @@ async def run(opts: Options) -> dict[str, Any]:
         stop_rss = asyncio.Event()
         sampler = asyncio.create_task(rss.run(stop_rss))
         wave = Wave(client, engine, queue, plan, opts, deadline=time.monotonic() + opts.timeout)
+        wave.committee_keys = committee_keys
         server_meter, worker_meter = CpuMeter(server_pids), CpuMeter([w.pid for w in workers])
         try:
             end = await wave.run()
