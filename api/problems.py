@@ -82,7 +82,9 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             "forbidden",
             403,
             "Not the token's actor",
-            "The body names an actor (or a proposer) other than the token's: every action is the token's actor's.",
+            "The body names an actor (or a proposer) other than the token's: every action is the token's actor's. "
+            "Or the token's actor has no part in what was asked: a reader outside its scope, someone outside a "
+            "ballot session's electorate asking for a credential, someone off its counting committee.",
         ),
         ProblemType("not-found", 404, "Not found", "No nomination, ballot session, decision or route by that name."),
         ProblemType("method-not-allowed", 405, "Method not allowed", "The route exists but not for this method."),
