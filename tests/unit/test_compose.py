@@ -35,7 +35,7 @@ IMAGE_VARIABLES = {
     },
     "mailpit": set(),
 }
-SIGNING_AND_ENGINE_SECRETS = {"TDKT_AUTH_KEYS", "TDKT_AUTH_KEY_ID", "DATABASE_URL", "BALLOT_KEY_FILE"}
+SIGNING_AND_ENGINE_SECRETS = {"TDKT_AUTH_KEYS", "TDKT_AUTH_KEY_ID", "DATABASE_URL"}
 
 
 def variables_read(files: list[Path]) -> set[str]:
@@ -130,7 +130,6 @@ def test_the_variable_scan_finds_what_the_code_reads() -> None:
         "TDKT_CODEC_KEYS",
         "TDKT_CODEC_TOKEN",
         "TDKT_AUTH_KEYS",
-        "BALLOT_KEY_FILE",
         "SMTP_HOST",
         "DB_POOL_SIZE",
         "TDKT_MAX_CACHED_WORKFLOWS",
@@ -210,9 +209,8 @@ def test_the_codec_server_holds_its_keyring_and_nothing_else(services: dict[str,
         env = environment(services[name])
         assert env["TDKT_CODEC_KEYS"] == codec_env["TDKT_CODEC_KEYS"], name
         assert env["TDKT_CODEC_KEY_ID"] == codec_env["TDKT_CODEC_KEY_ID"], name
-    # The tally key stays with the worker, which counts; the API only seals to public keys.
-    assert "BALLOT_KEY_FILE" in environment(services["worker"])
-    assert "BALLOT_KEY_FILE" not in environment(services["api"])
+    # No service holds a ballot key: each session's key is split among its counting committee.
+    assert not any("BALLOT" in variable for s in services.values() for variable in environment(s))
 
 
 def test_the_header_comment_lists_every_service(services: dict[str, dict[str, Any]]) -> None:

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from openpyxl import Workbook
 
+from activities.db import create_engine
+from activities.migrate import upgrade_to_head
 from api import create_app
 from domain.errors import InvalidInput
 from runtime.auth import Keyring, issue_token
@@ -104,13 +106,18 @@ def test_reading_hostile_workbooks_stays_within_the_memory_bound(tmp_path: Path,
     assert report["max_rss_kb"] < 256 * 1024
 
 
-async def test_the_api_answers_a_zip_bomb_with_a_422_naming_the_body(bomb: bytes):
+async def test_the_api_answers_a_zip_bomb_with_a_422_naming_the_body(bomb: bytes, tmp_path: Path):
     async def no_temporal() -> Any:
         raise AssertionError("a refused upload never reaches Temporal")
 
-    app = create_app(no_temporal, keyring=RING, task_queue="unused")
+    # The token is checked against the revoked tokens first: a migrated database of the test's own.
+    url = f"sqlite+aiosqlite:///{tmp_path / 'api.db'}"
+    await upgrade_to_head(url)
+    engine = create_engine(url)
+    app = create_app(no_temporal, keyring=RING, task_queue="unused", engine=engine)
     headers = [("content-type", XLSX), ("authorization", f"Bearer {issue_token(RING, 'btp.vutckt.le-thi-hoa')}")]
     reply = await call(app, "POST", "/nominations:import", bomb, headers=headers)
     assert reply.status == 422, reply
     problem = reply.json()
     assert problem["errors"][0]["field"] == "body" and "allowed" in problem["errors"][0]["message"]
+    await engine.dispose()

@@ -97,7 +97,6 @@ def test_the_api_and_the_worker_stop_at_start_without_their_keys(tmp_path: Path,
     env |= {
         "TDKT_CODEC_KEY_FILE": str(tmp_path / "codec-keys.json"),
         "TDKT_AUTH_KEYS": "k1:" + "k" * 40,
-        "BALLOT_KEY_FILE": str(tmp_path / "ballot-key.pem"),
         "TEMPORAL_ADDRESS": "127.0.0.1:1",
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'engine.db'}",
     }
