@@ -1126,7 +1126,8 @@ async def request_credential(
     the voter's class key. The answer holds both blind signatures; the voter's client unblinds them and casts
     with POST /ballot-sessions/{id}/ballots, without any token. The session records that the voter took a
     credential (turnout), never which ballot is theirs: it never sees the token. One credential per voter
-    and round (409 for a second); send an `Idempotency-Key` so that a lost answer can be had again."""
+    and round: the very same blinded values again answer the same credential (a lost answer costs nothing),
+    other values are a 409. An `Idempotency-Key` replays the first answer as well."""
 
     async def issue() -> Response:
         request = payload(CredentialRequest, voter=who.actor, **body.model_dump())

@@ -1019,7 +1019,13 @@ async def test_a_retried_ballot_with_its_key_gets_its_receipt_again(
     assert issued.status == 200, issued
     again = await call(app, "POST", credentials, asked, token(second_voter) + key)
     assert (again.status, again.body) == (200, issued.body) and again.header("idempotent-replayed") == "true"
-    assert_problem(await call(app, "POST", credentials, asked, token(second_voter)), 409, "action-refused")
+    # Without the key the session itself answers the very same blinded values with the same credential; any
+    # other request of this voter's (a fresh blinding) is a second credential, refused.
+    unkeyed = await call(app, "POST", credentials, asked, token(second_voter))
+    assert (unkeyed.status, unkeyed.json()) == (200, issued.json())
+    fresh, _ = prepare_request(keys, session_id, info["round"], second_voter, info["conflict_class"]["class_id"])
+    other = {"round": fresh.round, "blinded_token": fresh.blinded_token, "blinded_class": fresh.blinded_class}
+    assert_problem(await call(app, "POST", credentials, other, token(second_voter)), 409, "action-refused")
     credential = finish(pending, CredentialIssue.model_validate(again.json()))
     sealed_cast = await call(app, "POST", ballots, sealed_ballot(session_id, info, credential, choices(second_voter)))
     assert sealed_cast.status == 201, sealed_cast
