@@ -52,6 +52,7 @@ from runtime.ballots import cast, close_list, open_session, session_status
 from runtime.decisions import issue_decision
 from runtime.nominations import act, start_nomination, status
 from runtime.processes import temporal_binary
+from runtime.stand_in_committee import enroll_members, hand_in_shares, voting_actors
 from runtime.temporal import ensure_search_attributes
 from tests.factories import nomination_data
 from tests.integration.helpers import BLOC_SEATS, COUNCIL_SEATS
@@ -93,7 +94,7 @@ async def record(label: str) -> None:
     out = ROOT / "tests" / "replay" / "histories" / label
     out.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp())
-    # A recording is a local run: its keys (tally, audit, identity) are made in its own directory.
+    # A recording is a local run: its keys (audit, identity) are made in its own directory.
     os.environ["TDKT_GENERATE_KEYS"] = "1"
     os.environ["TDKT_AUDIT_KEY_FILE"] = str(workdir / "audit-keys.json")
     url = f"sqlite+aiosqlite:///{workdir / 'engine.db'}"
@@ -108,7 +109,9 @@ async def record(label: str) -> None:
     await ensure_search_attributes(client)
     queue = f"record-{uuid.uuid4().hex[:6]}"
     runs: dict[str, str] = {}
-    async with build_worker(client, engine, queue, ballot_key=workdir / "key.pem"):
+    # The council's counting committee: keys made in the recording's own directory, enrolled.
+    committee_keys = await enroll_members(engine, workdir / "counting", voting_actors(roster))
+    async with build_worker(client, engine, queue):
         # As the worker does: the audit chain's head is anchored, and sessions and decisions ask for anchors.
         anchor_id = await ensure_anchor_workflow(client, queue, 60)
         approval = CentralApproval(actor=CENTRAL, decision_no="1/QĐ-TTg", decision_date=date(2026, 12, 20))
@@ -180,7 +183,10 @@ async def record(label: str) -> None:
         for member in ("btp.hd.chu-tich", "btp.hd.uy-vien-1", "btp.hd.uy-vien-2"):
             await cast(client, session.id, member, {c.workflow_id: Choice.FOR for c in listed.candidates})
         for _ in range(100):
-            if (await session_status(client, session.id)).phase == SessionPhase.CLOSED:
+            phase = (await session_status(client, session.id)).phase
+            if phase == SessionPhase.AWAITING_COUNT:
+                await hand_in_shares(client, engine, session.id, committee_keys)
+            if phase == SessionPhase.CLOSED:
                 break
             await asyncio.sleep(0.1)
         await until(client, voted, Stage.AWAITING_DECISION)
@@ -195,7 +201,7 @@ async def record(label: str) -> None:
         await client.start_workflow(NominationWorkflow.run, start, id=workflow_id_for(refused), task_queue=queue)
         runs["proposal-refused"] = workflow_id_for(refused)
 
-        # The whole procedure (issue 4): a hold, an objection, a decision over a list.
+        # The whole procedure: a hold, an objection, a decision over a list.
         wf = await started(client, queue, "HUAN_CHUONG_LD_3")
         await until(client, wf, Stage.PUBLIC_NOTICE)
         filing = ObjectionFiling(filed_by="Người dân (hư cấu)", contact="0900 000 000", reason="Phản ánh thành tích")
