@@ -1,8 +1,9 @@
 """Revoked tokens: a signed token whose id (`jti`) is listed here is refused wherever a token is verified.
 
 A row is kept until the token it names expires (`expires_at`, copied from the token's `exp`); after that the
-token is refused for its expiry anyway, so runtime/revocation.py may prune the row. `actor_id` is the token's subject when the revoker presented the
-token (its own actor signing out); NULL when an operator revoked it by id alone.
+token is refused for its expiry anyway, so the revocation store may prune the row. `actor_id` is the token's
+subject when the revoker presented the token (its own actor signing out); NULL when an operator revoked it by
+id alone.
 
 Revision ID: 0009
 Revises: 0008

@@ -496,8 +496,8 @@ async def test_a_ballot_session_through_the_cli(
     spoiled = await cast_anonymous(client, session_id, crossed)
 
     # No share is handed in while the voting is open; the committee is the council's first three members.
-    member = "btp.hd.uy-vien-1"
-    early = await cli(cli_env, "ballot", "hand-in", "--session", session_id, "--actor", member)
+    teller = "btp.hd.uy-vien-1"
+    early = await cli(cli_env, "ballot", "hand-in", "--session", session_id, "--actor", teller)
     assert early.returncode == 4 and "only while AWAITING_COUNT; the session is VOTING" in early.stderr, early.stderr
 
     not_chair = await cli(cli_env, "ballot", "close", session_id, "--actor", "btp.hd.uy-vien-1")
@@ -515,17 +515,17 @@ async def test_a_ballot_session_through_the_cli(
     assert waiting["committee"] == ["btp.hd.chu-tich", "btp.hd.uy-vien-1", "btp.hd.uy-vien-2"]
     assert (waiting["shares_in"], waiting["threshold"], waiting["ballots_cast"]) == (0, 2, 2)
     hand_in = ["ballot", "hand-in", "--session", session_id]
-    # Someone off the committee holds no share; a member's share opens only with their own key.
+    # Someone off the committee holds no share; a teller's share opens only with their own key.
     stranger = await cli(cli_env, *hand_in, "--actor", SECRETARY, "--key-file", str(counting_key_path(chair)))
     assert stranger.returncode == 4 and "holds no share" in stranger.stderr, stranger.stderr
-    wrong_key = await cli(cli_env, *hand_in, "--actor", member, "--key-file", str(counting_key_path(chair)))
+    wrong_key = await cli(cli_env, *hand_in, "--actor", teller, "--key-file", str(counting_key_path(chair)))
     assert wrong_key.returncode == 4 and "does not decrypt with this counting key" in wrong_key.stderr
-    no_file = await cli(cli_env, *hand_in, "--actor", member, "--key-file", str(tmp_path / "none.pem"))
+    no_file = await cli(cli_env, *hand_in, "--actor", teller, "--key-file", str(tmp_path / "none.pem"))
     assert no_file.returncode == 2 and "--key-file" in no_file.stderr
-    first = await cli(cli_env, *hand_in, "--actor", member)
+    first = await cli(cli_env, *hand_in, "--actor", teller)
     assert first.returncode == 0, first.stderr
     assert "Ban kiểm phiếu: 1/3 đã nộp mảnh khóa (cần 2)" in first.stdout, first.stdout
-    twice = await cli(cli_env, *hand_in, "--actor", member)
+    twice = await cli(cli_env, *hand_in, "--actor", teller)
     assert twice.returncode == 4 and "has already handed in their share" in twice.stderr
     second = await cli(cli_env, *hand_in, "--actor", chair)
     assert second.returncode == 0 and "Ban kiểm phiếu: 2/3 đã nộp mảnh khóa" in second.stdout, second.stderr
