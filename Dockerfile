@@ -5,7 +5,10 @@ COPY domain domain
 COPY workflows workflows
 COPY activities activities
 COPY migrations migrations
-COPY runtime runtime
+COPY client client
+COPY store store
+COPY observability observability
+COPY scripts scripts
 COPY api api
 COPY security security
 COPY worker.py starter.py codec_server.py audit_cli.py ./

@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
-# The embedded demo is the one place that may make missing local keys under .state/ (runtime/keys.py).
+# The embedded demo is the one place that may make missing local keys under .state/ (security/keys.py).
 # The demo runs in a namespace, database and roster of its own and never touches your nominations (README).
 demo: install  ## dev server + worker + sample nominations through every route; prints outcomes; exits
 	TDKT_GENERATE_KEYS=1 $(PY) -m scripts.demo

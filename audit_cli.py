@@ -25,9 +25,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from activities.audit import AuditReport
+    from client.settings import Settings
     from domain.audit_anchors import AnchorLog
-    from runtime.settings import Settings
+    from store.audit import AuditReport
 
 EXIT_OK, EXIT_FAILURE, EXIT_BROKEN = 0, 1, 6
 # An anchor not confirmed for this many intervals (plus a minute) means the anchor workflow is not running.
@@ -74,8 +74,8 @@ def report_lines(report: AuditReport, log: AnchorLog | None = None) -> tuple[lis
 
 
 async def read_log(settings: Settings) -> AnchorLog:
-    from runtime.audit_anchors import read_anchors
-    from runtime.temporal import connect
+    from client.audit_anchors import read_anchors
+    from client.temporal import connect
 
     client = await connect(settings.temporal_address, settings.temporal_namespace)
     return await read_anchors(client, settings.task_queue)
@@ -86,11 +86,11 @@ async def verify(url: str, settings: Settings | None = None, *, anchors: bool = 
     (default: from the environment) point at."""
     import sqlalchemy as sa
 
-    from activities.audit import verify_audit
-    from activities.db import create_engine
-    from runtime.audit_anchors import NoAnchors
-    from runtime.audit_keys import AuditKeyError, audit_keyring
-    from runtime.settings import Settings
+    from client.audit_anchors import NoAnchors
+    from client.settings import Settings
+    from security.audit_keys import AuditKeyError, audit_keyring
+    from store.audit import verify_audit
+    from store.db import create_engine
 
     try:
         keyring = audit_keyring()
@@ -142,7 +142,7 @@ def add_verify_arguments(command: argparse.ArgumentParser) -> None:
 
 def run(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    from activities.db import default_database_url
+    from store.db import default_database_url
 
     try:
         return asyncio.run(verify(default_database_url(), anchors=not args.no_anchors))

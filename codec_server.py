@@ -42,8 +42,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
-from runtime.codec import CodecError, EncryptionCodec, Keyring, load_keyring
-from runtime.keys import refuse_published
+from security.codec import CodecError, EncryptionCodec, Keyring, load_keyring
+from security.keys import refuse_published
 
 TOKEN_ENV = "TDKT_CODEC_TOKEN"
 ORIGINS_ENV = "TDKT_CODEC_UI_ORIGINS"

@@ -35,11 +35,11 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
     from temporalio.client import Client
 
+    from client.revocation import RevocationStore
+    from client.settings import Settings
     from domain.access import ReadScope
     from domain.ballot_messages import SessionStatus
-    from runtime.auth import Identity
-    from runtime.revocation import RevocationStore
-    from runtime.settings import Settings
+    from security.tokens import Identity
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID, EXIT_DUPLICATE, EXIT_REFUSED, EXIT_NOT_FOUND = 0, 1, 2, 3, 4, 5
 EXIT_UNAUTHENTICATED = 7
@@ -112,8 +112,8 @@ async def cmd_nominate(args: argparse.Namespace) -> int:
             f"proposer: {nomination.proposer!r} is not the token's actor {args.actor!r}; a unit proposes as "
             "itself; nothing was started",
         )
-    from activities.db import create_engine, default_database_url
-    from runtime.nominations import start_nomination
+    from client.nominations import start_nomination
+    from store.db import create_engine, default_database_url
 
     # Checked against the database roster and the identity claims before anything starts: an unknown ministry
     # exits 2, a proposer without the role 4, a nominee another nomination holds for the form and year 3.
@@ -134,8 +134,8 @@ async def _reader(args: argparse.Namespace) -> ReadScope:
     for an actor who may read nothing."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from activities.db import create_engine, default_database_url
-    from runtime.access import checked_scope
+    from client.access import checked_scope
+    from store.db import create_engine, default_database_url
 
     engine = create_engine(_settings().database_url or default_database_url())
     try:
@@ -151,7 +151,7 @@ async def _reader(args: argparse.Namespace) -> ReadScope:
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
-    from runtime.access import nomination_status
+    from client.access import nomination_status
 
     client = await _client()
     scope = await _reader(args)
@@ -160,7 +160,7 @@ async def cmd_status(args: argparse.Namespace) -> int:
 
 
 async def cmd_list(args: argparse.Namespace) -> int:
-    from runtime.access import ReadRefused, list_nominations, ministry_filter_error
+    from client.access import ReadRefused, list_nominations, ministry_filter_error
 
     client = await _client()
     scope = await _reader(args)
@@ -172,7 +172,7 @@ async def cmd_list(args: argparse.Namespace) -> int:
 
 
 async def _act(workflow_id: str, update: str, payload: BaseModel) -> int:
-    from runtime.nominations import act
+    from client.nominations import act
 
     receipt = await act(await _client(), workflow_id, update, payload)
     print_json(receipt.model_dump(mode="json"))
@@ -182,8 +182,8 @@ async def _act(workflow_id: str, update: str, payload: BaseModel) -> int:
 async def _record_meeting(args: argparse.Namespace, stage: Stage, update: str) -> int:
     """Counts that do not fit the body as the roster seats it (members must be exactly its voting members)
     are refused here (exit 2) before the workflow refuses them again."""
-    from activities.db import create_engine, default_database_url
-    from runtime.meetings import check_meeting_counts
+    from client.meetings import check_meeting_counts
+    from store.db import create_engine, default_database_url
 
     payload = meeting_result(args)
     client = await _client()
@@ -228,7 +228,7 @@ async def cmd_withdraw(args: argparse.Namespace) -> int:
 
 
 async def cmd_resubmit(args: argparse.Namespace) -> int:
-    from runtime.nominations import protect_personal_id
+    from client.nominations import protect_personal_id
 
     nomination = protect_personal_id(read_nomination(args.file, new=False))
     payload = build_payload(Resubmission, actor=args.actor, nomination=nomination.model_dump(mode="json"))
@@ -236,10 +236,10 @@ async def cmd_resubmit(args: argparse.Namespace) -> int:
 
 
 async def cmd_roster_load(args: argparse.Namespace) -> int:
-    from activities.db import create_engine, default_database_url
-    from activities.migrate import upgrade_to_head
-    from activities.roster_store import load_roster
     from domain.roster import Roster
+    from store.db import create_engine, default_database_url
+    from store.migrate import upgrade_to_head
+    from store.roster import load_roster
 
     try:
         roster = Roster.model_validate_json(Path(args.file).read_text(encoding="utf-8"))
@@ -259,8 +259,8 @@ async def cmd_roster_load(args: argparse.Namespace) -> int:
 
 
 async def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from activities.db import default_database_url
-    from activities.migrate import upgrade_to_head
+    from store.db import default_database_url
+    from store.migrate import upgrade_to_head
 
     await upgrade_to_head(_settings().database_url or default_database_url())
     print("schema at head")
@@ -268,8 +268,8 @@ async def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 async def cmd_verify_audit(args: argparse.Namespace) -> int:
-    from activities.db import default_database_url
     from audit_cli import verify
+    from store.db import default_database_url
 
     # 0: intact and agreeing with every anchor; 6: the first bad entry (changed, relinked, recomputed or
     # truncated) on stderr; 1: no database or audit table, no audit key, or no anchors to read (audit_cli.py).
@@ -278,7 +278,7 @@ async def cmd_verify_audit(args: argparse.Namespace) -> int:
 
 
 async def cmd_setup(args: argparse.Namespace) -> int:
-    from runtime.temporal import ensure_search_attributes
+    from client.temporal import ensure_search_attributes
 
     added = await ensure_search_attributes(await _client())
     print(f"search attributes added: {', '.join(added) or 'none (already registered)'}")
@@ -331,8 +331,8 @@ def read_workflow_ids(path: str) -> list[str]:
 
 
 async def cmd_decision_issue(args: argparse.Namespace) -> int:
+    from client.decisions import issue_decision
     from domain.decisions import DecisionRequest
-    from runtime.decisions import issue_decision
 
     request = build_payload(
         DecisionRequest,
@@ -352,8 +352,8 @@ async def cmd_decision_issue(args: argparse.Namespace) -> int:
 
 async def _anchor_stamp() -> str:
     """The audit chain's latest anchor as printed on exports (it says so when Temporal cannot be read)."""
+    from client.audit_anchors import latest_anchor
     from domain.audit_anchors import anchor_stamp
-    from runtime.audit_anchors import latest_anchor
 
     try:
         client = await _client()
@@ -363,9 +363,9 @@ async def _anchor_stamp() -> str:
 
 
 async def cmd_decision_export(args: argparse.Namespace) -> int:
-    from activities.db import create_engine, default_database_url
-    from runtime.access import checked_scope
-    from runtime.decisions import export_decision
+    from client.access import checked_scope
+    from client.decisions import export_decision
+    from store.db import create_engine, default_database_url
 
     engine = create_engine(_settings().database_url or default_database_url())
     try:
@@ -448,8 +448,8 @@ def parse_deadline(text: str) -> datetime:
 
 
 async def cmd_ballot_open(args: argparse.Namespace) -> int:
+    from client.ballots import open_session
     from domain.ballot_messages import SessionStart
-    from runtime.ballots import open_session
 
     if (args.deadline is None) == (args.deadline_hours is None):
         raise InvalidInput([FieldError(field="--deadline", message="give --deadline or --deadline-hours")])
@@ -470,7 +470,7 @@ async def cmd_ballot_open(args: argparse.Namespace) -> int:
     )
     if deadline <= datetime.now(UTC):
         raise InvalidInput([FieldError(field="--deadline", message="must lie in the future")])
-    from activities.db import create_engine, default_database_url
+    from store.db import create_engine, default_database_url
 
     engine = create_engine(_settings().database_url or default_database_url())
     try:  # the opener's role is checked against the roster before anything starts
@@ -482,7 +482,7 @@ async def cmd_ballot_open(args: argparse.Namespace) -> int:
 
 
 async def cmd_ballot_close_list(args: argparse.Namespace) -> int:
-    from runtime.ballots import close_list
+    from client.ballots import close_list
 
     print_json((await close_list(await _client(), args.session_id, args.actor)).model_dump(mode="json"))
     return EXIT_OK
@@ -506,7 +506,7 @@ def read_choices(path: str) -> dict[str, Choice]:
 
 
 async def cmd_ballot_cast(args: argparse.Namespace) -> int:
-    from runtime.ballots import cast
+    from client.ballots import cast
 
     # Sealed here: the voter's one-time credential is blind-signed, then the ballot goes without their name.
     receipt = await cast(await _client(), args.session_id, args.actor, read_choices(args.ballot_file))
@@ -517,7 +517,7 @@ async def cmd_ballot_cast(args: argparse.Namespace) -> int:
 
 @asynccontextmanager
 async def _database() -> AsyncIterator[AsyncEngine]:
-    from activities.db import create_engine, default_database_url
+    from store.db import create_engine, default_database_url
 
     engine = create_engine(_settings().database_url or default_database_url())
     try:
@@ -545,7 +545,7 @@ def _load_counting_key(path: Path) -> RSAPrivateKey:
 async def cmd_ballot_enroll(args: argparse.Namespace) -> int:
     """The member's counting key is made here and its private half never leaves this file; the engine keeps
     the public half, to which each session encrypts the member's share of its key."""
-    from runtime.ballots import enroll_counting_key, enrolled_counting_key
+    from client.ballots import enroll_counting_key, enrolled_counting_key
     from security.committee import generate_counting_key, save_counting_key
     from security.sealing import public_key_info
 
@@ -594,8 +594,8 @@ async def cmd_ballot_enroll(args: argparse.Namespace) -> int:
 async def cmd_ballot_hand_in(args: argparse.Namespace) -> int:
     """A counting committee member hands in their share once the round's voting is over (AWAITING_COUNT):
     decrypted here with the member's counting key, it goes to the session alone."""
-    from runtime.ballots import hand_in
-    from runtime.nominations import ActionRefused
+    from client.ballots import hand_in
+    from client.nominations import ActionRefused
 
     path = _counting_key_file(args)
     if not path.exists():
@@ -630,8 +630,8 @@ def committee_summary(status: SessionStatus) -> dict[str, Any]:
 
 
 async def cmd_ballot_status(args: argparse.Namespace) -> int:
+    from client.access import session_status
     from domain.ballot_messages import SessionPhase
-    from runtime.access import session_status
 
     # Who voted is listed for the organisers only; a voter sees themselves, others the count (domain/access.py).
     client = await _client()
@@ -644,8 +644,8 @@ async def cmd_ballot_status(args: argparse.Namespace) -> int:
 
 
 async def cmd_ballot_chair(args: argparse.Namespace) -> int:
+    from client.ballots import chair_action
     from domain.ballot_messages import ChairAction
-    from runtime.ballots import chair_action
 
     fields: dict[str, Any] = {"actor": args.actor, "reason": getattr(args, "reason", None)}
     if args.update == "extend":
@@ -657,8 +657,8 @@ async def cmd_ballot_chair(args: argparse.Namespace) -> int:
 
 
 async def cmd_ballot_decide_tie(args: argparse.Namespace) -> int:
+    from client.ballots import decide_tie
     from domain.ballot_messages import TieDecision
-    from runtime.ballots import decide_tie
 
     decision = build_payload(TieDecision, actor=args.actor, choose=args.choose)
     status = await decide_tie(await _client(), args.session_id, decision)  # type: ignore[arg-type]
@@ -667,8 +667,8 @@ async def cmd_ballot_decide_tie(args: argparse.Namespace) -> int:
 
 
 async def cmd_ballot_verify(args: argparse.Namespace) -> int:
+    from client.ballots import check_receipt
     from domain.ballots import ReceiptState
-    from runtime.ballots import check_receipt
 
     try:
         session_id, state = await check_receipt(await _client(), args.receipt)
@@ -783,13 +783,13 @@ def add_ballot_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _settings() -> Settings:
-    from runtime.settings import Settings
+    from client.settings import Settings
 
     return Settings.from_env()
 
 
 async def _client() -> Client:
-    from runtime.temporal import connect
+    from client.temporal import connect
 
     settings = _settings()
     try:
@@ -912,8 +912,8 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(run=cmd_setup)
     add_ballot_parser(sub)
     add_procedure_parsers(sub)
-    from runtime.importer import add_import_parser
-    from runtime.reports import add_report_parser
+    from client.importer import add_import_parser
+    from client.reports import add_report_parser
 
     add_import_parser(sub)
     add_report_parser(sub)
@@ -922,8 +922,8 @@ def parser() -> argparse.ArgumentParser:
 
 def _signed_identity(args: argparse.Namespace) -> Identity:
     """The identity of the token given (--token or TDKT_TOKEN): signature, issuer, expiry and lifetime checked
-    (runtime/auth.py); whether it was revoked is the caller's to check. Exit 7 without one."""
-    from runtime.auth import AuthError, keyring_from_env, verify_token
+    (security/tokens.py); whether it was revoked is the caller's to check. Exit 7 without one."""
+    from security.tokens import AuthError, keyring_from_env, verify_token
 
     token = args.token or os.environ.get("TDKT_TOKEN")
     if not token:
@@ -941,8 +941,8 @@ def _signed_identity(args: argparse.Namespace) -> Identity:
 async def _with_revocations(work: Callable[[RevocationStore], Coroutine[Any, Any, Any]]) -> Any:
     """`work` over the revoked tokens in the database (DATABASE_URL); exit 1 when they cannot be read: no
     token is accepted unchecked."""
-    from activities.db import create_engine, default_database_url
-    from runtime.revocation import RevocationStore, RevocationUnavailable
+    from client.revocation import RevocationStore, RevocationUnavailable
+    from store.db import create_engine, default_database_url
 
     engine = create_engine(_settings().database_url or default_database_url())
     try:
@@ -956,7 +956,7 @@ async def _with_revocations(work: Callable[[RevocationStore], Coroutine[Any, Any
 async def authenticate(args: argparse.Namespace) -> None:
     """Every human action carries an authenticated actor: the token's, never a bare --actor. A revoked token
     is no valid token (exit 7, naming its id)."""
-    from runtime.revocation import TokenRevoked
+    from client.revocation import TokenRevoked
 
     identity = _signed_identity(args)
     try:
@@ -969,7 +969,7 @@ async def authenticate(args: argparse.Namespace) -> None:
 
 
 async def cmd_token_issue(args: argparse.Namespace) -> int:
-    from runtime.auth import issue_token, keyring_from_env, verify_token
+    from security.tokens import issue_token, keyring_from_env, verify_token
 
     if args.ttl_hours <= 0:
         raise InvalidInput([FieldError(field="--ttl-hours", message="must be positive")])
@@ -991,8 +991,8 @@ async def cmd_token_issue(args: argparse.Namespace) -> int:
 async def cmd_token_revoke(args: argparse.Namespace) -> int:
     """Your own token (the one given), or, with the signing keys, any token by its id. Revoking a revoked
     token again changes nothing and says when it was revoked."""
-    from runtime.auth import TOKEN_ID, keyring_from_env
-    from runtime.revocation import MAX_REASON
+    from client.revocation import MAX_REASON
+    from security.tokens import TOKEN_ID, keyring_from_env
 
     reason = (args.reason or "").strip() or None
     if reason is not None and len(reason) > MAX_REASON:
@@ -1035,12 +1035,12 @@ async def _authenticated(
 def run(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.run
-    from runtime.access import ReadRefused
-    from runtime.ballots import DuplicateSession
-    from runtime.codec import CodecError, load_keyring
-    from runtime.decisions import DuplicateDecision
-    from runtime.keys import MissingKey, PublishedKey
-    from runtime.nominations import ActionRefused, DuplicateNomination, NominationNotFound
+    from client.access import ReadRefused
+    from client.ballots import DuplicateSession
+    from client.decisions import DuplicateDecision
+    from client.nominations import ActionRefused, DuplicateNomination, NominationNotFound
+    from security.codec import CodecError, load_keyring
+    from security.keys import MissingKey, PublishedKey
 
     try:
         if command not in (cmd_token_issue, cmd_token_revoke, cmd_db_upgrade, cmd_roster_load):

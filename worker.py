@@ -2,7 +2,7 @@
 
 python worker.py            # settings from TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEUE,
                             # DATABASE_URL (default: SQLite under .state/), NOTIFY_CHANNEL, SMTP_*;
-                            # knobs from TDKT_MAX_* and DB_POOL_* (runtime/tuning.py)
+                            # knobs from TDKT_MAX_* and DB_POOL_* (store/tuning.py)
 """
 
 from __future__ import annotations
@@ -20,24 +20,24 @@ from temporalio.client import Client
 from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.audit import AuditAnchorActivities
 from activities.ballots import BallotActivities
-from activities.db import create_engine, default_database_url
 from activities.decisions import DecisionActivities
 from activities.identity_claims import IdentityActivities
-from activities.logging import configure_logging
-from activities.migrate import upgrade_to_head
-from activities.notify import OutboxDispatcher, channel_from_env
 from activities.persistence import PersistenceActivities
 from activities.session_roster import SessionRosterActivities
+from client.audit_anchors import anchor_interval, ensure_anchor_workflow
+from client.settings import Settings
+from client.temporal import connect, ensure_search_attributes
 from domain.catalog import policy_sets
-from runtime.audit_anchors import anchor_interval, ensure_anchor_workflow
-from runtime.audit_keys import audit_keyring
-from runtime.codec import CodecError, data_converter, load_keyring
-from runtime.keys import MissingKey, PublishedKey
-from runtime.settings import Settings
-from runtime.temporal import connect, ensure_search_attributes
-from runtime.tuning import TuningError, WorkerOptions, pool_settings, worker_options
+from observability.logs import configure_logging
+from security.audit_keys import audit_keyring
+from security.codec import CodecError, data_converter, load_keyring
+from security.keys import MissingKey, PublishedKey
+from store.audit import AuditAnchorActivities
+from store.db import create_engine, default_database_url
+from store.migrate import upgrade_to_head
+from store.outbox import OutboxDispatcher, channel_from_env
+from store.tuning import TuningError, WorkerOptions, pool_settings, worker_options
 from workflows.audit_anchor import AuditAnchorWorkflow
 from workflows.ballot_session import BallotSessionWorkflow
 from workflows.decision import DecisionWorkflow
@@ -80,7 +80,7 @@ def build_worker(
     task_queue: str,
     options: WorkerOptions | None = None,
 ) -> Worker:
-    """The worker; `options` are Worker keyword arguments (default: those TDKT_MAX_* set, runtime/tuning.py)."""
+    """The worker; `options` are Worker keyword arguments (default: those TDKT_MAX_* set, store/tuning.py)."""
     policy_sets()  # read the policy files here, outside the sandbox, once per process
     persistence = PersistenceActivities(engine)
     ballots = BallotActivities(engine, client)  # the codec keyring encrypts the sessions' signing keys

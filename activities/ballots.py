@@ -28,26 +28,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFai
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.audit import append_audit, minutes_entry, session_action_entry
-from activities.db import dialect_insert
-from activities.logging import activity_logger
 from activities.persistence import as_utc
-from activities.schema import (
-    NOTIFICATION_PENDING,
-    actor_roles,
-    actors,
-    ballot_list_members,
-    ballot_minutes,
-    ballot_participation,
-    ballot_session_secrets,
-    ballot_sessions,
-    blocs,
-    counting_keys,
-    counting_shares,
-    ministries,
-    nominations,
-    notifications,
-)
 from domain.ballot_messages import (
     JOIN_LIST_UPDATE,
     ConflictClass,
@@ -76,10 +57,29 @@ from domain.ballots import (
 )
 from domain.committee import missing_key_errors
 from domain.notices import NotificationDraft
-from runtime.codec import Keyring, load_keyring
+from observability.logs import activity_logger
 from security import blind
+from security.codec import Keyring, load_keyring
 from security.committee import encrypt_share, make_session_secret, rebuild_sealing_key, share_commitment
 from security.sealing import SealError, class_message, frame, open_ballot, public_key_info, receipt_of, unb64
+from store.audit import append_audit, minutes_entry, session_action_entry
+from store.db import dialect_insert
+from store.schema import (
+    NOTIFICATION_PENDING,
+    actor_roles,
+    actors,
+    ballot_list_members,
+    ballot_minutes,
+    ballot_participation,
+    ballot_session_secrets,
+    ballot_sessions,
+    blocs,
+    counting_keys,
+    counting_shares,
+    ministries,
+    nominations,
+    notifications,
+)
 
 # An offer tries the newest few sessions collecting their list (one may close its list meanwhile).
 OFFER_SESSIONS = 3

@@ -16,14 +16,14 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from activities.audit import append_audit, decision_entry
-from activities.db import dialect_insert
-from activities.logging import activity_logger
-from activities.schema import awarded_by, decision_items, decisions
+from client.nominations import ActionRefused, NominationNotFound, act, status
 from domain.decisions import DecisionItem, DecisionRef, DecisionSummary, decision_workflow_id
 from domain.messages import NominationStatus
 from domain.stages import Stage
-from runtime.nominations import ActionRefused, NominationNotFound, act, status
+from observability.logs import activity_logger
+from store.audit import append_audit, decision_entry
+from store.db import dialect_insert
+from store.schema import awarded_by, decision_items, decisions
 
 RECORD_DECISION_UPDATE = "record_decision"
 

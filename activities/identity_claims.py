@@ -16,12 +16,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from temporalio import activity
 
-from activities.audit import AuditEntry, Channel, append_audit
-from activities.db import dialect_insert
-from activities.logging import activity_logger
-from activities.schema import nominee_identity
 from domain.records import IdentityClaim, RefusedStart
 from domain.stages import Stage
+from observability.logs import activity_logger
+from store.audit import AuditEntry, Channel, append_audit
+from store.db import dialect_insert
+from store.schema import nominee_identity
 
 PROPOSAL_REFUSED = "PROPOSAL_REFUSED"
 

@@ -12,15 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.audit import append_audit, transition_entry
-from activities.db import dialect_insert
 from activities.identity_claims import release_identity
-from activities.logging import activity_logger
-from activities.roster_store import SnapshotCache
-from activities.schema import NOTIFICATION_PENDING, nominations, notifications, stage_events
 from domain.records import TransitionRecord
 from domain.roster import RosterSnapshot
 from domain.stages import Stage
+from observability.logs import activity_logger
+from store.audit import append_audit, transition_entry
+from store.db import dialect_insert
+from store.roster import SnapshotCache
+from store.schema import NOTIFICATION_PENDING, nominations, notifications, stage_events
 
 
 def as_utc(moment: datetime) -> datetime:

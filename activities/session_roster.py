@@ -7,9 +7,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.roster_store import read_snapshot
-from activities.schema import blocs
 from domain.roster import RosterSnapshot
+from store.roster import read_snapshot
+from store.schema import blocs
 
 
 async def scope_snapshot(engine: AsyncEngine, kind: str, scope: str) -> RosterSnapshot:

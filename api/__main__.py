@@ -19,8 +19,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     from api.app import create_app
-    from runtime.codec import load_keyring
-    from runtime.settings import Settings
+    from client.settings import Settings
+    from security.codec import load_keyring
 
     parser = argparse.ArgumentParser(prog="python -m api", description="HTTP API of the TĐKT nomination engine")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")

@@ -2,7 +2,7 @@
 software. The OpenAPI document is served at ``/openapi.json`` (Swagger UI at ``/docs``).
 
 * **Who acts.** Every call but filing an objection and casting a ballot carries a signed token
-  (``Authorization: Bearer <token>``, runtime.auth; the keys of ``TDKT_AUTH_KEYS``/``TDKT_AUTH_KEY_ID``, as the
+  (``Authorization: Bearer <token>``, security.tokens; the keys of ``TDKT_AUTH_KEYS``/``TDKT_AUTH_KEY_ID``, as the
   CLI's). The token's actor is the actor of every action; the workflows' validators then check that actor's
   role again. A ballot is cast with no token at all: its one-time blind-signed credential is its authority,
   so nothing in the request names the voter.
@@ -90,6 +90,12 @@ from api.problems import (
     unauthenticated,
 )
 from api.tokens import TokenRevocation, TokenRevocationBody
+from client import access, importer
+from client import ballots as ballot_ops
+from client import decisions as decision_ops
+from client import nominations as nomination_ops
+from client.revocation import RevocationStore, RevocationUnavailable, TokenRevoked
+from client.settings import Settings
 from domain.access import ReadScope, SessionView
 from domain.ballot_messages import (
     AnonymousBallot,
@@ -125,14 +131,8 @@ from domain.messages import (
 )
 from domain.nomination import Nomination, parse_nomination, workflow_id_for
 from domain.stages import Stage
-from runtime import access, importer
-from runtime import ballots as ballot_ops
-from runtime import decisions as decision_ops
-from runtime import nominations as nomination_ops
-from runtime.auth import AuthError, Identity, Keyring, keyring_from_env, verify_token
-from runtime.revocation import RevocationStore, RevocationUnavailable, TokenRevoked
-from runtime.settings import Settings
 from security.sealing import SealError
+from security.tokens import AuthError, Identity, Keyring, keyring_from_env, verify_token
 
 ClientFactory = Callable[[], Awaitable[Client]]
 M = TypeVar("M", bound=BaseModel)
@@ -240,7 +240,7 @@ class Services:
 
     def engine(self) -> AsyncEngine:
         if self._engine is None:
-            from activities.db import create_engine, default_database_url
+            from store.db import create_engine, default_database_url
 
             self._engine = create_engine(self.settings.database_url or default_database_url())
         return self._engine
@@ -464,7 +464,7 @@ def nomination_from(raw: Any, actor: str, *, check_proposer: bool = True, new: b
 async def start_or_existing(
     client: Client, task_queue: str, nomination: Nomination, engine: AsyncEngine
 ) -> tuple[str, bool]:
-    """runtime.nominations.start_or_existing, as the API starts a nomination (channel API), checked first
+    """client.nominations.start_or_existing, as the API starts a nomination (channel API), checked first
     against the database roster and the identity claims."""
     try:
         return await nomination_ops.start_or_existing(client, task_queue, nomination, channel="API", engine=engine)
@@ -821,7 +821,7 @@ async def _record_meeting(
 ) -> ActionReceipt:
     """Counts that cannot be the body's (the database's roster) are a 422 naming the field before anything is
     sent; the workflow's validator checks them again against the roster it holds."""
-    from runtime.meetings import check_meeting_counts
+    from client.meetings import check_meeting_counts
 
     client, known = await svc.client(), known_id(workflow_id)
     await check_meeting_counts(client, svc.engine(), known, stage, action.tally.model_dump())
@@ -1500,7 +1500,7 @@ def create_app(
         settings, client = client, None
     settings = settings or Settings.from_env()
     if client is None:
-        from runtime.temporal import connect
+        from client.temporal import connect
 
         configured = settings
 

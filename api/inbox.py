@@ -1,7 +1,7 @@
 """A browser inbox in Vietnamese (server-rendered Jinja2, plain HTML forms), mounted at ``/inbox``.
 
 * **Sign-in.** The user pastes the signed token an administrator issued (``starter.py token issue``); it is
-  verified with runtime.auth and kept in an HttpOnly, SameSite=Strict cookie scoped to ``/inbox``. Every
+  verified with security.tokens and kept in an HttpOnly, SameSite=Strict cookie scoped to ``/inbox``. Every
   page verifies it again (an expired or rotated-out token sends the user back to the sign-in form).
 * **Voters** (council members, bloc representatives) see the ballot sessions in phase VOTING that await
   their ballot, each nomination's summary, and vote (FOR / AGAINST / ABSTAIN per nomination; those they are
@@ -54,8 +54,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from activities.roster_store import read_actor
-from activities.schema import ballot_sessions
+from client import access
+from client import ballots as ballot_ops
+from client import nominations as nomination_ops
+from client.revocation import RevocationStore, RevocationUnavailable, TokenRevoked
 from domain.access import ReadScope, may_read_session, nothing_readable_error, session_refusal
 from domain.ballot_messages import CredentialRequest, SessionPhase, SessionStart, SessionStatus, ShareHandIn
 from domain.ballots import (
@@ -74,12 +76,10 @@ from domain.catalog import policy_sets
 from domain.messages import NominationStart
 from domain.roster import CENTRAL_SCOPE, DECISION_CLERKS, Actor, Role, RosterSnapshot
 from domain.stages import Stage
-from runtime import access
-from runtime import ballots as ballot_ops
-from runtime import nominations as nomination_ops
-from runtime.auth import AuthError, Identity, Keyring, verify_token
-from runtime.revocation import RevocationStore, RevocationUnavailable, TokenRevoked
 from security.sealing import SealError
+from security.tokens import AuthError, Identity, Keyring, verify_token
+from store.roster import read_actor
+from store.schema import ballot_sessions
 from workflows.search_attributes import MINISTRY, NOMINATION_STAGE, STAGE_DUE_AT
 
 ClientFactory = Callable[[], Awaitable[Client]]
@@ -187,7 +187,7 @@ def inbox_router(
             if callable(engine):
                 engines.append(engine())
             else:
-                from activities.db import create_engine, default_database_url
+                from store.db import create_engine, default_database_url
 
                 engines.append(create_engine(default_database_url()))
         return engines[0]

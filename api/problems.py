@@ -35,11 +35,11 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError, RPCStatusCode
 
+from client.ballots import DuplicateSession
+from client.decisions import DuplicateDecision
+from client.nominations import ActionRefused, DuplicateNomination, NominationNotFound
 from domain.errors import FieldError, InvalidInput, field_errors_from
-from runtime.auth import AuthError
-from runtime.ballots import DuplicateSession
-from runtime.decisions import DuplicateDecision
-from runtime.nominations import ActionRefused, DuplicateNomination, NominationNotFound
+from security.tokens import AuthError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "/problems/"

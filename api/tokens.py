@@ -1,4 +1,4 @@
-"""The bodies of POST /tokens/revoke: the token carrying the request revokes itself (runtime/revocation.py)."""
+"""The bodies of POST /tokens/revoke: the token carrying the request revokes itself (client/revocation.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from runtime.revocation import MAX_REASON
+from client.revocation import MAX_REASON
 
 
 class TokenRevocationBody(BaseModel):

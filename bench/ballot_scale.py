@@ -26,21 +26,21 @@ from pathlib import Path
 import asyncpg
 from temporalio.testing import WorkflowEnvironment
 
-from activities.db import create_engine
-from activities.migrate import upgrade_to_head
-from activities.roster_store import load_roster
+from client.ballots import cast, close_list, open_session, session_status
+from client.nominations import start_nomination, status
+from client.temporal import ensure_search_attributes
 from domain.ballot_messages import SessionPhase, SessionStart
 from domain.ballots import BallotSessionKind, Choice
 from domain.catalog import current_policy_version, policy_set
 from domain.nomination import Nomination
 from domain.roster import Roster
 from domain.stages import Stage
-from runtime.ballots import cast, close_list, open_session, session_status
-from runtime.codec import data_converter
-from runtime.nominations import start_nomination, status
-from runtime.processes import temporal_binary
-from runtime.stand_in_committee import default_committees, enroll_members, hand_in_shares
-from runtime.temporal import ensure_search_attributes
+from scripts.processes import temporal_binary
+from scripts.stand_in_committee import default_committees, enroll_members, hand_in_shares
+from security.codec import data_converter
+from store.db import create_engine
+from store.migrate import upgrade_to_head
+from store.roster import load_roster
 from tests.factories import nomination_data
 from worker import build_worker
 
@@ -89,7 +89,7 @@ async def main(nominations: int, voters: int) -> str:
     await admin.close()
     url = ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{name}"
     key_dir = Path(tempfile.mkdtemp())
-    # Payloads encrypted as in production (runtime.codec: the environment's keys, else .state/codec-keys.json).
+    # Payloads encrypted as in production (security.codec: the environment's keys, else .state/codec-keys.json).
     env = await WorkflowEnvironment.start_local(
         data_converter=data_converter(), dev_server_existing_path=temporal_binary()
     )

@@ -154,7 +154,7 @@ def add_worker_options(parser: argparse.ArgumentParser) -> None:
 async def serve(args: argparse.Namespace) -> None:
     from temporalio.worker import Worker
 
-    from runtime.temporal import connect
+    from client.temporal import connect
 
     client = await connect(args.address, args.namespace)
     stop = asyncio.Event()

@@ -64,11 +64,12 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.testing import WorkflowEnvironment
 
-from activities.db import normalise_url
-from activities.migrate import upgrade_to_head
-from activities.roster_store import load_roster
 from bench import wave_plan
 from bench.wave_plan import Planned, WavePlan
+from client.ballots import DuplicateSession, cast, close_list, open_session, session_status
+from client.decisions import issue_decision
+from client.nominations import ActionRefused, act, start_nomination
+from client.temporal import connect, ensure_search_attributes
 from domain.ballot_messages import SessionPhase, SessionStart, SessionStatus, session_workflow_id
 from domain.ballots import BallotSessionKind
 from domain.catalog import current_policy_version, policy_set
@@ -77,13 +78,12 @@ from domain.messages import CentralApproval, NominationStatus, ReasonedAction
 from domain.notices import head_of_body, parties_to_notify
 from domain.roster import Roster
 from domain.stages import Stage
-from runtime.ballots import DuplicateSession, cast, close_list, open_session, session_status
-from runtime.decisions import issue_decision
-from runtime.nominations import ActionRefused, act, start_nomination
-from runtime.processes import temporal_binary
-from runtime.stand_in_committee import default_committees, enroll_members, hand_in_shares
-from runtime.temporal import connect, ensure_search_attributes
-from runtime.tuning import WORKER_OPTION_VARIABLES
+from scripts.processes import temporal_binary
+from scripts.stand_in_committee import default_committees, enroll_members, hand_in_shares
+from store.db import normalise_url
+from store.migrate import upgrade_to_head
+from store.roster import load_roster
+from store.tuning import WORKER_OPTION_VARIABLES
 from workflows.search_attributes import AWARD_FORM, AWARD_YEAR, MINISTRY, NOMINATION_STAGE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -236,7 +236,7 @@ class Options:
         return args
 
     def worker_env(self) -> dict[str, str]:
-        """The knobs as worker.py reads them (runtime/tuning.py)."""
+        """The knobs as worker.py reads them (store/tuning.py)."""
         env = {"DB_POOL_PRE_PING": "1" if self.pre_ping else "0"}
         names = {option: variable for variable, option in WORKER_OPTION_VARIABLES.items()}
         names["db_pool_size"] = "DB_POOL_SIZE"

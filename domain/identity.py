@@ -9,7 +9,7 @@
   to Temporal (the client replaces it by its HMAC before starting).
 - `search_key` makes search insensitive to case, Unicode form and diacritics: "Hang" finds "Hằng".
 
-Pure functions: no I/O, no clock; the HMAC key is given by the caller (runtime/identity_keys.py).
+Pure functions: no I/O, no clock; the HMAC key is given by the caller (security/identity_keys.py).
 """
 
 from __future__ import annotations

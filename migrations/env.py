@@ -8,12 +8,12 @@ import logging.config
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from activities.db import create_engine, default_database_url, normalise_url
-from activities.schema import metadata
+from store.db import create_engine, default_database_url, normalise_url
+from store.schema import metadata
 
 config = context.config
 
-# Programmatic callers (activities.migrate) pass attributes["configure_logging"]=False so Alembic
+# Programmatic callers (store.migrate) pass attributes["configure_logging"]=False so Alembic
 # does not replace the application's logging setup.
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):
     logging.config.fileConfig(config.config_file_name, disable_existing_loggers=False)

@@ -49,11 +49,12 @@ from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.audit import verify_audit
-from activities.db import create_engine, default_database_url, normalise_url
-from activities.migrate import upgrade_to_head
-from activities.roster_store import load_roster
-from activities.schema import ministries
+from client.ballots import cast as cast_ballot
+from client.ballots import close_list, open_session, session_status, verify_receipt
+from client.decisions import export_decision, issue_decision
+from client.nominations import ActionRefused, act, start_nomination, status
+from client.settings import DEFAULT_TASK_QUEUE, Settings
+from client.temporal import connect, ensure_search_attributes
 from domain.ballot_messages import SessionPhase, SessionStart, SessionStatus
 from domain.ballots import BallotSessionKind, Choice, voting_members
 from domain.catalog import current_policy_version
@@ -62,17 +63,16 @@ from domain.messages import CentralApproval, MeetingResult, NominationStatus, Re
 from domain.nomination import Nomination
 from domain.roster import CENTRAL_SCOPE, Role, Roster
 from domain.stages import Stage
-from runtime import processes
-from runtime.auth import keyring_from_env
-from runtime.ballots import cast as cast_ballot
-from runtime.ballots import close_list, open_session, session_status, verify_receipt
-from runtime.decisions import export_decision, issue_decision
-from runtime.identity_keys import identity_key_from_env
-from runtime.nominations import ActionRefused, act, start_nomination, status
-from runtime.processes import STATE_DIR
-from runtime.settings import DEFAULT_TASK_QUEUE, Settings
-from runtime.stand_in_committee import enroll_members, hand_in_shares, voting_actors
-from runtime.temporal import connect, ensure_search_attributes
+from scripts import processes
+from scripts.processes import STATE_DIR
+from scripts.stand_in_committee import enroll_members, hand_in_shares, voting_actors
+from security.identity_keys import identity_key_from_env
+from security.tokens import keyring_from_env
+from store.audit import verify_audit
+from store.db import create_engine, default_database_url, normalise_url
+from store.migrate import upgrade_to_head
+from store.roster import load_roster
+from store.schema import ministries
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples" / "nominations"

@@ -2,7 +2,7 @@
 
     python -m scripts.make_import_template [--out-dir samples]
 
-A header row (runtime.importer.COLUMNS) and two fictional example rows (an individual, a collective),
+A header row (client.importer.COLUMNS) and two fictional example rows (an individual, a collective),
 valid under the policy in force; the XLSX adds drop-down lists for the nominee kind and the award form
 and a second sheet explaining every column, the award forms and the document kinds.
 """
@@ -15,8 +15,8 @@ import hashlib
 from datetime import date, datetime
 from pathlib import Path
 
+from client.importer import COLUMNS, HEADERS
 from domain.catalog import DOCUMENT_LABELS_VI, current_policy_version, policy_set
-from runtime.importer import COLUMNS, HEADERS
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_SHEET = "Danh sách đề nghị"

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain.ballot_messages import PublicKeyInfo
-from runtime.keys import write_private
+from security.keys import write_private
 from security.sealing import (
     NONCE_BYTES,
     OAEP,

@@ -31,7 +31,7 @@ async def new_database(prefix: str, *, migrated: bool = True) -> AsyncIterator[s
     wants it empty, and drops it afterwards (FORCE: a test may leave connections open)."""
     import asyncpg
 
-    from activities.migrate import upgrade_to_head
+    from store.migrate import upgrade_to_head
 
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(ADMIN_DSN)

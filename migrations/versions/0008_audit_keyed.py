@@ -1,5 +1,5 @@
 """The audit chain is keyed: each new entry's hash is an HMAC-SHA256 under a key the database does not hold
-(runtime/audit_keys.py), and `audit_log.key_id` names that key.
+(security/audit_keys.py), and `audit_log.key_id` names that key.
 
 Entries written before this revision keep key_id NULL: they are legacy sha256 entries, verified as before. No
 entry is re-chained (nothing runs in production before 1.0, and re-keying old entries would vouch for content

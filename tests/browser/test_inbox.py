@@ -4,7 +4,7 @@ A BANG_KHEN_BO nomination reaches the council. A council member, on its counting
 enrolls a counting key made in the browser; the secretary opens a session naming the committee and closes its
 list. In the browser the member votes: the page takes a blind-signed credential through the inbox, seals the
 choices there and casts the anonymous ballot to the JSON API without cookie or token, and shows the receipt.
-The other members vote through runtime.ballots. The session awaits the count: the member hands in their share
+The other members vote through client.ballots. The session awaits the count: the member hands in their share
 in the browser (decrypted there with the key from IndexedDB), another through the client; the session counts,
 the nomination moves on, the receipt reads COUNTED, and the unit's staff see the new stage.
 
@@ -33,11 +33,11 @@ from playwright.async_api import Browser, Page, expect
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
+from client import ballots as ballot_ops
 from domain.ballot_messages import ChairAction, SessionPhase, SessionStart
 from domain.ballots import BallotSessionKind, Choice, Voter, conflicted
 from domain.stages import Stage
-from runtime import ballots as ballot_ops
-from runtime.auth import Keyring, issue_token
+from security.tokens import Keyring, issue_token
 from tests.browser.conftest import needs_chromium
 from tests.integration.helpers import SECRETARY, counting_key_of, start, wait_for_stage, wait_session_phase
 
@@ -270,7 +270,7 @@ async def vote_and_count(
     )
     await secretary.context.close()
 
-    # The other members vote through runtime.ballots; the round's voting is over, the count awaits shares.
+    # The other members vote through client.ballots; the round's voting is over, the count awaits shares.
     for voter in OTHER_VOTERS:
         ballot = {
             c.workflow_id: Choice.FOR

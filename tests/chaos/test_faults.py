@@ -52,12 +52,9 @@ from temporalio.client import Client
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError
 
-from activities.audit import DECISION_ISSUED, verify_audit
-from activities.db import create_engine
-from activities.migrate import upgrade_to_head
-from activities.notify import message_id
-from activities.roster_store import load_roster, read_snapshot
-from activities.schema import audit_log, awarded_by, nominations, notifications, stage_events
+from client.decisions import DuplicateDecision, issue_decision
+from client.nominations import ActionRefused, DuplicateNomination, act, start_nomination, status
+from client.temporal import connect, ensure_search_attributes
 from domain.catalog import Authority
 from domain.decisions import DecisionRef, DecisionRequest, DecisionSummary, decision_workflow_id
 from domain.messages import CentralApproval, NominationStatus
@@ -65,10 +62,13 @@ from domain.nomination import Nomination, workflow_id_for
 from domain.notices import parties_to_notify
 from domain.roster import Roster
 from domain.stages import Stage
-from runtime.decisions import DuplicateDecision, issue_decision
-from runtime.nominations import ActionRefused, DuplicateNomination, act, start_nomination, status
-from runtime.processes import temporal_binary
-from runtime.temporal import connect, ensure_search_attributes
+from scripts.processes import temporal_binary
+from store.audit import DECISION_ISSUED, verify_audit
+from store.db import create_engine
+from store.migrate import upgrade_to_head
+from store.outbox import message_id
+from store.roster import load_roster, read_snapshot
+from store.schema import audit_log, awarded_by, nominations, notifications, stage_events
 from tests.conftest import new_database
 from tests.factories import nomination_data
 from tests.integration.helpers import CENTRAL, PROPOSER, SECRETARY, meeting

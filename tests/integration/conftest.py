@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.db import create_engine
-from activities.roster_store import load_roster
+from client.temporal import ensure_search_attributes
 from domain.roster import Roster
-from runtime.codec import data_converter
-from runtime.temporal import ensure_search_attributes
+from security.codec import data_converter
+from store.db import create_engine
+from store.roster import load_roster
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,7 +72,7 @@ def counting_key_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
 async def db_engine(database_url: str, counting_key_dir: Path) -> AsyncIterator[AsyncEngine]:
     """The run's database with the shipped roster, every voting member's counting key enrolled (a session
     opens only when each member of its counting committee has one)."""
-    from runtime.stand_in_committee import voting_actors
+    from scripts.stand_in_committee import voting_actors
     from tests.integration.helpers import enroll_counting_keys
 
     engine = create_engine(database_url)
@@ -88,7 +88,7 @@ async def db_engine(database_url: str, counting_key_dir: Path) -> AsyncIterator[
 @pytest.fixture(scope="session")
 async def task_queue(client: Client, db_engine: AsyncEngine) -> AsyncIterator[str]:
     """A worker for the whole session on its own task queue."""
-    from runtime.audit_anchors import ensure_anchor_workflow
+    from client.audit_anchors import ensure_anchor_workflow
     from worker import build_worker
 
     queue = f"test-{uuid.uuid4().hex[:8]}"
@@ -118,7 +118,7 @@ async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping server of the test's own, so each test sets its clock freely."""
     from temporalio.contrib.pydantic import pydantic_data_converter
 
-    from runtime.temporal import ensure_search_attributes
+    from client.temporal import ensure_search_attributes
 
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter, test_server_existing_path=time_skipping_server_binary()

@@ -7,10 +7,10 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from activities.db import create_engine
-from activities.roster_store import load_roster
 from domain.roster import Roster
-from runtime.stand_in_committee import voting_actors
+from scripts.stand_in_committee import voting_actors
+from store.db import create_engine
+from store.roster import load_roster
 from tests.conftest import new_database
 from tests.integration.conftest import ROOT
 from tests.integration.helpers import enroll_counting_keys

@@ -12,17 +12,17 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowHandle
 
+from client.ballots import hand_in, session_status
+from client.nominations import start_nomination, status
 from domain.ballot_messages import SessionPhase, SessionStatus
 from domain.ballots import voting_members
 from domain.messages import MeetingResult, NominationStatus
 from domain.nomination import Nomination
 from domain.roster import Roster
 from domain.stages import Stage
-from runtime.auth import issue_token, keyring_from_env
-from runtime.ballots import hand_in, session_status
-from runtime.nominations import start_nomination, status
-from runtime.stand_in_committee import enroll_members, member_key
+from scripts.stand_in_committee import enroll_members, member_key
 from security.committee import counting_key_path
+from security.tokens import issue_token, keyring_from_env
 from tests.factories import nomination_data
 
 ROOT = Path(__file__).resolve().parents[2]

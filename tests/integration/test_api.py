@@ -17,20 +17,20 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from activities.audit import DECISION_ISSUED
-from activities.schema import audit_log
 from api import create_app
 from api.idempotency import IdempotencyStore
+from client.importer import COLUMN_BY_FIELD
+from client.nominations import started_input
 from domain.ballot_messages import CredentialIssue, SessionKeys
 from domain.ballots import Choice
 from domain.decisions import decision_workflow_id
 from domain.messages import NominationStart
-from runtime.auth import Keyring, issue_token
-from runtime.importer import COLUMN_BY_FIELD
-from runtime.nominations import started_input
 from security.committee import decrypt_share, generate_counting_key
 from security.credentials import PendingCredential, VoterCredential, finish, prepare_request
 from security.sealing import SealError, b64, public_key_info, seal_ballot
+from security.tokens import Keyring, issue_token
+from store.audit import DECISION_ISSUED
+from store.schema import audit_log
 from tests.asgi import Reply, call
 from tests.factories import nomination_data
 from tests.integration.helpers import CENTRAL, PROPOSER, SECRETARY, count_now, counting_key_of, passing_tally

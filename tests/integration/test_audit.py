@@ -30,13 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
-from activities.audit import GENESIS, AuditEntry, Channel, append_audit, chain_hash, keyed_hash, verify_audit
 from activities.ballots import BallotActivities
-from activities.db import create_engine
 from activities.decisions import DecisionActivities
-from activities.migrate import alembic_config, upgrade_to_head
 from activities.persistence import PersistenceActivities
-from activities.schema import audit_log, metadata
 from domain.ballot_messages import MinutesEntry, Participation, SessionMinutes
 from domain.ballots import BallotSessionKind, Candidate
 from domain.catalog import Authority
@@ -44,7 +40,11 @@ from domain.decisions import DecisionItem, DecisionRef, DecisionSummary
 from domain.records import TransitionRecord
 from domain.stages import Stage
 from domain.voting import Tally, VoteResult
-from runtime.audit_keys import audit_keyring
+from security.audit_keys import audit_keyring
+from store.audit import GENESIS, AuditEntry, Channel, append_audit, chain_hash, keyed_hash, verify_audit
+from store.db import create_engine
+from store.migrate import alembic_config, upgrade_to_head
+from store.schema import audit_log, metadata
 from tests.conftest import new_database
 from tests.factories import POLICY_VERSION
 from tests.integration.test_persistence import new_nomination, transition_record

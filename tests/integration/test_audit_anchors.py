@@ -23,20 +23,20 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
-from activities.audit import BALLOT_MINUTES, DECISION_ISSUED, chain_hash, keyed_hash
-from activities.db import create_engine
-from activities.roster_store import load_roster
-from activities.schema import audit_log
+from client.audit_anchors import anchor_interval, ensure_anchor_workflow, read_anchors
+from client.ballots import cast, session_status
+from client.decisions import issue_decision
 from domain.audit_anchors import Anchor, AnchorReason, anchor_stamp
 from domain.ballot_messages import SessionPhase
 from domain.ballots import Choice
 from domain.catalog import Authority
 from domain.decisions import DecisionRef, DecisionRequest, decision_workflow_id
 from domain.roster import Roster
-from runtime.audit_anchors import anchor_interval, ensure_anchor_workflow, read_anchors
-from runtime.audit_keys import audit_keyring
-from runtime.ballots import cast, session_status
-from runtime.decisions import issue_decision
+from security.audit_keys import audit_keyring
+from store.audit import BALLOT_MINUTES, DECISION_ISSUED, chain_hash, keyed_hash
+from store.db import create_engine
+from store.roster import load_roster
+from store.schema import audit_log
 from tests.conftest import new_database
 from tests.integration.helpers import AUTH_ENV, CENTRAL, SECRETARY, count_now, token_for
 from tests.integration.test_audit import chain, record_all, steps

@@ -29,18 +29,8 @@ from temporalio.testing import ActivityEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.ballots import BallotActivities, open_signing_key
-from activities.db import create_engine
-from activities.migrate import alembic_config, upgrade_to_head
 from activities.persistence import PersistenceActivities
-from activities.schema import (
-    ballot_list_members,
-    ballot_minutes,
-    ballot_participation,
-    ballot_session_secrets,
-    ballot_sessions,
-    counting_shares,
-    notifications,
-)
+from client.ballots import enroll_counting_key
 from domain.ballot_messages import (
     JOIN_LIST_UPDATE,
     AnonymousBallot,
@@ -71,9 +61,8 @@ from domain.notices import NotificationDraft
 from domain.records import NominationRow, StageEventRow, TransitionRecord
 from domain.stages import Stage
 from domain.voting import Tally
-from runtime.ballots import enroll_counting_key
-from runtime.codec import load_keyring
 from security import blind
+from security.codec import load_keyring
 from security.committee import decrypt_share, generate_counting_key, share_commitment
 from security.credentials import VoterCredential, finish, prepare_request
 from security.sealing import (
@@ -84,6 +73,17 @@ from security.sealing import (
     receipt_of,
     seal_ballot,
     token_message,
+)
+from store.db import create_engine
+from store.migrate import alembic_config, upgrade_to_head
+from store.schema import (
+    ballot_list_members,
+    ballot_minutes,
+    ballot_participation,
+    ballot_session_secrets,
+    ballot_sessions,
+    counting_shares,
+    notifications,
 )
 from tests.factories import POLICY_VERSION, nomination_data
 

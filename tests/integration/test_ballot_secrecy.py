@@ -30,16 +30,16 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 import security.credentials
-from activities.schema import ballot_session_secrets
+from client.ballots import cast, close_list, hand_in, open_session, session_status
+from client.nominations import ActionRefused, NominationNotFound, act
 from domain.ballot_messages import AnonymousBallot, CountRequest, SessionPhase, SessionStart, SessionStatus
 from domain.ballots import BallotSessionKind, Choice
 from domain.messages import ReasonedAction
 from domain.stages import Stage
-from runtime.ballots import cast, close_list, hand_in, open_session, session_status
-from runtime.codec import CodecError
-from runtime.nominations import ActionRefused, NominationNotFound, act
+from security.codec import CodecError
 from security.committee import rebuild_sealing_key
 from security.sealing import SealError, open_ballot, receipt_hex, unb64
+from store.schema import ballot_session_secrets
 from tests.integration.helpers import counting_key_of, start, wait_for_stage
 
 pytestmark = pytest.mark.integration

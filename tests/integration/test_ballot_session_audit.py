@@ -15,10 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
+from client.ballots import cast, session_status
 from domain.ballot_messages import SessionPhase
 from domain.ballots import Choice
 from domain.stages import Stage
-from runtime.ballots import cast, session_status
 from tests.integration.helpers import SECRETARY, wait_for_stage
 from tests.integration.test_api import app, call, hand_in_share, token  # noqa: F401  (app: the API fixture)
 from tests.integration.test_ballot_sessions import (

@@ -18,6 +18,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowHandle
 
+from client.ballots import (
+    cast,
+    cast_anonymous,
+    chair_action,
+    check_receipt,
+    close_list,
+    decide_tie,
+    hand_in,
+    open_session,
+    request_credential,
+    session_status,
+    verify_receipt,
+    voter_class,
+)
+from client.nominations import ActionRefused, NominationNotFound, act, status
 from domain.ballot_messages import (
     AnonymousBallot,
     BallotReceipt,
@@ -32,22 +47,7 @@ from domain.ballots import BallotSessionKind, Choice, ReceiptState
 from domain.errors import InvalidInput
 from domain.messages import ReasonedAction
 from domain.stages import Stage
-from runtime.ballots import (
-    cast,
-    cast_anonymous,
-    chair_action,
-    check_receipt,
-    close_list,
-    decide_tie,
-    hand_in,
-    open_session,
-    request_credential,
-    session_status,
-    verify_receipt,
-    voter_class,
-)
-from runtime.nominations import ActionRefused, NominationNotFound, act, status
-from runtime.stand_in_committee import default_committees
+from scripts.stand_in_committee import default_committees
 from security.credentials import VoterCredential, finish, prepare_request
 from security.sealing import TOKEN_BYTES, b64, generate_private_key, public_key_info, seal_ballot
 from tests.integration.helpers import (
@@ -757,8 +757,8 @@ async def test_a_tie_that_outlasts_the_runoff_goes_to_the_bloc_head(
 async def test_a_secretary_who_sits_on_the_council_is_left_out_of_the_electorate(
     client: Client, task_queue: str, db_engine: AsyncEngine
 ):
-    from activities.roster_store import load_roster
     from domain.roster import Roster
+    from store.roster import load_roster
 
     def person(actor_id: str, *roles: str) -> dict[str, Any]:
         grants = [{"role": role, "scope": "SD4"} for role in roles]
@@ -807,8 +807,8 @@ async def test_a_secretary_who_sits_on_the_council_is_left_out_of_the_electorate
 
 
 async def test_thirty_voters_cast_at_once(client: Client, task_queue: str, db_engine: AsyncEngine):
-    from activities.roster_store import load_roster
     from domain.roster import Roster
+    from store.roster import load_roster
 
     members = [f"t30.hd.uy-vien-{i:02d}" for i in range(30)]
     roster = Roster.model_validate(

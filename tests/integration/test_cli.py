@@ -17,7 +17,7 @@ from temporalio.client import Client
 
 from domain.ballots import Choice
 from domain.stages import Stage
-from runtime.auth import issue_token, keyring_from_env, verify_token
+from security.tokens import issue_token, keyring_from_env, verify_token
 from tests.factories import nomination_data
 from tests.integration.helpers import (
     AUTH_ENV,
@@ -422,7 +422,7 @@ async def test_every_human_action_needs_a_valid_token(cli_env: dict[str, str], t
 async def test_a_ballot_session_through_the_cli(
     cli_env: dict[str, str], client: Client, task_queue: str, tmp_path: Path
 ):
-    from runtime.ballots import cast_anonymous
+    from client.ballots import cast_anonymous
     from security.committee import counting_key_path
     from security.sealing import TOKEN_BYTES
     from tests.integration.helpers import start, wait_for_stage
@@ -560,7 +560,7 @@ async def test_a_ballot_session_through_the_cli(
 async def test_a_member_enrolls_a_counting_key_of_their_own(cli_env: dict[str, str], db_engine, tmp_path: Path):
     """`ballot enroll` makes the key here (the private half stays in the file), enrolls its public half for the
     token's actor only, never overwrites a key, and replaces one only when asked (--replace)."""
-    from runtime.ballots import enrolled_counting_key
+    from client.ballots import enrolled_counting_key
     from security.committee import load_counting_key
     from security.sealing import public_key_info
 

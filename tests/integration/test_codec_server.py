@@ -26,14 +26,14 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 import codec_server
+from client.nominations import act, start_nomination, status
 from codec_server import COOKIE, create_app, ui_origins
 from domain.ballot_messages import AnonymousBallot
 from domain.ballots import Choice
 from domain.messages import NominationStart, ObjectionFiling, ReasonedAction
 from domain.nomination import Nomination
 from domain.stages import Stage
-from runtime.codec import ENCODING, EncryptionCodec, Keyring, data_converter, new_key
-from runtime.nominations import act, start_nomination, status
+from security.codec import ENCODING, EncryptionCodec, Keyring, data_converter, new_key
 from security.sealing import SEALED_CHOICE_BYTES, b64, generate_private_key, open_ballot, public_key_info, seal_ballot
 from tests.asgi import call
 from tests.factories import nomination_data
@@ -233,7 +233,7 @@ async def test_a_cast_ballot_stays_sealed_through_the_codec_server(app: Any, rin
 def test_the_codec_server_never_loads_the_ballot_sealing_code() -> None:
     probe = (
         "import sys, codec_server\n"
-        "from runtime.codec import Keyring, new_key\n"
+        "from security.codec import Keyring, new_key\n"
         "codec_server.create_app(Keyring('a', {'a': new_key()}), token='x' * 16)\n"
         "leaked = sorted(m for m in sys.modules if m.startswith(('security', 'activities.ballots', 'worker')))\n"
         "print(leaked)\n"

@@ -19,20 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from activities.schema import ballot_minutes, ballot_participation, ballot_session_secrets, counting_keys, notifications
-from domain.ballot_messages import (
-    AnonymousBallot,
-    ChairAction,
-    SessionPhase,
-    SessionStart,
-    SessionStatus,
-    ShareHandIn,
-)
-from domain.ballots import BallotSessionKind, Choice, ReceiptState
-from domain.errors import InvalidInput
-from domain.messages import ReasonedAction
-from domain.stages import Stage
-from runtime.ballots import (
+from client.ballots import (
     cast,
     cast_anonymous,
     chair_action,
@@ -47,10 +34,23 @@ from runtime.ballots import (
     session_status,
     voter_class,
 )
-from runtime.nominations import ActionRefused, NominationNotFound, act
+from client.nominations import ActionRefused, NominationNotFound, act
+from domain.ballot_messages import (
+    AnonymousBallot,
+    ChairAction,
+    SessionPhase,
+    SessionStart,
+    SessionStatus,
+    ShareHandIn,
+)
+from domain.ballots import BallotSessionKind, Choice, ReceiptState
+from domain.errors import InvalidInput
+from domain.messages import ReasonedAction
+from domain.stages import Stage
 from security.committee import decrypt_share
 from security.credentials import VoterCredential, finish, prepare_request
 from security.sealing import b64, generate_private_key, public_key_info, seal_ballot
+from store.schema import ballot_minutes, ballot_participation, ballot_session_secrets, counting_keys, notifications
 from tests.integration.helpers import counting_key_of, meeting, start, wait_for_stage
 
 pytestmark = pytest.mark.integration

@@ -19,11 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from client.nominations import act, status
 from domain.calendar import VIETNAM_TZ, WorkingCalendar
 from domain.catalog import policy_set
 from domain.messages import HoldRequest, NominationStatus, ReasonedAction
 from domain.stages import Stage
-from runtime.nominations import act, status
 from tests.integration.helpers import CENTRAL, SECRETARY, assert_row_agrees, meeting, start
 from tests.integration.search_attrs import stage_due_at
 from tests.integration.test_timers import move_clock_to, wait_stage

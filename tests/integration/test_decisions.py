@@ -26,16 +26,16 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
-from activities.db import create_engine
 from activities.decisions import DecisionActivities
-from activities.migrate import alembic_config, upgrade_to_head
-from activities.schema import awarded_by, decision_items, decisions, metadata
+from client.decisions import EXPORT_COLUMNS, DuplicateDecision, decision_progress, export_decision, issue_decision
+from client.nominations import act, status
 from domain.catalog import Authority
 from domain.decisions import DecisionItem, DecisionRef, DecisionRequest, DecisionSummary, decision_workflow_id
 from domain.messages import CentralApproval, NominationStatus, ReasonedAction
 from domain.stages import Stage
-from runtime.decisions import EXPORT_COLUMNS, DuplicateDecision, decision_progress, export_decision, issue_decision
-from runtime.nominations import act, status
+from store.db import create_engine
+from store.migrate import alembic_config, upgrade_to_head
+from store.schema import awarded_by, decision_items, decisions, metadata
 from tests.integration.helpers import CENTRAL, PROPOSER, SECRETARY, assert_row_agrees, meeting, start, wait_for_stage
 from worker import sandbox_runner
 from workflows.decision import MAX_CONCURRENT, DecisionWorkflow

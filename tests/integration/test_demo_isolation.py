@@ -26,13 +26,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from activities.db import create_engine
-from activities.roster_store import read_snapshot
+from client.nominations import act, status
+from client.settings import Settings
 from domain.ballots import voting_members
 from domain.stages import Stage
-from runtime.nominations import act, status
-from runtime.settings import Settings
 from scripts.demo import prepare_user_side
+from store.db import create_engine
+from store.roster import read_snapshot
 from tests.conftest import ADMIN_DSN, new_database
 from tests.integration.conftest import ROOT
 from tests.integration.fresh_database import fresh_database

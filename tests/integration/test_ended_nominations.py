@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from client.nominations import ActionRefused, NominationNotFound, act, status
 from domain.messages import ReasonedAction
 from domain.stages import Stage
-from runtime.nominations import ActionRefused, NominationNotFound, act, status
 from tests.asgi import call
 from tests.integration.helpers import (
     CENTRAL,

@@ -19,14 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from client.ballots import chair_action, close_list, open_session, session_status
+from client.nominations import act, status
 from domain.ballot_messages import ChairAction, SessionPhase, SessionStart
 from domain.ballots import BallotSessionKind
 from domain.catalog import policy_set
 from domain.messages import HoldRequest, NominationStatus, ReasonedAction
 from domain.roster import Roster
 from domain.stages import Stage
-from runtime.ballots import chair_action, close_list, open_session, session_status
-from runtime.nominations import act, status
 from tests.integration.conftest import ROOT
 from tests.integration.helpers import CENTRAL, SECRETARY, assert_row_agrees, meeting, start
 from tests.integration.search_attrs import stage_due_at

@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from client.nominations import act
 from domain.messages import ReasonedAction, SessionScheduled
 from domain.stages import Stage
-from runtime.nominations import act
 from tests.integration.helpers import PROPOSER, assert_row_agrees, start, wait_for_stage
 from workflows.nomination import NominationWorkflow
 

@@ -28,7 +28,8 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, W
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 
-from activities.db import create_engine
+from client.ballots import open_session, session_status, voter_class
+from client.nominations import ActionRefused, act, refusal_reason, status
 from domain.ballot_messages import (
     AnonymousBallot,
     ChairAction,
@@ -42,9 +43,8 @@ from domain.ballots import BallotSessionKind, Choice
 from domain.errors import field_errors_from
 from domain.messages import HoldRequest, MeetingResult, ReasonedAction
 from domain.stages import Stage
-from runtime.ballots import open_session, session_status, voter_class
-from runtime.nominations import ActionRefused, act, refusal_reason, status
 from security.credentials import prepare_request
+from store.db import create_engine
 from tests.integration.fresh_database import fresh_database
 from tests.integration.helpers import CENTRAL, PROPOSER, SECRETARY, assert_row_agrees, meeting, start, wait_for_stage
 from tests.integration.test_ballot_sessions import anonymous_ballot, take_credential

@@ -29,11 +29,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from client.importer import COLUMN_BY_FIELD, COLUMNS, HEADERS, add_import_parser, import_command
+from client.nominations import status
 from domain.catalog import policy_set
 from domain.errors import InvalidInput
 from domain.stages import Stage
-from runtime.importer import COLUMN_BY_FIELD, COLUMNS, HEADERS, add_import_parser, import_command
-from runtime.nominations import status
 from tests.factories import current_year
 from tests.integration.helpers import AUTH_ENV, token_for, wait_for_stage
 

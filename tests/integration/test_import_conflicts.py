@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
+from client.importer import COLUMN_BY_FIELD, import_command
+from client.nominations import started_input
 from domain.messages import NominationStart
-from runtime.importer import COLUMN_BY_FIELD, import_command
-from runtime.nominations import started_input
 from tests.integration.test_import import fictional_rows, import_args, workflow_ids, write_csv
 
 pytestmark = pytest.mark.integration

@@ -24,19 +24,19 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from activities.roster_store import load_roster
 from api import create_app
 from api.inbox import COOKIE, inbox_router
+from client import ballots as ballot_ops
+from client.nominations import act
 from domain.ballot_messages import SessionKeys, SessionPhase, SessionStart
 from domain.ballots import BallotSessionKind, ConflictRule
 from domain.messages import CentralApproval
 from domain.roster import Roster
 from domain.stages import Stage
-from runtime import ballots as ballot_ops
-from runtime.auth import Keyring, issue_token
-from runtime.nominations import act
-from runtime.stand_in_committee import voting_actors
+from scripts.stand_in_committee import voting_actors
 from security.credentials import prepare_request
+from security.tokens import Keyring, issue_token
+from store.roster import load_roster
 from tests.asgi import call as asgi_call
 from tests.integration.helpers import CENTRAL, enroll_counting_keys, meeting, passing_tally, start, wait_for_stage
 

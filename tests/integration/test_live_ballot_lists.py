@@ -23,9 +23,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from activities.roster_store import load_roster
 from api import create_app
 from api.inbox import COOKIE
+from client.ballots import cast, chair_action, close_list, open_session, session_status
+from client.nominations import act, start_nomination, status
 from domain.ballot_messages import ChairAction, MinutesResult, SessionPhase, SessionStatus
 from domain.ballots import BallotSessionKind, Choice
 from domain.catalog import policy_set
@@ -34,10 +35,9 @@ from domain.nomination import Nomination
 from domain.roster import Roster
 from domain.stages import Stage
 from domain.voting import Tally, evaluate
-from runtime.auth import Keyring, issue_token
-from runtime.ballots import cast, chair_action, close_list, open_session, session_status
-from runtime.nominations import act, start_nomination, status
-from runtime.stand_in_committee import voting_actors
+from scripts.stand_in_committee import voting_actors
+from security.tokens import Keyring, issue_token
+from store.roster import load_roster
 from tests.asgi import call as asgi_call
 from tests.factories import nomination_data
 from tests.integration.helpers import count_now, enroll_counting_keys, meeting, passing_tally, wait_for_stage

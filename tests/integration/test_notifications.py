@@ -21,8 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 from temporalio.testing import ActivityEnvironment
 
-from activities.db import create_engine
-from activities.notify import (
+from activities.persistence import PersistenceActivities
+from domain.notices import NotificationDraft
+from domain.records import TransitionRecord
+from domain.stages import Stage
+from store.db import create_engine
+from store.outbox import (
     LogChannel,
     OutboxDispatcher,
     OutboxMessage,
@@ -30,11 +34,7 @@ from activities.notify import (
     channel_from_env,
     message_id,
 )
-from activities.persistence import PersistenceActivities
-from activities.schema import notifications
-from domain.notices import NotificationDraft
-from domain.records import TransitionRecord
-from domain.stages import Stage
+from store.schema import notifications
 from tests.conftest import new_database
 from tests.integration.test_persistence import new_nomination, transition_record
 

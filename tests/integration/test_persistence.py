@@ -19,16 +19,16 @@ from structlog.testing import capture_logs
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.db import create_engine
-from activities.migrate import alembic_config, upgrade_to_head
 from activities.persistence import PersistenceActivities
-from activities.roster_store import SnapshotCache, load_roster, read_snapshot
-from activities.schema import metadata
 from domain.nomination import Nomination, workflow_id_for
 from domain.notices import draft_notifications
 from domain.records import NominationRow, StageEventRow, TransitionRecord
 from domain.roster import Actor, Role, Roster, RosterSnapshot
 from domain.stages import Stage
+from store.db import create_engine
+from store.migrate import alembic_config, upgrade_to_head
+from store.roster import SnapshotCache, load_roster, read_snapshot
+from store.schema import metadata
 from tests.factories import POLICY_VERSION, nomination_data
 
 pytestmark = pytest.mark.integration

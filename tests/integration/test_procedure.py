@@ -18,6 +18,7 @@ from temporalio.client import (
     WorkflowUpdateStage,
 )
 
+from client.nominations import ActionRefused, act, start_nomination, status
 from domain.decisions import DecisionRef
 from domain.messages import (
     CentralApproval,
@@ -30,7 +31,6 @@ from domain.messages import (
 )
 from domain.nomination import Nomination
 from domain.stages import Stage
-from runtime.nominations import ActionRefused, act, start_nomination, status
 from tests.factories import nomination_data
 from tests.integration.helpers import (
     BLOC_HEAD,

@@ -24,15 +24,15 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.identity_claims import PROPOSAL_REFUSED
-from activities.schema import audit_log, nominations, nominee_identity
 from api import create_app
+from client.importer import import_command
+from client.nominations import ActionRefused, act, start_nomination, started_input
 from domain.catalog import current_policy_version
 from domain.messages import NominationStart, NominationStatus, ReasonedAction
 from domain.nomination import Nomination, workflow_id_for
 from domain.stages import Stage
-from runtime.auth import Keyring, issue_token
-from runtime.importer import import_command
-from runtime.nominations import ActionRefused, act, start_nomination, started_input
+from security.tokens import Keyring, issue_token
+from store.schema import audit_log, nominations, nominee_identity
 from tests.asgi import Reply, call
 from tests.factories import current_year, nomination_data
 from tests.integration.helpers import AUTH_ENV, CENTRAL, PROPOSER, token_for

@@ -24,14 +24,14 @@ from temporalio.client import Client
 
 from api import create_app
 from api.inbox import COOKIE
+from client import ballots as ballot_ops
+from client.nominations import ActionRefused, act
 from domain.ballot_messages import SessionPhase, SessionStart
 from domain.ballots import BallotSessionKind, Choice
 from domain.catalog import policy_set
 from domain.messages import ReasonedAction
 from domain.stages import Stage
-from runtime import ballots as ballot_ops
-from runtime.auth import Keyring, issue_token
-from runtime.nominations import ActionRefused, act
+from security.tokens import Keyring, issue_token
 from tests.asgi import Reply, call
 from tests.factories import POLICY_VERSION
 from tests.integration.helpers import AUTH_ENV, CENTRAL, count_now, meeting, passing_tally, start, wait_for_stage

@@ -10,10 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 
+from client.nominations import ActionRefused, act, refusal_reason
 from domain.messages import CentralApproval, ReasonedAction, Resubmission
 from domain.nomination import Nomination
 from domain.stages import Stage
-from runtime.nominations import ActionRefused, act, refusal_reason
 from tests.factories import nomination_data
 from tests.integration.helpers import (
     BLOC_HEAD,
@@ -132,8 +132,8 @@ async def test_bad_payload_fields_are_named(client: Client, in_council: Workflow
 async def test_proposer_cannot_decide_on_their_own_nomination(client: Client, task_queue: str, db_engine: AsyncEngine):
     # Only unit staff propose: someone who is also the council's secretary proposes a nomination for their own
     # ministry (a fictional one, SOD, with its own roster), then tries to record its council result.
-    from activities.roster_store import load_roster
     from domain.roster import Roster
+    from store.roster import load_roster
 
     both = "sod.vutckt.kiem-nhiem"
     grants = [{"role": "UNIT_STAFF", "scope": "SOD"}, {"role": "COUNCIL_SECRETARY", "scope": "SOD"}]

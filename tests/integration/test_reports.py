@@ -24,16 +24,9 @@ from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import ActivityEnvironment
 
-from activities.db import create_engine
 from activities.decisions import write_decision
 from activities.persistence import PersistenceActivities
-from activities.roster_store import load_roster
-from domain.catalog import Authority
-from domain.decisions import DecisionItem, DecisionRef, DecisionSummary
-from domain.nomination import workflow_id_for
-from domain.roster import Ministry, RosterSnapshot
-from domain.stages import Stage
-from runtime.reports import (
+from client.reports import (
     COUNT_HEADERS,
     DECISION_HEADERS,
     NO_BLOC_VI,
@@ -45,6 +38,13 @@ from runtime.reports import (
     list_decisions,
     report_command,
 )
+from domain.catalog import Authority
+from domain.decisions import DecisionItem, DecisionRef, DecisionSummary
+from domain.nomination import workflow_id_for
+from domain.roster import Ministry, RosterSnapshot
+from domain.stages import Stage
+from store.db import create_engine
+from store.roster import load_roster
 from tests.conftest import new_database
 from tests.integration.helpers import AUTH_ENV, CENTRAL, token_for
 from tests.integration.test_persistence import ROSTER, new_nomination, transition_record
@@ -211,8 +211,8 @@ async def test_the_decisions_by_date(engine: AsyncEngine) -> None:
 
 
 async def test_counts_and_decisions_cover_only_what_the_reader_may_read(engine: AsyncEngine) -> None:
+    from client.access import ReadRefused, checked_scope
     from domain.access import read_scope
-    from runtime.access import ReadRefused, checked_scope
 
     def ministries(rows: list[Any]) -> dict[Any, int]:
         return {r.value: r.total for r in rows}

@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
+from client.nominations import DuplicateNomination, act, start_nomination, status
 from domain.decisions import DecisionRef
 from domain.messages import CentralApproval, ReasonedAction, Resubmission
 from domain.nomination import Nomination
 from domain.stages import Stage
-from runtime.nominations import DuplicateNomination, act, start_nomination, status
 from tests.factories import nomination_data
 from tests.integration.helpers import (
     BLOC_HEAD,

@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from client.nominations import status
 from domain.catalog import policy_set
 from domain.messages import NominationStatus, ReasonedAction
 from domain.stages import Stage
-from runtime.nominations import status
 from tests.integration.helpers import CENTRAL, PROPOSER, SECRETARY, assert_row_agrees, count_now, meeting, start
 
 pytestmark = pytest.mark.integration
@@ -54,9 +54,9 @@ async def test_ballot_reminder_and_quorum_missed_across_days(
 ):
     """A three-day ballot: non-voters are reminded a day before the deadline; at the deadline without a
     quorum the chair is told and the session waits for them; an extension lets the rest vote."""
+    from client.ballots import cast, chair_action, close_list, open_session, session_status
     from domain.ballot_messages import ChairAction, SessionPhase, SessionStart
     from domain.ballots import BallotSessionKind, Choice
-    from runtime.ballots import cast, chair_action, close_list, open_session, session_status
     from worker import build_worker
 
     client = skipping_env.client
@@ -141,7 +141,7 @@ async def wait_stage(client: Client, workflow_id: str, stage: Stage) -> Nominati
 async def test_a_returned_dossier_is_reminded_then_lapses_across_tet(
     skipping_env: WorkflowEnvironment, own_engine: AsyncEngine
 ):
-    from runtime.nominations import act
+    from client.nominations import act
     from worker import build_worker
 
     client = skipping_env.client
@@ -190,8 +190,8 @@ async def test_a_returned_dossier_is_reminded_then_lapses_across_tet(
 async def test_central_appraisal_escalates_when_overdue_and_consultation_extends_it(
     skipping_env: WorkflowEnvironment, own_engine: AsyncEngine
 ):
+    from client.nominations import act
     from domain.messages import ConsultationRequest
-    from runtime.nominations import act
     from worker import build_worker
 
     client = skipping_env.client
@@ -240,8 +240,8 @@ async def test_central_appraisal_escalates_when_overdue_and_consultation_extends
 
 
 async def test_a_hold_stops_the_public_notice_clock(skipping_env: WorkflowEnvironment, own_engine: AsyncEngine):
+    from client.nominations import act
     from domain.messages import HoldRequest
-    from runtime.nominations import act
     from worker import build_worker
 
     client = skipping_env.client

@@ -1,4 +1,4 @@
-"""Revoking a signed token by its id (runtime/revocation.py): refused by the CLI, the API and the inbox; the
+"""Revoking a signed token by its id (client/revocation.py): refused by the CLI, the API and the inbox; the
 actor's other tokens keep working; a revocation outlives the process; revoking twice changes nothing; nobody
 revokes another's token through the API. Real PostgreSQL, the dev server, the API through ASGI, the CLI as a
 subprocess."""
@@ -24,18 +24,18 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from activities.db import create_engine
-from activities.schema import revoked_tokens
 from api import create_app
 from api.inbox import COOKIE
-from runtime.auth import ALGORITHM, ISSUER, AuthError, Keyring, issue_token, verify_token
-from runtime.revocation import (
+from client.revocation import (
     CACHE_SECONDS,
     OPERATOR,
     RevocationStore,
     RevocationUnavailable,
     TokenRevoked,
 )
+from security.tokens import ALGORITHM, ISSUER, AuthError, Keyring, issue_token, verify_token
+from store.db import create_engine
+from store.schema import revoked_tokens
 from tests.asgi import Reply, call
 from tests.integration.helpers import AUTH_ENV, CENTRAL, KEYRING, PROPOSER, SECRETARY
 

@@ -26,10 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from activities.db import create_engine
+from client.nominations import act
 from domain.messages import CentralApproval
 from domain.stages import Stage
-from runtime.nominations import act
+from store.db import create_engine
 from tests.integration.conftest import ROOT
 from tests.integration.fresh_database import fresh_database
 from tests.integration.helpers import CENTRAL, SECRETARY, assert_row_agrees, meeting, start, wait_for_stage

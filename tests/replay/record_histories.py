@@ -27,9 +27,11 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.db import create_engine
-from activities.migrate import upgrade_to_head
-from activities.roster_store import load_roster
+from client.audit_anchors import ensure_anchor_workflow
+from client.ballots import cast, close_list, open_session, session_status
+from client.decisions import issue_decision
+from client.nominations import act, start_nomination, status
+from client.temporal import ensure_search_attributes
 from domain.ballot_messages import SessionPhase, SessionStart
 from domain.ballots import BallotSessionKind, Choice
 from domain.catalog import current_policy_version
@@ -47,13 +49,11 @@ from domain.messages import (
 from domain.nomination import Nomination, workflow_id_for
 from domain.roster import Roster
 from domain.stages import Stage
-from runtime.audit_anchors import ensure_anchor_workflow
-from runtime.ballots import cast, close_list, open_session, session_status
-from runtime.decisions import issue_decision
-from runtime.nominations import act, start_nomination, status
-from runtime.processes import temporal_binary
-from runtime.stand_in_committee import enroll_members, hand_in_shares, voting_actors
-from runtime.temporal import ensure_search_attributes
+from scripts.processes import temporal_binary
+from scripts.stand_in_committee import enroll_members, hand_in_shares, voting_actors
+from store.db import create_engine
+from store.migrate import upgrade_to_head
+from store.roster import load_roster
 from tests.factories import nomination_data
 from tests.integration.helpers import BLOC_SEATS, COUNCIL_SEATS
 from worker import build_worker

@@ -18,18 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from activities.audit import (
-    MIRRORED,
-    AuditEntry,
-    AuditReport,
-    ChainVerifier,
-    Channel,
-    canonical,
-    chain_hash,
-    content_of,
-    keyed_hash,
-)
 from audit_cli import report_lines
+from client.audit_anchors import anchor_interval
 from domain.audit_anchors import (
     GENESIS,
     MAX_REQUESTERS,
@@ -43,9 +33,19 @@ from domain.audit_anchors import (
     thin,
     went_back,
 )
-from runtime.audit_anchors import anchor_interval
-from runtime.audit_keys import AuditKeyError, AuditKeyring, load_audit_keyring, parse_keys, rotate_key_file
-from runtime.tuning import TuningError
+from security.audit_keys import AuditKeyError, AuditKeyring, load_audit_keyring, parse_keys, rotate_key_file
+from store.audit import (
+    MIRRORED,
+    AuditEntry,
+    AuditReport,
+    ChainVerifier,
+    Channel,
+    canonical,
+    chain_hash,
+    content_of,
+    keyed_hash,
+)
+from store.tuning import TuningError
 
 KEYRING = AuditKeyring(current_id="k1", keys={"k1": b"1" * 32})
 ROTATED = AuditKeyring(current_id="k2", keys={"k1": b"1" * 32, "k2": b"2" * 32})

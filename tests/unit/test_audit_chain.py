@@ -13,7 +13,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from activities.audit import (
+from domain.ballot_messages import MinutesEntry, Participation, SessionMinutes
+from domain.ballots import BallotSessionKind, Candidate
+from domain.catalog import Authority
+from domain.decisions import DecisionItem, DecisionRef, DecisionSummary
+from domain.nomination import Nomination
+from domain.records import NominationRow, StageEventRow, TransitionRecord
+from domain.stages import Stage
+from domain.voting import Tally, VoteResult
+from store.audit import (
     GENESIS,
     AuditEntry,
     Channel,
@@ -26,14 +34,6 @@ from activities.audit import (
     plain,
     transition_entry,
 )
-from domain.ballot_messages import MinutesEntry, Participation, SessionMinutes
-from domain.ballots import BallotSessionKind, Candidate
-from domain.catalog import Authority
-from domain.decisions import DecisionItem, DecisionRef, DecisionSummary
-from domain.nomination import Nomination
-from domain.records import NominationRow, StageEventRow, TransitionRecord
-from domain.stages import Stage
-from domain.voting import Tally, VoteResult
 from tests.factories import POLICY_VERSION, nomination_data
 
 HANOI = timezone(timedelta(hours=7))

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from api import create_app
 from api.limits import MAX_BODY_BYTES, MAX_JSON_DEPTH, BodyLimits, json_depth
-from runtime.auth import Keyring
+from security.tokens import Keyring
 from tests.asgi import call
 
 RING = Keyring(keys={"k1": "s" * 40}, current="k1")

@@ -15,8 +15,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 
 from domain.nomination import Nomination
-from runtime import codec as codec_module
-from runtime.codec import (
+from security import codec as codec_module
+from security.codec import (
     ENCODING,
     KEY_ID_METADATA,
     CodecError,

@@ -17,11 +17,13 @@ yaml = pytest.importorskip("yaml", reason="PyYAML is in the dev extras (pip inst
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
-ENGINE_CODE = [p for d in ("runtime", "activities", "api", "domain") for p in sorted((ROOT / d).rglob("*.py"))] + [
-    ROOT / f for f in ("worker.py", "starter.py", "codec_server.py", "audit_cli.py")
-]
+ENGINE_CODE = [
+    p
+    for d in ("client", "store", "security", "observability", "activities", "api", "domain")
+    for p in sorted((ROOT / d).rglob("*.py"))
+] + [ROOT / f for f in ("worker.py", "starter.py", "codec_server.py", "audit_cli.py")]
 # What `python codec_server.py` runs: itself, the codec and the key policy (nothing else reads variables).
-CODEC_SERVER_CODE = [ROOT / "codec_server.py", ROOT / "runtime" / "codec.py", ROOT / "runtime" / "keys.py"]
+CODEC_SERVER_CODE = [ROOT / "codec_server.py", ROOT / "security" / "codec.py", ROOT / "security" / "keys.py"]
 ENV_OBJECTS = {"os.environ", "env", "environ"}
 # The variables each third-party image documents (ours are checked against the code instead).
 IMAGE_VARIABLES = {

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from domain.catalog import Authority
-from runtime.decisions import (
+from client.decisions import (
     EXPORT_COLUMNS,
     ExportedItem,
     export_format,
@@ -19,6 +18,7 @@ from runtime.decisions import (
     write_csv,
     write_xlsx,
 )
+from domain.catalog import Authority
 
 ITEMS = [
     ExportedItem("nomination-2026-BTP-12/TTr-BTP", "Nguyễn Thị Ánh Tuyết", "Bằng khen cấp bộ", "Bộ Tư pháp"),

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runtime.auth import ALGORITHM, ISSUER, AuthError, Keyring, issue_token, verify_token
+from security.tokens import ALGORITHM, ISSUER, AuthError, Keyring, issue_token, verify_token
 
 RING = Keyring(keys={"k1": "s" * 40, "k0": "o" * 40}, current="k1")
 ACTOR = "btp.hd.thu-ky"

@@ -29,8 +29,8 @@ from domain.nomination import (
 )
 from domain.roster import Action, Actor, Roster, authorisation_error, proposal_error, required_grants
 from domain.stages import Stage
-from runtime.identity_keys import KEY_ENV, identity_key_from_env
-from runtime.keys import GENERATE_SWITCH, MissingKey
+from security.identity_keys import KEY_ENV, identity_key_from_env
+from security.keys import GENERATE_SWITCH, MissingKey
 from tests.factories import nomination_data
 
 ROOT = Path(__file__).resolve().parents[2]

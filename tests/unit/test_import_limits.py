@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from openpyxl import Workbook
 
-from activities.db import create_engine
-from activities.migrate import upgrade_to_head
 from api import create_app
+from client.importer import COLUMNS, MAX_SHEET_ROWS, MAX_XLSX_UNPACKED, read_content
 from domain.errors import InvalidInput
-from runtime.auth import Keyring, issue_token
-from runtime.importer import COLUMNS, MAX_SHEET_ROWS, MAX_XLSX_UNPACKED, read_content
+from security.tokens import Keyring, issue_token
+from store.db import create_engine
+from store.migrate import upgrade_to_head
 from tests.asgi import call
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +81,7 @@ def test_reading_hostile_workbooks_stays_within_the_memory_bound(tmp_path: Path,
         "import json, sys\n"
         "from pathlib import Path\n"
         "from domain.errors import InvalidInput\n"
-        "from runtime.importer import read_content\n"
+        "from client.importer import read_content\n"
         "outcomes = []\n"
         "for name in sys.argv[1:]:\n"
         "    try:\n"

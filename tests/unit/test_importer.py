@@ -15,10 +15,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from domain.catalog import policy_set
-from domain.errors import InvalidInput
-from domain.nomination import Nomination, workflow_id_for
-from runtime.importer import (
+from client.importer import (
     COLUMN_BY_FIELD,
     COLUMNS,
     HEADERS,
@@ -29,6 +26,9 @@ from runtime.importer import (
     start_all,
     validate_rows,
 )
+from domain.catalog import policy_set
+from domain.errors import InvalidInput
+from domain.nomination import Nomination, workflow_id_for
 from scripts import make_import_template
 from scripts.make_import_template import EXAMPLE_ROWS
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runtime import codec
-from runtime.auth import keyring_from_env
-from runtime.keys import PUBLISHED_DEV_SECRETS, MissingKey, PublishedKey
+from security import codec
+from security.keys import PUBLISHED_DEV_SECRETS, MissingKey, PublishedKey
+from security.tokens import keyring_from_env
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = {"TDKT_GENERATE_KEYS": "1"}
@@ -75,7 +75,7 @@ def test_published_keys_are_refused_without_the_development_switch():
 def test_the_cli_stops_with_a_clear_message_when_the_codec_key_is_missing(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TDKT_CODEC", "TDKT_GENERATE"))}
     env |= {"TDKT_CODEC_KEY_FILE": str(tmp_path / "codec-keys.json"), "TDKT_AUTH_KEYS": "k1:" + "k" * 40}
-    from runtime.auth import Keyring, issue_token
+    from security.tokens import Keyring, issue_token
 
     token = issue_token(Keyring(keys={"k1": "k" * 40}, current="k1"), "tw.ban-tdkt.can-bo-1")
     done = subprocess.run(

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime.auth import ALGORITHM, ISSUER, AuthError, Keyring, issue_token, keyring_from_env, verify_token
+from security.tokens import ALGORITHM, ISSUER, AuthError, Keyring, issue_token, keyring_from_env, verify_token
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s" * 40

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.tuning import DEFAULT_POOL_SIZE, PoolSettings, TuningError, pool_settings, worker_options
+from store.tuning import DEFAULT_POOL_SIZE, PoolSettings, TuningError, pool_settings, worker_options
 
 
 def test_unset_knobs_leave_the_sdk_defaults() -> None:

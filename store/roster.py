@@ -10,9 +10,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from activities.db import dialect_insert
-from activities.schema import actor_roles, actors, blocs, ministries, roster_revision
 from domain.roster import CENTRAL_SCOPE, Actor, Bloc, Ministry, RoleGrant, Roster, RosterSnapshot
+from store.db import dialect_insert
+from store.schema import actor_roles, actors, blocs, ministries, roster_revision
 
 
 async def _upsert(conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> None:

@@ -2,7 +2,7 @@
 
 Keys come from configuration: `TDKT_AUTH_KEYS` = comma-separated `kid:secret` pairs and `TDKT_AUTH_KEY_ID`
 = the kid that signs new tokens; older kids keep verifying until removed, so keys rotate. Without them the
-embedded demo keeps one generated key in `.state/auth-keys.json` (mode 0600; runtime/keys.py says who may
+embedded demo keeps one generated key in `.state/auth-keys.json` (mode 0600; security/keys.py says who may
 generate one). The CLI and any
 service verify the token; the workflows' validators then check the actor's role against their roster
 snapshot again, so a valid token never grants more than the roster does.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import jwt
 
-from runtime.keys import refuse_published, require_generation_allowed, write_private
+from security.keys import refuse_published, require_generation_allowed, write_private
 
 ISSUER = "tdkt-engine"
 ALGORITHM = "HS256"
@@ -31,7 +31,7 @@ DEFAULT_MAX_TOKEN_TTL = timedelta(hours=12)
 MAX_TTL_VARIABLE = "TDKT_TOKEN_MAX_HOURS"
 # No configuration accepts a longer lifetime: a token any configuration accepts expires within this of now.
 LONGEST_ACCEPTED_TTL = timedelta(hours=24 * 7)
-# A token's id (`jti`): required, so every accepted token can be revoked (runtime/revocation.py), and short
+# A token's id (`jti`): required, so every accepted token can be revoked (client/revocation.py), and short
 # enough to be a key of `revoked_tokens`.
 TOKEN_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 ROOT = Path(__file__).resolve().parents[1]

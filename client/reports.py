@@ -133,8 +133,8 @@ async def count_nominations(
     `scope`, only the nominations that reader may read are counted."""
     import sqlalchemy as sa
 
-    from activities.schema import blocs, ministries, nominations
-    from runtime.access import register_scope
+    from client.access import register_scope
+    from store.schema import blocs, ministries, nominations
 
     unknown = [d for d in by if d not in DIMENSIONS]
     if unknown:
@@ -186,8 +186,8 @@ async def list_decisions(
     only those nominations (accepted and refused)."""
     import sqlalchemy as sa
 
-    from activities.schema import decision_items, decisions
-    from runtime.access import readable_workflow_ids
+    from client.access import readable_workflow_ids
+    from store.schema import decision_items, decisions
 
     query = sa.select(decisions).order_by(decisions.c.decision_date, decisions.c.decision_no)
     if year is not None:
@@ -283,13 +283,13 @@ def report_format(path: Path) -> str:
 
 
 def write_report_csv(path: Path, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    from runtime.tables import write_table_csv
+    from client.tables import write_table_csv
 
     write_table_csv(path, headers, rows)
 
 
 def write_report_xlsx(path: Path, headers: Sequence[str], rows: Sequence[Sequence[Any]], sheet_title: str) -> None:
-    from runtime.tables import write_table_xlsx
+    from client.tables import write_table_xlsx
 
     write_table_xlsx(path, headers, rows, sheet_title)
 
@@ -324,7 +324,7 @@ def add_report_parser(sub: argparse._SubParsersAction) -> None:
 
 async def report_command(args: argparse.Namespace, *, engine: AsyncEngine | None = None) -> int:
     """`starter.py report counts|decisions` for the reader `args.actor` (the token's actor): raises InvalidInput
-    (exit 2) for an --out that is neither .csv nor .xlsx and runtime.access.ReadRefused (exit 4) for a reader
+    (exit 2) for an --out that is neither .csv nor .xlsx and client.access.ReadRefused (exit 4) for a reader
     who may read nothing; returns 1 when the database cannot be read."""
     out = Path(args.out) if getattr(args, "out", None) else None
     if out is not None:
@@ -334,13 +334,13 @@ async def report_command(args: argparse.Namespace, *, engine: AsyncEngine | None
             raise InvalidInput([FieldError(field="--out", message=str(err))]) from None
     owned = engine is None
     if engine is None:
-        from activities.db import create_engine, default_database_url
-        from runtime.settings import Settings
+        from client.settings import Settings
+        from store.db import create_engine, default_database_url
 
         engine = create_engine(Settings.from_env().database_url or default_database_url())
     from sqlalchemy.exc import SQLAlchemyError
 
-    from runtime.access import ReadRefused, checked_scope
+    from client.access import ReadRefused, checked_scope
 
     try:
         if not getattr(args, "actor", None):
@@ -393,7 +393,7 @@ def _print_tables(sections: Sequence[Section]) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from runtime.decisions import DATE_FORMAT_VI
+    from client.decisions import DATE_FORMAT_VI
 
     console = Console(width=None if sys.stdout.isatty() else 160, highlight=False)
     for title, headers, rows in sections:

@@ -24,9 +24,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from activities.db import dialect_insert
-from activities.schema import revoked_tokens
-from runtime.auth import LONGEST_ACCEPTED_TTL, TOKEN_ID, AuthError, Identity, Keyring, verify_token
+from security.tokens import LONGEST_ACCEPTED_TTL, TOKEN_ID, AuthError, Identity, Keyring, verify_token
+from store.db import dialect_insert
+from store.schema import revoked_tokens
 
 CACHE_SECONDS = 5.0
 MAX_CACHED = 10_000

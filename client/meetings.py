@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 from temporalio.client import Client
 
+from client.nominations import ActionRefused, NominationNotFound, describe_execution
 from domain.ballots import meeting_count_errors
 from domain.errors import InvalidInput
 from domain.stages import Stage
-from runtime.nominations import ActionRefused, NominationNotFound, describe_execution
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,7 +28,7 @@ async def check_meeting_counts(
     """Refuse counts that do not fit the body voting at `stage` for this nomination's ministry, as the
     database's roster seats it (InvalidInput naming tally.members, tally.present, ...). A nomination that
     never existed is NominationNotFound, one that has ended ActionRefused, as when acting on it."""
-    from activities.roster_store import read_snapshot
+    from store.roster import read_snapshot
 
     execution = await describe_execution(client, workflow_id)
     if execution is None:

@@ -17,14 +17,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
+from client.ballots import enroll_counting_key, hand_in, session_status
+from client.nominations import ActionRefused
 from domain.ballot_messages import SessionPhase, SessionStatus
 from domain.ballots import VOTER_ROLE, BallotSessionKind
 from domain.committee import default_committee
 from domain.roster import Roster
-from runtime.ballots import enroll_counting_key, hand_in, session_status
-from runtime.keys import require_generation_allowed
-from runtime.nominations import ActionRefused
 from security.committee import generate_counting_key, load_counting_key, save_counting_key
+from security.keys import require_generation_allowed
 from security.sealing import public_key_info
 
 

@@ -3,7 +3,7 @@
 Each entry says who (actor), what (action, from and to stage), when (recorded_at, and occurred_at for a
 transition), from where (channel: CLI, API or SYSTEM), on which nomination (workflow_id) and with what
 outcome. Its `hash` is HMAC-SHA256, under the key its `key_id` names, over the previous entry's hash and the
-canonical JSON of its content. The key lives in the worker's configuration (runtime/audit_keys.py), never in
+canonical JSON of its content. The key lives in the worker's configuration (security/audit_keys.py), never in
 the database: changing an entry breaks its own hash, deleting or inserting one breaks the next entry's
 `prev_hash`, and whoever can write the database but does not hold the key cannot recompute the chain.
 Entries from before migration 0008 have no key_id: legacy entries hashed with plain sha256, accepted only as
@@ -37,13 +37,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from temporalio import activity
 
-from activities.db import dialect_insert
-from activities.schema import audit_log
 from domain.audit_anchors import GENESIS, Anchor, AuditHead
 from domain.ballot_messages import MinutesResult, SessionAction, SessionMinutes
 from domain.decisions import DecisionSummary, decision_workflow_id
 from domain.records import TransitionRecord
-from runtime.audit_keys import KEYS_ENV, AuditKeyring, audit_keyring
+from security.audit_keys import KEYS_ENV, AuditKeyring, audit_keyring
+from store.db import dialect_insert
+from store.schema import audit_log
 
 # pg_advisory_xact_lock key of the audit chain ("tdktaudt"); any constant works if nothing else uses it.
 AUDIT_LOCK_KEY = 0x7464_6B74_6175_6474

@@ -16,7 +16,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.audit_anchors import DEFAULT_INTERVAL_SECONDS, MAX_INTERVAL_SECONDS, Anchor, AnchorLog, AnchorStart
-from runtime.tuning import TuningError
+from store.tuning import TuningError
 from workflows.audit_anchor import AuditAnchorWorkflow, anchor_workflow_id
 
 INTERVAL_ENV = "TDKT_AUDIT_ANCHOR_SECONDS"

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from activities.schema import NOTIFICATION_FAILED, NOTIFICATION_PENDING, NOTIFICATION_SENT, notifications
+from store.schema import NOTIFICATION_FAILED, NOTIFICATION_PENDING, NOTIFICATION_SENT, notifications
 
 MAX_ATTEMPTS = 10
 NO_RECIPIENTS_NOTE = "skipped: the party has no email address in the roster"

@@ -51,7 +51,7 @@ MAX_XLSX_UNPACKED = 32 * 1024 * 1024
 MAX_SHEET_ROWS = 10_000
 MAX_SHEET_COLUMNS = 64
 # A text cell starting with one of these is a formula to spreadsheet programs; exports put an apostrophe
-# before it (runtime.decisions.neutralise_formula), which a CSV read back keeps.
+# before it (client.decisions.neutralise_formula), which a CSV read back keeps.
 _FORMULA_PREFIXES = ("=", "+", "-", "@")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _BRACKETED = re.compile(r"\(\s*([A-Za-z_]+)\s*\)\s*$")
@@ -359,7 +359,7 @@ def validate_rows(
     rows' nominations and every error, in row order. A row repeating an earlier row's year, ministry and
     reference, or its nominee for the same award form and year, is an error on the later row. With
     `proposer` (the importing actor), a row proposed by anyone else is an error too."""
-    from runtime.nominations import request_identity
+    from client.nominations import request_identity
 
     valid: list[tuple[int, Nomination]] = []
     errors: list[RowError] = []
@@ -440,7 +440,7 @@ async def check_rows(
     """Every valid row against the database roster, before anything starts: (invalid rows — a ministry the
     roster does not know —, refused rows — a proposer the roster does not let propose for the row's
     ministry). A nominee already held by another nomination is reported when its row starts (FAILED)."""
-    from runtime.nominations import DuplicateNominee, ProposalRefused, check_proposal, protect_personal_id
+    from client.nominations import DuplicateNominee, ProposalRefused, check_proposal, protect_personal_id
 
     invalid: list[RowError] = []
     refused: list[RowError] = []
@@ -475,11 +475,11 @@ async def start_all(
 ) -> StartCounts:
     """Start every (row, nomination), at most `concurrency` at once; `progress()` is called once per row
     done. A nomination whose workflow id exists counts as already started only when the existing workflow
-    was started with this very nomination (runtime.nominations.start_or_existing, as the API's creating
+    was started with this very nomination (client.nominations.start_or_existing, as the API's creating
     calls); another nomination under the same year, ministry and reference, or holding the row's nominee for
     its award form and year, is a failed row naming it. With `engine` each row is checked against the roster
     and the identity claims first (check_rows has said the same for the whole file)."""
-    from runtime.nominations import DuplicateNomination, DuplicateNominee, start_or_existing
+    from client.nominations import DuplicateNomination, DuplicateNominee, start_or_existing
 
     counts = StartCounts()
     gate = asyncio.Semaphore(concurrency)
@@ -564,8 +564,8 @@ async def import_command(
         raise _file_error(f"{Path(args.file).name} has a header row but no nominations")
     valid, errors = validate_rows(rows, policy, proposer=args.actor, today=today)
 
-    from activities.db import create_engine, default_database_url
-    from runtime.settings import Settings
+    from client.settings import Settings
+    from store.db import create_engine, default_database_url
 
     settings = Settings.from_env()
     own_engine = engine is None
@@ -589,7 +589,7 @@ async def _check_and_start(
 ) -> int:
     unknown, refused = await check_rows(engine, valid)
     if refused:
-        from runtime.nominations import ActionRefused
+        from client.nominations import ActionRefused
 
         print(
             f"{len(refused)} of {len(rows)} rows propose where the importing actor may not; nothing was started",
@@ -617,8 +617,8 @@ async def _check_and_start(
             print(f"  {error}", file=sys.stderr)
 
     if client is None:
-        from runtime.settings import Settings
-        from runtime.temporal import connect
+        from client.settings import Settings
+        from client.temporal import connect
 
         settings = Settings.from_env()
         try:

@@ -49,7 +49,7 @@ actor_roles = sa.Table(
     sa.Column("scope", sa.String(24), primary_key=True),
 )
 
-# One row (id 1), bumped in the same transaction as every roster load (activities/roster_store.py).
+# One row (id 1), bumped in the same transaction as every roster load (store/roster.py).
 roster_revision = sa.Table(
     "roster_revision",
     metadata,
@@ -284,9 +284,9 @@ awarded_by = sa.Table(
 
 # ---- the audit log (tamper-evident, append-only) -----------------------------------------------------
 # One global hash chain in `id` order: each row's `hash` is HMAC-SHA256 under the key `key_id` names (a key
-# the database does not hold, runtime/audit_keys.py) of prev_hash + canonical JSON of `entry`; key_id NULL: a
+# the database does not hold, security/audit_keys.py) of prev_hash + canonical JSON of `entry`; key_id NULL: a
 # legacy sha256 entry from before 0008. `prev_hash` is the hash of the row before it (64 zeros for the first).
-# activities/audit.py appends and verifies. The columns repeat the entry's fields for querying; verification
+# store/audit.py appends and verifies. The columns repeat the entry's fields for querying; verification
 # checks they still agree.
 
 AUDIT_CHANNELS = ("CLI", "API", "SYSTEM")
@@ -314,7 +314,7 @@ audit_log = sa.Table(
 
 # ---- revoked tokens ----------------------------------------------------------------------------------
 # A signed token whose id (`jti`) is listed here is refused by the CLI, the API and the inbox
-# (runtime/revocation.py). A row is needed only until `expires_at` (the token's own expiry): pruned after.
+# (client/revocation.py). A row is needed only until `expires_at` (the token's own expiry): pruned after.
 
 revoked_tokens = sa.Table(
     "revoked_tokens",

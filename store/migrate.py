@@ -1,6 +1,6 @@
 """Bring a database's schema to the newest Alembic revision.
 
-python -m activities.migrate        # DATABASE_URL, else SQLite under .state/
+python -m store.migrate        # DATABASE_URL, else SQLite under .state/
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
 
-from activities.db import default_database_url, normalise_url
+from store.db import default_database_url, normalise_url
 
 ALEMBIC_INI = Path(__file__).resolve().parents[1] / "migrations" / "alembic.ini"
 

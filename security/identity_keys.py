@@ -6,9 +6,9 @@ number cannot be checked against the record. Every client that starts nomination
 same key, or the same person gets two keys and a duplicate goes unnoticed; the key does not rotate (a new
 key would make every recorded hash unmatchable).
 
-Configuration: `TDKT_IDENTITY_KEY` = base64 of at least 32 random bytes (`python -m runtime.identity_keys
+Configuration: `TDKT_IDENTITY_KEY` = base64 of at least 32 random bytes (`python -m security.identity_keys
 new-key` prints one), or the key file `.state/identity-key.json`. Only the embedded demo and the test suite
-(TDKT_GENERATE_KEYS=1, runtime/keys.py) generate that file when it is missing; anywhere else a missing key is
+(TDKT_GENERATE_KEYS=1, security/keys.py) generate that file when it is missing; anywhere else a missing key is
 an error naming the variable and the file. The key is read only when a nomination carries an identification
 number, so a deployment whose units never give one needs none.
 """
@@ -23,7 +23,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from runtime.keys import require_generation_allowed, write_private
+from security.keys import require_generation_allowed, write_private
 
 KEY_ENV = "TDKT_IDENTITY_KEY"
 MIN_KEY_BYTES = 32
@@ -62,8 +62,8 @@ def _local_key(path: Path, env: dict[str, str]) -> bytes:
     return _decoded(str(data["key"]), str(path))
 
 
-if __name__ == "__main__":  # python -m runtime.identity_keys new-key
+if __name__ == "__main__":  # python -m security.identity_keys new-key
     if sys.argv[1:] != ["new-key"]:
-        print("usage: python -m runtime.identity_keys new-key", file=sys.stderr)
+        print("usage: python -m security.identity_keys new-key", file=sys.stderr)
         raise SystemExit(2)
     print(new_key())

@@ -17,10 +17,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.schema import decision_items, decisions, ministries
-from domain.catalog import AUTHORITY_LABELS_VI, Authority
-from domain.decisions import DecisionRequest, DecisionSummary, decision_workflow_id
-from runtime.tables import (  # noqa: F401 - the cell rules are part of this module's export contract
+from client.tables import (  # noqa: F401 - the cell rules are part of this module's export contract
     DATE_FORMAT_VI,
     XLSX_DATE_FORMAT,
     csv_cell,
@@ -29,6 +26,9 @@ from runtime.tables import (  # noqa: F401 - the cell rules are part of this mod
     write_table_xlsx,
     xlsx_cell,
 )
+from domain.catalog import AUTHORITY_LABELS_VI, Authority
+from domain.decisions import DecisionRequest, DecisionSummary, decision_workflow_id
+from store.schema import decision_items, decisions, ministries
 from workflows.decision import DecisionWorkflow
 
 if TYPE_CHECKING:
@@ -192,7 +192,7 @@ async def export_decision(
             raise KeyError(f"no decision {decision_no} has been recorded")
         found = (await conn.execute(items_query)).all()
     if scope is not None:
-        from runtime.access import readable_workflow_ids
+        from client.access import readable_workflow_ids
 
         named = {r.workflow_id: r.ministry_code for r in found}
         readable = await readable_workflow_ids(engine, scope, [r.workflow_id for r in found], named)

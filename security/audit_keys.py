@@ -4,14 +4,14 @@ Keys: ``TDKT_AUDIT_KEYS`` = ``id:base64key[,id:base64key...]`` (32-byte keys) an
 that keys new entries; every key listed verifies. Each audit row records the id of the key it was written under,
 so old entries keep verifying after a rotation as long as their key stays listed. Without the variables, the key
 file ``.state/audit-keys.json`` (``TDKT_AUDIT_KEY_FILE`` moves it), mode 0600; it is made only when the embedded
-demo's switch allows it (runtime/keys.py). Otherwise a missing key stops the process, naming the variable and
+demo's switch allows it (security/keys.py). Otherwise a missing key stops the process, naming the variable and
 the file.
 
 Whoever holds the key and write access to the database can still rewrite the chain consistently: the anchors
 (workflows/audit_anchor.py) catch that for everything written before the latest anchor. Keep the key away from
 the database's administrators: in the worker's secret store, not in the database or its backups.
 
-``python -m runtime.audit_keys new-key`` prints a fresh ``id:base64key``; ``python -m runtime.audit_keys rotate``
+``python -m security.audit_keys new-key`` prints a fresh ``id:base64key``; ``python -m security.audit_keys rotate``
 adds one to the key file and makes it current (restart the worker afterwards).
 """
 
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
 
-from runtime.keys import MissingKey, PublishedKey, refuse_published, require_generation_allowed, write_private
+from security.keys import MissingKey, PublishedKey, refuse_published, require_generation_allowed, write_private
 
 KEYS_ENV = "TDKT_AUDIT_KEYS"
 KEY_ID_ENV = "TDKT_AUDIT_KEY_ID"
@@ -105,7 +105,7 @@ def parse_keys(spec: str, current_id: str | None) -> AuditKeyring:
         if len(key) != KEY_BYTES:
             raise AuditKeyError(
                 f"{KEYS_ENV}: the key of {key_id!r} is {len(key)} bytes; it must be {KEY_BYTES} "
-                "(make one with `python -m runtime.audit_keys new-key`)"
+                "(make one with `python -m security.audit_keys new-key`)"
             )
         keys[key_id] = key
     if not keys:
@@ -223,8 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("restart the worker to key new entries with it")
         return 0
     print(
-        "usage: python -m runtime.audit_keys new-key        # prints id:base64key for TDKT_AUDIT_KEYS\n"
-        "       python -m runtime.audit_keys rotate [FILE]  # new current key in the key file (.state/audit-keys.json)",
+        "usage: python -m security.audit_keys new-key        # prints id:base64key for TDKT_AUDIT_KEYS\n"
+        "       python -m security.audit_keys rotate [FILE]  # new current key in the key file\n"
+        "                                                    # (default .state/audit-keys.json)",
         file=sys.stderr,
     )
     return 2

@@ -22,8 +22,8 @@ Keys: ``TDKT_CODEC_KEYS`` = ``id:base64key[,id:base64key...]`` (32-byte keys) an
 id that encrypts new payloads; every key listed decrypts. Without them, ``.state/codec-keys.json`` (created
 with mode 0600 on first use). To rotate: add a new key, make it current, keep the old ones listed for as long
 as histories encrypted under them may be read (replay, queries, the UI), and restart the worker, the CLI's
-processes and the codec server. ``python -m runtime.codec new-key`` prints a fresh ``id:base64key``;
-``python -m runtime.codec rotate`` adds one to the key file and makes it current.
+processes and the codec server. ``python -m security.codec new-key`` prints a fresh ``id:base64key``;
+``python -m security.codec rotate`` adds one to the key file and makes it current.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 
-from runtime.keys import MissingKey, PublishedKey, refuse_published, require_generation_allowed, write_private
+from security.keys import MissingKey, PublishedKey, refuse_published, require_generation_allowed, write_private
 
 ENCODING = b"binary/encrypted"
 KEY_ID_METADATA = "encryption-key-id"
@@ -193,7 +193,7 @@ def parse_keys(spec: str, current_id: str | None) -> Keyring:
         if len(key) != KEY_BYTES:
             raise CodecError(
                 f"{KEYS_ENV}: the key of {key_id!r} is {len(key)} bytes; AES-256 needs {KEY_BYTES} "
-                f"(make one with `python -m runtime.codec new-key`)"
+                f"(make one with `python -m security.codec new-key`)"
             )
         keys[key_id] = key
     if not keys:
@@ -211,7 +211,7 @@ def parse_keys(spec: str, current_id: str | None) -> Keyring:
 def load_keyring(environ: Mapping[str, str] | None = None, key_file: Path | None = None) -> Keyring:
     """`TDKT_CODEC_KEYS` (+ `TDKT_CODEC_KEY_ID`) if set; otherwise the key file (default
     `.state/codec-keys.json`), created with one fresh key and mode 0600 if it does not exist and the embedded
-    demo's switch allows it (runtime/keys.py); CodecError naming the variable and the file otherwise."""
+    demo's switch allows it (security/keys.py); CodecError naming the variable and the file otherwise."""
     env = os.environ if environ is None else environ
     spec = env.get(KEYS_ENV, "")
     if spec.strip():
@@ -287,8 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("restart the worker, the codec server and any running CLI process to use it")
         return 0
     print(
-        "usage: python -m runtime.codec new-key        # prints id:base64key for TDKT_CODEC_KEYS\n"
-        "       python -m runtime.codec rotate [FILE]  # new current key in the key file (.state/codec-keys.json)",
+        "usage: python -m security.codec new-key        # prints id:base64key for TDKT_CODEC_KEYS\n"
+        "       python -m security.codec rotate [FILE]  # new current key in the key file (.state/codec-keys.json)",
         file=sys.stderr,
     )
     return 2

@@ -38,7 +38,7 @@ from domain.nomination import (
 from domain.records import IdentityClaim
 from domain.roster import proposal_error
 from domain.stages import Stage
-from runtime.codec import CodecError
+from security.codec import CodecError
 from workflows.nomination import NominationWorkflow
 from workflows.search_attributes import AWARD_FORM, AWARD_YEAR, MINISTRY, NOMINATION_STAGE
 
@@ -82,12 +82,12 @@ class NominationNotFound(Exception):
 
 def protect_personal_id(nomination: Nomination, key: bytes | None = None) -> Nomination:
     """The nomination as it may leave the client: a clear identification number replaced by its keyed hash
-    (the key: `key`, else TDKT_IDENTITY_KEY or the local default, runtime/identity_keys.py)."""
+    (the key: `key`, else TDKT_IDENTITY_KEY or the local default, security/identity_keys.py)."""
     nominee = nomination.nominee
     if not isinstance(nominee, IndividualNominee) or nominee.personal_id is None:
         return nomination
     if key is None:
-        from runtime.identity_keys import identity_key_from_env
+        from security.identity_keys import identity_key_from_env
 
         key = identity_key_from_env()
     return with_personal_id_protected(nomination, key)
@@ -107,7 +107,7 @@ def request_identity(nomination: Nomination) -> tuple[str, str, int]:
 async def check_proposer(engine: AsyncEngine, nomination: Nomination) -> None:
     """The ministry is on the database roster (else InvalidInput naming `ministry`) and the proposer may
     propose for it (else ProposalRefused naming the actor, the role and the ministry)."""
-    from activities.roster_store import read_snapshot
+    from store.roster import read_snapshot
 
     try:
         snapshot = await read_snapshot(engine, nomination.ministry)

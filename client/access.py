@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from activities.roster_store import read_actor
-from activities.schema import ministries, nominations
+from client import ballots as ballot_ops
+from client import nominations as nomination_ops
 from domain.access import (
     ReadScope,
     SessionView,
@@ -33,8 +33,8 @@ from domain.catalog import PolicySet, policy_sets
 from domain.decisions import DecisionItem, DecisionSummary
 from domain.messages import NominationStatus
 from domain.roster import Actor, Ministry
-from runtime import ballots as ballot_ops
-from runtime import nominations as nomination_ops
+from store.roster import read_actor
+from store.schema import ministries, nominations
 
 
 class ReadRefused(Exception):

@@ -7,7 +7,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from runtime.codec import data_converter
+from security.codec import data_converter
 from workflows.search_attributes import ALL_KEYS
 
 

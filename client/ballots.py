@@ -20,8 +20,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.db import dialect_insert
-from activities.schema import counting_keys, counting_shares
+from client.nominations import ActionRefused, NominationNotFound, act
 from domain.ballot_messages import (
     AnonymousBallot,
     BallotReceipt,
@@ -43,10 +42,11 @@ from domain.catalog import policy_set
 from domain.committee import committee_errors, default_committee, missing_key_errors
 from domain.errors import FieldError, InvalidInput
 from domain.messages import ActionChannel
-from runtime.nominations import ActionRefused, NominationNotFound, act
 from security.committee import counting_key_id, decrypt_share
 from security.credentials import finish, prepare_request
 from security.sealing import SealError, b64, seal_ballot
+from store.db import dialect_insert
+from store.schema import counting_keys, counting_shares
 from workflows.ballot_session import BallotSessionWorkflow
 
 if TYPE_CHECKING:
