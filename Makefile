@@ -14,7 +14,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # The embedded demo is the one place that may make missing local keys under .state/ (security/keys.py).
-# The demo runs in a namespace, database and roster of its own and never touches your nominations (README).
+# The demo runs in a namespace, database and roster of its own and never touches your nominations
+# (docs/operations.md).
 demo: install  ## dev server + worker + sample nominations through every route; prints outcomes; exits
 	TDKT_GENERATE_KEYS=1 $(PY) -m scripts.demo
 
@@ -39,7 +40,7 @@ chaos: install  ## faults during a wave (kills the worker, restarts the dev serv
 	TDKT_CHAOS=1 $(PY) -m pytest -q -s tests/chaos
 
 .PHONY: bench
-bench: install  ## year-end wave (issue 5): 1000 nominations against the raw Temporal floor, same run; last line key=value
+bench: install  ## year-end wave: 1000 nominations against the raw Temporal floor, same run; last line key=value
 	TDKT_GENERATE_KEYS=1 $(PY) -m bench.wave --nominations 1000 --voters 9 --workers 2
 
 .PHONY: fuzz-api
