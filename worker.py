@@ -20,6 +20,7 @@ from temporalio.client import Client
 from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.audit_anchor import AuditAnchorActivities
 from activities.ballots import BallotActivities
 from activities.decisions import DecisionActivities
 from activities.identity_claims import IdentityActivities
@@ -33,7 +34,6 @@ from observability.logs import configure_logging
 from security.audit_keys import audit_keyring
 from security.codec import CodecError, data_converter, load_keyring
 from security.keys import MissingKey, PublishedKey
-from store.audit import AuditAnchorActivities
 from store.db import create_engine, default_database_url
 from store.migrate import upgrade_to_head
 from store.outbox import OutboxDispatcher, channel_from_env

@@ -1,6 +1,7 @@
 """The activities of a ballot session: the session register, the list of waiting nominations and who holds
 each (`ballot_list_members`: one open session at most), the electorate, the session's keys and the voters'
-credentials, counting and the minutes.
+credentials, counting and the minutes. The tables are store/ballots.py's; the keys are made, sealed at rest
+and opened here, with security/.
 
 Every write is keyed on the session, round, voter or candidate (never on the attempt), so Temporal may
 retry freely. Choices exist here only inside `open_and_count`: the sealing key is rebuilt there from the
@@ -13,22 +14,19 @@ import asyncio
 import base64
 import secrets
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.persistence import as_utc
 from domain.ballot_messages import (
     JOIN_LIST_UPDATE,
     ConflictClass,
@@ -39,19 +37,16 @@ from domain.ballot_messages import (
     SessionAction,
     SessionKeys,
     SessionMinutes,
-    SessionPhase,
     SessionRow,
     TieDecisionRecord,
 )
 from domain.ballots import (
     RECORDER_ROLE,
-    STAGE_OF_KIND,
     VOTER_ROLE,
     BallotSessionKind,
     Candidate,
     Choice,
     Electorate,
-    Voter,
     count_opened,
     opened_ballot_errors,
 )
@@ -59,26 +54,26 @@ from domain.committee import missing_key_errors
 from domain.notices import NotificationDraft
 from observability.logs import activity_logger
 from security import blind
+from security.audit_keys import audit_keyring
 from security.codec import Keyring, load_keyring
 from security.committee import encrypt_share, make_session_secret, rebuild_sealing_key, share_commitment
 from security.sealing import SealError, class_message, frame, open_ballot, public_key_info, receipt_of, unb64
-from store.audit import append_audit, minutes_entry, session_action_entry
-from store.db import dialect_insert
-from store.schema import (
-    NOTIFICATION_PENDING,
-    actor_roles,
-    actors,
-    ballot_list_members,
-    ballot_minutes,
-    ballot_participation,
-    ballot_session_secrets,
-    ballot_sessions,
-    blocs,
-    counting_keys,
-    counting_shares,
-    ministries,
-    nominations,
-    notifications,
+from store.ballots import (
+    amend_minutes,
+    claim_for_session,
+    collecting_sessions,
+    destroy_secrets,
+    enrolled_counting_keys,
+    list_waiting,
+    queue_session_notices,
+    read_electorate,
+    record_minutes,
+    record_tie_decision,
+    register_session,
+    release_claims,
+    replace_round_keys,
+    session_secrets,
+    store_session_keys,
 )
 
 # An offer tries the newest few sessions collecting their list (one may close its list meanwhile).
@@ -96,136 +91,6 @@ def session_kind(kind: str) -> BallotSessionKind:
             type="UnknownKind",
             non_retryable=True,
         ) from None
-
-
-def claiming(insert: Any) -> Any:
-    """An insert of claims that takes a nomination over only from a session whose register says it has ended
-    (its own letting go may have run before a late claim landed); an open session's claim stands."""
-    ended = sa.select(ballot_sessions.c.session_id).where(
-        ballot_sessions.c.phase.in_([SessionPhase.CLOSED.value, SessionPhase.CANCELLED.value])
-    )
-    return insert.on_conflict_do_update(
-        index_elements=[ballot_list_members.c.workflow_id],
-        set_={"session_id": insert.excluded.session_id, "joined_at": insert.excluded.joined_at},
-        where=ballot_list_members.c.session_id.in_(ended),
-    )
-
-
-def session_row_values(row: SessionRow, now: datetime) -> dict[str, Any]:
-    return {
-        "session_id": row.session_id,
-        "kind": row.kind.value,
-        "scope": row.scope,
-        "meeting_ref": row.meeting_ref,
-        "phase": row.phase.value,
-        "opened_by": row.opened_by,
-        "deadline": as_utc(row.deadline),
-        "policy_version": row.policy_version,
-        "candidates": row.candidates,
-        "electorate_size": row.electorate_size,
-        "voted": row.voted,
-        "created_at": now,
-        "updated_at": now,
-    }
-
-
-def minutes_values(minutes: SessionMinutes) -> list[dict[str, Any]]:
-    return [
-        {
-            "session_id": minutes.session_id,
-            "round": minutes.round,
-            "workflow_id": entry.candidate.workflow_id,
-            "members": entry.tally.members,
-            "present": entry.tally.present,
-            "votes_for": entry.tally.votes_for,
-            "votes_against": entry.tally.votes_against,
-            "abstaining": entry.tally.abstaining,
-            "result": entry.result.value,
-            "reason_vi": entry.reason_vi,
-            "policy_version": minutes.policy_version,
-            "closed_at": as_utc(minutes.closed_at),
-            "spoiled": minutes.spoiled,
-            "ballots_cast": minutes.ballots_cast,
-        }
-        for entry in minutes.entries
-    ]
-
-
-def participation_values(minutes: SessionMinutes) -> list[dict[str, Any]]:
-    return [
-        {
-            "session_id": minutes.session_id,
-            "round": minutes.round,
-            "voter_id": p.voter_id,
-            "voted_at": as_utc(p.voted_at),
-        }
-        for p in minutes.participation
-    ]
-
-
-async def write_minutes(conn: AsyncConnection, minutes: SessionMinutes, now: datetime) -> bool:
-    """The minutes' writes; True when this call recorded the round (False: a retry found it recorded)."""
-    recorded = sa.select(ballot_minutes.c.session_id).where(
-        ballot_minutes.c.session_id == minutes.session_id, ballot_minutes.c.round == minutes.round
-    )
-    already = (await conn.execute(recorded.limit(1))).first() is not None
-    participation = participation_values(minutes)
-    if participation:
-        await conn.execute(
-            dialect_insert(conn, ballot_participation)
-            .values(participation)
-            .on_conflict_do_nothing(
-                index_elements=[
-                    ballot_participation.c.session_id,
-                    ballot_participation.c.round,
-                    ballot_participation.c.voter_id,
-                ]
-            )
-        )
-    entries = minutes_values(minutes)
-    if entries:
-        await conn.execute(
-            dialect_insert(conn, ballot_minutes)
-            .values(entries)
-            .on_conflict_do_nothing(
-                index_elements=[ballot_minutes.c.session_id, ballot_minutes.c.round, ballot_minutes.c.workflow_id]
-            )
-        )
-    if already:
-        # A retry: the session row may since have moved on (a later register call); leave it.
-        return False
-    await conn.execute(
-        sa.update(ballot_sessions)
-        .where(ballot_sessions.c.session_id == minutes.session_id)
-        .values(
-            phase=SessionPhase.CLOSED.value,
-            electorate_size=minutes.electorate_size,
-            voted=len(minutes.participation),
-            updated_at=now,
-        )
-    )
-    return True
-
-
-def notification_rows(
-    workflow_id: str, seq: int, drafts: list[NotificationDraft], now: datetime
-) -> list[dict[str, Any]]:
-    return [
-        {
-            "workflow_id": workflow_id,
-            "seq": seq,
-            "party": draft.party,
-            "recipients": list(draft.recipients),
-            "subject": draft.subject,
-            "body": draft.body,
-            "status": NOTIFICATION_PENDING,
-            "attempts": 0,
-            "last_error": None,
-            "created_at": now,
-            "sent_at": None,
-        }
-        for draft in drafts
-    ]
 
 
 def count_anonymous(private_key: rsa.RSAPrivateKey, request: CountRequest) -> tuple[CountResult, list[str]]:
@@ -316,19 +181,7 @@ class BallotActivities:
         (each keyed on the session and its step: a retry appends nothing). Sessions always pass both
         arguments (the SDK decodes untyped when the count differs); one scheduled before the audit passes the
         row only."""
-        now = datetime.now(UTC)
-        audited = 0
-        async with self._engine.begin() as conn:
-            upsert = dialect_insert(conn, ballot_sessions).values(session_row_values(row, now))
-            kept = ("session_id", "created_at")
-            await conn.execute(
-                upsert.on_conflict_do_update(
-                    index_elements=[ballot_sessions.c.session_id],
-                    set_={c.name: upsert.excluded[c.name] for c in ballot_sessions.columns if c.name not in kept},
-                )
-            )
-            for action in actions or []:
-                audited += await append_audit(conn, session_action_entry(action), recorded_at=now)
+        audited = await register_session(self._engine, row, actions or [], audit_keyring())
         activity_logger(__name__).info(
             "ballot_session_registered",
             session_id=row.session_id,
@@ -344,51 +197,10 @@ class BallotActivities:
 
     @activity.defn(name="waiting_candidates")
     async def waiting_candidates(self, kind: str, scope: str, session_id: str | None = None) -> list[Candidate]:
-        """The nominations waiting at the stage in scope. With `session_id`, the session takes them up: in one
-        transaction it claims each one no other open session holds, and gets back those it holds (a claim is
-        keyed on the nomination, so a retry or a second session claims nothing twice)."""
+        """The nominations waiting at the stage in scope; with `session_id`, those the session takes up (see
+        store.ballots.list_waiting: a retry or a second session claims nothing twice)."""
         session = session_kind(kind)
-        scope_column = nominations.c.ministry if session == BallotSessionKind.COUNCIL else nominations.c.bloc
-        waiting = (nominations.c.stage == STAGE_OF_KIND[session].value) & (scope_column == scope)
-        query = sa.select(
-            nominations.c.workflow_id,
-            nominations.c.award_form,
-            nominations.c.nominee_name,
-            nominations.c.ministry,
-            nominations.c.proposer,
-            nominations.c.payload,
-        ).order_by(nominations.c.workflow_id)
-        async with self._engine.begin() as conn:
-            if session_id is None:
-                rows = (await conn.execute(query.where(waiting))).all()
-            else:
-                claims = sa.select(
-                    nominations.c.workflow_id,
-                    sa.literal(session_id, sa.String(200)),
-                    sa.literal(datetime.now(UTC), sa.DateTime(timezone=True)),
-                ).where(waiting)
-                await conn.execute(
-                    claiming(
-                        dialect_insert(conn, ballot_list_members).from_select(
-                            ["workflow_id", "session_id", "joined_at"], claims
-                        )
-                    )
-                )
-                held = query.join(
-                    ballot_list_members, ballot_list_members.c.workflow_id == nominations.c.workflow_id
-                ).where(waiting, ballot_list_members.c.session_id == session_id)
-                rows = (await conn.execute(held)).all()
-        candidates = [
-            Candidate(
-                workflow_id=r.workflow_id,
-                award_form=r.award_form,
-                nominee_name=r.nominee_name,
-                nominee_actor_id=((r.payload or {}).get("nominee") or {}).get("actor_id"),
-                proposing_organisation=r.ministry,
-                proposer_actor_id=r.proposer,
-            )
-            for r in rows
-        ]
+        candidates = await list_waiting(self._engine, session, scope, session_id)
         activity_logger(__name__).info(
             "waiting_candidates", kind=session.value, scope=scope, session_id=session_id, found=len(candidates)
         )
@@ -404,58 +216,23 @@ class BallotActivities:
         session = session_kind(kind)
         log = activity_logger(__name__)
         wf = candidate.workflow_id
-        query = (
-            sa.select(ballot_sessions.c.session_id)
-            .where(
-                ballot_sessions.c.kind == session.value,
-                ballot_sessions.c.scope == scope,
-                ballot_sessions.c.phase == SessionPhase.COLLECTING.value,
-            )
-            .order_by(ballot_sessions.c.created_at.desc(), ballot_sessions.c.session_id.desc())
-            .limit(OFFER_SESSIONS)
-        )
-        async with self._engine.connect() as conn:
-            collecting = [str(sid) for sid in (await conn.execute(query)).scalars()]
+        collecting = await collecting_sessions(self._engine, session, scope, OFFER_SESSIONS)
         for session_id in collecting:
-            holder = await self._claim(wf, session_id)
+            holder = await claim_for_session(self._engine, wf, session_id)
             if holder != session_id and not await self._running(holder):
                 # The session holding it ended without letting go (it was terminated): the claim is void.
                 log.warning("stale_list_claim", session_id=holder, candidate=wf)
-                await self._release(holder, [wf])
-                holder = await self._claim(wf, session_id)
+                await release_claims(self._engine, holder, [wf])
+                holder = await claim_for_session(self._engine, wf, session_id)
             if holder != session_id:
                 log.info("candidate_already_listed", session_id=holder, candidate=wf)
                 return holder
             if await self._join(session_id, candidate):
                 log.info("candidate_offered", session_id=session_id, candidate=wf)
                 return session_id
-            await self._release(session_id, [wf])
+            await release_claims(self._engine, session_id, [wf])
         log.info("no_open_session", kind=session.value, scope=scope, candidate=wf, collecting=len(collecting))
         return None
-
-    async def _claim(self, workflow_id: str, session_id: str) -> str:
-        """Claim the nomination for the session unless an open session holds it; returns the holder."""
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                claiming(
-                    dialect_insert(conn, ballot_list_members).values(
-                        workflow_id=workflow_id, session_id=session_id, joined_at=datetime.now(UTC)
-                    )
-                )
-            )
-            holder = await conn.scalar(
-                sa.select(ballot_list_members.c.session_id).where(ballot_list_members.c.workflow_id == workflow_id)
-            )
-        return str(holder)
-
-    async def _release(self, session_id: str, workflow_ids: list[str]) -> int:
-        async with self._engine.begin() as conn:
-            result = await conn.execute(
-                sa.delete(ballot_list_members).where(
-                    ballot_list_members.c.session_id == session_id, ballot_list_members.c.workflow_id.in_(workflow_ids)
-                )
-            )
-        return max(result.rowcount, 0)
 
     async def _running(self, session_id: str) -> bool:
         try:
@@ -493,13 +270,7 @@ class BallotActivities:
         """The session lets go of nominations: those named (they left its list), or with `workflow_ids` None
         every one it holds but `keep` (its list closed, or it ended). Keyed on the session: a retry deletes
         nothing more."""
-        condition = ballot_list_members.c.session_id == session_id
-        if workflow_ids is not None:
-            condition &= ballot_list_members.c.workflow_id.in_(workflow_ids)
-        elif keep:
-            condition &= ballot_list_members.c.workflow_id.not_in(keep)
-        async with self._engine.begin() as conn:
-            released = max((await conn.execute(sa.delete(ballot_list_members).where(condition))).rowcount, 0)
+        released = await release_claims(self._engine, session_id, workflow_ids, keep)
         activity_logger(__name__).info(
             "list_released",
             session_id=session_id,
@@ -515,30 +286,16 @@ class BallotActivities:
     async def snapshot_electorate(self, kind: str, scope: str) -> Electorate:
         session = session_kind(kind)
         role = VOTER_ROLE[session]
-        scope_table = ministries if session == BallotSessionKind.COUNCIL else blocs
-        query = (
-            sa.select(actors.c.id, actors.c.organisation)
-            .join(actor_roles, actor_roles.c.actor_id == actors.c.id)
-            .where(actor_roles.c.role == role.value, actor_roles.c.scope == scope)
-            .order_by(actors.c.id)
-        )
         recorder = RECORDER_ROLE.get(session)
-        if recorder is not None:
-            records = sa.select(actor_roles.c.actor_id).where(
-                actor_roles.c.role == recorder.value, actor_roles.c.scope == scope
-            )
-            query = query.where(actors.c.id.not_in(records))
-        async with self._engine.connect() as conn:
-            known = await conn.scalar(sa.select(sa.func.count()).where(scope_table.c.code == scope))
-            rows = (await conn.execute(query)).all()
+        voters = await read_electorate(self._engine, session, scope)
         what = "ministry" if session == BallotSessionKind.COUNCIL else "bloc"
-        if not known:
+        if voters is None:
             raise ApplicationError(
                 f"{what} {scope!r} is not in the roster; load it with `starter.py roster load`",
                 type="UnknownScope",
                 non_retryable=True,
             )
-        if not rows:
+        if not voters:
             but = f" but {recorder.value}, who records the session and does not vote" if recorder else ""
             raise ApplicationError(
                 f"no one holds {role.value} for {what} {scope!r}{but}, so a {session.value} ballot has no voters; "
@@ -547,9 +304,7 @@ class BallotActivities:
                 non_retryable=True,
             )
         try:
-            electorate = Electorate(
-                voters=tuple(Voter(id=r.id, organisation=r.organisation) for r in rows), kind=session
-            )
+            electorate = Electorate(voters=tuple(voters), kind=session)
         except ValidationError as exc:
             raise ApplicationError(
                 f"the {role.value} holders of {what} {scope!r} do not form an electorate: "
@@ -574,15 +329,7 @@ class BallotActivities:
         stored = await self._stored_keys(session_id)
         if stored is not None:
             return stored
-        async with self._engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(counting_keys.c.actor_id, counting_keys.c.key_id, counting_keys.c.public_pem).where(
-                        counting_keys.c.actor_id.in_(committee)
-                    )
-                )
-            ).all()
-        enrolled = {r.actor_id: r for r in rows}
+        enrolled = await enrolled_counting_keys(self._engine, committee)
         missing = missing_key_errors(committee, enrolled)
         if missing:
             raise ApplicationError("; ".join(missing), type="CommitteeKeyMissing", non_retryable=True)
@@ -620,27 +367,18 @@ class BallotActivities:
             threshold=threshold,
             commitments=[s.pop("commitment") for s in shares],
         )
-        now = datetime.now(UTC)
-        async with self._engine.begin() as conn:
-            inserted = await conn.execute(
-                dialect_insert(conn, ballot_session_secrets)
-                .values(
-                    session_id=session_id,
-                    public_keys=keys.model_dump(mode="json"),
-                    wrapped_sealing_key=secret.wrapped_private,
-                    issuer_private=seal_signing_key(self._keyring, session_id, "issuer", issuer),
-                    class_privates={
-                        cid: _b64(seal_signing_key(self._keyring, session_id, cid, key))
-                        for cid, key in class_keys.items()
-                    },
-                    codec_key_id=self._keyring.current_id,
-                    created_at=now,
-                    destroyed_at=None,
-                )
-                .on_conflict_do_nothing(index_elements=[ballot_session_secrets.c.session_id])
-            )
-            if inserted.rowcount:
-                await conn.execute(dialect_insert(conn, counting_shares).values(shares))
+        await store_session_keys(
+            self._engine,
+            session_id,
+            keys,
+            wrapped_sealing_key=secret.wrapped_private,
+            issuer_private=seal_signing_key(self._keyring, session_id, "issuer", issuer),
+            class_privates={
+                cid: _b64(seal_signing_key(self._keyring, session_id, cid, key)) for cid, key in class_keys.items()
+            },
+            codec_key_id=self._keyring.current_id,
+            shares=shares,
+        )
         # Another attempt may have stored its keys first: theirs are the session's.
         final = await self._stored_keys(session_id)
         assert final is not None
@@ -655,14 +393,7 @@ class BallotActivities:
         return final
 
     async def _stored_keys(self, session_id: str) -> SessionKeys | None:
-        async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(ballot_session_secrets.c.public_keys, ballot_session_secrets.c.destroyed_at).where(
-                        ballot_session_secrets.c.session_id == session_id
-                    )
-                )
-            ).first()
+        row = await session_secrets(self._engine, session_id)
         if row is None:
             return None
         if row.destroyed_at is not None:
@@ -674,12 +405,7 @@ class BallotActivities:
         return SessionKeys.model_validate(row.public_keys)
 
     async def _secrets(self, session_id: str) -> Any:
-        async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(ballot_session_secrets).where(ballot_session_secrets.c.session_id == session_id)
-                )
-            ).first()
+        row = await session_secrets(self._engine, session_id)
         if row is None or row.destroyed_at is not None:
             raise ApplicationError(
                 f"session {session_id} holds no keys (never made, or destroyed when it ended)",
@@ -714,32 +440,17 @@ class BallotActivities:
                 ],
             }
         )
-        async with self._engine.begin() as conn:
-            # Only over an earlier round's keys: a concurrent attempt that stored this round's keys first wins.
-            current = (
-                await conn.execute(
-                    sa.select(ballot_session_secrets.c.public_keys)
-                    .where(
-                        ballot_session_secrets.c.session_id == session_id,
-                        ballot_session_secrets.c.destroyed_at.is_(None),
-                    )
-                    .with_for_update()
-                )
-            ).scalar_one_or_none()
-            if current is not None and SessionKeys.model_validate(current).round < round:
-                await conn.execute(
-                    sa.update(ballot_session_secrets)
-                    .where(ballot_session_secrets.c.session_id == session_id)
-                    .values(
-                        public_keys=keys.model_dump(mode="json"),
-                        issuer_private=seal_signing_key(self._keyring, session_id, "issuer", issuer),
-                        class_privates={
-                            cid: _b64(seal_signing_key(self._keyring, session_id, cid, key))
-                            for cid, key in class_keys.items()
-                        },
-                        codec_key_id=self._keyring.current_id,
-                    )
-                )
+        # Only over an earlier round's keys: a concurrent attempt that stored this round's keys first wins.
+        await replace_round_keys(
+            self._engine,
+            session_id,
+            keys,
+            issuer_private=seal_signing_key(self._keyring, session_id, "issuer", issuer),
+            class_privates={
+                cid: _b64(seal_signing_key(self._keyring, session_id, cid, key)) for cid, key in class_keys.items()
+            },
+            codec_key_id=self._keyring.current_id,
+        )
         final = await self._stored_keys(session_id)
         assert final is not None
         activity_logger(__name__).info(
@@ -835,35 +546,18 @@ class BallotActivities:
     async def destroy_session_secrets(self, session_id: str) -> None:
         """The session has ended: its wrapped sealing key, its signing keys' private halves and the members'
         encrypted shares are deleted; only the public keys stay. Idempotent."""
-        async with self._engine.begin() as conn:
-            emptied = await conn.execute(
-                sa.update(ballot_session_secrets)
-                .where(
-                    ballot_session_secrets.c.session_id == session_id, ballot_session_secrets.c.destroyed_at.is_(None)
-                )
-                .values(
-                    wrapped_sealing_key=None,
-                    issuer_private=None,
-                    class_privates=None,
-                    codec_key_id=None,
-                    destroyed_at=datetime.now(UTC),
-                )
-            )
-            shares = await conn.execute(sa.delete(counting_shares).where(counting_shares.c.session_id == session_id))
+        emptied, shares = await destroy_secrets(self._engine, session_id)
         activity_logger(__name__).info(
             "session_secrets_destroyed",
             session_id=session_id,
-            secrets=max(emptied.rowcount, 0),
-            shares=max(shares.rowcount, 0),
+            secrets=emptied,
+            shares=shares,
         )
 
     @activity.defn(name="record_ballot_minutes")
     async def record_ballot_minutes(self, minutes: SessionMinutes) -> None:
-        now = datetime.now(UTC)
-        async with self._engine.begin() as conn:
-            first = await write_minutes(conn, minutes, now)
-            # One audit entry per round, counts only (idempotent: a retry appends nothing).
-            audited = await append_audit(conn, minutes_entry(minutes), recorded_at=now)
+        # One audit entry per round, counts only (idempotent: a retry appends nothing).
+        first, audited = await record_minutes(self._engine, minutes, audit_keyring())
         activity_logger(__name__).info(
             "ballot_minutes_recorded",
             session_id=minutes.session_id,
@@ -879,19 +573,7 @@ class BallotActivities:
     async def record_tie_decision(self, record: TieDecisionRecord) -> None:
         """The bloc head's decision: the tied candidates' rows of that round's minutes take their final result,
         and the decision is audited, in one transaction (idempotent: the same rows, the same audit key)."""
-        now = datetime.now(UTC)
-        async with self._engine.begin() as conn:
-            for entry in record.entries:
-                await conn.execute(
-                    sa.update(ballot_minutes)
-                    .where(
-                        ballot_minutes.c.session_id == record.session_id,
-                        ballot_minutes.c.round == record.round,
-                        ballot_minutes.c.workflow_id == entry.candidate.workflow_id,
-                    )
-                    .values(result=entry.result.value, reason_vi=entry.reason_vi)
-                )
-            audited = await append_audit(conn, session_action_entry(record.action), recorded_at=now)
+        audited = await record_tie_decision(self._engine, record, audit_keyring())
         activity_logger(__name__).info(
             "tie_decision_recorded",
             session_id=record.session_id,
@@ -906,57 +588,16 @@ class BallotActivities:
         """Rows of a round's minutes that a strike changed after they were written (a candidate struck while a
         bloc tie awaited its head, or while the results were recorded, says WITHDRAWN_FROM_LIST with the
         reason; the ranking that follows may move others): written or rewritten, idempotent."""
-        rows = [
-            {
-                "session_id": amendment.session_id,
-                "round": amendment.round,
-                "workflow_id": entry.candidate.workflow_id,
-                "members": entry.tally.members,
-                "present": entry.tally.present,
-                "votes_for": entry.tally.votes_for,
-                "votes_against": entry.tally.votes_against,
-                "abstaining": entry.tally.abstaining,
-                "result": entry.result.value,
-                "reason_vi": entry.reason_vi,
-                "policy_version": amendment.policy_version,
-                "closed_at": as_utc(amendment.closed_at),
-                "spoiled": amendment.spoiled,
-            }
-            for entry in amendment.entries
-        ]
-        if rows:
-            changed = ("members", "present", "votes_for", "votes_against", "abstaining", "result", "reason_vi")
-            async with self._engine.begin() as conn:
-                upsert = dialect_insert(conn, ballot_minutes).values(rows)
-                await conn.execute(
-                    upsert.on_conflict_do_update(
-                        index_elements=[
-                            ballot_minutes.c.session_id,
-                            ballot_minutes.c.round,
-                            ballot_minutes.c.workflow_id,
-                        ],
-                        set_={c: upsert.excluded[c] for c in changed},
-                    )
-                )
+        results = await amend_minutes(self._engine, amendment)
         activity_logger(__name__).info(
             "ballot_minutes_amended",
             session_id=amendment.session_id,
             round=amendment.round,
-            entries=len(rows),
-            results=sorted({r["result"] for r in rows}),
+            entries=len(results),
+            results=sorted(set(results)),
         )
 
     @activity.defn(name="write_session_notifications")
     async def write_session_notifications(self, workflow_id: str, seq: int, drafts: list[NotificationDraft]) -> None:
-        written = 0
-        if drafts:
-            async with self._engine.begin() as conn:
-                result = await conn.execute(
-                    dialect_insert(conn, notifications)
-                    .values(notification_rows(workflow_id, seq, drafts, datetime.now(UTC)))
-                    .on_conflict_do_nothing(
-                        index_elements=[notifications.c.workflow_id, notifications.c.seq, notifications.c.party]
-                    )
-                )
-                written = max(result.rowcount, 0)
+        written = await queue_session_notices(self._engine, workflow_id, seq, drafts)
         activity_logger(__name__).info("session_notifications_written", seq=seq, drafts=len(drafts), written=written)

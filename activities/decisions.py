@@ -6,36 +6,20 @@ reported accepted, and the register's writes are keyed on the decision number an
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
-from typing import Any, TypeVar
-
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from client.nominations import ActionRefused, NominationNotFound, act, status
-from domain.decisions import DecisionItem, DecisionRef, DecisionSummary, decision_workflow_id
+from domain.decisions import DecisionItem, DecisionRef, DecisionSummary
 from domain.messages import NominationStatus
 from domain.stages import Stage
 from observability.logs import activity_logger
-from store.audit import append_audit, decision_entry
-from store.db import dialect_insert
-from store.schema import awarded_by, decision_items, decisions
+from security.audit_keys import audit_keyring
+from store.decisions import AlreadyDecided, record_decision
 
 RECORD_DECISION_UPDATE = "record_decision"
-
-# Rows per INSERT: PostgreSQL (asyncpg) and SQLite both cap the bind parameters of one statement at 32767.
-CHUNK = 500
-
-T = TypeVar("T")
-
-
-def chunks(rows: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
 
 
 def accepted_item(current: NominationStatus) -> DecisionItem:
@@ -50,85 +34,6 @@ def accepted_item(current: NominationStatus) -> DecisionItem:
 
 def awarded_by_this(current: NominationStatus, decision: DecisionRef) -> bool:
     return current.stage == Stage.AWARDED and current.decision_no == decision.decision_no
-
-
-def decision_values(summary: DecisionSummary, now: datetime) -> dict[str, Any]:
-    ref = summary.decision
-    return {
-        "decision_no": ref.decision_no,
-        "decision_date": ref.decision_date,
-        "authority": ref.authority.value,
-        "actor": ref.actor,
-        "workflow_id": decision_workflow_id(ref.decision_no),
-        "accepted": len(summary.accepted),
-        "refused": len(summary.refused),
-        "created_at": now,
-    }
-
-
-def item_values(summary: DecisionSummary, now: datetime) -> list[dict[str, Any]]:
-    return [
-        {
-            "decision_no": summary.decision.decision_no,
-            "workflow_id": item.workflow_id,
-            "position": position,
-            "accepted": item.accepted,
-            "reason": item.reason,
-            "nominee_name": item.nominee_name,
-            "award_name_vi": item.award_name_vi,
-            "ministry": item.ministry,
-            "recorded_at": now,
-        }
-        for position, item in enumerate(summary.items, start=1)
-    ]
-
-
-async def write_decision(conn: AsyncConnection, summary: DecisionSummary) -> dict[str, int]:
-    """The register's writes for one decision; returns how many rows each actually added or changed.
-
-    Raises AlreadyDecided (non-retryable) when a nomination accepted here is already recorded as awarded
-    by another decision: the nominations' own validators should make that impossible, so it is a bug."""
-    now = datetime.now(UTC)
-    decision_no = summary.decision.decision_no
-    upsert = dialect_insert(conn, decisions).values(decision_values(summary, now))
-    decision_result = await conn.execute(
-        upsert.on_conflict_do_update(
-            index_elements=[decisions.c.decision_no],
-            set_={"accepted": upsert.excluded.accepted, "refused": upsert.excluded.refused},
-        )
-    )
-    items = 0
-    for rows in chunks(item_values(summary, now)):
-        result = await conn.execute(
-            dialect_insert(conn, decision_items)
-            .values(list(rows))
-            .on_conflict_do_nothing(index_elements=[decision_items.c.decision_no, decision_items.c.workflow_id])
-        )
-        items += max(result.rowcount, 0)
-    accepted_ids = [item.workflow_id for item in summary.accepted]
-    awarded = 0
-    for ids in chunks(accepted_ids):
-        result = await conn.execute(
-            dialect_insert(conn, awarded_by)
-            .values([{"workflow_id": w, "decision_no": decision_no} for w in ids])
-            .on_conflict_do_nothing(index_elements=[awarded_by.c.workflow_id])
-        )
-        awarded += max(result.rowcount, 0)
-        clashes = (
-            await conn.execute(
-                sa.select(awarded_by.c.workflow_id, awarded_by.c.decision_no)
-                .where(awarded_by.c.workflow_id.in_(list(ids)), awarded_by.c.decision_no != decision_no)
-                .order_by(awarded_by.c.workflow_id)
-            )
-        ).all()
-        if clashes:
-            listed = ", ".join(f"{row.workflow_id} (decision {row.decision_no})" for row in clashes)
-            raise ApplicationError(
-                f"decision {decision_no} accepted nominations already awarded by another decision: {listed}",
-                type="AlreadyDecided",
-                non_retryable=True,
-            )
-    return {"decisions": max(decision_result.rowcount, 0), "decision_items": items, "awarded_by": awarded}
 
 
 class DecisionActivities:
@@ -167,13 +72,10 @@ class DecisionActivities:
     async def persist_decision(self, summary: DecisionSummary) -> None:
         log = activity_logger(__name__)
         try:
-            async with self._engine.begin() as conn:
-                written = await write_decision(conn, summary)
-                # One audit entry per decision (idempotent: a retry appends nothing).
-                written["audit_entries"] = int(await append_audit(conn, decision_entry(summary)))
-        except ApplicationError as exc:
-            log.error("decision_conflict", decision_no=summary.decision.decision_no, error=exc.message)
-            raise
+            written = await record_decision(self._engine, summary, audit_keyring())
+        except AlreadyDecided as exc:
+            log.error("decision_conflict", decision_no=summary.decision.decision_no, error=str(exc))
+            raise ApplicationError(str(exc), type="AlreadyDecided", non_retryable=True) from None
         log.info(
             "decision_recorded",
             decision_no=summary.decision.decision_no,

@@ -76,7 +76,7 @@ async def check_opener(engine: AsyncEngine, start: SessionStart) -> None:
     role (ActionRefused: the council's secretary or chair, the bloc head), or a counting committee that cannot
     hold the session's key (InvalidInput naming `committee`: not the body's voting members, not the policy's
     size, or a member without an enrolled counting key)."""
-    from activities.session_roster import scope_snapshot
+    from store.roster import scope_snapshot
 
     try:
         snapshot = await scope_snapshot(engine, start.kind.value, start.scope)

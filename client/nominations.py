@@ -124,7 +124,7 @@ async def check_proposal(engine: AsyncEngine, nomination: Nomination) -> None:
     roster and the identity claims: check_proposer, then a nominee another nomination already holds for this
     form and year (DuplicateNominee naming it). `nomination` is the protected one (protect_personal_id).
     Starting claims the nominee itself (start_nomination), race-free; this is the look-ahead for a list."""
-    from activities.identity_claims import identity_holder
+    from store.identity_claims import identity_holder
 
     await check_proposer(engine, nomination)
     holder = await identity_holder(engine, nominee_identity_key(nomination), nomination.award_form, nomination.year)
@@ -156,7 +156,7 @@ async def start_nomination(
         return await _start(client, nomination, task_queue, today, public_notice_seconds, channel)
     except BaseException:
         if claimed is not None and engine is not None:
-            from activities.identity_claims import drop_claim
+            from store.identity_claims import drop_claim
 
             await drop_claim(engine, claimed)  # the workflow did not start: it holds no one
         raise
@@ -170,7 +170,7 @@ async def claim_nominee(client: Client, engine: AsyncEngine, nomination: Nominat
     """Claim the nominee for the nomination's workflow id, in PostgreSQL, before it starts: the claim this call
     made (to undo if the start fails), None when the id held it already (a retry); DuplicateNominee when another
     nomination holds it."""
-    from activities.identity_claims import claim_identity, claimed_at, take_over
+    from store.identity_claims import claim_identity, claimed_at, take_over
 
     workflow_id = workflow_id_for(nomination)
     claim = IdentityClaim(

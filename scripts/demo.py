@@ -66,6 +66,7 @@ from domain.stages import Stage
 from scripts import processes
 from scripts.processes import STATE_DIR
 from scripts.stand_in_committee import enroll_members, hand_in_shares, voting_actors
+from security.audit_keys import audit_keyring
 from security.identity_keys import identity_key_from_env
 from security.tokens import keyring_from_env
 from store.audit import verify_audit
@@ -363,7 +364,7 @@ async def run_scenarios(
     console.print(f"decision list exported: {export} ({rows} rows)")
 
     # 8. A voter checks their receipt; then the register.
-    audit = await verify_audit(engine)
+    audit = await verify_audit(engine, keyring=audit_keyring())
     console.print(
         f"audit chain: {'intact' if audit.intact else 'BROKEN'}, {audit.checked} entries (starter.py verify-audit)"
     )

@@ -68,6 +68,10 @@ class AuditKeyring:
     def __repr__(self) -> str:  # never print the keys
         return f"AuditKeyring(current_id={self.current_id!r}, key_ids={sorted(self.keys)!r})"
 
+    @property
+    def configured_in(self) -> str:
+        return f"{KEYS_ENV} or the key file"
+
     def mac(self, key_id: str, message: bytes) -> str:
         """HMAC-SHA256 hex of `message` under the key `key_id` (KeyError if it is not in the keyring)."""
         return hmac.new(self.keys[key_id], message, sha256).hexdigest()

@@ -3,9 +3,10 @@
 Each entry says who (actor), what (action, from and to stage), when (recorded_at, and occurred_at for a
 transition), from where (channel: CLI, API or SYSTEM), on which nomination (workflow_id) and with what
 outcome. Its `hash` is HMAC-SHA256, under the key its `key_id` names, over the previous entry's hash and the
-canonical JSON of its content. The key lives in the worker's configuration (security/audit_keys.py), never in
-the database: changing an entry breaks its own hash, deleting or inserting one breaks the next entry's
-`prev_hash`, and whoever can write the database but does not hold the key cannot recompute the chain.
+canonical JSON of its content. The key lives in the worker's configuration (security/audit_keys.py; callers
+pass its keyring in), never in the database: changing an entry breaks its own hash, deleting or inserting one
+breaks the next entry's `prev_hash`, and whoever can write the database but does not hold the key cannot
+recompute the chain.
 Entries from before migration 0008 have no key_id: legacy entries hashed with plain sha256, accepted only as
 the chain's prefix (the first keyed entry's HMAC covers the last of them). The chain is global rather than
 per nomination: deleting every entry of one nomination is detected too.
@@ -27,22 +28,20 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from temporalio import activity
 
 from domain.audit_anchors import GENESIS, Anchor, AuditHead
 from domain.ballot_messages import MinutesResult, SessionAction, SessionMinutes
 from domain.decisions import DecisionSummary, decision_workflow_id
 from domain.records import TransitionRecord
-from security.audit_keys import KEYS_ENV, AuditKeyring, audit_keyring
-from store.db import dialect_insert
+from store.db import as_utc, dialect_insert
 from store.schema import audit_log
 
 # pg_advisory_xact_lock key of the audit chain ("tdktaudt"); any constant works if nothing else uses it.
@@ -56,6 +55,23 @@ DECISION_ISSUED = "DECISION_ISSUED"
 PRIVATE_DETAILS = frozenset({"contact"})
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ChainKeyring(Protocol):
+    """The keys the chain is hashed under: the current one keys new entries, every one listed verifies."""
+
+    @property
+    def current_id(self) -> str: ...
+
+    @property
+    def keys(self) -> Collection[str]: ...  # the ids of the keys that verify
+
+    @property
+    def configured_in(self) -> str: ...  # where the keys are listed, for a message that asks for a missing one
+
+    def mac(self, key_id: str, message: bytes) -> str:
+        """HMAC-SHA256 hex of `message` under the key `key_id` (KeyError for an id the keyring does not hold)."""
+        ...
 
 
 class Channel(StrEnum):
@@ -82,7 +98,7 @@ class AuditEntry(BaseModel):
     @field_validator("occurred_at")
     @classmethod
     def _in_utc(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else utc(value)
+        return None if value is None else as_utc(value)
 
     @field_validator("details")
     @classmethod
@@ -143,13 +159,8 @@ class AuditReport(BaseModel):
 # ---- the canonical form and the hash ------------------------------------------------------------------
 
 
-def utc(moment: datetime) -> datetime:
-    # SQLite keeps no offset: a naive value was stored in UTC.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def instant(moment: datetime) -> str:
-    return utc(moment).isoformat(timespec="microseconds")
+    return as_utc(moment).isoformat(timespec="microseconds")
 
 
 def check_plain(value: Any, path: str = "entry") -> None:
@@ -190,7 +201,7 @@ def chain_hash(prev_hash: str, entry: dict[str, Any]) -> str:
     return hashlib.sha256(_check_prev(prev_hash) + canonical(entry)).hexdigest()
 
 
-def keyed_hash(keyring: AuditKeyring, key_id: str, prev_hash: str, entry: dict[str, Any]) -> str:
+def keyed_hash(keyring: ChainKeyring, key_id: str, prev_hash: str, entry: dict[str, Any]) -> str:
     """HMAC-SHA256 hex, under the key `key_id`, of the same bytes chain_hash covers (KeyError for a key id the
     keyring does not hold)."""
     return keyring.mac(key_id, _check_prev(prev_hash) + canonical(entry))
@@ -211,14 +222,12 @@ async def append_audit(
     conn: AsyncConnection,
     entry: AuditEntry,
     *,
+    keyring: ChainKeyring,
     recorded_at: datetime | None = None,
-    keyring: AuditKeyring | None = None,
 ) -> bool:
     """Append `entry` to the chain in the caller's transaction (call it inside the transaction that writes
-    what the entry records), keyed under the keyring's current key (default: the process's, from its
-    configuration). Returns False, appending nothing, when (workflow_id, seq, action) is already in the log:
-    a retried activity never appends twice."""
-    keyring = keyring or audit_keyring()
+    what the entry records), keyed under the keyring's current key. Returns False, appending nothing, when
+    (workflow_id, seq, action) is already in the log: a retried activity never appends twice."""
     if conn.dialect.name == "postgresql":
         # Held until the transaction ends: the next writer reads the last hash after this one commits.
         await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(AUDIT_LOCK_KEY)))
@@ -231,7 +240,7 @@ async def append_audit(
         return False
     prev_hash = await conn.scalar(sa.select(audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1))
     prev_hash = prev_hash or GENESIS
-    when = utc(recorded_at or datetime.now(UTC))
+    when = as_utc(recorded_at or datetime.now(UTC))
     content = content_of(entry, when)
     result = await conn.execute(
         dialect_insert(conn, audit_log)
@@ -270,20 +279,6 @@ async def read_head(conn: AsyncConnection) -> AuditHead:
     return AuditHead(last_id=row["id"], count=row["entries"], hash=row["hash"], keyed=row["key_id"] is not None)
 
 
-class AuditAnchorActivities:
-    """The anchor workflow's one activity. Reading the head is read-only, so any retry is harmless."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        # The worker that appends entries must hold the key: a missing one stops it at start, not at a write.
-        audit_keyring()
-
-    @activity.defn
-    async def read_audit_head(self) -> AuditHead:
-        async with self._engine.connect() as conn:
-            return await read_head(conn)
-
-
 # ---- verifying ------------------------------------------------------------------------------------------
 
 
@@ -314,7 +309,7 @@ class ChainVerifier:
     saw a keyed head), then every anchor at or below its id. After the last row, `finish` reports anchors
     beyond the chain's end (truncation). The first problem found stops the walk."""
 
-    def __init__(self, keyring: AuditKeyring, anchors: Sequence[Anchor] | None = None) -> None:
+    def __init__(self, keyring: ChainKeyring, anchors: Sequence[Anchor] | None = None) -> None:
         self._keyring = keyring
         self._anchored = anchors is not None
         self._anchors = sorted(anchors or [], key=lambda a: (a.last_id, a.anchored_at))
@@ -374,7 +369,7 @@ class ChainVerifier:
             if key_id not in self._keyring.keys:
                 detail = (
                     f"key id {key_id!r} is not among {sorted(self._keyring.keys)}; if it is a real old key, list it in "
-                    f"{KEYS_ENV} or the key file"
+                    f"{self._keyring.configured_in}"
                 )
                 return self._break(row_id, workflow_id, "unknown_key", detail)
             expected = keyed_hash(self._keyring, key_id, row["prev_hash"], content)
@@ -442,13 +437,13 @@ class ChainVerifier:
 async def verify_audit(
     engine: AsyncEngine,
     *,
+    keyring: ChainKeyring,
     batch: int = 1000,
-    keyring: AuditKeyring | None = None,
     anchors: Sequence[Anchor] | None = None,
 ) -> AuditReport:
-    """Walk the chain in id order: the links, each entry's HMAC under its key (default keyring: the process's)
-    and, given `anchors`, the anchored heads. Reports how many entries are intact and the first break."""
-    verifier = ChainVerifier(keyring or audit_keyring(), anchors)
+    """Walk the chain in id order: the links, each entry's HMAC under its key and, given `anchors`, the
+    anchored heads. Reports how many entries are intact and the first break."""
+    verifier = ChainVerifier(keyring, anchors)
     last_id = None
     async with engine.connect() as conn:
         while True:

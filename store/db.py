@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,12 @@ def create_engine(url: str, pool: PoolSettings | None = None) -> AsyncEngine:
     return create_async_engine(
         url, pool_pre_ping=pool.pre_ping, pool_size=pool.size, max_overflow=pool.size, pool_recycle=1800
     )
+
+
+def as_utc(moment: datetime) -> datetime:
+    """The instant in UTC. SQLite keeps no offset, so every instant is stored in UTC and a naive value read
+    back (or given) is taken to be UTC already."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def dialect_insert(engine: AsyncEngine | AsyncConnection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:

@@ -1,4 +1,5 @@
-"""Delivering the notification outbox: rows written by record_transition, sent by a dispatcher loop.
+"""The notification outbox: rows written with the transition or session step they announce, sent by a
+dispatcher loop.
 
 Delivery is at-least-once (a crash between sending and marking SENT resends); each email carries a
 Message-ID derived from (workflow_id, seq, party) so receivers can drop the duplicate."""
@@ -11,6 +12,7 @@ import hashlib
 import os
 import smtplib
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -21,12 +23,53 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from domain.notices import NotificationDraft
+from store.db import dialect_insert
 from store.schema import NOTIFICATION_FAILED, NOTIFICATION_PENDING, NOTIFICATION_SENT, notifications
 
 MAX_ATTEMPTS = 10
 NO_RECIPIENTS_NOTE = "skipped: the party has no email address in the roster"
 
 log = structlog.get_logger(__name__)
+
+
+def notification_rows(
+    workflow_id: str, seq: int, drafts: Sequence[NotificationDraft], now: datetime
+) -> list[dict[str, Any]]:
+    """The PENDING outbox rows of a step's notices, one per party."""
+    return [
+        {
+            "workflow_id": workflow_id,
+            "seq": seq,
+            "party": draft.party,
+            "recipients": list(draft.recipients),
+            "subject": draft.subject,
+            "body": draft.body,
+            "status": NOTIFICATION_PENDING,
+            "attempts": 0,
+            "last_error": None,
+            "created_at": now,
+            "sent_at": None,
+        }
+        for draft in drafts
+    ]
+
+
+async def write_notifications(
+    conn: AsyncConnection, workflow_id: str, seq: int, drafts: Sequence[NotificationDraft], now: datetime
+) -> int:
+    """Queue a step's notices in the caller's transaction; returns how many rows were added (keyed on
+    workflow id, seq and party: a retry adds none)."""
+    if not drafts:
+        return 0
+    result = await conn.execute(
+        dialect_insert(conn, notifications)
+        .values(notification_rows(workflow_id, seq, drafts, now))
+        .on_conflict_do_nothing(
+            index_elements=[notifications.c.workflow_id, notifications.c.seq, notifications.c.party]
+        )
+    )
+    return max(result.rowcount, 0)
 
 
 @dataclass(frozen=True)

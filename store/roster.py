@@ -103,6 +103,20 @@ async def read_snapshot(engine: AsyncEngine, ministry: str) -> RosterSnapshot:
     )
 
 
+async def scope_snapshot(engine: AsyncEngine, kind: str, scope: str) -> RosterSnapshot:
+    """The roster a ballot session needs. COUNCIL: the ministry's snapshot. BLOC: the snapshot of the bloc's
+    head ministry, which holds every actor with a role in that bloc. KeyError naming the scope when the roster
+    does not know it."""
+    ministry = scope
+    if kind == "BLOC":
+        async with engine.connect() as conn:
+            head = (await conn.execute(sa.select(blocs.c.head_ministry).where(blocs.c.code == scope))).scalar()
+        if head is None:
+            raise KeyError(f"bloc {scope} is not in the roster")
+        ministry = head
+    return await read_snapshot(engine, ministry)
+
+
 async def read_actor(engine: AsyncEngine, actor_id: str) -> Actor | None:
     """One person as the database roster holds them (every role, any scope), or None when unknown: what the
     inbox shows and offers follows the roster the engine uses, the last `starter.py roster load`."""

@@ -19,6 +19,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.audit_anchor import AuditAnchorActivities
     from domain.audit_anchors import (
         MAX_INTERVAL_SECONDS,
         AnchorLog,
@@ -28,7 +29,6 @@ with workflow.unsafe.imports_passed_through():
         record_head,
         went_back,
     )
-    from store.audit import AuditAnchorActivities
 
 ANCHOR_ID_PREFIX = "audit-anchor"
 TICKS_PER_RUN = 360  # readings per run: about 3,000 history events

@@ -63,6 +63,7 @@ from domain.notices import parties_to_notify
 from domain.roster import Roster
 from domain.stages import Stage
 from scripts.processes import temporal_binary
+from security.audit_keys import audit_keyring
 from store.audit import DECISION_ISSUED, verify_audit
 from store.db import create_engine
 from store.migrate import upgrade_to_head
@@ -700,7 +701,7 @@ async def check_database(
     checked.lose(len(want_audit - set(have_audit)), "audit entries")
     checked.duplicate(sum(c - 1 for c in have_audit.values() if c > 1), "audit entries")
     checked.duplicate(len(set(have_audit) - want_audit), "audit entries nothing explains")
-    chain = await verify_audit(engine)
+    chain = await verify_audit(engine, keyring=audit_keyring())
     if not chain.intact or chain.checked != len(audited):
         checked.problems.append(f"audit chain: {chain.checked} of {len(audited)} intact, broken at {chain.broken}")
 

@@ -151,7 +151,7 @@ async def test_each_new_transition_appends_one_entry_and_a_retry_none(engine: As
     assert first["entry"]["recorded_at"] == first["recorded_at"].astimezone(UTC).isoformat(timespec="microseconds")
     assert_linked(rows)
 
-    report = await verify_audit(engine)
+    report = await verify_audit(engine, keyring=audit_keyring())
     assert (report.intact, report.checked, report.head_hash) == (True, 3, rows[-1]["hash"])
 
 
@@ -183,10 +183,13 @@ async def test_a_transaction_that_fails_appends_nothing(engine: AsyncEngine) -> 
 async def test_append_audit_is_idempotent_on_workflow_seq_action(engine: AsyncEngine) -> None:
     entry = AuditEntry(workflow_id="w-1", seq=1, action="X", actor="a", channel=Channel.API, outcome="ok")
     async with engine.begin() as conn:
-        assert await append_audit(conn, entry) is True
+        assert await append_audit(conn, entry, keyring=audit_keyring()) is True
     async with engine.begin() as conn:
-        assert await append_audit(conn, entry.model_copy(update={"outcome": "different"})) is False
-        assert await append_audit(conn, entry.model_copy(update={"action": "Y"})) is True
+        assert (
+            await append_audit(conn, entry.model_copy(update={"outcome": "different"}), keyring=audit_keyring())
+            is False
+        )
+        assert await append_audit(conn, entry.model_copy(update={"action": "Y"}), keyring=audit_keyring()) is True
     assert [(r["action"], r["outcome"]) for r in await chain(engine)] == [("X", "ok"), ("Y", "ok")]
 
 
@@ -201,7 +204,7 @@ async def test_an_edited_entry_is_reported_as_a_hash_mismatch(engine: AsyncEngin
         await conn.execute(
             sa.update(audit_log).where(audit_log.c.id == target["id"]).values(outcome="Không đủ điều kiện")
         )
-    report = await verify_audit(engine)
+    report = await verify_audit(engine, keyring=audit_keyring())
     assert report.broken is not None
     assert (report.broken.id, report.broken.workflow_id, report.broken.check) == (
         target["id"],
@@ -220,7 +223,7 @@ async def test_an_edited_entry_is_reported_as_a_hash_mismatch(engine: AsyncEngin
             .where(audit_log.c.id == target["id"])
             .values(entry=forged, hash=chain_hash(target["prev_hash"], forged))
         )
-    report = await verify_audit(engine)
+    report = await verify_audit(engine, keyring=audit_keyring())
     assert report.broken is not None
     assert (report.broken.id, report.broken.check, report.broken.kind) == (target["id"], "recomputed", "recomputed")
 
@@ -231,7 +234,7 @@ async def test_an_edited_entry_is_reported_as_a_hash_mismatch(engine: AsyncEngin
             .where(audit_log.c.id == target["id"])
             .values(hash=keyed_hash(audit_keyring(), target["key_id"], target["prev_hash"], forged))
         )
-    report = await verify_audit(engine)
+    report = await verify_audit(engine, keyring=audit_keyring())
     assert report.broken is not None
     assert (report.broken.id, report.broken.check) == (rows[2]["id"], "prev_hash")
 
@@ -242,7 +245,7 @@ async def test_an_edited_entry_is_reported_as_a_hash_mismatch(engine: AsyncEngin
             .where(audit_log.c.id == target["id"])
             .values(outcome=target["outcome"], entry=target["entry"], hash=target["hash"])
         )
-    assert (await verify_audit(engine)).intact
+    assert (await verify_audit(engine, keyring=audit_keyring())).intact
 
 
 async def test_an_edited_entry_json_is_reported_as_a_hash_mismatch(engine: AsyncEngine) -> None:
@@ -251,7 +254,7 @@ async def test_an_edited_entry_json_is_reported_as_a_hash_mismatch(engine: Async
     tampered = rows[2]["entry"] | {"details": {"reason": "khác", "tally": None, "details": {}}}
     async with engine.begin() as conn:
         await conn.execute(sa.update(audit_log).where(audit_log.c.id == rows[2]["id"]).values(entry=tampered))
-    report = await verify_audit(engine)
+    report = await verify_audit(engine, keyring=audit_keyring())
     assert report.broken is not None
     assert (report.broken.id, report.broken.check, report.checked) == (rows[2]["id"], "hash", 2)
 
@@ -261,7 +264,7 @@ async def test_a_deleted_entry_is_reported_at_the_next_one(engine: AsyncEngine) 
     rows = await chain(engine)
     async with engine.begin() as conn:
         await conn.execute(sa.delete(audit_log).where(audit_log.c.id == rows[2]["id"]))
-    report = await verify_audit(engine)
+    report = await verify_audit(engine, keyring=audit_keyring())
     assert report.broken is not None
     assert (report.broken.id, report.broken.workflow_id, report.broken.check) == (
         rows[3]["id"],
@@ -277,7 +280,7 @@ async def test_deleting_every_entry_of_one_nomination_is_detected(engine: AsyncE
     gone = second[0].nomination.workflow_id
     async with engine.begin() as conn:
         await conn.execute(sa.delete(audit_log).where(audit_log.c.workflow_id == gone))
-    report = await verify_audit(engine)
+    report = await verify_audit(engine, keyring=audit_keyring())
     assert report.broken is not None
     assert (report.broken.workflow_id, report.broken.check) == (third[0].nomination.workflow_id, "prev_hash")
 
@@ -295,18 +298,18 @@ async def test_an_inserted_entry_is_detected(engine: AsyncEngine) -> None:
                 | {"seq": 99, "entry": entry, "hash": chain_hash(rows[0]["prev_hash"], entry)}
             )
         )
-    report = await verify_audit(engine)
+    report = await verify_audit(engine, keyring=audit_keyring())
     assert report.broken is not None
     assert (report.broken.check, report.checked) == ("prev_hash", 2)
 
 
 async def test_verify_pages_through_a_long_chain(engine: AsyncEngine) -> None:
     await record_all(engine, steps(7))
-    assert (await verify_audit(engine, batch=3)).checked == 7
+    assert (await verify_audit(engine, keyring=audit_keyring(), batch=3)).checked == 7
     rows = await chain(engine)
     async with engine.begin() as conn:
         await conn.execute(sa.delete(audit_log).where(audit_log.c.id == rows[4]["id"]))
-    report = await verify_audit(engine, batch=2)
+    report = await verify_audit(engine, keyring=audit_keyring(), batch=2)
     assert report.broken is not None
     assert (report.broken.id, report.checked) == (rows[5]["id"], 4)
 
@@ -321,13 +324,13 @@ async def test_concurrent_appends_keep_the_chain_intact_on_postgresql(engine: As
     rows = await chain(engine)
     assert sorted(r["workflow_id"] for r in rows) == sorted(r.nomination.workflow_id for r in records)
     assert_linked(rows)
-    report = await verify_audit(engine)
+    report = await verify_audit(engine, keyring=audit_keyring())
     assert (report.intact, report.checked) == (True, 20)
 
     # Again, with retries of the same writes racing the first attempts: still one entry each.
     more = [step for _ in range(10) for step in steps(1)]
     await asyncio.gather(*(activity_env(attempt=a).run(activities.record_transition, r) for r in more for a in (1, 2)))
-    report = await verify_audit(engine)
+    report = await verify_audit(engine, keyring=audit_keyring())
     assert (report.intact, report.checked) == (True, 30)
 
 
@@ -382,7 +385,7 @@ async def test_each_minutes_round_appends_one_entry_of_counts(engine: AsyncEngin
     assert row["outcome"] == "8 of 9 voted, 0 spoiled; 2 nominations: 2 PASSED, 0 FAILED, 0 NO_QUORUM"
     assert "uy-vien" not in str(row["entry"])
     assert not re.search(CHOICE_WORD, str(row["entry"]) + row["outcome"])
-    assert (await verify_audit(engine)).intact
+    assert (await verify_audit(engine, keyring=audit_keyring())).intact
 
 
 async def test_each_decision_appends_one_entry(engine: AsyncEngine) -> None:
@@ -411,7 +414,7 @@ async def test_each_decision_appends_one_entry(engine: AsyncEngine) -> None:
         "CLI",
     )
     assert row["outcome"] == "1 accepted, 1 refused"
-    assert (await verify_audit(engine)).intact
+    assert (await verify_audit(engine, keyring=audit_keyring())).intact
 
 
 # ---- the CLI -------------------------------------------------------------------------------------------------
@@ -510,10 +513,10 @@ async def test_the_audit_migration_upgrades_and_downgrades_on_sqlite(tmp_path: P
         await record_all(engine, steps(3))
         rows = await chain(engine)
         assert_linked(rows)
-        assert (await verify_audit(engine)).checked == 3
+        assert (await verify_audit(engine, keyring=audit_keyring())).checked == 3
         async with engine.begin() as conn:
             await conn.execute(sa.delete(audit_log).where(audit_log.c.id == rows[1]["id"]))
-        report = await verify_audit(engine)
+        report = await verify_audit(engine, keyring=audit_keyring())
         assert report.broken is not None
         assert (report.broken.id, report.broken.check) == (rows[2]["id"], "prev_hash")
         # Keyed entries cannot go below 0008, where nothing would say which key they were written under.
@@ -558,7 +561,7 @@ async def test_entries_from_before_0008_verify_as_a_legacy_prefix(tmp_path: Path
                 previous = row["hash"]
         await upgrade_to_head(url)
         await record_all(engine, steps(2))
-        report = await verify_audit(engine)
+        report = await verify_audit(engine, keyring=audit_keyring())
         assert (report.intact, report.checked, report.legacy) == (True, 4, 2)
         rows = await chain(engine)
         assert [r["key_id"] for r in rows] == [None, None, audit_keyring().current_id, audit_keyring().current_id]
@@ -571,7 +574,7 @@ async def test_entries_from_before_0008_verify_as_a_legacy_prefix(tmp_path: Path
                 .where(audit_log.c.id == rows[3]["id"])
                 .values(key_id=None, hash=chain_hash(rows[3]["prev_hash"], rows[3]["entry"]))
             )
-        report = await verify_audit(engine)
+        report = await verify_audit(engine, keyring=audit_keyring())
         assert report.broken is not None
         assert (report.broken.id, report.broken.check) == (rows[3]["id"], "unkeyed")
     finally:

@@ -23,7 +23,6 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.identity_claims import PROPOSAL_REFUSED
 from api import create_app
 from client.importer import import_command
 from client.nominations import ActionRefused, act, start_nomination, started_input
@@ -32,6 +31,7 @@ from domain.messages import NominationStart, NominationStatus, ReasonedAction
 from domain.nomination import Nomination, workflow_id_for
 from domain.stages import Stage
 from security.tokens import Keyring, issue_token
+from store.identity_claims import PROPOSAL_REFUSED
 from store.schema import audit_log, nominations, nominee_identity
 from tests.asgi import Reply, call
 from tests.factories import current_year, nomination_data

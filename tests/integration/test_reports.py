@@ -2,7 +2,7 @@
 the list of decisions, on screen and exported to CSV and XLSX.
 
 Rows are written as the workflows write them (PersistenceActivities.record_transition; the decisions'
-register by activities.decisions.write_decision) into a database of their own next to the session's, so
+register by store.decisions.write_decision) into a database of their own next to the session's, so
 the counts are exact whatever other tests have recorded."""
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import ActivityEnvironment
 
-from activities.decisions import write_decision
 from activities.persistence import PersistenceActivities
 from client.reports import (
     COUNT_HEADERS,
@@ -44,6 +43,7 @@ from domain.nomination import workflow_id_for
 from domain.roster import Ministry, RosterSnapshot
 from domain.stages import Stage
 from store.db import create_engine
+from store.decisions import write_decision
 from store.roster import load_roster
 from tests.conftest import new_database
 from tests.integration.helpers import AUTH_ENV, CENTRAL, token_for
