@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from client.revocation import MAX_REASON
 from domain.ballot_messages import AnonymousBallot, Base64, ConflictClass, SessionKeys, SessionPhase
 from domain.ballots import BallotSessionKind, ConflictRule, ReceiptState
 from domain.calendar import VIETNAM_TZ
@@ -20,7 +21,6 @@ from domain.catalog import Authority
 from domain.decisions import DecisionNo
 from domain.messages import HoldGround, ObjectionDecision, Reason
 from domain.nomination import ActorId, Code, Text
-from domain.stages import Stage
 from domain.voting import Tally
 
 MeetingRef = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z][0-9A-Za-z._-]{0,47}$")]
@@ -339,4 +339,25 @@ class DecisionAccepted(BaseModel):
     status_url: str
 
 
-STAGES = tuple(s.value for s in Stage)
+# ---- tokens --------------------------------------------------------------------------------------------
+
+
+# The bodies of POST /tokens/revoke: the token carrying the request revokes itself (client/revocation.py).
+
+
+class TokenRevocationBody(BaseModel):
+    # No other field: the token revoked is the one carrying the request, never one the body names (a `jti`
+    # here is refused naming it).
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(
+        default=None, max_length=MAX_REASON, description="optional: why (kept with the revocation)"
+    )
+
+
+class TokenRevocation(BaseModel):
+    jti: str = Field(description="the revoked token's id")
+    revoked_at: datetime
+    refused_until: datetime = Field(
+        description="the token's own expiry: the revocation is kept until then; after it the token is expired"
+    )
+    already_revoked: bool = Field(description="true when the token had been revoked before: nothing changed")

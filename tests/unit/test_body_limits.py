@@ -137,7 +137,7 @@ async def raw_call(app: Any, receive: Any, headers: list[tuple[bytes, bytes]]) -
 
 @given(st.binary(min_size=1, max_size=200), st.integers(min_value=0), st.integers(min_value=1, max_value=255))
 def test_a_page_token_opens_only_as_given(raw: bytes, position: int, flip: int):
-    from api.app import opened_page_token, sealed_page_token
+    from api.page_tokens import opened_page_token, sealed_page_token
 
     given_token = sealed_page_token(RING, raw)
     assert opened_page_token(RING, given_token) == raw

@@ -1,0 +1,21 @@
+"""The API's routes, one module per resource. ROUTERS is the order the app includes them in: a path that
+takes a whole id with '/' in it (`{decision_no:path}`) matches longer paths too, so the route for the longer
+path (a decision's export) is included before it."""
+
+from fastapi import APIRouter
+
+from api.routers import actions, counting, decisions, imports, nominations, problems, reports, sessions, tokens
+
+ROUTERS: tuple[APIRouter, ...] = (
+    nominations.router,
+    imports.router,
+    actions.router,
+    sessions.router,
+    counting.router,
+    reports.router,
+    decisions.router,
+    tokens.router,
+    problems.router,
+)
+
+__all__ = ["ROUTERS"]
