@@ -18,11 +18,8 @@ adds one to the key file and makes it current (restart the worker afterwards).
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
-import json
 import os
-import re
 import secrets
 import sys
 from collections.abc import Mapping, Sequence
@@ -30,7 +27,9 @@ from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
 
-from security.keys import MissingKey, PublishedKey, refuse_published, require_generation_allowed, write_private
+from security import keyrings
+from security.keyrings import KEY_ID, KeyringFormat
+from security.keys import MissingKey, PublishedKey, refuse_published, require_generation_allowed
 
 KEYS_ENV = "TDKT_AUDIT_KEYS"
 KEY_ID_ENV = "TDKT_AUDIT_KEY_ID"
@@ -39,8 +38,6 @@ KEY_BYTES = 32
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_KEY_FILE = REPO_ROOT / ".state" / "audit-keys.json"
-
-_KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class AuditKeyError(MissingKey):
@@ -57,7 +54,7 @@ class AuditKeyring:
 
     def __post_init__(self) -> None:
         for key_id, key in self.keys.items():
-            if not _KEY_ID.fullmatch(key_id):
+            if not KEY_ID.fullmatch(key_id):
                 raise AuditKeyError(f"audit key id {key_id!r} must be 1-64 of A-Z a-z 0-9 . _ -")
             if len(key) != KEY_BYTES:
                 raise AuditKeyError(f"audit key {key_id!r} is {len(key)} bytes; it must be {KEY_BYTES}")
@@ -88,40 +85,25 @@ def new_key() -> bytes:
     return secrets.token_bytes(KEY_BYTES)
 
 
+FORMAT = KeyringFormat(
+    keys_env=KEYS_ENV,
+    key_id_env=KEY_ID_ENV,
+    key_bytes=KEY_BYTES,
+    error=AuditKeyError,
+    size_rule="it must be",
+    new_key_command="python -m security.audit_keys new-key",
+    current_does="keys new entries",
+    file_kind="an audit key file",
+)
+
+
+def _make(current_id: str, keys: dict[str, bytes]) -> AuditKeyring:
+    return AuditKeyring(current_id=current_id, keys=keys)
+
+
 def parse_keys(spec: str, current_id: str | None) -> AuditKeyring:
     """The keyring from `TDKT_AUDIT_KEYS` / `TDKT_AUDIT_KEY_ID` values; AuditKeyError naming the variable."""
-    keys: dict[str, bytes] = {}
-    for position, entry in enumerate((e.strip() for e in spec.split(",")), start=1):
-        if not entry:
-            continue
-        key_id, sep, encoded = entry.partition(":")
-        key_id = key_id.strip()
-        if not sep or not key_id:
-            raise AuditKeyError(f"{KEYS_ENV}: entry {position} is not of the form id:base64key")
-        if not _KEY_ID.fullmatch(key_id):
-            raise AuditKeyError(f"{KEYS_ENV}: key id {key_id!r} must be 1-64 of A-Z a-z 0-9 . _ -")
-        if key_id in keys:
-            raise AuditKeyError(f"{KEYS_ENV}: key id {key_id!r} is listed twice")
-        try:
-            key = base64.b64decode(encoded.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            raise AuditKeyError(f"{KEYS_ENV}: the key of {key_id!r} is not valid base64") from None
-        if len(key) != KEY_BYTES:
-            raise AuditKeyError(
-                f"{KEYS_ENV}: the key of {key_id!r} is {len(key)} bytes; it must be {KEY_BYTES} "
-                "(make one with `python -m security.audit_keys new-key`)"
-            )
-        keys[key_id] = key
-    if not keys:
-        raise AuditKeyError(f"{KEYS_ENV} is set but lists no key (expected id:base64key[,id:base64key...])")
-    if current_id is None or not current_id.strip():
-        if len(keys) > 1:
-            raise AuditKeyError(f"{KEYS_ENV} lists {len(keys)} keys: set {KEY_ID_ENV} to the one that keys new entries")
-        current_id = next(iter(keys))
-    current_id = current_id.strip()
-    if current_id not in keys:
-        raise AuditKeyError(f"{KEY_ID_ENV}={current_id!r} is not one of the ids in {KEYS_ENV}: {sorted(keys)}")
-    return AuditKeyring(current_id=current_id, keys=keys)
+    return _make(*keyrings.parse_key_list(FORMAT, spec, current_id))
 
 
 def key_file_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -167,39 +149,14 @@ def audit_keyring() -> AuditKeyring:
 # ---- the key file -------------------------------------------------------------------------------------
 
 
-def _dump(keyring: AuditKeyring) -> bytes:
-    document = {
-        "current": keyring.current_id,
-        "keys": {key_id: base64.b64encode(key).decode("ascii") for key_id, key in keyring.keys.items()},
-    }
-    return (json.dumps(document, indent=2) + "\n").encode("utf-8")
-
-
 def read_key_file(path: Path) -> AuditKeyring:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-        current = document["current"]
-        encoded = document["keys"]
-        if not isinstance(current, str) or not isinstance(encoded, dict):
-            raise TypeError
-        keys = {str(k): base64.b64decode(v, validate=True) for k, v in encoded.items()}
-    except (OSError, ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise AuditKeyError(
-            f"{path} is not an audit key file ({{'current': id, 'keys': {{id: base64key}}}}): {type(exc).__name__}"
-        ) from None
-    try:
-        return AuditKeyring(current_id=current, keys=keys)
-    except AuditKeyError as exc:
-        raise AuditKeyError(f"{path}: {exc}") from None
+    return keyrings.read_key_file(FORMAT, path, _make)
 
 
 def create_key_file(path: Path) -> AuditKeyring:
     """A key file with one fresh key; two processes starting at once share one key."""
     key_id = new_key_id()
-    keyring = AuditKeyring(current_id=key_id, keys={key_id: new_key()})
-    if not write_private(path, _dump(keyring), replace=False):
-        return read_key_file(path)
-    return keyring
+    return keyrings.create_key_file(FORMAT, path, _make(key_id, {key_id: new_key()}), _make)
 
 
 def rotate_key_file(path: Path) -> AuditKeyring:
@@ -207,7 +164,7 @@ def rotate_key_file(path: Path) -> AuditKeyring:
     if not path.exists():
         raise AuditKeyError(f"no audit key file at {path} to rotate")
     keyring = read_key_file(path).with_current(new_key_id(), new_key())
-    write_private(path, _dump(keyring), replace=True)
+    keyrings.replace_key_file(path, keyring)
     return keyring
 
 

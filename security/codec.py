@@ -29,11 +29,8 @@ processes and the codec server. ``python -m security.codec new-key`` prints a fr
 from __future__ import annotations
 
 import base64
-import binascii
 import dataclasses
-import json
 import os
-import re
 import secrets
 import sys
 from collections.abc import Mapping, Sequence
@@ -46,7 +43,9 @@ from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 
-from security.keys import MissingKey, PublishedKey, refuse_published, require_generation_allowed, write_private
+from security import keyrings
+from security.keyrings import KEY_ID, KeyringFormat
+from security.keys import MissingKey, PublishedKey, refuse_published, require_generation_allowed
 
 ENCODING = b"binary/encrypted"
 KEY_ID_METADATA = "encryption-key-id"
@@ -60,8 +59,6 @@ KEY_ID_ENV = "TDKT_CODEC_KEY_ID"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_KEY_FILE = REPO_ROOT / ".state" / "codec-keys.json"
 KEY_FILE_ENV = "TDKT_CODEC_KEY_FILE"  # where the key file is, when not the default
-
-_KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class CodecError(ValueError):
@@ -77,7 +74,7 @@ class Keyring:
 
     def __post_init__(self) -> None:
         for key_id, key in self.keys.items():
-            if not _KEY_ID.fullmatch(key_id):
+            if not KEY_ID.fullmatch(key_id):
                 raise CodecError(f"codec key id {key_id!r} must be 1-64 of A-Z a-z 0-9 . _ -")
             if len(key) != KEY_BYTES:
                 raise CodecError(f"codec key {key_id!r} is {len(key)} bytes; AES-256 needs {KEY_BYTES}")
@@ -172,40 +169,25 @@ def new_key() -> bytes:
     return AESGCM.generate_key(bit_length=KEY_BYTES * 8)
 
 
+FORMAT = KeyringFormat(
+    keys_env=KEYS_ENV,
+    key_id_env=KEY_ID_ENV,
+    key_bytes=KEY_BYTES,
+    error=CodecError,
+    size_rule="AES-256 needs",
+    new_key_command="python -m security.codec new-key",
+    current_does="encrypts",
+    file_kind="a codec key file",
+)
+
+
+def _make(current_id: str, keys: dict[str, bytes]) -> Keyring:
+    return Keyring(current_id=current_id, keys=keys)
+
+
 def parse_keys(spec: str, current_id: str | None) -> Keyring:
     """The keyring from `TDKT_CODEC_KEYS` / `TDKT_CODEC_KEY_ID` values; CodecError naming the variable."""
-    keys: dict[str, bytes] = {}
-    for position, entry in enumerate((e.strip() for e in spec.split(",")), start=1):
-        if not entry:
-            continue
-        key_id, sep, encoded = entry.partition(":")
-        key_id = key_id.strip()
-        if not sep or not key_id:
-            raise CodecError(f"{KEYS_ENV}: entry {position} is not of the form id:base64key")
-        if not _KEY_ID.fullmatch(key_id):
-            raise CodecError(f"{KEYS_ENV}: key id {key_id!r} must be 1-64 of A-Z a-z 0-9 . _ -")
-        if key_id in keys:
-            raise CodecError(f"{KEYS_ENV}: key id {key_id!r} is listed twice")
-        try:
-            key = base64.b64decode(encoded.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            raise CodecError(f"{KEYS_ENV}: the key of {key_id!r} is not valid base64") from None
-        if len(key) != KEY_BYTES:
-            raise CodecError(
-                f"{KEYS_ENV}: the key of {key_id!r} is {len(key)} bytes; AES-256 needs {KEY_BYTES} "
-                f"(make one with `python -m security.codec new-key`)"
-            )
-        keys[key_id] = key
-    if not keys:
-        raise CodecError(f"{KEYS_ENV} is set but lists no key (expected id:base64key[,id:base64key...])")
-    if current_id is None or not current_id.strip():
-        if len(keys) > 1:
-            raise CodecError(f"{KEYS_ENV} lists {len(keys)} keys: set {KEY_ID_ENV} to the one that encrypts")
-        current_id = next(iter(keys))
-    current_id = current_id.strip()
-    if current_id not in keys:
-        raise CodecError(f"{KEY_ID_ENV}={current_id!r} is not one of the ids in {KEYS_ENV}: {sorted(keys)}")
-    return Keyring(current_id=current_id, keys=keys)
+    return _make(*keyrings.parse_key_list(FORMAT, spec, current_id))
 
 
 def load_keyring(environ: Mapping[str, str] | None = None, key_file: Path | None = None) -> Keyring:
@@ -231,30 +213,8 @@ def load_keyring(environ: Mapping[str, str] | None = None, key_file: Path | None
     return load_or_create_key_file(path)
 
 
-def _dump(keyring: Keyring) -> bytes:
-    document = {
-        "current": keyring.current_id,
-        "keys": {key_id: base64.b64encode(key).decode("ascii") for key_id, key in keyring.keys.items()},
-    }
-    return (json.dumps(document, indent=2) + "\n").encode("utf-8")
-
-
 def read_key_file(path: Path) -> Keyring:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-        current = document["current"]
-        encoded = document["keys"]
-        if not isinstance(current, str) or not isinstance(encoded, dict):
-            raise TypeError
-        keys = {str(k): base64.b64decode(v, validate=True) for k, v in encoded.items()}
-    except (OSError, ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise CodecError(
-            f"{path} is not a codec key file ({{'current': id, 'keys': {{id: base64key}}}}): {type(exc).__name__}"
-        ) from None
-    try:
-        return Keyring(current_id=current, keys=keys)
-    except CodecError as exc:
-        raise CodecError(f"{path}: {exc}") from None
+    return keyrings.read_key_file(FORMAT, path, _make)
 
 
 def load_or_create_key_file(path: Path) -> Keyring:
@@ -262,16 +222,13 @@ def load_or_create_key_file(path: Path) -> Keyring:
     if path.exists():
         return read_key_file(path)
     key_id = new_key_id()
-    keyring = Keyring(current_id=key_id, keys={key_id: new_key()})
-    if not write_private(path, _dump(keyring), replace=False):
-        return read_key_file(path)
-    return keyring
+    return keyrings.create_key_file(FORMAT, path, _make(key_id, {key_id: new_key()}), _make)
 
 
 def rotate_key_file(path: Path) -> Keyring:
     """Add a fresh key to the key file and make it current; the old keys stay to decrypt old payloads."""
     keyring = load_or_create_key_file(path).with_current(new_key_id(), new_key())
-    write_private(path, _dump(keyring), replace=True)
+    keyrings.replace_key_file(path, keyring)
     return keyring
 
 
