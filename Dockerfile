@@ -10,6 +10,7 @@ COPY store store
 COPY observability observability
 COPY scripts scripts
 COPY api api
+COPY cli cli
 COPY security security
 COPY worker.py starter.py codec_server.py audit_cli.py ./
 COPY config config

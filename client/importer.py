@@ -1,15 +1,13 @@
-"""Importing a list of nominations from a spreadsheet (XLSX) or CSV file.
-
-    python starter.py import FILE.xlsx|FILE.csv [--skip-invalid]
+"""Importing a list of nominations from a spreadsheet (XLSX) or CSV file (`starter.py import`, cli/imports.py;
+the API's upload).
 
 Every row is validated first, with the same rules as `starter.py nominate` (domain.nomination.
-parse_nomination, under the policy in force today); if any row is invalid the rows and columns at fault
-are reported (row number as the spreadsheet shows it, the column's header) and nothing is started, unless
---skip-invalid is given. Then the nominations start, at most `CONCURRENCY` at a time, behind a progress
-bar. A nomination started before with the very same content (same year, ministry and reference: the
-workflow id) is counted as "already started", so importing the same file again starts nothing new; a row
-whose year, ministry and reference another, different nomination holds is a failed row ("another
-nomination holds this reference").
+parse_nomination, under the policy in force today); if any row is invalid the rows and columns at fault are
+reported (row number as the spreadsheet shows it, the column's header) and nothing is started, unless the
+caller skips the invalid rows. Then the nominations start, at most `CONCURRENCY` at a time. A nomination
+started before with the very same content (same year, ministry and reference: the workflow id) is counted as
+"already started", so importing the same file again starts nothing new; a row whose year, ministry and
+reference another, different nomination holds is a failed row ("another nomination holds this reference").
 
 One row is one nomination; `samples/import-template.xlsx` and `.csv` show the columns (COLUMNS below).
 A header is the Vietnamese label with the field in brackets, e.g. "Số tờ trình (reference)"; the bare
@@ -20,19 +18,17 @@ field name or the bare label is accepted too, in any order. The dossier is one c
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import csv
 import io
 import re
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from domain.catalog import PolicySet, current_policy_version, policy_set
+from domain.catalog import PolicySet
 from domain.errors import FieldError, InvalidInput
 from domain.messages import ActionChannel
 from domain.nomination import Nomination, parse_nomination, workflow_id_for
@@ -41,7 +37,6 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
     from temporalio.client import Client
 
-EXIT_OK, EXIT_FAILURE = 0, 1
 IMPORT_FORMATS = (".csv", ".xlsx")
 CONCURRENCY = 20
 # A workbook is read streaming, within bounds, so an upload costs little memory whatever it holds: its parts
@@ -516,141 +511,3 @@ async def start_all(
     counts.failed.sort()
     counts.outcomes.sort(key=lambda outcome: outcome.row)
     return counts
-
-
-# ---- the CLI command -----------------------------------------------------------------------------------
-
-
-def add_import_parser(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser(
-        "import",
-        help="validate every row of a spreadsheet of nominations (XLSX or CSV), then start them all",
-        description=(
-            "Columns as in samples/import-template.xlsx. If any row is invalid, every row and column at fault "
-            "is reported and nothing is started (exit 2), unless --skip-invalid. Nominations started before "
-            "(same year, ministry and reference, same content) are counted as already started; a row whose "
-            "reference another nomination holds fails (exit 1)."
-        ),
-    )
-    s.add_argument("file", help="FILE.xlsx or FILE.csv (UTF-8)")
-    s.add_argument("--actor", help="optional: the signed token's actor, if given must match it; every row's proposer")
-    s.add_argument("--skip-invalid", action="store_true", help="report the invalid rows and start the valid ones")
-    s.set_defaults(run=import_command)
-
-
-async def import_command(
-    args: argparse.Namespace,
-    *,
-    client: Client | None = None,
-    task_queue: str | None = None,
-    engine: AsyncEngine | None = None,
-) -> int:
-    """`starter.py import`. Raises InvalidInput (exit 2 in starter.py), before anything is started, for an
-    unreadable file and for invalid rows (with --skip-invalid: only when no row is valid) — an unknown
-    ministry included —, and ActionRefused (exit 4) naming every row whose ministry the importing actor may
-    not propose for; returns 0, or 1 when the server cannot be reached, refuses a row, or another nomination
-    holds a row's reference or nominee.
-
-    `client`, `task_queue` and `engine` default to the environment's (TEMPORAL_ADDRESS, ..., TASK_QUEUE,
-    DATABASE_URL: the database roster the rows are checked against)."""
-    if not args.actor:  # starter.py sets it from the verified token
-        raise InvalidInput([FieldError(field="--actor", message="the importing actor (the token's) is required")])
-    from domain.calendar import VIETNAM_TZ
-
-    today = datetime.now(VIETNAM_TZ).date()
-    policy = policy_set(current_policy_version(today))
-    rows = read_rows(args.file)
-    if not rows:
-        raise _file_error(f"{Path(args.file).name} has a header row but no nominations")
-    valid, errors = validate_rows(rows, policy, proposer=args.actor, today=today)
-
-    from client.settings import Settings
-    from store.db import create_engine, default_database_url
-
-    settings = Settings.from_env()
-    own_engine = engine is None
-    if engine is None:
-        engine = create_engine(settings.database_url or default_database_url())
-    try:
-        return await _check_and_start(args, rows, valid, errors, client, task_queue or settings.task_queue, engine)
-    finally:
-        if own_engine:
-            await engine.dispose()
-
-
-async def _check_and_start(
-    args: argparse.Namespace,
-    rows: Sequence[tuple[int, Mapping[str, str]]],
-    valid: list[tuple[int, Nomination]],
-    errors: list[RowError],
-    client: Client | None,
-    task_queue: str,
-    engine: AsyncEngine,
-) -> int:
-    unknown, refused = await check_rows(engine, valid)
-    if refused:
-        from client.nominations import ActionRefused
-
-        print(
-            f"{len(refused)} of {len(rows)} rows propose where the importing actor may not; nothing was started",
-            file=sys.stderr,
-        )
-        raise ActionRefused("; ".join(str(e) for e in refused))
-    if unknown:
-        bad = {e.row for e in unknown}
-        valid = [(number, nomination) for number, nomination in valid if number not in bad]
-        errors = sorted(errors + unknown)
-    invalid_rows = len({e.row for e in errors})
-    if errors and not (args.skip_invalid and valid):
-        if valid:
-            print(
-                f"{invalid_rows} of {len(rows)} rows are invalid; nothing was started "
-                f"(correct them, or use --skip-invalid to start the {len(valid)} valid rows)",
-                file=sys.stderr,
-            )
-        else:
-            print(f"none of the {len(rows)} rows is valid; nothing was started", file=sys.stderr)
-        raise InvalidInput([FieldError(field=e.location, message=e.message) for e in errors])
-    if errors:
-        print(f"skipping {invalid_rows} invalid rows:", file=sys.stderr)
-        for error in errors:
-            print(f"  {error}", file=sys.stderr)
-
-    if client is None:
-        from client.settings import Settings
-        from client.temporal import connect
-
-        settings = Settings.from_env()
-        try:
-            client = await connect(settings.temporal_address, settings.temporal_namespace)
-        except RuntimeError as exc:
-            print(f"error: cannot reach Temporal at {settings.temporal_address}: {exc}", file=sys.stderr)
-            return EXIT_FAILURE
-    counts = await _start_with_progress(client, task_queue, valid, engine)
-
-    summary = f"started {counts.started}, already started {counts.already_started}"
-    if errors:
-        summary += f", invalid rows skipped {invalid_rows}"
-    if counts.failed:
-        summary += f", failed {len(counts.failed)}"
-        for failure in counts.failed:
-            print(f"  {failure}", file=sys.stderr)
-    print(summary)
-    return EXIT_FAILURE if counts.failed else EXIT_OK
-
-
-async def _start_with_progress(
-    client: Client, task_queue: str, valid: Sequence[tuple[int, Nomination]], engine: AsyncEngine
-) -> StartCounts:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-    ) as bar:
-        task = bar.add_task("Khởi tạo hồ sơ đề nghị", total=len(valid))
-        return await start_all(client, task_queue, valid, lambda: bar.advance(task), engine=engine)

@@ -24,6 +24,7 @@ from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSear
 from temporalio.converter import PayloadConverter
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.workflow import UpdateMethodMultiParam
 
 from domain.catalog import current_policy_version, policy_set
 from domain.errors import FieldError, InvalidInput
@@ -276,31 +277,65 @@ async def start_or_existing(
         raise
 
 
-# An update by its name, or (new code) by the workflow's method: `BallotSessionWorkflow.cast_ballot`.
+# An update by method reference (`NominationWorkflow.approve`); a name is still taken, for tests that send what
+# an old history recorded.
 UpdateRef = str | Callable[..., Any]
-
-
-@overload
-async def act(client: Client, workflow_id: str, update: UpdateRef, payload: BaseModel) -> ActionReceipt: ...
+# A nomination's human action: one payload in, a receipt out.
+NominationUpdate = UpdateMethodMultiParam[[NominationWorkflow, Any], ActionReceipt]
+ParamT = TypeVar("ParamT")
+ReturnT = TypeVar("ReturnT")
 
 
 @overload
 async def act(
-    client: Client, workflow_id: str, update: UpdateRef, payload: BaseModel, *, result_type: type[T]
+    client: Client,
+    workflow_id: str,
+    update: UpdateMethodMultiParam[[Any, ParamT], ReturnT],
+    payload: ParamT,
+    *,
+    result_type: type[ReturnT] | None = None,
+    attempts: int = 30,
+) -> ReturnT: ...
+
+
+@overload
+async def act(
+    client: Client, workflow_id: str, update: str, payload: BaseModel, *, attempts: int = 30
+) -> ActionReceipt: ...
+
+
+@overload
+async def act(
+    client: Client, workflow_id: str, update: str, payload: BaseModel, *, result_type: type[T], attempts: int = 30
 ) -> T: ...
+
+
+@overload
+async def act(
+    client: Client,
+    workflow_id: str,
+    update: Callable[..., Any],
+    payload: BaseModel,
+    *,
+    result_type: type[Any] | None = None,
+    attempts: int = 30,
+) -> Any: ...
 
 
 async def act(
     client: Client,
     workflow_id: str,
     update: UpdateRef,
-    payload: BaseModel,
+    payload: Any,
     *,
-    result_type: type[Any] = ActionReceipt,
+    result_type: type[Any] | None = None,
     attempts: int = 30,
 ) -> Any:
     """Send a human action as a workflow update; retry what the server turns away for load, and an update it
-    aborted with its workflow task. Every attempt carries one update id: the server never applies it twice."""
+    aborted with its workflow task. Every attempt carries one update id: the server never applies it twice.
+    The result is read as the update method declares it (`result_type` overrides; a name: ActionReceipt)."""
+    if result_type is None and isinstance(update, str):
+        result_type = ActionReceipt
     handle = client.get_workflow_handle(workflow_id)
     update_id = f"{update if isinstance(update, str) else update.__name__}-{uuid.uuid4().hex}"
     delay = 0.05
@@ -444,7 +479,7 @@ async def status(client: Client, workflow_id: str) -> NominationStatus:
 def visibility_query(
     stage: str | None = None, ministry: str | None = None, year: int | None = None, award_form: str | None = None
 ) -> str:
-    clauses = ["WorkflowType = 'NominationWorkflow'"]
+    clauses = [f"WorkflowType = '{NominationWorkflow.__name__}'"]
     if stage:
         clauses.append(f"NominationStage = '{_quote(stage)}'")
     if ministry:

@@ -1,8 +1,6 @@
 """Reports from the permanent record: counts of nominations and the list of decisions, on screen or
-exported to CSV or XLSX (headings in Vietnamese, the same cell rules as a decision's export).
-
-    python starter.py report counts [--by ministry|bloc|year|award_form|stage|outcome] [--year N] [--out FILE]
-    python starter.py report decisions [--year N] [--out FILE.csv|FILE.xlsx]
+exported to CSV or XLSX (headings in Vietnamese, the same cell rules as a decision's export); the command
+is `starter.py report` (cli/reports.py).
 
 Counts come from the `nominations` table (one row per nomination, its current stage): for each value of
 a dimension, the total and how many are in progress, awarded, rejected, withdrawn or lapsed (the outcome).
@@ -14,9 +12,6 @@ may read; the central board reads everything, an actor not on the roster is refu
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domain.catalog import AUTHORITY_LABELS_VI, Authority, policy_sets
-from domain.errors import FieldError, InvalidInput
 from domain.stages import FINAL_STAGES, Stage
 
 if TYPE_CHECKING:
@@ -33,7 +27,6 @@ if TYPE_CHECKING:
 
     from domain.access import ReadScope
 
-EXIT_OK, EXIT_FAILURE = 0, 1
 REPORT_FORMATS = (".csv", ".xlsx")
 
 DIMENSIONS: tuple[str, ...] = ("ministry", "bloc", "year", "award_form", "stage", "outcome")
@@ -69,7 +62,6 @@ DECISION_HEADERS: tuple[str, ...] = (
 COUNTS_SHEET = "Thống kê hồ sơ"
 DECISIONS_SHEET = "Quyết định khen thưởng"
 DATETIME_FORMAT_VI = "%d/%m/%Y %H:%M"
-READER_HELP = "optional: the reader named by the signed token (--token or TDKT_TOKEN); if given, must match it"
 
 
 def outcome_of(stage: str) -> str:
@@ -299,109 +291,3 @@ def write_report(path: Path, headers: Sequence[str], rows: Sequence[Sequence[Any
         write_report_csv(path, headers, rows)
     else:
         write_report_xlsx(path, headers, rows, sheet_title)
-
-
-# ---- the CLI command -----------------------------------------------------------------------------------
-
-
-def add_report_parser(sub: argparse._SubParsersAction) -> None:
-    report = sub.add_parser("report", help="counts of nominations and the list of decisions (screen, CSV or XLSX)")
-    rsub = report.add_subparsers(dest="report_command", required=True)
-
-    s = rsub.add_parser("counts", help="nominations per ministry, bloc, year, award form, stage and outcome")
-    s.add_argument("--by", choices=DIMENSIONS, help="one dimension (default: all of them)")
-    s.add_argument("--year", type=int, help="only the nominations of this award year")
-    s.add_argument("--out", help="FILE.csv or FILE.xlsx (default: a table on screen)")
-    s.add_argument("--actor", help=READER_HELP)
-    s.set_defaults(run=report_command)
-
-    s = rsub.add_parser("decisions", help="the decisions recorded: number, date, authority, awarded and refused")
-    s.add_argument("--year", type=int, help="only the decisions dated in this year")
-    s.add_argument("--out", help="FILE.csv or FILE.xlsx (default: a table on screen)")
-    s.add_argument("--actor", help=READER_HELP)
-    s.set_defaults(run=report_command)
-
-
-async def report_command(args: argparse.Namespace, *, engine: AsyncEngine | None = None) -> int:
-    """`starter.py report counts|decisions` for the reader `args.actor` (the token's actor): raises InvalidInput
-    (exit 2) for an --out that is neither .csv nor .xlsx and client.access.ReadRefused (exit 4) for a reader
-    who may read nothing; returns 1 when the database cannot be read."""
-    out = Path(args.out) if getattr(args, "out", None) else None
-    if out is not None:
-        try:
-            report_format(out)
-        except ValueError as err:
-            raise InvalidInput([FieldError(field="--out", message=str(err))]) from None
-    owned = engine is None
-    if engine is None:
-        from client.settings import Settings
-        from store.db import create_engine, default_database_url
-
-        engine = create_engine(Settings.from_env().database_url or default_database_url())
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from client.access import ReadRefused, checked_scope
-
-    try:
-        if not getattr(args, "actor", None):
-            raise ReadRefused("a report is read by someone: give the reader's token (--token or TDKT_TOKEN)")
-        scope = await checked_scope(engine, args.actor)
-        headers, table, title, sections = await _build(args, engine, scope)
-    except (SQLAlchemyError, OSError) as err:
-        print(f"error: cannot read the database ({type(err).__name__}): {err}", file=sys.stderr)
-        print("       (is DATABASE_URL right, and the schema migrated: `starter.py db upgrade`?)", file=sys.stderr)
-        return EXIT_FAILURE
-    finally:
-        if owned:
-            await engine.dispose()
-    if out is not None:
-        await asyncio.to_thread(write_report, out, headers, table, title)
-        print(f"{len(table)} rows written to {out}")
-    else:
-        _print_tables(sections)
-    return EXIT_OK
-
-
-Section = tuple[str, Sequence[str], list[list[Any]]]  # an on-screen table: title, headers, rows
-
-
-async def _build(
-    args: argparse.Namespace, engine: AsyncEngine, scope: ReadScope
-) -> tuple[tuple[str, ...], list[list[Any]], str, list[Section]]:
-    """(headers, every row, sheet title, on-screen tables as (title, headers, rows))."""
-    if args.report_command == "counts":
-        dimensions = [args.by] if args.by else list(DIMENSIONS)
-        table = count_table(await count_nominations(engine, dimensions, year=args.year, scope=scope))
-        # On screen one table per dimension, named in its title rather than in a column.
-        sections: list[Section] = [
-            (
-                f"Hồ sơ đề nghị theo {DIMENSION_LABELS_VI[d].lower()}"
-                + (f" – năm {args.year}" if args.year is not None else ""),
-                COUNT_HEADERS[1:],
-                [row[1:] for row in table if row[0] == DIMENSION_LABELS_VI[d]],
-            )
-            for d in dimensions
-        ]
-        return COUNT_HEADERS, table, COUNTS_SHEET, sections
-    table = decision_table(await list_decisions(engine, year=args.year, scope=scope))
-    title = "Quyết định khen thưởng" + (f" – năm {args.year}" if args.year is not None else "")
-    return DECISION_HEADERS, table, DECISIONS_SHEET, [(title, DECISION_HEADERS, table)]
-
-
-def _print_tables(sections: Sequence[Section]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    from client.decisions import DATE_FORMAT_VI
-
-    console = Console(width=None if sys.stdout.isatty() else 160, highlight=False)
-    for title, headers, rows in sections:
-        table = Table(title=title, title_justify="left")
-        for header in headers:
-            table.add_column(header, overflow="fold")
-        for row in rows:
-            table.add_row(*(Text(v.strftime(DATE_FORMAT_VI) if isinstance(v, date) else str(v)) for v in row))
-        if not rows:
-            table.caption = "(không có)"
-        console.print(table)

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import copy
 import os
-import re
 import subprocess
 import sys
 import uuid
@@ -29,7 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from client.importer import COLUMN_BY_FIELD, COLUMNS, HEADERS, add_import_parser, import_command
+from cli.imports import add_parsers as add_import_parser
+from cli.imports import import_command
+from client.importer import COLUMN_BY_FIELD, COLUMNS, HEADERS
 from client.nominations import status
 from domain.catalog import policy_set
 from domain.errors import InvalidInput
@@ -205,18 +206,8 @@ async def test_skip_invalid_starts_the_valid_rows_and_reports_the_others(
 # ---- through starter.py ---------------------------------------------------------------------------------
 
 
-def starter_commands() -> set[str]:
-    shown = subprocess.run(
-        [sys.executable, str(STARTER), "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
-    ).stdout
-    listed = re.search(r"\{([^}]*)\}", shown)
-    return set(listed.group(1).split(",")) if listed else set()
-
-
 @pytest.fixture(scope="module")
 def import_cli_env(client: Client, idle_queue: str, database_url: str) -> dict[str, str]:
-    if "import" not in starter_commands():
-        pytest.skip("starter.py has no `import` command yet (add_import_parser(sub) in parser())")
     env = {k: v for k, v in os.environ.items() if k != "TDKT_TOKEN"}
     return (
         env

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from client.importer import COLUMN_BY_FIELD, import_command
+from cli.imports import import_command
+from client.importer import COLUMN_BY_FIELD
 from client.nominations import started_input
 from domain.messages import NominationStart
 from tests.integration.test_import import fictional_rows, import_args, workflow_ids, write_csv

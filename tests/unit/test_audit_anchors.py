@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit_cli import report_lines
+from cli.audit import report_lines
 from client.audit_anchors import anchor_interval
 from domain.audit_anchors import (
     GENESIS,

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 ENGINE_CODE = [
     p
-    for d in ("client", "store", "security", "observability", "activities", "api", "domain")
+    for d in ("client", "cli", "store", "security", "observability", "activities", "api", "domain")
     for p in sorted((ROOT / d).rglob("*.py"))
 ] + [ROOT / f for f in ("worker.py", "starter.py", "codec_server.py", "audit_cli.py")]
 # What `python codec_server.py` runs: itself, the codec and the key policy (nothing else reads variables).

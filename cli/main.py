@@ -1,0 +1,96 @@
+"""The staff and operator CLI (`starter.py`): the parser of every command group, authentication, and the
+errors mapped to exit codes (cli/common.py lists them)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+
+from cli import ballots, decisions, imports, nominations, operations, procedure, reports, roster, tokens
+from cli.common import (
+    EXIT_DUPLICATE,
+    EXIT_FAILURE,
+    EXIT_INVALID,
+    EXIT_NOT_FOUND,
+    EXIT_REFUSED,
+    CliError,
+    Command,
+)
+from domain.errors import InvalidInput
+
+# What a shell reports for a process ended by SIGPIPE (128 + 13): the reader of our output has gone.
+EXIT_BROKEN_PIPE = 141
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="starter.py", description="Award nomination engine (TĐKT) CLI")
+    p.add_argument("--token", help="signed token of the person acting (default: $TDKT_TOKEN)")
+    sub = p.add_subparsers(dest="command", required=True)
+    # In the order `--help` lists them.
+    tokens.add_parsers(sub)
+    nominations.add_parsers(sub)
+    roster.add_parsers(sub)
+    operations.add_parsers(sub)
+    ballots.add_parsers(sub)
+    procedure.add_parsers(sub)
+    decisions.add_parsers(sub)
+    imports.add_parsers(sub)
+    reports.add_parsers(sub)
+    return p
+
+
+async def _authenticated(command: Command, args: argparse.Namespace) -> int:
+    if hasattr(args, "actor"):  # every command that acts or reads as someone takes --actor
+        await tokens.authenticate(args)
+    return await command(args)
+
+
+def run(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    command: Command = args.run
+    from client.access import ReadRefused
+    from client.ballots import DuplicateSession
+    from client.decisions import DuplicateDecision
+    from client.nominations import ActionRefused, DuplicateNomination, NominationNotFound
+    from security.codec import CodecError, load_keyring
+    from security.keys import MissingKey, PublishedKey
+
+    try:
+        if getattr(args, "payload_keys", True):
+            load_keyring()  # payload keys first: a missing key stops here, before anything is read or sent
+        return asyncio.run(_authenticated(command, args))
+    except InvalidInput as err:
+        print("invalid input:", file=sys.stderr)
+        for error in err.errors:
+            print(f"  {error.field}: {error.message}", file=sys.stderr)
+        return EXIT_INVALID
+    except (DuplicateNomination, DuplicateSession, DuplicateDecision) as err:
+        print(f"duplicate: {err}", file=sys.stderr)
+        return EXIT_DUPLICATE
+    except (ActionRefused, ReadRefused) as err:
+        print(f"refused: {err}", file=sys.stderr)
+        return EXIT_REFUSED
+    except NominationNotFound as err:
+        print(f"not found: {err}", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    except CliError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.code
+    except (CodecError, MissingKey, PublishedKey) as err:  # keys missing, published or not in the keyring
+        print(f"configuration: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def main() -> None:
+    try:
+        code = run(sys.argv[1:])
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader closed the pipe (`starter.py list | head`): what is left unwritten goes nowhere, quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_BROKEN_PIPE
+    sys.stderr.flush()
+    # End without interpreter teardown, where the SDK's native runtime can abort.
+    os._exit(code)
