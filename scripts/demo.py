@@ -74,6 +74,7 @@ from store.db import create_engine, default_database_url, normalise_url
 from store.migrate import upgrade_to_head
 from store.roster import load_roster
 from store.schema import ministries
+from workflows.nomination import NominationWorkflow
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples" / "nominations"
@@ -272,13 +273,13 @@ async def run_scenarios(
     await act(
         client,
         ids["collective"],
-        "withdraw",
+        NominationWorkflow.withdraw,
         ReasonedAction(actor=nominations["collective"].proposer, reason="Đơn vị xin rút để bổ sung năm sau"),
     )
     member = next(m for m in cast.council if m != cast.chair)
     await wait_stage(client, ids["minister"], Stage.COUNCIL_REVIEW)
     try:
-        await act(client, ids["minister"], "record_council_result", cast.council_pass(member))
+        await act(client, ids["minister"], NominationWorkflow.record_council_result, cast.council_pass(member))
     except ActionRefused as refused:
         console.print(f"  [yellow]refused as expected[/]: {refused}")
     else:
@@ -326,18 +327,18 @@ async def run_scenarios(
     # 6. The central board approves two for a decision, returns one, which is corrected and approved.
     for key in ("flag", "order"):
         await wait_stage(client, ids[key], Stage.CENTRAL_REVIEW)
-        await act(client, ids[key], "approve", CentralApproval(actor=cast.central))
+        await act(client, ids[key], NominationWorkflow.approve, CentralApproval(actor=cast.central))
     await wait_stage(client, ids["pm"], Stage.CENTRAL_REVIEW)
     await act(
         client,
         ids["pm"],
-        "return_dossier",
+        NominationWorkflow.return_dossier,
         ReasonedAction(actor=cast.central, reason="Bổ sung xác nhận của địa phương"),
     )
     pm = nominations["pm"]
     corrected = pm.model_copy(update={"achievements": pm.achievements + " (đã bổ sung xác nhận)"})
-    await act(client, ids["pm"], "resubmit", Resubmission(actor=pm.proposer, nomination=corrected))
-    await act(client, ids["pm"], "approve", CentralApproval(actor=cast.central))
+    await act(client, ids["pm"], NominationWorkflow.resubmit, Resubmission(actor=pm.proposer, nomination=corrected))
+    await act(client, ids["pm"], NominationWorkflow.approve, CentralApproval(actor=cast.central))
 
     # 7. Each signing authority's decision names its awardees at once; the fighter (rejected) is refused on it.
     decisions = [
