@@ -85,7 +85,7 @@ def build_worker(
     persistence = PersistenceActivities(engine)
     ballots = BallotActivities(engine, client)  # the codec keyring encrypts the sessions' signing keys
     session_roster = SessionRosterActivities(engine)
-    decisions = DecisionActivities(engine, client)
+    decisions = DecisionActivities(engine)
     anchors = AuditAnchorActivities(engine)  # stops here when the audit key is missing
     identities = IdentityActivities(engine)
     return Worker(
@@ -110,7 +110,7 @@ def build_worker(
             ballots.release_from_list,
             ballots.amend_ballot_minutes,
             ballots.write_session_notifications,
-            decisions.apply_decision_item,
+            decisions.nomination_standing,
             decisions.persist_decision,
             anchors.read_audit_head,
             identities.claim_nominee_identity,

@@ -1,72 +1,34 @@
-"""The activities of a decision: apply it to one nomination (a workflow update), and record the outcome.
+"""The activities of a decision: read a nomination's standing in the register, and record the outcome.
 
-A nomination that refuses the decision is a result (DecisionItem accepted=False with the reason), never an
-error. Both activities may be retried freely: a nomination already AWARDED by this same decision number is
-reported accepted, and the register's writes are keyed on the decision number and workflow id."""
+The DecisionWorkflow tells each nomination itself (workflow to workflow); it reads the register only for a
+nomination no running workflow has. Both activities may be retried freely: one reads, and the register's
+writes are keyed on the decision number and workflow id."""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
-from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from client.nominations import ActionRefused, NominationNotFound, act, status
-from domain.decisions import DecisionItem, DecisionRef, DecisionSummary
-from domain.messages import NominationStatus
-from domain.stages import Stage
+from domain.decisions import DecisionSummary, NominationStanding
 from observability.logs import activity_logger
 from security.audit_keys import audit_keyring
-from store.decisions import AlreadyDecided, record_decision
-
-RECORD_DECISION_UPDATE = "record_decision"
-
-
-def accepted_item(current: NominationStatus) -> DecisionItem:
-    return DecisionItem(
-        workflow_id=current.workflow_id,
-        accepted=True,
-        nominee_name=current.nominee_name,
-        award_name_vi=current.award_name_vi,
-        ministry=current.ministry,
-    )
-
-
-def awarded_by_this(current: NominationStatus, decision: DecisionRef) -> bool:
-    return current.stage == Stage.AWARDED and current.decision_no == decision.decision_no
+from store.decisions import AlreadyDecided, nomination_standing, record_decision
 
 
 class DecisionActivities:
-    """Activities bound to one engine and one Temporal client; register `apply_decision_item` and
-    `record_decision`."""
+    """Activities bound to one engine; register `nomination_standing` and `persist_decision`."""
 
-    def __init__(self, engine: AsyncEngine, client: Client) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._client = client
 
-    @activity.defn(name="apply_decision_item")
-    async def apply_decision_item(self, workflow_id: str, decision: DecisionRef) -> DecisionItem:
-        log = activity_logger(__name__)
-        try:
-            await act(self._client, workflow_id, RECORD_DECISION_UPDATE, decision)
-        except NominationNotFound as exc:
-            log.info("decision_item_refused", nomination=workflow_id, decision_no=decision.decision_no, reason=str(exc))
-            return DecisionItem(workflow_id=workflow_id, accepted=False, reason=str(exc))
-        except ActionRefused as exc:
-            # A retry of an attempt whose update went through is refused as "already decided" (or "ended"):
-            # it is still this decision's nomination.
-            try:
-                current = await status(self._client, workflow_id)
-            except NominationNotFound:
-                current = None
-            if current is not None and awarded_by_this(current, decision):
-                log.info("decision_item_already_applied", nomination=workflow_id, decision_no=decision.decision_no)
-                return accepted_item(current)
-            log.info("decision_item_refused", nomination=workflow_id, decision_no=decision.decision_no, reason=str(exc))
-            return DecisionItem(workflow_id=workflow_id, accepted=False, reason=str(exc))
-        current = await status(self._client, workflow_id)
-        log.info("decision_item_accepted", nomination=workflow_id, decision_no=decision.decision_no)
-        return accepted_item(current)
+    @activity.defn(name="nomination_standing")
+    async def nomination_standing(self, workflow_id: str) -> NominationStanding | None:
+        standing = await nomination_standing(self._engine, workflow_id)
+        activity_logger(__name__).info(
+            "nomination_standing_read", nomination=workflow_id, stage=standing.stage.value if standing else None
+        )
+        return standing
 
     @activity.defn(name="persist_decision")
     async def persist_decision(self, summary: DecisionSummary) -> None:

@@ -74,7 +74,8 @@ from domain.ballots import (
 from domain.calendar import VIETNAM_TZ
 from domain.catalog import policy_sets
 from domain.messages import NominationStart
-from domain.roster import CENTRAL_SCOPE, DECISION_CLERKS, Actor, Role, RosterSnapshot
+from domain.procedure import DECISION_CLERKS
+from domain.roster import CENTRAL_SCOPE, Actor, Role, RosterSnapshot
 from domain.stages import Stage
 from security.sealing import SealError
 from security.tokens import AuthError, Identity, Keyring, verify_token

@@ -36,8 +36,8 @@ from domain.nomination import (
     with_personal_id_protected,
     workflow_id_for,
 )
+from domain.procedure import proposal_error
 from domain.records import IdentityClaim
-from domain.roster import proposal_error
 from domain.stages import Stage
 from security.codec import CodecError
 from workflows.nomination import NominationWorkflow

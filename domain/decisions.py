@@ -8,9 +8,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from domain.catalog import Authority
+from domain.catalog import Authority, policy_set
 from domain.messages import ActionChannel
 from domain.nomination import ActorId
+from domain.stages import Stage
 
 # A decision names nominations by their workflow ids (`nomination-...`, letters, digits and / . - _): text
 # that cannot be one is refused up front; an id no nomination has is refused on the decision, item by item.
@@ -46,6 +47,15 @@ class DecisionRequest(BaseModel):
         return self
 
 
+class DecisionDelivery(BaseModel):
+    """A decision delivered to one nomination it names; the nomination answers `reply_to` (the delivering
+    DecisionWorkflow's id) with its DecisionItem."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    decision: DecisionRef
+    reply_to: str
+
+
 class DecisionItem(BaseModel):
     """One nomination's outcome on a decision: accepted (now AWARDED) or refused with the reason."""
 
@@ -72,3 +82,44 @@ class DecisionSummary(BaseModel):
 
 def decision_workflow_id(decision_no: str) -> str:
     return f"decision-{decision_no}"
+
+
+class NominationStanding(BaseModel):
+    """What the register (the nominations table) says of a nomination no running workflow answers for."""
+
+    model_config = ConfigDict(frozen=True)
+    workflow_id: str
+    stage: Stage
+    decision_no: str | None
+    nominee_name: str
+    award_form: str
+    ministry: str
+    policy_version: str
+
+
+def unanswered_item(workflow_id: str, standing: NominationStanding | None, decision: DecisionRef) -> DecisionItem:
+    """The outcome for a nomination that could not be told of the decision (no running workflow has its id):
+    refused, saying whether it never was or has ended; accepted when it ended awarded by this very decision."""
+    if standing is None:
+        return DecisionItem(
+            workflow_id=workflow_id, accepted=False, reason=f"no nomination with workflow id {workflow_id}"
+        )
+    stage = standing.stage
+    if stage == Stage.AWARDED and standing.decision_no == decision.decision_no:
+        return DecisionItem(
+            workflow_id=workflow_id,
+            accepted=True,
+            nominee_name=standing.nominee_name,
+            award_name_vi=policy_set(standing.policy_version).form(standing.award_form).name_vi,
+            ministry=standing.ministry,
+        )
+    if stage == Stage.AWARDED:
+        reason = f"the nomination is already decided (decision {standing.decision_no}); not on two decisions"
+    elif stage.is_final:
+        reason = f"{workflow_id} has ended ({stage.value}: {stage.label_vi}); no action is possible"
+    else:
+        reason = (
+            f"{workflow_id} has ended without reaching a final stage (at {stage.value}: {stage.label_vi}); "
+            "no action is possible"
+        )
+    return DecisionItem(workflow_id=workflow_id, accepted=False, reason=reason)

@@ -1,4 +1,6 @@
-"""Who may act where: the roster of bodies and people, and the authorisation rule for each action."""
+"""The roster: the bodies (ministries, blocs, the central board) and the people with a role in them.
+
+Who may take which step of a nomination in which stage is the procedure's table (domain/procedure.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from domain.identity import NFC
-from domain.stages import Stage
 
 CENTRAL_SCOPE = "TW"
 # Names as the roster file gives them, NFC-normalised as they enter (domain/identity.py).
@@ -125,96 +126,3 @@ class RosterSnapshot(BaseModel):
 
     def holders(self, role: Role, scope: str) -> list[Actor]:
         return [a for a in self.actors if a.holds(role, scope)]
-
-
-class Action(StrEnum):
-    PROPOSE = "PROPOSE"  # start a nomination: the unit's own staff, for their ministry
-    RECORD_COUNCIL_RESULT = "RECORD_COUNCIL_RESULT"
-    RECORD_BLOC_RESULT = "RECORD_BLOC_RESULT"
-    APPROVE = "APPROVE"
-    REJECT = "REJECT"
-    RETURN = "RETURN"
-    RESUBMIT = "RESUBMIT"
-    WITHDRAW = "WITHDRAW"
-    HOLD = "HOLD"
-    RELEASE = "RELEASE"
-    RESOLVE_OBJECTION = "RESOLVE_OBJECTION"
-    REQUEST_CONSULTATION = "REQUEST_CONSULTATION"
-    RECORD_DECISION = "RECORD_DECISION"
-
-
-# Who records a decision on the deciding authority's behalf: the ministry's secretariat for the minister
-# (or the agency head), the central board for the Prime Minister and the President.
-DECISION_CLERKS = {
-    "MINISTER": Role.COUNCIL_SECRETARY,
-    "AGENCY_HEAD": Role.COUNCIL_SECRETARY,
-    "PRIME_MINISTER": Role.CENTRAL_OFFICER,
-    "PRESIDENT": Role.CENTRAL_OFFICER,
-}
-
-
-def required_grants(
-    action: Action, stage: Stage, snapshot: RosterSnapshot, decided_by: str | None = None
-) -> list[RoleGrant]:
-    """The roles (any one of them, with its scope) an action needs in a stage; empty when the action has no
-    place there."""
-    ministry = snapshot.ministry.code
-    bloc = snapshot.bloc.code if snapshot.bloc else None
-    secretary = RoleGrant(role=Role.COUNCIL_SECRETARY, scope=ministry)
-    central = RoleGrant(role=Role.CENTRAL_OFFICER, scope=CENTRAL_SCOPE)
-    holder_of_stage: dict[Stage, RoleGrant] = {
-        Stage.PUBLIC_NOTICE: secretary,
-        Stage.COUNCIL_REVIEW: secretary,
-        Stage.CENTRAL_REVIEW: central,
-    }
-    if bloc:
-        holder_of_stage[Stage.BLOC_VOTE] = RoleGrant(role=Role.BLOC_HEAD, scope=bloc)
-    match action:
-        case Action.PROPOSE if stage == Stage.PROPOSED:
-            # The roster records no unit inside a ministry, so any of its unit staff may propose for any unit.
-            return [RoleGrant(role=Role.UNIT_STAFF, scope=ministry)]
-        case Action.WITHDRAW | Action.RESUBMIT:
-            return [RoleGrant(role=Role.UNIT_STAFF, scope=ministry)]
-        case Action.HOLD | Action.RELEASE:
-            # Discipline, investigation or a complaint may reach the secretariat or the central board.
-            return [secretary, central]
-        case Action.RECORD_COUNCIL_RESULT if stage == Stage.COUNCIL_REVIEW:
-            return [secretary]
-        case Action.RECORD_BLOC_RESULT if stage == Stage.BLOC_VOTE and bloc:
-            return [holder_of_stage[stage]]
-        case Action.APPROVE | Action.REJECT | Action.REQUEST_CONSULTATION if stage == Stage.CENTRAL_REVIEW:
-            return [central]
-        case Action.RESOLVE_OBJECTION if stage == Stage.PUBLIC_NOTICE:
-            return [secretary]
-        case Action.RETURN if stage in holder_of_stage:
-            return [holder_of_stage[stage]]
-        case Action.RECORD_DECISION if stage == Stage.AWAITING_DECISION and decided_by in DECISION_CLERKS:
-            role = DECISION_CLERKS[str(decided_by)]
-            return [secretary if role == Role.COUNCIL_SECRETARY else central]
-    return []
-
-
-def authorisation_error(
-    snapshot: RosterSnapshot, actor_id: str, action: Action, stage: Stage, decided_by: str | None = None
-) -> str | None:
-    """Why this actor may not take this action now, or None when they may."""
-    actor = snapshot.actor(actor_id)
-    grants = required_grants(action, stage, snapshot, decided_by)
-    needed = " or ".join(f"{g.role.value} for {g.scope} ({ROLE_LABELS_VI[g.role]})" for g in grants)
-    if actor is None:
-        problem = f"actor {actor_id!r} is unknown or has no role on nominations of {snapshot.ministry.code}"
-        return f"{problem}; {action.value} needs role {needed}" if grants else problem
-    if not grants:
-        return f"{action.value} is not possible in stage {stage.value} ({stage.label_vi})"
-    if not any(actor.holds(g.role, g.scope) for g in grants):
-        return f"actor {actor_id!r} may not {action.value} in {stage.value}: needs role {needed}"
-    return None
-
-
-def proposal_error(snapshot: RosterSnapshot, proposer: str) -> str | None:
-    """Why this actor may not propose (start) a nomination of the snapshot's ministry, or None when they may:
-    the ministry's unit staff propose; no one else (council, bloc, central board, someone off the roster)."""
-    problem = authorisation_error(snapshot, proposer, Action.PROPOSE, Stage.PROPOSED)
-    if problem is None:
-        return None
-    return f"proposing a nomination of {snapshot.ministry.code} ({snapshot.ministry.name}): {problem}"

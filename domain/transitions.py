@@ -19,8 +19,6 @@ class RouteState(BaseModel):
     returned_from: Stage | None = None
     on_hold: bool = False
     open_objections: int = Field(default=0, ge=0)
-    # Nominations started before decisions were recorded separately went straight to AWARDED.
-    with_decision: bool = False
 
 
 class Submitted(BaseModel):
@@ -121,14 +119,12 @@ class Refusal(BaseModel):
     reason: str
 
 
-def next_on_route(route: tuple[Stage, ...], stage: Stage, with_decision: bool = False) -> Stage:
-    """The stage after `stage` on the route; after the last one the decision (or, for nominations started
-    before decisions were recorded separately, AWARDED)."""
-    end = Stage.AWAITING_DECISION if with_decision else Stage.AWARDED
+def next_on_route(route: tuple[Stage, ...], stage: Stage) -> Stage:
+    """The stage after `stage` on the route; after the last one the signing authority's decision."""
     if stage == Stage.PROPOSED:
-        return route[0] if route else end
+        return route[0] if route else Stage.AWAITING_DECISION
     index = route.index(stage)
-    return route[index + 1] if index + 1 < len(route) else end
+    return route[index + 1] if index + 1 < len(route) else Stage.AWAITING_DECISION
 
 
 def transition(state: RouteState, event: Event) -> RouteState | Refusal:
@@ -149,7 +145,7 @@ def transition(state: RouteState, event: Event) -> RouteState | Refusal:
         )
 
     def after(current: Stage) -> Stage:
-        return next_on_route(state.route, current, state.with_decision)
+        return next_on_route(state.route, current)
 
     def wrong_stage(expected: str) -> Refusal:
         return Refusal(reason=f"{event.kind} is only possible in {expected}; the nomination is in {stage.value}")
@@ -202,7 +198,7 @@ def transition(state: RouteState, event: Event) -> RouteState | Refusal:
         case Approved(decided=decided):
             if stage != Stage.CENTRAL_REVIEW:
                 return wrong_stage(Stage.CENTRAL_REVIEW.value)
-            return to(Stage.AWARDED if decided or not state.with_decision else Stage.AWAITING_DECISION)
+            return to(Stage.AWARDED if decided else Stage.AWAITING_DECISION)
         case Rejected():
             if stage != Stage.CENTRAL_REVIEW:
                 return wrong_stage(Stage.CENTRAL_REVIEW.value)

@@ -11,10 +11,10 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from domain.decisions import DecisionSummary, decision_workflow_id
+from domain.decisions import DecisionSummary, NominationStanding, decision_workflow_id
 from store.audit import ChainKeyring, append_audit, decision_entry
 from store.db import dialect_insert
-from store.schema import awarded_by, decision_items, decisions
+from store.schema import awarded_by, decision_items, decisions, nominations
 
 
 class AlreadyDecided(Exception):
@@ -116,3 +116,22 @@ async def record_decision(engine: AsyncEngine, summary: DecisionSummary, keyring
         written = await write_decision(conn, summary)
         written["audit_entries"] = int(await append_audit(conn, decision_entry(summary), keyring=keyring))
     return written
+
+
+async def nomination_standing(engine: AsyncEngine, workflow_id: str) -> NominationStanding | None:
+    """The register's row of a nomination (its last recorded stage and decision), or None when it has none."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(
+                    nominations.c.workflow_id,
+                    nominations.c.stage,
+                    nominations.c.decision_no,
+                    nominations.c.nominee_name,
+                    nominations.c.award_form,
+                    nominations.c.ministry,
+                    nominations.c.policy_version,
+                ).where(nominations.c.workflow_id == workflow_id)
+            )
+        ).one_or_none()
+    return None if row is None else NominationStanding.model_validate(dict(row._mapping))

@@ -1,9 +1,10 @@
 """DecisionWorkflow: one decision (quyết định khen thưởng) applied to every nomination it names.
 
-Each nomination gets the decision through the `apply_decision_item` activity (a `record_decision` update
-on the nomination); a nomination that refuses it is reported refused with its reason, not failed. At most
-MAX_CONCURRENT nominations are in flight at a time; the results keep the order of the list. The outcome
-is then written to the decision register (`record_decision`) and returned.
+Each nomination is told by signal (`NominationWorkflow.decision_issued`), records the decision as its
+`record_decision` update would, and answers by signal (`item_decided`): accepted, or refused with its reason.
+A nomination no running workflow has is answered from the register (never was, or has ended). At most
+MAX_CONCURRENT nominations are asked at a time; the results keep the order of the list. The outcome is then
+written to the decision register (`persist_decision`) and returned.
 
 The workflow id is `decision_workflow_id(decision_no)`, started with REJECT_DUPLICATE: a number is used once.
 """
@@ -15,15 +16,19 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.decisions import DecisionItem, DecisionRequest, DecisionSummary
+    from activities.decisions import DecisionActivities
+    from domain.decisions import DecisionDelivery, DecisionItem, DecisionRequest, DecisionSummary, unanswered_item
     from workflows.audit_anchor import request_anchor
 
+# A module reference, not a name: the nominations answer this workflow by signal.
+from workflows import nomination as nomination_workflow
+
 MAX_CONCURRENT = 20
-# One update on a nomination (which persists its transition before returning) and one status query.
-APPLY_TIMEOUT = timedelta(minutes=2)
 RECORD_TIMEOUT = timedelta(seconds=60)
+LOOKUP_TIMEOUT = timedelta(seconds=30)
 RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=["AlreadyDecided"])
 
 
@@ -34,14 +39,16 @@ class DecisionWorkflow:
         self._request = request
         self._results: list[DecisionItem | None] = [None] * len(request.workflow_ids)
         self._next = 0
+        self._listed = frozenset(request.workflow_ids)
+        self._answers: dict[str, DecisionItem] = {}  # by workflow id, as the nominations send them
 
     @workflow.run
     async def run(self, request: DecisionRequest) -> DecisionSummary:
         lanes = min(MAX_CONCURRENT, len(request.workflow_ids))
         await asyncio.gather(*(self._lane() for _ in range(lanes)))
         summary = self.summary()
-        await workflow.execute_activity(
-            "persist_decision", summary, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RETRY
+        await workflow.execute_activity_method(
+            DecisionActivities.persist_decision, summary, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RETRY
         )
         await request_anchor()  # the decision is in the audit chain: anchor its head now
         return summary
@@ -51,13 +58,33 @@ class DecisionWorkflow:
         while self._next < len(self._request.workflow_ids):
             index = self._next
             self._next += 1
-            self._results[index] = await workflow.execute_activity(
-                "apply_decision_item",
-                args=[self._request.workflow_ids[index], self._request.decision],
-                result_type=DecisionItem,
-                start_to_close_timeout=APPLY_TIMEOUT,
+            self._results[index] = await self._deliver(self._request.workflow_ids[index])
+
+    async def _deliver(self, workflow_id: str) -> DecisionItem:
+        nominations = nomination_workflow.NominationWorkflow
+        nomination = workflow.get_external_workflow_handle_for(nominations.run, workflow_id)
+        delivery = DecisionDelivery(decision=self._request.decision, reply_to=workflow.info().workflow_id)
+        try:
+            await nomination.signal(nominations.decision_issued, delivery)
+        except FailureError:
+            # No running workflow has this id: the register says whether it never was or has ended (and how).
+            standing = await workflow.execute_local_activity_method(
+                DecisionActivities.nomination_standing,
+                workflow_id,
+                start_to_close_timeout=LOOKUP_TIMEOUT,
                 retry_policy=RETRY,
             )
+            return unanswered_item(workflow_id, standing, self._request.decision)
+        await workflow.wait_condition(lambda: workflow_id in self._answers)
+        return self._answers[workflow_id]
+
+    @workflow.signal
+    def item_decided(self, item: DecisionItem) -> None:
+        """A nomination's answer to the decision: accepted, or refused with its reason."""
+        if item.workflow_id in self._listed:
+            self._answers[item.workflow_id] = item
+        else:
+            workflow.logger.warning("ignoring an answer from %s, not on this decision", item.workflow_id)
 
     @workflow.query
     def summary(self) -> DecisionSummary:

@@ -45,8 +45,8 @@ pytestmark = pytest.mark.integration
 DECISION_DATE = date(2026, 12, 20)
 DECISION_TABLES = (decisions, decision_items, awarded_by)
 AWAITING_HINT = (
-    "needs the lead's NominationWorkflow change: a ministry-level form waits in AWAITING_DECISION after "
-    "the council (and a central approval without a number) for a `record_decision` update"
+    "a ministry-level form waits in AWAITING_DECISION after the council (and a Prime Minister's form after a "
+    "central approval without a number) for its decision"
 )
 
 
@@ -54,12 +54,12 @@ AWAITING_HINT = (
 async def decision_queue(client: Client, db_engine: AsyncEngine, task_queue: str) -> AsyncIterator[str]:
     """A worker for DecisionWorkflow and its activities on a queue of its own (nominations: `task_queue`)."""
     queue = f"test-decisions-{uuid.uuid4().hex[:8]}"
-    activities = DecisionActivities(db_engine, client)
+    activities = DecisionActivities(db_engine)
     worker = Worker(
         client,
         task_queue=queue,
         workflows=[DecisionWorkflow],
-        activities=[activities.apply_decision_item, activities.persist_decision],
+        activities=[activities.nomination_standing, activities.persist_decision],
         workflow_runner=sandbox_runner(),
     )
     task = asyncio.create_task(worker.run())
@@ -208,29 +208,27 @@ async def test_export_names_what_it_cannot_do(db_engine: AsyncEngine, tmp_path: 
         await export_decision(db_engine, "999/QĐ-BTP", tmp_path / "x.pdf")
 
 
-async def test_item_refusals_for_unknown_and_ended_nominations(client: Client, task_queue: str, db_engine: AsyncEngine):
-    activities = DecisionActivities(db_engine, client)
-    env = ActivityEnvironment()
-    decision = ref(number())
-
-    missing = await env.run(activities.apply_decision_item, "nomination-2026-BTP-khong-co", decision)
-    assert missing == DecisionItem(
-        workflow_id="nomination-2026-BTP-khong-co",
-        accepted=False,
-        reason="no nomination with workflow id nomination-2026-BTP-khong-co",
-    )
-
+async def test_item_refusals_for_unknown_and_ended_nominations(client: Client, task_queue: str, decision_queue: str):
+    """No running workflow has either id: the register tells one that never was from one that has ended."""
     withdrawn = await in_council(client, task_queue)
     await act(client, withdrawn, "withdraw", ReasonedAction(actor=PROPOSER, reason="Đơn vị rút hồ sơ"))
-    await wait_for_stage(client, withdrawn, Stage.WITHDRAWN)
-    item = await env.run(activities.apply_decision_item, withdrawn, decision)
-    assert not item.accepted and item.reason is not None
-    assert "ended" in item.reason or "WITHDRAWN" in item.reason
+    ended = await client.get_workflow_handle(withdrawn, result_type=NominationStatus).result()
+    assert ended.stage == Stage.WITHDRAWN
+    missing = "nomination-2026-BTP-khong-co"
+
+    summary = await issue_decision(client, decision_queue, request(ref(number()), [missing, withdrawn]))
+
+    assert summary.items[0] == DecisionItem(
+        workflow_id=missing, accepted=False, reason=f"no nomination with workflow id {missing}"
+    )
+    item = summary.items[1]
+    assert item.workflow_id == withdrawn and not item.accepted and item.reason is not None
+    assert "has ended (WITHDRAWN" in item.reason, item.reason
     assert (await status(client, withdrawn)).stage == Stage.WITHDRAWN
 
 
-async def test_record_decision_is_idempotent_and_awards_a_nomination_once(client: Client, db_engine: AsyncEngine):
-    activities = DecisionActivities(db_engine, client)
+async def test_record_decision_is_idempotent_and_awards_a_nomination_once(db_engine: AsyncEngine):
+    activities = DecisionActivities(db_engine)
     env = ActivityEnvironment()
     first, second = f"nomination-2026-BTP-{uuid.uuid4().hex[:8]}", f"nomination-2026-BTP-{uuid.uuid4().hex[:8]}"
     names = {"nominee_name": "Nguyễn Văn Bình", "award_name_vi": "Bằng khen cấp bộ", "ministry": "BTP"}
@@ -266,7 +264,7 @@ async def test_record_decision_is_idempotent_and_awards_a_nomination_once(client
         assert await table_rows(db_engine, table, other.decision.decision_no) == []
 
 
-# ---- needs the nominations' AWAITING_DECISION stage and `record_decision` update (the lead's change) --
+# ---- nominations waiting in AWAITING_DECISION ------------------------------------------------------------
 
 
 async def test_decision_over_a_mixed_list(
@@ -370,18 +368,33 @@ async def test_prime_minister_certificate_decided_after_central_approval(
     assert row["workflow_id"] == workflow_id
 
 
-async def test_a_retried_item_stays_accepted(client: Client, task_queue: str, db_engine: AsyncEngine):
-    """An attempt whose update went through but whose result was lost is retried: still accepted, while
-    another decision naming the same nomination is refused."""
+async def test_a_decision_delivered_again_stays_accepted(
+    client: Client, task_queue: str, decision_queue: str, db_engine: AsyncEngine
+):
+    """The same decision told to a nomination again (another run of it) finds the nomination awarded by that
+    very decision: accepted again, whether the nomination still runs or has ended and only the register
+    answers; another decision naming it is refused, and the nomination keeps its decision."""
     workflow_id = await awaiting_decision(client, task_queue)
-    activities = DecisionActivities(db_engine, client)
-    env = ActivityEnvironment()
-    decision = ref(number())
+    decided = request(ref(number()), [workflow_id])
+    decision_no = decided.decision.decision_no
 
-    first = await env.run(activities.apply_decision_item, workflow_id, decision)
-    retried = await env.run(activities.apply_decision_item, workflow_id, decision)
-    assert first.accepted and retried == first
+    first = await issue_decision(client, decision_queue, decided)
+    assert [i.accepted for i in first.items] == [True], first.items
+    again = await client.execute_workflow(
+        DecisionWorkflow.run, decided, id=f"{decision_workflow_id(decision_no)}-again", task_queue=decision_queue
+    )
+    assert again.items == first.items
 
-    other = await env.run(activities.apply_decision_item, workflow_id, ref(number()))
-    assert not other.accepted and other.reason
-    assert (await status(client, workflow_id)).decision_no == decision.decision_no
+    ended = await client.get_workflow_handle(workflow_id, result_type=NominationStatus).result()
+    assert ended.stage == Stage.AWARDED and ended.decision_no == decision_no
+    from_register = await client.execute_workflow(
+        DecisionWorkflow.run, decided, id=f"{decision_workflow_id(decision_no)}-later", task_queue=decision_queue
+    )
+    assert from_register.items == first.items
+
+    other = await issue_decision(client, decision_queue, request(ref(number()), [workflow_id]))
+    [refused] = other.items
+    assert not refused.accepted and "already decided" in (refused.reason or ""), refused
+    assert (await status(client, workflow_id)).decision_no == decision_no
+    [row] = await table_rows(db_engine, awarded_by, decision_no)
+    assert row["workflow_id"] == workflow_id

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from domain.ballots import meeting_count_errors, voting_members
 from domain.nomination import nominee_identity_key, workflow_id_for
-from domain.roster import Roster, proposal_error
+from domain.procedure import proposal_error
+from domain.roster import Roster
 from domain.stages import Stage
 from scripts.demo import DEMO_MINISTRY, DEMO_ROSTER, SAMPLE_FILES, USER_ROSTER, Cast, demo_nomination, same_database
 

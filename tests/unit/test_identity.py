@@ -27,7 +27,8 @@ from domain.nomination import (
     parse_nomination,
     with_personal_id_protected,
 )
-from domain.roster import Action, Actor, Roster, authorisation_error, proposal_error, required_grants
+from domain.procedure import Action, authorisation_error, proposal_error, required_grants
+from domain.roster import Actor, Roster
 from domain.stages import Stage
 from security.identity_keys import KEY_ENV, identity_key_from_env
 from security.keys import GENERATE_SWITCH, MissingKey

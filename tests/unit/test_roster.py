@@ -12,15 +12,8 @@ from pydantic import ValidationError
 
 from domain.ballots import meeting_count_errors, voting_members
 from domain.catalog import Authority, policy_sets
-from domain.roster import (
-    CENTRAL_SCOPE,
-    ROLE_LABELS_VI,
-    Action,
-    Role,
-    Roster,
-    authorisation_error,
-    required_grants,
-)
+from domain.procedure import Action, authorisation_error, required_grants
+from domain.roster import CENTRAL_SCOPE, ROLE_LABELS_VI, Role, Roster
 from domain.stages import Stage
 
 SEED_PATH = Path(__file__).resolve().parents[2] / "config" / "roster.json"

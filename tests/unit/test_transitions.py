@@ -104,7 +104,6 @@ def at(
     *,
     on_hold: bool = False,
     open_objections: int = 0,
-    with_decision: bool = False,
 ) -> RouteState:
     return RouteState(
         stage=stage,
@@ -112,20 +111,18 @@ def at(
         returned_from=returned_from,
         on_hold=on_hold,
         open_objections=open_objections,
-        with_decision=with_decision,
     )
 
 
 def at_plausibly(stage: Stage, **flags) -> RouteState:
     """A state in `stage` that the route can really be in (a returning stage when RETURNED)."""
     returned_from = Stage.COUNCIL_REVIEW if stage == Stage.RETURNED else None
-    flags.setdefault("with_decision", stage == Stage.AWAITING_DECISION)
     return at(stage, FULL_ROUTE, returned_from, **flags)
 
 
-def reach(route: tuple[Stage, ...], target: Stage, with_decision: bool = False, decided: bool = True) -> RouteState:
+def reach(route: tuple[Stage, ...], target: Stage, decided: bool = True) -> RouteState:
     """Walk a route from PROPOSED until `target` by legal events only."""
-    state = step(at(Stage.PROPOSED, route, with_decision=with_decision), Submitted())
+    state = step(at(Stage.PROPOSED, route), Submitted())
     while state.stage != target:
         state = step(state, advance(state.stage, decided))
     return state
@@ -242,15 +239,15 @@ def test_every_form_walks_from_proposed_to_awarded(code):
     while not state.stage.is_final:
         visited.append(state.stage)
         state = step(state, advance(state.stage))
-    assert tuple(visited) == route
+    assert tuple(s for s in visited if s != Stage.AWAITING_DECISION) == route
     assert state.stage == Stage.AWARDED
     assert state.route == route
 
 
-def test_bang_khen_bo_is_awarded_straight_after_the_council_passes():
+def test_bang_khen_bo_awaits_the_ministers_decision_straight_after_the_council_passes():
     state = step(at(Stage.PROPOSED, ROUTES["BANG_KHEN_BO"]), Submitted())
     assert state.stage == Stage.COUNCIL_REVIEW
-    assert step(state, vote(Stage.COUNCIL_REVIEW)).stage == Stage.AWARDED
+    assert step(state, vote(Stage.COUNCIL_REVIEW)).stage == Stage.AWAITING_DECISION
 
 
 def test_co_thi_dua_cp_passes_council_then_bloc_then_central():
@@ -264,12 +261,8 @@ def test_co_thi_dua_cp_passes_council_then_bloc_then_central():
     assert step(state, Approved()).stage == Stage.AWARDED
 
 
-def test_an_empty_route_is_awarded_on_submission():
-    assert step(at(Stage.PROPOSED, ()), Submitted()).stage == Stage.AWARDED
-
-
-def test_an_empty_route_awaits_the_decision_on_submission_when_decisions_are_recorded():
-    state = step(at(Stage.PROPOSED, (), with_decision=True), Submitted())
+def test_an_empty_route_awaits_the_decision_on_submission():
+    state = step(at(Stage.PROPOSED, ()), Submitted())
     assert state.stage == Stage.AWAITING_DECISION
     assert step(state, DecisionRecorded()).stage == Stage.AWARDED
 
@@ -279,37 +272,20 @@ def test_next_on_route():
     assert next_on_route(route, Stage.PROPOSED) == Stage.PUBLIC_NOTICE
     assert next_on_route(route, Stage.PUBLIC_NOTICE) == Stage.COUNCIL_REVIEW
     assert next_on_route(route, Stage.COUNCIL_REVIEW) == Stage.CENTRAL_REVIEW
-    assert next_on_route(route, Stage.CENTRAL_REVIEW) == Stage.AWARDED
+    assert next_on_route(route, Stage.CENTRAL_REVIEW) == Stage.AWAITING_DECISION
 
 
 @pytest.mark.parametrize("route", ALL_ROUTES, ids=route_id)
-def test_next_on_route_ends_in_the_decision_only_when_decisions_are_recorded(route):
-    for with_decision, end in ((False, Stage.AWARDED), (True, Stage.AWAITING_DECISION)):
-        stages = [Stage.PROPOSED, *route]
-        following = [*route, end]
-        assert [next_on_route(route, s, with_decision) for s in stages] == following
-    assert [next_on_route(route, s) for s in [Stage.PROPOSED, *route]] == [*route, Stage.AWARDED]
+def test_next_on_route_ends_in_the_decision(route):
+    assert [next_on_route(route, s) for s in [Stage.PROPOSED, *route]] == [*route, Stage.AWAITING_DECISION]
 
 
 # --- the decision --------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("route", ALL_ROUTES, ids=route_id)
-@pytest.mark.parametrize("decided", [True, False])
-def test_without_a_separate_decision_every_route_ends_awarded(route, decided):
+def test_every_route_ends_awaiting_the_decision_then_awarded(route):
     state = step(at(Stage.PROPOSED, route), Submitted())
-    visited = []
-    while not state.stage.is_final:
-        visited.append(state.stage)
-        state = step(state, advance(state.stage, decided))
-    assert tuple(visited) == route  # AWAITING_DECISION is never visited
-    assert state.stage == Stage.AWARDED
-    assert state.with_decision is False
-
-
-@pytest.mark.parametrize("route", ALL_ROUTES, ids=route_id)
-def test_with_a_separate_decision_every_route_ends_awaiting_it_then_awarded(route):
-    state = step(at(Stage.PROPOSED, route, with_decision=True), Submitted())
     visited = []
     while state.stage in route:
         visited.append(state.stage)
@@ -317,38 +293,32 @@ def test_with_a_separate_decision_every_route_ends_awaiting_it_then_awarded(rout
     assert tuple(visited) == route
     assert state.stage == Stage.AWAITING_DECISION
     assert not state.stage.is_final
-    assert (state.route, state.with_decision, state.returned_from) == (route, True, None)
-    awarded = step(state, DecisionRecorded())
-    assert awarded.stage == Stage.AWARDED
-    assert awarded.with_decision is True
+    assert (state.route, state.returned_from) == (route, None)
+    assert step(state, DecisionRecorded()).stage == Stage.AWARDED
 
 
 @pytest.mark.parametrize("route", ROUTES_WITH_CENTRAL, ids=route_id)
 @pytest.mark.parametrize(
-    ("with_decision", "decided", "expected"),
+    ("decided", "expected"),
     [
-        (False, True, Stage.AWARDED),
-        (False, False, Stage.AWARDED),  # nominations started before decisions were recorded separately
-        (True, True, Stage.AWARDED),  # the approval carries its decision
-        (True, False, Stage.AWAITING_DECISION),
+        (True, Stage.AWARDED),  # the approval carries its decision
+        (False, Stage.AWAITING_DECISION),
     ],
 )
-def test_an_approval_awards_unless_it_waits_for_a_separate_decision(route, with_decision, decided, expected):
-    state = reach(route, Stage.CENTRAL_REVIEW, with_decision=with_decision)
-    after = step(state, Approved(decided=decided))
-    assert after.stage == expected
-    assert after.with_decision == with_decision
+def test_an_approval_awards_unless_it_waits_for_a_separate_decision(route, decided, expected):
+    state = reach(route, Stage.CENTRAL_REVIEW)
+    assert step(state, Approved(decided=decided)).stage == expected
 
 
 def test_an_approval_carries_its_decision_by_default():
     assert Approved().decided is True
-    state = reach(FULL_ROUTE, Stage.CENTRAL_REVIEW, with_decision=True)
+    state = reach(FULL_ROUTE, Stage.CENTRAL_REVIEW)
     assert step(state, Approved()).stage == Stage.AWARDED
 
 
 @pytest.mark.parametrize("stage", [s for s in NON_FINAL if s != Stage.AWAITING_DECISION])
 def test_a_decision_is_recorded_only_while_awaiting_it(stage):
-    state = at_plausibly(stage, with_decision=True)
+    state = at_plausibly(stage)
     refusal = refused(state, DecisionRecorded())
     assert f"is in {stage.value}" in refusal.reason
 
@@ -356,14 +326,14 @@ def test_a_decision_is_recorded_only_while_awaiting_it(stage):
 def test_a_decision_refused_outside_awaiting_decision_is_worded_as_the_others():
     for stage in NON_FINAL:
         if stage != Stage.AWAITING_DECISION:
-            refusal = refused(at_plausibly(stage, with_decision=True), DecisionRecorded())
+            refusal = refused(at_plausibly(stage), DecisionRecorded())
             assert DecisionRecorded().kind in refusal.reason, stage
             assert f"the nomination is in {stage.value}" in refusal.reason, stage
 
 
 @pytest.mark.parametrize("route", ALL_ROUTES, ids=route_id)
 def test_awaiting_the_decision_the_nomination_may_still_be_withdrawn_or_held(route):
-    state = reach(route, Stage.AWAITING_DECISION, with_decision=True, decided=False)
+    state = reach(route, Stage.AWAITING_DECISION, decided=False)
     assert step(state, Withdrawn()).stage == Stage.WITHDRAWN
     held = step(state, Held())
     assert held.stage == Stage.AWAITING_DECISION
@@ -377,7 +347,7 @@ def test_awaiting_the_decision_the_nomination_may_still_be_withdrawn_or_held(rou
     ids=event_id,
 )
 def test_awaiting_the_decision_nothing_else_happens(event):
-    state = reach(FULL_ROUTE, Stage.AWAITING_DECISION, with_decision=True, decided=False)
+    state = reach(FULL_ROUTE, Stage.AWAITING_DECISION, decided=False)
     refusal = refused(state, event)
     assert Stage.AWAITING_DECISION.value in refusal.reason
 
@@ -400,12 +370,11 @@ def test_a_failed_vote_rejects(route, stage):
     ("route", "stage"),
     [(r, s) for r in ALL_ROUTES for s in r if s in (Stage.COUNCIL_REVIEW, Stage.BLOC_VOTE)],
 )
-@pytest.mark.parametrize("with_decision", [False, True])
-def test_no_quorum_keeps_the_stage_and_the_body_meets_again(route, stage, with_decision):
-    state = reach(route, stage, with_decision=with_decision)
+def test_no_quorum_keeps_the_stage_and_the_body_meets_again(route, stage):
+    state = reach(route, stage)
     again = step(state, vote(stage, VoteResult.NO_QUORUM))
     assert again == state
-    assert step(again, vote(stage, VoteResult.PASSED)).stage == next_on_route(route, stage, with_decision)
+    assert step(again, vote(stage, VoteResult.PASSED)).stage == next_on_route(route, stage)
 
 
 def test_central_review_may_reject():
@@ -501,9 +470,8 @@ def test_a_release_needs_a_hold(stage):
 
 
 @pytest.mark.parametrize(("route", "stage"), [(r, s) for r in ALL_ROUTES for s in r])
-@pytest.mark.parametrize("with_decision", [False, True])
-def test_a_held_nomination_resumes_where_it_stood(route, stage, with_decision):
-    state = reach(route, stage, with_decision=with_decision, decided=False)
+def test_a_held_nomination_resumes_where_it_stood(route, stage):
+    state = reach(route, stage, decided=False)
     resumed = step(step(state, Held()), Released())
     assert resumed == state
     end = finish(resumed, decided=False)
@@ -656,7 +624,7 @@ def test_withdrawn_from_every_stage_reached_on_each_route(code):
 @pytest.mark.parametrize("stage", sorted(FINAL_STAGES))
 @pytest.mark.parametrize("event", every_event(), ids=event_id)
 def test_every_event_in_a_final_stage_is_refused(stage, event):
-    refusal = refused(at(stage, returned_from=Stage.COUNCIL_REVIEW, with_decision=True), event)
+    refusal = refused(at(stage, returned_from=Stage.COUNCIL_REVIEW), event)
     assert stage.value in refusal.reason
     assert stage.label_vi in refusal.reason
 
@@ -725,14 +693,13 @@ def events_for(state: RouteState) -> st.SearchStrategy[Event]:
     return st.one_of(st.sampled_from(placed), EVENTS) if placed else EVENTS
 
 
-def allowed_stages(route: tuple[Stage, ...], with_decision: bool) -> set[Stage]:
-    return set(route) | ALLOWED_BESIDES_ROUTE | ({Stage.AWAITING_DECISION} if with_decision else set())
+def allowed_stages(route: tuple[Stage, ...]) -> set[Stage]:
+    return set(route) | ALLOWED_BESIDES_ROUTE | {Stage.AWAITING_DECISION}
 
 
-def check_invariants(state: RouteState, route: tuple[Stage, ...], with_decision: bool) -> None:
+def check_invariants(state: RouteState, route: tuple[Stage, ...]) -> None:
     assert state.route == route
-    assert state.with_decision == with_decision
-    assert state.stage in allowed_stages(route, with_decision)
+    assert state.stage in allowed_stages(route)
     assert (state.returned_from is not None) == (state.stage == Stage.RETURNED)
     if state.returned_from is not None:
         assert state.returned_from in route
@@ -776,8 +743,7 @@ def check_step(before: RouteState, event: Event, result: RouteState | Refusal) -
         case ObjectionUpheld(outcome="RETURN"):
             assert (result.stage, result.returned_from) == (Stage.RETURNED, Stage.PUBLIC_NOTICE)
         case Approved(decided=decided):
-            waits = before.with_decision and not decided
-            assert result.stage == (Stage.AWAITING_DECISION if waits else Stage.AWARDED)
+            assert result.stage == (Stage.AWARDED if decided else Stage.AWAITING_DECISION)
         case DecisionRecorded():
             assert result.stage == Stage.AWARDED
         case Lapsed():
@@ -787,12 +753,11 @@ def check_step(before: RouteState, event: Event, result: RouteState | Refusal) -
 @settings(max_examples=400, deadline=None)
 @given(
     route=st.sampled_from(ALL_ROUTES),
-    with_decision=st.booleans(),
     length=st.integers(0, 40),
     data=st.data(),
 )
-def test_any_event_sequence_stays_on_the_route_and_final_stays_final(route, with_decision, length, data):
-    state = at(Stage.PROPOSED, route, with_decision=with_decision)
+def test_any_event_sequence_stays_on_the_route_and_final_stays_final(route, length, data):
+    state = at(Stage.PROPOSED, route)
     for _ in range(length):
         event = data.draw(events_for(state))
         result = transition(state, event)
@@ -800,7 +765,7 @@ def test_any_event_sequence_stays_on_the_route_and_final_stays_final(route, with
         if isinstance(result, Refusal):
             continue  # a refused event leaves the state as it was
         state = result
-        check_invariants(state, route, with_decision)
+        check_invariants(state, route)
 
 
 class NominationMachine(RuleBasedStateMachine):
@@ -809,17 +774,15 @@ class NominationMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.route: tuple[Stage, ...] = ()
-        self.with_decision = False
         self.state = at(Stage.PROPOSED, ())
         self.ended_as: Stage | None = None
         self.held_in: Stage | None = None
         self.furthest = -1  # index on the route of the furthest stage reached
 
-    @initialize(route=st.sampled_from(ALL_ROUTES), with_decision=st.booleans())
-    def start(self, route: tuple[Stage, ...], with_decision: bool) -> None:
+    @initialize(route=st.sampled_from(ALL_ROUTES))
+    def start(self, route: tuple[Stage, ...]) -> None:
         self.route = route
-        self.with_decision = with_decision
-        self.state = at(Stage.PROPOSED, route, with_decision=with_decision)
+        self.state = at(Stage.PROPOSED, route)
 
     @rule(event=EVENTS)
     def apply_any(self, event: Event) -> None:
@@ -843,8 +806,7 @@ class NominationMachine(RuleBasedStateMachine):
             assert index <= self.furthest + 1
             self.furthest = max(self.furthest, index)
         if result.stage == Stage.AWAITING_DECISION and before.stage != Stage.AWAITING_DECISION:
-            # Only when decisions are recorded separately, and only from the end of the route.
-            assert self.with_decision
+            # Only from the end of the route.
             assert before.stage == last
             assert self.furthest == len(self.route) - 1
         if result.stage == Stage.AWARDED:
@@ -854,15 +816,14 @@ class NominationMachine(RuleBasedStateMachine):
                 # Awarded only from the last stage of the route (or on submission of an empty route)...
                 assert before.stage == last
                 assert self.furthest == len(self.route) - 1
-                # ...and, when decisions are recorded separately, only by an approval that carries one.
-                if self.with_decision:
-                    assert isinstance(event, Approved) and event.decided
+                # ...and only by an approval that carries its decision.
+                assert isinstance(event, Approved) and event.decided
         if result.stage == Stage.LAPSED:
             assert before.stage == Stage.RETURNED
 
     @invariant()
     def on_route(self) -> None:
-        check_invariants(self.state, self.route, self.with_decision)
+        check_invariants(self.state, self.route)
 
     @invariant()
     def held_stays_put(self) -> None:
