@@ -62,6 +62,7 @@ class DecisionWorkflow:
 
     async def _deliver(self, workflow_id: str) -> DecisionItem:
         nominations = nomination_workflow.NominationWorkflow
+        nomination: workflow.ExternalWorkflowHandle[nomination_workflow.NominationWorkflow]
         nomination = workflow.get_external_workflow_handle_for(nominations.run, workflow_id)
         delivery = DecisionDelivery(decision=self._request.decision, reply_to=workflow.info().workflow_id)
         try:

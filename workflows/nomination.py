@@ -327,6 +327,7 @@ class NominationWorkflow:
     async def _tell_left(self, session_id: str, exit_: ListLeaving) -> None:
         """Tell the session that its list no longer holds this nomination (`exit_`: how it left its stage)."""
         sessions = ballot_session_workflow.BallotSessionWorkflow
+        session: workflow.ExternalWorkflowHandle[ballot_session_workflow.BallotSessionWorkflow]
         session = workflow.get_external_workflow_handle_for(sessions.run, session_id)
         try:
             await session.signal(sessions.candidate_left, exit_.model_copy(update={"session_id": session_id}))
@@ -383,6 +384,7 @@ class NominationWorkflow:
         await workflow.wait_condition(lambda: bool(self._state.transitions) or self._state.stage.is_final)
         item = await self._take_decision(delivery.decision)
         decisions = decision_workflow.DecisionWorkflow
+        reply: workflow.ExternalWorkflowHandle[decision_workflow.DecisionWorkflow]
         reply = workflow.get_external_workflow_handle_for(decisions.run, delivery.reply_to)
         try:
             await reply.signal(decisions.item_decided, item)
