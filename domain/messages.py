@@ -15,8 +15,8 @@ from domain.voting import Tally
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=2000), NFC]
 
-# Where a person took an action: the audit record says "from where". Payloads recorded before the field
-# existed came from the CLI, so that is the default.
+# Where a person took an action: the audit record says "from where". A payload that names none came through
+# the CLI.
 ActionChannel = Literal["CLI", "API"]
 
 

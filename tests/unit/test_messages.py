@@ -1,4 +1,4 @@
-"""Payloads of the actions issue 4 adds: approval without a decision, holds, objections, consultations."""
+"""Payloads of approval without a decision, holds, objections and consultations."""
 
 from __future__ import annotations
 

@@ -54,7 +54,7 @@ ROUTE = (Stage.PUBLIC_NOTICE, Stage.COUNCIL_REVIEW, Stage.BLOC_VOTE, Stage.CENTR
 
 
 def expected_roles(action: Action, stage: Stage, decided_by: str | None = None) -> set[Role]:
-    """The authorisation table, written from domain.md and issue 4 independently of the code: the roles any
+    """The authorisation table, written from domain.md independently of the code: the roles any
     one of which may take the action in the stage (empty when the action has no place there)."""
     if action in (Action.WITHDRAW, Action.RESUBMIT):
         return {Role.UNIT_STAFF}  # the proposing unit; whether the stage allows it is the transition's business

@@ -182,7 +182,7 @@ NEW_EVENTS = [
 ]
 
 
-# --- the procedure, written from domain.md and issue 4 independently of the code ----------------
+# --- the procedure, written from domain.md independently of the code ----------------------------
 
 
 def stages_for(event: Event) -> set[Stage]:
