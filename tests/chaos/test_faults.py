@@ -486,8 +486,7 @@ class Wave:
 
     async def decide(self, report: Report) -> None:
         """Two batch decisions of the minister for the BANG_KHEN_BO nominations: the first as soon as its
-        half waits for a decision (after the worker is back: a SIGKILL in the middle of apply_decision_item
-        would cost its whole 2-minute start-to-close timeout), the second when the rest do."""
+        half waits for a decision (after the worker is back), the second when the rest do."""
         await self.worker_back.wait()
         waiting = [n for n in self.items if n.award_form == "BANG_KHEN_BO"]
         half = len(waiting) // 2
