@@ -55,8 +55,11 @@ def session_workflow_id(kind: BallotSessionKind, scope: str, meeting_ref: str) -
     return f"ballot-{kind.value.lower()}-{scope}-{meeting_ref}"
 
 
-# The session's update through which a nomination reaching the stage joins the list it is collecting (the
-# offer activity sends it; the activities layer does not import the workflow, so the name is shared here).
+# The session's update through which a nomination reaching the stage joins the list it is collecting. The
+# offer activity (activities.ballots.offer_to_open_session) sends it through the client: the offer needs the
+# session's answer at once (listed, or refused because the list has closed, so the next collecting session is
+# tried), which only an update gives, and a workflow cannot send another an update. Activities do not import
+# workflows, so the session's update and the activity share this one name.
 JOIN_LIST_UPDATE = "join_list"
 
 
