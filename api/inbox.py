@@ -52,8 +52,11 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import activity
 from temporalio.client import Client
 
+from activities.ballots import BallotActivities
+from activities.session_roster import SessionRosterActivities
 from client import access
 from client import ballots as ballot_ops
 from client import nominations as nomination_ops
@@ -123,10 +126,20 @@ STATUS_CONCURRENCY = 16
 STATUS_TIMEOUT_S = 5.0
 MAX_CACHED_SESSIONS = 1000
 CENTRAL_ROLES = (Role.CENTRAL_OFFICER, Role.CENTRAL_HEAD)
+
+
+def activity_type(method: Callable[..., Any]) -> str:
+    """The activity type a history records for a call of `method`: its definition's name (the SDK keeps it on
+    the definition, with no public accessor)."""
+    name = activity._Definition.must_from_callable(method).name
+    assert name is not None, "a dynamic activity has no type of its own"
+    return name
+
+
 # The activities whose results (in a session's history) say who may vote: the roster snapshot taken when the
 # session opened and the electorate snapshotted when its list closed.
-SCOPE_SNAPSHOT_ACTIVITY = "load_scope_snapshot"
-ELECTORATE_ACTIVITY = "snapshot_electorate"
+SCOPE_SNAPSHOT_ACTIVITY = activity_type(SessionRosterActivities.load_scope_snapshot)
+ELECTORATE_ACTIVITY = activity_type(BallotActivities.snapshot_electorate)
 
 
 def central_decision_forms() -> list[str]:

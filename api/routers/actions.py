@@ -62,18 +62,18 @@ ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {403: {}, 404: {}, 409: {}}
 router = APIRouter(tags=["nominations"])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Action:
-    """POST /nominations/{workflow_id}/`segment`: `body` read and checked, `message` built from its fields (and
-    the extra path parameters, and what `derived` adds) with the token's actor, sent as `update`."""
+    """POST /nominations/{workflow_id}/`path`: `body` read and checked, `message` built from its fields (with
+    the extra path parameters, and what `derived` adds) and the token's actor, sent as `update`."""
 
-    segment: str
-    name: str  # the route's name, and so its operation id
-    update: Callable[..., Any]
+    path: str  # after the nomination's id
+    operation: str  # the route's name, and so its OpenAPI operation id
+    update: Callable[..., Any]  # a NominationWorkflow update method
     body: type[Acting]
     message: type[BaseModel]
     summary: str
-    description: str = ""
+    description: str = ""  # the endpoint's docstring: FastAPI cleans it (inspect.cleandoc)
     path_parameters: tuple[tuple[str, type], ...] = ()
     derived: Callable[[Any], dict[str, Any]] = field(default=lambda body: {})
     # Counts typed in for this stage's meeting: checked against the database's roster before anything is sent
@@ -88,13 +88,14 @@ def approval_date(body: ApprovalBody) -> dict[str, Any]:
 
 ACTIONS = (
     Action(
-        "council-result",
-        "council_result",
-        NominationWorkflow.record_council_result,
-        MeetingResultBody,
-        MeetingResult,
-        "Record a council meeting's result",
-        """The council secretary types in the meeting's counts (the path for meetings on paper; a ballot session
+        path="council-result",
+        operation="council_result",
+        update=NominationWorkflow.record_council_result,
+        body=MeetingResultBody,
+        message=MeetingResult,
+        summary="Record a council meeting's result",
+        description="""\
+        The council secretary types in the meeting's counts (the path for meetings on paper; a ballot session
         sends its result by itself). The outcome follows from the tally by the policy. `tally.members` must be
         exactly the council's voting members on the roster, `present` at most `members`, and `votes_for` +
         `votes_against` (+ abstaining, the rest) at most the ballots cast, `present` + `written`: otherwise a 422
@@ -102,69 +103,93 @@ ACTIONS = (
         meeting=Stage.COUNCIL_REVIEW,
     ),
     Action(
-        "bloc-result",
-        "bloc_result",
-        NominationWorkflow.record_bloc_result,
-        MeetingResultBody,
-        MeetingResult,
-        "Record a bloc vote's result",
-        """The bloc head types in the bloc's counts; `tally.members` must be exactly the bloc's voting members
+        path="bloc-result",
+        operation="bloc_result",
+        update=NominationWorkflow.record_bloc_result,
+        body=MeetingResultBody,
+        message=MeetingResult,
+        summary="Record a bloc vote's result",
+        description="""\
+        The bloc head types in the bloc's counts; `tally.members` must be exactly the bloc's voting members
         (one representative per member organisation) on the roster, and the counts are checked as for a council.""",
         meeting=Stage.BLOC_VOTE,
     ),
     Action(
-        "approve",
-        "approve",
-        NominationWorkflow.approve,
-        ApprovalBody,
-        CentralApproval,
-        "The central board approves",
-        """With `decision_no` (and `decision_date`, default today) the approval is the decision; without, the
+        path="approve",
+        operation="approve",
+        update=NominationWorkflow.approve,
+        body=ApprovalBody,
+        message=CentralApproval,
+        summary="The central board approves",
+        description="""\
+        With `decision_no` (and `decision_date`, default today) the approval is the decision; without, the
         nomination waits in AWAITING_DECISION for a batch decision (POST /decisions).""",
         derived=approval_date,
     ),
-    Action("reject", "reject", NominationWorkflow.reject, ReasonBody, ReasonedAction, "The central board rejects"),
     Action(
-        "return",
-        "return_dossier",
-        NominationWorkflow.return_dossier,
-        ReasonBody,
-        ReasonedAction,
-        "Return the dossier for supplement",
-        """Whoever holds the stage (council secretary, bloc head, central board) returns it to the unit, which has
+        path="reject",
+        operation="reject",
+        update=NominationWorkflow.reject,
+        body=ReasonBody,
+        message=ReasonedAction,
+        summary="The central board rejects",
+    ),
+    Action(
+        path="return",
+        operation="return_dossier",
+        update=NominationWorkflow.return_dossier,
+        body=ReasonBody,
+        message=ReasonedAction,
+        summary="Return the dossier for supplement",
+        description="""\
+        Whoever holds the stage (council secretary, bloc head, central board) returns it to the unit, which has
         the policy's working days to resubmit.""",
     ),
     Action(
-        "withdraw", "withdraw", NominationWorkflow.withdraw, ReasonBody, ReasonedAction, "The proposing unit withdraws"
+        path="withdraw",
+        operation="withdraw",
+        update=NominationWorkflow.withdraw,
+        body=ReasonBody,
+        message=ReasonedAction,
+        summary="The proposing unit withdraws",
     ),
     Action(
-        "hold",
-        "hold",
-        NominationWorkflow.hold,
-        HoldBody,
-        HoldRequest,
-        "Put on hold (Decree 152 Art. 4)",
-        "The secretariat or the central board holds an unfinished nomination: nothing moves, deadlines stop.",
+        path="hold",
+        operation="hold",
+        update=NominationWorkflow.hold,
+        body=HoldBody,
+        message=HoldRequest,
+        summary="Put on hold (Decree 152 Art. 4)",
+        description="The secretariat or the central board holds an unfinished nomination: nothing moves, "
+        "deadlines stop.",
     ),
-    Action("release", "release", NominationWorkflow.release, ReasonBody, ReasonedAction, "Release from hold"),
     Action(
-        "objections/{objection_id}/resolve",
-        "resolve_objection",
-        NominationWorkflow.resolve_objection,
-        ResolutionBody,
-        ObjectionResolution,
-        "Resolve an objection",
-        "The secretariat dismisses the objection (the notice runs on) or upholds it: rejected, or returned.",
+        path="release",
+        operation="release",
+        update=NominationWorkflow.release,
+        body=ReasonBody,
+        message=ReasonedAction,
+        summary="Release from hold",
+    ),
+    Action(
+        path="objections/{objection_id}/resolve",
+        operation="resolve_objection",
+        update=NominationWorkflow.resolve_objection,
+        body=ResolutionBody,
+        message=ObjectionResolution,
+        summary="Resolve an objection",
+        description="The secretariat dismisses the objection (the notice runs on) or upholds it: rejected, or "
+        "returned.",
         path_parameters=(("objection_id", int),),
     ),
     Action(
-        "consultation",
-        "consultation",
-        NominationWorkflow.request_consultation,
-        ConsultationBody,
-        ConsultationRequest,
-        "The central board consults other agencies",
-        "The appraisal may then take the policy's longer period.",
+        path="consultation",
+        operation="consultation",
+        update=NominationWorkflow.request_consultation,
+        body=ConsultationBody,
+        message=ConsultationRequest,
+        summary="The central board consults other agencies",
+        description="The appraisal may then take the policy's longer period.",
     ),
 )
 
@@ -189,10 +214,10 @@ def add_action(action: Action) -> None:
         ("who", Who),
     )
     router.add_api_route(
-        f"/nominations/{{workflow_id:path}}/{action.segment}",
+        f"/nominations/{{workflow_id:path}}/{action.path}",
         endpoint,
         methods=["POST"],
-        name=action.name,
+        name=action.operation,
         response_model=ActionReceipt,
         summary=action.summary,
         responses=ACTION_RESPONSES,

@@ -225,55 +225,69 @@ async def cast_ballot(
     return await svc.idempotency.run(ANONYMOUS, idempotency_key, request_print, cast)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ChairRow:
-    """POST /ballot-sessions/{session_id}/`segment`: `body` (may be left out when `optional`) read and checked,
-    `message` built from its fields with the token's actor, sent as `update`; the answer is the session's
-    status once the update is done."""
+    """POST /ballot-sessions/{session_id}/`path`: `body` (may be left out when `optional`) read and checked,
+    `message` built from its fields and the token's actor, sent as `update`; the answer is the session's status
+    once the update is done."""
 
-    segment: str
-    name: str  # the route's name, and so its operation id
-    update: Callable[..., Any]
+    path: str  # after the session's id
+    operation: str  # the route's name, and so its OpenAPI operation id
+    update: Callable[..., Any]  # a BallotSessionWorkflow update method
     body: type[Acting]
     message: type[BaseModel]
     summary: str
-    description: str = ""
+    description: str = ""  # the endpoint's docstring: FastAPI cleans it (inspect.cleandoc)
     optional: bool = False
 
 
 CHAIR_ACTIONS = (
     ChairRow(
-        "close-list",
-        "close_list",
-        BallotSessionWorkflow.close_list,
-        Acting,
-        ListClosing,
-        "Close the list and open the voting",
-        "The council secretary (or bloc head): the list is final and the electorate is snapshotted.",
+        path="close-list",
+        operation="close_list",
+        update=BallotSessionWorkflow.close_list,
+        body=Acting,
+        message=ListClosing,
+        summary="Close the list and open the voting",
+        description="The council secretary (or bloc head): the list is final and the electorate is snapshotted.",
         optional=True,
     ),
     ChairRow(
-        "close",
-        "close_voting",
-        BallotSessionWorkflow.close_voting,
-        ChairBody,
-        ChairAction,
-        "The chair closes the voting",
-        "Once a quorum has voted (a session also closes by itself when everyone has voted, or at the deadline).",
+        path="close",
+        operation="close_voting",
+        update=BallotSessionWorkflow.close_voting,
+        body=ChairBody,
+        message=ChairAction,
+        summary="The chair closes the voting",
+        description="Once a quorum has voted (a session also closes by itself when everyone has voted, or at the "
+        "deadline).",
         optional=True,
     ),
-    ChairRow("extend", "extend", BallotSessionWorkflow.extend, ExtendBody, ChairAction, "The chair moves the deadline"),
     ChairRow(
-        "cancel", "cancel", BallotSessionWorkflow.cancel, CancelBody, ChairAction, "The chair cancels the session"
+        path="extend",
+        operation="extend",
+        update=BallotSessionWorkflow.extend,
+        body=ExtendBody,
+        message=ChairAction,
+        summary="The chair moves the deadline",
     ),
     ChairRow(
-        "decide-tie",
-        "decide_tie",
-        BallotSessionWorkflow.decide_tie,
-        TieBody,
-        TieDecision,
-        "The bloc head decides a tie the runoff rounds left",
-        """While the session is AWAITING_HEAD: exactly `seats_left` of the `tied` nominations take the seats. The
+        path="cancel",
+        operation="cancel",
+        update=BallotSessionWorkflow.cancel,
+        body=CancelBody,
+        message=ChairAction,
+        summary="The chair cancels the session",
+    ),
+    ChairRow(
+        path="decide-tie",
+        operation="decide_tie",
+        update=BallotSessionWorkflow.decide_tie,
+        body=TieBody,
+        message=TieDecision,
+        summary="The bloc head decides a tie the runoff rounds left",
+        description="""\
+        While the session is AWAITING_HEAD: exactly `seats_left` of the `tied` nominations take the seats. The
         decision is kept in the minutes and the audit chain; the answer comes once the results have gone out.""",
     ),
 )
@@ -291,10 +305,10 @@ def add_chair_action(row: ChairRow) -> None:
     body = ("body", row.body | None, None) if row.optional else ("body", row.body)
     with_parameters(endpoint, ("session_id", SessionId), ("svc", Svc), ("who", Who), body)
     router.add_api_route(
-        f"/ballot-sessions/{{session_id}}/{row.segment}",
+        f"/ballot-sessions/{{session_id}}/{row.path}",
         endpoint,
         methods=["POST"],
-        name=row.name,
+        name=row.operation,
         response_model=SessionStatus,
         summary=row.summary,
         responses={403: {}, 404: {}, 409: {}},
