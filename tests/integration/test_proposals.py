@@ -24,7 +24,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import create_app
-from client.importer import import_command
+from cli.imports import import_command
 from client.nominations import ActionRefused, act, start_nomination, started_input
 from domain.catalog import current_policy_version
 from domain.messages import NominationStart, NominationStatus, ReasonedAction

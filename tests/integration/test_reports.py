@@ -25,17 +25,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import ActivityEnvironment
 
 from activities.persistence import PersistenceActivities
+from cli.reports import add_parsers as add_report_parser
+from cli.reports import report_command
 from client.reports import (
     COUNT_HEADERS,
     DECISION_HEADERS,
     NO_BLOC_VI,
     OUTCOMES,
-    add_report_parser,
     count_nominations,
     count_table,
     decision_table,
     list_decisions,
-    report_command,
 )
 from domain.catalog import Authority
 from domain.decisions import DecisionItem, DecisionRef, DecisionSummary
@@ -334,17 +334,7 @@ async def test_an_unknown_format_is_invalid_input_and_an_unreachable_database_a_
 # ---- through starter.py ---------------------------------------------------------------------------------
 
 
-def starter_commands() -> set[str]:
-    shown = subprocess.run(
-        [sys.executable, str(STARTER), "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
-    ).stdout
-    listed = re.search(r"\{([^}]*)\}", shown)
-    return set(listed.group(1).split(",")) if listed else set()
-
-
 async def test_starter_report(reports_db: tuple[str, AsyncEngine, list[str]], tmp_path: Path) -> None:
-    if "report" not in starter_commands():
-        pytest.skip("starter.py has no `report` command yet (add_report_parser(sub) in parser())")
     env = {k: v for k, v in os.environ.items() if k != "TDKT_TOKEN"} | AUTH_ENV | {"DATABASE_URL": reports_db[0]}
     env |= {"TDKT_TOKEN": token_for(CENTRAL)}  # reports follow the reader; the central board reads everything
 
