@@ -48,15 +48,14 @@ class AuditAnchorWorkflow:
     def __init__(self, start: AnchorStart) -> None:
         self._interval = start.interval_seconds
         self._anchors = list(start.anchors)
-        self._requested = False
-        self._requested_by: list[str] = []
+        self._requested_by: list[str] = []  # who asked for a reading since the last one (none: no request)
 
     @workflow.run
     async def run(self, start: AnchorStart) -> None:
         reason = AnchorReason.START
         for _ in range(TICKS_PER_RUN):
             # Cleared before reading: a request that arrives while the head is read asks for another reading.
-            requested_by, self._requested_by, self._requested = self._requested_by, [], False
+            requested_by, self._requested_by = self._requested_by, []
             head = await workflow.execute_activity_method(
                 AuditAnchorActivities.read_audit_head, start_to_close_timeout=READ_TIMEOUT, retry_policy=READ_RETRY
             )
@@ -73,7 +72,9 @@ class AuditAnchorWorkflow:
             if workflow.info().is_continue_as_new_suggested():
                 break
             try:
-                await workflow.wait_condition(lambda: self._requested, timeout=timedelta(seconds=self._interval))
+                await workflow.wait_condition(
+                    lambda: bool(self._requested_by), timeout=timedelta(seconds=self._interval)
+                )
                 reason = AnchorReason.REQUESTED
             except TimeoutError:
                 reason = AnchorReason.TIMER
@@ -83,7 +84,6 @@ class AuditAnchorWorkflow:
     @workflow.signal
     def anchor_now(self, request: AnchorRequest) -> None:
         """Anchor the head now: sent by a workflow right after its audit entry is written."""
-        self._requested = True
         if request.source not in self._requested_by:
             self._requested_by.append(request.source)
 
