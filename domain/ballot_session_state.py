@@ -314,8 +314,8 @@ class SessionState:
         return None
 
     def _held_back(self, act: SessionAct) -> str | None:
-        """What besides the phase stops an act: the list already closing, the voting not yet set up, a cancel
-        accepted, a count under way, a tie already decided."""
+        """What besides the phase stops an act: the list already closing, the voting not yet set up or being
+        counted, a cancel accepted, a tie already decided."""
         rule, phase = ACTS[act], self._phase_shown(act)
         match act:
             case SessionAct.JOIN_LIST if self.list_closing or self.cancelled:
@@ -326,6 +326,9 @@ class SessionState:
                 self.electorate is None or self.round.keys is None
             ):
                 return rule.refusal.format(phase=phase)
+            # A runoff counted on round 1's shares never leaves VOTING: its count is what ends the voting.
+            case SessionAct.REQUEST_CREDENTIAL | SessionAct.CAST_BALLOT if self.counting:
+                return f"round {self.round.number}'s voting is over: its ballots are being counted"
             case SessionAct.HAND_IN_SHARE if self.round.keys is None or self.cancelled:
                 return rule.refusal.format(phase=phase)
             case SessionAct.DECIDE_TIE if self.tie is None or self.cancelled:

@@ -297,6 +297,15 @@ def test_one_credential_each_the_same_request_answered_again_the_secretary_none(
     )
 
 
+def test_no_credential_nor_ballot_once_the_round_is_being_counted():
+    session = voting()
+    request = CredentialRequest(voter=CHAIR, round=1, blinded_token="AAAA", blinded_class="BBBB")
+    assert session.credential_refusal(request) is None
+    session.counting = True  # a runoff counted on the shares already handed in stays VOTING meanwhile
+    assert session.credential_refusal(request) == "round 1's voting is over: its ballots are being counted"
+    assert session.refusal(SessionAct.CAST_BALLOT) == "round 1's voting is over: its ballots are being counted"
+
+
 def test_a_share_is_handed_in_once_by_a_member_at_its_index_while_the_count_waits():
     session = voting()
     hand_in = ShareHandIn(member="btp.hd.uy-vien-1", index=2, share="AAAA")
