@@ -50,7 +50,7 @@ def main() -> None:
     code = run(sys.argv[1:])
     sys.stdout.flush()
     sys.stderr.flush()
-    # End without interpreter teardown, as starter.py does (sdk-python#300).
+    # End without interpreter teardown, as the CLI does: the SDK's native runtime can abort there.
     os._exit(code)
 
 

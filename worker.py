@@ -169,7 +169,7 @@ async def run_worker(settings: Settings) -> None:
         db_pool_pre_ping=pool.pre_ping,
     )
     async with worker:
-        # The audit chain's head is anchored outside the database from now on (workflows/audit_anchor.py);
+        # The audit chain's head is anchored outside the database (workflows/audit_anchor.py);
         # started once this worker polls, so the anchors of a run someone ended can be read and carried on.
         anchor_id = await ensure_anchor_workflow(client, settings.task_queue, interval)
         log.info("audit_anchor_running", workflow_id=anchor_id, interval_s=interval)
@@ -195,7 +195,7 @@ def main() -> None:
         code = 1
     sys.stdout.flush()
     sys.stderr.flush()
-    # Skip interpreter teardown: the SDK's native runtime can abort there (sdk-python#300).
+    # Skip interpreter teardown: the SDK's native runtime can abort there.
     os._exit(code)
 
 

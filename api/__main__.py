@@ -51,5 +51,5 @@ if __name__ == "__main__":
     code = main()
     sys.stdout.flush()
     sys.stderr.flush()
-    # End without interpreter teardown, where the SDK's native runtime can abort (sdk-python#300).
+    # End without interpreter teardown, where the SDK's native runtime can abort.
     os._exit(code)

@@ -188,7 +188,7 @@ def main() -> None:
         code = 1
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(code)  # skip interpreter teardown (sdk-python#300)
+    os._exit(code)  # skip interpreter teardown, where the SDK's native runtime can abort
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Year-end wave benchmark (issue 5), measured against the raw Temporal limit in the same run.
+"""Year-end wave benchmark, measured against the raw Temporal limit in the same run.
 
     .venv/bin/python -m bench.wave --nominations 1000 --voters 9 --workers 2
 
@@ -1502,7 +1502,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         log(f"failed: {exc!r}")
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(code)  # skip interpreter teardown (sdk-python#300)
+    os._exit(code)  # skip interpreter teardown, where the SDK's native runtime can abort
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ ROUTE_STEPS: dict[str, tuple[str, ...]] = {
 }
 LOCAL_STEPS = ("L", "LS", "LU")
 # Steps that make a transition (R, SRT, T, and the updates U / UT, whose handler records it): its write,
-# `record_transition`, is a local activity since the patch `local-persistence`; the raw floor follows.
+# `record_transition`, is a local activity; the raw floor follows.
 TRANSITION_STEPS = ("R", "SRT", "T", "U", "UT")
 LOCAL_TRANSITIONS = True
 # Steps that schedule a normal activity: the old roster / offer codes, and the transitions unless local.

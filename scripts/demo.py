@@ -635,4 +635,4 @@ if __name__ == "__main__":
         code = 0 if keep else 1
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(code)  # skip interpreter teardown (sdk-python#300)
+    os._exit(code)  # skip interpreter teardown, where the SDK's native runtime can abort

@@ -69,7 +69,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
     # The Temporal SDK's native runtime can abort the interpreter at teardown after every test passed
-    # (sdk-python#300, "PyGILState_Release", exit 134). Report the true status and skip that teardown.
+    # ("PyGILState_Release", exit 134: https://github.com/temporalio/sdk-python/issues/300). Report the
+    # true status and skip that teardown.
     if _exit_status and not os.environ.get("TDKT_NORMAL_EXIT"):
         sys.stdout.flush()
         sys.stderr.flush()

@@ -25,7 +25,7 @@ async def revoke_token(svc: Svc, who: Signed, body: TokenRevocationBody | None =
     actor keep working. An operator revokes any token by its id with `starter.py token revoke --jti` (it needs
     the signing keys). Revoking a revoked token again changes nothing: 200 with the first revocation and
     `already_revoked: true`. Another API process that checked the token within the last few seconds may
-    still accept it for those seconds (README, Tokens)."""
+    still accept it for those seconds (docs/trust.md, Tokens and revocation)."""
     try:
         revocation, made = await svc.revocations.revoke_own(who, body.reason if body else None)
     except RevocationUnavailable as err:

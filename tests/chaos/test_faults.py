@@ -1,4 +1,4 @@
-"""Faults during a wave of nominations (issue 6, "Faults, proven by automated tests").
+"""Faults during a wave of nominations.
 
 The test runs a dev server, a worker (`python worker.py`), a PostgreSQL database and an SMTP server of its
 own. While about thirty nominations are in flight it, in this order:

@@ -135,7 +135,7 @@ async def test_a_revocation_outlives_the_process_that_made_it(database_url: str,
 
 
 async def test_another_process_may_accept_a_revoked_token_only_within_its_cache_window(engine: AsyncEngine) -> None:
-    """The worst case the README states: a process that found a token not revoked just before it was revoked
+    """The worst case docs/trust.md states: a process that found a token not revoked just before it was revoked
     elsewhere accepts it for at most CACHE_SECONDS more."""
     now = [1000.0]
     elsewhere = RevocationStore(engine, clock=lambda: now[0])

@@ -1,6 +1,6 @@
 """Forged tokens, generated: every way of altering a genuine token, or of making one without the signing
-key, is refused with AuthError; the genuine token still verifies. (Issue 6 asks for the count refused:
-the settings below give it — 3 properties × 1,000 examples plus the fixed cases.)"""
+key, is refused with AuthError; the genuine token still verifies. How many are refused: 3 properties ×
+1,000 examples plus the fixed cases."""
 
 from __future__ import annotations
 
