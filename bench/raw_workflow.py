@@ -44,8 +44,9 @@ APPRAISAL_DEADLINE = timedelta(days=14)
 CLOSE_AFTER = timedelta(seconds=1)  # as workflows/nomination.py closes a finished nomination
 # The same for a ballot session's deadline, which a nomination in a council or bloc stage waits for.
 SESSION_DEADLINE = timedelta(days=14)
-# What the harness must send once the no-op of this step has run: signals (S) or an update (U).
-READY_AFTER = {"LS": "S", "LU": "U", "AS": "S", "AU": "U"}
+# What the harness must send once the no-op of this step has run: signals (S), an update (U).
+# (LD: the decision's one signal.)
+READY_AFTER = {"LS": "S", "LD": "D", "LU": "U", "AS": "S", "AU": "U"}
 
 
 @activity.defn(name="raw_noop")
@@ -71,7 +72,7 @@ class RawNominationWorkflow:
         self._local_transitions = local_transitions
         workflow.upsert_search_attributes([BLOC.value_set("RAW")])
         for step in steps:
-            if step in ("L", "LS", "LU"):
+            if step in ("L", "LS", "LD", "LU"):
                 await self._local_noop(READY_AFTER.get(step, ""))
             elif step in ("A", "AS", "AU"):
                 await self._noop(READY_AFTER.get(step, ""))
@@ -80,6 +81,10 @@ class RawNominationWorkflow:
             elif step == "S":
                 await workflow.wait_condition(lambda: self._signals > self._consumed)
                 self._consumed += 1
+            elif step == "SR":  # the decision, signalled by its decision workflow
+                await workflow.wait_condition(lambda: self._signals > self._consumed)
+                self._consumed += 1
+                await self._transition()
             elif step == "SRT":  # the verdict, awaited with the session's deadline as a timer
                 await workflow.wait_condition(lambda: self._signals > self._consumed, timeout=SESSION_DEADLINE)
                 self._consumed += 1

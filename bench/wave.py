@@ -554,10 +554,10 @@ async def run_raw(client: Client, address: str, opts: Options, plan: WavePlan, l
     errors = Counter[str]()
     driving: set[asyncio.Task[None]] = set()
 
-    async def signals(workflow_id: str) -> None:
+    async def signals(workflow_id: str, count: int) -> None:
         handle = client.get_workflow_handle(workflow_id)
         try:
-            for _ in range(3):  # ballot_list_joined, session_scheduled, then ballot_verdict
+            for _ in range(count):  # ballot_list_joined, session_scheduled, then ballot_verdict; or the decision
                 await asyncio.sleep(RAW_DELAY_S)
                 await handle.signal("poke")
         except Exception:
@@ -584,7 +584,14 @@ async def run_raw(client: Client, address: str, opts: Options, plan: WavePlan, l
                 if started_workers == len(processes):
                     all_started.set()
             elif len(parts) == 3 and parts[0] == READY:
-                task = asyncio.create_task(signals(parts[2]) if parts[1] == "S" else update(parts[2]))
+                kind, workflow_id = parts[1], parts[2]
+                task = asyncio.create_task(
+                    signals(workflow_id, 3)
+                    if kind == "S"
+                    else signals(workflow_id, 1)
+                    if kind == "D"
+                    else update(workflow_id)
+                )
                 driving.add(task)
                 task.add_done_callback(driving.discard)
 

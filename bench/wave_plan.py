@@ -54,7 +54,8 @@ FAIL_SLOT = 7
 # claim `claim_nominee_identity`), LS / LU = a local activity after which the
 # nomination waits for signals / an update (LS: the offer `offer_to_open_session`, then the session's
 # `ballot_list_joined`, whichever way it joined the list; LU: the roster reload on
-# entering a stage where a staff action decides), R = a transition (search-attribute upsert + the persisting
+# entering a stage where a staff action decides; LD: the same on entering AWAITING_DECISION, after which the
+# decision arrives as a signal from its DecisionWorkflow), R = a transition (search-attribute upsert + the persisting
 # activity `record_transition`, a local activity: LOCAL_TRANSITIONS), S = a signal, SR = a signal that causes
 # a transition, T = a timer that fires then a transition, U = an update causing a transition, UT = the same while a
 # deadline timer runs (cancelled by the update), C = the timer after which a finished nomination closes (its
@@ -62,21 +63,21 @@ FAIL_SLOT = 7
 # normal activity: the shape before the roster reload and the offer became local activities).
 ROUTE_STEPS: dict[str, tuple[str, ...]] = {
     # roster, nominee claim, SUBMIT, offer | joined, scheduled, verdict (awaited until the session's deadline) |
-    # roster | decision
-    "council": ("L", "L", "R", "LS", "S", "S", "SRT", "LU", "U", "C"),
+    # roster | the decision (signalled by its DecisionWorkflow)
+    "council": ("L", "L", "R", "LS", "S", "S", "SRT", "LD", "SR", "C"),
     "council_rejected": ("L", "L", "R", "LS", "S", "S", "SRT", "C"),
     # ... | roster | central approve (deadline timer) | roster | decision
-    "central": ("L", "L", "R", "LS", "S", "S", "SRT", "LU", "UT", "LU", "U", "C"),
+    "central": ("L", "L", "R", "LS", "S", "S", "SRT", "LU", "UT", "LD", "SR", "C"),
     # roster, nominee claim, SUBMIT | notice timer fires | roster, offer | ... as central
-    "notice": ("L", "L", "R", "T", "L", "LS", "S", "S", "SRT", "LU", "UT", "LU", "U", "C"),
+    "notice": ("L", "L", "R", "T", "L", "LS", "S", "S", "SRT", "LU", "UT", "LD", "SR", "C"),
     # council | roster, offer | joined, scheduled, verdict | as central
-    "bloc_winner": ("L", "L", "R", "LS", "S", "S", "SRT", "L", "LS", "S", "S", "SRT", "LU", "UT", "LU", "U", "C"),
+    "bloc_winner": ("L", "L", "R", "LS", "S", "S", "SRT", "L", "LS", "S", "S", "SRT", "LU", "UT", "LD", "SR", "C"),
     "bloc_loser": ("L", "L", "R", "LS", "S", "S", "SRT", "L", "LS", "S", "S", "SRT", "C"),
 }
-LOCAL_STEPS = ("L", "LS", "LU")
+LOCAL_STEPS = ("L", "LS", "LD", "LU")
 # Steps that make a transition (R, SRT, T, and the updates U / UT, whose handler records it): its write,
 # `record_transition`, is a local activity; the raw floor follows.
-TRANSITION_STEPS = ("R", "SRT", "T", "U", "UT")
+TRANSITION_STEPS = ("R", "SR", "SRT", "T", "U", "UT")
 LOCAL_TRANSITIONS = True
 # Steps that schedule a normal activity: the old roster / offer codes, and the transitions unless local.
 ACTIVITY_STEPS = ("A", "AS", "AU") + (() if LOCAL_TRANSITIONS else TRANSITION_STEPS)
@@ -89,7 +90,7 @@ def route_counts(route: str) -> dict[str, int]:
     return {
         "activities": sum(1 for s in steps if s in ACTIVITY_STEPS),
         "local_activities": sum(1 for s in steps if s in LOCAL_STEPS or (LOCAL_TRANSITIONS and s in TRANSITION_STEPS)),
-        "signals": sum(1 for s in steps if s in ("S", "SRT")),
+        "signals": sum(1 for s in steps if s in ("S", "SR", "SRT")),
         "updates": sum(1 for s in steps if s in ("U", "UT")),
         "timers": sum(1 for s in steps if s in ("T", "UT", "SRT", "C")),
     }
