@@ -171,3 +171,27 @@ async def count_now(
     return await wait_session_phase(
         client, session_id, lambda s: s.phase != SessionPhase.AWAITING_COUNT or s.round != waiting.round, timeout
     )
+
+
+async def clear_stage(client: Client, engine: AsyncEngine, ministry: str, stage: Stage, actor: str) -> int:
+    """Withdraw what earlier tests left waiting at `stage` in `ministry` (a session takes up every nomination
+    waiting there, and a test that counts its session's list or audit needs it to hold only its own)."""
+    from client.nominations import ActionRefused, NominationNotFound, act
+    from domain.messages import ReasonedAction
+
+    async with engine.connect() as conn:
+        waiting = (
+            await conn.execute(
+                sa.text("SELECT workflow_id FROM nominations WHERE stage = :s AND ministry = :m"),
+                {"s": stage.value, "m": ministry},
+            )
+        ).scalars()
+        found = list(waiting)
+    withdrawn = 0
+    for workflow_id in found:
+        try:
+            await act(client, workflow_id, "withdraw", ReasonedAction(actor=actor, reason="Dọn danh sách"))
+            withdrawn += 1
+        except (ActionRefused, NominationNotFound):
+            pass  # ended meanwhile, or not this unit's to withdraw
+    return withdrawn

@@ -19,7 +19,7 @@ from client.ballots import cast, session_status
 from domain.ballot_messages import SessionPhase
 from domain.ballots import Choice
 from domain.stages import Stage
-from tests.integration.helpers import SECRETARY, wait_for_stage
+from tests.integration.helpers import PROPOSER, SECRETARY, clear_stage, wait_for_stage
 from tests.integration.test_api import app, call, hand_in_share, token  # noqa: F401  (app: the API fixture)
 from tests.integration.test_ballot_sessions import (
     BLOC_HEAD,
@@ -78,6 +78,7 @@ async def test_cli_actions_on_a_session_are_audited(
     db_engine: AsyncEngine,
     cli_env: dict[str, str],  # noqa: F811
 ):
+    await clear_stage(client, db_engine, "BTP", Stage.COUNCIL_REVIEW, PROPOSER)  # the list holds this test's only
     await in_council(client, task_queue, "BANG_KHEN_BO")
     meeting = f"HD-{uuid.uuid4().hex[:8]}"
     opened = await cli(
