@@ -16,8 +16,8 @@ def test_the_raw_floor_counts_every_lookup_and_write_as_a_local_activity() -> No
         "activities": 0,
         # roster, nominee claim, offer, roster; record_transition for SUBMIT, the verdict and the decision
         "local_activities": 7,
-        "signals": 3,  # joined the session's list, its deadline, its verdict
-        "updates": 1,
+        "signals": 4,  # joined the session's list, its deadline, its verdict; the decision (from its workflow)
+        "updates": 0,
         "timers": 2,  # the council session's deadline, awaited until the verdict; the close after the decision
     }
     for route, steps in wave_plan.ROUTE_STEPS.items():
