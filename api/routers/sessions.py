@@ -131,10 +131,12 @@ async def open_session(
 )
 async def session_status(session_id: SessionId, svc: Svc, scope: Reading) -> SessionView:
     """Turnout while voting (never what anyone voted); tallies, results and counted receipts once closed. Also
-    the tally key (`key_id`, `public_pem`) a voter's own client seals a ballot with.
+    the session's public keys (`keys`: the sealing key a voter's own client seals with, the issuer and class
+    keys that blind-sign credentials, the counting committee and its threshold).
 
     Read by the council's secretary, chair and members (a council session), the bloc's head and
-    representatives (a bloc session) and the central board; anyone else gets a 403. Who voted (`voted`) is
+    representatives (a bloc session) and the central board; anyone else gets a 403. Who voted (`voted`: who took
+    a ballot credential) is
     listed in full for the organisers (the council's secretary or chair, the bloc head); a voter sees only
     themselves (`you_voted`), every other reader an empty list; `voted_count` is always the count."""
     work = access.session_status(await svc.client(), scope, session_id)
