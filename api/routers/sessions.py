@@ -136,9 +136,9 @@ async def session_status(session_id: SessionId, svc: Svc, scope: Reading) -> Ses
 
     Read by the council's secretary, chair and members (a council session), the bloc's head and
     representatives (a bloc session) and the central board; anyone else gets a 403. Who voted (`voted`: who took
-    a ballot credential) is
-    listed in full for the organisers (the council's secretary or chair, the bloc head); a voter sees only
-    themselves (`you_voted`), every other reader an empty list; `voted_count` is always the count."""
+    a ballot credential) is listed in full for the organisers (the council's secretary or chair, the bloc head);
+    a voter sees only themselves (`you_voted`), every other reader an empty list; `voted_count` is always the
+    count."""
     work = access.session_status(await svc.client(), scope, session_id)
     return await readable(on_session(session_id, work))
 
