@@ -1,7 +1,8 @@
 """The codec server (driven in-process through ASGI: no network), and encryption end to end on the dev server.
 
 The codec server decrypts what the engine's codec encrypted — for an operator who presents the token — but a
-ballot stays sealed through it: its choices are encrypted to the tally key, which the codec server never holds.
+ballot stays sealed through it: its choices are sealed to the session's own key, which only the counting
+committee's shares rebuild and the codec server never holds.
 """
 
 from __future__ import annotations
