@@ -49,6 +49,11 @@ class SessionStart(BaseModel):
     # Ban kiểm phiếu: voting members of the session's body who hold the session key's shares. None: the
     # client names the policy's default (domain.committee.default_committee). Checked by committee_errors.
     committee: list[ActorId] | None = Field(default=None, max_length=15)
+    # A closed list (the bloc year's honouring vote): exactly these nominations, each waiting at the stage, and
+    # no others; the list closes as the session opens. None: the stage's waiting nominations join as usual.
+    candidates: list[str] | None = Field(default=None, min_length=1, max_length=50)
+    # Seats a bloc vote fills (None: the voting policy's quota).
+    seats: int | None = Field(default=None, ge=1, le=50)
 
 
 def session_workflow_id(kind: BallotSessionKind, scope: str, meeting_ref: str) -> str:

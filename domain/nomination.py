@@ -73,6 +73,17 @@ class DossierDocument(BaseModel):
         return self
 
 
+class BlocOrigin(BaseModel):
+    """A proposal the bloc makes itself at its year's honouring (suy tôn): the nomination's route begins at
+    the bloc's vote (bloc → central board → the decision), proposed by the bloc head, for a member
+    organisation; the bloc year that made it follows it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    bloc: Code
+    year: int = Field(ge=2000, le=2100)
+    bloc_year_id: str = Field(min_length=1, max_length=80)
+
+
 class Nomination(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     reference: Reference
@@ -84,6 +95,7 @@ class Nomination(BaseModel):
     achievements: LongText
     dossier: list[DossierDocument] = Field(min_length=1, max_length=100)
     proposer: ActorId
+    origin: BlocOrigin | None = None  # None: the unit's proposal, through its ministry's council
 
     @property
     def business_key(self) -> tuple[int, str, str]:
