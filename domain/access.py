@@ -21,6 +21,9 @@ voter sees only whether they themselves have voted; every other reader sees coun
 Decisions: each row of a decision's list is shown only to a reader who may read that nomination; reports
 count only what the reader may read.
 
+Bloc years (the bloc's pledge, scores, ranking, honouring and leadership): a bloc year of B is read by B's head
+and representatives and by the central board; anyone else is refused, whether or not that year exists.
+
 These functions are pure: the client layer (API, CLI, inbox) reads the roster and applies them. Temporal
 queries cannot know who is asking, so the rule is enforced in every client, not in the workflows.
 """
@@ -157,6 +160,28 @@ def may_read_session(
 
 def session_refusal(scope: ReadScope, session_id: str) -> str:
     return f"actor {scope.actor_id!r} may not read ballot session {session_id}"
+
+
+_BLOC_YEAR_ID = re.compile(r"^bloc-year-(?P<bloc>[A-Z][A-Z0-9_]{1,23})-(?P<year>\d{4})$")
+
+
+def bloc_in_bloc_year_id(bloc_year_id: str) -> str | None:
+    """The bloc a bloc year's id names (`bloc-year-<bloc>-<year>`, domain.bloc.year.bloc_year_id), or None."""
+    found = _BLOC_YEAR_ID.match(bloc_year_id)
+    return found.group("bloc") if found else None
+
+
+def may_read_bloc_year(scope: ReadScope, bloc: str) -> bool:
+    """A bloc year of B: B's head and representatives, and the central board."""
+    return scope.everything or scope.holds(BLOC_READERS, bloc)
+
+
+def bloc_year_refusal(scope: ReadScope, bloc_year_id: str) -> str:
+    """The words of a refusal to read a bloc year: the same whether or not it exists."""
+    return (
+        f"actor {scope.actor_id!r} may not read bloc year {bloc_year_id} (its bloc's head and representatives "
+        "and the central board read it)"
+    )
 
 
 class ParticipationView(StrEnum):
