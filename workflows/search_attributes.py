@@ -9,5 +9,10 @@ AWARD_YEAR = SearchAttributeKey.for_int("AwardYear")
 BLOC = SearchAttributeKey.for_keyword("Bloc")
 # When the current stage is due: `temporal workflow list --query 'StageDueAt < "2026-12-01T00:00:00Z"'`.
 STAGE_DUE_AT = SearchAttributeKey.for_datetime("StageDueAt")
+# Stuck work at a glance (domain/operator_view.py): `OnHold = true`, `Overdue = true`,
+# `AwaitingRole = 'CENTRAL_OFFICER'`.
+ON_HOLD = SearchAttributeKey.for_bool("OnHold")
+OVERDUE = SearchAttributeKey.for_bool("Overdue")
+AWAITING_ROLE = SearchAttributeKey.for_keyword("AwaitingRole")
 
-ALL_KEYS = (NOMINATION_STAGE, MINISTRY, AWARD_FORM, AWARD_YEAR, BLOC, STAGE_DUE_AT)
+ALL_KEYS = (NOMINATION_STAGE, MINISTRY, AWARD_FORM, AWARD_YEAR, BLOC, STAGE_DUE_AT, ON_HOLD, OVERDUE, AWAITING_ROLE)
