@@ -20,9 +20,9 @@ from cli.common import (
     anchor_stamp,
     build_payload,
     database,
-    print_json,
     reader,
     settings,
+    show,
     temporal_client,
 )
 from domain.ballots import Choice
@@ -76,7 +76,7 @@ async def cmd_ballot_open(args: argparse.Namespace) -> int:
 async def cmd_ballot_close_list(args: argparse.Namespace) -> int:
     from client.ballots import close_list
 
-    print_json((await close_list(await temporal_client(), args.session_id, args.actor)).model_dump(mode="json"))
+    show((await close_list(await temporal_client(), args.session_id, args.actor)).model_dump(mode="json"))
     return EXIT_OK
 
 
@@ -102,7 +102,7 @@ async def cmd_ballot_cast(args: argparse.Namespace) -> int:
 
     # Sealed here: the voter's one-time credential is blind-signed, then the ballot goes without their name.
     receipt = await cast(await temporal_client(), args.session_id, args.actor, read_choices(args.ballot_file))
-    print_json(receipt.model_dump(mode="json"))
+    show(receipt.model_dump(mode="json"))
     print(receipt.receipt)
     return EXIT_OK
 
@@ -188,7 +188,7 @@ async def cmd_ballot_hand_in(args: argparse.Namespace) -> int:
             status = await hand_in(await temporal_client(), engine, args.session, args.actor, key)
         except LookupError as err:  # no share for this actor: not a member, too early, or the session ended
             raise ActionRefused(str(err)) from None
-    print_json(committee_summary(status))
+    show(committee_summary(status))
     needed = f" (cần {status.keys.threshold})" if status.keys else ""
     print(
         f"Ban kiểm phiếu: {status.shares_in}/{len(status.committee)} đã nộp mảnh khóa{needed}; "
@@ -220,7 +220,7 @@ async def cmd_ballot_status(args: argparse.Namespace) -> int:
     shown = status.model_dump(mode="json", exclude={"keys"}) | committee_summary(status)
     if status.phase == SessionPhase.CLOSED:  # the minutes are in the audit chain: the anchor that pins it
         shown["audit_anchor"] = await anchor_stamp()
-    print_json(shown)
+    show(shown)
     return EXIT_OK
 
 
@@ -240,7 +240,7 @@ async def cmd_ballot_chair(args: argparse.Namespace) -> int:
         fields["new_deadline"] = parse_deadline(args.deadline)
     action = build_payload(ChairAction, **fields)
     status = await chair_action(await temporal_client(), args.session_id, update, action)
-    print_json(status.model_dump(mode="json", exclude={"keys"}) | committee_summary(status))
+    show(status.model_dump(mode="json", exclude={"keys"}) | committee_summary(status))
     return EXIT_OK
 
 
@@ -250,7 +250,7 @@ async def cmd_ballot_decide_tie(args: argparse.Namespace) -> int:
 
     decision = build_payload(TieDecision, actor=args.actor, choose=args.choose)
     status = await decide_tie(await temporal_client(), args.session_id, decision)
-    print_json(status.model_dump(mode="json", exclude={"keys"}) | committee_summary(status))
+    show(status.model_dump(mode="json", exclude={"keys"}) | committee_summary(status))
     return EXIT_OK
 
 

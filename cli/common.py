@@ -8,13 +8,13 @@ Clients and workflows are imported inside the functions: `--help` and the argume
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from cli.output import show
 from domain.errors import InvalidInput, field_errors_from
 
 if TYPE_CHECKING:
@@ -52,8 +52,9 @@ def build_payload(model: type[ModelT], **fields: Any) -> ModelT:
         raise InvalidInput(field_errors_from(exc)) from None
 
 
-def print_json(data: Any) -> None:
-    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+# What a command prints: tables by default, JSON under --json (cli/output.py). `print_json` is the name the
+# command modules used when they printed JSON only; it shows the same way.
+print_json = show
 
 
 def settings() -> Settings:
@@ -86,8 +87,19 @@ async def temporal_client() -> Client:
     current = settings()
     try:
         return await connect(current.temporal_address, current.temporal_namespace)
-    except RuntimeError as err:
-        raise CliError(EXIT_FAILURE, f"cannot reach Temporal at {current.temporal_address}: {err}") from None
+    except RuntimeError:
+        raise CliError(EXIT_FAILURE, no_server_message(current.temporal_address)) from None
+
+
+def no_server_message(address: str) -> str:
+    """What to do when no Temporal server answers: where the CLI looked and the two ways out (the transport's
+    own error says nothing a person can act on)."""
+    return (
+        f"cannot reach Temporal at {address} (TEMPORAL_ADDRESS). Start the local stack with `make up`, or set "
+        "TEMPORAL_ADDRESS to your Temporal cluster's host:port.\n"
+        f"Không kết nối được máy chủ Temporal tại {address} (biến TEMPORAL_ADDRESS): chạy `make up` để bật máy "
+        "chủ trên máy này, hoặc đặt TEMPORAL_ADDRESS là địa chỉ cụm Temporal của đơn vị."
+    )
 
 
 async def reader(args: argparse.Namespace) -> ReadScope:
@@ -113,7 +125,7 @@ async def act(workflow_id: str, update: NominationUpdate, payload: BaseModel) ->
     from client.nominations import act as send
 
     receipt = await send(await temporal_client(), workflow_id, update, payload)
-    print_json(receipt.model_dump(mode="json"))
+    show(receipt.model_dump(mode="json"))
     return EXIT_OK
 
 

@@ -15,8 +15,8 @@ from cli.common import (
     anchor_stamp,
     build_payload,
     database,
-    print_json,
     settings,
+    show,
     temporal_client,
 )
 from domain.errors import FieldError, InvalidInput
@@ -45,7 +45,7 @@ async def cmd_decision_issue(args: argparse.Namespace) -> int:
         workflow_ids=read_workflow_ids(args.list_file),
     )
     summary = await issue_decision(await temporal_client(), settings().task_queue, request)
-    print_json(summary.model_dump(mode="json"))
+    show(summary.model_dump(mode="json"))
     print(f"accepted {len(summary.accepted)}, refused {len(summary.refused)}")
     return EXIT_OK if not summary.refused else EXIT_REFUSED
 

@@ -8,7 +8,7 @@ import asyncio
 import os
 import sys
 
-from cli import ballots, decisions, imports, nominations, operations, procedure, reports, roster, tokens
+from cli import ballots, decisions, imports, nominations, operations, output, procedure, reports, roster, tokens
 from cli.common import (
     EXIT_DUPLICATE,
     EXIT_FAILURE,
@@ -38,7 +38,24 @@ def parser() -> argparse.ArgumentParser:
     decisions.add_parsers(sub)
     imports.add_parsers(sub)
     reports.add_parsers(sub)
+    add_json_option(p)
     return p
+
+
+def add_json_option(p: argparse.ArgumentParser, *, top: bool = True) -> None:
+    """`--json` before the command (`starter.py --json list`) or after it (`starter.py list --json`): the
+    JSON document for scripts instead of tables. A subcommand's flag has no default of its own, so it never
+    resets one given before it."""
+    p.add_argument(
+        "--json",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="print JSON (for scripts) instead of tables / in JSON thay cho bảng",
+    )
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):  # aliases share a parser: once each
+                add_json_option(child, top=False)
 
 
 async def _authenticated(command: Command, args: argparse.Namespace) -> int:
@@ -49,6 +66,7 @@ async def _authenticated(command: Command, args: argparse.Namespace) -> int:
 
 def run(argv: list[str]) -> int:
     args = parser().parse_args(argv)
+    output.set_json(args.json)
     command: Command = args.run
     from client.access import ReadRefused
     from client.ballots import DuplicateSession

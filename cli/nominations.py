@@ -18,9 +18,9 @@ from cli.common import (
     act,
     build_payload,
     database,
-    print_json,
     reader,
     settings,
+    show,
     temporal_client,
 )
 from domain.calendar import VIETNAM_TZ
@@ -94,7 +94,7 @@ async def cmd_status(args: argparse.Namespace) -> int:
 
     client = await temporal_client()
     scope = await reader(args)
-    print_json((await nomination_status(client, scope, args.workflow_id)).model_dump(mode="json"))
+    show((await nomination_status(client, scope, args.workflow_id)).model_dump(mode="json"))
     return EXIT_OK
 
 
@@ -106,7 +106,7 @@ async def cmd_list(args: argparse.Namespace) -> int:
     if args.ministry and (refusal := ministry_filter_error(scope, args.ministry)) is not None:
         raise ReadRefused(refusal)
     rows = await list_nominations(client, scope, stage=args.stage, ministry=args.ministry, year=args.year)
-    print_json(rows)
+    show(rows)
     return EXIT_OK
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from cli.common import EXIT_OK, database, database_url, print_json
+from cli.common import EXIT_OK, database, database_url, show
 from domain.errors import FieldError, InvalidInput, field_errors_from
 
 
@@ -25,7 +25,7 @@ async def cmd_roster_load(args: argparse.Namespace) -> int:
     await upgrade_to_head(database_url())
     async with database() as engine:
         counts = await load_roster(engine, roster)
-    print_json(counts)
+    show(counts)
     return EXIT_OK
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from cli.common import EXIT_FAILURE, EXIT_OK, EXIT_UNAUTHENTICATED, CliError, database, print_json
+from cli.common import EXIT_FAILURE, EXIT_OK, EXIT_UNAUTHENTICATED, CliError, database, show
 from domain.errors import FieldError, InvalidInput
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ async def cmd_token_revoke(args: argparse.Namespace) -> int:
         identity = signed_identity(args)
         made = await with_revocations(lambda revocations: revocations.revoke_own(identity, reason))
     revocation, created = made
-    print_json(
+    show(
         {
             "jti": revocation.jti,
             "actor": revocation.actor_id,

@@ -71,7 +71,7 @@ async def cli(env: dict[str, str], *args: str, token: str | None = None) -> subp
         token = token_for(CENTRAL)
     return await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, str(ROOT / "starter.py"), *args],
+        [sys.executable, str(ROOT / "starter.py"), "--json", *args],  # the JSON document, not tables
         env=env | ({"TDKT_TOKEN": token} if token else {}),
         cwd=ROOT,
         capture_output=True,

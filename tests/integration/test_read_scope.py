@@ -81,7 +81,7 @@ async def cli(env: dict[str, str], *args: str, token: str) -> subprocess.Complet
     """starter.py as a person runs it, with their token ("" for none)."""
     return await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, str(ROOT / "starter.py"), *args],
+        [sys.executable, str(ROOT / "starter.py"), "--json", *args],  # the JSON document, not tables
         env=env | ({"TDKT_TOKEN": token} if token else {}),
         cwd=ROOT,
         capture_output=True,

@@ -304,7 +304,7 @@ def cli_env(client: Client, database_url: str, db_engine: AsyncEngine) -> dict[s
 async def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, str(ROOT / "starter.py"), *args],
+        [sys.executable, str(ROOT / "starter.py"), "--json", *args],  # the JSON document, not tables
         env=env,
         cwd=ROOT,
         capture_output=True,
