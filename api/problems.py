@@ -38,7 +38,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from client.ballots import DuplicateSession
 from client.decisions import DuplicateDecision
 from client.nominations import ActionRefused, DuplicateNomination, NominationNotFound
-from domain.errors import FieldError, InvalidInput, field_errors_from
+from domain.errors import FieldError, InvalidInput, Language, field_errors_from, pydantic_message
 from security.tokens import AuthError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -54,6 +54,10 @@ class ProblemType:
     status: int
     title: str
     description: str
+
+    @property
+    def title_vi(self) -> str:
+        return PROBLEM_TITLES_VI.get(self.slug, self.title)
 
     @property
     def uri(self) -> str:
@@ -131,6 +135,21 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         ProblemType("internal-error", 500, "Internal error", "An unexpected error; it has been logged."),
     )
 }
+# Staff read problems in Vietnamese unless they ask for English (`Accept-Language: en`).
+PROBLEM_TITLES_VI: dict[str, str] = {
+    "invalid-input": "Dữ liệu không hợp lệ",
+    "unauthenticated": "Chưa xác thực",
+    "forbidden": "Không được phép",
+    "not-found": "Không tìm thấy",
+    "method-not-allowed": "Phương thức không được hỗ trợ",
+    "payload-too-large": "Dữ liệu gửi lên quá lớn",
+    "unsupported-media-type": "Kiểu dữ liệu không được hỗ trợ",
+    "action-refused": "Thao tác bị từ chối",
+    "duplicate": "Đã tồn tại",
+    "idempotency-key-reused": "Khóa Idempotency-Key đã dùng cho yêu cầu khác",
+    "service-unavailable": "Dịch vụ tạm thời không sẵn sàng",
+    "internal-error": "Lỗi hệ thống",
+}
 STATUS_SLUGS = {p.status: p.slug for p in reversed(PROBLEM_TYPES.values())}
 
 
@@ -178,6 +197,25 @@ def unauthenticated(detail: str) -> ProblemError:
     return ProblemError("unauthenticated", detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
+def request_language(request: Request | None) -> Language:
+    """The reader's language from `Accept-Language`: English when it ranks English above Vietnamese, else
+    Vietnamese (the staff's language, also when the header is absent or names neither)."""
+    header = request.headers.get("accept-language", "") if request is not None else ""
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate(header.split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        primary = tag.strip().lower().split("-")[0]
+        if primary in ("vi", "en") and quality > 0:
+            ranked.append((-quality, position, primary))
+    return "en" if ranked and min(ranked)[2] == "en" else "vi"
+
+
 def problem_response(
     request: Request | None,
     slug: str,
@@ -188,9 +226,10 @@ def problem_response(
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     kind = PROBLEM_TYPES[slug]
+    language = request_language(request)
     body = Problem(
         type=kind.uri,
-        title=kind.title,
+        title=kind.title if language == "en" else kind.title_vi,
         status=status or kind.status,
         detail=detail,
         instance=request.url.path if request is not None else None,
@@ -200,7 +239,7 @@ def problem_response(
         body.model_dump(mode="json", exclude_none=True),
         status_code=body.status,
         media_type=PROBLEM_MEDIA_TYPE,
-        headers=dict(headers or {}),
+        headers={**dict(headers or {}), "Content-Language": language},
     )
 
 
@@ -209,7 +248,7 @@ def invalid_input(request: Request | None, errors: Sequence[FieldError]) -> JSON
     return problem_response(request, "invalid-input", detail, errors=errors)
 
 
-def request_field_errors(exc: RequestValidationError) -> list[FieldError]:
+def request_field_errors(exc: RequestValidationError, language: Language = "vi") -> list[FieldError]:
     """FastAPI's locations (("body", "tally", "present"), ("query", "year"), ("header", "idempotency-key"))
     as the request spells the field: body paths without "body", parameters by name. An upper-case segment
     is a discriminated union's tag (INDIVIDUAL), not a field, and is dropped (as in domain.errors)."""
@@ -224,10 +263,10 @@ def request_field_errors(exc: RequestValidationError) -> list[FieldError]:
             field = "-".join(part.capitalize() for part in rest[-1].split("-"))
         else:
             field = ".".join(rest) or where
-        message = str(err.get("msg", "invalid"))
-        if err.get("type") == "json_invalid":
+        message = pydantic_message(err, language)
+        if err.get("type") == "json_invalid" and language == "en":
             message = f"not valid JSON: {err.get('ctx', {}).get('error', message)}"
-        elif named := NAMED_IN_MESSAGE.match(message):
+        elif named := NAMED_IN_MESSAGE.match(str(err.get("msg", ""))):
             # A check across fields says which field it is about: "Value error, deadline: give ...".
             prefix = "" if field == "body" else field + "."
             field, message = prefix + named.group(1), named.group(2)
@@ -250,11 +289,11 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_request_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return invalid_input(request, request_field_errors(exc))
+        return invalid_input(request, request_field_errors(exc, request_language(request)))
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ValidationError)
-        return invalid_input(request, field_errors_from(exc))
+        return invalid_input(request, field_errors_from(exc, request_language(request)))
 
     async def on_auth(request: Request, exc: Exception) -> JSONResponse:
         return problem_response(

@@ -98,7 +98,7 @@ _NOMINEE_FIELDS = {
 }
 _COLUMN_OF_NOMINEE_FIELD = {v: k for k, v in _NOMINEE_FIELDS.items()} | {"kind": "nominee_kind"}
 _KIND_ALIASES = {"CÁ NHÂN": "INDIVIDUAL", "TẬP THỂ": "COLLECTIVE"}
-_KIND_WORDS = {"INDIVIDUAL": "an individual (INDIVIDUAL)", "COLLECTIVE": "a collective (COLLECTIVE)"}
+_KIND_WORDS = {"INDIVIDUAL": "cá nhân (INDIVIDUAL)", "COLLECTIVE": "tập thể (COLLECTIVE)"}
 
 
 @dataclass(frozen=True, order=True)
@@ -111,7 +111,7 @@ class RowError:
 
     @property
     def location(self) -> str:
-        return f"row {self.row}, {self.column}" if self.column else f"row {self.row}"
+        return f"dòng {self.row}, {self.column}" if self.column else f"dòng {self.row}"
 
     def __str__(self) -> str:
         return f"{self.location}: {self.message}"
@@ -149,7 +149,7 @@ def _csv_grid(content: bytes, name: str) -> list[tuple[int, list[str]]]:
         # utf-8-sig: Excel's "CSV UTF-8" starts with a BOM.
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise _file_error(f"{name} is not UTF-8 text: save it as 'CSV UTF-8'") from None
+        raise _file_error(f"{name} không phải văn bản UTF-8: hãy lưu dưới dạng 'CSV UTF-8'") from None
     first_line = text.split("\n", 1)[0]
     # Excel in a Vietnamese locale separates with ';' (the decimal separator is ','), else ','.
     delimiter = max((",", ";", "\t"), key=first_line.count)
@@ -158,7 +158,7 @@ def _csv_grid(content: bytes, name: str) -> list[tuple[int, list[str]]]:
         # A record spanning several lines (a quoted cell with line breaks) is still one spreadsheet row.
         return [(number, [_unquote_formula(cell_text(c)) for c in record]) for number, record in enumerate(reader, 1)]
     except csv.Error as err:
-        raise _file_error(f"{name} is not a readable CSV file (record {reader.line_num}): {err}") from None
+        raise _file_error(f"{name} không đọc được như tệp CSV (bản ghi {reader.line_num}): {err}") from None
 
 
 def _xlsx_grid(content: bytes, name: str) -> list[tuple[int, list[str]]]:
@@ -171,10 +171,10 @@ def _xlsx_grid(content: bytes, name: str) -> list[tuple[int, list[str]]]:
         with ZipFile(io.BytesIO(content)) as archive:  # a small file may unpack to gigabytes: look first
             unpacked = sum(member.file_size for member in archive.infolist())
         if unpacked > MAX_XLSX_UNPACKED:
-            raise _file_error(f"{name} unpacks to {unpacked} bytes, more than the {MAX_XLSX_UNPACKED} allowed")
+            raise _file_error(f"{name} giải nén ra {unpacked} byte, vượt mức cho phép {MAX_XLSX_UNPACKED}")
         book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except (BadZipFile, InvalidFileException, KeyError, OSError) as err:
-        raise _file_error(f"{name} is not a readable XLSX workbook: {err}") from None
+        raise _file_error(f"{name} không đọc được như sổ tính XLSX: {err}") from None
     try:
         sheet = book.worksheets[0]  # the data sheet comes first (the template's instructions follow it)
         grid: list[tuple[int, list[str]]] = []
@@ -184,7 +184,7 @@ def _xlsx_grid(content: bytes, name: str) -> list[tuple[int, list[str]]]:
             if not any(texts):
                 continue
             if len(grid) == MAX_SHEET_ROWS + 1:  # the header and MAX_SHEET_ROWS nominations
-                raise _file_error(f"{name} has more than {MAX_SHEET_ROWS} rows: split the list")
+                raise _file_error(f"{name} có hơn {MAX_SHEET_ROWS} dòng: hãy chia nhỏ danh sách")
             grid.append((number, texts))
         return grid
     finally:
@@ -214,19 +214,19 @@ def _header_fields(row_number: int, header: list[str]) -> list[str | None]:
         name = _field_of_header(text)
         if name is None:
             errors.append(
-                FieldError(field=f"header {text!r}", message=f"unknown column (row {row_number}, column {index})")
+                FieldError(field=f"header {text!r}", message=f"cột không có trong mẫu (dòng {row_number}, cột {index})")
             )
         elif name in seen:
             errors.append(
                 FieldError(
-                    field=f"header {text!r}", message=f"column {seen[name]} is {name} already (row {row_number})"
+                    field=f"header {text!r}", message=f"cột {seen[name]} đã là {name} (dòng {row_number})"
                 )
             )
         else:
             seen[name] = index
         fields.append(name)
     missing = [c for c in COLUMNS if c.required and c.field not in seen]
-    errors += [FieldError(field=f"header {c.header!r}", message="missing column") for c in missing]
+    errors += [FieldError(field=f"header {c.header!r}", message="thiếu cột") for c in missing]
     if errors:
         raise InvalidInput(errors)
     return fields
@@ -241,21 +241,21 @@ def read_rows(path: Path | str) -> list[tuple[int, dict[str, str]]]:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in IMPORT_FORMATS:
-        shown = repr(path.suffix) if path.suffix else "no suffix"
-        raise _file_error(f"cannot import {shown} ({path.name}): use .xlsx or .csv")
+        shown = repr(path.suffix) if path.suffix else "không có phần mở rộng"
+        raise _file_error(f"không nhập được {shown} ({path.name}): dùng tệp .xlsx hoặc .csv")
     if not path.is_file():
-        raise _file_error(f"{path} does not exist")
+        raise _file_error(f"{path} không tồn tại")
     return read_content(path.read_bytes(), suffix, path.name)
 
 
 def read_content(content: bytes, suffix: str, name: str) -> list[tuple[int, dict[str, str]]]:
     """read_rows for a file's content (an upload): `suffix` ".csv" or ".xlsx", `name` how messages call it."""
     if suffix not in IMPORT_FORMATS:
-        raise _file_error(f"cannot import {suffix!r} ({name}): use .xlsx or .csv")
+        raise _file_error(f"không nhập được {suffix!r} ({name}): dùng tệp .xlsx hoặc .csv")
     grid = _csv_grid(content, name) if suffix == ".csv" else _xlsx_grid(content, name)
     grid = [(number, cells) for number, cells in grid if any(cells)]
     if not grid:
-        raise _file_error(f"{name} is empty: expected a header row ({', '.join(HEADERS)})")
+        raise _file_error(f"{name} trống: cần một dòng tiêu đề ({', '.join(HEADERS)})")
     (header_row, header), data = grid[0], grid[1:]
     fields = _header_fields(header_row, header)
     rows = []
@@ -265,7 +265,7 @@ def read_content(content: bytes, suffix: str, name: str) -> list[tuple[int, dict
             if not text:
                 continue
             column = fields[index] if index < len(fields) else None
-            values[column or f"column {index + 1}"] = text
+            values[column or f"cột {index + 1}"] = text
         rows.append((number, values))
     return rows
 
@@ -320,13 +320,13 @@ def _column_and_message(error: FieldError, raw: Mapping[str, Any]) -> tuple[str,
     message = error.message
     if head == "nominee":
         column = _COLUMN_OF_NOMINEE_FIELD.get(parts[1], "nominee_kind") if len(parts) > 1 else "nominee_kind"
-        if message.startswith("Extra inputs are not permitted"):
+        if message in ("trường không có trong mẫu", "Extra inputs are not permitted"):
             kind = raw.get("nominee", {}).get("kind", "")
-            message = f"not used for {_KIND_WORDS.get(kind, kind)} nominee: leave it empty"
+            message = f"không dùng cho đối tượng là {_KIND_WORDS.get(kind, kind)}: để trống"
         return COLUMN_BY_FIELD[column].header, message
     if head == "dossier":
         if len(parts) > 1 and parts[1].isdigit():
-            where = f"document {int(parts[1]) + 1}"
+            where = f"tài liệu {int(parts[1]) + 1}"
             if len(parts) > 2:
                 where += f" ({'.'.join(parts[2:])})"
             message = f"{where}: {message}"
@@ -362,7 +362,7 @@ def validate_rows(
     first_row_of_nominee: dict[tuple[str, str, int], int] = {}
     for number, cells in rows:
         row_errors = [
-            RowError(number, name, "a value in a column without a header")
+            RowError(number, name, "có giá trị trong cột không có tiêu đề")
             for name in cells
             if name not in COLUMN_BY_FIELD
         ]
@@ -379,7 +379,7 @@ def validate_rows(
                 RowError(
                     number,
                     COLUMN_BY_FIELD["reference"].header,
-                    f"repeats row {first_row_of[key]} (same year, ministry and reference)",
+                    f"trùng dòng {first_row_of[key]} (cùng năm, bộ, ngành và số tờ trình)",
                 )
             )
         elif key is not None:
@@ -388,14 +388,14 @@ def validate_rows(
             nominee = request_identity(nomination)
             if nominee in first_row_of_nominee:
                 message = (
-                    f"the same nominee, award form and year as row {first_row_of_nominee[nominee]}: one person, "
-                    "one nomination per award form and year"
+                    f"trùng đối tượng, hình thức và năm với dòng {first_row_of_nominee[nominee]}: mỗi đối tượng "
+                    "chỉ một hồ sơ cho một hình thức trong một năm"
                 )
                 row_errors.append(RowError(number, COLUMN_BY_FIELD["nominee_kind"].header, message))
             else:
                 first_row_of_nominee[nominee] = number
         if nomination is not None and proposer is not None and nomination.proposer != proposer:
-            message = f"{nomination.proposer} is not the importing actor {proposer}: a unit proposes as itself"
+            message = f"{nomination.proposer} không phải người nhập danh sách {proposer}: đơn vị chỉ đề nghị dưới tên mình"
             row_errors.append(RowError(number, COLUMN_BY_FIELD["proposer"].header, message))
         if row_errors:
             errors += row_errors
@@ -453,8 +453,8 @@ async def check_rows(
 
 def held_by_another(workflow_id: str) -> str:
     return (
-        f"another nomination holds this reference: {workflow_id} was started with other content (same year, "
-        "ministry and reference); not started"
+        f"số tờ trình đã thuộc hồ sơ khác: {workflow_id} đã được khởi tạo với nội dung khác (cùng năm, bộ, "
+        "ngành và số tờ trình); không khởi tạo"
     )
 
 
@@ -497,7 +497,7 @@ async def start_all(
                     RowError(number, COLUMN_BY_FIELD["reference"].header, held_by_another(workflow_id)),
                 )
             except Exception as err:  # reported on its row; the other rows go on
-                failed(number, workflow_id, RowError(number, "", f"not started: {err}"))
+                failed(number, workflow_id, RowError(number, "", f"không khởi tạo được: {err}"))
             else:
                 if created:
                     counts.started += 1

@@ -69,7 +69,7 @@ class DossierDocument(BaseModel):
     @model_validator(mode="after")
     def _identified(self) -> DossierDocument:
         if self.content_sha256 is None and self.reference is None:
-            raise ValueError("a document needs content_sha256 or reference")
+            raise ValueError("cần mã SHA-256 (content_sha256) hoặc số, ký hiệu văn bản (reference)")
         return self
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from domain.bloc.policy import BlocScoringPolicy, NoSubmission, ScoreItem
 from domain.calendar import DEFAULT_CALENDAR, WorkingCalendar
-from domain.errors import FieldError, InvalidInput
+from domain.errors import PYDANTIC_MESSAGES_VI, FieldError, InvalidInput
 from domain.identity import NFC
 
 Code = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Z][A-Z0-9_]{1,23}$")]
@@ -104,26 +104,10 @@ class _AdjustmentInput(BaseModel):
 
 # ---- validation -----------------------------------------------------------------------------------------
 
+# The shared Vietnamese messages, with what a scoring form says more precisely.
 _PYDANTIC_VI: dict[str, str] = {
-    "missing": "thiếu trường bắt buộc",
-    "extra_forbidden": "trường không có trong mẫu",
-    "decimal_parsing": "phải là một số",
-    "decimal_type": "phải là một số",
-    "decimal_max_places": "tối đa {decimal_places} chữ số thập phân",
-    "decimal_max_digits": "số quá lớn",
-    "int_parsing": "phải là một số nguyên",
-    "int_type": "phải là một số nguyên",
-    "int_from_float": "phải là một số nguyên",
-    "greater_than_equal": "phải từ {ge} trở lên",
-    "less_than_equal": "không được vượt quá {le}",
-    "string_type": "phải là một chuỗi ký tự",
-    "string_too_short": "quá ngắn (ít nhất {min_length} ký tự)",
-    "string_too_long": "quá dài (tối đa {max_length} ký tự)",
-    "string_pattern_mismatch": "sai định dạng",
+    **PYDANTIC_MESSAGES_VI,
     "dict_type": "phải là một bảng (đối tượng JSON) theo mã",
-    "model_type": "phải là một đối tượng JSON",
-    "tuple_type": "phải là một danh sách",
-    "too_long": "quá nhiều mục (tối đa {max_length})",
     "literal_error": "giá trị không hợp lệ",
     "union_tag_invalid": "phải là CRITERION, BONUS hoặc PENALTY",
     "union_tag_not_found": "thiếu trường bắt buộc (CRITERION, BONUS hoặc PENALTY)",

@@ -902,15 +902,15 @@ async def test_a_list_is_imported_from_an_uploaded_xlsx_or_csv(import_app: Any, 
     refused = assert_problem(
         await call(import_app, "POST", "/nominations:import", content, unit + media), 422, "invalid-input"
     )
-    assert [e["field"] for e in refused["errors"]] == [f"row 3, {header('year')}", f"row 5, {header('reference')}"]
-    assert refused["errors"][1]["message"] == "repeats row 2 (same year, ministry and reference)"
+    assert [e["field"] for e in refused["errors"]] == [f"dòng 3, {header('year')}", f"dòng 5, {header('reference')}"]
+    assert refused["errors"][1]["message"] == "trùng dòng 2 (cùng năm, bộ, ngành và số tờ trình)"
     assert "2 of 4 rows are invalid; nothing was started" in refused["detail"]
     assert [await started_input(client, i, NominationStart) for i in ids] == [None] * 4
     # Every row's proposer must be the token's actor.
     content, media = upload(rows, "xlsx", tmp_path)
     someone_else = await call(import_app, "POST", "/nominations:import", content, token(PROPOSER) + media)
     fields = [e["field"] for e in assert_problem(someone_else, 422, "invalid-input")["errors"]]
-    assert fields == [f"row {n}, {header('proposer')}" for n in (2, 3, 4, 5)]
+    assert fields == [f"dòng {n}, {header('proposer')}" for n in (2, 3, 4, 5)]
     # Not a spreadsheet: 415 naming Content-Type; a broken workbook: 422 naming the body.
     wrong_type = await call(
         import_app, "POST", "/nominations:import", content, [*unit, ("content-type", "application/json")]
@@ -939,7 +939,7 @@ async def test_a_list_is_imported_from_an_uploaded_xlsx_or_csv(import_app: Any, 
         (4, "STARTED", ids[2]),
         (5, "FAILED", ids[3]),
     ]
-    assert result["items"][3]["detail"].startswith("another nomination holds this reference")
+    assert result["items"][3]["detail"].startswith("số tờ trình đã thuộc hồ sơ khác")
     started = await started_input(client, ids[0], NominationStart)
     assert started is not None and started.channel == "API" and started.nomination.proposer == UNIT
     replayed = await call(import_app, "POST", "/nominations:import", content, unit + media + key)
@@ -960,7 +960,7 @@ async def test_a_list_is_imported_from_an_uploaded_xlsx_or_csv(import_app: Any, 
     skipped = await call(import_app, "POST", "/nominations:import?skip_invalid=true", content, unit + media)
     assert skipped.status == 200, skipped
     assert [(i["row"], i["outcome"]) for i in skipped.json()["items"]] == [(2, "INVALID"), (3, "STARTED")]
-    assert skipped.json()["items"][0]["detail"] == f"{header('nominee_full_name')}: Field required"
+    assert skipped.json()["items"][0]["detail"] == f"{header('nominee_full_name')}: thiếu trường bắt buộc"
     assert (skipped.json()["started"], skipped.json()["invalid_skipped"]) == (1, 1)
 
 

@@ -136,7 +136,7 @@ async def how_many_exist(client: Client, ids: Sequence[str]) -> int:
     return sum(await asyncio.gather(*(exists(i) for i in ids)))
 
 
-EXPECTED_LOCATIONS = [f"row {row}, {COLUMN_BY_FIELD[field].header}" for row, field in sorted(BAD_ROWS.items())]
+EXPECTED_LOCATIONS = [f"dòng {row}, {COLUMN_BY_FIELD[field].header}" for row, field in sorted(BAD_ROWS.items())]
 
 
 def import_args(*argv: str) -> argparse.Namespace:
@@ -167,7 +167,7 @@ async def test_a_500_row_workbook_is_refused_then_started_then_found_started(
     messages = [e.message for e in refused.value.errors]
     assert "greater than or equal to 2000" in messages[0]
     assert messages[1].startswith("missing required documents: BAO_CAO_THANH_TICH")
-    assert messages[2] == f"repeats row {DUPLICATED_ROW} (same year, ministry and reference)"
+    assert messages[2] == f"trùng dòng {DUPLICATED_ROW} (cùng năm, bộ, ngành và số tờ trình)"
     assert "3 of 500 rows are invalid; nothing was started" in capsys.readouterr().err
     assert await how_many_exist(client, ids) == 0
 
@@ -195,7 +195,7 @@ async def test_skip_invalid_starts_the_valid_rows_and_reports_the_others(
     )
     out, err = capsys.readouterr()
     assert out.splitlines()[-1] == "started 2, already started 0, invalid rows skipped 1"
-    assert f"row 3, {COLUMN_BY_FIELD['nominee_full_name'].header}: Field required" in err
+    assert f"dòng 3, {COLUMN_BY_FIELD['nominee_full_name'].header}: thiếu trường bắt buộc" in err
     ids = workflow_ids(rows)
     for started, row in ((ids[0], rows[0]), (ids[2], rows[2])):
         await wait_for_stage(client, started, Stage.COUNCIL_REVIEW)

@@ -42,7 +42,7 @@ async def test_a_reference_held_by_another_nomination_is_a_failed_row_not_alread
     out, err = capsys.readouterr()
     assert out.splitlines()[-1] == "started 1, already started 1, failed 1"
     reference = COLUMN_BY_FIELD["reference"].header
-    assert f"row 3, {reference}: another nomination holds this reference: {ids[1]}" in err, err
+    assert f"dòng 3, {reference}: số tờ trình đã thuộc hồ sơ khác: {ids[1]}" in err, err
     # The other nomination is untouched; row 4 started.
     held = await started_input(client, ids[1], NominationStart)
     assert held is not None and held.nomination.achievements == other["achievements"]

@@ -396,7 +396,7 @@ async def test_the_import_checks_every_row(app: Any, client: Client) -> None:
             csv_row(f"2-{tag}/TTr", "KTNN", "Vũ Văn Long", f"Phòng {tag}"),
         ],
     )
-    assert [e["field"] for e in problem(refused, 403, "forbidden")["errors"]] == ["row 3, Người lập hồ sơ (proposer)"]
+    assert [e["field"] for e in problem(refused, 403, "forbidden")["errors"]] == ["dòng 3, Người lập hồ sơ (proposer)"]
     await never_started(client, f"nomination-{current_year()}-BTP-1-{tag}/TTr")
 
     # An unknown ministry and the same person twice in one file: invalid rows, named.
@@ -409,7 +409,7 @@ async def test_the_import_checks_every_row(app: Any, client: Client) -> None:
         ],
     )
     fields = [e["field"] for e in problem(invalid, 422, "invalid-input")["errors"]]
-    assert fields == ["row 2, Bộ/ngành (ministry)", "row 4, Cá nhân/Tập thể (nominee_kind)"], fields
+    assert fields == ["dòng 2, Bộ/ngành (ministry)", "dòng 4, Cá nhân/Tập thể (nominee_kind)"], fields
 
     # A nominee another nomination holds: that row fails naming the holder, the others start.
     holder = await call(
@@ -473,5 +473,5 @@ async def test_the_cli_import_refuses_a_file_with_a_row_for_another_ministry(
     with pytest.raises(ActionRefused) as refused:
         args = argparse.Namespace(file=str(path), actor=BTP_STAFF, skip_invalid=False)
         await import_command(args, client=client, task_queue=task_queue, engine=db_engine)
-    assert "row 3, Người lập hồ sơ (proposer)" in str(refused.value) and "UNIT_STAFF for KTNN" in str(refused.value)
+    assert "dòng 3, Người lập hồ sơ (proposer)" in str(refused.value) and "UNIT_STAFF for KTNN" in str(refused.value)
     await never_started(client, f"nomination-{current_year()}-BTP-8-{tag}/TTr")

@@ -141,11 +141,11 @@ def test_an_exported_neutralised_formula_reads_back_as_typed(tmp_path: Path):
 @pytest.mark.parametrize(
     ("name", "content", "expected"),
     [
-        ("list.xls", None, "use .xlsx or .csv"),
-        ("none.csv", None, "does not exist"),
+        ("list.xls", None, "dùng tệp .xlsx hoặc .csv"),
+        ("none.csv", None, "không tồn tại"),
         ("empty.csv", "\n\n", "empty"),
-        ("latin.csv", "Năm (year)".encode("cp1258"), "not UTF-8"),
-        ("broken.xlsx", b"not a zip", "not a readable XLSX"),
+        ("latin.csv", "Năm (year)".encode("cp1258"), "không phải văn bản UTF-8"),
+        ("broken.xlsx", b"not a zip", "không đọc được như sổ tính XLSX"),
     ],
 )
 def test_unreadable_files_are_invalid_input(tmp_path: Path, name: str, content: Any, expected: str):
@@ -167,10 +167,10 @@ def test_a_wrong_header_row_names_the_unknown_repeated_and_missing_columns(tmp_p
     with pytest.raises(InvalidInput) as caught:
         read_rows(write_csv(tmp_path / "list.csv", lines))
     fields = {e.field: e.message for e in caught.value.errors}
-    assert fields["header 'Ghi chú'"].startswith("unknown column")
-    assert "is reference already" in fields["header 'reference'"]
-    assert fields[f"header {header('dossier')!r}"] == "missing column"
-    assert fields[f"header {header('year')!r}"] == "missing column"
+    assert fields["header 'Ghi chú'"].startswith("cột không có trong mẫu")
+    assert "đã là reference" in fields["header 'reference'"]
+    assert fields[f"header {header('dossier')!r}"] == "thiếu cột"
+    assert fields[f"header {header('year')!r}"] == "thiếu cột"
     assert len(fields) == 4
 
 
@@ -188,7 +188,7 @@ def test_a_value_without_a_header_is_an_error_on_its_row(tmp_path: Path):
     lines = [",".join(HEADERS), line(row) + ",thừa"]
     rows = read_rows(write_csv(tmp_path / "list.csv", lines))
     assert validate_rows(rows, POLICY, today=TODAY)[1] == [
-        RowError(2, f"column {len(COLUMNS) + 1}", "a value in a column without a header")
+        RowError(2, f"cột {len(COLUMNS) + 1}", "có giá trị trong cột không có tiêu đề")
     ]
 
 
@@ -250,12 +250,12 @@ def test_each_error_names_its_row_and_the_column_header():
         (8, header("ministry")),
     ]
     messages = {(e.row, e.column): e.message for e in errors}
-    assert "greater than or equal to 2000" in messages[(3, header("year"))]
-    assert messages[(4, header("nominee_full_name"))] == "Field required"
+    assert "phải từ 2000 trở lên" in messages[(3, header("year"))]
+    assert messages[(4, header("nominee_full_name"))] == "thiếu trường bắt buộc"
     dossier = [e.message for e in errors if e.row == 6]
     assert dossier == [
-        "document 2 (title): Field required",
-        "document 3: Value error, a document needs content_sha256 or reference",
+        "tài liệu 2 (title): thiếu trường bắt buộc",
+        "tài liệu 3: cần mã SHA-256 (content_sha256) hoặc số, ký hiệu văn bản (reference)",
     ]
     assert "unknown award form" in messages[(7, header("award_form"))]
 
@@ -277,8 +277,8 @@ def test_the_catalogs_rules_apply_to_a_row():
 def test_columns_of_the_other_kind_of_nominee_must_stay_empty():
     errors = errors_of(collective(nominee_full_name="Nguyễn Văn Bình"), individual(nominee_collective_name="Phòng X"))
     assert [(e.row, e.column, e.message) for e in errors] == [
-        (2, header("nominee_full_name"), "not used for a collective (COLLECTIVE) nominee: leave it empty"),
-        (3, header("nominee_collective_name"), "not used for an individual (INDIVIDUAL) nominee: leave it empty"),
+        (2, header("nominee_full_name"), "không dùng cho đối tượng là tập thể (COLLECTIVE): để trống"),
+        (3, header("nominee_collective_name"), "không dùng cho đối tượng là cá nhân (INDIVIDUAL): để trống"),
     ]
 
 
@@ -294,7 +294,7 @@ def test_a_repeated_nomination_is_an_error_on_the_later_row_only():
         today=TODAY,
     )
     assert [number for number, _ in valid] == [2, 3, 5]
-    assert errors == [RowError(4, header("reference"), "repeats row 2 (same year, ministry and reference)")]
+    assert errors == [RowError(4, header("reference"), "trùng dòng 2 (cùng năm, bộ, ngành và số tờ trình)")]
 
 
 def test_a_row_proposed_by_someone_else_than_the_importing_actor_is_an_error():
@@ -304,7 +304,7 @@ def test_a_row_proposed_by_someone_else_than_the_importing_actor_is_an_error():
     )
     assert [number for number, _ in valid] == [2]
     assert [(e.row, e.column) for e in errors] == [(3, header("proposer"))]
-    assert "is not the importing actor" in errors[0].message
+    assert "không phải người nhập danh sách" in errors[0].message
 
 
 def test_a_repeat_of_an_invalid_row_is_still_reported():
@@ -313,8 +313,8 @@ def test_a_repeat_of_an_invalid_row_is_still_reported():
 
 
 def test_row_error_reads_as_row_and_column():
-    assert str(RowError(12, header("year"), "bad")) == "row 12, Năm (year): bad"
-    assert str(RowError(12, "", "bad")) == "row 12: bad"
+    assert str(RowError(12, header("year"), "bad")) == "dòng 12, Năm (year): bad"
+    assert str(RowError(12, "", "bad")) == "dòng 12: bad"
     assert sorted([RowError(9, "b", "x"), RowError(3, "a", "y")])[0].row == 3
 
 
@@ -389,7 +389,7 @@ async def test_a_reference_held_by_another_nomination_is_a_failed_row():
     other = nomination.model_copy(update={"achievements": "Một thành tích khác của một đề nghị khác."})
     counts = await start_all(client, "q", [(row, other)])  # type: ignore[arg-type]
     assert (counts.started, counts.already_started, len(counts.failed)) == (0, 0, 1)
-    assert "another nomination holds this reference" in counts.failed[0].message
+    assert "số tờ trình đã thuộc hồ sơ khác" in counts.failed[0].message
 
 
 async def test_a_row_the_server_refuses_is_reported_and_the_others_go_on():
@@ -397,4 +397,4 @@ async def test_a_row_the_server_refuses_is_reported_and_the_others_go_on():
     client = StandInClient(fail={workflow_id_for(nominations[3][1])})
     counts = await start_all(client, "q", nominations)  # type: ignore[arg-type]
     assert (counts.started, counts.already_started) == (4, 0)
-    assert [(e.row, e.message) for e in counts.failed] == [(5, "not started: server unavailable")]
+    assert [(e.row, e.message) for e in counts.failed] == [(5, "không khởi tạo được: server unavailable")]

@@ -218,7 +218,7 @@ def test_a_document_with_neither_hash_nor_reference_is_refused_on_that_document(
     raw["dossier"][0] = {"kind": "TO_TRINH", "title": "Tờ trình"}
     errors = [e for e in _errors(raw) if e.field == "dossier.0"]
     assert len(errors) == 1
-    assert "content_sha256 or reference" in errors[0].message
+    assert "(content_sha256) hoặc số, ký hiệu văn bản (reference)" in errors[0].message
 
 
 def test_an_empty_individual_name_is_refused_on_the_nominee_name():
@@ -257,7 +257,7 @@ def test_extra_fields_are_refused(mutate, field):
     raw = _data()
     mutate(raw)
     errors = _errors(raw)
-    assert any(e.field.endswith(field) and "Extra inputs" in e.message for e in errors), errors
+    assert any(e.field.endswith(field) and "trường không có trong mẫu" in e.message for e in errors), errors
 
 
 def test_input_that_is_not_an_object_is_refused():
