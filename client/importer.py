@@ -395,7 +395,10 @@ def validate_rows(
             else:
                 first_row_of_nominee[nominee] = number
         if nomination is not None and proposer is not None and nomination.proposer != proposer:
-            message = f"{nomination.proposer} không phải người nhập danh sách {proposer}: đơn vị chỉ đề nghị dưới tên mình"
+            message = (
+                f"{nomination.proposer} không phải người nhập danh sách {proposer}: "
+                "đơn vị chỉ đề nghị dưới tên mình"
+            )
             row_errors.append(RowError(number, COLUMN_BY_FIELD["proposer"].header, message))
         if row_errors:
             errors += row_errors
