@@ -327,3 +327,21 @@ revoked_tokens = sa.Table(
     sa.Column("expires_at", Timestamp, nullable=False),
     sa.Index("ix_revoked_tokens_expires_at", "expires_at"),
 )
+
+# ---- idempotency keys --------------------------------------------------------------------------------
+# The API's answer to a request sent with an `Idempotency-Key` (api/idempotency.py, store/idempotency.py),
+# per (actor, key), replayed to a retry of the same request until `expires_at`; pruned after.
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("actor", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("fingerprint", sa.String(80), nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("headers", sa.JSON, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False),
+    sa.Index("ix_idempotency_keys_expires_at", "expires_at"),
+)
