@@ -57,6 +57,7 @@ TABLES = {
     "counting_keys",
     "ballot_session_secrets",
     "counting_shares",
+    "idempotency_keys",
 }
 # The newest migration on disk: the schema a fresh database reaches.
 HEAD_REVISION = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
