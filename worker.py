@@ -1,8 +1,10 @@
 """The worker: nomination workflows and their activities on one task queue, plus the outbox dispatcher.
 
-python worker.py            # settings from TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEUE,
+python worker.py            # settings from TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE (or an envconfig profile:
+                            # TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE, TEMPORAL_API_KEY, TEMPORAL_TLS_*), TASK_QUEUE,
                             # DATABASE_URL (default: SQLite under .state/), NOTIFY_CHANNEL, SMTP_*;
-                            # knobs from TDKT_MAX_* and DB_POOL_* (store/tuning.py)
+                            # knobs from TDKT_MAX_* and DB_POOL_* (store/tuning.py); Prometheus metrics on
+                            # WORKER_METRICS_PORT (off when unset); tracing from OTEL_* (off when unset)
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from activities.identity_claims import IdentityActivities
 from activities.persistence import PersistenceActivities
 from activities.session_roster import SessionRosterActivities
 from client.audit_anchors import anchor_interval, ensure_anchor_workflow
-from client.settings import Settings
+from client.settings import Settings, TemporalConfigError
 from client.temporal import connect, ensure_search_attributes
 from domain.catalog import policy_sets
 from observability.logs import configure_logging
+from observability.metrics import MetricsConfigError, metrics_runtime, worker_metrics_address
+from observability.tracing import TracingConfigError, configure_tracing, shutdown_tracing
 from security.audit_keys import audit_keyring
 from security.codec import CodecError, data_converter, load_keyring
 from security.keys import MissingKey, PublishedKey
@@ -57,6 +61,7 @@ PASSTHROUGH_MODULES: Sequence[str] = (
     # workflows/ keeps no module-level mutable state: imported once per process instead of once per workflow
     # instance (year-end wave: -18 % worker CPU and memory, docs/performance.md).
     "workflows",
+    "opentelemetry",  # the tracing interceptor's workflow side, when tracing is on
 )
 
 WORKFLOWS = [NominationWorkflow, BallotSessionWorkflow, DecisionWorkflow, AuditAnchorWorkflow]
@@ -98,6 +103,7 @@ def build_worker(
             session_roster.load_scope_snapshot,
             ballots.register_ballot_session,
             ballots.waiting_candidates,
+            ballots.claim_closed_list,
             ballots.offer_to_open_session,
             ballots.snapshot_electorate,
             ballots.prepare_session_keys,
@@ -142,12 +148,19 @@ async def run_worker(settings: Settings) -> None:
     interval = anchor_interval(os.environ)
     load_keyring()
     audit_keyring()
+    metrics_address = worker_metrics_address(os.environ)
+    configure_tracing("tdkt-worker")  # before connecting: the client takes the tracing interceptor
     # The worker's activities retry a failed query, so a stale connection costs a retry, not a user's error:
     # no pre-ping round trip on every checkout unless DB_POOL_PRE_PING=1 (docs/performance.md).
     pool = pool_settings(os.environ, pre_ping_default=False)
     await migrate_when_reachable(database_url, log)
     engine = create_engine(database_url, pool)
-    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    # The SDK's Prometheus endpoint (its series and the engine's, observability/metrics.py) lives in the
+    # client's runtime, so the worker built on that client reports through it.
+    runtime = metrics_runtime(metrics_address) if metrics_address else None
+    client = await connect(
+        settings.temporal_address, settings.temporal_namespace, profile=settings.temporal, runtime=runtime
+    )
     added = await ensure_search_attributes(client)
     if added:
         log.info("search_attributes_registered", added=added)
@@ -167,6 +180,7 @@ async def run_worker(settings: Settings) -> None:
         worker_options=options,
         db_pool_size=pool.size,
         db_pool_pre_ping=pool.pre_ping,
+        metrics_address=metrics_address,
     )
     async with worker:
         # The audit chain's head is anchored outside the database (workflows/audit_anchor.py);
@@ -178,16 +192,24 @@ async def run_worker(settings: Settings) -> None:
         log.info("worker_stopping")
         await dispatch
     await engine.dispose()
+    shutdown_tracing()
     log.info("worker_stopped")
 
 
 def main() -> None:
-    settings = Settings.from_env()
-    configure_logging(json=settings.log_format == "json")
+    configure_logging(json=os.environ.get("LOG_FORMAT", "console") == "json")
     code = 0
     try:
-        asyncio.run(run_worker(settings))
-    except (TuningError, CodecError, MissingKey, PublishedKey) as err:
+        asyncio.run(run_worker(Settings.from_env()))
+    except (
+        TuningError,
+        CodecError,
+        MissingKey,
+        PublishedKey,
+        TemporalConfigError,
+        MetricsConfigError,
+        TracingConfigError,
+    ) as err:
         structlog.get_logger("worker").error("worker_misconfigured", error=str(err))
         code = 2
     except Exception:

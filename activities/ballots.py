@@ -40,8 +40,10 @@ from domain.ballot_messages import (
     SessionRow,
     TieDecisionRecord,
 )
+from domain.ballot_session_state import ClosedListClaim
 from domain.ballots import (
     RECORDER_ROLE,
+    STAGE_OF_KIND,
     VOTER_ROLE,
     BallotSessionKind,
     Candidate,
@@ -53,6 +55,7 @@ from domain.ballots import (
 from domain.committee import missing_key_errors
 from domain.notices import NotificationDraft
 from observability.logs import activity_logger
+from observability.metrics import activity_metrics
 from security import blind
 from security.audit_keys import audit_keyring
 from security.codec import Keyring, load_keyring
@@ -205,6 +208,35 @@ class BallotActivities:
             "waiting_candidates", kind=session.value, scope=scope, session_id=session_id, found=len(candidates)
         )
         return candidates
+
+    @activity.defn(name="claim_closed_list")
+    async def claim_closed_list(self, kind: str, scope: str, session_id: str, named: list[str]) -> ClosedListClaim:
+        """A closed list's session takes up exactly the nominations it names, each waiting at the stage in scope
+        and held by no other open session; for each it could not take, why. Claiming is keyed on the
+        nomination: a retry claims nothing twice."""
+        session = session_kind(kind)
+        held = await list_waiting(self._engine, session, scope, session_id, named=named)
+        taken = {c.workflow_id for c in held}
+        missing = [wf for wf in named if wf not in taken]
+        waiting = {c.workflow_id for c in await list_waiting(self._engine, session, scope, named=missing)}
+        stage = STAGE_OF_KIND[session].value
+        refused = {
+            wf: (
+                "held by another open ballot session"
+                if wf in waiting
+                else f"unknown, or not waiting at {stage} in {scope}"
+            )
+            for wf in missing
+        }
+        activity_logger(__name__).info(
+            "closed_list_claimed",
+            kind=session.value,
+            scope=scope,
+            session_id=session_id,
+            held=len(held),
+            refused=len(refused),
+        )
+        return ClosedListClaim(candidates=held, refused=refused)
 
     @activity.defn(name="offer_to_open_session")
     async def offer_to_open_session(self, kind: str, scope: str, candidate: Candidate) -> str | None:
@@ -558,6 +590,8 @@ class BallotActivities:
     async def record_ballot_minutes(self, minutes: SessionMinutes) -> None:
         # One audit entry per round, counts only (idempotent: a retry appends nothing).
         first, audited = await record_minutes(self._engine, minutes, audit_keyring())
+        if first:  # the round's minutes written now, not by an earlier attempt: its ballots counted once
+            activity_metrics().ballots_cast(minutes.kind.value, minutes.ballots_cast)
         activity_logger(__name__).info(
             "ballot_minutes_recorded",
             session_id=minutes.session_id,

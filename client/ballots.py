@@ -21,6 +21,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
+from client.metadata import readable_without_codec
 from client.nominations import ActionRefused, NominationNotFound, act
 from domain.ballot_messages import (
     AnonymousBallot,
@@ -38,7 +39,7 @@ from domain.ballot_messages import (
     TieDecision,
     session_workflow_id,
 )
-from domain.ballots import Choice, ReceiptState, opener_error, receipt_state
+from domain.ballots import STAGE_OF_KIND, BallotSessionKind, Choice, ReceiptState, opener_error, receipt_state
 from domain.catalog import policy_set
 from domain.committee import committee_errors, default_committee, missing_key_errors
 from domain.errors import FieldError, InvalidInput
@@ -47,7 +48,7 @@ from security.committee import counting_key_id, decrypt_share
 from security.credentials import finish, prepare_request
 from security.sealing import SealError, b64, seal_ballot
 from store.db import dialect_insert
-from store.schema import counting_keys, counting_shares
+from store.schema import counting_keys, counting_shares, nominations
 from workflows.ballot_session import BallotSessionWorkflow
 
 if TYPE_CHECKING:
@@ -105,14 +106,60 @@ async def check_opener(engine: AsyncEngine, start: SessionStart) -> None:
         raise InvalidInput([FieldError(field="committee", message=e.removeprefix("committee: ")) for e in errors])
 
 
+async def check_closed_list(engine: AsyncEngine, start: SessionStart) -> None:
+    """A closed list's names and seats, before anything starts (InvalidInput naming `candidates` or `seats`):
+    each named nomination exists and waits at the stage of the session's kind in its scope, none is named
+    twice; seats are a bloc's and at most the candidates named. The workflow claims them as it opens and ends
+    CANCELLED, naming the nomination, if one is no longer waiting or another open session holds it."""
+    errors: list[FieldError] = []
+    named = start.candidates
+    if start.seats is not None and start.kind != BallotSessionKind.BLOC:
+        errors.append(FieldError(field="seats", message="chỉ phiên bỏ phiếu của Khối mới có số suất (seats)"))
+    if start.seats is not None and named is not None and start.seats > len(named):
+        errors.append(
+            FieldError(field="seats", message=f"{start.seats} suất nhiều hơn {len(named)} hồ sơ trong danh sách")
+        )
+    if named is not None:
+        twice = sorted({wf for wf in named if named.count(wf) > 1})
+        if twice:
+            errors.append(FieldError(field="candidates", message=f"hồ sơ được nêu hai lần: {', '.join(twice)}"))
+        stage = STAGE_OF_KIND[start.kind]
+        scope = nominations.c.ministry if start.kind == BallotSessionKind.COUNCIL else nominations.c.bloc
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(nominations.c.workflow_id, nominations.c.stage, scope.label("scope")).where(
+                        nominations.c.workflow_id.in_(named)
+                    )
+                )
+            ).all()
+        found = {r.workflow_id: r for r in rows}
+        for wf in dict.fromkeys(named):
+            row = found.get(wf)
+            if row is None:
+                errors.append(FieldError(field="candidates", message=f"{wf}: không có hồ sơ này"))
+            elif row.stage != stage.value or row.scope != start.scope:
+                errors.append(
+                    FieldError(
+                        field="candidates",
+                        message=f"{wf}: hồ sơ không chờ ở bước «{stage.label_vi}» của {start.scope} "
+                        f"(đang ở {row.stage}, thuộc {row.scope})",
+                    )
+                )
+    if errors:
+        raise InvalidInput(errors)
+
+
 async def open_session(
     client: Client, task_queue: str, start: SessionStart, *, engine: AsyncEngine | None = None
 ) -> WorkflowHandle[BallotSessionWorkflow, SessionStatus]:
     """Start the session. With `engine` the opener and the counting committee are checked against the roster
-    and the enrolled counting keys first (the workflow checks the opener and the committee again against its
-    own snapshot and ends CANCELLED with the reason if one slipped through)."""
+    and the enrolled counting keys first, and a closed list's names and seats (check_closed_list); the
+    workflow checks the opener and the committee again against its own snapshot, claims the closed list, and
+    ends CANCELLED with the reason if something slipped through."""
     if engine is not None:
         await check_opener(engine, start)
+        await check_closed_list(engine, start)
     session_id = session_workflow_id(start.kind, start.scope, start.meeting_ref)
     try:
         return await client.start_workflow(
@@ -121,7 +168,10 @@ async def open_session(
             id=session_id,
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            static_summary=f"Bỏ phiếu kín {start.kind.value} {start.scope} – {start.meeting_ref}",
+            # In clear for the Temporal UI without the codec server: a kind, a scope and a meeting reference.
+            static_summary=readable_without_codec(
+                f"Bỏ phiếu kín {start.kind.value} {start.scope} – {start.meeting_ref}"
+            ),
         )
     except WorkflowAlreadyStartedError:
         raise DuplicateSession(f"ballot session {session_id} already exists; nothing was started") from None

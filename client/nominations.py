@@ -26,7 +26,8 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
-from domain.catalog import current_policy_version, policy_set
+from client.metadata import readable_without_codec
+from domain.catalog import AUTHORITY_LABELS_VI, current_policy_version, policy_set
 from domain.errors import FieldError, InvalidInput
 from domain.messages import ActionChannel, ActionReceipt, NominationStart, NominationStatus
 from domain.nomination import (
@@ -36,7 +37,8 @@ from domain.nomination import (
     with_personal_id_protected,
     workflow_id_for,
 )
-from domain.procedure import proposal_error
+from domain.operator_view import static_details_vi, summary_vi
+from domain.procedure import proposal_refusal
 from domain.records import IdentityClaim
 from domain.stages import Stage
 from security.codec import CodecError
@@ -107,7 +109,9 @@ def request_identity(nomination: Nomination) -> tuple[str, str, int]:
 
 async def check_proposer(engine: AsyncEngine, nomination: Nomination) -> None:
     """The ministry is on the database roster (else InvalidInput naming `ministry`) and the proposer may
-    propose for it (else ProposalRefused naming the actor, the role and the ministry)."""
+    propose for it (else ProposalRefused naming the actor, the role and the ministry). A bloc's own proposal
+    (`origin`): the proposer is a bloc head of that bloc (else ProposalRefused), and the rest of what the bloc may
+    propose holds (else InvalidInput naming the field: ministry, nominee, award_form, origin)."""
     from store.roster import read_snapshot
 
     try:
@@ -115,9 +119,13 @@ async def check_proposer(engine: AsyncEngine, nomination: Nomination) -> None:
     except KeyError:
         message = f"{nomination.ministry} is not in the roster (load it with `starter.py roster load`)"
         raise InvalidInput([FieldError(field="ministry", message=message)]) from None
-    problem = proposal_error(snapshot, nomination.proposer)
-    if problem is not None:
-        raise ProposalRefused(f"{problem}; nothing was started")
+    problem = proposal_refusal(snapshot, nomination)
+    if problem is None:
+        return
+    field, _, message = problem.partition(": ")
+    if field == "proposer":
+        raise ProposalRefused(f"{message}; nothing was started")
+    raise InvalidInput([FieldError(field=field, message=message)])
 
 
 async def check_proposal(engine: AsyncEngine, nomination: Nomination) -> None:
@@ -232,7 +240,18 @@ async def _start(
                 ]
             ),
             memo={"nominee": nomination.nominee.display_name, "award": form.name_vi},
-            static_summary=f"{form.name_vi} – {nomination.nominee.display_name} ({nomination.ministry})",
+            # In clear for the Temporal UI without the codec server: no personal data, the memo keeps the name.
+            static_summary=readable_without_codec(summary_vi(form.name_vi, nomination.ministry, nomination.year)),
+            static_details=readable_without_codec(
+                static_details_vi(
+                    form.name_vi,
+                    form.code,
+                    nomination.ministry,
+                    nomination.year,
+                    form.route,
+                    AUTHORITY_LABELS_VI[form.decided_by],
+                )
+            ),
         )
     except WorkflowAlreadyStartedError:
         raise DuplicateNomination(workflow_id) from None

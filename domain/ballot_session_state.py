@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from pydantic import BaseModel, Field
+
 from domain.ballot_messages import (
     AnonymousBallot,
     BallotVerdict,
@@ -152,6 +154,21 @@ ACTS: Mapping[SessionAct, ActRule] = {
 }
 
 
+class ClosedListClaim(BaseModel):
+    """What a closed list's session took up as it opened: the named nominations it now holds, and why each
+    other named one could not be taken (unknown, not waiting at the stage, held by another open session)."""
+
+    candidates: list[Candidate] = Field(default_factory=list)
+    refused: dict[str, str] = Field(default_factory=dict)
+
+
+def closed_list_refusal(named: list[str], claim: ClosedListClaim) -> str | None:
+    """Why a closed list cannot be voted on as named, or None: every named nomination must be held."""
+    held = {c.workflow_id for c in claim.candidates}
+    problems = [f"{wf}: {claim.refused.get(wf, 'not taken up')}" for wf in named if wf not in held]
+    return f"candidates: {'; '.join(problems)}" if problems else None
+
+
 def credential_digest(request: CredentialRequest) -> str:
     """What identifies a credential request: its round and blinded values (the same ones get the same
     signatures)."""
@@ -233,6 +250,11 @@ class SessionState:
     @property
     def closed(self) -> bool:
         return self.phase == SessionPhase.CLOSED
+
+    @property
+    def closed_list(self) -> bool:
+        """The session votes on the nominations its start names, and on no others (the bloc's honouring)."""
+        return self.start.candidates is not None
 
     def move(self, phase: SessionPhase) -> None:
         if phase not in PHASE_MOVES[self.phase]:
@@ -318,6 +340,8 @@ class SessionState:
         counted, a cancel accepted, a tie already decided."""
         rule, phase = ACTS[act], self._phase_shown(act)
         match act:
+            case SessionAct.JOIN_LIST if self.closed_list:
+                return "the list is closed: this session votes only on the nominations named as it opened"
             case SessionAct.JOIN_LIST if self.list_closing or self.cancelled:
                 return rule.refusal.format(phase=phase)
             case SessionAct.CLOSE_LIST if self.list_closing:
@@ -530,8 +554,13 @@ class SessionState:
         """The round's bloc ranking among the candidates still on the list: a struck candidate is out of the
         ranking and of the quota (a struck earlier winner's seat goes back to the runoff)."""
         policy = self.bloc_policy()
-        seats = None if self.round.number == 1 else runoff_seats(bloc_quota(policy), self.earlier_winners, self.struck)
+        quota = self.quota()
+        seats = quota if self.round.number == 1 else runoff_seats(quota, self.earlier_winners, self.struck)
         return rank_bloc(self.live_tallies(), self.live(self.round.candidates), policy, self.turnout(), seats=seats)
+
+    def quota(self) -> int:
+        """The seats the bloc vote fills: the start's (a closed list's), else the voting policy's quota."""
+        return self.start.seats if self.start.seats is not None else bloc_quota(self.bloc_policy())
 
     def rerank_tie(self) -> None:
         """A candidate struck while the bloc head's decision is awaited: rank the round again; the tie narrows
@@ -657,6 +686,24 @@ class SessionState:
         ]
 
     # ---- the list ---------------------------------------------------------------------------------------
+
+    def take_up_closed_list(self, claim: ClosedListClaim, now: datetime) -> list[str]:
+        """A closed list as it opens: the named nominations, in the order named, and the list closes at once
+        (no keeper's action: nothing else may join). Returns those newly listed, to be told."""
+        named = self.start.candidates or []
+        held = {c.workflow_id: c for c in claim.candidates}
+        listed = [wf for wf in named if wf in held and self.join(held[wf])]
+        self.list_closing = True
+        self.note(
+            SessionActionKind.LIST_CLOSED,
+            self.start.opened_by,
+            self.start.channel,
+            f"closed list of {len(self.candidates)} nominations named as the session opened",
+            at=now,
+            nominations=len(self.candidates),
+            seats=self.start.seats,
+        )
+        return listed
 
     def join(self, candidate: Candidate) -> bool:
         """List a candidate; False when it is listed already."""

@@ -11,12 +11,15 @@ from datetime import date
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.calendar import WorkingCalendar
 from domain.stages import ROUTE_STAGES, Stage
+
+if TYPE_CHECKING:
+    from domain.nomination import BlocOrigin
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -226,6 +229,18 @@ class PolicySet(BaseModel):
         if ref is None:
             raise KeyError(f"{form_code} has no bloc stage")
         return self.voting_policies[ref]
+
+
+# A proposal the bloc makes itself at its year's honouring (suy tôn) begins at the bloc's vote and goes on to
+# the central board, whatever the form's usual route (the member's own council has no say in it); the vote is
+# judged by the bloc's majority policy, the decision is the form's decider's (the Prime Minister's).
+BLOC_ORIGIN_ROUTE: tuple[Stage, ...] = (Stage.BLOC_VOTE, Stage.CENTRAL_REVIEW)
+BLOC_ORIGIN_POLICY = "BLOC_MAJORITY"
+
+
+def route_for(form: AwardForm, origin: BlocOrigin | None) -> tuple[Stage, ...]:
+    """The stages a nomination of this form passes: the form's route, or the bloc's own when it began there."""
+    return BLOC_ORIGIN_ROUTE if origin is not None else form.route
 
 
 @cache

@@ -19,9 +19,19 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from domain.ballot_messages import BallotVerdict, ListLeaving
+from domain.bloc.policy import bloc_scoring_policy_for
 from domain.calendar import WorkingCalendar
-from domain.catalog import AUTHORITY_LABELS_VI, AwardForm, PolicySet, VotingPolicy, policy_set
+from domain.catalog import (
+    AUTHORITY_LABELS_VI,
+    BLOC_ORIGIN_POLICY,
+    AwardForm,
+    PolicySet,
+    VotingPolicy,
+    policy_set,
+    route_for,
+)
 from domain.decisions import DecisionRef
+from domain.identity import normalised_name
 from domain.messages import (
     HoldView,
     NominationStart,
@@ -30,7 +40,14 @@ from domain.messages import (
     ObjectionResolution,
     TransitionView,
 )
-from domain.nomination import IndividualNominee, Nomination, catalog_errors, nominee_identity_key
+from domain.nomination import (
+    BlocOrigin,
+    CollectiveNominee,
+    IndividualNominee,
+    Nomination,
+    catalog_errors,
+    nominee_identity_key,
+)
 from domain.roster import CENTRAL_SCOPE, ROLE_LABELS_VI, Role, RoleGrant, RosterSnapshot
 from domain.stages import Stage
 from domain.transitions import (
@@ -405,6 +422,54 @@ def proposal_error(snapshot: RosterSnapshot, proposer: str) -> str | None:
     return f"proposing a nomination of {snapshot.ministry.code} ({snapshot.ministry.name}): {problem}"
 
 
+def bloc_origin_error(snapshot: RosterSnapshot, nomination: Nomination) -> str | None:
+    """Why this bloc-origin nomination cannot be proposed, or None: the bloc's own proposal at its year's
+    honouring is proposed by a BLOC_HEAD of `origin.bloc`, for the whole of a member organisation of that bloc
+    (a COLLECTIVE nominee named as the roster names the member: the identity claim is then the one the member's
+    own proposal of itself would make, so the two can never both run), for an award form the bloc's honours
+    policy names, in the origin's year. `snapshot` is the member's (`nomination.ministry`) roster."""
+    origin = nomination.origin
+    assert origin is not None
+    member = snapshot.ministry
+    actor = snapshot.actor(nomination.proposer)
+    if actor is None or not actor.holds(Role.BLOC_HEAD, origin.bloc):
+        role = f"{Role.BLOC_HEAD.value} for {origin.bloc} ({ROLE_LABELS_VI[Role.BLOC_HEAD]})"
+        return (
+            f"proposer: actor {nomination.proposer!r} may not propose on behalf of bloc {origin.bloc}: "
+            f"a bloc's own proposal needs role {role}"
+        )
+    if snapshot.bloc is None or snapshot.bloc.code != origin.bloc:
+        return f"ministry: {member.code} ({member.name}) is not a member organisation of bloc {origin.bloc}"
+    nominee = nomination.nominee
+    if not isinstance(nominee, CollectiveNominee) or normalised_name(nominee.name) != normalised_name(member.name):
+        return (
+            f"nominee: a bloc's own proposal is for the member organisation as a whole: a COLLECTIVE nominee "
+            f"named {member.name!r}"
+        )
+    if origin.year != nomination.year:
+        return f"origin.year: {origin.year} is not the nomination's year {nomination.year}"
+    try:
+        honours = bloc_scoring_policy_for(origin.bloc, origin.year).honours
+    except LookupError:
+        return f"origin: bloc {origin.bloc} has no scoring table in force for {origin.year}, so no honours"
+    forms = [tier.award_form for tier in honours]
+    if nomination.award_form not in forms:
+        return (
+            f"award_form: the honours of bloc {origin.bloc} for {origin.year} name {', '.join(forms) or 'no form'}, "
+            f"not {nomination.award_form}"
+        )
+    return None
+
+
+def proposal_refusal(snapshot: RosterSnapshot, nomination: Nomination) -> str | None:
+    """Why this nomination cannot be proposed by its proposer (the unit's staff for their ministry, or the bloc
+    head for the bloc's own proposal), or None."""
+    if nomination.origin is not None:
+        return bloc_origin_error(snapshot, nomination)
+    problem = proposal_error(snapshot, nomination.proposer)
+    return f"proposer: {problem}" if problem is not None else None
+
+
 # ---- events built from a payload ----------------------------------------------------------------------
 
 
@@ -414,9 +479,13 @@ def objection_event(decision: ObjectionDecision) -> Event:
     return ObjectionUpheld(outcome="REJECT" if decision == ObjectionDecision.UPHOLD_REJECT else "RETURN")
 
 
-def vote_policy(policy: PolicySet, form: AwardForm, stage: Stage) -> VotingPolicy:
-    """The voting policy a council's or bloc's vote on this form is judged by; ValueError when the form's
-    route has no such vote."""
+def vote_policy(policy: PolicySet, form: AwardForm, stage: Stage, origin: BlocOrigin | None = None) -> VotingPolicy:
+    """The voting policy a council's or bloc's vote on this form is judged by (a bloc's own proposal: the
+    bloc's majority policy); ValueError when the route has no such vote."""
+    if origin is not None:
+        if stage == Stage.BLOC_VOTE:
+            return policy.voting_policies[BLOC_ORIGIN_POLICY]
+        raise ValueError(f"a bloc's own proposal of {form.code} has no {stage.value} on its route")
     if stage == Stage.COUNCIL_REVIEW and form.council_policy:
         return policy.council_policy(form.code)
     if stage == Stage.BLOC_VOTE and form.bloc_policy:
@@ -615,13 +684,18 @@ class NominationState:
             policy=policy,
             form=form,
             calendar=policy.calendar.working_calendar(),
-            route=RouteState(stage=Stage.PROPOSED, route=form.route),
+            route=RouteState(stage=Stage.PROPOSED, route=route_for(form, start.nomination.origin)),
             notice_seconds=start.public_notice_seconds,
         )
 
     @property
     def stage(self) -> Stage:
         return self.route.stage
+
+    @property
+    def from_bloc(self) -> bool:
+        """The bloc's own proposal: it waits at the bloc vote for the honouring session that names it."""
+        return self.nomination.origin is not None
 
     @property
     def bloc(self) -> str | None:
@@ -651,7 +725,7 @@ class NominationState:
         return None
 
     def vote_policy(self, stage: Stage) -> VotingPolicy:
-        return vote_policy(self.policy, self.form, stage)
+        return vote_policy(self.policy, self.form, stage, self.nomination.origin)
 
     def hold_refusal(self, actor: str) -> str | None:
         if self.hold is not None:

@@ -102,13 +102,21 @@ def claiming(insert: Any) -> Any:
 
 
 async def list_waiting(
-    engine: AsyncEngine, session: BallotSessionKind, scope: str, session_id: str | None = None
+    engine: AsyncEngine,
+    session: BallotSessionKind,
+    scope: str,
+    session_id: str | None = None,
+    named: Sequence[str] | None = None,
 ) -> list[Candidate]:
     """The nominations waiting at the stage in scope. With `session_id`, the session takes them up: in one
     transaction it claims each one no other open session holds, and gets back those it holds (a claim is
-    keyed on the nomination, so a retry or a second session claims nothing twice)."""
+    keyed on the nomination, so a retry or a second session claims nothing twice). A bloc's own proposal
+    (payload `origin`) waits for the session that names it: only a closed list (`named`) takes it, and only
+    the nominations it names; its proposer (the bloc head, for the bloc) is no conflict in the bloc's vote."""
     scope_column = nominations.c.ministry if session == BallotSessionKind.COUNCIL else nominations.c.bloc
     waiting = (nominations.c.stage == STAGE_OF_KIND[session].value) & (scope_column == scope)
+    from_bloc = nominations.c.payload["origin"].as_string().is_not(None)
+    waiting &= nominations.c.workflow_id.in_(list(named)) if named is not None else ~from_bloc
     query = sa.select(
         nominations.c.workflow_id,
         nominations.c.award_form,
@@ -144,7 +152,7 @@ async def list_waiting(
             nominee_name=r.nominee_name,
             nominee_actor_id=((r.payload or {}).get("nominee") or {}).get("actor_id"),
             proposing_organisation=r.ministry,
-            proposer_actor_id=r.proposer,
+            proposer_actor_id=None if (r.payload or {}).get("origin") else r.proposer,
         )
         for r in rows
     ]

@@ -64,7 +64,7 @@ with workflow.unsafe.imports_passed_through():
         ShareHandIn,
         TieDecision,
     )
-    from domain.ballot_session_state import SessionAct, SessionState, credential_digest
+    from domain.ballot_session_state import SessionAct, SessionState, closed_list_refusal, credential_digest
     from domain.ballots import (
         BallotSessionKind,
         BlocRanking,
@@ -123,7 +123,10 @@ class BallotSessionWorkflow:
         s = self._state
         if not await self._open():
             return self.status()
-        await self._take_up_waiting()
+        if s.closed_list:
+            await self._take_up_closed_list()
+        else:
+            await self._take_up_waiting()
         await workflow.wait_condition(lambda: s.list_closing or s.cancelled)
         if not s.cancelled:
             await self._open_voting()
@@ -174,6 +177,33 @@ class BallotSessionWorkflow:
         )
         taken = [c for c in waiting if s.join(c)]  # one that joined on its offer meanwhile is told already
         await self._tell_joined([c.workflow_id for c in taken])
+
+    async def _take_up_closed_list(self) -> None:
+        """A closed list (the bloc's honouring): exactly the nominations the start names are claimed, told they
+        joined, and the list closes at once. One that is unknown, not waiting at the stage or held by another
+        open session cancels the opening, with the reason naming it (the client checks first)."""
+        s = self._state
+        named = list(s.start.candidates or [])
+        claim = await workflow.execute_activity_method(
+            BallotActivities.claim_closed_list, args=[s.start.kind.value, s.start.scope, s.session_id, named], **STEP
+        )
+        refusal = closed_list_refusal(named, claim)
+        if refusal is not None:
+            workflow.logger.warning("closed list refused at opening (%d named)", len(named))
+            s.cancel(refusal)
+            s.note(
+                SessionActionKind.CANCELLED,
+                "system",
+                "SYSTEM",
+                f"cancelled as it opened: {refusal}",
+                at=workflow.now(),
+                phase=s.phase.value,
+                round=s.round.number,
+                reason=refusal,
+            )
+            return
+        listed = s.take_up_closed_list(claim, workflow.now())
+        await self._tell_joined(listed)
 
     async def _open_voting(self) -> None:
         """The list is closed: the electorate is snapshotted, the session's keys are made and the voters told.

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
@@ -53,13 +53,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.nomination import IndividualNominee, award_year_error, catalog_errors, nominee_identity_key
     from domain.notices import draft_notifications, waiting_for_vi
+    from domain.operator_view import OperatorView, current_details_vi, operator_view
     from domain.procedure import (
         OBJECTION_VERDICTS_VI,
         Move,
         NominationState,
         Step,
         objection_event,
-        proposal_error,
+        proposal_refusal,
         resubmission_error,
         tally_record,
     )
@@ -69,7 +70,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.transitions import Refusal, VoteRecorded, transition
     from domain.voting import VoteOutcome, evaluate
     from workflows.payloads import payload_required
-    from workflows.search_attributes import BLOC, NOMINATION_STAGE, STAGE_DUE_AT
+    from workflows.search_attributes import AWAITING_ROLE, BLOC, NOMINATION_STAGE, ON_HOLD, OVERDUE, STAGE_DUE_AT
 
 # Module references, not names: the ballot session and decision workflows signal nominations too.
 from workflows import ballot_session as ballot_session_workflow
@@ -101,7 +102,7 @@ class NominationWorkflow:
         # Serialises transitions so they are applied and persisted in sequence order.
         self._lock = asyncio.Lock()
         self._reschedules = 0  # deadlines set or moved outside a transition: the stage's wait re-arms
-        self._shown_due: datetime | None = None  # StageDueAt as last set
+        self._shown: OperatorView | None = None  # the operators' search attributes as last upserted
 
     # ---- the procedure -------------------------------------------------------------------------
 
@@ -117,7 +118,8 @@ class NominationWorkflow:
         await self._apply(Move(Step.SUBMIT, actor=self._state.nomination.proposer, channel=start.channel))
         while not self._state.stage.is_final:
             seen = len(self._state.transitions)
-            if self._state.stage in KIND_AT_STAGE:
+            # The bloc's own proposal waits for the honouring session that names it: it offers itself to none.
+            if self._state.stage in KIND_AT_STAGE and not self._state.from_bloc:
                 await self._offer_to_ballot_session()
             await self._wait_in_stage(seen)
             if not self._state.stage.is_final:
@@ -152,9 +154,9 @@ class NominationWorkflow:
                 return f"ministry: {nomination.ministry} is not in the roster"
             raise
         assert self._state.snapshot is not None
-        problem = proposal_error(self._state.snapshot, nomination.proposer)
+        problem = proposal_refusal(self._state.snapshot, nomination)
         if problem is not None:
-            return f"proposer: {problem}"
+            return problem
         today = workflow.now().astimezone(VIETNAM_TZ).date()
         problem = award_year_error(nomination.year, self._state.policy, today)
         if problem is not None:
@@ -230,13 +232,27 @@ class NominationWorkflow:
     def _moved_or_rescheduled_since(self, seen: int, reschedules: int) -> Callable[[], bool]:
         return lambda: len(self._state.transitions) != seen or self._reschedules != reschedules
 
-    def _show_due_date(self) -> None:
-        """StageDueAt lets operators list what is overdue: `StageDueAt < "<now>"`."""
-        due = self._state.current_due()
-        if due == self._shown_due:
-            return
-        self._shown_due = due
-        workflow.upsert_search_attributes([STAGE_DUE_AT.value_set(due) if due else STAGE_DUE_AT.value_unset()])
+    def _show_where_it_stands(self) -> None:
+        """What operators filter on, those that changed: StageDueAt (`StageDueAt < "<now>"`), OnHold, Overdue,
+        AwaitingRole (domain/operator_view.py); and the current details saying it in Vietnamese."""
+        state = self._state
+        view, before = operator_view(state), self._shown
+        changes: list[SearchAttributeUpdate[Any]] = []
+        if view.due_at != (before.due_at if before else None):
+            changes.append(STAGE_DUE_AT.value_set(view.due_at) if view.due_at else STAGE_DUE_AT.value_unset())
+        if before is None or view.on_hold != before.on_hold:
+            changes.append(ON_HOLD.value_set(view.on_hold))
+        if before is None or view.overdue != before.overdue:
+            changes.append(OVERDUE.value_set(view.overdue))
+        if view.awaiting != (before.awaiting if before else None):
+            role = view.awaiting
+            changes.append(AWAITING_ROLE.value_set(role.value) if role else AWAITING_ROLE.value_unset())
+        if changes:
+            workflow.upsert_search_attributes(changes)
+        self._shown = view
+        waiting = waiting_for_vi(view.stage, state.snapshot)
+        overdue_since = state.deadlines.due_at if view.overdue else None
+        workflow.set_current_details(current_details_vi(view, waiting, hold=state.hold, overdue_since=overdue_since))
 
     async def _refresh_roster(self) -> None:
         self._state.snapshot = await workflow.execute_local_activity_method(
@@ -293,7 +309,7 @@ class NominationWorkflow:
         if self._state.ballot_session == cancelled.session_id:
             self._state.ballot_session = None
         if self._state.unschedule(cancelled.session_id):
-            self._show_due_date()
+            self._show_where_it_stands()
             self._reschedules += 1  # the stage's wait re-arms without the dead deadline
 
     @workflow.signal
@@ -301,7 +317,7 @@ class NominationWorkflow:
         """The ballot session holding this nomination votes until its deadline: the stage is due then."""
         if self._state.stage in KIND_AT_STAGE:
             self._state.schedule(scheduled.session_id, scheduled.deadline)
-            self._show_due_date()
+            self._show_where_it_stands()
             self._reschedules += 1
 
     def _leave_ballot_list(self, move: Move, to_stage: Stage, outcome_vi: str) -> str | None:
@@ -731,7 +747,7 @@ class NominationWorkflow:
                 tell = self._leave_ballot_list(move, outcome.stage, outcome_vi)
             details |= state.enter(outcome.stage, workflow.now())
         exit_ = state.exit
-        self._show_due_date()
+        self._show_where_it_stands()
         view = TransitionView(
             seq=len(state.transitions) + 1,
             action=move.audit,
@@ -746,8 +762,6 @@ class NominationWorkflow:
         state.transitions.append(view)
         if moved:
             workflow.upsert_search_attributes([NOMINATION_STAGE.value_set(outcome.stage.value)])
-        stage_vi = f"**{outcome.stage.label_vi}** ({outcome.stage.status_vi})"
-        workflow.set_current_details(f"{stage_vi} — {waiting_for_vi(outcome.stage, state.snapshot)}")
         await workflow.execute_local_activity_method(
             PersistenceActivities.record_transition,
             self._record(view, outcome_vi, escalate_to),
