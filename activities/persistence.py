@@ -12,8 +12,11 @@ from temporalio.exceptions import ApplicationError
 from domain.records import TransitionRecord
 from domain.roster import RosterSnapshot
 from observability.logs import activity_logger
+from observability.metrics import activity_metrics
 from security.audit_keys import audit_keyring
+from store.db import as_utc
 from store.roster import SnapshotCache
+from store.telemetry import stage_entered_at
 from store.transitions import write_transition
 
 
@@ -50,10 +53,29 @@ class PersistenceActivities:
             to_stage=record.event.to_stage.value,
             **written,
         )
+        if written["stage_events"]:  # the first write of this transition: a retry records no metric again
+            try:
+                await self._observe(record)
+            except (sa.exc.SQLAlchemyError, OSError) as exc:  # a metric is not worth failing the recorded write
+                log.warning("transition_metrics_skipped", seq=record.event.seq, error=type(exc).__name__)
 
     async def _write(self, record: TransitionRecord) -> dict[str, int]:
         async with self._engine.begin() as conn:
             return await write_transition(conn, record, audit_keyring())
+
+    async def _observe(self, record: TransitionRecord) -> None:
+        """The transition's metrics: a nomination started or finished, the time spent in the stage it left."""
+        metrics = activity_metrics()
+        event, form = record.event, record.nomination.nomination.award_form
+        if event.seq == 1:  # the submission: the first transition of every nomination taken up
+            metrics.nomination_started(form)
+        if event.from_stage is not None and event.from_stage != event.to_stage:
+            async with self._engine.connect() as conn:
+                entered = await stage_entered_at(conn, record.nomination.workflow_id, event.seq, event.from_stage)
+            if entered is not None:
+                metrics.stage_left(event.from_stage.value, form, as_utc(event.occurred_at) - entered)
+        if event.to_stage.is_final and event.from_stage != event.to_stage:
+            metrics.nomination_finished(form, event.to_stage.value)
 
     @activity.defn(name="load_roster_snapshot")
     async def load_roster_snapshot(self, ministry: str) -> RosterSnapshot:
