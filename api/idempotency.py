@@ -4,20 +4,23 @@ the voter could not get otherwise: a second ballot is refused; an objection is n
 
 The same key with the same request (method, path and body, compared as canonical JSON) answers with the
 original response — same status, same body — and does nothing again; the same key with another request is a
-409 problem. Keys are the actor's own: the store is keyed by (token actor, key); filing an objection needs no
+409 problem. Keys are the actor's own: answers are kept by (token actor, key); filing an objection needs no
 token, so those keys are everyone's (ANONYMOUS): use a random one (a UUID). Only successful answers are kept
 (an error leaves nothing to protect: the caller may fix the request and retry with the same key).
 
-A ballot's choices must not be recoverable from what is kept: a ballot's request is fingerprinted with
-`secret_fingerprint`, a keyed hash under a random key of this process (never written anywhere), not the
-plain hash, which anyone could match against the few possible ballots.
+Where they are kept: in the database (table `idempotency_keys`, store/idempotency.py) for `ttl` (24 h), so a
+retry after a restart of the API, or sent to another replica, is answered the same. The app attaches its
+database to the store (`attach`); a store given no database keeps answers in this process only (bounded).
+Concurrent retries in one process wait for the first attempt; across replicas the first answer written is
+the one kept and replayed (the workflow id is the business key behind it, so the work is never done twice).
+When the database cannot be read a request with a key is answered 503 (retry later with the same key),
+never acted on unprotected.
 
-The store lives in this process (bounded, entries expire after `ttl`): no migration was available for a
-table. What survives a restart is Temporal's own refusal of a second workflow with the same business key
-(nomination: year, ministry, reference; session: kind, scope, meeting; decision: number): a retry after a
-restart finds the existing workflow and — when it is the same request — answers 200 with it. A ballot or
-an objection has no such business key: retried after a restart of this API, a ballot is refused (409, the
-voter has voted) and an objection is filed again.
+A ballot's choices must not be recoverable from what is kept: a ballot's request is fingerprinted with
+`secret_fingerprint`, an HMAC under a key derived from the API's current token-signing key (which the
+database does not hold), not the plain hash, which anyone could match against the few possible ballots.
+After the signing key is rotated, a ballot retried with a key kept before the rotation no longer matches
+(409): the ballot itself was cast and counted, and its receipt was the first answer.
 """
 
 from __future__ import annotations
@@ -30,31 +33,29 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import Response
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.problems import ProblemError, invalid
+from security.tokens import Keyring
+from store import idempotency as kept
 
 MAX_KEY_CHARS = 255
 REPLAYED_HEADER = "Idempotent-Replayed"
 # Headers of the original answer that are given again on a replay.
 KEPT_HEADERS = ("location", "content-type")
-
-
-@dataclass(frozen=True)
-class Stored:
-    fingerprint: str
-    status: int
-    body: bytes
-    headers: tuple[tuple[str, str], ...]
-    stored_at: float
-
+# Expired rows are deleted at most this often by each process (a row past its time never counts anyway).
+PRUNE_EVERY_SECONDS = 3600.0
 
 # The slot of requests made without a token (filing an objection); never an actor id (those have no spaces).
 ANONYMOUS = "(no token)"
-_PROCESS_KEY = secrets.token_bytes(32)
+
+EngineSource = Callable[[], AsyncEngine]
+Clock = Callable[[], datetime]
 
 
 def _canonical(method: str, path: str, body: Any) -> bytes:
@@ -65,10 +66,10 @@ def fingerprint(method: str, path: str, body: Any) -> str:
     return hashlib.sha256(_canonical(method, path, body)).hexdigest()
 
 
-def secret_fingerprint(method: str, path: str, body: Any) -> str:
-    """As `fingerprint`, for a body whose content is secret (a ballot's choices): keyed with this process's
-    random key, so that the stored value reveals nothing outside this process."""
-    return hmac.new(_PROCESS_KEY, _canonical(method, path, body), hashlib.sha256).hexdigest()
+def fingerprint_secret(keyring: Keyring) -> bytes:
+    """The key of `secret_fingerprint`: derived from the current token-signing key, the same in every replica
+    and across restarts, never stored."""
+    return hmac.new(keyring.keys[keyring.current].encode(), b"tdkt idempotency fingerprint", hashlib.sha256).digest()
 
 
 def check_key(key: str) -> str:
@@ -77,21 +78,62 @@ def check_key(key: str) -> str:
     return key
 
 
+def _unavailable(err: Exception) -> ProblemError:
+    return ProblemError(
+        "service-unavailable",
+        f"cannot read the idempotency keys from the database ({type(err).__name__}); retry later with the same "
+        "Idempotency-Key",
+    )
+
+
 class IdempotencyStore:
-    def __init__(self, ttl_seconds: float = 24 * 3600, max_entries: int = 10_000):
+    """`run` answers a request once per (actor, key): in the database once `attach`ed (or given `engine`), else
+    in this process."""
+
+    def __init__(
+        self,
+        ttl_seconds: float = 24 * 3600,
+        max_entries: int = 10_000,
+        *,
+        engine: EngineSource | None = None,
+        secret: bytes | None = None,
+        clock: Clock | None = None,
+    ):
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
-        self._entries: OrderedDict[tuple[str, str], Stored] = OrderedDict()
+        self._engine = engine
+        self._secret = secret
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._memory: OrderedDict[tuple[str, str], kept.KeptAnswer] = OrderedDict()
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._waiting: dict[tuple[str, str], int] = {}
+        self._pruned_at: float | None = None
+
+    def attach(self, engine: EngineSource, keyring: Keyring) -> None:
+        """Keep answers in `engine`'s database and key secret fingerprints from `keyring`, unless this store was
+        given its own."""
+        self._engine = self._engine or engine
+        self._secret = self._secret or fingerprint_secret(keyring)
+
+    @property
+    def durable(self) -> bool:
+        return self._engine is not None
 
     def __len__(self) -> int:
-        return len(self._entries)
+        """Answers kept in this process (a durable store keeps none here)."""
+        return len(self._memory)
+
+    def secret_fingerprint(self, method: str, path: str, body: Any) -> str:
+        """As `fingerprint`, for a body whose content is secret (a ballot's choices): keyed, so that the kept
+        value reveals nothing to whoever reads the database. Unattached, the key is this process's own."""
+        if self._secret is None:
+            self._secret = secrets.token_bytes(32)
+        return "hmac:" + hmac.new(self._secret, _canonical(method, path, body), hashlib.sha256).hexdigest()
 
     async def run(
         self, actor: str, key: str | None, request_fingerprint: str, compute: Callable[[], Awaitable[Response]]
     ) -> Response:
-        """`compute()`'s response, or the one stored under (actor, key) for the same request."""
+        """`compute()`'s response, or the one kept under (actor, key) for the same request."""
         if key is None:
             return await compute()
         slot = (actor, check_key(key))
@@ -99,38 +141,67 @@ class IdempotencyStore:
         self._waiting[slot] = self._waiting.get(slot, 0) + 1
         try:
             async with lock:  # a concurrent retry waits for the first attempt's answer
-                stored = self._get(slot)
-                if stored is not None:
-                    if stored.fingerprint != request_fingerprint:
-                        raise ProblemError(
-                            "idempotency-key-reused",
-                            f"Idempotency-Key {key!r} was used for a different request; nothing was done",
-                        )
-                    return Response(
-                        stored.body,
-                        status_code=stored.status,
-                        headers={**dict(stored.headers), REPLAYED_HEADER: "true"},
-                    )
+                found = await self._find(slot)
+                if found is not None:
+                    return self._replay(found, key, request_fingerprint)
                 response = await compute()
                 if 200 <= response.status_code < 300:
-                    self._put(slot, response, request_fingerprint)
+                    stays = await self._keep(slot, response, request_fingerprint)
+                    if stays.fingerprint != request_fingerprint or stays.body != bytes(response.body):
+                        # Another replica answered this key first: its answer is the one every retry gets.
+                        return self._replay(stays, key, request_fingerprint)
                 return response
         finally:
             self._waiting[slot] -= 1
             if not self._waiting[slot]:
                 del self._waiting[slot], self._locks[slot]
 
-    def _get(self, slot: tuple[str, str]) -> Stored | None:
-        stored = self._entries.get(slot)
-        if stored is not None and time.monotonic() - stored.stored_at > self.ttl_seconds:
-            del self._entries[slot]
-            return None
-        return stored
+    @staticmethod
+    def _replay(found: kept.KeptAnswer, key: str, request_fingerprint: str) -> Response:
+        if found.fingerprint != request_fingerprint:
+            raise ProblemError(
+                "idempotency-key-reused",
+                f"Idempotency-Key {key!r} was used for a different request; nothing was done",
+            )
+        return Response(found.body, status_code=found.status, headers={**dict(found.headers), REPLAYED_HEADER: "true"})
 
-    def _put(self, slot: tuple[str, str], response: Response, request_fingerprint: str) -> None:
-        headers = tuple((k, v) for k, v in response.headers.items() if k.lower() in KEPT_HEADERS)
-        body = bytes(response.body)
-        self._entries[slot] = Stored(request_fingerprint, response.status_code, body, headers, time.monotonic())
-        self._entries.move_to_end(slot)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+    async def _find(self, slot: tuple[str, str]) -> kept.KeptAnswer | None:
+        now = self._clock()
+        if self._engine is None:
+            found = self._memory.get(slot)
+            if found is not None and found.expires_at <= now:
+                del self._memory[slot]
+                return None
+            return found
+        try:
+            return await kept.find(self._engine(), *slot, now)
+        except (SQLAlchemyError, OSError) as err:
+            raise _unavailable(err) from None
+
+    async def _keep(self, slot: tuple[str, str], response: Response, request_fingerprint: str) -> kept.KeptAnswer:
+        now = self._clock()
+        answer = kept.KeptAnswer(
+            fingerprint=request_fingerprint,
+            status=response.status_code,
+            body=bytes(response.body),
+            headers=tuple((k, v) for k, v in response.headers.items() if k.lower() in KEPT_HEADERS),
+            created_at=now,
+            expires_at=now + timedelta(seconds=self.ttl_seconds),
+        )
+        if self._engine is None:
+            self._memory[slot] = answer
+            self._memory.move_to_end(slot)
+            while len(self._memory) > self.max_entries:
+                self._memory.popitem(last=False)
+            return answer
+        engine = self._engine()
+        try:
+            stays = await kept.keep(engine, *slot, answer)
+            if self._pruned_at is None or time.monotonic() - self._pruned_at > PRUNE_EVERY_SECONDS:
+                self._pruned_at = time.monotonic()
+                await kept.prune(engine, now)
+        except (SQLAlchemyError, OSError):
+            # Done, but not kept: the caller gets this answer; a retry after a restart may act again, where the
+            # business key (the workflow id) refuses a second workflow.
+            return answer
+        return stays

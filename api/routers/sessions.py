@@ -26,7 +26,7 @@ from api.deps import (
     payload,
     readable,
 )
-from api.idempotency import ANONYMOUS, fingerprint, secret_fingerprint
+from api.idempotency import ANONYMOUS, fingerprint
 from api.models import (
     Acting,
     BallotBody,
@@ -223,7 +223,9 @@ async def cast_ballot(
         return JSONResponse(receipt.model_dump(mode="json"), status_code=201)
 
     # Keyed: what the store keeps must not reveal anything of the sealed content (api/idempotency.py).
-    request_print = secret_fingerprint("POST", f"/ballot-sessions/{session_id}/ballots", body.model_dump(mode="json"))
+    request_print = svc.idempotency.secret_fingerprint(
+        "POST", f"/ballot-sessions/{session_id}/ballots", body.model_dump(mode="json")
+    )
     return await svc.idempotency.run(ANONYMOUS, idempotency_key, request_print, cast)
 
 

@@ -471,12 +471,14 @@ async def test_the_same_key_and_body_answer_the_first_response_and_start_one_wor
     colleague = await call(app, "POST", "/nominations", data, token("btp.vutckt.pham-van-duc") + key)
     assert_problem(colleague, 409, "duplicate")
 
-    # After a restart (a new app: the key store is gone), the retry still starts nothing: Temporal refuses
-    # the second workflow and this very nomination is answered 200 with the existing id.
+    # After a restart (a new app, a new store) the key is still known: the first answer is replayed. Without
+    # the key, Temporal refuses a second workflow and this very nomination is answered 200 with the existing id.
     restarted = create_app(
         client, keyring=RING, task_queue=task_queue, engine=db_engine, idempotency=IdempotencyStore()
     )
-    retry = await call(restarted, "POST", "/nominations", data, token(PROPOSER) + key)
+    replayed = await call(restarted, "POST", "/nominations", data, token(PROPOSER) + key)
+    assert replayed.status == 201 and replayed.body == first.body and replayed.header("idempotent-replayed") == "true"
+    retry = await call(restarted, "POST", "/nominations", data, token(PROPOSER))
     assert retry.status == 200 and retry.json() == {**first.json(), "created": False}
     # ...while a different nomination under the same year, ministry and reference is a duplicate.
     assert_problem(await call(restarted, "POST", "/nominations", changed, token(PROPOSER)), 409, "duplicate")
