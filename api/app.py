@@ -34,15 +34,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from api.deps import ClientFactory, Services
-from api.docs_ui import install_docs
 from api.idempotency import IdempotencyStore
 from api.inbox import STATIC_DIR, inbox_router
 from api.limits import BodyLimits
 from api.problems import install_problem_handlers, problem_responses_in_openapi
-from api.routers import ROUTERS
+from api.routers import ROUTERS, health
 from api.routers.nominations import nomination_schemas
 from client.revocation import RevocationStore
 from client.settings import Settings
+from observability.tracing import configure_tracing, drop_query_string, shutdown_tracing
 from security.tokens import Keyring, keyring_from_env
 
 API_TITLE = "TĐKT nomination engine API"
@@ -115,7 +115,9 @@ def create_app(
         configured = settings
 
         async def connect_from_settings() -> Client:
-            return await connect(configured.temporal_address, configured.temporal_namespace)
+            return await connect(
+                configured.temporal_address, configured.temporal_namespace, profile=configured.temporal
+            )
 
         client = connect_from_settings
     svc = Services(
@@ -127,8 +129,9 @@ def create_app(
         idempotency=idempotency or IdempotencyStore(),
         revocations=revocations,
     )
-    # Answers to Idempotency-Key requests are kept in the database, so retries after a restart replay them.
-    svc.idempotency.attach(svc.engine, svc.keyring)
+
+    # Tracing from the OTEL_* variables (off unless set): before the first client, which takes its interceptor.
+    tracing = configure_tracing("tdkt-api")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -136,22 +139,17 @@ def create_app(
             yield
         finally:
             await svc.aclose()
+            if tracing is not None:
+                shutdown_tracing()
 
-    # /docs and /redoc from the API's own files (api/docs_ui.py), not FastAPI's CDN pages: they work offline.
-    app = FastAPI(
-        title=API_TITLE,
-        version=API_VERSION,
-        description=DESCRIPTION,
-        lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
-    )
-    install_docs(app)
+    app = FastAPI(title=API_TITLE, version=API_VERSION, description=DESCRIPTION, lifespan=lifespan)
     app.state.services = svc
     install_problem_handlers(app)
     app.add_middleware(BodyLimits)
     for router in ROUTERS:
         app.include_router(router)
+    # /healthz, /readyz and /metrics for orchestrators and Prometheus (not in the OpenAPI document).
+    app.include_router(health.router)
     # The Vietnamese browser inbox for voters, unit staff and the secretariat (server-rendered, /inbox); it
     # reads the roster from the same database as the engine (svc.engine: the given engine or DATABASE_URL).
     app.include_router(
@@ -174,4 +172,15 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    if tracing is not None:
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        # Spans name the route template; query strings are dropped (drop_query_string); the probes are not traced.
+        FastAPIInstrumentor.instrument_app(
+            app,
+            tracer_provider=tracing,
+            excluded_urls="/healthz,/readyz,/metrics",
+            server_request_hook=drop_query_string,
+            exclude_spans=["receive", "send"],
+        )
     return app
