@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from api.deps import ClientFactory, Services
+from api.docs_ui import install_docs
 from api.idempotency import IdempotencyStore
 from api.inbox import STATIC_DIR, inbox_router
 from api.limits import BodyLimits
@@ -129,6 +130,8 @@ def create_app(
         idempotency=idempotency or IdempotencyStore(),
         revocations=revocations,
     )
+    # Answers to Idempotency-Key requests are kept in the database, so retries after a restart replay them.
+    svc.idempotency.attach(svc.engine, svc.keyring)
 
     # Tracing from the OTEL_* variables (off unless set): before the first client, which takes its interceptor.
     tracing = configure_tracing("tdkt-api")
@@ -142,7 +145,16 @@ def create_app(
             if tracing is not None:
                 shutdown_tracing()
 
-    app = FastAPI(title=API_TITLE, version=API_VERSION, description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc from the API's own files (api/docs_ui.py), not FastAPI's CDN pages: they work offline.
+    app = FastAPI(
+        title=API_TITLE,
+        version=API_VERSION,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_docs(app)
     app.state.services = svc
     install_problem_handlers(app)
     app.add_middleware(BodyLimits)
