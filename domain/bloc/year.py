@@ -28,7 +28,7 @@ from domain.bloc.scoring import Adjustment, Scorecard, SelfAssessment
 from domain.identity import NFC
 from domain.messages import ActionChannel, HumanAction
 from domain.nomination import ActorId, Code
-from domain.roster import Role
+from domain.roster import Actor, Bloc, Ministry, Role, Roster, RosterSnapshot
 from domain.stages import Stage
 
 Reference = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120), NFC]
@@ -88,6 +88,13 @@ class BlocYearStart(BaseModel):
     previous_year_id: str | None = None
     flag: FlagHandover | None = None  # the Cờ luân lưu's handover into this year, when it came from the last
     clock: BlocYearClock = BlocYearClock()
+    # The year's state when the workflow continued as new (None on a fresh start).
+    carried: BlocYearRecord | None = None
+
+
+def bloc_year_summary(bloc: str, year: int) -> str:
+    """The workflow's static summary in the Temporal UI: which bloc, which year (no personal data)."""
+    return f"Năm thi đua {year} của Khối {bloc}"
 
 
 SYSTEM_ACTOR = "system"
@@ -267,3 +274,94 @@ class BlocYearStatus(BaseModel):
     flag_out: FlagHandover | None = None
     next_year_id: str | None = None
     max_total: Decimal | None = None
+
+
+# ---- the roster a bloc year holds, and its carried state ------------------------------------------------
+
+
+class BlocRoster(BaseModel):
+    """What a bloc year holds of the roster (reloaded at each phase change): the bloc, its member
+    organisations (the ministries whose `bloc` is it) and everyone with a role in the bloc."""
+
+    model_config = ConfigDict(frozen=True)
+    bloc: Bloc
+    members: tuple[Ministry, ...]
+    actors: tuple[Actor, ...]
+
+    @property
+    def member_codes(self) -> tuple[str, ...]:
+        return tuple(m.code for m in self.members)
+
+    def actor(self, actor_id: str) -> Actor | None:
+        return next((a for a in self.actors if a.id == actor_id), None)
+
+    def holders(self, role: Role) -> list[Actor]:
+        return [a for a in self.actors if a.holds(role, self.bloc.code)]
+
+    def representatives_of(self, member: str) -> list[Actor]:
+        return [a for a in self.holders(Role.BLOC_REPRESENTATIVE) if a.organisation == member]
+
+    def snapshot(self) -> RosterSnapshot:
+        """As a roster snapshot of the bloc's head ministry (what domain/bloc/notices.py reads)."""
+        head = next((m for m in self.members if m.code == self.bloc.head_ministry), None)
+        ministry = head or Ministry(code=self.bloc.head_ministry, name=self.bloc.head_ministry, bloc=self.bloc.code)
+        return RosterSnapshot(ministry=ministry, bloc=self.bloc, actors=self.actors)
+
+
+def bloc_roster(roster: Roster, bloc: str) -> BlocRoster:
+    """The bloc's part of a roster: members in roster order, the actors holding a role in the bloc."""
+    found = next((b for b in roster.blocs if b.code == bloc), None)
+    if found is None:
+        raise KeyError(f"bloc {bloc} is not in the roster")
+    return BlocRoster(
+        bloc=found,
+        members=tuple(m for m in roster.ministries if m.bloc == bloc),
+        actors=tuple(a for a in roster.actors if any(g.scope == bloc for g in a.roles)),
+    )
+
+
+class ProposalEnded(BaseModel):
+    """Signal to a bloc year from a proposal nomination it started: the nomination ended at `stage`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    workflow_id: str
+    stage: Stage
+
+
+class BlocYearRecord(BaseModel):
+    """Everything a bloc year holds: what the status shows, and what it keeps to go on (carried across
+    continue-as-new). Changed only through domain.bloc.year_state.BlocYearState."""
+
+    model_config = ConfigDict(extra="forbid")
+    bloc_year_id: str
+    bloc: str
+    year: int
+    leadership: BlocLeadership
+    phase: BlocYearPhase = BlocYearPhase.DRAFT
+    roster: BlocRoster | None = None
+    policy_version: str | None = None
+    step: int = 0  # the year's persisted writes so far: each write is keyed on (workflow id, step)
+    signatures: list[PledgeSignature] = Field(default_factory=list)
+    assessment_opened_at: datetime | None = None
+    assessment_deadline: datetime | None = None
+    reminder_at: datetime | None = None
+    reminded: list[str] = Field(default_factory=list)
+    assessments: dict[str, SelfAssessment] = Field(default_factory=dict)
+    receipts: list[AssessmentReceipt] = Field(default_factory=list)
+    late: list[str] = Field(default_factory=list)
+    adjustments: list[AdjustmentRecord] = Field(default_factory=list)
+    scorecards: list[Scorecard] = Field(default_factory=list)
+    standings: Standings | None = None
+    suggestion: HonourProposal | None = None
+    tiers: list[HonourTierOutcome] = Field(default_factory=list)
+    honouring_request: OpenHonouring | None = None  # the head asked for the next tier's vote; not begun yet
+    next_leadership: BlocLeadership | None = None
+    election_method: ElectionMethod | None = None
+    election_minutes_ref: str | None = None
+    flag_in: FlagHandover | None = None
+    flag_out: FlagHandover | None = None
+    next_year_id: str | None = None
+    handed_over: bool = False
+
+
+BlocYearStart.model_rebuild()
