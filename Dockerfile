@@ -1,7 +1,14 @@
 FROM python:3.11-slim
+# Printable documents (documents/): WeasyPrint lays out text with Pango (HarfBuzz subsets the fonts it embeds);
+# Liberation Serif (metric-compatible with Times New Roman, the decree's font) and DejaVu carry Vietnamese.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-liberation2 fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY domain domain
+COPY documents documents
 COPY workflows workflows
 COPY activities activities
 COPY migrations migrations

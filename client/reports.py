@@ -284,6 +284,47 @@ def write_report_xlsx(path: Path, headers: Sequence[str], rows: Sequence[Sequenc
     from client.tables import write_table_xlsx
 
     write_table_xlsx(path, headers, rows, sheet_title)
+    if sheet_title in (COUNTS_SHEET, DECISIONS_SHEET) and rows:
+        add_chart_sheets(path, headers, rows, sheet_title)
+
+
+CHART_SHEET_PREFIX = "Biểu đồ – "
+
+
+def add_chart_sheets(path: Path, headers: Sequence[str], rows: Sequence[Sequence[Any]], sheet_title: str) -> None:
+    """Chart sheets after the table (openpyxl.chart, stacked bars drawn from the table's cells): the counts get
+    one per dimension (outcomes per value), the decisions one (awarded and refused per decision)."""
+    from openpyxl import load_workbook
+    from openpyxl.chart import BarChart, Reference, Series
+
+    book = load_workbook(path)
+    table = book[sheet_title[:31]]
+
+    def bars(title: str, first: int, last: int, label_column: int, value_columns: Sequence[int]) -> BarChart:
+        chart = BarChart()
+        chart.type = "bar"
+        chart.grouping = "stacked"
+        chart.overlap = 100
+        chart.title = title
+        chart.x_axis.scaling.orientation = "maxMin"  # the table's order, top to bottom
+        for column in value_columns:
+            values = Reference(table, min_col=column, min_row=first, max_row=last)
+            chart.series.append(Series(values, title=str(headers[column - 1])))
+        chart.set_categories(Reference(table, min_col=label_column, min_row=first, max_row=last))
+        return chart
+
+    if sheet_title == COUNTS_SHEET:
+        spans: dict[str, list[int]] = {}
+        for offset, row in enumerate(rows):
+            spans.setdefault(str(row[0]), []).append(offset + 2)  # row 1 holds the headings
+        outcome_columns = list(range(5, 5 + len(OUTCOMES)))
+        for label, lines in spans.items():
+            sheet = book.create_chartsheet((CHART_SHEET_PREFIX + label.replace("/", "-"))[:31])
+            sheet.add_chart(bars(f"Hồ sơ đề nghị theo {label.lower()}", lines[0], lines[-1], 3, outcome_columns))
+    else:
+        sheet = book.create_chartsheet(CHART_SHEET_PREFIX + "Quyết định")
+        sheet.add_chart(bars("Hồ sơ trong từng quyết định", 2, len(rows) + 1, 2, [6, 7]))
+    book.save(path)
 
 
 def write_report(path: Path, headers: Sequence[str], rows: Sequence[Sequence[Any]], sheet_title: str) -> None:
