@@ -17,6 +17,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from client.metadata import readable_without_codec
 from client.tables import (  # noqa: F401 - the cell rules are part of this module's export contract
     DATE_FORMAT_VI,
     XLSX_DATE_FORMAT,
@@ -73,7 +74,8 @@ async def start_decision(
             task_queue=task_queue,
             # A decision number is used once, even after its workflow has ended.
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            static_summary=(
+            # In clear for the Temporal UI without the codec server: a number, a date, an authority, a count.
+            static_summary=readable_without_codec(
                 f"Quyết định {decision.decision_no} ngày {decision.decision_date.strftime(DATE_FORMAT_VI)} – "
                 f"{AUTHORITY_LABELS_VI[decision.authority]} – {len(request.workflow_ids)} hồ sơ"
             ),

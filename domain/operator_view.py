@@ -181,3 +181,16 @@ def static_details_vi(
             f"Quy trình: {steps or '—'} → {authority_vi} quyết định",
         ]
     )
+
+
+def stuck_marks(on_hold: bool, overdue: bool, due_at: datetime | None, now: datetime) -> tuple[str, ...]:
+    """Why a running nomination is in the operators' stuck table (empty: it is not): held, overdue (escalated),
+    or late — its due date passed with nothing recorded yet (the engine has not caught up: a worker down)."""
+    marks = []
+    if overdue:
+        marks.append(OVERDUE_VI)
+    if on_hold:
+        marks.append(ON_HOLD_VI)
+    if not overdue and not on_hold and due_at is not None and due_at <= now:
+        marks.append(LATE_VI)
+    return tuple(marks)

@@ -1,18 +1,21 @@
 """Encryption of every Temporal payload with AES-256-GCM, under rotatable keys.
 
 What it covers: workflow and activity inputs and results, signal, query and update arguments and results,
-memos, user metadata (the static summary) and — with the failure converter set below — failure messages and
-stack traces. Each is replaced in history by a payload with metadata ``encoding: binary/encrypted`` and
-``encryption-key-id: <id>`` whose data is ``nonce (12 bytes) || ciphertext || tag`` of the original payload
-serialised as protobuf: the same layout as temporalio/samples-python's encryption sample (and its Go and
-TypeScript siblings), so their tools can read it given the key.
+memos, the workflows' current details (served by a query) and — with the failure converter set below —
+failure messages and stack traces. Each is replaced in history by a payload with metadata
+``encoding: binary/encrypted`` and ``encryption-key-id: <id>`` whose data is
+``nonce (12 bytes) || ciphertext || tag`` of the original payload serialised as protobuf: the same layout as
+temporalio/samples-python's encryption sample (and its Go and TypeScript siblings), so their tools can read
+it given the key.
 
 What it does not cover, by Temporal's design: search attributes (the server indexes them) and workflow ids.
-Neither carries personal data: the search attributes are the stage, ministry, award form, year, bloc and due
-date, and a workflow id is ``nomination-<year>-<ministry>-<the unit's document number>``. The memo
-(``nominee``: the nominee's display name, ``award``: the award's name) and the static summary are what an
-operator needs to recognise a nomination in the Temporal UI; they are payloads, so they are encrypted like the
-rest and read in clear only through the codec server (codec_server.py) by an operator who holds its token.
+Neither carries personal data: the search attributes are the stage, ministry, award form, year, bloc, due
+date, whether held or overdue and the role awaited, and a workflow id is
+``nomination-<year>-<ministry>-<the unit's document number>``. Nor, by the engine's choice, the static summary
+and details a workflow is started with (client/metadata.py): built from the award form, the ministry, the year
+and the route only, they are what an operator reads in the Temporal UI without the codec server. The memo
+(``nominee``: the nominee's display name, ``award``: the award's name) is a payload, so it is encrypted like
+the rest and read in clear only through the codec server (codec_server.py) by an operator who holds its token.
 
 Ballot choices are sealed before they reach Temporal (security/sealing.py): through this codec a ballot decodes
 to its sealed form, never to the choices, because the codec's keys are not the session's sealing key (which only

@@ -24,6 +24,7 @@ from domain.operator_view import (
     local_time_vi,
     operator_view,
     static_details_vi,
+    stuck_marks,
     summary_vi,
 )
 from domain.procedure import STEPS, Deadlines, NominationState, Step, required_grants
@@ -170,3 +171,14 @@ def test_the_summary_and_details_hold_the_form_ministry_year_and_route_only():
     assert form.code in details and "BTP" in details and "2026" in details
     assert " → ".join(stage.label_vi for stage in form.route) in details
     assert len(summary_vi(form.name_vi, "BTP", 2026).encode()) <= 400  # the UI's summary limit
+
+
+@given(on_hold=st.booleans(), overdue=st.booleans(), due=st.one_of(st.none(), st.sampled_from([DUE])))
+def test_a_nomination_is_stuck_when_held_overdue_or_late_and_late_only_when_neither(
+    on_hold: bool, overdue: bool, due: datetime | None
+):
+    after = DUE.replace(hour=11)
+    marks = stuck_marks(on_hold, overdue, due, after)
+    assert ("QUÁ HẠN" in marks) == overdue and ("TẠM DỪNG" in marks) == on_hold
+    assert ("TRỄ HẠN" in marks) == (due is not None and not on_hold and not overdue)
+    assert stuck_marks(False, False, DUE, DUE.replace(hour=9)) == ()  # not due yet
