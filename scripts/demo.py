@@ -540,6 +540,21 @@ async def prepare_user_side(settings: Settings) -> str:
     return url
 
 
+def stop_with_parent() -> None:
+    """On Linux, have the kernel send this process SIGTERM when the process that started it ends. `make up`
+    sent SIGTERM ends make without passing the signal on to its recipe, which would leave the demo (and the
+    dev server and workers it started) running; with this the demo stops them as on its own SIGTERM."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+    if os.getppid() != parent:  # the parent ended before the request was made
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 async def main(keep: bool) -> int:
     settings = Settings.from_env()
     demo_namespace = os.environ.get("DEMO_NAMESPACE", DEFAULT_DEMO_NAMESPACE)
@@ -557,6 +572,7 @@ async def main(keep: bool) -> int:
     task = asyncio.current_task()
     if task is not None:  # SIGTERM stops the demo as Ctrl-C does: through the `finally` below
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        stop_with_parent()  # after the handler: a parent already gone cancels the demo like any SIGTERM
     try:
         return await run(settings, keep, demo_namespace, database_url, chosen, started)
     finally:
