@@ -8,7 +8,7 @@ import asyncio
 import os
 import sys
 
-from cli import ballots, decisions, imports, nominations, operations, output, procedure, reports, roster, tokens
+from cli import ballots, decisions, imports, nominations, operations, ops, output, procedure, reports, roster, tokens
 from cli.common import (
     EXIT_DUPLICATE,
     EXIT_FAILURE,
@@ -33,6 +33,7 @@ def parser() -> argparse.ArgumentParser:
     nominations.add_parsers(sub)
     roster.add_parsers(sub)
     operations.add_parsers(sub)
+    ops.add_parsers(sub)
     ballots.add_parsers(sub)
     procedure.add_parsers(sub)
     decisions.add_parsers(sub)
