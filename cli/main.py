@@ -8,7 +8,20 @@ import asyncio
 import os
 import sys
 
-from cli import ballots, decisions, imports, nominations, operations, ops, output, procedure, reports, roster, tokens
+from cli import (
+    ballots,
+    decisions,
+    documents,
+    imports,
+    nominations,
+    operations,
+    ops,
+    output,
+    procedure,
+    reports,
+    roster,
+    tokens,
+)
 from cli.common import (
     EXIT_DUPLICATE,
     EXIT_FAILURE,
@@ -39,6 +52,7 @@ def parser() -> argparse.ArgumentParser:
     decisions.add_parsers(sub)
     imports.add_parsers(sub)
     reports.add_parsers(sub)
+    documents.add_parsers(sub)
     add_json_option(p)
     return p
 

@@ -63,9 +63,15 @@ class MinutesRecord(BaseModel):
 
 
 def record_from_status(
-    status: SessionStatus, *, closed_at: datetime, policy_version: str | None, spoiled: int | None = None
+    status: SessionStatus,
+    *,
+    closed_at: datetime,
+    policy_version: str | None,
+    spoiled: int | None = None,
+    voted_count: int | None = None,
 ) -> MinutesRecord:
-    """The minutes of a CLOSED session's status (ValueError for any other phase: there are no results yet)."""
+    """The minutes of a CLOSED session's status (ValueError for any other phase: there are no results yet).
+    `voted_count` for a status redacted for its reader (who voted left out, the number kept)."""
     if status.results is None:
         raise ValueError(f"ballot session {status.session_id} is {status.phase.value}: no count to write minutes of")
     return MinutesRecord(
@@ -77,7 +83,7 @@ def record_from_status(
         closed_at=closed_at,
         policy_version=policy_version,
         electorate_size=status.electorate_size,
-        voted_count=len(status.voted),
+        voted_count=len(status.voted) if voted_count is None else voted_count,
         ballots_cast=status.ballots_cast,
         spoiled=len(status.spoiled_receipts or ()) if spoiled is None else spoiled,
         entries=tuple(status.results),
