@@ -5,12 +5,14 @@
 * The API's /metrics (outbox backlog, audit anchor age, dependencies), /healthz, /readyz (200; 503 naming
   the database when DATABASE_URL points nowhere).
 * The CLI and a client connecting through an envconfig profile file (no TEMPORAL_ADDRESS at all).
+* The activities that record the engine's series, each run twice as a retry would: one count each.
 * Tracing on with an in-memory exporter: spans for a workflow's start and run, and for an API request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import socket
@@ -19,7 +21,9 @@ import sys
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -28,15 +32,25 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfigProfile
+from temporalio.runtime import MetricBuffer, Runtime, TelemetryConfig
+from temporalio.testing import ActivityEnvironment
 
+from activities.ballots import BallotActivities
+from activities.persistence import PersistenceActivities
 from api.app import create_app
 from client.nominations import act
 from client.settings import Settings
 from client.temporal import connect
+from domain.ballot_messages import MinutesEntry, MinutesResult, SessionMinutes
+from domain.ballots import BallotSessionKind, Candidate
 from domain.messages import ReasonedAction
+from domain.nomination import Nomination
+from domain.records import NominationRow, StageEventRow, TransitionRecord
 from domain.stages import Stage
+from domain.voting import Tally
 from observability.metrics import (
     AUDIT_ANCHOR_AGE,
+    BALLOTS_CAST,
     DEPENDENCY_UP,
     NOMINATIONS_FINISHED,
     NOMINATIONS_STARTED,
@@ -46,6 +60,7 @@ from observability.metrics import (
 )
 from observability.tracing import configure_tracing, shutdown_tracing
 from tests.asgi import call
+from tests.factories import POLICY_VERSION, nomination_data
 from tests.integration.helpers import AUTH_ENV, CENTRAL, PROPOSER, start, token_for, wait_for_stage
 from worker import build_worker
 from workflows.nomination import NominationWorkflow
@@ -274,6 +289,106 @@ async def test_the_cli_connects_through_a_profile_file(
     )
     assert failed.returncode != 0
     assert nowhere in failed.stderr
+
+
+# ---- recorded once per fact ---------------------------------------------------------------------------------
+
+
+def metered_activity_env() -> tuple[ActivityEnvironment, MetricBuffer, Runtime]:
+    """An activity context whose metric meter writes to a buffer (the runtime is kept alive with it)."""
+    buffer = MetricBuffer(1000)
+    runtime = Runtime(telemetry=TelemetryConfig(metrics=buffer))
+    env = ActivityEnvironment()
+    env.metric_meter = runtime.metric_meter
+    env.info = dataclasses.replace(env.info, workflow_id=f"wf-{uuid.uuid4().hex[:8]}", workflow_run_id="run-1")
+    return env, buffer, runtime
+
+
+def updates(buffer: MetricBuffer) -> list[tuple[str, Any, dict[str, Any]]]:
+    return [
+        (u.metric.name, u.value, {k: v for k, v in u.attributes.items() if k in LABELS})
+        for u in buffer.retrieve_updates()
+    ]
+
+
+LABELS = {"award_form", "outcome", "stage", "kind"}
+ENTERED = datetime(2026, 3, 2, 2, 30, tzinfo=UTC)
+
+
+def transition(
+    nomination: Nomination, workflow_id: str, seq: int, from_stage: Stage | None, to_stage: Stage
+) -> TransitionRecord:
+    return TransitionRecord(
+        nomination=NominationRow(
+            workflow_id=workflow_id,
+            nomination=nomination,
+            bloc=None,
+            policy_version=POLICY_VERSION,
+            stage=to_stage,
+            returned_from=None,
+        ),
+        event=StageEventRow(
+            seq=seq,
+            action=f"TEST_STEP_{seq}",
+            actor=PROPOSER,
+            from_stage=from_stage,
+            to_stage=to_stage,
+            occurred_at=ENTERED + timedelta(hours=3 * (seq - 1)),
+        ),
+        notifications=[],
+    )
+
+
+async def test_a_transition_is_counted_once_however_often_its_activity_runs(db_engine: AsyncEngine):
+    env, buffer, _runtime = metered_activity_env()
+    activities = PersistenceActivities(db_engine)
+    nomination = Nomination.model_validate(nomination_data(FORM))
+    workflow_id = f"nomination-metrics-{uuid.uuid4().hex[:8]}"
+    submitted = transition(nomination, workflow_id, 1, None, Stage.COUNCIL_REVIEW)
+    withdrawn = transition(nomination, workflow_id, 2, Stage.COUNCIL_REVIEW, Stage.WITHDRAWN)
+    for record in (submitted, submitted, withdrawn, withdrawn):  # each written, then retried
+        await env.run(activities.record_transition, record)
+    assert updates(buffer) == [
+        (NOMINATIONS_STARTED, 1, {"award_form": FORM}),
+        (STAGE_DURATION, 3 * 3600.0, {"stage": Stage.COUNCIL_REVIEW.value, "award_form": FORM}),
+        (NOMINATIONS_FINISHED, 1, {"award_form": FORM, "outcome": Stage.WITHDRAWN.value}),
+    ]
+
+
+async def test_a_rounds_ballots_are_counted_once_however_often_its_minutes_are_recorded(
+    client: Client, db_engine: AsyncEngine
+):
+    env, buffer, _runtime = metered_activity_env()
+    activities = BallotActivities(db_engine, client)
+    candidate = Candidate(
+        workflow_id=f"nomination-metrics-{uuid.uuid4().hex[:8]}",
+        award_form=FORM,
+        nominee_name="Trần Văn Bình",
+        proposing_organisation="Vụ Pháp luật hình sự – hành chính",
+    )
+    minutes = SessionMinutes(
+        session_id=f"ballot-metrics-{uuid.uuid4().hex[:8]}",
+        kind=BallotSessionKind.COUNCIL,
+        scope="BTP",
+        meeting_ref="HD-2026-07",
+        round=1,
+        policy_version=POLICY_VERSION,
+        closed_at=ENTERED,
+        electorate_size=9,
+        entries=[
+            MinutesEntry(
+                candidate=candidate,
+                tally=Tally(members=9, present=8, votes_for=7, votes_against=1),
+                result=MinutesResult.PASSED,
+                reason_vi="Đạt tỷ lệ phiếu đồng ý",
+            )
+        ],
+        participation=[],
+        ballots_cast=8,
+    )
+    await env.run(activities.record_ballot_minutes, minutes)
+    await env.run(activities.record_ballot_minutes, minutes)  # a retry: the round is recorded already
+    assert updates(buffer) == [(BALLOTS_CAST, 8, {"kind": BallotSessionKind.COUNCIL.value})]
 
 
 # ---- tracing ------------------------------------------------------------------------------------------------
