@@ -19,6 +19,7 @@ $(VENV)/.installed: pyproject.toml
 demo: install  ## dev server + worker + sample nominations through every route; prints outcomes; exits
 	TDKT_GENERATE_KEYS=1 $(PY) -m scripts.demo
 
+# Ctrl-C, or SIGTERM to make or to the demo, stops the dev server and the workers it started (scripts/demo.py).
 up: install  ## the same, then keeps the dev server (UI on :8233), the demo's worker and one for your work running
 	TDKT_GENERATE_KEYS=1 $(PY) -m scripts.demo --keep
 
