@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
 
+from domain.ballot_messages import SessionPhase, SessionRow
 from domain.calendar import VIETNAM_TZ
 from domain.messages import HoldView
 from domain.procedure import (
@@ -194,3 +195,39 @@ def stuck_marks(on_hold: bool, overdue: bool, due_at: datetime | None, now: date
     if not overdue and not on_hold and due_at is not None and due_at <= now:
         marks.append(LATE_VI)
     return tuple(marks)
+
+
+# ---- ballot sessions and decisions: their current details ---------------------------------------------------
+
+_SESSION_PHASES_VI: Mapping[SessionPhase, str] = MappingProxyType(
+    {
+        SessionPhase.COLLECTING: "Đang lập danh sách — chờ người mở phiên chốt danh sách",
+        SessionPhase.VOTING: "Đang bỏ phiếu",
+        SessionPhase.AWAITING_CHAIR: (
+            f"**{OVERDUE_VI}** — hết hạn bỏ phiếu mà chưa đủ túc số: chờ chủ trì gia hạn hoặc hủy phiên"
+        ),
+        SessionPhase.AWAITING_HEAD: "Hòa phiếu sau các vòng bỏ phiếu lại — chờ Khối trưởng quyết định",
+        SessionPhase.AWAITING_COUNT: "Hết vòng bỏ phiếu — chờ Ban kiểm phiếu nộp phần khóa để kiểm phiếu",
+        SessionPhase.CLOSED: "Đã kiểm phiếu, kết quả đã gửi tới các hồ sơ",
+        SessionPhase.CANCELLED: "Đã hủy phiên",
+    }
+)
+
+
+def session_details_vi(row: SessionRow) -> str:
+    """A ballot session's current details: its phase (overdue when the deadline passed without a quorum), the
+    deadline in Vietnam's time and counts only — never who voted."""
+    lines = [_SESSION_PHASES_VI[row.phase]]
+    if row.phase in (SessionPhase.COLLECTING, SessionPhase.VOTING, SessionPhase.AWAITING_CHAIR):
+        lines.append(f"Hạn bỏ phiếu: {local_time_vi(row.deadline)} (giờ Việt Nam)")
+    lines.append(f"Danh sách: {row.candidates} hồ sơ · đã bỏ phiếu: {row.voted}/{row.electorate_size}")
+    return "\n\n".join(lines)
+
+
+def decision_details_vi(decision_no: str, total: int, answered: int, accepted: int) -> str:
+    """A decision's current details: how many of its nominations have answered and how many took it."""
+    if answered < total:
+        state = f"Đang áp dụng: {answered}/{total} hồ sơ đã trả lời"
+    else:
+        state = f"Đã áp dụng cho cả {total} hồ sơ"
+    return f"**Quyết định {decision_no}** — {state} ({accepted} nhận, {answered - accepted} không nhận)"

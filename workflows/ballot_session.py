@@ -82,6 +82,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.committee import conflict_classes
     from domain.messages import SessionScheduled
     from domain.notices import NotificationDraft
+    from domain.operator_view import session_details_vi
     from domain.roster import Role
     from domain.voting import VoteOutcome
     from security.blind import verify
@@ -537,6 +538,7 @@ class BallotSessionWorkflow:
         async with self._register_lock:
             s = self._state
             row = s.row(phase)
+            workflow.set_current_details(session_details_vi(row))  # what operators read in the UI, counts only
             await workflow.execute_activity_method(
                 BallotActivities.register_ballot_session, args=[row, s.take_unwritten()], **STEP
             )

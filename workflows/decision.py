@@ -21,6 +21,7 @@ from temporalio.exceptions import FailureError
 with workflow.unsafe.imports_passed_through():
     from activities.decisions import DecisionActivities
     from domain.decisions import DecisionDelivery, DecisionItem, DecisionRequest, DecisionSummary, unanswered_item
+    from domain.operator_view import decision_details_vi
     from workflows.audit_anchor import request_anchor
 
 # A module reference, not a name: the nominations answer this workflow by signal.
@@ -45,6 +46,7 @@ class DecisionWorkflow:
     @workflow.run
     async def run(self, request: DecisionRequest) -> DecisionSummary:
         lanes = min(MAX_CONCURRENT, len(request.workflow_ids))
+        self._show_progress()
         await asyncio.gather(*(self._lane() for _ in range(lanes)))
         summary = self.summary()
         await workflow.execute_activity_method(
@@ -59,6 +61,16 @@ class DecisionWorkflow:
             index = self._next
             self._next += 1
             self._results[index] = await self._deliver(self._request.workflow_ids[index])
+            self._show_progress()
+
+    def _show_progress(self) -> None:
+        """The current details operators read in the UI: how many nominations have answered (counts only)."""
+        answered = [item for item in self._results if item is not None]
+        accepted = sum(item.accepted for item in answered)
+        total = len(self._results)
+        workflow.set_current_details(
+            decision_details_vi(self._request.decision.decision_no, total, len(answered), accepted)
+        )
 
     async def _deliver(self, workflow_id: str) -> DecisionItem:
         nominations = nomination_workflow.NominationWorkflow

@@ -269,7 +269,14 @@ async def test_an_overdue_nomination_is_found_until_its_due_date_is_gone(
     await eventually(
         lambda: _phase(session_status(client, session.id), SessionPhase.AWAITING_CHAIR), "the session awaits its chair"
     )
+    # The session says it too, with counts only.
+    session_details = await current_details(client, session.id)
+    assert session_details.startswith("**QUÁ HẠN** — hết hạn bỏ phiếu mà chưa đủ túc số")
+    assert "Danh sách: 1 hồ sơ · đã bỏ phiếu: 0/" in session_details
     await chair_action(client, session.id, "cancel", ChairAction(actor=KTNN_CHAIR, reason="Không đủ túc số"))
+    assert await eventually(
+        lambda: _startswith(current_details(client, session.id), "Đã hủy phiên"), "the session's details"
+    )
     assert await eventually(lambda: temporal_list(client, overdue) == [], "no longer overdue")
     assert await attributes(client, handle.id) == (False, False, "COUNCIL_SECRETARY", None)
     assert "QUÁ HẠN" not in await current_details(client, handle.id)
@@ -295,3 +302,7 @@ async def _phase(session: Any, phase: SessionPhase) -> bool:
 async def _escalated(current: Any) -> NominationStatus | None:
     found: NominationStatus = await current
     return found if any(t.action == "ESCALATED" for t in found.transitions) else None
+
+
+async def _startswith(text: Any, prefix: str) -> bool:
+    return str(await text).startswith(prefix)

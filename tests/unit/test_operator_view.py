@@ -11,6 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from domain.ballot_messages import SessionPhase, SessionRow
+from domain.ballots import BallotSessionKind
 from domain.catalog import Authority, policy_set
 from domain.messages import HOLD_GROUNDS_VI, HoldGround, HoldView, NominationStart
 from domain.nomination import Nomination
@@ -19,10 +21,12 @@ from domain.operator_view import (
     OperatorView,
     awaited_role,
     current_details_vi,
+    decision_details_vi,
     holder_role,
     is_overdue,
     local_time_vi,
     operator_view,
+    session_details_vi,
     static_details_vi,
     stuck_marks,
     summary_vi,
@@ -182,3 +186,36 @@ def test_a_nomination_is_stuck_when_held_overdue_or_late_and_late_only_when_neit
     assert ("QUÁ HẠN" in marks) == overdue and ("TẠM DỪNG" in marks) == on_hold
     assert ("TRỄ HẠN" in marks) == (due is not None and not on_hold and not overdue)
     assert stuck_marks(False, False, DUE, DUE.replace(hour=9)) == ()  # not due yet
+
+
+def session_row(phase: SessionPhase) -> SessionRow:
+    return SessionRow(
+        session_id="ballot-council-BTP-HD-01",
+        kind=BallotSessionKind.COUNCIL,
+        scope="BTP",
+        meeting_ref="HD-01",
+        phase=phase,
+        opened_by=SECRETARY,
+        deadline=DUE,
+        policy_version="2026.01",
+        candidates=3,
+        electorate_size=5,
+        voted=2,
+    )
+
+
+@pytest.mark.parametrize("phase", list(SessionPhase))
+def test_a_sessions_details_give_its_phase_and_counts_only(phase: SessionPhase):
+    text = session_details_vi(session_row(phase))
+    assert "Danh sách: 3 hồ sơ · đã bỏ phiếu: 2/5" in text
+    assert text.startswith("**QUÁ HẠN**") == (phase == SessionPhase.AWAITING_CHAIR)
+    has_deadline = phase in (SessionPhase.COLLECTING, SessionPhase.VOTING, SessionPhase.AWAITING_CHAIR)
+    assert ("Hạn bỏ phiếu: 17:00 ngày 13/03/2026 (giờ Việt Nam)" in text) == has_deadline
+    assert SECRETARY not in text
+
+
+def test_a_decisions_details_count_the_answers():
+    assert decision_details_vi("12/QĐ-BTP", 3, 1, 1) == (
+        "**Quyết định 12/QĐ-BTP** — Đang áp dụng: 1/3 hồ sơ đã trả lời (1 nhận, 0 không nhận)"
+    )
+    assert decision_details_vi("12/QĐ-BTP", 3, 3, 2).endswith("Đã áp dụng cho cả 3 hồ sơ (2 nhận, 1 không nhận)")
