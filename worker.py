@@ -24,6 +24,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.audit_anchor import AuditAnchorActivities
 from activities.ballots import BallotActivities
+from activities.bloc_year import BlocYearActivities
 from activities.decisions import DecisionActivities
 from activities.identity_claims import IdentityActivities
 from activities.persistence import PersistenceActivities
@@ -31,6 +32,7 @@ from activities.session_roster import SessionRosterActivities
 from client.audit_anchors import anchor_interval, ensure_anchor_workflow
 from client.settings import Settings, TemporalConfigError
 from client.temporal import connect, ensure_search_attributes
+from domain.bloc.year_state import warm_bloc_data
 from domain.catalog import policy_sets
 from observability.logs import configure_logging
 from observability.metrics import MetricsConfigError, metrics_runtime, worker_metrics_address
@@ -44,6 +46,7 @@ from store.outbox import OutboxDispatcher, channel_from_env
 from store.tuning import TuningError, WorkerOptions, pool_settings, worker_options
 from workflows.audit_anchor import AuditAnchorWorkflow
 from workflows.ballot_session import BallotSessionWorkflow
+from workflows.bloc_year import BlocYearWorkflow
 from workflows.decision import DecisionWorkflow
 from workflows.nomination import NominationWorkflow
 
@@ -64,7 +67,7 @@ PASSTHROUGH_MODULES: Sequence[str] = (
     "opentelemetry",  # the tracing interceptor's workflow side, when tracing is on
 )
 
-WORKFLOWS = [NominationWorkflow, BallotSessionWorkflow, DecisionWorkflow, AuditAnchorWorkflow]
+WORKFLOWS = [NominationWorkflow, BallotSessionWorkflow, DecisionWorkflow, AuditAnchorWorkflow, BlocYearWorkflow]
 
 
 def sandbox_runner() -> SandboxedWorkflowRunner:
@@ -87,12 +90,14 @@ def build_worker(
 ) -> Worker:
     """The worker; `options` are Worker keyword arguments (default: those TDKT_MAX_* set, store/tuning.py)."""
     policy_sets()  # read the policy files here, outside the sandbox, once per process
+    warm_bloc_data()  # the bloc scoring tables and rotation orders, likewise
     persistence = PersistenceActivities(engine)
     ballots = BallotActivities(engine, client)  # the codec keyring encrypts the sessions' signing keys
     session_roster = SessionRosterActivities(engine)
     decisions = DecisionActivities(engine)
     anchors = AuditAnchorActivities(engine)  # stops here when the audit key is missing
     identities = IdentityActivities(engine)
+    bloc_years = BlocYearActivities(engine)
     return Worker(
         client,
         task_queue=task_queue,
@@ -121,6 +126,10 @@ def build_worker(
             anchors.read_audit_head,
             identities.claim_nominee_identity,
             identities.record_refused_start,
+            bloc_years.load_bloc_roster,
+            bloc_years.record_bloc_year,
+            bloc_years.hand_over_bloc_head,
+            bloc_years.proposals_at_bloc_vote,
         ],
         workflow_runner=sandbox_runner(),
         **(worker_options(os.environ) if options is None else options),

@@ -14,5 +14,18 @@ STAGE_DUE_AT = SearchAttributeKey.for_datetime("StageDueAt")
 ON_HOLD = SearchAttributeKey.for_bool("OnHold")
 OVERDUE = SearchAttributeKey.for_bool("Overdue")
 AWAITING_ROLE = SearchAttributeKey.for_keyword("AwaitingRole")
+# A bloc year's phase (domain/bloc/year.py): `BlocYearPhase = 'SELF_ASSESSMENT' AND Bloc = 'NOI_CHINH'`.
+BLOC_YEAR_PHASE = SearchAttributeKey.for_keyword("BlocYearPhase")
 
-ALL_KEYS = (NOMINATION_STAGE, MINISTRY, AWARD_FORM, AWARD_YEAR, BLOC, STAGE_DUE_AT, ON_HOLD, OVERDUE, AWAITING_ROLE)
+ALL_KEYS = (
+    NOMINATION_STAGE,
+    MINISTRY,
+    AWARD_FORM,
+    AWARD_YEAR,
+    BLOC,
+    STAGE_DUE_AT,
+    ON_HOLD,
+    OVERDUE,
+    AWAITING_ROLE,
+    BLOC_YEAR_PHASE,
+)

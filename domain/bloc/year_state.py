@@ -681,6 +681,25 @@ class BlocYearState:
             notifications=notices,
         )
 
+    def tier_without_vote(self, action: OpenHonouring, plan: TierCandidates, at: datetime) -> BlocYearWrite:
+        """No member is left for the tier (none reaches its minimum, or none could be proposed): the tier is
+        recorded with no session and no proposal, in one step."""
+        self.r.tiers.append(HonourTierOutcome(award_form=plan.award_form, seats=0, candidates=plan.candidates))
+        self.r.honouring_request = None
+        before = self.phase
+        if self.next_tier_index() is None:
+            self.r.phase = BlocYearPhase.ELECTION
+        return self._write(
+            TIER_VOTED,
+            action.actor,
+            action.channel,
+            at,
+            f"{plan.award_form}: no candidate, no vote",
+            from_phase=before,
+            details={"award_form": plan.award_form, "candidates": list(plan.candidates), "proposed": []},
+            tiers=list(self.r.tiers),
+        )
+
     def tier_voted(self, proposed: Iterable[str], at: datetime) -> BlocYearWrite:
         """The current tier's vote is in: the members it passed are proposed; the next tier, or the election."""
         current = self.r.tiers[-1]

@@ -58,6 +58,13 @@ TABLES = {
     "ballot_session_secrets",
     "counting_shares",
     "idempotency_keys",
+    "bloc_years",
+    "bloc_pledge_signatures",
+    "bloc_self_assessments",
+    "bloc_score_adjustments",
+    "bloc_scorecards",
+    "bloc_leadership",
+    "bloc_flag_handovers",
 }
 # The newest migration on disk: the schema a fresh database reaches.
 HEAD_REVISION = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
