@@ -99,8 +99,8 @@ async def test_the_minutes_of_a_counted_session(
     assert mine.candidate.nominee_name in docx_text(docx.read_bytes())
 
     # A member of the council reads the session and may print it; someone of another ministry may not.
-    member = await cli(cli_env, *args, "--actor", "btp.hd.uy-vien-1")
-    assert member.returncode == 0, member.stderr
+    by_member = await cli(cli_env, *args, "--actor", "btp.hd.uy-vien-1")
+    assert by_member.returncode == 0, by_member.stderr
     refused = await cli(cli_env, *args, "--actor", OUTSIDER)
     assert refused.returncode == 4 and "may not read ballot session" in refused.stderr, refused.stderr
     missing = await cli(cli_env, "document", "minutes", f"{session_id}-none", "--pdf", str(pdf), "--actor", CENTRAL)
