@@ -4,6 +4,8 @@
   council's stage and was withdrawn: the SDK's series and the engine's, with values that fit what happened.
 * The API's /metrics (outbox backlog, audit anchor age, dependencies), /healthz, /readyz (200; 503 naming
   the database when DATABASE_URL points nowhere).
+* `python worker.py` with WORKER_METRICS_PORT serving the endpoint; a bad metrics, profile or tracing variable
+  stopping the worker at once, naming it.
 * The CLI and a client connecting through an envconfig profile file (no TEMPORAL_ADDRESS at all).
 * The activities that record the engine's series, each run twice as a retry would: one count each.
 * Tracing on with an in-memory exporter: spans for a workflow's start and run, and for an API request.
@@ -15,6 +17,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -61,6 +64,7 @@ from observability.metrics import (
 from observability.tracing import configure_tracing, shutdown_tracing
 from tests.asgi import call
 from tests.factories import POLICY_VERSION, nomination_data
+from tests.integration.fresh_database import fresh_database
 from tests.integration.helpers import AUTH_ENV, CENTRAL, PROPOSER, start, token_for, wait_for_stage
 from worker import build_worker
 from workflows.nomination import NominationWorkflow
@@ -152,6 +156,77 @@ async def test_the_worker_endpoint_carries_the_sdk_and_engine_series(metered: tu
     )
     # The stage histogram has the engine's buckets (a day is one of them), not the SDK's default ones.
     assert any(labels.get("le") == "86400" for labels, _ in after[f"{STAGE_DURATION}_bucket"])
+
+
+async def test_the_worker_process_serves_its_metrics_on_the_configured_port(client: Client):
+    port = free_port()
+    async with fresh_database("tdkt_metrics") as url:
+        env = dict(os.environ) | {
+            "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+            "TEMPORAL_NAMESPACE": client.namespace,
+            "TASK_QUEUE": f"metrics-{uuid.uuid4().hex[:8]}",
+            "DATABASE_URL": url,
+            "NOTIFY_CHANNEL": "log",
+            "WORKER_METRICS_PORT": str(port),
+            "WORKER_METRICS_HOST": "127.0.0.1",
+        }
+        worker = subprocess.Popen(
+            [sys.executable, str(ROOT / "worker.py")],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            found: Samples = {}
+            for _ in range(300):
+                try:
+                    found = await asyncio.to_thread(scrape, port)
+                except OSError:
+                    found = {}
+                # Its pollers started, and the anchor workflow it started ran a workflow task here.
+                if counter(found, "temporal_workflow_task_execution_latency_count"):
+                    break
+                assert worker.poll() is None, worker.communicate()[1][-2000:]
+                await asyncio.sleep(0.1)
+            assert counter(found, "temporal_workflow_task_execution_latency_count") >= 1
+            assert any(
+                labels.get("task_queue") == env["TASK_QUEUE"] for labels, _ in found.get("temporal_num_pollers", [])
+            )
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.to_thread(worker.communicate, timeout=60)
+        assert worker.returncode == 0, stderr[-2000:]
+        assert f"metrics_address=127.0.0.1:{port}" in stderr
+
+
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"WORKER_METRICS_PORT": "nine"}, "WORKER_METRICS_PORT='nine'"),
+        ({"TEMPORAL_CONFIG_FILE": "/nonexistent/temporal.toml"}, "TEMPORAL_CONFIG_FILE"),
+        ({"OTEL_TRACES_EXPORTER": "zipkin"}, "OTEL_TRACES_EXPORTER"),
+    ],
+    ids=["metrics port", "profile file", "traces exporter"],
+)
+def test_a_bad_telemetry_or_connection_variable_stops_the_worker_naming_it(
+    tmp_path: Path, variables: dict[str, str], named: str
+):
+    env = dict(os.environ) | {
+        "TEMPORAL_ADDRESS": "127.0.0.1:9",  # nothing listens: a worker that got past its settings would wait
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'engine.db'}",
+    }
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "worker.py")],
+        env=env | variables,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "worker_misconfigured" in done.stderr and named in done.stderr, done.stderr
 
 
 def api_settings(database_url: str, task_queue: str) -> Settings:
