@@ -148,15 +148,19 @@ async def cmd_status(args: argparse.Namespace) -> int:
 
 
 async def cmd_ranking(args: argparse.Namespace) -> int:
-    from client.bloc_year import RANKING_HEADERS, ranking_rows, readable_status, write_ranking_xlsx
+    from client.bloc_year import RANKING_HEADERS, ranking_rows, ranking_workbook, readable_status
 
-    status = await readable_status(await temporal_client(), await reader(args), args.bloc_year_id)
+    client = await temporal_client()
+    scope = await reader(args)
+    status = await readable_status(client, scope, args.bloc_year_id)
     rows = ranking_rows(status)
     if args.xlsx:
         path = Path(args.xlsx)
         if path.suffix.lower() != ".xlsx":
             raise InvalidInput([FieldError(field="--xlsx", message="the file name must end in .xlsx")])
-        write_ranking_xlsx(status, path)
+        async with database() as engine:
+            workbook = await ranking_workbook(client, engine, scope, status, settings().task_queue)
+        path.write_bytes(workbook)
         print(f"{path}: {len(rows)} dòng", flush=True)
         return EXIT_OK
     print_json([dict(zip(RANKING_HEADERS, row, strict=True)) for row in rows])

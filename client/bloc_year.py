@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -477,11 +476,19 @@ def ranking_rows(status: BlocYearStatus) -> list[list[Any]]:
     return rows
 
 
-def write_ranking_xlsx(status: BlocYearStatus, path: Path) -> None:
-    """The ranking table as XLSX, headings in Vietnamese (the same cell rules as the other reports)."""
-    from client.reports import write_report_xlsx
+async def ranking_workbook(
+    client: Client, engine: AsyncEngine, scope: ReadScope, status: BlocYearStatus, task_queue: str
+) -> bytes:
+    """The ranking as XLSX (documents/xlsx.py: the table with the members' names, a chart of the totals, the
+    scores by criterion, the panel's adjustments and the audit anchor of this moment); refused
+    (ActionRefused) before the review's close publishes it."""
+    from datetime import UTC
 
-    write_report_xlsx(path, RANKING_HEADERS, ranking_rows(status), f"Xep hang {status.year}")
+    from client.documents import ranking_from_status
+
+    ranking_rows(status)  # refuses before the ranking is published
+    _, workbook = await ranking_from_status(client, engine, scope, status, task_queue, made_at=datetime.now(UTC))
+    return workbook
 
 
 # ---- what my organisation must do now ---------------------------------------------------------------------

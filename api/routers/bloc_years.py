@@ -233,14 +233,11 @@ async def ranking(bloc_year_id: BlocYearId, svc: Svc, scope: Reading) -> Ranking
     },
 )
 async def ranking_xlsx(bloc_year_id: BlocYearId, svc: Svc, scope: Reading) -> Response:
-    import tempfile
-    from pathlib import Path
-
-    status = await answered(bloc_ops.readable_status(await svc.client(), scope, bloc_year_id))
-    with tempfile.TemporaryDirectory(prefix="tdkt-ranking-") as tmp:
-        path = Path(tmp) / "ranking.xlsx"
-        bloc_ops.write_ranking_xlsx(status, path)
-        content = path.read_bytes()
+    """The table with the members' names, a chart of the totals, the scores by criterion, the review panel's
+    adjustments and the audit anchor of this moment (409 before the ranking is published)."""
+    client = await svc.client()
+    status = await answered(bloc_ops.readable_status(client, scope, bloc_year_id))
+    content = await bloc_ops.ranking_workbook(client, svc.engine(), scope, status, svc.task_queue)
     name = f"xep-hang-{bloc_year_id}.xlsx"
     return Response(
         content, media_type=XLSX_MEDIA_TYPE, headers={"Content-Disposition": f'attachment; filename="{name}"'}

@@ -34,7 +34,6 @@ from temporalio.client import Client
 from api import create_app
 from api.deps import XLSX_MEDIA_TYPE
 from api.inbox import COOKIE
-from client.bloc_year import RANKING_HEADERS
 from domain.bloc.policy import bloc_scoring_policy_for
 from domain.bloc.year import bloc_year_id
 from domain.roster import Roster
@@ -244,7 +243,9 @@ def assert_problem(reply: Reply, status: int, slug: str) -> dict[str, Any]:
     return dict(problem)
 
 
-async def test_api_refusals_then_the_year_to_its_ranking(app: Any, representatives: dict[str, str]):
+async def test_api_refusals_then_the_year_to_its_ranking(
+    app: Any, representatives: dict[str, str], cli_env: dict[str, str], tmp_path: Path
+):
     year = next(YEARS)
     workflow_id = bloc_year_id(BLOC, year)
     url = f"/bloc-years/{workflow_id}"
@@ -333,9 +334,18 @@ async def test_api_refusals_then_the_year_to_its_ranking(app: Any, representativ
     assert sorted(r["member"] for r in ranking["rows"]) == sorted(members)
     sheet = await call(app, "GET", f"{url}/ranking.xlsx", headers=token(CENTRAL))
     assert sheet.status == 200 and sheet.header("content-type") == XLSX_MEDIA_TYPE, sheet
-    table = list(load_workbook(io.BytesIO(sheet.body)).active.iter_rows(values_only=True))
-    assert table[0] == RANKING_HEADERS and [row[1] for row in table[1:]] == [r["member"] for r in ranking["rows"]]
+    book = load_workbook(io.BytesIO(sheet.body))
+    table = list(book["Xếp hạng"].iter_rows(values_only=True))
+    header = next(i for i, row in enumerate(table) if row[:2] == ("Xếp hạng", "Đơn vị"))
+    ranks = [row[0] for row in table[header + 1 : header + 1 + len(members)]]
+    assert ranks == [r["rank"] for r in ranking["rows"]], table
     assert_problem(await call(app, "GET", f"{url}/ranking.xlsx", headers=token(PROPOSER)), 403, "forbidden")
+    # The CLI prints the same table and writes the same report.
+    printed = ok(await cli(cli_env, rep, "ranking", workflow_id))
+    assert [(row["Hạng"], row["Đơn vị"]) for row in printed] == [(r["rank"], r["member"]) for r in ranking["rows"]]
+    report = tmp_path / "xep-hang.xlsx"
+    assert ok(await cli(cli_env, CENTRAL, "ranking", workflow_id, "--xlsx", str(report))).startswith(str(report))
+    assert "Xếp hạng" in load_workbook(report).sheetnames
 
 
 async def wait_phase(app: Any, url: str, phase: str, timeout: float = 30) -> dict[str, Any]:
