@@ -367,3 +367,81 @@ async def test_on_new_years_day_the_head_role_moves_and_next_years_bloc_year_ope
             bloc_engine, "SELECT previous_year_id FROM bloc_years WHERE workflow_id = :w", w=bloc_year_id(BLOC, 2027)
         )
         assert previous[0].previous_year_id == bloc_year_id(BLOC, YEAR)
+
+
+async def test_honouring_proposes_through_a_bloc_vote_over_the_tiers_candidates(
+    skipping_env: WorkflowEnvironment, bloc_engine: AsyncEngine
+):
+    """The leading member is the first tier's only candidate: its proposal nomination starts on the bloc's
+    route, the bloc's secret ballot over exactly it passes it, it moves on to the central board; the next tier
+    has no member at its minimum; the year goes on to the election while it follows the proposal."""
+    from client.ballots import cast, session_status
+    from client.nominations import status as nomination_status
+    from domain.ballot_messages import SessionPhase
+    from domain.ballots import Choice
+    from domain.stages import Stage
+    from tests.integration.helpers import count_now, enroll_counting_keys, wait_for_stage
+    from worker import build_worker
+
+    await enroll_counting_keys(bloc_engine, [rep for rep in REPS.values() if rep != HEAD])
+    client = skipping_env.client
+    queue = f"bloc-{uuid.uuid4().hex[:8]}"
+    async with build_worker(client, bloc_engine, queue):
+        handle = await start_year(client, queue, BlocYearClock(assessment_seconds=3600))
+        await wait_phase(handle, BlocYearPhase.DRAFT)
+        await handle.execute_update(BlocYearWorkflow.publish_pledge, PublishPledge(actor=HEAD))
+        await sign_all(handle)
+        await handle.execute_update(BlocYearWorkflow.call_for_assessments, CallForAssessments(actor=HEAD))
+        for member in REPS:
+            points = None if member == "BCA" else "1"
+            await handle.execute_update(
+                BlocYearWorkflow.submit_assessment,
+                SubmitAssessment(actor=REPS[member], assessment=assessment(member, points)),
+            )
+        await wait_phase(handle, BlocYearPhase.REVIEW)  # everyone submitted: the review need not wait
+        await handle.execute_update(BlocYearWorkflow.close_review, CloseReview(actor=HEAD))
+        now = await skipping_env.get_current_time()
+        opened = await handle.execute_update(
+            BlocYearWorkflow.open_honouring,
+            OpenHonouring(actor=HEAD, deadline=now + timedelta(days=1), meeting_ref="HN-SUYTON-2026"),
+        )
+        tier = opened.tiers[0]
+        assert (tier.award_form, tier.candidates, tier.seats) == ("CO_THI_DUA_CP", ("BCA",), 1)
+        proposal = tier.nominations["BCA"]
+        assert proposal == "nomination-2026-BCA-SUYTON-NOI_CHINH-2026-CO_THI_DUA_CP"
+        assert tier.session_id == "ballot-bloc-NOI_CHINH-HN-SUYTON-2026"
+        await wait_for_stage(client, proposal, Stage.BLOC_VOTE)
+        session = None
+        for _ in range(300):
+            try:
+                session = await session_status(client, tier.session_id)
+            except Exception:  # not started yet
+                session = None
+            if session is not None and session.phase == SessionPhase.VOTING:
+                break
+            await asyncio.sleep(0.1)
+        assert session is not None and session.phase == SessionPhase.VOTING
+        assert [c.workflow_id for c in session.candidates] == [proposal]
+        for member, rep in REPS.items():
+            if member != "BCA":  # a member does not vote on its own proposal
+                await cast(client, tier.session_id, rep, {proposal: Choice.FOR})
+        await skipping_env.sleep(timedelta(days=1, minutes=1))  # the deadline, with a quorum of ballots
+        closed = await count_now(client, bloc_engine, tier.session_id)
+        assert closed.phase == SessionPhase.CLOSED
+        assert (await wait_for_stage(client, proposal, Stage.CENTRAL_REVIEW)).stage == Stage.CENTRAL_REVIEW
+
+        voted = await wait_phase(handle, BlocYearPhase.HONOURING)
+        for _ in range(100):
+            voted = await status_of(handle)
+            if voted.tiers[0].proposed:
+                break
+            await asyncio.sleep(0.1)
+        assert voted.tiers[0].proposed == ("BCA",)
+        second = await handle.execute_update(
+            BlocYearWorkflow.open_honouring,
+            OpenHonouring(actor=HEAD, deadline=now + timedelta(days=3), meeting_ref="HN-SUYTON-2026-2"),
+        )
+        assert second.tiers[1].award_form == "BANG_KHEN_TTG" and second.tiers[1].candidates == ()
+        election = await wait_phase(handle, BlocYearPhase.ELECTION)
+        assert election.tiers[0].settled == {}  # the proposal goes on: the year follows it
+        assert (await nomination_status(client, proposal)).stage == Stage.CENTRAL_REVIEW
