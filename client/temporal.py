@@ -75,7 +75,17 @@ async def ensure_search_attributes(client: Client) -> list[str]:
         if key.name not in existing
     }
     if missing:
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
-        )
+        try:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+            )
+        except RPCError as err:
+            # Temporal Cloud (and a cluster whose operators keep the namespace's schema) refuses this client.
+            if err.status not in (RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNIMPLEMENTED):
+                raise
+            raise TemporalConfigError(
+                f"namespace {client.namespace} lacks the search attributes {', '.join(sorted(missing))} and this "
+                f"client may not add them ({err.status.name}): add them once (Temporal Cloud: the namespace's "
+                "settings or `tcld namespace search-attributes add`; docs/operations.md) and start again"
+            ) from None
     return sorted(missing)

@@ -14,10 +14,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.runtime import MetricBuffer, Runtime, TelemetryConfig
-from temporalio.service import TLSConfig
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from client.settings import Settings, TemporalConfigError
-from client.temporal import connect_options
+from client.temporal import connect_options, ensure_search_attributes
 from observability.metrics import (
     AUDIT_ANCHOR_AGE,
     BALLOTS_CAST,
@@ -253,3 +253,19 @@ def test_a_source_that_did_not_answer_leaves_its_series_out():
 def test_the_api_exposition_includes_the_process_series():
     found = families(api_exposition(Readings(database_up=True, temporal_up=True)))
     assert any(name.startswith("process_") or name.startswith("python_") for name in found)
+
+
+class RefusingOperator:
+    """An operator service that lists no custom attributes and refuses to add any, as Temporal Cloud does."""
+
+    async def list_search_attributes(self, request: object) -> object:
+        return type("Listed", (), {"custom_attributes": {}})()
+
+    async def add_search_attributes(self, request: object) -> None:
+        raise RPCError("Request unauthorized.", RPCStatusCode.PERMISSION_DENIED, b"")
+
+
+async def test_search_attributes_it_may_not_add_stop_with_their_names():
+    client = type("CloudClient", (), {"namespace": "tdkt.a1b2c", "operator_service": RefusingOperator()})()
+    with pytest.raises(TemporalConfigError, match=r"tdkt\.a1b2c lacks the search attributes .*NominationStage"):
+        await ensure_search_attributes(client)
