@@ -1,7 +1,8 @@
 """python -m api [--host 127.0.0.1] [--port 8000]: the HTTP API under uvicorn.
 
-Settings as the worker's and the CLI's: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TASK_QUEUE (where new
-nominations, sessions and decisions start), DATABASE_URL (decision exports and the inbox's roster); token keys
+Settings as the worker's and the CLI's: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE (or an envconfig profile:
+docs/operations.md, "Any Temporal cluster"), TASK_QUEUE (where new nominations, sessions and decisions start),
+DATABASE_URL (decision exports and the inbox's roster); OTEL_* (tracing, off unless set); token keys
 TDKT_AUTH_KEYS / TDKT_AUTH_KEY_ID (or .state/auth-keys.json); payload encryption keys TDKT_CODEC_KEYS /
 TDKT_CODEC_KEY_ID (or .state/codec-keys.json), shared with the worker. OpenAPI at /openapi.json, Swagger UI at /docs.
 """
@@ -27,11 +28,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    settings = Settings.from_env()
     try:
+        settings = Settings.from_env()  # a missing TEMPORAL_CONFIG_FILE or unknown TEMPORAL_PROFILE stops it here
         load_keyring()  # payloads are encrypted: a missing key stops the API here, not at its first request
         app = create_app(settings)
-    except ValueError as err:  # missing, published or bad keys (TDKT_AUTH_KEYS, TDKT_CODEC_KEYS, ...)
+    except ValueError as err:  # bad keys (TDKT_AUTH_KEYS, TDKT_CODEC_KEYS, ...), Temporal profile or OTEL_* values
         print(f"api: {err}", file=sys.stderr)
         return 2
     logging.getLogger("api").info(
