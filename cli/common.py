@@ -58,9 +58,20 @@ print_json = show
 
 
 def settings() -> Settings:
-    from client.settings import Settings
+    from client.settings import Settings, TemporalConfigError
 
-    return Settings.from_env()
+    try:
+        return Settings.from_env()
+    except TemporalConfigError as err:
+        raise CliError(EXIT_INVALID, temporal_config_message(err)) from None
+
+
+def temporal_config_message(err: Exception) -> str:
+    """A Temporal profile that cannot be used (client/settings.py): what is wrong, and in Vietnamese who fixes it."""
+    return (
+        f"{err}\nCấu hình kết nối Temporal không dùng được (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE, TEMPORAL_*): "
+        "đề nghị quản trị hệ thống kiểm tra."
+    )
 
 
 def database_url() -> str:
@@ -82,11 +93,14 @@ async def database() -> AsyncIterator[AsyncEngine]:
 
 
 async def temporal_client() -> Client:
+    from client.settings import TemporalConfigError
     from client.temporal import connect
 
     current = settings()
     try:
-        return await connect(current.temporal_address, current.temporal_namespace)
+        return await connect(current.temporal_address, current.temporal_namespace, profile=current.temporal)
+    except TemporalConfigError as err:  # a certificate or key of the profile that cannot be read
+        raise CliError(EXIT_INVALID, temporal_config_message(err)) from None
     except RuntimeError:
         raise CliError(EXIT_FAILURE, no_server_message(current.temporal_address)) from None
 
