@@ -3,9 +3,11 @@ search attributes OnHold, Overdue and AwaitingRole with the `temporal` CLI (as a
 and with the client; their current details (TẠM DỪNG / QUÁ HẠN, what is awaited, Vietnam's times); a static
 summary and details readable without the codec server and free of personal data; and `starter.py ops stuck`.
 
-The overdue one waits in KTNN's council on a ballot session whose deadline is seconds away: when it passes
-the nomination escalates (Overdue), and when the chair cancels the session the stage has no due date any
-more and Overdue is cleared.
+The overdue one on the dev server waits in KTNN's council on a ballot session whose deadline is seconds away:
+when it passes the nomination escalates (Overdue), and when the chair cancels the session the stage has no due
+date any more and Overdue is cleared. On the time-skipping server, an appraisal overdue in the central board's
+stage stays overdue while held (the hold says why nothing moves) and is cleared when a consultation gives the
+stage a new due date.
 """
 
 from __future__ import annotations
@@ -23,19 +25,25 @@ from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowExecutionDescription
+from temporalio.converter import default
+from temporalio.testing import WorkflowEnvironment
 
 from client.ballots import chair_action, close_list, open_session, session_status
 from client.nominations import act, status
 from domain.ballot_messages import ChairAction, SessionPhase, SessionStart
 from domain.ballots import BallotSessionKind
 from domain.calendar import VIETNAM_TZ as ZONE
-from domain.messages import HoldRequest, NominationStatus, ReasonedAction
+from domain.messages import ConsultationRequest, HoldRequest, NominationStatus, ReasonedAction
 from domain.stages import Stage
 from security.codec import ENCODING
 from tests.integration.conftest import temporal_binary
 from tests.integration.helpers import AUTH_ENV, CENTRAL, PROPOSER, SECRETARY, start, token_for, wait_for_stage
+from tests.integration.test_deadlines_under_hold import enter_stage, last_action_becomes
+from tests.integration.test_timers import move_clock_to
 from workflows.search_attributes import AWAITING_ROLE, ON_HOLD, OVERDUE, STAGE_DUE_AT
 
 pytestmark = pytest.mark.integration
@@ -284,6 +292,69 @@ async def test_an_overdue_nomination_is_found_until_its_due_date_is_gone(
     await act(client, handle.id, "withdraw", ReasonedAction(actor=KTNN_STAFF, reason="Kết thúc kiểm thử"))
 
 
+async def raw_attributes(client: Client, workflow_id: str) -> dict[str, Any]:
+    """The search attributes as the server holds them, decoded one by one (the time-skipping server keeps an
+    unset one as a null value, which `describe()` cannot decode): name -> value, None when unset."""
+    described = await client.workflow_service.describe_workflow_execution(
+        DescribeWorkflowExecutionRequest(
+            namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)
+        )
+    )
+    fields = described.workflow_execution_info.search_attributes.indexed_fields
+    found: dict[str, Any] = {}
+    for key in (ON_HOLD, OVERDUE, AWAITING_ROLE, STAGE_DUE_AT):
+        payload = fields.get(key.name)
+        value = default().payload_converter.from_payloads([payload])[0] if payload is not None else None
+        if isinstance(value, list):
+            value = value[0] if value else None
+        found[key.name] = value
+    return found
+
+
+async def test_an_overdue_appraisal_stays_overdue_while_held_and_is_cleared_by_a_new_due_date(
+    skipping_env: WorkflowEnvironment, own_engine: AsyncEngine
+):
+    from worker import build_worker
+
+    client = skipping_env.client
+    queue = f"ops-{uuid.uuid4().hex[:8]}"
+    async with build_worker(client, own_engine, queue):
+        workflow_id, due = await enter_stage(skipping_env, queue, Stage.CENTRAL_REVIEW)
+        due_vi = due.astimezone(ZONE).strftime("%H:%M ngày %d/%m/%Y")
+        waiting = {"OnHold": False, "Overdue": False, "AwaitingRole": "CENTRAL_OFFICER", "StageDueAt": due.isoformat()}
+        assert await raw_attributes(client, workflow_id) == waiting
+        assert "QUÁ HẠN" not in await current_details(client, workflow_id)
+
+        await move_clock_to(skipping_env, due + timedelta(minutes=2))
+        await last_action_becomes(client, workflow_id, "ESCALATED")
+        overdue = await eventually(
+            lambda: _overdue(raw_attributes(client, workflow_id)), "Overdue after the escalation"
+        )
+        assert overdue == waiting | {"Overdue": True}
+        details = await current_details(client, workflow_id)
+        assert details.startswith(f"**QUÁ HẠN** từ {due_vi} — giai đoạn {Stage.CENTRAL_REVIEW.label_vi}")
+        assert "cán bộ Ban TĐKT Trung ương (CENTRAL_OFFICER)" in details
+
+        # Held: no due date, still overdue, waiting for the secretariat that held it to release it.
+        await act(client, workflow_id, "hold", HOLD)
+        held = await raw_attributes(client, workflow_id)
+        assert held == {"OnHold": True, "Overdue": True, "AwaitingRole": "COUNCIL_SECRETARY", "StageDueAt": None}
+        details = await current_details(client, workflow_id)
+        assert details.startswith("**QUÁ HẠN**") and "\n\n**TẠM DỪNG** từ " in details and "Hạn:" not in details
+
+        await act(client, workflow_id, "release", ReasonedAction(actor=CENTRAL, reason="Đã có kết luận thanh tra"))
+        released = await raw_attributes(client, workflow_id)
+        assert (released["OnHold"], released["Overdue"], released["AwaitingRole"]) == (False, True, "CENTRAL_OFFICER")
+
+        # A consultation gives the appraisal a longer period: a new due date, no longer overdue.
+        consult = ConsultationRequest(actor=CENTRAL, agencies=["Bộ Nội vụ"], reason="Lấy ý kiến cơ quan quản lý")
+        await act(client, workflow_id, "request_consultation", consult)
+        extended = await status(client, workflow_id)
+        assert extended.due_at is not None and extended.due_at > due
+        assert await raw_attributes(client, workflow_id) == waiting | {"StageDueAt": extended.due_at.isoformat()}
+        assert not (await current_details(client, workflow_id)).startswith("**QUÁ HẠN**")
+
+
 # ---- small async predicates for `eventually` -------------------------------------------------------------------
 
 
@@ -306,3 +377,8 @@ async def _escalated(current: Any) -> NominationStatus | None:
 
 async def _startswith(text: Any, prefix: str) -> bool:
     return str(await text).startswith(prefix)
+
+
+async def _overdue(attributes: Any) -> dict[str, Any] | None:
+    found: dict[str, Any] = await attributes
+    return found if found["Overdue"] else None
