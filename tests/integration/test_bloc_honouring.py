@@ -21,6 +21,7 @@ from domain.ballots import BallotSessionKind, Candidate, Choice
 from domain.errors import InvalidInput
 from domain.nomination import Nomination
 from domain.stages import Stage
+from store.ballots import list_waiting
 from tests.factories import current_year, nomination_data
 from tests.integration.helpers import SHIPPED_ROSTER, count_now, start, wait_for_stage
 
@@ -158,6 +159,11 @@ async def test_a_closed_list_refuses_others_and_names_what_it_cannot_take(
     # An ordinary nomination waiting at the unit's council: not at the bloc's stage.
     ordinary = await start(client, task_queue, "CO_THI_DUA_CP")
     await wait_for_stage(client, ordinary.id, Stage.COUNCIL_REVIEW)
+    # An open bloc session's take-up leaves the bloc's own proposal alone: only a list naming it takes it.
+    waiting = await list_waiting(db_engine, BallotSessionKind.BLOC, BLOC)
+    assert tandtc not in {c.workflow_id for c in waiting}
+    [named] = await list_waiting(db_engine, BallotSessionKind.BLOC, BLOC, named=[tandtc])
+    assert named.workflow_id == tandtc and named.proposing_organisation == "TANDTC"
 
     # The client names the field at fault.
     with pytest.raises(InvalidInput) as refused:
