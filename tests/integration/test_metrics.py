@@ -365,6 +365,20 @@ async def test_the_cli_connects_through_a_profile_file(
     assert failed.returncode != 0
     assert nowhere in failed.stderr
 
+    # A profile file that is not there stops the command, naming the variable, in English and Vietnamese.
+    missing = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, str(ROOT / "starter.py"), "--json", "status", handle.id],
+        env=env | {"TDKT_TOKEN": token_for(CENTRAL), "TEMPORAL_CONFIG_FILE": str(tmp_path / "absent.toml")},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == 2, missing.stderr
+    assert "TEMPORAL_CONFIG_FILE" in missing.stderr and "Cấu hình kết nối Temporal" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
 
 # ---- recorded once per fact ---------------------------------------------------------------------------------
 
