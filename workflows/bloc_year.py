@@ -26,7 +26,7 @@ from typing import Any, TypedDict
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ChildWorkflowError
 from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -263,12 +263,18 @@ class BlocYearWorkflow:
             candidates=candidates,
             seats=seats,
         )
-        result: SessionStatus = await workflow.execute_child_workflow(
-            ballot_session_workflow.BallotSessionWorkflow.run,
-            session,
-            id=session_id,
-            parent_close_policy=ParentClosePolicy.ABANDON,
-        )
+        try:
+            result: SessionStatus = await workflow.execute_child_workflow(
+                ballot_session_workflow.BallotSessionWorkflow.run,
+                session,
+                id=session_id,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+            )
+        except ChildWorkflowError as err:  # the session failed: nobody is proposed by it, the year goes on
+            workflow.logger.warning("honouring session %s failed: %s", session_id, type(err.cause).__name__)
+            return set()
+        if result.results is None:
+            workflow.logger.warning("honouring session %s ended %s without results", session_id, result.phase.value)
         return {entry.candidate.workflow_id for entry in result.results or () if entry.result == MinutesResult.PASSED}
 
     # ---- the next head, the flag, the proposals ------------------------------------------------------------

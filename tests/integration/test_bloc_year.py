@@ -445,3 +445,50 @@ async def test_honouring_proposes_through_a_bloc_vote_over_the_tiers_candidates(
         election = await wait_phase(handle, BlocYearPhase.ELECTION)
         assert election.tiers[0].settled == {}  # the proposal goes on: the year follows it
         assert (await nomination_status(client, proposal)).stage == Stage.CENTRAL_REVIEW
+
+
+async def test_a_year_carried_over_goes_on_where_it_stood(skipping_env: WorkflowEnvironment, bloc_engine: AsyncEngine):
+    """What continue-as-new hands the next run: the record as it stood (here: pledge signed by all), taken up
+    without opening the year again, its steps numbered on."""
+    from domain.bloc.year import bloc_roster
+    from domain.bloc.year_state import BlocYearState
+    from worker import build_worker
+
+    roster = Roster.model_validate(json.loads((ROOT / "config" / "roster.json").read_text(encoding="utf-8")))
+    extra = Roster.model_validate(
+        json.loads((ROOT / "config" / "roster-bloc-NOI_CHINH.json").read_text(encoding="utf-8"))
+    )
+    known = {m.code for m in roster.ministries}
+    whole = roster.model_copy(
+        update={
+            "ministries": roster.ministries + tuple(m for m in extra.ministries if m.code not in known),
+            "actors": roster.actors + extra.actors,
+        }
+    )
+    first = BlocYearStart(bloc=BLOC, year=YEAR, leadership=LEADERSHIP, opened_by=HEAD)
+    state = BlocYearState.opening(bloc_year_id(BLOC, YEAR), first)
+    state.set_roster(bloc_roster(whole, BLOC))
+    now = datetime.now(UTC)
+    state.opened(now)
+    state.publish(PublishPledge(actor=HEAD), now)
+    for member, rep in REPS.items():
+        state.sign(SignPledge(actor=rep, member=member), now)
+    assert state.phase == BlocYearPhase.IN_YEAR and state.r.step == 10
+
+    client = skipping_env.client
+    queue = f"bloc-{uuid.uuid4().hex[:8]}"
+    async with build_worker(client, bloc_engine, queue):
+        handle = await client.start_workflow(
+            BlocYearWorkflow.run,
+            first.model_copy(update={"carried": state.r}),
+            id=bloc_year_id(BLOC, YEAR),
+            task_queue=queue,
+        )
+        carried = await wait_phase(handle, BlocYearPhase.IN_YEAR)
+        assert len(carried.signatures) == 8
+        called = await handle.execute_update(BlocYearWorkflow.call_for_assessments, CallForAssessments(actor=HEAD))
+        assert called.phase == BlocYearPhase.SELF_ASSESSMENT
+    audit = await rows(
+        bloc_engine, "SELECT seq, action FROM audit_log WHERE workflow_id = :w ORDER BY seq", w=bloc_year_id(BLOC, YEAR)
+    )
+    assert [tuple(r) for r in audit] == [(11, "CALL_FOR_ASSESSMENTS")]  # not opened again; step 11 follows 10
