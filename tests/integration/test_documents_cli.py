@@ -5,6 +5,7 @@ DOCX with python-docx. Who may read the record decides who may print it."""
 from __future__ import annotations
 
 import asyncio
+import random
 import shutil
 import subprocess
 import uuid
@@ -28,6 +29,7 @@ from tests.integration.test_ballot_sessions import (
     session_start,
     wait_phase,
 )
+from tests.integration.test_bloc_year_interfaces import assessment, representatives  # noqa: F401 - a fixture
 from tests.integration.test_cli import cli, cli_env  # noqa: F401 - cli_env is the module's fixture
 from tests.unit.test_documents import docx_text, squash
 
@@ -36,6 +38,8 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils (pdftotext) is not installed"),
 ]
 OUTSIDER = "ktnn.vutckt.hoang-anh"  # unit staff of another ministry: reads nothing of BTP's
+BLOC = "NOI_CHINH"
+BLOC_HEAD = "tandtc.khoi.truong"
 
 
 def pdf_text(path: Path) -> str:
@@ -180,3 +184,87 @@ async def test_a_decision_with_its_list(
     assert outsider.returncode == 4 and "may read none of the awardees" in outsider.stderr, outsider.stderr
     unknown = await cli(cli_env, "document", "decision", "0/QĐ-NONE", "--pdf", str(pdf), token=token_for(CENTRAL))
     assert unknown.returncode == 5 and "no decision 0/QĐ-NONE" in unknown.stderr, unknown.stderr
+
+
+async def test_the_bloc_year_s_pledge_and_ranking(
+    cli_env: dict[str, str],  # noqa: F811
+    representatives: dict[str, str],  # noqa: F811
+    client: Client,
+    task_queue: str,
+    db_engine: AsyncEngine,
+    tmp_path: Path,
+):
+    from openpyxl import load_workbook
+
+    from client.bloc_year import (
+        adjust_score,
+        bloc_year_status,
+        call_for_assessments,
+        close_review,
+        publish_pledge,
+        sign_pledge,
+        start_bloc_year,
+        submit_assessment,
+    )
+    from domain.bloc.year import BlocYearPhase
+
+    year = random.Random().randrange(2040, 2060)  # years of its own: other modules take 2060 onwards
+    workflow_id = await start_bloc_year(client, db_engine, task_queue, bloc=BLOC, year=year, opened_by=BLOC_HEAD)
+    members = (await publish_pledge(client, db_engine, workflow_id, BLOC_HEAD)).members
+    for member in members[:-1]:
+        await sign_pledge(client, db_engine, workflow_id, representatives[member], member=member)
+    pdf, docx, xlsx = tmp_path / "gu.pdf", tmp_path / "gu.docx", tmp_path / "xh.xlsx"
+    rep = representatives[members[0]]
+
+    pledge = await cli(
+        cli_env, "document", "pledge", workflow_id, "--pdf", str(pdf), "--docx", str(docx), "--actor", rep
+    )
+    assert pledge.returncode == 0, pledge.stderr
+    text = pdf_text(pdf)
+    for expected in (
+        "GIAO ƯỚC THI ĐUA",
+        f"Năm {year}",
+        "KHỐI THI ĐUA CÁC BỘ, NGÀNH NỘI CHÍNH TRUNG ƯƠNG",
+        "Hoàn thành các chỉ tiêu, nhiệm vụ trọng tâm của năm",
+        "Tòa án nhân dân tối cao",
+        "Đinh Văn Khải",  # the head's representative signed for the head's organisation
+        "Chưa ký",
+        f"Đã ký: {len(members) - 1}/{len(members)} đơn vị.",
+        "Neo kiểm toán:",
+    ):
+        assert squash(expected) in text, f"{expected!r} not in the pledge"
+    assert "Đinh Văn Khải" in docx_text(docx.read_bytes())
+    outsider = await cli(cli_env, "document", "pledge", workflow_id, "--pdf", str(pdf), "--actor", PROPOSER)
+    assert outsider.returncode == 4 and "may not read bloc year" in outsider.stderr, outsider.stderr
+
+    last = members[-1]
+    await sign_pledge(client, db_engine, workflow_id, representatives[last], member=last)
+    await call_for_assessments(client, db_engine, workflow_id, BLOC_HEAD)
+    for member in members:
+        await submit_assessment(client, db_engine, workflow_id, representatives[member], assessment(member, year))
+    for _ in range(300):
+        if (await bloc_year_status(client, workflow_id)).phase == BlocYearPhase.REVIEW:
+            break
+        await asyncio.sleep(0.1)
+    ranking = ("document", "ranking", workflow_id, "--pdf", str(pdf), "--xlsx", str(xlsx))
+    early = await cli(cli_env, *ranking, "--actor", rep)
+    assert early.returncode == 4 and "chưa có kết quả xếp hạng" in early.stderr, early.stderr
+    reason = "Minh chứng hoàn thành chỉ tiêu trọng tâm được Khối xác nhận"
+    adjustment = {"kind": "CRITERION", "member": members[0], "code": "NV1", "points": "25", "reason": reason}
+    await adjust_score(client, db_engine, workflow_id, BLOC_HEAD, adjustment)
+    await close_review(client, db_engine, workflow_id, BLOC_HEAD)
+
+    printed = await cli(cli_env, *ranking, "--actor", rep)
+    assert printed.returncode == 0, printed.stderr
+    assert f"Đã ghi bảng tổng hợp kết quả chấm điểm, xếp hạng: {xlsx}" in printed.stdout
+    text = pdf_text(pdf)
+    first = (await bloc_year_status(client, workflow_id)).standings
+    assert first is not None and first.rows[0].member == members[0]
+    for expected in ("BẢNG TỔNG HỢP", f"thi đua năm {year}", "ĐIỀU CHỈNH ĐIỂM KHI CHẤM CHÉO", reason, "KHỐI TRƯỞNG"):
+        assert squash(expected) in text, f"{expected!r} not in the ranking"
+    book = load_workbook(xlsx)
+    sheet = book.worksheets[0]
+    assert len(sheet._charts) == 1  # the totals' bar chart
+    assert sheet.cell(row=4, column=1).value == 1
+    unknown = await cli(cli_env, "document", "ranking", f"bloc-year-{BLOC}-2001", "--pdf", str(pdf), "--actor", CENTRAL)
+    assert unknown.returncode == 5, unknown.stderr
