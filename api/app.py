@@ -40,6 +40,7 @@ from api.inbox import STATIC_DIR, inbox_router
 from api.limits import BodyLimits
 from api.problems import install_problem_handlers, problem_responses_in_openapi
 from api.routers import ROUTERS, health
+from api.routers.bloc_years import bloc_year_schemas
 from api.routers.nominations import nomination_schemas
 from client.revocation import RevocationStore
 from client.settings import Settings
@@ -52,6 +53,11 @@ TAGS = [
     {"name": "nominations", "description": "Create, find and follow nominations; every human action on one."},
     {"name": "ballot sessions", "description": "Secret-ballot sessions of councils and blocs (bỏ phiếu kín)."},
     {"name": "decisions", "description": "Decisions naming many approved nominations; the list of awardees."},
+    {
+        "name": "bloc years",
+        "description": "A bloc's year (năm thi đua của Khối): pledge, self-assessment, cross-checking, ranking, "
+        "honouring, the next head.",
+    },
     {"name": "tokens", "description": "Revoking a signed token before it expires (signing out everywhere)."},
     {"name": "problems", "description": "What each problem `type` of an error answer means."},
 ]
@@ -177,7 +183,7 @@ def create_app(
                 title=app.title, version=app.version, description=app.description, routes=app.routes, tags=TAGS
             )
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            for name, definition in nomination_schemas().items():
+            for name, definition in (nomination_schemas() | bloc_year_schemas()).items():
                 components.setdefault(name, definition)
             problem_responses_in_openapi(schema)
             app.openapi_schema = schema

@@ -59,6 +59,7 @@ from activities.ballots import BallotActivities
 from activities.session_roster import SessionRosterActivities
 from client import access
 from client import ballots as ballot_ops
+from client import bloc_year as bloc_ops
 from client import nominations as nomination_ops
 from client.revocation import RevocationStore, RevocationUnavailable, TokenRevoked
 from domain.access import ReadScope, may_read_session, nothing_readable_error, session_refusal
@@ -74,6 +75,7 @@ from domain.ballots import (
     conflicted,
     natural_conflict_rule,
 )
+from domain.bloc.year_actors import BlocYearTask
 from domain.calendar import VIETNAM_TZ
 from domain.catalog import policy_sets
 from domain.messages import NominationStart
@@ -360,11 +362,16 @@ def inbox_router(
         unit_rows: list[dict[str, Any]] = []
         for grant in roles(actor, Role.UNIT_STAFF):
             unit_rows += await unit_nominations(c, scope, grant.scope)
+        # The bloc's year: what the person's organisation must sign, submit or vote on, and the head's act.
+        in_bloc = bool(roles(actor, Role.BLOC_REPRESENTATIVE) or roles(actor, Role.BLOC_HEAD))
+        bloc_tasks = await bloc_year_tasks(c, database(), identity.actor) if in_bloc else []
         return page(
             request,
             "inbox.html",
             identity=identity,
             actor=actor,
+            in_bloc=in_bloc,
+            bloc_tasks=bloc_tasks,
             awaiting=awaiting,
             counting=counting,
             kept=kept,
@@ -378,6 +385,31 @@ def inbox_router(
             phase_vi=PHASE_LABELS_VI,
             quote=quote,
         )
+
+    @router.post("/bloc-years/{bloc_year_id}/sign", response_class=HTMLResponse)
+    async def sign_pledge(request: Request, bloc_year_id: str) -> Response:
+        """The representative signs the bloc year's pledge for their own organisation (the roster's; the
+        workflow checks again)."""
+        identity = who(request)
+        if identity is None:
+            return to_sign_in()
+        try:
+            status = await bloc_ops.sign_pledge(await client(), database(), bloc_year_id, identity.actor, channel="API")
+        except bloc_ops.BlocYearRefused as err:
+            return page(request, "message.html", 403, identity=identity, title="Không được ký giao ước", text=str(err))
+        except nomination_ops.NominationNotFound:
+            text = f"Không có năm thi đua {bloc_year_id}."
+            return page(request, "message.html", 404, identity=identity, title="Không tìm thấy", text=text)
+        except nomination_ops.ActionRefused as err:
+            return page(request, "message.html", 409, identity=identity, title="Chưa ký được giao ước", text=str(err))
+        except SQLAlchemyError:
+            return roster_unavailable(request)
+        signed = len(status.signatures)
+        text = (
+            f"Đơn vị đã ký giao ước thi đua năm {status.year} ({status.bloc}). Đã ký: {signed}/{len(status.members)} "
+            f"đơn vị; giai đoạn: {status.phase_label_vi}."
+        )
+        return page(request, "message.html", identity=identity, title="Đã ký giao ước thi đua", text=text)
 
     @router.get("/sessions/{session_id}", response_class=HTMLResponse)
     async def ballot_form(request: Request, session_id: str) -> Response:
@@ -776,6 +808,11 @@ async def gather_limited(calls: list[Awaitable[Any]]) -> list[Any]:
             return await call
 
     return list(await asyncio.gather(*(one(call) for call in calls)))
+
+
+async def bloc_year_tasks(client: Client, engine: AsyncEngine, actor_id: str) -> list[BlocYearTask]:
+    """What the person must do in their blocs' running years (domain.bloc.year_actors.tasks_for)."""
+    return await bloc_ops.tasks_of(client, engine, actor_id)
 
 
 async def running_sessions(client: Client, engine: AsyncEngine) -> list[SessionStatus]:

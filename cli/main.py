@@ -10,6 +10,7 @@ import sys
 
 from cli import (
     ballots,
+    bloc_year,
     decisions,
     documents,
     imports,
@@ -53,6 +54,7 @@ def parser() -> argparse.ArgumentParser:
     imports.add_parsers(sub)
     reports.add_parsers(sub)
     documents.add_parsers(sub)
+    bloc_year.add_parsers(sub)
     add_json_option(p)
     return p
 
@@ -85,6 +87,7 @@ def run(argv: list[str]) -> int:
     command: Command = args.run
     from client.access import ReadRefused
     from client.ballots import DuplicateSession
+    from client.bloc_year import DuplicateBlocYear
     from client.decisions import DuplicateDecision
     from client.nominations import ActionRefused, DuplicateNomination, NominationNotFound
     from security.codec import CodecError, load_keyring
@@ -99,7 +102,7 @@ def run(argv: list[str]) -> int:
         for error in err.errors:
             print(f"  {error.field}: {error.message}", file=sys.stderr)
         return EXIT_INVALID
-    except (DuplicateNomination, DuplicateSession, DuplicateDecision) as err:
+    except (DuplicateNomination, DuplicateSession, DuplicateDecision, DuplicateBlocYear) as err:
         print(f"duplicate: {err}", file=sys.stderr)
         return EXIT_DUPLICATE
     except (ActionRefused, ReadRefused) as err:

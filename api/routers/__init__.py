@@ -4,7 +4,18 @@ path (a decision's export) is included before it."""
 
 from fastapi import APIRouter
 
-from api.routers import actions, counting, decisions, imports, nominations, problems, reports, sessions, tokens
+from api.routers import (
+    actions,
+    bloc_years,
+    counting,
+    decisions,
+    imports,
+    nominations,
+    problems,
+    reports,
+    sessions,
+    tokens,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     nominations.router,
@@ -14,6 +25,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     counting.router,
     reports.router,
     decisions.router,
+    bloc_years.router,
     tokens.router,
     problems.router,
 )
