@@ -47,6 +47,7 @@ from domain.bloc.year import (
     SignPledge,
     SubmitAssessment,
     bloc_year_id,
+    bloc_year_summary,
 )
 from domain.bloc.year_actors import BlocYearTask, act_refusal, opener_refusal, represented_member, tasks_for
 from domain.errors import FieldError, InvalidInput, field_errors_from
@@ -185,7 +186,7 @@ async def start_bloc_year(
             task_queue=task_queue,
             # One bloc year per bloc and year, ever: a finished one is not started again under the same id.
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            static_summary=f"Năm thi đua {year} – {known.name}",
+            static_summary=bloc_year_summary(bloc, year),
         )
     except WorkflowAlreadyStartedError:
         raise DuplicateBlocYear(
