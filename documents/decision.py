@@ -157,7 +157,13 @@ def decision_document(
         kind_vi="QUYẾT ĐỊNH",
         title=f"Về việc tặng {form_text}",
         body=tuple(body),
-        recipients=("Như Điều 3", "Ban Thi đua – Khen thưởng Trung ương", "Lưu: VT, TĐKT"),
+        recipients=(
+            "Như Điều 3",
+            "Ban Thi đua – Khen thưởng Trung ương"
+            if authority in OFFICE_ISSUER or record.issuing_body is None
+            else f"Hội đồng Thi đua – Khen thưởng {record.issuing_body}",
+            "Lưu: VT, TĐKT",
+        ),
         signers=(Signer(title=SIGNER_TITLE[authority], note="(Đã ký)"),),
         annex=tuple(annex),
         anchor_line=anchor_line(anchor),

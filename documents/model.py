@@ -118,10 +118,6 @@ class Document(BaseModel):
     def place_date_line(self) -> str:
         return f"{self.place}, {date_vi(self.issued_on)}"
 
-    @property
-    def file_stem(self) -> str:
-        return f"{self.kind.value.lower()}-{self.reference}".replace("/", "-")
-
 
 def date_vi(day: date) -> str:
     """ "ngày 05 tháng 02 năm 2026": a day below 10 and the months 1 and 2 take a leading zero (Decree 30,

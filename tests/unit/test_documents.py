@@ -439,6 +439,22 @@ def test_a_decision_cut_to_the_readers_scope_says_so(tmp_path: Path):
     assert "Neo kiểm toán: chưa có" in text
 
 
+def test_a_minister_s_decision_is_issued_by_the_ministry(tmp_path: Path):
+    record = decision_record().model_copy(
+        update={"decision_no": "88/QĐ-BTP", "authority": Authority.MINISTER, "issuing_body": "Bộ Tư pháp"}
+    )
+    doc = decision_document(record, anchor=ANCHOR, made_at=MADE_AT)
+    assert (doc.issuer.body, doc.number_line, doc.signers[0].title) == ("BỘ TƯ PHÁP", "Số: 88/QĐ-BTP", "Bộ trưởng")
+    text = squash(pdf_text(render_pdf(doc), tmp_path))
+    for expected in (
+        "BỘ TRƯỞNG BỘ TƯ PHÁP",
+        "Xét đề nghị của Hội đồng Thi đua – Khen thưởng Bộ Tư pháp.",
+        "(Kèm theo Quyết định số 88/QĐ-BTP ngày 05 tháng 02 năm 2026 của Bộ Tư pháp)",
+        "- Hội đồng Thi đua – Khen thưởng Bộ Tư pháp;",  # the recipients
+    ):
+        assert expected in text, expected
+
+
 def test_minutes_need_a_closed_session():
     status = SessionStatus(
         session_id="ballot-council-BTP-X",
