@@ -455,6 +455,18 @@ def test_a_minister_s_decision_is_issued_by_the_ministry(tmp_path: Path):
         assert expected in text, expected
 
 
+def test_a_bloc_s_minutes_are_issued_by_the_bloc():
+    record = minutes_record().model_copy(
+        update={"kind": BallotSessionKind.BLOC, "scope": "NOI_CHINH", "session_id": "ballot-bloc-NOI_CHINH-HN"}
+    )
+    doc = minutes_document(record, NAMES, anchor=None, made_at=MADE_AT)
+    assert doc.issuer.superior is None
+    assert doc.issuer.body == "KHỐI THI ĐUA CÁC BỘ, NGÀNH NỘI CHÍNH TRUNG ƯƠNG"
+    assert doc.number_line.endswith("/BB-KTĐ")
+    assert doc.recipients[0] == "Khối trưởng Khối Thi đua các bộ, ngành nội chính Trung ương"
+    assert "Ban kiểm phiếu của Khối Thi đua các bộ, ngành nội chính Trung ương" in docx_text(render_docx(doc))
+
+
 def test_minutes_need_a_closed_session():
     status = SessionStatus(
         session_id="ballot-council-BTP-X",
