@@ -15,7 +15,7 @@ SIGNING = {"TDKT_AUTH_KEYS": "k1:" + "s" * 40, "TDKT_AUTH_KEY_ID": "k1"}
 COMMANDS = {
     "token", "nominate", "status", "list", "council-result", "bloc-result", "central", "return", "withdraw",
     "resubmit", "roster", "db", "verify-audit", "setup", "ballot", "hold", "release", "objection", "consult",
-    "decision", "import", "report", "ops", "document",
+    "decision", "import", "report", "ops", "document", "bloc-year",
 }  # fmt: skip
 
 
