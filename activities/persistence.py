@@ -66,6 +66,8 @@ class PersistenceActivities:
     async def _observe(self, record: TransitionRecord) -> None:
         """The transition's metrics: a nomination started or finished, the time spent in the stage it left."""
         metrics = activity_metrics()
+        if not metrics.recording:  # no metrics exported: not even the read of when the stage was entered
+            return
         event, form = record.event, record.nomination.nomination.award_form
         if event.seq == 1:  # the submission: the first transition of every nomination taken up
             metrics.nomination_started(form)

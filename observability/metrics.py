@@ -94,6 +94,9 @@ class EngineMetrics:
     """The engine's series on a Temporal metric meter (an activity's: activity_metrics())."""
 
     def __init__(self, meter: MetricMeter) -> None:
+        # False when the runtime exports no metrics (WORKER_METRICS_PORT unset): callers skip what they would
+        # read only to record.
+        self.recording = meter is not MetricMeter.noop
         self._started = meter.create_counter(NOMINATIONS_STARTED, "Nominations taken up (first stage recorded)")
         self._finished = meter.create_counter(
             NOMINATIONS_FINISHED, "Nominations that reached a final stage, by outcome (the final stage)"

@@ -226,6 +226,13 @@ def test_the_engine_series_on_a_temporal_meter():
     assert [u for u in updates if u[0] == BALLOTS_CAST] == [(BALLOTS_CAST, 7, {"kind": "COUNCIL"})]
 
 
+def test_a_meter_that_exports_nothing_says_so():
+    from temporalio.common import MetricMeter
+
+    assert not EngineMetrics(MetricMeter.noop).recording
+    assert EngineMetrics(Runtime(telemetry=TelemetryConfig(metrics=MetricBuffer(10))).metric_meter).recording
+
+
 def families(body: bytes) -> dict[str, list[tuple[dict[str, str], float]]]:
     return {
         family.name: [(dict(sample.labels), sample.value) for sample in family.samples]
