@@ -1,8 +1,11 @@
 """A browser inbox in Vietnamese (server-rendered Jinja2, plain HTML forms), mounted at ``/inbox``.
 
-* **Sign-in.** The user pastes the signed token an administrator issued (``starter.py token issue``); it is
-  verified with security.tokens and kept in an HttpOnly, SameSite=Strict cookie scoped to ``/inbox``. Every
-  page verifies it again (an expired or rotated-out token sends the user back to the sign-in form).
+* **Sign-in.** The user names themselves (actor id or roster e-mail) and follows the one-time link sent through
+  the outbox to the roster's address (store/sign_in.py: the secret's hash kept, 15 minutes, used once, three
+  per actor per 15 minutes, the same answer whoever is named); or pastes the signed token an administrator
+  issued (``starter.py token issue``). Either way a signed token is kept in an HttpOnly, SameSite=Strict cookie
+  scoped to ``/inbox``. Every page verifies it again (an expired or rotated-out token sends the user back to
+  the sign-in form).
 * **Voters** (council members, bloc representatives) see the ballot sessions in phase VOTING that await
   their ballot, each nomination's summary, and vote (FOR / AGAINST / ABSTAIN per nomination; those they are
   conflicted on are shown as not taking part). The ballot is made in the voter's browser (api/static/ballot.js):
@@ -38,14 +41,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl, quote
 
 import sqlalchemy as sa
+import structlog
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -83,7 +88,8 @@ from domain.procedure import DECISION_CLERKS
 from domain.roster import CENTRAL_SCOPE, Actor, Role, RosterSnapshot
 from domain.stages import Stage
 from security.sealing import SealError
-from security.tokens import AuthError, Identity, Keyring, verify_token
+from security.tokens import AuthError, Identity, Keyring, issue_token, verify_token
+from store import sign_in as sign_in_links
 from store.roster import read_actor
 from store.schema import ballot_sessions
 from workflows.search_attributes import MINISTRY, NOMINATION_STAGE, STAGE_DUE_AT
@@ -96,6 +102,11 @@ COOKIE = "tdkt_inbox_token"
 PREFIX = "/inbox"
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 STATIC_DIR = Path(__file__).with_name("static")  # served at /inbox/static by api/app.py
+PUBLIC_URL_VARIABLE = "TDKT_PUBLIC_URL"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+# How long a link's sign-in lasts (the keyring's longest lifetime, if shorter): a working day.
+LINK_SESSION_TTL = timedelta(hours=8)
+log = structlog.get_logger(__name__)
 
 
 def vn_time(moment: datetime) -> str:
@@ -184,12 +195,15 @@ def inbox_router(
     engine: EngineSource | None = None,
     clock: Clock | None = None,
     revocations: RevocationStore | None = None,
+    public_url: str | None = None,
 ) -> APIRouter:
     """The inbox's routes (mount with ``app.include_router(...)``; every path starts with /inbox).
 
     `engine` is the database holding the roster (an engine, or a callable giving one on first use; default
     DATABASE_URL or the local SQLite file, as the worker's); `clock` gives "now" for overdue lists;
-    `revocations` the revoked tokens (default: those in `engine`'s database)."""
+    `revocations` the revoked tokens (default: those in `engine`'s database); `public_url` the address staff
+    open the inbox at, which sign-in links name (default TDKT_PUBLIC_URL; unset, links are made only for a
+    request to this machine's loopback address, so a forged Host header cannot redirect a link)."""
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
     cached: list[Client] = [client_factory] if isinstance(client_factory, Client) else []
     lock = asyncio.Lock()
@@ -282,6 +296,10 @@ def inbox_router(
         except RevocationUnavailable:
             error = "Chưa kiểm tra được mã đăng nhập (không đọc được cơ sở dữ liệu); xin thử lại sau."
             return page(request, "sign_in.html", status_code=503, error=error)
+        return signed_in(request, token, identity)
+
+    def signed_in(request: Request, token: str, identity: Identity) -> Response:
+        """To the inbox, the token kept in the inbox's cookie (HttpOnly, SameSite=Strict, scoped to /inbox)."""
         response = RedirectResponse(PREFIX, status_code=303)
         max_age = max(int((identity.expires_at - datetime.now(UTC)).total_seconds()), 1)
         response.set_cookie(
@@ -294,6 +312,57 @@ def inbox_router(
             secure=request.url.scheme == "https",
         )
         return response
+
+    # ---- sign-in by a one-time link sent to the roster's address ------------------------------------------
+
+    def link_page_url(request: Request) -> str | None:
+        """Where a sign-in link points: the configured public address, else this machine's own (loopback
+        only: the Host header of a request from elsewhere is not trusted with a link)."""
+        base = public_url or os.environ.get(PUBLIC_URL_VARIABLE, "").strip()
+        if not base:
+            if request.url.hostname not in LOOPBACK_HOSTS:
+                return None
+            base = str(request.base_url)
+        return base.rstrip("/") + f"{PREFIX}/sign-in/open"
+
+    @router.post("/sign-in/link", response_class=HTMLResponse)
+    async def ask_for_link(request: Request) -> Response:
+        """The same answer whoever is named (known or not, with an address or not, rate-limited or not)."""
+        asked = dict(await form_fields(request)).get("who", "")
+        link_url = link_page_url(request)
+        if link_url is None:
+            log.warning("sign_in_link_not_configured", variable=PUBLIC_URL_VARIABLE)
+        else:
+            try:
+                outcome = await sign_in_links.request_link(database(), asked, now(), link_url)
+            except SQLAlchemyError:
+                return roster_unavailable(request)
+            log.info("sign_in_link_requested", outcome=outcome.outcome.value)
+        return page(request, "sign_in.html", error=None, link_sent=True)
+
+    @router.get("/sign-in/open", response_class=HTMLResponse)
+    async def open_link(request: Request, t: str = "") -> Response:
+        """The link's page: a button that signs in (a POST), so a mail scanner opening the link uses nothing."""
+        response = page(request, "sign_in_open.html", secret=t)
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @router.post("/sign-in/open")
+    async def use_link(request: Request) -> Response:
+        secret = dict(await form_fields(request)).get("t", "").strip()
+        try:
+            actor_id = await sign_in_links.redeem(database(), secret, now())
+        except SQLAlchemyError:
+            return roster_unavailable(request)
+        if actor_id is None:
+            error = (
+                "Đường dẫn đăng nhập không dùng được: đã dùng, đã hết hạn hoặc không đúng. "
+                "Xin nhập mã cán bộ để nhận đường dẫn mới."
+            )
+            return page(request, "sign_in.html", status_code=401, error=error)
+        token = issue_token(keyring, actor_id, ttl=min(LINK_SESSION_TTL, keyring.max_ttl))
+        return signed_in(request, token, verify_token(keyring, token))
 
     @router.post("/sign-out")
     async def sign_out(request: Request) -> Response:

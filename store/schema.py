@@ -345,3 +345,19 @@ idempotency_keys = sa.Table(
     sa.Column("expires_at", Timestamp, nullable=False),
     sa.Index("ix_idempotency_keys_expires_at", "expires_at"),
 )
+
+# ---- one-time sign-in links ----------------------------------------------------------------------------
+# The inbox's sign-in links (store/sign_in.py): the secret's SHA-256 only, the actor it signs in, its expiry and
+# when it was used (a link signs in once).
+
+sign_in_links = sa.Table(
+    "sign_in_links",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("actor_id", sa.String(64), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False),
+    sa.Column("used_at", Timestamp, nullable=True),
+    sa.Index("ix_sign_in_links_actor_id", "actor_id", "created_at"),
+    sa.Index("ix_sign_in_links_expires_at", "expires_at"),
+)

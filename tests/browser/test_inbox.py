@@ -139,7 +139,7 @@ async def signed_in(browser: Browser, base_url: str, actor: str) -> Page:
     await page.goto("/inbox")
     await expect(page).to_have_url(f"{base_url}/inbox/sign-in")
     await page.fill("#token", issue_token(KEYRING, actor))
-    await page.click("button[type=submit]")
+    await page.click("#use-token")
     await expect(page).to_have_url(f"{base_url}/inbox")
     await expect(page.locator("#who")).to_have_text(actor)
     return page
@@ -175,7 +175,7 @@ async def test_a_bad_token_is_refused(browser: Browser, served: tuple[str, Recor
     page = await context.new_page()
     await page.goto("/inbox/sign-in")
     await page.fill("#token", "not-a-token")
-    await page.click("button[type=submit]")
+    await page.click("#use-token")
     await expect(page.locator(".error")).to_contain_text("Mã đăng nhập không hợp lệ")
     assert not [c for c in await context.cookies() if c["name"] == "tdkt_inbox_token"]
     await context.close()
