@@ -49,7 +49,14 @@ from domain.bloc.year import (
     bloc_year_id,
     bloc_year_summary,
 )
-from domain.bloc.year_actors import BlocYearTask, act_refusal, opener_refusal, represented_member, tasks_for
+from domain.bloc.year_actors import (
+    BlocYearTask,
+    act_refusal,
+    opener_refusal,
+    outsider_refusal,
+    represented_member,
+    tasks_for,
+)
 from domain.errors import FieldError, InvalidInput, field_errors_from
 from domain.messages import ActionChannel, HumanAction
 from domain.roster import Actor, Role
@@ -243,6 +250,19 @@ async def _authorised(
     return actor
 
 
+async def _status_for(
+    engine: AsyncEngine, client: Client, workflow_id: str, act_: BlocYearAct, actor_id: str
+) -> BlocYearStatus:
+    """The year's status for an act, after refusing someone with no role in the bloc its id names (the same
+    refusal whether or not the year exists)."""
+    bloc = bloc_in_bloc_year_id(workflow_id)
+    if bloc is not None:
+        refusal = outsider_refusal(act_, await read_actor(engine, actor_id), actor_id, bloc)
+        if refusal is not None:
+            raise BlocYearRefused(f"{refusal}; nothing was sent")
+    return await bloc_year_status(client, workflow_id)
+
+
 async def _send(client: Client, workflow_id: str, act_: BlocYearAct, payload: HumanAction) -> BlocYearStatus:
     try:
         return await act(client, workflow_id, UPDATES[act_], payload, result_type=BlocYearStatus)
@@ -286,7 +306,7 @@ async def simple_act(
         BlocYearAct.RECORD_ELECTION: RecordElection,
     }
     payload = _payload(models[act_], actor=actor_id, channel=channel, **fields)
-    status = await bloc_year_status(client, workflow_id)
+    status = await _status_for(engine, client, workflow_id, act_, actor_id)
     await _authorised(engine, status, act_, actor_id)
     return await _send(client, workflow_id, act_, payload)
 
@@ -322,7 +342,7 @@ async def sign_pledge(
 ) -> BlocYearStatus:
     """The representative signs for their organisation (`member`: by default the organisation they
     represent in the bloc; another organisation is refused)."""
-    status = await bloc_year_status(client, workflow_id)
+    status = await _status_for(engine, client, workflow_id, BlocYearAct.SIGN_PLEDGE, actor_id)
     actor = await read_actor(engine, actor_id)
     member = member or represented_member(actor, status.bloc)
     await _authorised(engine, status, BlocYearAct.SIGN_PLEDGE, actor_id, member)
@@ -342,7 +362,7 @@ async def submit_assessment(
     """The member's self-assessment (JSON as domain.bloc.scoring.SelfAssessment; `member` defaults to the
     organisation the representative belongs to), authorised, then parsed against the year's table: every
     field at fault named (InvalidInput)."""
-    status = await bloc_year_status(client, workflow_id)
+    status = await _status_for(engine, client, workflow_id, BlocYearAct.SUBMIT_ASSESSMENT, actor_id)
     actor = await read_actor(engine, actor_id)
     named = raw.get("member") if isinstance(raw, dict) else None
     member = named if isinstance(named, str) else represented_member(actor, status.bloc)
@@ -364,7 +384,7 @@ async def adjust_score(
     channel: ActionChannel = "CLI",
 ) -> BlocYearStatus:
     """A review panel member's adjustment (chấm chéo) with its reason, parsed against the year's table."""
-    status = await bloc_year_status(client, workflow_id)
+    status = await _status_for(engine, client, workflow_id, BlocYearAct.ADJUST_SCORE, actor_id)
     await _authorised(engine, status, BlocYearAct.ADJUST_SCORE, actor_id)
     submitted = {a.member for a in status.assessments}
     adjustment = parse_adjustment(raw, _policy_of(status), members=status.members, submitted=submitted)

@@ -57,6 +57,17 @@ def opener_refusal(actor: Actor | None, actor_id: str, bloc: str) -> str | None:
     return None
 
 
+def outsider_refusal(act: BlocYearAct, actor: Actor | None, actor_id: str, bloc: str) -> str | None:
+    """Someone who holds no role in the bloc takes none of its year's acts: said before anything about the
+    year is read, so the answer is the same whether or not that year exists."""
+    if actor is not None and any(actor.holds(role, bloc) for role in (Role.BLOC_HEAD, Role.BLOC_REPRESENTATIVE)):
+        return None
+    return (
+        f"{actor_id} không giữ vai trò {_role_vi(Role.BLOC_HEAD)} hay {_role_vi(Role.BLOC_REPRESENTATIVE)} "
+        f"nào của Khối {bloc}: không được {BLOC_YEAR_RULES[act].label_vi}"
+    )
+
+
 def act_refusal(
     act: BlocYearAct,
     actor: Actor | None,

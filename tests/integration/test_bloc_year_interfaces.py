@@ -183,6 +183,11 @@ async def test_cli_refusals_then_publish_sign_by_all_call_and_submit(
     outside = await cli(cli_env, PROPOSER, "status", workflow_id)
     assert outside.returncode == 4 and "may not read bloc year" in outside.stderr, outside.stderr
     assert (await cli(cli_env, PROPOSER, "status", bloc_year_id(BLOC, 2001))).returncode == 4
+    # Acting, too: someone with no role in the bloc is refused the same whether or not the year exists.
+    for target in (workflow_id, bloc_year_id(BLOC, 2001)):
+        stranger = await cli(cli_env, PROPOSER, "publish", target)
+        assert stranger.returncode == 4 and "BLOC_REPRESENTATIVE" in stranger.stderr, stranger.stderr
+    assert (await cli(cli_env, BLOC_HEAD, "publish", bloc_year_id(BLOC, 2001))).returncode == 5
 
     # A representative does not publish; the head does.
     not_head = await cli(cli_env, some_rep, "publish", workflow_id)
@@ -268,6 +273,13 @@ async def test_api_refusals_then_the_year_to_its_ranking(
         await call(app, "GET", f"/bloc-years/{bloc_year_id(BLOC, 2001)}", headers=token(CENTRAL)), 404, "not-found"
     )
     assert_problem(await call(app, "GET", url, headers=token(PROPOSER)), 403, "forbidden")
+    for target in (url, f"/bloc-years/{bloc_year_id(BLOC, 2001)}"):
+        assert_problem(await call(app, "POST", f"{target}/signatures", None, token(PROPOSER)), 403, "forbidden")
+    assert_problem(
+        await call(app, "POST", f"/bloc-years/{bloc_year_id(BLOC, 2001)}/pledge", None, token(BLOC_HEAD)),
+        404,
+        "not-found",
+    )
     assert (await call(app, "GET", url, headers=token(rep))).json()["phase"] == "DRAFT"
 
     problem = assert_problem(await call(app, "POST", f"{url}/pledge", {}, token(rep)), 403, "forbidden")

@@ -26,7 +26,14 @@ from domain.bloc.year import (
     PledgeSignature,
     bloc_year_id,
 )
-from domain.bloc.year_actors import VOTE, act_refusal, opener_refusal, represented_member, tasks_for
+from domain.bloc.year_actors import (
+    VOTE,
+    act_refusal,
+    opener_refusal,
+    outsider_refusal,
+    represented_member,
+    tasks_for,
+)
 from domain.roster import Actor, Bloc, Ministry, Role, RoleGrant, RosterSnapshot
 
 BLOC = "NOI_CHINH"
@@ -105,6 +112,16 @@ def test_nobody_off_the_roster_or_outside_the_bloc_takes_any_act(act: BlocYearAc
     # Another bloc's head is no head here.
     elsewhere = person("x.khoi.truong", "BCA", Role.BLOC_HEAD, scope="KINH_TE")
     assert act_refusal(act, elsewhere, elsewhere.id, BLOC, LEADERSHIP, member) is not None
+
+
+@given(act=st.sampled_from(list(BlocYearAct)))
+def test_someone_with_no_role_in_the_bloc_is_refused_before_the_year_is_read(act: BlocYearAct):
+    for outsider in (None, OUTSIDER, CENTRAL):
+        refusal = outsider_refusal(act, outsider, "ai.do", BLOC)
+        assert refusal is not None and "BLOC_HEAD" in refusal and "BLOC_REPRESENTATIVE" in refusal
+    assert outsider_refusal(act, HEAD, HEAD.id, BLOC) is None
+    assert outsider_refusal(act, REP["BCA"], REP["BCA"].id, BLOC) is None
+    assert outsider_refusal(act, REP["BCA"], REP["BCA"].id, "KINH_TE") is not None
 
 
 def test_only_the_bloc_head_opens_the_year():
