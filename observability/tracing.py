@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor, SpanExporter
-from temporalio.client import Interceptor
-from temporalio.contrib.opentelemetry import TracingInterceptor
+# The OpenTelemetry SDK and the SDK's interceptor are imported when tracing is turned on, not before: every
+# CLI command imports this module through client/temporal.py, and most never trace.
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
+    from temporalio.client import Interceptor
 
 TRACES_EXPORTER_ENV = "OTEL_TRACES_EXPORTER"
 ENDPOINT_ENVS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -56,6 +57,8 @@ def traces_exporter(env: Mapping[str, str]) -> str | None:
 
 def _exporter(kind: str) -> SpanExporter:
     if kind == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
         return ConsoleSpanExporter()
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -75,10 +78,15 @@ def configure_tracing(
     if _provider is not None:
         return _provider
     environ = os.environ if env is None else env
+    if exporter is None and traces_exporter(environ) is None:
+        return None
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
     if exporter is None:
         kind = traces_exporter(environ)
-        if kind is None:
-            return None
+        assert kind is not None
         processor: SimpleSpanProcessor | BatchSpanProcessor = BatchSpanProcessor(_exporter(kind))
     else:
         processor = SimpleSpanProcessor(exporter)
@@ -101,6 +109,8 @@ def client_interceptors() -> list[Interceptor]:
     its workflows and activities too), none otherwise."""
     if _provider is None:
         return []
+    from temporalio.contrib.opentelemetry import TracingInterceptor
+
     return [TracingInterceptor(_provider.get_tracer(TRACER_NAME))]
 
 
