@@ -64,6 +64,7 @@ from domain.nomination import Nomination
 from domain.roster import CENTRAL_SCOPE, Role, Roster
 from domain.stages import Stage
 from scripts import processes
+from scripts.bloc_year_demo import run_bloc_year
 from scripts.processes import STATE_DIR
 from scripts.stand_in_committee import enroll_members, hand_in_shares, voting_actors
 from security.audit_keys import audit_keyring
@@ -615,6 +616,9 @@ async def run(
         started.append(processes.start_worker(demo_env, log_name="demo-worker.log"))
         console.print("demo worker started (log: .state/demo-worker.log)")
         ok = await run_scenarios(client, queue, engine, cast, datetime.now().strftime("%y%m%d-%H%M%S"), committee)
+        # The bloc's year (NOI_CHINH of the demo roster) after the nominations' routes: scripts/bloc_year_demo.py.
+        stamp = datetime.now().strftime("%y%m%d-%H%M%S")
+        ok = await run_bloc_year(client, queue, engine, roster, stamp, committee, demo_namespace) and ok
     finally:
         await engine.dispose()
     ui = f"http://localhost:8233/namespaces/{demo_namespace}/workflows"
