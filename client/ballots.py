@@ -23,6 +23,7 @@ from temporalio.workflow import UpdateMethodMultiParam
 
 from client.metadata import readable_without_codec
 from client.nominations import ActionRefused, NominationNotFound, act
+from client.pacing import start_priority
 from domain.ballot_messages import (
     AnonymousBallot,
     BallotReceipt,
@@ -44,6 +45,7 @@ from domain.catalog import policy_set
 from domain.committee import committee_errors, default_committee, missing_key_errors
 from domain.errors import FieldError, InvalidInput
 from domain.messages import ActionChannel
+from domain.priority import WorkKind
 from security.committee import counting_key_id, decrypt_share
 from security.credentials import finish, prepare_request
 from security.sealing import SealError, b64, seal_ballot
@@ -168,6 +170,8 @@ async def open_session(
             id=session_id,
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            # A meeting: its members wait on it together, ahead of everything else (domain/priority.py).
+            priority=start_priority(WorkKind.BALLOT_SESSION, start.scope),
             # In clear for the Temporal UI without the codec server: a kind, a scope and a meeting reference.
             static_summary=readable_without_codec(
                 f"Bỏ phiếu kín {start.kind.value} {start.scope} – {start.meeting_ref}"

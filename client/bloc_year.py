@@ -26,6 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from client.access import ReadRefused
 from client.nominations import ActionRefused, NominationNotFound, act, describe_execution
+from client.pacing import start_priority
 from domain.access import BLOC_READERS, ReadScope, bloc_in_bloc_year_id, bloc_year_refusal, may_read_bloc_year
 from domain.bloc.policy import BlocScoringPolicy, bloc_rotation, bloc_scoring_policy, bloc_scoring_policy_for
 from domain.bloc.rotation import BlocLeadership, leadership_for
@@ -59,6 +60,7 @@ from domain.bloc.year_actors import (
 )
 from domain.errors import FieldError, InvalidInput, field_errors_from
 from domain.messages import ActionChannel, HumanAction
+from domain.priority import WorkKind
 from domain.roster import Actor, Role
 from store.roster import read_actor
 from store.schema import blocs, ministries
@@ -193,6 +195,7 @@ async def start_bloc_year(
             task_queue=task_queue,
             # One bloc year per bloc and year, ever: a finished one is not started again under the same id.
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            priority=start_priority(WorkKind.BLOC_YEAR, bloc),
             static_summary=bloc_year_summary(bloc, year),
         )
     except WorkflowAlreadyStartedError:

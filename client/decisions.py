@@ -18,6 +18,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from client.metadata import readable_without_codec
+from client.pacing import start_priority
 from client.tables import (  # noqa: F401 - the cell rules are part of this module's export contract
     DATE_FORMAT_VI,
     XLSX_DATE_FORMAT,
@@ -29,6 +30,7 @@ from client.tables import (  # noqa: F401 - the cell rules are part of this modu
 )
 from domain.catalog import AUTHORITY_LABELS_VI, Authority
 from domain.decisions import DecisionRequest, DecisionSummary, decision_workflow_id
+from domain.priority import WorkKind
 from store.schema import decision_items, decisions, ministries
 from workflows.decision import DecisionWorkflow
 
@@ -74,6 +76,8 @@ async def start_decision(
             task_queue=task_queue,
             # A decision number is used once, even after its workflow has ended.
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            # A signing authority's act: people's priority; its deliveries (activities) inherit it.
+            priority=start_priority(WorkKind.DECISION, decision.authority.value),
             # In clear for the Temporal UI without the codec server: a number, a date, an authority, a count.
             static_summary=readable_without_codec(
                 f"Quyết định {decision.decision_no} ngày {decision.decision_date.strftime(DATE_FORMAT_VI)} – "

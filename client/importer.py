@@ -4,10 +4,12 @@ the API's upload).
 Every row is validated first, with the same rules as `starter.py nominate` (domain.nomination.
 parse_nomination, under the policy in force today); if any row is invalid the rows and columns at fault are
 reported (row number as the spreadsheet shows it, the column's header) and nothing is started, unless the
-caller skips the invalid rows. Then the nominations start, at most `CONCURRENCY` at a time. A nomination
-started before with the very same content (same year, ministry and reference: the workflow id) is counted as
-"already started", so importing the same file again starts nothing new; a row whose year, ministry and
-reference another, different nomination holds is a failed row ("another nomination holds this reference").
+caller skips the invalid rows. Then the nominations start, at most `CONCURRENCY` at a time, at the bulk
+priority and paced per ministry by the admission window (client.pacing: at most TDKT_ADMISSION_WINDOW,
+default 20, of a ministry's rows in their opening work at once; each then raised to people's priority).
+A nomination started before with the very same content (same year, ministry and reference: the workflow
+id) is counted as "already started", so importing the same file again starts nothing new; a row whose year,
+ministry and reference another, different nomination holds is a failed row ("another nomination holds this reference").
 
 One row is one nomination; `samples/import-template.xlsx` and `.csv` show the columns (COLUMNS below).
 A header is the Vietnamese label with the field in brackets, e.g. "Số tờ trình (reference)"; the bare
@@ -218,9 +220,7 @@ def _header_fields(row_number: int, header: list[str]) -> list[str | None]:
             )
         elif name in seen:
             errors.append(
-                FieldError(
-                    field=f"header {text!r}", message=f"cột {seen[name]} đã là {name} (dòng {row_number})"
-                )
+                FieldError(field=f"header {text!r}", message=f"cột {seen[name]} đã là {name} (dòng {row_number})")
             )
         else:
             seen[name] = index
@@ -396,8 +396,7 @@ def validate_rows(
                 first_row_of_nominee[nominee] = number
         if nomination is not None and proposer is not None and nomination.proposer != proposer:
             message = (
-                f"{nomination.proposer} không phải người nhập danh sách {proposer}: "
-                "đơn vị chỉ đề nghị dưới tên mình"
+                f"{nomination.proposer} không phải người nhập danh sách {proposer}: đơn vị chỉ đề nghị dưới tên mình"
             )
             row_errors.append(RowError(number, COLUMN_BY_FIELD["proposer"].header, message))
         if row_errors:
@@ -471,13 +470,15 @@ async def start_all(
     channel: ActionChannel = "CLI",
     engine: AsyncEngine | None = None,
 ) -> StartCounts:
-    """Start every (row, nomination), at most `concurrency` at once; `progress()` is called once per row
-    done. A nomination whose workflow id exists counts as already started only when the existing workflow
-    was started with this very nomination (client.nominations.start_or_existing, as the API's creating
-    calls); another nomination under the same year, ministry and reference, or holding the row's nominee for
-    its award form and year, is a failed row naming it. With `engine` each row is checked against the roster
-    and the identity claims first (check_rows has said the same for the whole file)."""
-    from client.nominations import DuplicateNomination, DuplicateNominee, start_or_existing
+    """Start every (row, nomination), at most `concurrency` at once and within the task queue's admission
+    window per ministry (client.nominations.start_listed); `progress()` is called once per row done (started
+    and through its opening work, or failed). A nomination whose workflow id exists counts as already
+    started only when the existing workflow was started with this very nomination
+    (client.nominations.start_or_existing, as the API's creating calls); another nomination under the same
+    year, ministry and reference, or holding the row's nominee for its award form and year, is a failed row
+    naming it. With `engine` each row is checked against the roster and the identity claims first
+    (check_rows has said the same for the whole file)."""
+    from client.nominations import DuplicateNomination, DuplicateNominee, start_listed
 
     counts = StartCounts()
     gate = asyncio.Semaphore(concurrency)
@@ -490,7 +491,7 @@ async def start_all(
         workflow_id = workflow_id_for(nomination)
         async with gate:
             try:
-                _, created = await start_or_existing(client, task_queue, nomination, channel=channel, engine=engine)
+                _, created = await start_listed(client, task_queue, nomination, channel=channel, engine=engine)
             except DuplicateNominee as duplicate:
                 failed(number, workflow_id, RowError(number, COLUMN_BY_FIELD["nominee_kind"].header, str(duplicate)))
             except DuplicateNomination:

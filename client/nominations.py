@@ -27,6 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
 from client.metadata import readable_without_codec
+from client.pacing import OpeningWindow, start_priority
 from domain.catalog import AUTHORITY_LABELS_VI, current_policy_version, policy_set
 from domain.errors import FieldError, InvalidInput
 from domain.messages import ActionChannel, ActionReceipt, NominationStart, NominationStatus
@@ -38,6 +39,7 @@ from domain.nomination import (
     workflow_id_for,
 )
 from domain.operator_view import static_details_vi, summary_vi
+from domain.priority import WorkKind
 from domain.procedure import proposal_refusal
 from domain.records import IdentityClaim
 from domain.stages import Stage
@@ -151,9 +153,11 @@ async def start_nomination(
     channel: ActionChannel = "CLI",
     engine: AsyncEngine | None = None,
     identity_key: bytes | None = None,
+    kind: WorkKind = WorkKind.NOMINATION,
 ) -> WorkflowHandle[NominationWorkflow, NominationStatus]:
-    """Start the nomination's workflow. The nominee's identification number, if any, leaves as its keyed hash
-    only. With `engine` the start is first checked against the roster (check_proposal) and the nominee is
+    """Start the nomination's workflow, at the priority `kind` has (domain/priority.py: one a person
+    proposes, or one of a list), fair by its ministry. The nominee's identification number, if any, leaves as
+    its keyed hash only. With `engine` the start is first checked against the roster (check_proposal) and the nominee is
     claimed for this workflow id (DuplicateNominee naming the holder when another nomination has them); the
     workflow checks again and ends REFUSED if a start slipped through."""
     nomination = protect_personal_id(nomination, identity_key)
@@ -162,7 +166,7 @@ async def start_nomination(
         await check_proposer(engine, nomination)
         claimed = await claim_nominee(client, engine, nomination)
     try:
-        return await _start(client, nomination, task_queue, today, public_notice_seconds, channel)
+        return await _start(client, nomination, task_queue, today, public_notice_seconds, channel, kind)
     except BaseException:
         if claimed is not None and engine is not None:
             from store.identity_claims import drop_claim
@@ -216,6 +220,7 @@ async def _start(
     today: date | None,
     public_notice_seconds: int | None,
     channel: ActionChannel,
+    kind: WorkKind = WorkKind.NOMINATION,
 ) -> WorkflowHandle[NominationWorkflow, NominationStatus]:
     version = current_policy_version(today or date.today())
     form = policy_set(version).form(nomination.award_form)
@@ -231,6 +236,7 @@ async def _start(
             task_queue=task_queue,
             # A business key is used once: a finished nomination is not started again under the same number.
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            priority=start_priority(kind, nomination.ministry),
             search_attributes=TypedSearchAttributes(
                 [
                     SearchAttributePair(NOMINATION_STAGE, Stage.PROPOSED.value),
@@ -277,6 +283,7 @@ async def start_or_existing(
     channel: ActionChannel = "CLI",
     engine: AsyncEngine | None = None,
     identity_key: bytes | None = None,
+    kind: WorkKind = WorkKind.NOMINATION,
 ) -> tuple[str, bool]:
     """(workflow id, created?) — the existing workflow when this very nomination was started before (a retry,
     a list imported again, even after a restart); DuplicateNomination when another nomination (one that
@@ -285,7 +292,7 @@ async def start_or_existing(
     nomination sent once by the CLI and once by the API is one. `engine`: checked first (check_proposal)."""
     nomination = protect_personal_id(nomination, identity_key)
     try:
-        await start_nomination(client, nomination, task_queue, channel=channel, engine=engine)
+        await start_nomination(client, nomination, task_queue, channel=channel, engine=engine, kind=kind)
         return workflow_id_for(nomination), True
     except DuplicateNominee:
         raise
@@ -294,6 +301,26 @@ async def start_or_existing(
         if existing is not None and existing.nomination == nomination:
             return duplicate.workflow_id, False
         raise
+
+
+async def start_listed(
+    client: Client,
+    task_queue: str,
+    nomination: Nomination,
+    *,
+    channel: ActionChannel = "CLI",
+    engine: AsyncEngine | None = None,
+) -> tuple[str, bool]:
+    """start_or_existing for a row of a list (an import, the API's batch): at the bulk priority, fair by its
+    ministry, once the ministry has a place in the task queue's admission window (client.pacing); returns
+    when the nomination is through its opening work, raised to people's priority."""
+    window = OpeningWindow.for_queue(client, task_queue)
+    return await window.start(
+        nomination.ministry,
+        lambda: start_or_existing(
+            client, task_queue, nomination, channel=channel, engine=engine, kind=WorkKind.BULK_NOMINATION
+        ),
+    )
 
 
 # An update by method reference (`NominationWorkflow.approve`); a name is still taken, for tests that send what

@@ -55,8 +55,10 @@ with workflow.unsafe.imports_passed_through():
     from domain.catalog import current_policy_version, policy_set
     from domain.messages import HumanAction, NominationStart, NominationStatus
     from domain.nomination import workflow_id_for
+    from domain.priority import WorkKind
     from domain.stages import Stage
     from workflows.payloads import payload_required
+    from workflows.priorities import priority_of
     from workflows.search_attributes import AWARD_YEAR, BLOC, BLOC_YEAR_PHASE
 
 # Module references: the nomination and ballot session workflows import each other.
@@ -224,6 +226,8 @@ class BlocYearWorkflow:
                 start,
                 id=workflow_id,
                 parent_close_policy=ParentClosePolicy.ABANDON,
+                # A person's proposal: people's priority, fair by the member it proposes.
+                priority=priority_of(WorkKind.NOMINATION, nomination.ministry),
             )
         except Exception as err:  # e.g. WorkflowAlreadyStartedError: a nomination of that id exists
             workflow.logger.warning("proposal %s not started: %s", workflow_id, type(err).__name__)
@@ -269,6 +273,8 @@ class BlocYearWorkflow:
                 session,
                 id=session_id,
                 parent_close_policy=ParentClosePolicy.ABANDON,
+                # A meeting the bloc's members wait on together: ahead of the year's own work.
+                priority=priority_of(WorkKind.BALLOT_SESSION, self._s.r.bloc),
             )
         except ChildWorkflowError as err:  # the session failed: nobody is proposed by it, the year goes on
             workflow.logger.warning("honouring session %s failed: %s", session_id, type(err.cause).__name__)

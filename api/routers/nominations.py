@@ -101,11 +101,14 @@ def nomination_from(raw: Any, actor: str, *, check_proposer: bool = True, new: b
 
 
 async def start_or_existing(
-    client: Client, task_queue: str, nomination: Nomination, engine: AsyncEngine
+    client: Client, task_queue: str, nomination: Nomination, engine: AsyncEngine, *, listed: bool = False
 ) -> tuple[str, bool]:
     """client.nominations.start_or_existing, as the API starts a nomination (channel API), checked first
-    against the database roster and the identity claims."""
+    against the database roster and the identity claims; `listed`: a row of the batch, started as lists are
+    (client.nominations.start_listed: bulk priority, the ministry's admission window)."""
     try:
+        if listed:
+            return await nomination_ops.start_listed(client, task_queue, nomination, channel="API", engine=engine)
         return await nomination_ops.start_or_existing(client, task_queue, nomination, channel="API", engine=engine)
     except nomination_ops.ProposalRefused as refused:
         raise ProblemError("forbidden", str(refused)) from None
@@ -215,7 +218,9 @@ async def create_nominations(request: Request, svc: Svc, who: Who, idempotency_k
         async def one(index: int, nomination: Nomination) -> BatchItem:
             async with gate:
                 try:
-                    workflow_id, created = await start_or_existing(client, svc.task_queue, nomination, svc.engine())
+                    workflow_id, created = await start_or_existing(
+                        client, svc.task_queue, nomination, svc.engine(), listed=True
+                    )
                 except nomination_ops.DuplicateNomination as duplicate:
                     return BatchItem(
                         index=index, workflow_id=duplicate.workflow_id, outcome="REFUSED", detail=str(duplicate)
