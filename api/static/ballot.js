@@ -19,6 +19,8 @@ const apiBase = root.dataset.apiBase || "";
 const sendButton = document.getElementById("send");
 const statusLine = document.getElementById("ballot-status");
 const receiptBox = document.getElementById("receipt-box");
+const agreeAll = document.getElementById("agree-all"); // "Đồng ý tất cả" and its confirmation (voters only)
+const confirmBox = document.getElementById("confirm-all");
 const storageKey = `tdkt-credential:${sessionId}`;
 
 function say(text, kind = "muted") {
@@ -115,6 +117,7 @@ function showReceipt(receipt) {
   sessionStorage.removeItem(storageKey);
   for (const fieldset of root.querySelectorAll("fieldset")) fieldset.disabled = true;
   sendButton.hidden = true;
+  if (agreeAll) agreeAll.hidden = true;
   say("");
   receiptBox.hidden = false;
   document.getElementById("receipt").textContent = receipt.receipt;
@@ -181,6 +184,7 @@ async function start() {
     }
     sendButton.hidden = false;
     sendButton.disabled = false;
+    if (agreeAll) agreeAll.disabled = false;
     say("Trình duyệt này còn giữ thẻ bỏ phiếu chưa dùng của anh/chị: chọn ý kiến và gửi phiếu.", "ok");
     return;
   }
@@ -190,9 +194,40 @@ async function start() {
     info = await call(`/inbox/sessions/${encodeURIComponent(sessionId)}/credential`, { credentials: "same-origin" });
     markExcluded(info.conflict_class.excluded);
     sendButton.disabled = false;
+    if (agreeAll) agreeAll.disabled = false;
   } catch (err) {
     say(`Không đọc được khóa của phiên: ${err.message}`, "error");
   }
+}
+
+// "Đồng ý tất cả": every nomination the voter may vote on is marked FOR, then the page asks before sealing
+// (a long list is not sent by a slip of the finger); "Xem lại" leaves the marks for the voter to change.
+function markAllFor() {
+  const open = root.querySelectorAll("fieldset[data-workflow-id]:not([disabled])");
+  for (const fieldset of open) {
+    const agree = fieldset.querySelector('input[type="radio"][value="FOR"]');
+    if (agree) agree.checked = true;
+  }
+  return open.length;
+}
+
+if (agreeAll && confirmBox) {
+  agreeAll.addEventListener("click", () => {
+    const count = markAllFor();
+    if (!count) return;
+    document.getElementById("confirm-all-text").textContent =
+      `Anh/chị chọn “Đồng ý” cho cả ${count} đề nghị. Xác nhận để niêm phong và gửi phiếu; phiếu đã gửi không thể sửa.`;
+    confirmBox.hidden = false;
+    document.getElementById("confirm-all-send").focus();
+  });
+  document.getElementById("confirm-all-back").addEventListener("click", () => {
+    confirmBox.hidden = true;
+    root.querySelector("fieldset[data-workflow-id]:not([disabled]) input")?.focus();
+  });
+  document.getElementById("confirm-all-send").addEventListener("click", async () => {
+    confirmBox.hidden = true;
+    await send();
+  });
 }
 
 sendButton.addEventListener("click", send);
