@@ -58,6 +58,11 @@ TAGS = [
         "description": "A bloc's year (năm thi đua của Khối): pledge, self-assessment, cross-checking, ranking, "
         "honouring, the next head.",
     },
+    {
+        "name": "documents",
+        "description": "Printable documents in the Decree 30 layout (PDF, DOCX, HTML): the minutes of a ballot "
+        "count, a decision with its list, a bloc year's pledge and ranking; read as their records are read.",
+    },
     {"name": "tokens", "description": "Revoking a signed token before it expires (signing out everywhere)."},
     {"name": "problems", "description": "What each problem `type` of an error answer means."},
 ]

@@ -1,6 +1,6 @@
 """The API's routes, one module per resource. ROUTERS is the order the app includes them in: a path that
 takes a whole id with '/' in it (`{decision_no:path}`) matches longer paths too, so the route for the longer
-path (a decision's export) is included before it."""
+path (a decision's export, its printable document) is included before it."""
 
 from fastapi import APIRouter
 
@@ -9,6 +9,7 @@ from api.routers import (
     bloc_years,
     counting,
     decisions,
+    documents,
     imports,
     nominations,
     problems,
@@ -24,6 +25,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     sessions.router,
     counting.router,
     reports.router,
+    documents.router,
     decisions.router,
     bloc_years.router,
     tokens.router,
