@@ -18,6 +18,19 @@ SWAGGER_CSS = f"{ASSETS}/swagger-ui/swagger-ui.css"
 FAVICON = f"{ASSETS}/swagger-ui/favicon-32x32.png"
 REDOC_JS = f"{ASSETS}/redoc/redoc.standalone.js"
 OAUTH2_REDIRECT = "/docs/oauth2-redirect"
+# The pages may load nothing from elsewhere, even what the bundles name themselves (ReDoc's "powered by" logo
+# on a CDN): the browser refuses it before any request. Inline styles and the pages' inline start-up script are
+# FastAPI's; ReDoc runs its search in a worker made from a blob.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
+    "frame-ancestors 'self'"
+)
+
+
+def _local_only(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = DOCS_CSP
+    return page
 
 
 def install_docs(app: FastAPI) -> None:
@@ -29,15 +42,17 @@ def install_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=openapi_url,
-            title=f"{app.title} — Swagger UI",
-            swagger_js_url=SWAGGER_JS,
-            swagger_css_url=SWAGGER_CSS,
-            swagger_favicon_url=FAVICON,
-            oauth2_redirect_url=OAUTH2_REDIRECT,
-            # No online validator badge: it would send the document to validator.swagger.io.
-            swagger_ui_parameters={"validatorUrl": None},
+        return _local_only(
+            get_swagger_ui_html(
+                openapi_url=openapi_url,
+                title=f"{app.title} — Swagger UI",
+                swagger_js_url=SWAGGER_JS,
+                swagger_css_url=SWAGGER_CSS,
+                swagger_favicon_url=FAVICON,
+                oauth2_redirect_url=OAUTH2_REDIRECT,
+                # No online validator badge: it would send the document to validator.swagger.io.
+                swagger_ui_parameters={"validatorUrl": None},
+            )
         )
 
     @app.get(OAUTH2_REDIRECT, include_in_schema=False)
@@ -46,10 +61,12 @@ def install_docs(app: FastAPI) -> None:
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url=openapi_url,
-            title=f"{app.title} — ReDoc",
-            redoc_js_url=REDOC_JS,
-            redoc_favicon_url=FAVICON,
-            with_google_fonts=False,
+        return _local_only(
+            get_redoc_html(
+                openapi_url=openapi_url,
+                title=f"{app.title} — ReDoc",
+                redoc_js_url=REDOC_JS,
+                redoc_favicon_url=FAVICON,
+                with_google_fonts=False,
+            )
         )

@@ -61,6 +61,10 @@ async def test_the_page_loads_only_local_assets_and_they_are_served(
     # Nothing from another host: no absolute URL anywhere in the page (scripts, styles, fonts, the spec).
     assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", html, re.IGNORECASE), html
     assert "/openapi.json" in html
+    # And the browser is told so: nothing but this API, whatever a bundle names itself (ReDoc's CDN logo).
+    policy = shown.header("content-security-policy") or ""
+    assert "default-src 'self'" in policy and "img-src 'self' data:" in policy
+    assert not re.search(r"https?:", policy), policy
     media_types = []
     for address in links.loaded:
         assert address.startswith("/docs/assets/"), address
