@@ -1,4 +1,4 @@
-"""`make up` stops what it started when it is sent SIGTERM: make itself does not pass the signal on to its
+"""`make up` stops what it started on Ctrl-C and when make is sent SIGTERM: make itself does not pass SIGTERM on to its
 recipe, so the demo asks the kernel for SIGTERM when its parent ends (scripts/demo.py), and stops the dev
 server and the workers it started. Fast: the signal is sent as soon as the dev server and the demo's worker
 run, before the scenarios end (the same `finally` stops the worker `--keep` adds after them)."""
@@ -68,8 +68,16 @@ def descendants(root: int) -> dict[int, str]:
     return found
 
 
+def stop(make: subprocess.Popen[bytes], how: str) -> None:
+    if how == "sigterm-to-make":
+        make.send_signal(signal.SIGTERM)  # to make only, as `kill <pid of make>` does
+    else:
+        os.killpg(make.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the foreground group, make and the demo
+
+
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process tree from /proc")
-def test_sigterm_to_make_up_leaves_no_dev_server_or_worker(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["sigterm-to-make", "ctrl-c"])
+def test_stopping_make_up_leaves_no_dev_server_or_worker(tmp_path: Path, how: str) -> None:
     if listening(UI_PORT):
         pytest.skip(f"port {UI_PORT} is taken: another dev server (a `make up` of yours?) is running")
     port = free_port()
@@ -82,7 +90,12 @@ def test_sigterm_to_make_up_leaves_no_dev_server_or_worker(tmp_path: Path) -> No
     log = (tmp_path / "make-up.log").open("wb")
     # -o: the venv counts as installed (no pip run from the test, whatever pyproject's time).
     make = subprocess.Popen(
-        ["make", "-o", ".venv/.installed", "up"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        ["make", "-o", ".venv/.installed", "up"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, as a shell's foreground job
     )
     seen: dict[int, str] = {}
     try:
@@ -96,13 +109,13 @@ def test_sigterm_to_make_up_leaves_no_dev_server_or_worker(tmp_path: Path) -> No
             time.sleep(0.5)
         else:
             raise AssertionError("make up did not start the dev server and a worker:\n" + read(tmp_path))
-        make.send_signal(signal.SIGTERM)  # to make only, as `kill <pid of make>` does
+        stop(make, how)
         make.wait(timeout=30)
         deadline = time.monotonic() + 45
         while time.monotonic() < deadline and any(alive(pid) for pid in seen):
             time.sleep(0.5)
         left = {pid: line for pid, line in seen.items() if alive(pid)}
-        assert not left, f"still running after SIGTERM: {left}\n" + read(tmp_path)
+        assert not left, f"still running after {how}: {left}\n" + read(tmp_path)
         assert not listening(port), "the dev server's port still answers"
         assert "stopped" in read(tmp_path)
     finally:
