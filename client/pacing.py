@@ -91,6 +91,14 @@ class OpeningWindow:
             window = cls._shared[key] = cls(client, task_queue)
         return window
 
+    @classmethod
+    def install(cls, client: Client, task_queue: str, window: int) -> OpeningWindow:
+        """A fresh shared window of this size for the task queue, in this event loop (tests, the bench)."""
+        installed = cls._shared[(id(asyncio.get_running_loop()), id(client), task_queue)] = cls(
+            client, task_queue, window
+        )
+        return installed
+
     async def start(self, ministry: str, start: Callable[[], Awaitable[tuple[str, bool]]]) -> tuple[str, bool]:
         """Run `start` (a bulk start: (workflow id, created?)) once the ministry has a place, and hold the place
         until the nomination it created is through its opening work (then raised to people's priority)."""
