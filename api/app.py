@@ -39,6 +39,7 @@ from api.idempotency import IdempotencyStore
 from api.inbox import STATIC_DIR, inbox_router
 from api.limits import BodyLimits
 from api.problems import install_problem_handlers, problem_responses_in_openapi
+from api.report_page import report_router
 from api.routers import ROUTERS, health
 from api.routers.bloc_years import bloc_year_schemas
 from api.routers.nominations import nomination_schemas
@@ -179,6 +180,8 @@ def create_app(
         inbox_router(svc.client, svc.task_queue, svc.keyring, engine=svc.engine, revocations=svc.revocations),
         include_in_schema=False,
     )
+    # Its report page for the council secretariat and the central board (charts of the counts; api/report_page.py).
+    app.include_router(report_router(svc.keyring, engine=svc.engine, revocations=svc.revocations))
     # The inbox's scripts (the ballot is sealed in the voter's browser) and the vendored RFC 9474 library.
     app.mount("/inbox/static", StaticFiles(directory=STATIC_DIR), name="inbox-static")
 

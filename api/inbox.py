@@ -449,6 +449,8 @@ def inbox_router(
             unit_rows=unit_rows,
             is_keeper=bool(keeper_scopes),
             is_central=is_central,
+            # The report page (api/report_page.py) is linked for the council secretariat and the central board.
+            is_secretary=bool(roles(actor, Role.COUNCIL_SECRETARY)),
             is_unit=bool(roles(actor, Role.UNIT_STAFF)),
             is_voter=any(roles(actor, r) for r in VOTER_ROLE.values()) or bool(awaiting),
             phase_vi=PHASE_LABELS_VI,
