@@ -137,7 +137,7 @@ async def minutes_document_for(
     client: Client, engine: AsyncEngine, scope: ReadScope, session_id: str, task_queue: str, *, made_at: datetime
 ) -> Document:
     record = await minutes_record(client, engine, scope, session_id)
-    names = await roster_names(engine, record.committee)
+    names = await roster_names(engine, record.people)
     anchor = await current_anchor(client, task_queue)
     return minutes_document(record, names, anchor=anchor, made_at=made_at, made_by=scope.actor_id)
 

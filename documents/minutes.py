@@ -23,10 +23,11 @@ from documents.model import (
     hour_vi,
     made_line,
     vietnam_time,
+    when_vi,
 )
 from documents.names import Names, award_form_vi
 from domain.audit_anchors import Anchor
-from domain.ballot_messages import MinutesEntry, MinutesResult, SessionStatus, StruckCandidate
+from domain.ballot_messages import HeadDecision, MinutesEntry, MinutesResult, SessionStatus, StruckCandidate
 from domain.ballots import BallotSessionKind
 
 RESULT_VI: dict[MinutesResult, str] = {
@@ -60,6 +61,13 @@ class MinutesRecord(BaseModel):
     entries: tuple[MinutesEntry, ...]
     struck: tuple[StruckCandidate, ...] = ()
     committee: tuple[str, ...]  # actor ids, share-index order
+    # A bloc tie decided by the head after the runoffs: who chose whom (the notes say so, naming the head).
+    head_decision: HeadDecision | None = None
+
+    @property
+    def people(self) -> tuple[str, ...]:
+        """The actors the minutes name: the counting committee, and the head who decided a tie."""
+        return self.committee + ((self.head_decision.actor,) if self.head_decision else ())
 
 
 def record_from_status(
@@ -89,6 +97,7 @@ def record_from_status(
         entries=tuple(status.results),
         struck=tuple(status.struck),
         committee=tuple(status.committee),
+        head_decision=status.head_decision,
     )
 
 
@@ -102,6 +111,22 @@ def _voting_body(record: MinutesRecord, names: Names) -> str:
     if record.kind == BallotSessionKind.COUNCIL:
         return f"{COUNCIL_BODY} {names.ministry(record.scope)}"
     return names.bloc(record.scope)
+
+
+def head_decision_note(record: MinutesRecord, decision: HeadDecision, names: Names) -> str:
+    """Who decided the tie and whom they chose, by the roster's and the dossiers' names."""
+    nominees = {e.candidate.workflow_id: e.candidate.nominee_name for e in record.entries}
+    nominees |= {s.candidate.workflow_id: s.candidate.nominee_name for s in record.struck}
+
+    def listed(workflow_ids: list[str]) -> str:
+        return ", ".join(nominees.get(wf, wf) for wf in workflow_ids)
+
+    return (
+        f"- Vòng {decision.round}: {listed(decision.tied)} có số phiếu ngang nhau tại vị trí cuối chỉ tiêu "
+        f"({decision.seats_left} suất còn lại) sau các vòng bỏ phiếu lại; Trưởng Khối "
+        f"{names.person(decision.actor)} đã quyết định chọn {listed(decision.chosen)} lúc "
+        f"{when_vi(decision.decided_at)} (giờ Việt Nam)."
+    )
 
 
 def minutes_document(
@@ -189,6 +214,10 @@ def minutes_document(
                 "phiếu về hồ sơ này không được tính.",
                 style=ParagraphStyle.PLAIN,
             )
+        )
+    if record.head_decision is not None:
+        blocks.append(
+            Paragraph(text=head_decision_note(record, record.head_decision, names), style=ParagraphStyle.PLAIN)
         )
     if record.policy_version:
         blocks.append(

@@ -371,6 +371,18 @@ class SessionRow(BaseModel):
     voted: int = 0
 
 
+class HeadDecision(BaseModel):
+    """The bloc head's recorded decision on a tie at the quota boundary, as the minutes print it: who chose,
+    in which round, which of the tied took the seats left."""
+
+    actor: str
+    round: int
+    tied: list[str]  # workflow ids, the ranking's order
+    seats_left: int
+    chosen: list[str]
+    decided_at: datetime
+
+
 class SessionStatus(BaseModel):
     session_id: str
     kind: BallotSessionKind
@@ -398,6 +410,8 @@ class SessionStatus(BaseModel):
     seats_left: int = 0
     # Struck from the list after voting opened, with the reason (the minutes say WITHDRAWN_FROM_LIST).
     struck: list[StruckCandidate] = Field(default_factory=list)
+    # A bloc session whose tie outlasted its runoffs: the head's decision once recorded (the minutes name them).
+    head_decision: HeadDecision | None = None
 
 
 class MinutesAmendment(BaseModel):

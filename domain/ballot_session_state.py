@@ -25,6 +25,7 @@ from domain.ballot_messages import (
     CountResult,
     CredentialIssue,
     CredentialRequest,
+    HeadDecision,
     KeyShare,
     ListLeaving,
     MinutesAmendment,
@@ -222,6 +223,7 @@ class SessionState:
     earlier_winners: list[str] = field(default_factory=list)  # bloc: winners of the rounds before this one
     tie: BlocRanking | None = None  # AWAITING_HEAD: the tie the bloc head decides
     tie_decision: TieDecision | None = None
+    head_decision: HeadDecision | None = None  # the decision applied to the tie, once recorded
     # Receipts of every round, filed as each round is counted (published once the session closes).
     receipts_counted: list[str] = field(default_factory=list)
     receipts_spoiled: list[str] = field(default_factory=list)
@@ -648,6 +650,18 @@ class SessionState:
     def recorded(self, entries: list[MinutesEntry]) -> None:
         self.round.recorded.update({e.candidate.workflow_id: said(e) for e in entries})
 
+    def tie_recorded(self, record: TieDecisionRecord) -> None:
+        """The head's decision is in the minutes: its rows as they say, and the decision for the status."""
+        self.recorded(record.entries)
+        self.head_decision = HeadDecision(
+            actor=record.action.actor,
+            round=record.round,
+            tied=list(record.tied),
+            seats_left=record.seats_left,
+            chosen=list(record.head_decision),
+            decided_at=record.action.occurred_at,
+        )
+
     def tie_record(
         self, ranking: BlocRanking, chosen: list[str], outcomes: Mapping[str, VoteOutcome], action: SessionAction
     ) -> TieDecisionRecord:
@@ -838,4 +852,5 @@ class SessionState:
             tied=list(self.tie.tied) if self.tie else [],
             seats_left=self.tie.seats_left if self.tie else 0,
             struck=[self.struck[wf] for wf in sorted(self.struck)],
+            head_decision=self.head_decision,
         )

@@ -437,7 +437,7 @@ class BallotSessionWorkflow:
         )
         record = s.tie_record(ranking, chosen, outcomes, action)
         await workflow.execute_activity_method(BallotActivities.record_tie_decision, record, **STEP)
-        s.recorded(record.entries)
+        s.tie_recorded(record)
         s.tie = None
         return outcomes
 

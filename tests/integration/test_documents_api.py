@@ -23,13 +23,20 @@ from temporalio.client import Client
 from api import create_app
 from api.routers.documents import MEDIA_TYPES
 from client.ballots import cast, close_list
-from domain.ballot_messages import SessionPhase
+from domain.ballot_messages import SessionPhase, TieDecision
 from domain.ballots import BallotSessionKind
-from store.schema import decision_items, decisions
+from store.schema import actors, decision_items, decisions
 from tests.asgi import Reply, call
 from tests.integration.helpers import CENTRAL, PROPOSER, SECRETARY, count_now
 from tests.integration.test_api import RING, assert_problem, token
-from tests.integration.test_ballot_sessions import MEMBERS, ballot_for, in_council, session_start, wait_phase
+from tests.integration.test_ballot_sessions import (
+    MEMBERS,
+    ballot_for,
+    in_council,
+    session_start,
+    tied_twice,
+    wait_phase,
+)
 from tests.integration.test_bloc_year_interfaces import assessment, representatives  # noqa: F401 - a fixture
 from tests.unit.test_documents import docx_text, squash
 
@@ -130,6 +137,32 @@ async def test_the_minutes_of_a_counted_session(app: Any, client: Client, task_q
     missing = await call(app, "GET", f"/ballot-sessions/{session_id}-none/minutes.pdf", headers=token(CENTRAL))
     assert_problem(missing, 404, "not-found")
     assert_problem(await call(app, "GET", f"{url}.pdf"), 401, "unauthenticated")
+
+
+async def test_the_minutes_name_the_bloc_head_who_decided_a_tie(
+    app: Any, client: Client, task_queue: str, db_engine: AsyncEngine
+):
+    from client.ballots import decide_tie
+
+    session_id, btp, ktnn = await tied_twice(client, task_queue, db_engine)
+    await wait_phase(client, session_id, SessionPhase.AWAITING_HEAD)
+    url = f"/ballot-sessions/{session_id}/minutes.pdf"
+    assert_problem(await call(app, "GET", url, headers=token(BLOC_HEAD)), 409, "action-refused")
+    closed = await decide_tie(client, session_id, TieDecision(actor=BLOC_HEAD, choose=[ktnn]))
+    assert closed.head_decision is not None
+    assert closed.head_decision.actor == BLOC_HEAD and closed.head_decision.chosen == [ktnn]
+    assert closed.head_decision.round == 2 and sorted(closed.head_decision.tied) == sorted([btp, ktnn])
+    assert closed.results is not None
+    nominee = {e.candidate.workflow_id: e.candidate.nominee_name for e in closed.results}
+    async with db_engine.connect() as conn:
+        head_name = await conn.scalar(sa.select(actors.c.full_name).where(actors.c.id == BLOC_HEAD))
+
+    minutes = await call(app, "GET", url, headers=token(BLOC_HEAD))
+    assert_file(minutes, "pdf", f"bien-ban-kiem-phieu-{session_id}")
+    text = pdf_text(minutes.body)
+    assert "/BB-KTĐ" in text
+    assert squash(f"Trưởng Khối {head_name} đã quyết định chọn {nominee[ktnn]} lúc") in text, text
+    assert squash("có số phiếu ngang nhau tại vị trí cuối chỉ tiêu (1 suất còn lại)") in text
 
 
 async def test_a_decision_with_its_list(app: Any, db_engine: AsyncEngine):
