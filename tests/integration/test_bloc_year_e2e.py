@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -209,6 +209,17 @@ async def query_until(engine: AsyncEngine, sql: str, done: Callable[[list[Any]],
             break
         await asyncio.sleep(0.1)
     return rows
+
+
+async def eventually(read: Callable[[], Awaitable[Any]], expected: Any, timeout: float = 10) -> Any:
+    """What `read` gives once it equals `expected`, or at the timeout (for the assertion to show): the register
+    is written by an activity just after the state it records changes on a timer or a child's end."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        got = await read()
+        if got == expected or asyncio.get_running_loop().time() > deadline:
+            return got
+        await asyncio.sleep(0.1)
 
 
 async def year_row(engine: AsyncEngine, workflow_id: str) -> Any:
@@ -466,11 +477,12 @@ async def test_the_blocs_year_from_pledge_to_next_years_pledge(
             certificate.nominations[loser]: loser,
             certificate.nominations[ADJUSTED]: ADJUSTED,
         }
-        tiers = (await year_row(engine, year_id)).tiers
-        assert [(t["award_form"], t["proposed"]) for t in tiers] == [
-            ("CO_THI_DUA_CP", [HEAD_CHOICE]),
-            ("BANG_KHEN_TTG", [loser, ADJUSTED]),
-        ]
+
+        async def tier_rows() -> list[tuple[str, list[str]]]:
+            return [(t["award_form"], t["proposed"]) for t in (await year_row(engine, year_id)).tiers]
+
+        voted = [("CO_THI_DUA_CP", [HEAD_CHOICE]), ("BANG_KHEN_TTG", [loser, ADJUSTED])]
+        assert await eventually(tier_rows, voted) == voted
 
         # 9. The proposals reach the central board, which approves them (the decision follows).
         for wf in proposals:
@@ -503,9 +515,9 @@ async def test_the_blocs_year_from_pledge_to_next_years_pledge(
             LEADERSHIP.head,
             NEXT.head,
         )
-        assert await bloc_heads(engine) == [NEW_HEAD]
+        assert await eventually(lambda: bloc_heads(engine), [NEW_HEAD]) == [NEW_HEAD]
         head_ministry = await query(engine, "SELECT head_ministry FROM blocs WHERE code = :b", b=BLOC)
-        assert head_ministry[0].head_ministry == NEXT.head
+        assert head_ministry[0].head_ministry == NEXT.head  # moved in the same transaction as the role
         flags = await query(
             engine, "SELECT year, from_member, to_member, workflow_id FROM bloc_flag_handovers WHERE bloc = :b", b=BLOC
         )
@@ -555,16 +567,23 @@ async def test_the_blocs_year_from_pledge_to_next_years_pledge(
         assert {wf: settled.get(wf) for wf in proposals} == dict.fromkeys(proposals, Stage.AWARDED)
         assert settled.get(flag.nominations[loser], Stage.REJECTED) == Stage.REJECTED  # the flag's vote lost it
         await row_reaches(engine, year_id, BlocYearPhase.CLOSED)
-        awarded = await query(
-            engine,
-            "SELECT workflow_id, stage, ministry, award_form FROM nominations WHERE workflow_id = ANY(:ids)",
-            ids=list(proposals),
-        )
-        assert {r.workflow_id: (r.stage, r.ministry) for r in awarded} == {
-            wf: (Stage.AWARDED.value, member) for wf, member in proposals.items()
-        }
-        items = await query(engine, "SELECT workflow_id FROM decision_items WHERE decision_no = :d", d=decision_no)
-        assert sorted(r.workflow_id for r in items) == sorted(proposals)
+
+        async def awarded() -> dict[str, tuple[str, str]]:
+            rows = await query(
+                engine,
+                "SELECT workflow_id, stage, ministry FROM nominations WHERE workflow_id = ANY(:ids)",
+                ids=list(proposals),
+            )
+            return {r.workflow_id: (r.stage, r.ministry) for r in rows}
+
+        expected = {wf: (Stage.AWARDED.value, member) for wf, member in proposals.items()}
+        assert await eventually(awarded, expected) == expected
+
+        async def decision_rows() -> list[str]:
+            rows = await query(engine, "SELECT workflow_id FROM decision_items WHERE decision_no = :d", d=decision_no)
+            return sorted(r.workflow_id for r in rows)
+
+        assert await eventually(decision_rows, sorted(proposals)) == sorted(proposals)
 
         # The Temporal UI's BlocYearPhase: the closed year and next year's open pledge.
         assert await phase_attribute(client, year_id) == BlocYearPhase.CLOSED.value
