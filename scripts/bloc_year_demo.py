@@ -448,11 +448,15 @@ async def check(client: Client, engine: AsyncEngine, final: BlocYearStatus) -> l
             if following.phase not in (BlocYearPhase.DRAFT, BlocYearPhase.PLEDGE):
                 problems.append(f"{final.next_year_id} is at {following.phase.value}, not DRAFT/PLEDGE")
         async with engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    sa.text("SELECT phase FROM bloc_years WHERE workflow_id = :w"), {"w": final.bloc_year_id}
-                )
-            ).first()
+            for _ in range(50):  # the close's row is written just after the state changes
+                row = (
+                    await conn.execute(
+                        sa.text("SELECT phase FROM bloc_years WHERE workflow_id = :w"), {"w": final.bloc_year_id}
+                    )
+                ).first()
+                if row is not None and row.phase == final.phase.value:
+                    break
+                await asyncio.sleep(0.2)
             flags = (
                 await conn.execute(
                     sa.text("SELECT to_member FROM bloc_flag_handovers WHERE bloc = :b AND year = :y"),
