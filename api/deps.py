@@ -65,9 +65,11 @@ class Services:
                     try:
                         self._client = await self._factory()
                     except (RuntimeError, OSError) as err:
+                        address = self.settings.temporal_address
                         raise ProblemError(
                             "service-unavailable",
-                            f"cannot reach Temporal at {self.settings.temporal_address}: {err}",
+                            f"không kết nối được máy chủ Temporal tại {address}: {err}",
+                            detail_en=f"cannot reach Temporal at {address}: {err}",
                         ) from None
         return self._client
 
@@ -104,13 +106,15 @@ async def signed_identity(
     """The bearer token's identity: signature, issuer, expiry and lifetime checked, not yet revocation."""
     if credentials is None or not credentials.credentials.strip():
         raise unauthenticated(
-            "a signed token is required: Authorization: Bearer <token> (an administrator issues one with "
-            "`starter.py token issue --for ACTOR`)"
+            "cần mã đăng nhập đã ký: Authorization: Bearer <mã> (quản trị viên cấp mã bằng "
+            "`starter.py token issue --for ACTOR`)",
+            en="a signed token is required: Authorization: Bearer <token> (an administrator issues one with "
+            "`starter.py token issue --for ACTOR`)",
         )
     try:
         return verify_token(svc.keyring, credentials.credentials.strip())
     except (AuthError, ValueError) as err:
-        raise unauthenticated(f"unauthenticated: {err}") from None
+        raise unauthenticated(f"mã đăng nhập không dùng được: {err}", en=f"unauthenticated: {err}") from None
 
 
 async def authenticate(
@@ -121,7 +125,7 @@ async def authenticate(
     try:
         return await svc.revocations.check(identity)
     except TokenRevoked as err:
-        raise unauthenticated(f"unauthenticated: {err}") from None
+        raise unauthenticated(f"mã đăng nhập không dùng được: {err}", en=f"unauthenticated: {err}") from None
     except RevocationUnavailable as err:
         raise ProblemError("service-unavailable", str(err)) from None
 
@@ -175,7 +179,11 @@ def actor_of(who: Identity, body: BaseModel | None = None) -> str:
     """The token's actor; a body naming another actor is refused (403) before anything is sent."""
     named = getattr(body, "actor", None)
     if named is not None and named != who.actor:
-        raise ProblemError("forbidden", f"the token is for {who.actor!r}, not {named!r}; nothing was done")
+        raise ProblemError(
+            "forbidden",
+            f"mã đăng nhập là của {who.actor!r}, không phải của {named!r}; chưa làm gì",
+            detail_en=f"the token is for {who.actor!r}, not {named!r}; nothing was done",
+        )
     return who.actor
 
 
@@ -199,13 +207,15 @@ async def on_session(session_id: str, work: Awaitable[T]) -> T:
     try:
         return await work
     except NominationNotFound:
-        raise ProblemError("not-found", f"no ballot session {session_id}") from None
+        raise ProblemError(
+            "not-found", f"không có phiên bỏ phiếu {session_id}", detail_en=f"no ballot session {session_id}"
+        ) from None
 
 
 def known_id(workflow_id: str) -> str:
     workflow_id = workflow_id.strip()
     if not workflow_id:
-        raise ProblemError("not-found", "no workflow id in the path")
+        raise ProblemError("not-found", "đường dẫn không có mã hồ sơ", detail_en="no workflow id in the path")
     return workflow_id
 
 
@@ -213,11 +223,11 @@ async def json_body(request: Request) -> Any:
     """A body the route validates itself (in full, naming every field at fault), parsed as JSON."""
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
-        raise invalid("body", f"larger than {MAX_BODY_BYTES} bytes")
+        raise invalid("body", f"lớn hơn {MAX_BODY_BYTES} byte", en=f"larger than {MAX_BODY_BYTES} bytes")
     try:
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise invalid("body", f"not valid JSON: {err}") from None
+        raise invalid("body", f"không phải JSON hợp lệ: {err}", en=f"not valid JSON: {err}") from None
 
 
 # How many workflow starts one request (a batch, an import) runs at once.

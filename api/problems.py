@@ -170,7 +170,8 @@ class Problem(BaseModel):
 
 
 class ProblemError(Exception):
-    """Raised by routes for an answer in problem form."""
+    """Raised by routes for an answer in problem form. `detail` is the staff's (Vietnamese) wording; `detail_en`
+    (and `errors_en`), when given, answer a reader who asks for English (request_language)."""
 
     def __init__(
         self,
@@ -180,21 +181,40 @@ class ProblemError(Exception):
         errors: Iterable[FieldError] | None = None,
         headers: Mapping[str, str] | None = None,
         status: int | None = None,
+        detail_en: str | None = None,
+        errors_en: Iterable[FieldError] | None = None,
     ):
         self.kind = PROBLEM_TYPES[slug]
         self.status = status or self.kind.status
         self.detail = detail
         self.errors = list(errors) if errors is not None else None
         self.headers = dict(headers or {})
+        self.detail_en = detail_en
+        self.errors_en = list(errors_en) if errors_en is not None else None
         super().__init__(detail)
 
+    def in_language(self, language: Language) -> tuple[str, list[FieldError] | None]:
+        """The detail and the field errors in `language` (Vietnamese where no English was given)."""
+        if language == "en":
+            return self.detail_en or self.detail, self.errors_en if self.errors_en is not None else self.errors
+        return self.detail, self.errors
 
-def invalid(field: str, message: str) -> ProblemError:
-    return ProblemError("invalid-input", f"{field}: {message}", errors=[FieldError(field=field, message=message)])
+
+def invalid(field: str, message: str, en: str | None = None) -> ProblemError:
+    """A field at fault: `message` in Vietnamese, `en` its English."""
+    return ProblemError(
+        "invalid-input",
+        f"{field}: {message}",
+        errors=[FieldError(field=field, message=message)],
+        detail_en=f"{field}: {en}" if en is not None else None,
+        errors_en=[FieldError(field=field, message=en)] if en is not None else None,
+    )
 
 
-def unauthenticated(detail: str) -> ProblemError:
-    return ProblemError("unauthenticated", detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+def unauthenticated(detail: str, en: str | None = None) -> ProblemError:
+    return ProblemError(
+        "unauthenticated", detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}, detail_en=en
+    )
 
 
 def request_language(request: Request | None) -> Language:
@@ -279,9 +299,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
-        return problem_response(
-            request, exc.kind.slug, exc.detail, status=exc.status, errors=exc.errors, headers=exc.headers
-        )
+        detail, errors = exc.in_language(request_language(request))
+        return problem_response(request, exc.kind.slug, detail, status=exc.status, errors=errors, headers=exc.headers)
 
     async def on_invalid(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, InvalidInput)

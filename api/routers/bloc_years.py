@@ -384,7 +384,7 @@ async def open_honouring(bloc_year_id: BlocYearId, body: HonouringBody, svc: Svc
     session of the bloc votes on them until `deadline`."""
     actor = actor_of(who, body)
     if (body.deadline is None) == (body.deadline_hours is None):
-        raise invalid("deadline", "give deadline or deadline_hours")
+        raise invalid("deadline", "cần ghi deadline hoặc deadline_hours", en="give deadline or deadline_hours")
     deadline = in_vietnam_time(body.deadline) or datetime.now(UTC) + timedelta(hours=body.deadline_hours or 0)
     work = bloc_ops.open_honouring(
         await svc.client(),

@@ -22,7 +22,9 @@ async def committee_member(svc: Services, session_id: str, member: str) -> Sessi
     if member not in status.committee:
         raise ProblemError(
             "forbidden",
-            f"{member!r} is not on the counting committee (Ban kiểm phiếu) of {session_id}; it holds no share",
+            f"{member!r} không thuộc Ban kiểm phiếu của phiên {session_id} nên không giữ mảnh khóa nào",
+            detail_en=f"{member!r} is not on the counting committee (Ban kiểm phiếu) of {session_id}; "
+            "it holds no share",
         )
     return status
 

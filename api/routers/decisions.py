@@ -94,5 +94,9 @@ async def decision_status(decision_no: str, svc: Svc, scope: Reading) -> Decisio
     try:
         summary = await decision_ops.decision_progress(await svc.client(), decision_no.strip())
     except KeyError:
-        raise ProblemError("not-found", f"no decision {decision_no.strip()}") from None
+        raise ProblemError(
+            "not-found",
+            f"không có quyết định {decision_no.strip()}",
+            detail_en=f"no decision {decision_no.strip()}",
+        ) from None
     return await access.decision_summary(svc.engine(), scope, summary)

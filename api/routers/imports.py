@@ -65,13 +65,18 @@ async def import_nominations(
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     suffix = IMPORT_MEDIA_TYPES.get(media)
     if suffix is None:
-        message = f"{media or 'none'}: send the file as text/csv or {XLSX_MEDIA_TYPE}"
+        message = f"{media or 'không có'}: gửi tệp dưới dạng text/csv hoặc {XLSX_MEDIA_TYPE}"
+        message_en = f"{media or 'none'}: send the file as text/csv or {XLSX_MEDIA_TYPE}"
         raise ProblemError(
-            "unsupported-media-type", message, errors=[FieldError(field="Content-Type", message=message)]
+            "unsupported-media-type",
+            message,
+            errors=[FieldError(field="Content-Type", message=message)],
+            detail_en=message_en,
+            errors_en=[FieldError(field="Content-Type", message=message_en)],
         )
     content = await request.body()
     if len(content) > MAX_BODY_BYTES:
-        raise invalid("body", f"larger than {MAX_BODY_BYTES} bytes")
+        raise invalid("body", f"lớn hơn {MAX_BODY_BYTES} byte", en=f"larger than {MAX_BODY_BYTES} bytes")
 
     async def start() -> Response:
         try:
@@ -81,9 +86,17 @@ async def import_nominations(
                 [FieldError(field="body" if e.field == "FILE" else e.field, message=e.message) for e in err.errors]
             ) from None
         if not rows:
-            raise invalid("body", "the file has a header row but no nominations")
+            raise invalid(
+                "body",
+                "tệp có dòng tiêu đề nhưng không có hồ sơ nào",
+                en="the file has a header row but no nominations",
+            )
         if len(rows) > MAX_IMPORT_ROWS:
-            raise invalid("body", f"{len(rows)} rows: at most {MAX_IMPORT_ROWS} a file (split it)")
+            raise invalid(
+                "body",
+                f"{len(rows)} dòng: mỗi tệp nhiều nhất {MAX_IMPORT_ROWS} dòng (hãy chia nhỏ tệp)",
+                en=f"{len(rows)} rows: at most {MAX_IMPORT_ROWS} a file (split it)",
+            )
         today = datetime.now(VIETNAM_TZ).date()
         valid, errors = importer.validate_rows(
             rows, policy_set(current_policy_version(today)), proposer=who.actor, today=today
@@ -92,12 +105,13 @@ async def import_nominations(
         # invalid; a row whose ministry the actor may not propose for refuses the whole file (403).
         unknown, refused = await importer.check_rows(svc.engine(), valid)
         if refused:
-            detail = (
-                f"{len({e.row for e in refused})} of {len(rows)} rows propose where {who.actor!r} may not; "
-                "nothing was started"
-            )
+            count = len({e.row for e in refused})
             raise ProblemError(
-                "forbidden", detail, errors=[FieldError(field=e.location, message=e.message) for e in refused]
+                "forbidden",
+                f"{count}/{len(rows)} dòng đề nghị ở nơi {who.actor!r} không được đề nghị; "
+                "chưa hồ sơ nào được khởi động",
+                errors=[FieldError(field=e.location, message=e.message) for e in refused],
+                detail_en=f"{count} of {len(rows)} rows propose where {who.actor!r} may not; nothing was started",
             )
         if unknown:
             valid = [(number, nomination) for number, nomination in valid if number not in {e.row for e in unknown}]
@@ -106,13 +120,21 @@ async def import_nominations(
         if errors and not (skip_invalid and valid):
             if valid:
                 detail = (
+                    f"{len(invalid_rows)}/{len(rows)} dòng không hợp lệ; chưa hồ sơ nào được khởi động (sửa các "
+                    f"dòng đó, hoặc nhập với skip_invalid=true để khởi động {len(valid)} dòng hợp lệ)"
+                )
+                detail_en = (
                     f"{len(invalid_rows)} of {len(rows)} rows are invalid; nothing was started (correct them, or "
                     f"import with skip_invalid=true to start the {len(valid)} valid rows)"
                 )
             else:
-                detail = f"none of the {len(rows)} rows is valid; nothing was started"
+                detail = f"không dòng nào trong {len(rows)} dòng hợp lệ; chưa hồ sơ nào được khởi động"
+                detail_en = f"none of the {len(rows)} rows is valid; nothing was started"
             raise ProblemError(
-                "invalid-input", detail, errors=[FieldError(field=e.location, message=e.message) for e in errors]
+                "invalid-input",
+                detail,
+                errors=[FieldError(field=e.location, message=e.message) for e in errors],
+                detail_en=detail_en,
             )
         counts = await importer.start_all(
             await svc.client(),

@@ -88,13 +88,16 @@ def nomination_from(raw: Any, actor: str, *, check_proposer: bool = True, new: b
     award year against today's date in Vietnam). Without a proposer the token's actor proposes; a different
     proposer is refused."""
     if not isinstance(raw, dict):
-        raise InvalidInput([FieldError(field="(root)", message="expected a JSON object: a nomination")])
+        raise InvalidInput([FieldError(field="(root)", message="cần một đối tượng JSON: một hồ sơ đề nghị")])
     proposer = raw.get("proposer")
     if proposer is None:
         raw = {**raw, "proposer": actor}
     elif check_proposer and proposer != actor:
         raise ProblemError(
-            "forbidden", f"proposer {proposer!r} is not the token's actor {actor!r}: a unit proposes as itself"
+            "forbidden",
+            f"proposer: {proposer!r} không phải người đứng tên mã đăng nhập {actor!r}: đơn vị chỉ đề nghị với tư "
+            "cách chính mình",
+            detail_en=f"proposer {proposer!r} is not the token's actor {actor!r}: a unit proposes as itself",
         )
     today = datetime.now(VIETNAM_TZ).date()
     return parse_nomination(raw, policy_set(current_policy_version(today)), today=today if new else None)
@@ -183,9 +186,13 @@ async def create_nominations(request: Request, svc: Svc, who: Who, idempotency_k
     async def create() -> Response:
         items = raw.get("nominations") if isinstance(raw, dict) else None
         if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
-            raise invalid("nominations", f"expected a list of 1 to {MAX_BATCH} nominations")
+            raise invalid(
+                "nominations",
+                f"cần một danh sách từ 1 đến {MAX_BATCH} hồ sơ đề nghị",
+                en=f"expected a list of 1 to {MAX_BATCH} nominations",
+            )
         extra = sorted(set(raw) - {"nominations"})
-        errors = [FieldError(field=name, message="unexpected field") for name in extra]
+        errors = [FieldError(field=name, message="trường không được nhận") for name in extra]
         parsed: list[Nomination] = []
         seen: dict[str, int] = {}
         seen_nominees: dict[tuple[str, str, int], int] = {}
@@ -196,7 +203,11 @@ async def create_nominations(request: Request, svc: Svc, who: Who, idempotency_k
                 errors += [FieldError(field=f"nominations.{index}.{e.field}", message=e.message) for e in err.errors]
                 continue
             except ProblemError as err:
-                raise ProblemError(err.kind.slug, f"nominations.{index}: {err.detail}") from None
+                raise ProblemError(
+                    err.kind.slug,
+                    f"nominations.{index}: {err.detail}",
+                    detail_en=f"nominations.{index}: {err.detail_en or err.detail}",
+                ) from None
             workflow_id = workflow_id_for(nomination)
             nominee = nomination_ops.request_identity(nomination)
             if workflow_id in seen:
@@ -274,7 +285,7 @@ async def list_nominations(
     if page_token is not None:
         token = opened_page_token(svc.keyring, page_token)
         if token is None:
-            raise invalid("page_token", "not a token this listing gave")
+            raise invalid("page_token", "không phải mã trang do danh sách này cấp", en="not a token this listing gave")
     try:
         rows, following = await access.nomination_page(
             await svc.client(),
@@ -291,7 +302,9 @@ async def list_nominations(
         # server that is away is not the token's fault.
         unavailable = err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
         if token is not None and not unavailable:
-            raise invalid("page_token", "not a token this listing gave") from None
+            raise invalid(
+                "page_token", "không phải mã trang do danh sách này cấp", en="not a token this listing gave"
+            ) from None
         raise
     found = [NominationRow.model_validate(row) for row in rows]
     if q:

@@ -15,5 +15,9 @@ router = APIRouter(tags=["problems"])
 async def problem_type(slug: str) -> dict[str, Any]:
     kind = PROBLEM_TYPES.get(slug)
     if kind is None:
-        raise ProblemError("not-found", f"no problem type {slug!r}; known: {sorted(PROBLEM_TYPES)}")
+        raise ProblemError(
+            "not-found",
+            f"không có loại lỗi {slug!r}; các loại có: {sorted(PROBLEM_TYPES)}",
+            detail_en=f"no problem type {slug!r}; known: {sorted(PROBLEM_TYPES)}",
+        )
     return {"type": kind.uri, "title": kind.title, "status": kind.status, "description": kind.description}

@@ -45,7 +45,11 @@ async def export_decision(
         try:
             await decision_ops.export_decision(svc.engine(), decision_no, path, scope=scope)
         except KeyError:
-            raise ProblemError("not-found", f"no decision {decision_no.strip()} has been recorded") from None
+            raise ProblemError(
+                "not-found",
+                f"chưa ghi quyết định nào số {decision_no.strip()}",
+                detail_en=f"no decision {decision_no.strip()} has been recorded",
+            ) from None
         content = path.read_bytes()
     name = "quyet-dinh-" + "".join(c if c.isalnum() or c in "-._" else "-" for c in decision_no.strip())
     ascii_name = name.encode("ascii", "replace").decode().replace("?", "-")

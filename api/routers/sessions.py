@@ -88,7 +88,7 @@ async def open_session(
         now = datetime.now(UTC)
         deadline = body.deadline or now + timedelta(hours=body.deadline_hours or 0)
         if deadline <= now:
-            raise invalid("deadline", "must lie in the future")
+            raise invalid("deadline", "phải là thời điểm trong tương lai", en="must lie in the future")
         start = payload(
             SessionStart,
             kind=body.kind,
@@ -157,7 +157,11 @@ async def credential_info(session_id: SessionId, svc: Svc, who: Who) -> Credenti
     client = await svc.client()
     status = await on_session(session_id, ballot_ops.session_status(client, session_id))
     if status.keys is None:
-        raise ProblemError("action-refused", f"ballot session {session_id} is {status.phase.value}: no keys yet")
+        raise ProblemError(
+            "action-refused",
+            f"phiên bỏ phiếu {session_id} đang ở trạng thái {status.phase.value}: chưa có khóa",
+            detail_en=f"ballot session {session_id} is {status.phase.value}: no keys yet",
+        )
     try:
         voter_class = await on_session(session_id, ballot_ops.voter_class(client, session_id, who.actor))
     except nomination_ops.ActionRefused as err:

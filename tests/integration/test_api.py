@@ -670,7 +670,11 @@ async def test_a_ballot_session_through_the_api(app: Any) -> None:
     assert "only while AWAITING_COUNT" in assert_problem(too_early, 409, "action-refused")["detail"]
     for outsider in (SECRETARY, CENTRAL):
         share = await call(app, "GET", f"/ballot-sessions/{session_id}/share", headers=token(outsider))
-        assert "not on the counting committee" in assert_problem(share, 403, "forbidden")["detail"]
+        assert "không thuộc Ban kiểm phiếu" in assert_problem(share, 403, "forbidden")["detail"]
+        in_english = await call(
+            app, "GET", f"/ballot-sessions/{session_id}/share", headers=[*token(outsider), ("accept-language", "en")]
+        )
+        assert "not on the counting committee" in assert_problem(in_english, 403, "forbidden")["detail"]
         posted = await call(
             app, "POST", f"/ballot-sessions/{session_id}/shares", {"index": 1, "share": b64(bytes(32))}, token(outsider)
         )
@@ -906,7 +910,7 @@ async def test_a_list_is_imported_from_an_uploaded_xlsx_or_csv(import_app: Any, 
     )
     assert [e["field"] for e in refused["errors"]] == [f"dòng 3, {header('year')}", f"dòng 5, {header('reference')}"]
     assert refused["errors"][1]["message"] == "trùng dòng 2 (cùng năm, bộ, ngành và số tờ trình)"
-    assert "2 of 4 rows are invalid; nothing was started" in refused["detail"]
+    assert "2/4 dòng không hợp lệ; chưa hồ sơ nào được khởi động" in refused["detail"]
     assert [await started_input(client, i, NominationStart) for i in ids] == [None] * 4
     # Every row's proposer must be the token's actor.
     content, media = upload(rows, "xlsx", tmp_path)
