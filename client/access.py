@@ -83,7 +83,7 @@ def visibility_scope(scope: ReadScope) -> str | None:
     """The clause of a Temporal visibility query that keeps to the reader's nominations (None: every one).
 
     A bloc reader's clause uses the bloc each nomination recorded (search attribute `Bloc`) and the forms that
-    go through a bloc vote in any policy version."""
+    go through a bloc vote in any policy version, and the bloc whose own proposal it is (`OriginBloc`)."""
     if scope.everything:
         return None
     clauses = []
@@ -92,6 +92,8 @@ def visibility_scope(scope: ReadScope) -> str | None:
     forms = bloc_vote_forms()
     if scope.blocs and forms:
         clauses.append(f"(Bloc IN {_in(scope.blocs)} AND AwardForm IN {_in(forms)})")
+    if scope.blocs:  # the blocs' own proposals, whatever the form (search attribute `OriginBloc`)
+        clauses.append(f"OriginBloc IN {_in(scope.blocs)}")
     if not clauses:  # reads nothing: a clause no nomination meets
         return "WorkflowId = ''"
     return "(" + " OR ".join(clauses) + ")"
@@ -144,7 +146,8 @@ async def list_nominations(
 
 
 def may_read_status(scope: ReadScope, status: NominationStatus) -> bool:
-    return may_read_nomination(scope, status.ministry, status.bloc, status.award_form, _policy(status.policy_version))
+    policy = _policy(status.policy_version)
+    return may_read_nomination(scope, status.ministry, status.bloc, status.award_form, policy, status.origin_bloc)
 
 
 async def nomination_status(client: Client, scope: ReadScope, workflow_id: str) -> NominationStatus:
@@ -202,13 +205,15 @@ async def readable_workflow_ids(
                 nominations.c.bloc,
                 nominations.c.award_form,
                 nominations.c.policy_version,
+                nominations.c.origin_bloc,
             ).where(nominations.c.workflow_id.in_(chunk))
             found |= {r.workflow_id: r for r in (await conn.execute(query)).all()}
     readable = set()
     for workflow_id in wanted:
         row = found.get(workflow_id)
         if row is not None:
-            if may_read_nomination(scope, row.ministry, row.bloc, row.award_form, _policy(row.policy_version)):
+            policy = _policy(row.policy_version)
+            if may_read_nomination(scope, row.ministry, row.bloc, row.award_form, policy, row.origin_bloc):
                 readable.add(workflow_id)
             continue
         ministry = ministries_named.get(workflow_id) or ministry_in_workflow_id(workflow_id)
@@ -234,7 +239,8 @@ async def decision_summary(engine: AsyncEngine, scope: ReadScope, summary: Decis
 
 def register_scope(scope: ReadScope) -> sa.ColumnElement[bool] | None:
     """The reader's rows of the `nominations` register (None: every row), as domain.access states it: their
-    ministries, and their blocs' candidates (the bloc recorded, else the roster's bloc of the ministry)."""
+    ministries, their blocs' candidates (the bloc recorded, else the roster's bloc of the ministry) and their
+    blocs' own proposals (`origin_bloc`)."""
     if scope.everything:
         return None
     clauses: list[sa.ColumnElement[bool]] = []
@@ -252,4 +258,6 @@ def register_scope(scope: ReadScope) -> sa.ColumnElement[bool] | None:
             sa.and_(nominations.c.bloc.is_(None), nominations.c.ministry.in_(sorted(scope.bloc_ministries))),
         )
         clauses.append(sa.and_(in_bloc, sa.or_(*by_version)))
+    if scope.blocs:  # the blocs' own proposals, whatever the form
+        clauses.append(nominations.c.origin_bloc.in_(sorted(scope.blocs)))
     return sa.or_(*clauses) if clauses else sa.false()

@@ -5,8 +5,10 @@ sessions and decision rows they may see, and how much of a session's participati
   ministry is the finest scope the data can tell apart).
 * **A council's secretary, chair and members** (of M) read what their council handles: every nomination of M.
 * **A bloc's head and representatives** (of bloc B) read their bloc's candidates: nominations of B's
-  ministries whose award form's route goes through the bloc vote (BLOC_VOTE). A nomination's bloc is the one
-  it recorded when it started (its roster snapshot); where none is recorded, the roster's bloc of its ministry.
+  ministries whose award form's route goes through the bloc vote (BLOC_VOTE), and the bloc's own proposals
+  (its honouring's nominations, whatever the form: their origin names the bloc). A nomination's bloc is the
+  one it recorded when it started (its roster snapshot); where none is recorded, the roster's bloc of its
+  ministry.
 * **The central board** (CENTRAL_OFFICER, CENTRAL_HEAD, scope TW) appraises state-level nominations and records
   the Prime Minister's and the President's decisions; it is treated as reading every nomination, since any of
   them may reach it (a ministry form's record is the engine's register, which the board supervises).
@@ -119,14 +121,22 @@ def bloc_vote_forms(policy: PolicySet | None = None) -> frozenset[str]:
 
 
 def may_read_nomination(
-    scope: ReadScope, ministry: str, bloc: str | None, award_form: str, policy: PolicySet | None = None
+    scope: ReadScope,
+    ministry: str,
+    bloc: str | None,
+    award_form: str,
+    policy: PolicySet | None = None,
+    origin_bloc: str | None = None,
 ) -> bool:
     """Whether the reader may read a nomination of this ministry, bloc (as the nomination recorded it; None
-    when it recorded none) and award form, carried by `policy` (None: unknown, any version's route counts)."""
+    when it recorded none) and award form, carried by `policy` (None: unknown, any version's route counts);
+    `origin_bloc`: the bloc whose own proposal it is (None: a unit's proposal)."""
     if scope.everything or ministry in scope.ministries:
         return True
     if not scope.blocs:
         return False
+    if origin_bloc is not None and origin_bloc in scope.blocs:
+        return True  # the bloc's own proposal: its route begins at the bloc's vote whatever the form
     in_bloc = bloc in scope.blocs if bloc is not None else ministry in scope.bloc_ministries
     return in_bloc and award_form in bloc_vote_forms(policy)
 

@@ -88,6 +88,8 @@ class NominationStatus(BaseModel):
     bloc: str | None
     award_form: str
     award_name_vi: str
+    # The bloc whose own proposal it is (None: the unit's): that bloc's head and representatives read it.
+    origin_bloc: str | None = None
     nominee_name: str
     policy_version: str
     stage: Stage

@@ -63,14 +63,19 @@ LATE_VI = "TRỄ HẠN"  # due date passed, nothing recorded yet (the engine has
 TIME_FORMAT_VI = "%H:%M ngày %d/%m/%Y"
 
 
-def body_role(body: Body, decided_by: str | None) -> Role | None:
-    """The role a body acts through; the decision clerk's depends on who decides (None: nobody records it)."""
+def body_role(body: Body, decided_by: str | None, from_bloc: bool = False) -> Role | None:
+    """The role a body acts through; the decision clerk's depends on who decides (None: nobody records it), the
+    proposer's on whether the bloc proposed it (its head) or a unit (its staff)."""
     if body == Body.DECISION_CLERK:
         return DECISION_CLERKS.get(str(decided_by))
+    if body == Body.PROPOSER:
+        return Role.BLOC_HEAD if from_bloc else Role.UNIT_STAFF
     return _BODY_ROLES[body]
 
 
-def awaited_role(route: RouteState, decided_by: str | None, holder: Role | None = None) -> Role | None:
+def awaited_role(
+    route: RouteState, decided_by: str | None, holder: Role | None = None, from_bloc: bool = False
+) -> Role | None:
     """The role whose action the nomination waits for: on hold, `holder` (who may release it); during the
     public notice, the secretariat only while an objection is open (else the notice's end, no one); an ended
     nomination, no one."""
@@ -86,7 +91,7 @@ def awaited_role(route: RouteState, decided_by: str | None, holder: Role | None 
         return None
     who = STEPS[step].who
     bodies = who.get(stage, who.get(ANY_STAGE, ()))
-    return body_role(bodies[0], decided_by) if bodies else None
+    return body_role(bodies[0], decided_by, from_bloc) if bodies else None
 
 
 def holder_role(snapshot: RosterSnapshot | None, held_by: str, stage: Stage) -> Role | None:
@@ -131,7 +136,7 @@ def operator_view(state: NominationState) -> OperatorView:
         due_at=state.current_due(),
         on_hold=route.on_hold,
         overdue=is_overdue(route, state.deadlines),
-        awaiting=awaited_role(route, state.form.decided_by.value, holder),
+        awaiting=awaited_role(route, state.form.decided_by.value, holder, state.from_bloc),
     )
 
 

@@ -96,6 +96,9 @@ class Body(StrEnum):
     """Who may act, relative to the nomination; resolved against its roster snapshot to a role and scope."""
 
     UNIT = "UNIT"  # the ministry's unit staff (the roster records no unit inside a ministry)
+    # Whoever proposed it: the ministry's unit staff, or for the bloc's own proposal the head of its bloc (a
+    # returned proposal goes back to whoever proposed it, and only they resubmit or withdraw it).
+    PROPOSER = "PROPOSER"
     SECRETARIAT = "SECRETARIAT"  # the ministry's council secretary (Vụ TĐKT)
     BLOC_HEAD = "BLOC_HEAD"  # the head of the ministry's bloc; no one when the ministry has no bloc
     CENTRAL = "CENTRAL"  # the central board's officers (Ban TĐKT Trung ương)
@@ -157,7 +160,7 @@ _STAGE_HOLDER: Who = {
     Stage.BLOC_VOTE: (Body.BLOC_HEAD,),
     Stage.CENTRAL_REVIEW: (Body.CENTRAL,),
 }
-_UNIT: Who = {ANY_STAGE: (Body.UNIT,)}
+_PROPOSER: Who = {ANY_STAGE: (Body.PROPOSER,)}
 # Discipline, investigation or a complaint may reach the secretariat or the central board.
 _HOLDERS: Who = {ANY_STAGE: (Body.SECRETARIAT, Body.CENTRAL)}
 _CENTRAL: Who = {Stage.CENTRAL_REVIEW: (Body.CENTRAL,)}
@@ -257,7 +260,7 @@ STEPS: Mapping[Step, StepRule] = MappingProxyType(
             Resubmitted(),
             update="resubmit",
             action=Action.RESUBMIT,
-            who=_UNIT,
+            who=_PROPOSER,
             by_proposer=True,
         ),
         Step.LAPSED: StepRule("LAPSED", "Quá hạn bổ sung hồ sơ: đề nghị không còn hiệu lực", Lapsed()),
@@ -284,7 +287,7 @@ STEPS: Mapping[Step, StepRule] = MappingProxyType(
             Withdrawn(),
             update="withdraw",
             action=Action.WITHDRAW,
-            who=_UNIT,
+            who=_PROPOSER,
             by_proposer=True,
         ),
         Step.DECISION: StepRule(
@@ -367,10 +370,16 @@ def rule_of(action: Action) -> StepRule:
 # ---- who may act --------------------------------------------------------------------------------------
 
 
-def _grant(body: Body, snapshot: RosterSnapshot, decided_by: str | None) -> RoleGrant | None:
+def _grant(
+    body: Body, snapshot: RosterSnapshot, decided_by: str | None, origin: BlocOrigin | None = None
+) -> RoleGrant | None:
     ministry = snapshot.ministry.code
     match body:
         case Body.UNIT:
+            return RoleGrant(role=Role.UNIT_STAFF, scope=ministry)
+        case Body.PROPOSER:
+            if origin is not None:
+                return RoleGrant(role=Role.BLOC_HEAD, scope=origin.bloc)
             return RoleGrant(role=Role.UNIT_STAFF, scope=ministry)
         case Body.SECRETARIAT:
             return RoleGrant(role=Role.COUNCIL_SECRETARY, scope=ministry)
@@ -386,22 +395,31 @@ def _grant(body: Body, snapshot: RosterSnapshot, decided_by: str | None) -> Role
 
 
 def required_grants(
-    action: Action, stage: Stage, snapshot: RosterSnapshot, decided_by: str | None = None
+    action: Action,
+    stage: Stage,
+    snapshot: RosterSnapshot,
+    decided_by: str | None = None,
+    origin: BlocOrigin | None = None,
 ) -> list[RoleGrant]:
     """The roles (any one of them, with its scope) an action needs in a stage; empty when the action has no
-    place there."""
+    place there. `origin`: the bloc's own proposal, whose proposer is the head of that bloc."""
     who = rule_of(action).who
     bodies = who.get(stage, who.get(ANY_STAGE, ()))
-    grants = (_grant(body, snapshot, decided_by) for body in bodies)
+    grants = (_grant(body, snapshot, decided_by, origin) for body in bodies)
     return [g for g in grants if g is not None]
 
 
 def authorisation_error(
-    snapshot: RosterSnapshot, actor_id: str, action: Action, stage: Stage, decided_by: str | None = None
+    snapshot: RosterSnapshot,
+    actor_id: str,
+    action: Action,
+    stage: Stage,
+    decided_by: str | None = None,
+    origin: BlocOrigin | None = None,
 ) -> str | None:
     """Why this actor may not take this action now, or None when they may."""
     actor = snapshot.actor(actor_id)
-    grants = required_grants(action, stage, snapshot, decided_by)
+    grants = required_grants(action, stage, snapshot, decided_by, origin)
     needed = " or ".join(f"{g.role.value} for {g.scope} ({ROLE_LABELS_VI[g.role]})" for g in grants)
     if actor is None:
         problem = f"actor {actor_id!r} is unknown or has no role on nominations of {snapshot.ministry.code}"
@@ -717,7 +735,9 @@ class NominationState:
         if isinstance(outcome, Refusal):
             return outcome.reason
         assert self.snapshot is not None  # registered: every stage but a final one follows it
-        problem = authorisation_error(self.snapshot, actor, rule.action, self.stage, self.form.decided_by.value)
+        problem = authorisation_error(
+            self.snapshot, actor, rule.action, self.stage, self.form.decided_by.value, self.nomination.origin
+        )
         if problem:
             return problem
         if actor == self.nomination.proposer and not rule.by_proposer:

@@ -79,6 +79,8 @@ nominations = sa.Table(
     sa.Column("year", sa.Integer, nullable=False),
     sa.Column("ministry", sa.String(24), nullable=False),
     sa.Column("bloc", sa.String(24), nullable=True),
+    # The bloc whose own proposal (suy tôn) it is; NULL for a unit's proposal. Its people read it.
+    sa.Column("origin_bloc", sa.String(24), nullable=True),
     sa.Column("award_form", sa.String(24), nullable=False),
     sa.Column("nominee_kind", sa.String(16), nullable=False),
     sa.Column("nominee_name", sa.Text, nullable=False),

@@ -29,6 +29,7 @@ def nomination_values(record: TransitionRecord, now: datetime) -> dict[str, Any]
         "year": nomination.year,
         "ministry": nomination.ministry,
         "bloc": row.bloc,
+        "origin_bloc": nomination.origin.bloc if nomination.origin is not None else None,
         "award_form": nomination.award_form,
         "nominee_kind": nomination.nominee.kind,
         "nominee_name": nomination.nominee.display_name,

@@ -8,9 +8,12 @@ The review panel adjusts scores with reasons (chấm chéo); the head closes the
 ranking and what it suggests are computed and published. Honouring (suy tôn), tier by tier as the head opens
 each: one proposal nomination per candidate member on the route that begins at the bloc's vote, then one
 secret-ballot session of the bloc over exactly those nominations; the members whose nomination it passed are
-proposed. The conference's choice of next year's head and deputy (rotation or ballot) is recorded; on
-1 January the roster's bloc-head role and the rotating flag (Cờ luân lưu) pass to the new head and next year's
-bloc year opens. The year follows its proposals until every one has ended, then closes.
+proposed. A session that ends without results (cancelled, or failed) voids its tier: the head re-opens the
+tier's vote under a new meeting reference, over the same nominations (they wait at the bloc's vote meanwhile).
+The conference's choice of next year's head and deputy (rotation or ballot) is recorded; on 1 January the
+roster's bloc-head role and the rotating flag (Cờ luân lưu) pass to the new head and next year's bloc year
+opens. The year follows its proposals until every one has ended, then closes: each proposal nomination
+signals its end (proposal_ended) to the year that started it, whichever run of it is current.
 
 The year's state and every rule (who may do what in which phase, the checks, what each act changes and the
 write it leads to) are domain/bloc/year_state.py; this module runs the procedure over them. The year
@@ -25,9 +28,9 @@ from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.common import RetryPolicy, SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError, ChildWorkflowError
-from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.bloc_year import BlocYearActivities
@@ -53,13 +56,21 @@ with workflow.unsafe.imports_passed_through():
     from domain.bloc.year_state import BlocYearState, BlocYearWrite
     from domain.calendar import VIETNAM_TZ
     from domain.catalog import current_policy_version, policy_set
-    from domain.messages import HumanAction, NominationStart, NominationStatus
+    from domain.messages import HumanAction, NominationStart
     from domain.nomination import workflow_id_for
     from domain.priority import WorkKind
     from domain.stages import Stage
     from workflows.payloads import payload_required
     from workflows.priorities import priority_of
-    from workflows.search_attributes import AWARD_YEAR, BLOC, BLOC_YEAR_PHASE
+    from workflows.search_attributes import (
+        AWARD_FORM,
+        AWARD_YEAR,
+        BLOC,
+        BLOC_YEAR_PHASE,
+        MINISTRY,
+        NOMINATION_STAGE,
+        ORIGIN_BLOC,
+    )
 
 # Module references: the nomination and ballot session workflows import each other.
 from workflows import ballot_session as ballot_session_workflow
@@ -100,7 +111,6 @@ class BlocYearWorkflow:
     def __init__(self, start: BlocYearStart) -> None:
         self._s = BlocYearState.opening(workflow.info().workflow_id, start)
         self._lock = asyncio.Lock()  # the year's writes land in step order
-        self._following: dict[str, asyncio.Task[None]] = {}  # proposal nominations whose end is awaited
         self._shown_phase: BlocYearPhase | None = None
 
     # ---- the procedure -------------------------------------------------------------------------------
@@ -133,7 +143,7 @@ class BlocYearWorkflow:
                 await self._load_roster()  # whoever holds a role now acts in the next phase
             elif self._continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                if s.phase == phase and not self._following:
+                if s.phase == phase:
                     workflow.continue_as_new(start.model_copy(update={"carried": s.r}))
         self._show()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -144,8 +154,8 @@ class BlocYearWorkflow:
         await workflow.wait_condition(lambda: s.phase != phase or self._continue_as_new_suggested())
 
     def _continue_as_new_suggested(self) -> bool:
-        # Not while a proposal nomination's end is awaited as a child's result: its handle does not carry over.
-        return workflow.info().is_continue_as_new_suggested() and not self._following
+        # The proposals' ends come by signal to whichever run is current: nothing holds the year in this run.
+        return workflow.info().is_continue_as_new_suggested()
 
     async def _load_roster(self) -> None:
         roster = await workflow.execute_activity_method(BlocYearActivities.load_bloc_roster, self._s.r.bloc, **STEP)
@@ -189,9 +199,10 @@ class BlocYearWorkflow:
         if request is None:
             return
         plan = s.plan_tier()
+        reused = s.reusable_proposals(plan.award_form)  # a voided vote's nominations, voted on again
         nominations: dict[str, str] = {}
         for member in plan.candidates:
-            started = await self._start_proposal(plan.award_form, member, request)
+            started = reused.get(member) or await self._start_proposal(plan.award_form, member, request)
             if started is not None:
                 nominations[member] = started
         if not nominations:  # nobody to vote on: the tier is recorded as it is, the head goes on
@@ -207,6 +218,9 @@ class BlocYearWorkflow:
         )
         waiting = [wf for wf in nominations.values() if stages.get(wf) == Stage.BLOC_VOTE]
         passed = await self._vote(session_id, request, waiting, min(plan.seats, len(waiting))) if waiting else set()
+        if isinstance(passed, str):  # no results: the tier is voided, to be re-opened by the head
+            await self._record(s.tier_voided(passed, workflow.now()))
+            return
         proposed = [member for member, wf in nominations.items() if wf in passed]
         await self._record(s.tier_voted(proposed, workflow.now()))
 
@@ -220,40 +234,41 @@ class BlocYearWorkflow:
             nomination=nomination, policy_version=current_policy_version(today), channel=request.channel
         )
         workflow_id = workflow_id_for(nomination)
+        form = policy_set(start.policy_version).award_forms.get(award_form)
         try:
-            handle = await workflow.start_child_workflow(
+            # Its end is not awaited here: the nomination signals it (proposal_ended) to the current run.
+            await workflow.start_child_workflow(
                 nomination_workflow.NominationWorkflow.run,
                 start,
                 id=workflow_id,
                 parent_close_policy=ParentClosePolicy.ABANDON,
+                # What the clients' lists and read rules filter on, as a unit's nomination has from its start.
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(NOMINATION_STAGE, Stage.PROPOSED.value),
+                        SearchAttributePair(MINISTRY, nomination.ministry),
+                        SearchAttributePair(AWARD_FORM, nomination.award_form),
+                        SearchAttributePair(AWARD_YEAR, nomination.year),
+                        SearchAttributePair(ORIGIN_BLOC, s.r.bloc),
+                    ]
+                ),
+                memo={"nominee": nomination.nominee.display_name, "award": form.name_vi if form else award_form},
                 # A person's proposal: people's priority, fair by the member it proposes.
                 priority=priority_of(WorkKind.NOMINATION, nomination.ministry),
             )
         except Exception as err:  # e.g. WorkflowAlreadyStartedError: a nomination of that id exists
             workflow.logger.warning("proposal %s not started: %s", workflow_id, type(err).__name__)
             return None
-        self._following[workflow_id] = asyncio.create_task(self._await_end(workflow_id, handle))
         return workflow_id
-
-    async def _await_end(
-        self, workflow_id: str, handle: ChildWorkflowHandle[nomination_workflow.NominationWorkflow, NominationStatus]
-    ) -> None:
-        try:
-            final = await handle
-        except Exception as err:  # the nomination failed or was terminated: its end is told by signal, if ever
-            workflow.logger.warning("proposal %s ended without a status: %s", workflow_id, type(err).__name__)
-            self._following.pop(workflow_id, None)
-            return
-        self._following.pop(workflow_id, None)
-        await self._settle(workflow_id, final.stage)
 
     async def _settle(self, workflow_id: str, stage: Stage) -> None:
         write = self._s.proposal_ended(workflow_id, stage, workflow.now())
         if write is not None:
             await self._record(write)
 
-    async def _vote(self, session_id: str, request: OpenHonouring, candidates: list[str], seats: int) -> set[str]:
-        """The bloc's secret ballot over exactly these nominations; the nominations it passed."""
+    async def _vote(self, session_id: str, request: OpenHonouring, candidates: list[str], seats: int) -> set[str] | str:
+        """The bloc's secret ballot over exactly these nominations; the nominations it passed, or why it gave
+        no results (it was cancelled, or failed)."""
         today = workflow.now().astimezone(VIETNAM_TZ).date()
         session = SessionStart(
             kind=BallotSessionKind.BLOC,
@@ -276,11 +291,13 @@ class BlocYearWorkflow:
                 # A meeting the bloc's members wait on together: ahead of the year's own work.
                 priority=priority_of(WorkKind.BALLOT_SESSION, self._s.r.bloc),
             )
-        except ChildWorkflowError as err:  # the session failed: nobody is proposed by it, the year goes on
+        except ChildWorkflowError as err:  # the session failed: nobody is proposed by it, the tier is voided
             workflow.logger.warning("honouring session %s failed: %s", session_id, type(err.cause).__name__)
-            return set()
+            return f"phiên bỏ phiếu lỗi ({type(err.cause).__name__})"
         if result.results is None:
             workflow.logger.warning("honouring session %s ended %s without results", session_id, result.phase.value)
+            cancelled = f": {result.cancel_reason}" if result.cancel_reason else ""
+            return f"phiên bỏ phiếu {result.phase.value}{cancelled}"
         return {entry.candidate.workflow_id for entry in result.results or () if entry.result == MinutesResult.PASSED}
 
     # ---- the next head, the flag, the proposals ------------------------------------------------------------
@@ -307,9 +324,12 @@ class BlocYearWorkflow:
             workflow.logger.warning("next bloc year %s not started: %s", next_id, type(err).__name__)
 
     async def _follow_proposals(self) -> None:
+        """Until every proposal has told its end (or Temporal suggests continuing as new: the signals reach the
+        next run just the same)."""
         s = self._s
-        await workflow.wait_condition(lambda: not s.unsettled())
-        await self._record(s.close(workflow.now()))
+        await workflow.wait_condition(lambda: not s.unsettled() or self._continue_as_new_suggested())
+        if not s.unsettled():
+            await self._record(s.close(workflow.now()))
 
     # ---- the writes and what the Temporal UI shows --------------------------------------------------------
 
@@ -441,8 +461,8 @@ class BlocYearWorkflow:
 
     @workflow.signal
     async def proposal_ended(self, ended: ProposalEnded) -> None:
-        """A proposal nomination this year started has ended (sent by the nomination, or by whoever follows
-        it when the child's result cannot be awaited)."""
+        """A proposal nomination this year started has ended: sent by the nomination as it ends (or by an
+        operator for one that cannot, e.g. terminated); a second word of the same end changes nothing."""
         if ended.stage.is_final:
             await self._settle(ended.workflow_id, ended.stage)
 

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         leaving_reason_vi,
         meeting_count_errors,
     )
+    from domain.bloc.year import ProposalEnded
     from domain.calendar import VIETNAM_TZ
     from domain.catalog import AUTHORITY_LABELS_VI
     from domain.decisions import DecisionDelivery, DecisionItem, DecisionRef
@@ -70,10 +71,20 @@ with workflow.unsafe.imports_passed_through():
     from domain.transitions import Refusal, VoteRecorded, transition
     from domain.voting import VoteOutcome, evaluate
     from workflows.payloads import payload_required
-    from workflows.search_attributes import AWAITING_ROLE, BLOC, NOMINATION_STAGE, ON_HOLD, OVERDUE, STAGE_DUE_AT
+    from workflows.search_attributes import (
+        AWAITING_ROLE,
+        BLOC,
+        NOMINATION_STAGE,
+        ON_HOLD,
+        ORIGIN_BLOC,
+        OVERDUE,
+        STAGE_DUE_AT,
+    )
 
-# Module references, not names: the ballot session and decision workflows signal nominations too.
+# Module references, not names: the ballot session, decision and bloc year workflows signal nominations too
+# (the bloc year starts its proposals as children, and is told here when one ends).
 from workflows import ballot_session as ballot_session_workflow
+from workflows import bloc_year as bloc_year_workflow
 from workflows import decision as decision_workflow
 
 PERSIST_TIMEOUT = timedelta(seconds=30)
@@ -108,10 +119,14 @@ class NominationWorkflow:
 
     @workflow.run
     async def run(self, start: NominationStart) -> NominationStatus:
+        origin = self._state.nomination.origin
+        if origin is not None:  # the bloc's people find their bloc's own proposals by it
+            workflow.upsert_search_attributes([ORIGIN_BLOC.value_set(origin.bloc)])
         refusal = await self._registration_refusal()
         if refusal is not None:
             await self._refuse(refusal, start)
             await workflow.wait_condition(workflow.all_handlers_finished)
+            await self._tell_origin_ended()
             return self.status()
         if self._state.bloc is not None:
             workflow.upsert_search_attributes([BLOC.value_set(self._state.bloc)])
@@ -125,6 +140,7 @@ class NominationWorkflow:
             if not self._state.stage.is_final:
                 await self._refresh_roster()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._tell_origin_ended()
         # Close in a later workflow task than the action that ended the procedure: a signal arriving while
         # that task runs makes the server refuse a task that closes the run, and abort the update in it,
         # after its transition was written. A task without the close command is accepted as it is.
@@ -132,6 +148,22 @@ class NominationWorkflow:
         # A signal taken meanwhile (a decision delivered to an ended nomination) is answered before the close.
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
+
+    async def _tell_origin_ended(self) -> None:
+        """The bloc's own proposal tells the bloc year that made it where it ended (the year follows its
+        proposals until each has ended). A year that has closed or is gone needs no word: the ending stays in
+        this history and the register."""
+        origin = self._state.nomination.origin
+        if origin is None:
+            return
+        years = bloc_year_workflow.BlocYearWorkflow
+        year: workflow.ExternalWorkflowHandle[bloc_year_workflow.BlocYearWorkflow]
+        year = workflow.get_external_workflow_handle_for(years.run, origin.bloc_year_id)
+        ended = ProposalEnded(workflow_id=workflow.info().workflow_id, stage=self._state.stage)
+        try:
+            await year.signal(years.proposal_ended, ended)
+        except FailureError as err:  # the bloc year has ended or never existed
+            workflow.logger.warning("proposal's end not told to %s: %s", origin.bloc_year_id, type(err).__name__)
 
     async def _registration_refusal(self) -> str | None:
         """Why this start cannot be taken up, or None. The clients check all of this before starting; a
@@ -672,6 +704,7 @@ class NominationWorkflow:
             bloc=state.bloc,
             award_form=state.form.code,
             award_name_vi=state.form.name_vi,
+            origin_bloc=state.nomination.origin.bloc if state.nomination.origin is not None else None,
             nominee_name=state.nomination.nominee.display_name,
             policy_version=state.policy.version,
             stage=stage,

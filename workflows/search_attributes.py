@@ -7,6 +7,8 @@ MINISTRY = SearchAttributeKey.for_keyword("Ministry")
 AWARD_FORM = SearchAttributeKey.for_keyword("AwardForm")
 AWARD_YEAR = SearchAttributeKey.for_int("AwardYear")
 BLOC = SearchAttributeKey.for_keyword("Bloc")
+# The bloc whose own proposal (suy tôn) a nomination is; unset for a unit's proposal.
+ORIGIN_BLOC = SearchAttributeKey.for_keyword("OriginBloc")
 # When the current stage is due: `temporal workflow list --query 'StageDueAt < "2026-12-01T00:00:00Z"'`.
 STAGE_DUE_AT = SearchAttributeKey.for_datetime("StageDueAt")
 # Stuck work at a glance (domain/operator_view.py): `OnHold = true`, `Overdue = true`,
@@ -23,6 +25,7 @@ ALL_KEYS = (
     AWARD_FORM,
     AWARD_YEAR,
     BLOC,
+    ORIGIN_BLOC,
     STAGE_DUE_AT,
     ON_HOLD,
     OVERDUE,

@@ -245,6 +245,9 @@ class HonourTierOutcome(BaseModel):
     proposed: tuple[str, ...] = ()  # member codes the vote passed
     nominations: dict[str, str] = Field(default_factory=dict)  # member → nomination workflow id
     settled: dict[str, Stage] = Field(default_factory=dict)  # nomination workflow id → final stage
+    # Its session ended without results (cancelled, or failed): the tier is to be voted again, the head
+    # re-opening it over the same nominations.
+    voided: bool = False
 
 
 class BlocYearStatus(BaseModel):

@@ -17,6 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.ballot_messages import session_workflow_id
+from domain.ballots import BallotSessionKind
 from domain.bloc import notices as bloc_notices
 from domain.bloc.honouring import TierCandidates, honour_tier_candidates
 from domain.bloc.policy import (
@@ -96,6 +98,7 @@ REMINDED = "ASSESSMENT_REMINDER"
 SUBMISSIONS_CLOSED = "SUBMISSIONS_CLOSED"
 TIER_OPENED = "HONOURING_TIER_OPENED"
 TIER_VOTED = "HONOURING_TIER_VOTED"
+TIER_VOIDED = "HONOURING_TIER_VOIDED"
 HONOURING_DONE = "HONOURING_DONE"
 HANDED_OVER = "HANDED_OVER"
 PROPOSAL_ENDED = "PROPOSAL_ENDED"
@@ -334,7 +337,7 @@ class BlocYearState:
         policy = self.policy
         if policy is None:
             return None
-        index = len(self.r.tiers)
+        index = sum(1 for t in self.r.tiers if not t.voided)  # a voided tier is voted again
         return index if index < len(policy.honours) else None
 
     def _honouring_refusal(self, payload: OpenHonouring, now: datetime) -> str | None:
@@ -344,6 +347,12 @@ class BlocYearState:
             return "mọi hình thức suy tôn của Khối đã được bỏ phiếu"
         if payload.deadline <= now:
             return "deadline: thời hạn bỏ phiếu phải ở tương lai"
+        session_id = session_workflow_id(BallotSessionKind.BLOC, self.r.bloc, payload.meeting_ref)
+        if any(t.session_id == session_id for t in self.r.tiers):
+            return (
+                f"meeting_ref: phiên {session_id} đã được mở cho một hình thức suy tôn; đặt số hiệu hội nghị khác "
+                "để bỏ phiếu lại"
+            )
         return None
 
     def _election_refusal(self, payload: RecordElection) -> str | None:
@@ -722,6 +731,52 @@ class BlocYearState:
             tiers=list(self.r.tiers),
         )
 
+    def tier_voided(self, reason: str, at: datetime) -> BlocYearWrite:
+        """The current tier's session ended without results (cancelled, or failed): nobody is proposed by it, the
+        tier is open again and the head may re-open its vote (a new meeting reference) over the same
+        nominations, which wait at the bloc's vote meanwhile; the head is told."""
+        current = self.r.tiers[-1]
+        self.r.tiers[-1] = current.model_copy(update={"voided": True, "proposed": ()})
+        action = self.r.honouring_request
+        self.r.honouring_request = None
+        heads = self.roster.holders(Role.BLOC_HEAD)
+        notices = [
+            NotificationDraft(
+                party=f"BLOC_HEAD:{self.r.bloc}",
+                recipients=tuple(str(a.email) for a in heads if a.email),
+                subject=f"[TĐKT] {self.label()}: phiên bỏ phiếu suy tôn không có kết quả",
+                body=(
+                    f"Phiên {current.session_id} ({current.award_form}) kết thúc không có kết quả: {reason}. "
+                    f"{len(current.nominations)} hồ sơ đề nghị vẫn chờ Khối bỏ phiếu; Khối trưởng mở lại phiên "
+                    "bỏ phiếu suy tôn cho hình thức này (số hiệu hội nghị mới), hoặc rút từng hồ sơ nếu Khối "
+                    "không suy tôn hình thức này nữa."
+                ),
+            )
+        ]
+        return self._write(
+            TIER_VOIDED,
+            action.actor if action else SYSTEM_ACTOR,
+            action.channel if action else "SYSTEM",
+            at,
+            f"{current.award_form}: session {current.session_id} ended without results",
+            details={
+                "award_form": current.award_form,
+                "session_id": current.session_id,
+                "nominations": len(current.nominations),
+            },
+            tiers=list(self.r.tiers),
+            notifications=notices,
+        )
+
+    def reusable_proposals(self, award_form: str) -> dict[str, str]:
+        """The nominations a voided vote of this award form started (member → workflow id): re-opening the
+        tier takes them up again instead of starting new ones (a nomination's id is its business key)."""
+        found: dict[str, str] = {}
+        for tier in self.r.tiers:
+            if tier.voided and tier.award_form == award_form:
+                found |= tier.nominations
+        return found
+
     def proposal_nomination(self, award_form: str, member: str, proposer: str, meeting_ref: str) -> Nomination:
         """The bloc's proposal of a member for a tier's award form: the member organisation as a whole, proposed
         by the acting head, its dossier the ranking table (with its content hash) and the honouring minutes."""
@@ -779,8 +834,13 @@ class BlocYearState:
         return [wf for wf in self.proposal_nominations() if wf not in settled]
 
     def proposal_ended(self, workflow_id: str, stage: Stage, at: datetime) -> BlocYearWrite | None:
-        for i, tier in enumerate(self.r.tiers):
-            if workflow_id in tier.nominations.values() and workflow_id not in tier.settled:
+        """A proposal nomination has ended (told by the nomination itself): recorded once, on the latest tier
+        that holds it (a re-opened tier holds the voided one's nominations too); None when already recorded or
+        not this year's."""
+        if any(workflow_id in tier.settled for tier in self.r.tiers):
+            return None
+        for i, tier in reversed(list(enumerate(self.r.tiers))):
+            if workflow_id in tier.nominations.values():
                 self.r.tiers[i] = tier.model_copy(update={"settled": {**tier.settled, workflow_id: stage}})
                 return self._write(
                     PROPOSAL_ENDED,
