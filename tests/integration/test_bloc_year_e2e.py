@@ -26,14 +26,17 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from io import BytesIO
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from client.access import reader_scope
 from client.ballots import cast, decide_tie, session_status, voter_class
 from client.bloc_year import (
     BlocYearRefused,
@@ -49,7 +52,9 @@ from client.bloc_year import (
     submit_assessment,
 )
 from client.decisions import decision_progress, start_decision
+from client.documents import pledge_document_for, ranking_document_for
 from client.nominations import ActionRefused, NominationNotFound, act, status
+from documents.render import render_html
 from domain.ballot_messages import SessionPhase, SessionStatus, TieDecision
 from domain.ballots import Choice
 from domain.bloc.policy import NoSubmission, bloc_rotation, bloc_scoring_policy
@@ -126,6 +131,8 @@ REP = {
     for m in MEMBERS
 }
 EMAIL = {a.id: str(a.email) for a in ROSTER.actors}
+NAME = {a.id: a.full_name for a in ROSTER.actors}
+MINISTRY = {m.code: m.name for m in ROSTER.ministries}
 HEAD = next(a.id for a in ROSTER.actors if a.holds(Role.BLOC_HEAD, BLOC))
 PANEL = REP[LEADERSHIP.deputy]  # chấm chéo: the deputy's representative
 NEW_HEAD = REP[NEXT.head]
@@ -347,6 +354,14 @@ async def test_the_blocs_year_from_pledge_to_next_years_pledge(
         )
         assert {r.member: r.actor for r in signatures} == REP
         assert (await year_row(engine, year_id)).phase == BlocYearPhase.IN_YEAR.value
+        # The signed pledge as the bloc prints it: the table and every member organisation's signature.
+        head_scope = await reader_scope(engine, HEAD)
+        pledge = await pledge_document_for(
+            client, engine, head_scope, year_id, queue, made_at=await skipping_env.get_current_time()
+        )
+        printed = render_html(pledge)
+        assert POLICY.version in printed and "Chưa ký" not in printed
+        assert all(NAME[REP[m]] in printed for m in MEMBERS), [m for m in MEMBERS if NAME[REP[m]] not in printed]
 
         # 2. Monday 3 November: the head calls for the self-assessments; 15 working days, a reminder 3 before.
         called_at = hanoi(YEAR, 11, 3)
@@ -431,6 +446,16 @@ async def test_the_blocs_year_from_pledge_to_next_years_pledge(
         )
         assert {r.member: (r.rank, r.total) for r in scorecards} == {m: (ranks[m], totals[m]) for m in MEMBERS}
         assert (await year_row(engine, year_id)).phase == BlocYearPhase.HONOURING.value
+        # The ranking as a report: printable with the panel's reason, and as XLSX with the totals.
+        ranking, workbook = await ranking_document_for(
+            client, engine, head_scope, year_id, queue, made_at=await skipping_env.get_current_time()
+        )
+        assert ADJUST_REASON in render_html(ranking)
+        ranked = load_workbook(BytesIO(workbook)).active
+        assert ranked is not None
+        cells = [list(r) for r in ranked.iter_rows(values_only=True)]
+        adjusted_row = next(r for r in cells if MINISTRY[ADJUSTED] in r)
+        assert adjusted_row[0] == 3 and Decimal(str(adjusted_row[-2])) == TOTALS[ADJUSTED], adjusted_row
 
         # 7. The Government flag (quota 1): the two tied first go to the bloc's secret ballot for one seat.
         flag = (await honour_tier(skipping_env, engine, year_id, f"SUYTON-CO-{YEAR}")).tiers[0]
