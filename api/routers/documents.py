@@ -80,8 +80,9 @@ async def rendered(doc: Document, fmt: str, stem: str) -> Response:
 
 def responses(fmt: str, what: str) -> dict[int | str, dict[str, Any]]:
     schema = {"type": "string"} if fmt == "html" else {"type": "string", "format": "binary"}
+    media = MEDIA_TYPES[fmt].split(";")[0]  # the document names the media type; the answer adds its charset
     return {
-        200: {"description": f"{what} ({FORMAT_VI[fmt]})", "content": {MEDIA_TYPES[fmt]: {"schema": schema}}},
+        200: {"description": f"{what} ({FORMAT_VI[fmt]})", "content": {media: {"schema": schema}}},
         403: {},
         404: {},
         409: {},
