@@ -91,7 +91,7 @@ async def verify(url: str, settings: Settings | None = None, *, anchors: bool = 
     try:
         keyring = audit_keyring()
     except AuditKeyError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"Lỗi khóa nhật ký kiểm toán — error: {err}", file=sys.stderr)
         return EXIT_FAILURE
     log = None
     if anchors:
@@ -99,8 +99,8 @@ async def verify(url: str, settings: Settings | None = None, *, anchors: bool = 
             log = await read_log(settings or Settings.from_env())
         except NoAnchors as err:
             print(
-                f"error: {err}; the chain cannot be checked against its anchors "
-                "(start the worker, or check the chain alone with --no-anchors)",
+                f"Lỗi — error: {err}; không kiểm tra được chuỗi nhật ký với các neo "
+                "(hãy chạy worker, hoặc chỉ kiểm tra chuỗi bằng --no-anchors)",
                 file=sys.stderr,
             )
             return EXIT_FAILURE
@@ -109,7 +109,7 @@ async def verify(url: str, settings: Settings | None = None, *, anchors: bool = 
         async with engine.connect() as conn:
             tables = await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names())
         if "audit_log" not in tables:
-            print("error: the database has no audit_log table; run `starter.py db upgrade`", file=sys.stderr)
+            print("Lỗi — error: cơ sở dữ liệu chưa có bảng audit_log; chạy `starter.py db upgrade`", file=sys.stderr)
             return EXIT_FAILURE
         report = await verify_audit(engine, keyring=keyring, anchors=log.anchors if log is not None else None)
     finally:
@@ -123,5 +123,5 @@ def add_verify_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--no-anchors",
         action="store_true",
-        help="check the links and keys only, without reading the anchors from Temporal (weaker: see the module doc)",
+        help="chỉ kiểm tra các mắt xích và khóa, không đọc neo từ Temporal (yếu hơn: xem tài liệu của mô-đun)",
     )

@@ -138,19 +138,21 @@ async def cmd_ballot_enroll(args: argparse.Namespace) -> int:
             if enrolled is not None and enrolled.key_id != mine.key_id:
                 raise CliError(
                     EXIT_DUPLICATE,
-                    f"{args.actor} has counting key {enrolled.key_id} enrolled, not the key in {path} "
-                    f"({mine.key_id}); --replace makes a new key and enrolls it instead",
+                    f"{args.actor} đã đăng ký khóa kiểm phiếu {enrolled.key_id}, không phải khóa trong {path} "
+                    f"({mine.key_id}); dùng --replace để tạo và đăng ký khóa mới thay thế\n"
+                    f"({args.actor} has counting key {enrolled.key_id} enrolled, not the key in {path})",
                 )
             if enrolled is None:  # a file made by an enrolment cut short: enroll the key it holds
                 await enroll_counting_key(engine, args.actor, mine.public_pem)
-            print(f"counting key {mine.key_id} of {args.actor} is enrolled; private half in {path}")
+            print(f"Đã đăng ký khóa kiểm phiếu {mine.key_id} của {args.actor}; nửa bí mật ở {path}")
             print(mine.key_id)
             return EXIT_OK
         if enrolled is not None and not args.replace:
             raise CliError(
                 EXIT_DUPLICATE,
-                f"{args.actor} has counting key {enrolled.key_id} enrolled already (in the inbox, or in another "
-                "file); --replace makes a new key and enrolls it instead",
+                f"{args.actor} đã đăng ký khóa kiểm phiếu {enrolled.key_id} (trong hộp việc hoặc ở tệp khác); "
+                "dùng --replace để tạo và đăng ký khóa mới thay thế\n"
+                f"({args.actor} has counting key {enrolled.key_id} enrolled already)",
             )
         kept = None
         if path.exists():  # --replace: the old key still opens the shares issued to it before
@@ -161,7 +163,7 @@ async def cmd_ballot_enroll(args: argparse.Namespace) -> int:
         save_counting_key(path, key)  # first the private half on this side, then the public half enrolled
         info = public_key_info(key)
         await enroll_counting_key(engine, args.actor, info.public_pem, replace=args.replace)
-    print(f"counting key {info.key_id} of {args.actor} is enrolled; private half in {path} (keep it; mode 0600)")
+    print(f"Đã đăng ký khóa kiểm phiếu {info.key_id} của {args.actor}; nửa bí mật ở {path} (giữ kỹ; quyền 0600)")
     if enrolled is not None:
         where = f" ({kept})" if kept is not None else ""
         print(
@@ -273,95 +275,95 @@ async def cmd_ballot_verify(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    ballot = sub.add_parser("ballot", help="secret-ballot sessions of councils and blocs")
+    ballot = sub.add_parser("ballot", help="phiên bỏ phiếu kín của Hội đồng và Khối thi đua")
     bsub = ballot.add_subparsers(dest="ballot_command", required=True)
 
-    s = bsub.add_parser("open", help="the council secretary or bloc head opens a session")
-    s.add_argument("--kind", choices=["council", "bloc"], required=True)
-    s.add_argument("--scope", required=True, help="ministry code (council) or bloc code (bloc)")
-    s.add_argument("--meeting", required=True, help="meeting reference, e.g. HD-2026-12")
+    s = bsub.add_parser("open", help="Thư ký Hội đồng hoặc Khối trưởng mở phiên bỏ phiếu")
+    s.add_argument("--kind", choices=["council", "bloc"], required=True, help="council: Hội đồng; bloc: Khối")
+    s.add_argument("--scope", required=True, help="mã bộ, ngành (Hội đồng) hoặc mã khối (Khối)")
+    s.add_argument("--meeting", required=True, help="số hiệu cuộc họp, ví dụ HD-2026-12")
     s.add_argument("--actor", help=ACTOR_HELP)
-    s.add_argument("--deadline", help="ISO date-time (Vietnam time if no offset)")
-    s.add_argument("--deadline-hours", type=float)
-    s.add_argument("--reminder-hours", type=float, default=24, help="remind non-voters this long before")
-    s.add_argument("--runoff-hours", type=float, default=24, help="length of a runoff round after a tie")
+    s.add_argument("--deadline", help="hạn bỏ phiếu, ngày giờ ISO (giờ Việt Nam nếu không ghi múi giờ)")
+    s.add_argument("--deadline-hours", type=float, help="hạn bỏ phiếu, tính bằng số giờ kể từ bây giờ")
+    s.add_argument("--reminder-hours", type=float, default=24, help="nhắc người chưa bỏ phiếu trước hạn chừng này giờ")
+    s.add_argument(
+        "--runoff-hours", type=float, default=24, help="thời gian một vòng bỏ phiếu lại khi số phiếu ngang nhau (giờ)"
+    )
     s.add_argument(
         "--committee",
         action="append",
         metavar="ACTOR",
-        help="a member of the counting committee (Ban kiểm phiếu), once per member; default: the policy's "
-        "(the body's first voting members). Each needs an enrolled counting key (`ballot enroll`)",
+        help="thành viên Ban kiểm phiếu, ghi mỗi người một lần; mặc định: theo quy định (các thành viên biểu quyết "
+        "đầu tiên của cơ quan). Mỗi người cần đã đăng ký khóa kiểm phiếu (`ballot enroll`)",
     )
     s.set_defaults(run=cmd_ballot_open)
 
-    s = bsub.add_parser("close-list", help="close the list of nominations and open the voting")
-    s.add_argument("session_id")
+    s = bsub.add_parser("close-list", help="chốt danh sách hồ sơ và bắt đầu bỏ phiếu")
+    s.add_argument("session_id", help="mã phiên bỏ phiếu")
     s.add_argument("--actor", help=ACTOR_HELP)
     s.set_defaults(run=cmd_ballot_close_list)
 
-    s = bsub.add_parser("cast", help='cast one sealed ballot: BALLOT_FILE is {"choices": {"<workflow id>": "FOR"}}')
-    s.add_argument("session_id")
-    s.add_argument("ballot_file")
+    s = bsub.add_parser("cast", help='bỏ một phiếu đã niêm phong: BALLOT_FILE là {"choices": {"<mã hồ sơ>": "FOR"}}')
+    s.add_argument("session_id", help="mã phiên bỏ phiếu")
+    s.add_argument("ballot_file", help="tệp phiếu (JSON)")
     s.add_argument("--actor", help=ACTOR_HELP)
     s.set_defaults(run=cmd_ballot_cast)
 
-    key_file_help = "the counting key's file (default: $TDKT_COUNTING_KEY_DIR or ~/.config/tdkt/counting-ACTOR.pem)"
+    key_file_help = "tệp khóa kiểm phiếu (mặc định: $TDKT_COUNTING_KEY_DIR hoặc ~/.config/tdkt/counting-ACTOR.pem)"
     s = bsub.add_parser(
         "enroll",
-        help="a voting member makes their counting key here (private half in a local file, mode 0600) and "
-        "enrolls its public half; prints the key id",
+        help="thành viên biểu quyết tạo khóa kiểm phiếu tại máy này (nửa bí mật trong tệp cục bộ, quyền 0600) và "
+        "đăng ký nửa công khai; in ra mã khóa",
     )
     s.add_argument("--key-file", help=key_file_help)
     s.add_argument(
         "--replace",
         action="store_true",
-        help="make a new key in place of the enrolled one (the old file is kept beside it: shares of sessions "
-        "opened before open only with it)",
+        help="tạo khóa mới thay khóa đã đăng ký (tệp cũ được giữ bên cạnh: mảnh khóa của các phiên mở trước "
+        "chỉ mở được bằng nó)",
     )
     s.add_argument("--actor", help=ACTOR_HELP)
     s.set_defaults(run=cmd_ballot_enroll)
 
-    s = bsub.add_parser(
-        "hand-in", help="a counting committee member hands in their share of the session key for the count"
-    )
-    s.add_argument("--session", required=True, help="the ballot session's id")
+    s = bsub.add_parser("hand-in", help="thành viên Ban kiểm phiếu nộp mảnh khóa của phiên để kiểm phiếu")
+    s.add_argument("--session", required=True, help="mã phiên bỏ phiếu")
     s.add_argument("--key-file", help=key_file_help)
     s.add_argument("--actor", help=ACTOR_HELP)
     s.set_defaults(run=cmd_ballot_hand_in)
 
-    s = bsub.add_parser("status", help="turnout while voting; tallies once closed")
-    s.add_argument("session_id")
+    s = bsub.add_parser("status", help="số người đã bỏ phiếu khi đang bỏ phiếu; kết quả kiểm phiếu khi đã kết thúc")
+    s.add_argument("session_id", help="mã phiên bỏ phiếu")
     s.add_argument("--actor", help=READER_HELP)
     s.set_defaults(run=cmd_ballot_status)
 
     for name, what in (
-        ("close", "the chair closes the voting once a quorum has voted"),
-        ("extend", "the chair moves the deadline"),
-        ("cancel", "the chair cancels the session"),
+        ("close", "Chủ tịch kết thúc bỏ phiếu khi đã đủ số"),
+        ("extend", "Chủ tịch gia hạn bỏ phiếu"),
+        ("cancel", "Chủ tịch hủy phiên"),
     ):
         s = bsub.add_parser(name, help=what)
-        s.add_argument("session_id")
+        s.add_argument("session_id", help="mã phiên bỏ phiếu")
         s.add_argument("--actor", help=ACTOR_HELP)
         if name == "extend":
-            s.add_argument("--deadline", required=True)
+            s.add_argument(
+                "--deadline", required=True, help="hạn mới, ngày giờ ISO (giờ Việt Nam nếu không ghi múi giờ)"
+            )
         if name == "cancel":
-            s.add_argument("--reason", required=True)
+            s.add_argument("--reason", required=True, help="lý do")
         s.set_defaults(run=cmd_ballot_chair)
 
-    s = bsub.add_parser(
-        "decide-tie", help="the bloc head chooses among candidates still tied after the policy's runoff rounds"
-    )
-    s.add_argument("session_id")
+    s = bsub.add_parser("decide-tie", help="Khối trưởng chọn trong các hồ sơ vẫn ngang phiếu sau các vòng bỏ phiếu lại")
+    s.add_argument("session_id", help="mã phiên bỏ phiếu")
     s.add_argument("--actor", help=ACTOR_HELP)
     s.add_argument(
         "--choose",
         action="append",
         required=True,
         metavar="WORKFLOW_ID",
-        help="a tied nomination taking a seat; once per seat left (`ballot status` shows tied, seats_left)",
+        help="hồ sơ ngang phiếu được chọn; mỗi suất còn lại một lần (`ballot status` cho biết tied, seats_left)",
     )
     s.set_defaults(run=cmd_ballot_decide_tie)
 
-    s = bsub.add_parser("verify", help="check that the ballot behind a receipt was counted")
-    s.add_argument("receipt")
+    s = bsub.add_parser("verify", help="kiểm tra phiếu ứng với mã biên nhận đã được kiểm")
+    s.add_argument("receipt", help="mã biên nhận phiếu bầu")
     s.set_defaults(run=cmd_ballot_verify)

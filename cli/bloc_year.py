@@ -178,64 +178,81 @@ async def cmd_todo(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    group = sub.add_parser("bloc-year", help="the bloc's year: pledge, self-assessment, ranking, honouring, election")
+    group = sub.add_parser(
+        "bloc-year", help="năm thi đua của Khối: giao ước, tự chấm điểm, xếp hạng, suy tôn, bầu Khối trưởng"
+    )
     bsub = group.add_subparsers(dest="bloc_year_command", required=True)
 
-    s = bsub.add_parser("start", help="the bloc head opens the bloc's year (head and deputy by rotation unless given)")
-    s.add_argument("--bloc", required=True, help="the bloc's code, e.g. NOI_CHINH")
-    s.add_argument("--year", required=True, type=int)
-    s.add_argument("--head", help="the year's head organisation (default: the rotation order's)")
-    s.add_argument("--deputy", help="the year's deputy organisation (with --head)")
+    s = bsub.add_parser(
+        "start", help="Khối trưởng mở năm thi đua của Khối (Trưởng, Phó khối theo luân phiên nếu không ghi)"
+    )
+    s.add_argument("--bloc", required=True, help="mã khối, ví dụ NOI_CHINH")
+    s.add_argument("--year", required=True, type=int, help="năm thi đua")
+    s.add_argument("--head", help="đơn vị Trưởng khối của năm (mặc định: theo thứ tự luân phiên)")
+    s.add_argument("--deputy", help="đơn vị Phó khối của năm (cùng với --head)")
     s.add_argument("--actor", help=ACTOR_HELP)
     s.set_defaults(run=cmd_start)
 
     def acting(name: str, what: str) -> argparse.ArgumentParser:
         p = bsub.add_parser(name, help=what)
-        p.add_argument("bloc_year_id", help="bloc-year-<bloc>-<year>")
+        p.add_argument("bloc_year_id", help="mã năm thi đua: bloc-year-<khối>-<năm>")
         p.add_argument("--actor", help=ACTOR_HELP)
         p.set_defaults(run=cmd_act)
         return p
 
-    s = acting("publish", "the head publishes the year's pledge (giao ước thi đua) with its scoring table")
-    s.add_argument("--policy-version", help="the scoring table's version (default: the newest in force)")
-    s = acting("sign", "a member's representative signs the pledge for their organisation")
-    s.add_argument("--member", help="the organisation signing (default: the one the representative belongs to)")
-    acting("call", "the head calls for the self-assessments: the submission window opens")
-    s = acting("submit", "a member's representative submits its self-assessment (bản tự chấm điểm)")
-    s.add_argument("--file", required=True, help="assessment.json: {scores: {CODE: {points, evidence}}, ...}")
-    s = acting("adjust", "a review panel member adjusts a member's score, with the reason (chấm chéo)")
-    s.add_argument("--file", help="adjustment.json (or the flags below)")
-    s.add_argument("--member")
-    s.add_argument("--kind", choices=["criterion", "bonus", "penalty"], default="criterion")
-    s.add_argument("--code", help="the criterion's or the item's code")
-    s.add_argument("--points", help="a criterion's points")
-    s.add_argument("--occurrences", type=int, help="a bonus or penalty item's count (0 removes it)")
-    s.add_argument("--reason", help="why (required)")
-    acting("close-review", "the head closes the review: scores final, the ranking published")
-    s = acting("open-honouring", "the head opens the next tier's honouring vote (a secret-ballot session of the bloc)")
-    s.add_argument("--meeting", required=True, help="the conference's reference, e.g. HNTK-2026")
-    s.add_argument("--deadline", help="ISO date-time (Vietnam time if no offset)")
-    s.add_argument("--deadline-hours", type=float)
-    s.add_argument("--committee", action="append", metavar="ACTOR", help="a counting committee member, once each")
-    s = acting("elect", "the head records next year's head and deputy (by rotation or the conference's ballot)")
-    s.add_argument("--method", choices=["rotation", "ballot"], required=True)
-    s.add_argument("--head")
-    s.add_argument("--deputy")
-    s.add_argument("--minutes", help="the ballot's minutes reference (required for --method ballot)")
+    s = acting("publish", "Trưởng khối công bố giao ước thi đua của năm cùng bảng chấm điểm")
+    s.add_argument("--policy-version", help="phiên bản bảng chấm điểm (mặc định: bản mới nhất đang có hiệu lực)")
+    s = acting("sign", "đại diện đơn vị thành viên ký giao ước cho đơn vị mình")
+    s.add_argument("--member", help="đơn vị ký (mặc định: đơn vị của người đại diện)")
+    acting("call", "Trưởng khối đề nghị các đơn vị tự chấm điểm: mở thời hạn nộp")
+    s = acting("submit", "đại diện đơn vị thành viên nộp bản tự chấm điểm")
+    s.add_argument(
+        "--file", required=True, help="tệp tự chấm điểm assessment.json: {scores: {MÃ: {points, evidence}}, ...}"
+    )
+    s = acting("adjust", "thành viên tổ chấm chéo điều chỉnh điểm của một đơn vị, kèm lý do")
+    s.add_argument("--file", help="tệp điều chỉnh adjustment.json (hoặc các tùy chọn dưới đây)")
+    s.add_argument("--member", help="đơn vị được điều chỉnh điểm")
+    s.add_argument(
+        "--kind",
+        choices=["criterion", "bonus", "penalty"],
+        default="criterion",
+        help="criterion: tiêu chí; bonus: điểm thưởng; penalty: điểm trừ",
+    )
+    s.add_argument("--code", help="mã tiêu chí hoặc mã mục")
+    s.add_argument("--points", help="số điểm của tiêu chí")
+    s.add_argument("--occurrences", type=int, help="số lần của mục thưởng hoặc trừ (0 là bỏ mục)")
+    s.add_argument("--reason", help="lý do (bắt buộc)")
+    acting("close-review", "Trưởng khối kết thúc chấm chéo: chốt điểm, công bố xếp hạng")
+    s = acting("open-honouring", "Trưởng khối mở bỏ phiếu suy tôn của bậc tiếp theo (phiên bỏ phiếu kín của Khối)")
+    s.add_argument("--meeting", required=True, help="số hiệu hội nghị, ví dụ HNTK-2026")
+    s.add_argument("--deadline", help="hạn bỏ phiếu, ngày giờ ISO (giờ Việt Nam nếu không ghi múi giờ)")
+    s.add_argument("--deadline-hours", type=float, help="hạn bỏ phiếu, tính bằng số giờ kể từ bây giờ")
+    s.add_argument("--committee", action="append", metavar="ACTOR", help="thành viên Ban kiểm phiếu, mỗi người một lần")
+    s = acting("elect", "Trưởng khối ghi Trưởng, Phó khối năm sau (theo luân phiên hoặc bỏ phiếu tại hội nghị)")
+    s.add_argument(
+        "--method", choices=["rotation", "ballot"], required=True, help="rotation: luân phiên; ballot: bỏ phiếu"
+    )
+    s.add_argument("--head", help="đơn vị Trưởng khối năm sau")
+    s.add_argument("--deputy", help="đơn vị Phó khối năm sau")
+    s.add_argument("--minutes", help="số biên bản kiểm phiếu (bắt buộc với --method ballot)")
 
     s = bsub.add_parser(
-        "status", help="the bloc year's status (its bloc's head and representatives, the central board)"
+        "status",
+        help="tình hình năm thi đua (cho Trưởng khối, đại diện các đơn vị trong khối, "
+        "Ban Thi đua – Khen thưởng Trung ương)",
     )
-    s.add_argument("bloc_year_id")
+    s.add_argument("bloc_year_id", help="mã năm thi đua: bloc-year-<khối>-<năm>")
     s.add_argument("--actor", help=READER_HELP)
     s.set_defaults(run=cmd_status)
 
-    s = bsub.add_parser("ranking", help="the ranking table (bảng xếp hạng) once the review has closed")
-    s.add_argument("bloc_year_id")
-    s.add_argument("--xlsx", metavar="PATH", help="write the ranking as an XLSX report instead of printing it")
+    s = bsub.add_parser("ranking", help="bảng xếp hạng, sau khi kết thúc chấm chéo")
+    s.add_argument("bloc_year_id", help="mã năm thi đua: bloc-year-<khối>-<năm>")
+    s.add_argument("--xlsx", metavar="PATH", help="ghi bảng xếp hạng ra tệp XLSX thay cho in ra màn hình")
     s.add_argument("--actor", help=READER_HELP)
     s.set_defaults(run=cmd_ranking)
 
-    s = bsub.add_parser("todo", help="what your organisation must do now in its bloc's years (sign, submit, vote)")
+    s = bsub.add_parser(
+        "todo", help="việc đơn vị anh/chị cần làm bây giờ trong năm thi đua của Khối (ký, nộp, bỏ phiếu)"
+    )
     s.add_argument("--actor", help=READER_HELP)
     s.set_defaults(run=cmd_todo)

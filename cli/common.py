@@ -8,9 +8,11 @@ Clients and workflows are imported inside the functions: `--help` and the argume
 from __future__ import annotations
 
 import argparse
+import re
+import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -27,9 +29,79 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID, EXIT_DUPLICATE, EXIT_REFUSED, EXIT_NOT_FOUND = 0, 1, 2, 3, 4, 5
 EXIT_UNAUTHENTICATED = 7
-ACTOR_HELP = "optional: the actor of the signed token (--token or TDKT_TOKEN); if given, must match it"
+ACTOR_HELP = "không bắt buộc: người thực hiện theo mã đăng nhập (--token hoặc TDKT_TOKEN); nếu ghi, phải trùng với mã"
 # Reading follows the roster too: the reader is the token's actor (domain/access.py).
-READER_HELP = "optional: the reader named by the signed token (--token or TDKT_TOKEN); if given, must match it"
+READER_HELP = "không bắt buộc: người xem theo mã đăng nhập (--token hoặc TDKT_TOKEN); nếu ghi, phải trùng với mã"
+
+# argparse's own messages (Python 3.11's wording) in Vietnamese: the pattern, and the Vietnamese with its groups.
+ARGPARSE_MESSAGES_VI: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.DOTALL), vietnamese)
+    for pattern, vietnamese in (
+        (r"the following arguments are required: (.*)", r"thiếu tham số bắt buộc: \1"),
+        (r"one of the arguments (.*) is required", r"cần một trong các tham số \1"),
+        (r"unrecognized arguments: (.*)", r"tham số không nhận ra: \1"),
+        (
+            r"argument (.*?): invalid choice: (.*) \(choose from (.*)\)",
+            r"tham số \1: không có lựa chọn \2 (chọn một trong \3)",
+        ),
+        (r"argument (.*?): invalid (\w+) value: (.*)", r"tham số \1: giá trị \3 không phải kiểu \2"),
+        (r"argument (.*?): expected one argument", r"tham số \1: cần đúng một giá trị"),
+        (r"argument (.*?): expected at most one argument", r"tham số \1: cần nhiều nhất một giá trị"),
+        (r"argument (.*?): expected at least one argument", r"tham số \1: cần ít nhất một giá trị"),
+        (r"argument (.*?): not allowed with argument (.*)", r"tham số \1: không dùng cùng tham số \2"),
+        (r"argument (.*?): ignored explicit argument (.*)", r"tham số \1: giá trị \2 bị bỏ qua"),
+        (r"ambiguous option: (.*) could match (.*)", r"tùy chọn \1 không rõ: có thể là \2"),
+        (r"argument (.*?): (.*)", r"tham số \1: \2"),
+    )
+)
+
+
+def argparse_message_vi(message: str) -> str:
+    """argparse's error message in Vietnamese (the first pattern that matches; anything else as it is)."""
+    for pattern, vietnamese in ARGPARSE_MESSAGES_VI:
+        if pattern.fullmatch(message):
+            return pattern.sub(vietnamese, message, count=1)
+    return message
+
+
+class VietnameseHelpFormatter(argparse.HelpFormatter):
+    """Help with a Vietnamese usage line ("Cách dùng:")."""
+
+    def add_usage(self, usage: str | None, actions: Any, groups: Any, prefix: str | None = None) -> None:
+        super().add_usage(usage, actions, groups, prefix="Cách dùng: " if prefix is None else prefix)
+
+
+class VietnameseArgumentParser(argparse.ArgumentParser):
+    """The CLI's parser, and every subcommand's (add_subparsers makes children of the same class): headings,
+    usage, -h and argparse's own errors in Vietnamese, option names unchanged. A subcommand's help line is its
+    description too, so `starter.py nominate --help` says what the command does. Errors end with exit 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", VietnameseHelpFormatter)
+        super().__init__(*args, **kwargs)
+        self._positionals.title = "tham số vị trí"
+        self._optionals.title = "tùy chọn"
+        for action in self._actions:
+            if isinstance(action, argparse._HelpAction):
+                action.help = "in hướng dẫn này rồi thoát"
+
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        kwargs.setdefault("title", "lệnh")
+        subparsers = super().add_subparsers(**kwargs)
+        plain_add_parser = subparsers.add_parser
+
+        def add_parser(name: str, **options: Any) -> argparse.ArgumentParser:
+            if "help" in options and "description" not in options:
+                options["description"] = options["help"]
+            return plain_add_parser(name, **options)
+
+        subparsers.add_parser = add_parser  # type: ignore[method-assign]
+        return subparsers
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_INVALID, f"{self.prog}: lỗi: {argparse_message_vi(message)}\n")
+
 
 # A command: the parsed arguments in, the exit code out.
 Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
@@ -129,8 +201,8 @@ async def reader(args: argparse.Namespace) -> ReadScope:
         except (SQLAlchemyError, OSError) as err:
             raise CliError(
                 EXIT_FAILURE,
-                f"cannot read the roster from the database ({type(err).__name__}); is DATABASE_URL right and the "
-                "schema migrated (`starter.py db upgrade`)?",
+                f"không đọc được danh sách cán bộ từ cơ sở dữ liệu ({type(err).__name__}): kiểm tra DATABASE_URL "
+                "và đã nâng lược đồ chưa (`starter.py db upgrade`)",
             ) from None
 
 

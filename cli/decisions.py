@@ -64,22 +64,30 @@ async def cmd_decision_export(args: argparse.Namespace) -> int:
             raise InvalidInput([FieldError(field="--out", message=str(err))]) from None
         except KeyError as err:
             raise CliError(EXIT_NOT_FOUND, str(err).strip("'\"")) from None
-    print(f"{rows} awardees written to {args.out}")
+    print(f"Đã ghi {rows} người/tập thể được khen thưởng vào {args.out}")
     return EXIT_OK
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    decision = sub.add_parser("decision", help="decisions naming many approved nominations")
+    decision = sub.add_parser("decision", help="quyết định khen thưởng cho nhiều hồ sơ đã được chấp thuận")
     dsub = decision.add_subparsers(dest="decision_command", required=True)
-    s = dsub.add_parser("issue", help="record a signed decision over a list of workflow ids (one per line)")
-    s.add_argument("list_file")
-    s.add_argument("--number", required=True, help="decision number, e.g. 1520/QĐ-TTg")
-    s.add_argument("--date", required=True, help="YYYY-MM-DD")
-    s.add_argument("--authority", required=True, choices=["minister", "agency_head", "prime_minister", "president"])
+    s = dsub.add_parser("issue", help="ghi quyết định đã ký cho danh sách mã hồ sơ (mỗi dòng một mã)")
+    s.add_argument("list_file", help="tệp danh sách mã hồ sơ")
+    s.add_argument("--number", required=True, help="số quyết định, ví dụ 1520/QĐ-TTg")
+    s.add_argument("--date", required=True, help="ngày quyết định, YYYY-MM-DD")
+    s.add_argument(
+        "--authority",
+        required=True,
+        choices=["minister", "agency_head", "prime_minister", "president"],
+        help="người quyết định: Bộ trưởng, Thủ trưởng cơ quan, Thủ tướng Chính phủ, Chủ tịch nước",
+    )
     s.add_argument("--actor", help=ACTOR_HELP)
     s.set_defaults(run=cmd_decision_issue)
-    s = dsub.add_parser("export", help="the decision's list of awardees as CSV or XLSX (those the reader may read)")
-    s.add_argument("number")
-    s.add_argument("--out", required=True, help="FILE.csv or FILE.xlsx")
+    s = dsub.add_parser(
+        "export",
+        help="danh sách được khen thưởng của quyết định ra CSV hoặc XLSX (những người người xem được phép xem)",
+    )
+    s.add_argument("number", help="số quyết định")
+    s.add_argument("--out", required=True, help="TỆP.csv hoặc TỆP.xlsx")
     s.add_argument("--actor", help=READER_HELP)
     s.set_defaults(run=cmd_decision_export)

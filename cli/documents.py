@@ -114,10 +114,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     for name, (metavar, help_vi) in targets.items():
         s = dsub.add_parser(name, help=help_vi)
         s.add_argument("id", metavar=metavar)
-        s.add_argument("--pdf", help="FILE.pdf")
-        s.add_argument("--docx", help="FILE.docx")
-        s.add_argument("--html", help="FILE.html")
+        s.add_argument("--pdf", help="TỆP.pdf")
+        s.add_argument("--docx", help="TỆP.docx")
+        s.add_argument("--html", help="TỆP.html")
         if name == "ranking":
-            s.add_argument("--xlsx", help="FILE.xlsx: bảng xếp hạng với biểu đồ tổng điểm")
+            s.add_argument("--xlsx", help="TỆP.xlsx: bảng xếp hạng với biểu đồ tổng điểm")
         s.add_argument("--actor", help=READER_HELP)
         s.set_defaults(run=cmd_document)

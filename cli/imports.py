@@ -25,17 +25,21 @@ if TYPE_CHECKING:
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser(
         "import",
-        help="validate every row of a spreadsheet of nominations (XLSX or CSV), then start them all",
+        help="kiểm tra từng dòng của bảng tính hồ sơ đề nghị (XLSX hoặc CSV), rồi khởi động tất cả",
         description=(
-            "Columns as in samples/import-template.xlsx. If any row is invalid, every row and column at fault "
-            "is reported and nothing is started (exit 2), unless --skip-invalid. Nominations started before "
-            "(same year, ministry and reference, same content) are counted as already started; a row whose "
-            "reference another nomination holds fails (exit 1)."
+            "Các cột như trong samples/import-template.xlsx. Nếu có dòng không hợp lệ, mọi dòng và cột sai đều "
+            "được báo và không hồ sơ nào được khởi động (mã thoát 2), trừ khi dùng --skip-invalid. Hồ sơ đã khởi "
+            "động trước đó (cùng năm, bộ, ngành và số hiệu, cùng nội dung) được tính là đã khởi động; dòng có số "
+            "hiệu mà hồ sơ khác đang giữ thì lỗi (mã thoát 1)."
         ),
     )
-    s.add_argument("file", help="FILE.xlsx or FILE.csv (UTF-8)")
-    s.add_argument("--actor", help="optional: the signed token's actor, if given must match it; every row's proposer")
-    s.add_argument("--skip-invalid", action="store_true", help="report the invalid rows and start the valid ones")
+    s.add_argument("file", help="TỆP.xlsx hoặc TỆP.csv (UTF-8)")
+    s.add_argument(
+        "--actor",
+        help="không bắt buộc: người thực hiện theo mã đăng nhập, nếu ghi phải trùng với mã; "
+        "là người đề nghị của mọi dòng",
+    )
+    s.add_argument("--skip-invalid", action="store_true", help="báo các dòng không hợp lệ và khởi động các dòng hợp lệ")
     s.set_defaults(run=import_command)
 
 
@@ -104,15 +108,16 @@ async def _check_and_start(
     if errors and not (args.skip_invalid and valid):
         if valid:
             print(
-                f"{invalid_rows} of {len(rows)} rows are invalid; nothing was started "
-                f"(correct them, or use --skip-invalid to start the {len(valid)} valid rows)",
+                f"{invalid_rows}/{len(rows)} dòng không hợp lệ; chưa hồ sơ nào được khởi động (sửa các dòng đó, "
+                f"hoặc dùng --skip-invalid để khởi động {len(valid)} dòng hợp lệ)\n"
+                f"({invalid_rows} of {len(rows)} rows are invalid; nothing was started)",
                 file=sys.stderr,
             )
         else:
-            print(f"none of the {len(rows)} rows is valid; nothing was started", file=sys.stderr)
+            print(f"Không dòng nào trong {len(rows)} dòng hợp lệ; chưa hồ sơ nào được khởi động", file=sys.stderr)
         raise InvalidInput([FieldError(field=e.location, message=e.message) for e in errors])
     if errors:
-        print(f"skipping {invalid_rows} invalid rows:", file=sys.stderr)
+        print(f"Bỏ qua {invalid_rows} dòng không hợp lệ:", file=sys.stderr)
         for error in errors:
             print(f"  {error}", file=sys.stderr)
 
@@ -120,7 +125,7 @@ async def _check_and_start(
         try:
             client = await temporal_client()
         except CliError as err:
-            print(f"error: {err}", file=sys.stderr)
+            print(f"Lỗi — error: {err}", file=sys.stderr)
             return EXIT_FAILURE
     counts = await _start_with_progress(client, task_queue, valid, engine)
 

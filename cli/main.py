@@ -31,6 +31,7 @@ from cli.common import (
     EXIT_REFUSED,
     CliError,
     Command,
+    VietnameseArgumentParser,
 )
 from domain.errors import InvalidInput
 
@@ -39,8 +40,13 @@ EXIT_BROKEN_PIPE = 141
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="starter.py", description="Award nomination engine (TĐKT) CLI")
-    p.add_argument("--token", help="signed token of the person acting (default: $TDKT_TOKEN)")
+    p = VietnameseArgumentParser(
+        prog="starter.py",
+        description="Công cụ dòng lệnh của hệ thống xét đề nghị thi đua – khen thưởng (TĐKT).",
+        epilog="Mã thoát: 0 xong · 1 lỗi (ví dụ không có máy chủ) · 2 dữ liệu không hợp lệ · 3 đã có · "
+        "4 bị từ chối · 5 không tìm thấy · 7 không có mã đăng nhập hợp lệ.",
+    )
+    p.add_argument("--token", help="mã đăng nhập đã ký của người thực hiện (mặc định: $TDKT_TOKEN)")
     sub = p.add_subparsers(dest="command", required=True)
     # In the order `--help` lists them.
     tokens.add_parsers(sub)
@@ -67,7 +73,7 @@ def add_json_option(p: argparse.ArgumentParser, *, top: bool = True) -> None:
         "--json",
         action="store_true",
         default=False if top else argparse.SUPPRESS,
-        help="print JSON (for scripts) instead of tables / in JSON thay cho bảng",
+        help="in JSON (cho script) thay cho bảng",
     )
     for action in p._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -98,24 +104,24 @@ def run(argv: list[str]) -> int:
             load_keyring()  # payload keys first: a missing key stops here, before anything is read or sent
         return asyncio.run(_authenticated(command, args))
     except InvalidInput as err:
-        print("invalid input:", file=sys.stderr)
+        print("Dữ liệu không hợp lệ — invalid input:", file=sys.stderr)
         for error in err.errors:
             print(f"  {error.field}: {error.message}", file=sys.stderr)
         return EXIT_INVALID
     except (DuplicateNomination, DuplicateSession, DuplicateDecision, DuplicateBlocYear) as err:
-        print(f"duplicate: {err}", file=sys.stderr)
+        print(f"Đã có — duplicate: {err}", file=sys.stderr)
         return EXIT_DUPLICATE
     except (ActionRefused, ReadRefused) as err:
-        print(f"refused: {err}", file=sys.stderr)
+        print(f"Bị từ chối — refused: {err}", file=sys.stderr)
         return EXIT_REFUSED
     except NominationNotFound as err:
-        print(f"not found: {err}", file=sys.stderr)
+        print(f"Không tìm thấy — not found: {err}", file=sys.stderr)
         return EXIT_NOT_FOUND
     except CliError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"Lỗi — error: {err}", file=sys.stderr)
         return err.code
     except (CodecError, MissingKey, PublishedKey) as err:  # keys missing, published or not in the keyring
-        print(f"configuration: {err}", file=sys.stderr)
+        print(f"Lỗi cấu hình khóa — configuration: {err}", file=sys.stderr)
         return EXIT_FAILURE
 
 

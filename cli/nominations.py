@@ -73,8 +73,9 @@ async def cmd_nominate(args: argparse.Namespace) -> int:
     if nomination.proposer != args.actor:
         raise CliError(
             EXIT_REFUSED,
-            f"proposer: {nomination.proposer!r} is not the token's actor {args.actor!r}; a unit proposes as "
-            "itself; nothing was started",
+            f"proposer: {nomination.proposer!r} không phải người đứng tên mã đăng nhập {args.actor!r}; đơn vị chỉ "
+            "đề nghị với tư cách chính mình; chưa hồ sơ nào được khởi động\n"
+            f"(proposer: {nomination.proposer!r} is not the token's actor {args.actor!r}; nothing was started)",
         )
     from client.nominations import start_nomination
 
@@ -175,70 +176,72 @@ async def cmd_resubmit(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser("nominate", help="validate a nomination file and start its workflow")
-    s.add_argument("file")
-    s.add_argument("--actor", help=ACTOR_HELP + "; the file's proposer must be this actor")
+    s = sub.add_parser("nominate", help="kiểm tra tệp hồ sơ đề nghị và khởi động quy trình xét")
+    s.add_argument("file", help="tệp hồ sơ đề nghị (JSON)")
+    s.add_argument("--actor", help=ACTOR_HELP + "; người đề nghị trong tệp phải là người này")
     s.add_argument(
         "--public-notice-seconds",
         type=int,
         default=None,
-        help=f"demo and tests only ({SHORT_NOTICE_SWITCH}=1): shorten the public notice to this many seconds",
+        help=f"chỉ dùng khi trình diễn, kiểm thử ({SHORT_NOTICE_SWITCH}=1): rút thời gian công khai còn chừng này giây",
     )
     s.set_defaults(run=cmd_nominate)
 
-    s = sub.add_parser("status", help="a nomination's stage, transitions and what it waits for (JSON)")
-    s.add_argument("workflow_id")
+    s = sub.add_parser("status", help="giai đoạn, các bước đã qua và việc đang chờ của một hồ sơ")
+    s.add_argument("workflow_id", help="mã hồ sơ (workflow id)")
     s.add_argument("--actor", help=READER_HELP)
     s.set_defaults(run=cmd_status)
 
-    s = sub.add_parser("list", help="the nominations the reader may read, from Temporal visibility")
-    s.add_argument("--stage")
-    s.add_argument("--ministry")
+    s = sub.add_parser("list", help="các hồ sơ người xem được phép xem (theo chỉ mục của Temporal)")
+    s.add_argument("--stage", help="chỉ hồ sơ ở giai đoạn này (mã giai đoạn)")
+    s.add_argument("--ministry", help="chỉ hồ sơ của bộ, ngành này (mã)")
     s.add_argument("--year", type=int)
     s.add_argument("--actor", help=READER_HELP)
     s.set_defaults(run=cmd_list)
 
     for name, run, who in (
-        ("council-result", cmd_council_result, "council secretary"),
-        ("bloc-result", cmd_bloc_result, "bloc head"),
+        ("council-result", cmd_council_result, "Thư ký Hội đồng"),
+        ("bloc-result", cmd_bloc_result, "Khối trưởng"),
     ):
-        s = sub.add_parser(name, help=f"the {who} records a meeting's result")
-        s.add_argument("workflow_id")
+        s = sub.add_parser(name, help=f"{who} ghi kết quả cuộc họp xét")
+        s.add_argument("workflow_id", help="mã hồ sơ (workflow id)")
         s.add_argument("--actor", help=ACTOR_HELP)
-        s.add_argument("--members", type=int, required=True)
-        s.add_argument("--present", type=int, required=True)
-        s.add_argument("--for", dest="votes_for", type=int, required=True)
-        s.add_argument("--against", dest="votes_against", type=int, required=True)
-        s.add_argument("--written", type=int, default=0, help="absent members' written ballots")
-        s.add_argument("--minutes", default=None, help="minutes reference (biên bản)")
+        s.add_argument("--members", type=int, required=True, help="số thành viên")
+        s.add_argument("--present", type=int, required=True, help="số thành viên có mặt")
+        s.add_argument("--for", dest="votes_for", type=int, required=True, help="số phiếu đồng ý")
+        s.add_argument("--against", dest="votes_against", type=int, required=True, help="số phiếu không đồng ý")
+        s.add_argument("--written", type=int, default=0, help="số phiếu bằng văn bản của thành viên vắng mặt")
+        s.add_argument("--minutes", default=None, help="số, ký hiệu biên bản")
         s.set_defaults(run=run)
 
-    s = sub.add_parser("central", help="a central-board officer approves, rejects or returns")
-    s.add_argument("workflow_id")
+    s = sub.add_parser(
+        "central", help="cán bộ Ban Thi đua – Khen thưởng Trung ương chấp thuận, không chấp thuận hoặc trả lại"
+    )
+    s.add_argument("workflow_id", help="mã hồ sơ (workflow id)")
     s.add_argument("--actor", help=ACTOR_HELP)
     choice = s.add_mutually_exclusive_group(required=True)
-    choice.add_argument("--approve", action="store_true")
-    choice.add_argument("--reject", action="store_true")
-    choice.add_argument("--return", dest="return_", action="store_true")
-    s.add_argument("--decision-no")
-    s.add_argument("--decision-date", help="YYYY-MM-DD (default: today)")
-    s.add_argument("--reason")
+    choice.add_argument("--approve", action="store_true", help="chấp thuận")
+    choice.add_argument("--reject", action="store_true", help="không chấp thuận")
+    choice.add_argument("--return", dest="return_", action="store_true", help="trả lại để bổ sung")
+    s.add_argument("--decision-no", help="số quyết định")
+    s.add_argument("--decision-date", help="ngày quyết định, YYYY-MM-DD (mặc định: hôm nay)")
+    s.add_argument("--reason", help="lý do")
     s.set_defaults(run=cmd_central)
 
-    s = sub.add_parser("return", help="the body holding the nomination returns it for supplement")
-    s.add_argument("workflow_id")
+    s = sub.add_parser("return", help="cơ quan đang giữ hồ sơ trả lại để bổ sung")
+    s.add_argument("workflow_id", help="mã hồ sơ (workflow id)")
     s.add_argument("--actor", help=ACTOR_HELP)
-    s.add_argument("--reason", required=True)
+    s.add_argument("--reason", required=True, help="lý do")
     s.set_defaults(run=cmd_return)
 
-    s = sub.add_parser("withdraw", help="the proposing unit withdraws its nomination")
-    s.add_argument("workflow_id")
+    s = sub.add_parser("withdraw", help="đơn vị đề nghị rút hồ sơ")
+    s.add_argument("workflow_id", help="mã hồ sơ (workflow id)")
     s.add_argument("--actor", help=ACTOR_HELP)
-    s.add_argument("--reason", required=True)
+    s.add_argument("--reason", required=True, help="lý do")
     s.set_defaults(run=cmd_withdraw)
 
-    s = sub.add_parser("resubmit", help="the proposing unit resubmits a corrected dossier after a return")
-    s.add_argument("workflow_id")
-    s.add_argument("file")
+    s = sub.add_parser("resubmit", help="đơn vị đề nghị nộp lại hồ sơ đã sửa sau khi bị trả lại")
+    s.add_argument("workflow_id", help="mã hồ sơ (workflow id)")
+    s.add_argument("file", help="tệp hồ sơ đã sửa (JSON)")
     s.add_argument("--actor", help=ACTOR_HELP)
     s.set_defaults(run=cmd_resubmit)

@@ -12,7 +12,7 @@ async def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from store.migrate import upgrade_to_head
 
     await upgrade_to_head(database_url())
-    print("schema at head")
+    print("Lược đồ cơ sở dữ liệu đã ở bản mới nhất (schema at head)")
     return EXIT_OK
 
 
@@ -26,21 +26,19 @@ async def cmd_setup(args: argparse.Namespace) -> int:
     from client.temporal import ensure_search_attributes
 
     added = await ensure_search_attributes(await temporal_client())
-    print(f"search attributes added: {', '.join(added) or 'none (already registered)'}")
+    print(f"Thuộc tính tìm kiếm đã thêm: {', '.join(added) or 'không có (đã đăng ký từ trước)'}")
     return EXIT_OK
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser("db", help="database schema")
-    s.add_argument("action", choices=["upgrade"])
+    s = sub.add_parser("db", help="lược đồ cơ sở dữ liệu")
+    s.add_argument("action", choices=["upgrade"], help="upgrade: nâng lược đồ lên bản mới nhất")
     # The schema is the database's: migrating it needs no payload keys.
     s.set_defaults(run=cmd_db_upgrade, payload_keys=False)
 
-    s = sub.add_parser(
-        "verify-audit", help="check the keyed audit chain against its anchors; reports the first bad entry"
-    )
+    s = sub.add_parser("verify-audit", help="kiểm tra chuỗi nhật ký kiểm toán với các neo; báo mục sai đầu tiên")
     add_verify_arguments(s)
     s.set_defaults(run=cmd_verify_audit)
 
-    s = sub.add_parser("setup", help="register the search attributes on the namespace")
+    s = sub.add_parser("setup", help="đăng ký các thuộc tính tìm kiếm trên namespace của Temporal")
     s.set_defaults(run=cmd_setup)

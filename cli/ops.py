@@ -51,13 +51,13 @@ async def cmd_stuck(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    ops = sub.add_parser("ops", help="operators: stuck work at a glance")
+    ops = sub.add_parser("ops", help="vận hành: việc bị tắc trong nháy mắt")
     commands = ops.add_subparsers(dest="ops_command", required=True)
     s = commands.add_parser(
         "stuck",
-        help="running nominations held (TẠM DỪNG), overdue (QUÁ HẠN) or past their due date (TRỄ HẠN), overdue first",
+        help="hồ sơ đang chạy bị tạm dừng (TẠM DỪNG), quá hạn (QUÁ HẠN) hoặc trễ hạn (TRỄ HẠN), quá hạn trước",
     )
-    s.add_argument("--ministry", help="only this ministry's nominations")
-    s.add_argument("--limit", type=int, help="at most this many nominations read from Temporal")
+    s.add_argument("--ministry", help="chỉ hồ sơ của bộ, ngành này")
+    s.add_argument("--limit", type=int, help="đọc nhiều nhất chừng này hồ sơ từ Temporal")
     s.add_argument("--actor", help=READER_HELP)
     s.set_defaults(run=cmd_stuck)

@@ -11,15 +11,21 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from domain.calendar import VIETNAM_TZ
+
 NOTHING_VI = "(không có dòng nào)"
+# A moment as the JSON carries it (ISO 8601 with its offset or Z); tables show it in Vietnam's time.
+ISO_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})")
 # Wide enough for a nomination row on one line when the output goes to a file or a pipe (no terminal width).
 PIPE_WIDTH = 200
 
@@ -97,6 +103,13 @@ def cell(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "có" if value else "không"
+    if isinstance(value, datetime):
+        return vn_time(value)
+    if isinstance(value, str) and ISO_MOMENT.fullmatch(value):
+        try:
+            return vn_time(datetime.fromisoformat(value))
+        except ValueError:
+            return value
     if isinstance(value, Mapping):
         return "; ".join(f"{k}={cell(v)}" for k, v in value.items())
     if isinstance(value, list | tuple):
@@ -104,6 +117,13 @@ def cell(value: Any) -> str:
             return ", ".join(cell(v) for v in value)
         return json.dumps(value, ensure_ascii=False, default=str)
     return str(value)
+
+
+def vn_time(moment: datetime) -> str:
+    """A moment as Vietnam's clocks show it (a naive one is taken as UTC, as the engine stores them)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(VIETNAM_TZ).strftime("%d/%m/%Y %H:%M") + " (giờ VN)"
 
 
 def _is_rows(value: Any) -> bool:

@@ -49,38 +49,50 @@ async def cmd_consult(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser("hold", help="put a nomination on hold (discipline, investigation, inspection, complaint)")
-    s.add_argument("workflow_id")
+    s = sub.add_parser("hold", help="tạm dừng xét hồ sơ (kỷ luật, điều tra, thanh tra, khiếu nại)")
+    s.add_argument("workflow_id", help="mã hồ sơ (workflow id)")
     s.add_argument("--actor", help=ACTOR_HELP)
-    s.add_argument("--ground", required=True, choices=["discipline", "investigation", "inspection", "complaint"])
-    s.add_argument("--reason", required=True)
+    s.add_argument(
+        "--ground",
+        required=True,
+        choices=["discipline", "investigation", "inspection", "complaint"],
+        help="căn cứ: kỷ luật, điều tra, thanh tra, khiếu nại",
+    )
+    s.add_argument("--reason", required=True, help="lý do")
     s.set_defaults(run=cmd_hold)
 
-    s = sub.add_parser("release", help="release a nomination from hold; it resumes where it was")
-    s.add_argument("workflow_id")
+    s = sub.add_parser("release", help="tiếp tục xét hồ sơ đang tạm dừng, từ chỗ đã dừng")
+    s.add_argument("workflow_id", help="mã hồ sơ (workflow id)")
     s.add_argument("--actor", help=ACTOR_HELP)
-    s.add_argument("--reason", required=True)
+    s.add_argument("--reason", required=True, help="lý do")
     s.set_defaults(run=cmd_release)
 
-    objection = sub.add_parser("objection", help="objections during the public notice")
+    objection = sub.add_parser("objection", help="ý kiến phản ánh trong thời gian công khai")
     osub = objection.add_subparsers(dest="objection_command", required=True)
-    s = osub.add_parser("file", help="anyone identified files an objection (ý kiến phản ánh)")
-    s.add_argument("workflow_id")
-    s.add_argument("--filed-by", required=True, help="full name")
-    s.add_argument("--contact", required=True, help="phone, e-mail or address")
-    s.add_argument("--reason", required=True)
+    s = osub.add_parser("file", help="người có danh tính rõ ràng gửi ý kiến phản ánh")
+    s.add_argument("workflow_id", help="mã hồ sơ (workflow id)")
+    s.add_argument("--filed-by", required=True, help="họ và tên")
+    s.add_argument("--contact", required=True, help="điện thoại, thư điện tử hoặc địa chỉ")
+    s.add_argument("--reason", required=True, help="lý do")
     s.set_defaults(run=cmd_objection)
-    s = osub.add_parser("resolve", help="the secretariat resolves an objection")
-    s.add_argument("workflow_id")
-    s.add_argument("objection_id", type=int)
+    s = osub.add_parser("resolve", help="cơ quan thường trực giải quyết ý kiến phản ánh")
+    s.add_argument("workflow_id", help="mã hồ sơ (workflow id)")
+    s.add_argument("objection_id", type=int, help="số thứ tự ý kiến phản ánh")
     s.add_argument("--actor", help=ACTOR_HELP)
-    s.add_argument("--decision", required=True, choices=["dismiss", "uphold_reject", "uphold_return"])
-    s.add_argument("--reason", required=True)
+    s.add_argument(
+        "--decision",
+        required=True,
+        choices=["dismiss", "uphold_reject", "uphold_return"],
+        help="dismiss: bác; uphold_reject: chấp nhận, không xét tiếp; uphold_return: chấp nhận, trả lại hồ sơ",
+    )
+    s.add_argument("--reason", required=True, help="lý do")
     s.set_defaults(run=cmd_objection)
 
-    s = sub.add_parser("consult", help="the central board consults other agencies (longer appraisal period)")
-    s.add_argument("workflow_id")
+    s = sub.add_parser(
+        "consult", help="Ban Thi đua – Khen thưởng Trung ương lấy ý kiến cơ quan khác (kéo dài thời hạn thẩm định)"
+    )
+    s.add_argument("workflow_id", help="mã hồ sơ (workflow id)")
     s.add_argument("--actor", help=ACTOR_HELP)
-    s.add_argument("--agency", action="append", required=True, help="repeat for each agency")
-    s.add_argument("--reason", required=True)
+    s.add_argument("--agency", action="append", required=True, help="cơ quan được lấy ý kiến; nhắc lại cho mỗi cơ quan")
+    s.add_argument("--reason", required=True, help="lý do")
     s.set_defaults(run=cmd_consult)

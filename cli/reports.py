@@ -35,19 +35,21 @@ if TYPE_CHECKING:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    report = sub.add_parser("report", help="counts of nominations and the list of decisions (screen, CSV or XLSX)")
+    report = sub.add_parser("report", help="số liệu hồ sơ và danh sách quyết định (màn hình, CSV hoặc XLSX)")
     rsub = report.add_subparsers(dest="report_command", required=True)
 
-    s = rsub.add_parser("counts", help="nominations per ministry, bloc, year, award form, stage and outcome")
-    s.add_argument("--by", choices=DIMENSIONS, help="one dimension (default: all of them)")
-    s.add_argument("--year", type=int, help="only the nominations of this award year")
-    s.add_argument("--out", help="FILE.csv or FILE.xlsx (default: a table on screen)")
+    s = rsub.add_parser("counts", help="số hồ sơ theo bộ, ngành, khối, năm, hình thức, giai đoạn và kết quả")
+    s.add_argument("--by", choices=DIMENSIONS, help="chỉ một chiều (mặc định: tất cả)")
+    s.add_argument("--year", type=int, help="chỉ hồ sơ của năm khen thưởng này")
+    s.add_argument("--out", help="TỆP.csv hoặc TỆP.xlsx (mặc định: bảng trên màn hình)")
     s.add_argument("--actor", help=READER_HELP)
     s.set_defaults(run=report_command)
 
-    s = rsub.add_parser("decisions", help="the decisions recorded: number, date, authority, awarded and refused")
-    s.add_argument("--year", type=int, help="only the decisions dated in this year")
-    s.add_argument("--out", help="FILE.csv or FILE.xlsx (default: a table on screen)")
+    s = rsub.add_parser(
+        "decisions", help="các quyết định đã ghi: số, ngày, người quyết định, số được và không được khen thưởng"
+    )
+    s.add_argument("--year", type=int, help="chỉ quyết định ký trong năm này")
+    s.add_argument("--out", help="TỆP.csv hoặc TỆP.xlsx (mặc định: bảng trên màn hình)")
     s.add_argument("--actor", help=READER_HELP)
     s.set_defaults(run=report_command)
 
@@ -77,8 +79,8 @@ async def report_command(args: argparse.Namespace, *, engine: AsyncEngine | None
         scope = await checked_scope(engine, args.actor)
         headers, table, title, sections = await _build(args, engine, scope)
     except (SQLAlchemyError, OSError) as err:
-        print(f"error: cannot read the database ({type(err).__name__}): {err}", file=sys.stderr)
-        print("       (is DATABASE_URL right, and the schema migrated: `starter.py db upgrade`?)", file=sys.stderr)
+        print(f"Lỗi — error: không đọc được cơ sở dữ liệu ({type(err).__name__}): {err}", file=sys.stderr)
+        print("       (kiểm tra DATABASE_URL và đã nâng lược đồ chưa: `starter.py db upgrade`)", file=sys.stderr)
         return EXIT_FAILURE
     finally:
         if owned:

@@ -30,8 +30,8 @@ async def cmd_roster_load(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser("roster", help="load the roster seed file into the database")
-    s.add_argument("action", choices=["load"])
-    s.add_argument("file", nargs="?", default="config/roster.json")
+    s = sub.add_parser("roster", help="nạp tệp danh sách cán bộ vào cơ sở dữ liệu")
+    s.add_argument("action", choices=["load"], help="load: nạp")
+    s.add_argument("file", nargs="?", default="config/roster.json", help="tệp danh sách (mặc định config/roster.json)")
     # The roster is the database's: loading it needs no payload keys.
     s.set_defaults(run=cmd_roster_load, payload_keys=False)

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from cli.common import EXIT_FAILURE, EXIT_OK, EXIT_UNAUTHENTICATED, CliError, database, show
+from cli.output import vn_time
 from domain.errors import FieldError, InvalidInput
 
 if TYPE_CHECKING:
@@ -26,13 +27,13 @@ def signed_identity(args: argparse.Namespace) -> Identity:
     if not token:
         raise CliError(
             EXIT_UNAUTHENTICATED,
-            "a signed token is required (--token or TDKT_TOKEN); an administrator issues one with "
-            "`starter.py token issue --for ACTOR`",
+            "cần mã đăng nhập đã ký (--token hoặc TDKT_TOKEN); quản trị viên cấp mã bằng "
+            "`starter.py token issue --for ACTOR`\n(a signed token is required)",
         )
     try:
         return verify_token(keyring_from_env(), token)
     except (AuthError, ValueError) as err:
-        raise CliError(EXIT_UNAUTHENTICATED, f"unauthenticated: {err}") from None
+        raise CliError(EXIT_UNAUTHENTICATED, f"mã đăng nhập không dùng được — unauthenticated: {err}") from None
 
 
 async def with_revocations(work: Callable[[RevocationStore], Coroutine[Any, Any, Any]]) -> Any:
@@ -56,9 +57,13 @@ async def authenticate(args: argparse.Namespace) -> None:
     try:
         await with_revocations(lambda revocations: revocations.check(identity))
     except TokenRevoked as err:
-        raise CliError(EXIT_UNAUTHENTICATED, f"unauthenticated: {err}") from None
+        raise CliError(EXIT_UNAUTHENTICATED, f"mã đăng nhập không dùng được — unauthenticated: {err}") from None
     if args.actor is not None and args.actor != identity.actor:
-        raise CliError(EXIT_UNAUTHENTICATED, f"the token is for {identity.actor!r}, not {args.actor!r}")
+        raise CliError(
+            EXIT_UNAUTHENTICATED,
+            f"mã đăng nhập là của {identity.actor!r}, không phải của {args.actor!r}\n"
+            f"(the token is for {identity.actor!r}, not {args.actor!r})",
+        )
     args.actor = identity.actor
 
 
@@ -114,27 +119,27 @@ async def cmd_token_revoke(args: argparse.Namespace) -> int:
         }
     )
     if not created:
-        print(f"token {revocation.jti} was already revoked at {revocation.revoked_at.isoformat()}", file=sys.stderr)
+        print(f"Mã {revocation.jti} đã bị thu hồi từ {vn_time(revocation.revoked_at)}", file=sys.stderr)
     return EXIT_OK
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser("token", help="issue or revoke signed tokens")
+    s = sub.add_parser("token", help="cấp hoặc thu hồi mã đăng nhập đã ký")
     tokens = s.add_subparsers(dest="token_command", required=True)
-    s = tokens.add_parser("issue", help="issue a signed token for local use (needs the signing keys)")
-    s.add_argument("--for", dest="subject", required=True, help="the actor id the token names")
-    s.add_argument("--ttl-hours", type=float, default=8)
+    s = tokens.add_parser("issue", help="cấp mã đăng nhập đã ký để dùng tại máy (cần khóa ký)")
+    s.add_argument("--for", dest="subject", required=True, help="mã cán bộ mà mã đăng nhập đứng tên")
+    s.add_argument("--ttl-hours", type=float, default=8, help="thời hạn của mã, tính bằng giờ (mặc định 8)")
     s.set_defaults(run=cmd_token_issue, payload_keys=False)
     s = tokens.add_parser(
         "revoke",
-        help="revoke a token before it expires: your own (--token or TDKT_TOKEN), or any by its id (--jti, "
-        "needs the signing keys)",
+        help="thu hồi mã đăng nhập trước khi hết hạn: mã của chính mình (--token hoặc TDKT_TOKEN), hoặc bất kỳ "
+        "mã nào theo số hiệu (--jti, cần khóa ký)",
     )
     # SUPPRESS: when not given here, the top-level --token (or TDKT_TOKEN) stands.
-    s.add_argument("--token", default=argparse.SUPPRESS, help="your token to revoke (default: $TDKT_TOKEN)")
+    s.add_argument("--token", default=argparse.SUPPRESS, help="mã của anh/chị cần thu hồi (mặc định: $TDKT_TOKEN)")
     s.add_argument(
         "--jti",
-        help="operator: the id of the token to revoke (`token issue` prints it); needs the signing keys and --reason",
+        help="quản trị: số hiệu mã cần thu hồi (`token issue` in ra); cần khóa ký và --reason",
     )
-    s.add_argument("--reason", help="why it is revoked (required with --jti)")
+    s.add_argument("--reason", help="lý do thu hồi (bắt buộc khi dùng --jti)")
     s.set_defaults(run=cmd_token_revoke, payload_keys=False)

@@ -375,7 +375,7 @@ async def test_the_procedure_through_the_cli(cli_env: dict[str, str], tmp_path: 
         out = tmp_path / f"decision.{suffix}"
         exported = await cli(cli_env, "decision", "export", number, "--out", str(out))
         assert exported.returncode == 0, exported.stderr
-        assert exported.stdout.startswith("1 awardees") and out.stat().st_size > 0
+        assert exported.stdout.startswith("Đã ghi 1 người/tập thể được khen thưởng") and out.stat().st_size > 0
     wrong = await cli(cli_env, "decision", "export", number, "--out", str(tmp_path / "decision.pdf"))
     assert wrong.returncode == 2 and "--out" in wrong.stderr
 

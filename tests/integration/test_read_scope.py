@@ -350,7 +350,7 @@ async def test_a_decision_s_rows_reports_and_the_cli_follow_the_reader(
     # The CLI: the same export, status, list, and reports for each reader.
     out = tmp_path / "ktnn-cli.csv"
     ktnn_export = await cli(cli_env, "decision", "export", number, "--out", str(out), token=cli_token(KTNN_STAFF))
-    assert ktnn_export.returncode == 0 and "0 awardees" in ktnn_export.stdout, ktnn_export.stderr
+    assert ktnn_export.returncode == 0 and "Đã ghi 0 người/tập thể" in ktnn_export.stdout, ktnn_export.stderr
     btp_export = await cli(cli_env, "decision", "export", number, "--out", str(out), token=cli_token(BTP_STAFF))
     assert btp_export.returncode == 0 and [r[1] for r in csv_rows(out)] == [btp]
 
