@@ -68,7 +68,10 @@ from bench import wave_plan
 from bench.wave_plan import Planned, WavePlan
 from client.ballots import DuplicateSession, cast, close_list, open_session, session_status
 from client.decisions import issue_decision
+from client.importer import StartCounts
+from client.importer import start_all as import_rows
 from client.nominations import ActionRefused, act, start_nomination
+from client.pacing import PRIORITIES_ENV, OpeningWindow
 from client.temporal import connect, ensure_search_attributes
 from domain.ballot_messages import SessionPhase, SessionStart, SessionStatus, session_workflow_id
 from domain.ballots import BallotSessionKind
@@ -76,6 +79,7 @@ from domain.catalog import current_policy_version, policy_set
 from domain.decisions import DecisionRef, DecisionRequest
 from domain.messages import CentralApproval, NominationStatus, ReasonedAction
 from domain.notices import head_of_body, parties_to_notify
+from domain.priority import DEFAULT_ADMISSION_WINDOW, WorkKind
 from domain.roster import Roster
 from domain.stages import Stage
 from scripts.processes import temporal_binary
@@ -226,6 +230,24 @@ class Options:
     timeout: float = 1500.0
     raw_timeout: float = 900.0
     keep_logs: bool = False
+    # People before bulk: the product's admission window per ministry (client.pacing; 0: none) and task queue
+    # priorities (off: every start at the server's default, to measure without them).
+    admission_window: int = DEFAULT_ADMISSION_WINDOW
+    priorities: bool = True
+    # Withdrawals timed during the wave (None: min(--probe, 20)), one every --withdraw-interval seconds.
+    loaded_withdrawals: int | None = None
+    withdraw_interval: float = 1.0
+    # The mixed case after the wave: one ministry imports --mixed-rows rows (None: min(5000, 5 x --nominations);
+    # 0: skipped) while another's council holds --mixed-meetings meetings of --mixed-candidates nominations.
+    mixed_rows: int | None = None
+    mixed_meetings: int = 3
+    mixed_candidates: int = 5
+
+    def withdrawals(self) -> int:
+        return min(self.probe, 20) if self.loaded_withdrawals is None else self.loaded_withdrawals
+
+    def mixed(self) -> int:
+        return min(5000, 5 * self.nominations) if self.mixed_rows is None else self.mixed_rows
 
     def knobs(self) -> list[str]:
         args = []
@@ -283,6 +305,22 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--timeout", type=float, default=defaults.timeout, help="the wave's limit, seconds")
     parser.add_argument("--raw-timeout", type=float, default=defaults.raw_timeout)
     parser.add_argument("--keep-logs", action="store_true")
+    parser.add_argument(
+        "--admission-window",
+        type=int,
+        default=defaults.admission_window,
+        help="the product's admission window: a ministry's nominations in their opening work at once (0: none)",
+    )
+    parser.add_argument(
+        "--no-priorities", dest="priorities", action="store_false", help="start everything at the default priority"
+    )
+    parser.add_argument("--loaded-withdrawals", type=int, default=None, help="default: min(--probe, 20)")
+    parser.add_argument("--withdraw-interval", type=float, default=defaults.withdraw_interval)
+    parser.add_argument(
+        "--mixed-rows", type=int, default=None, help="the mixed case's import (default min(5000, 5 x nominations))"
+    )
+    parser.add_argument("--mixed-meetings", type=int, default=defaults.mixed_meetings)
+    parser.add_argument("--mixed-candidates", type=int, default=defaults.mixed_candidates)
     opts = Options(**vars(parser.parse_args(argv)))
     if opts.ministries < 3:
         parser.error("--ministries: at least 3 (a bloc of fewer members may miss its quorum)")
@@ -290,6 +328,10 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         parser.error("--nominations, --voters and --workers must be positive")
     if opts.max_in_flight < 0:
         parser.error("--max-in-flight: 0 (no limit) or a positive number")
+    if opts.admission_window < 0 or opts.withdrawals() < 0 or opts.mixed() < 0:
+        parser.error("--admission-window, --loaded-withdrawals and --mixed-rows: 0 or a positive number")
+    if opts.mixed() and (opts.mixed_meetings < 1 or opts.mixed_candidates < 1):
+        parser.error("--mixed-meetings and --mixed-candidates must be positive")
     if opts.max_in_flight and opts.idle_seconds <= 0:
         parser.error("--max-in-flight needs --idle-seconds > 0 (a list waiting for nominations not yet admitted)")
     return opts
@@ -513,6 +555,174 @@ async def light_load(client: Client, engine: AsyncEngine, queue: str, plan: Wave
     return latencies
 
 
+async def waiting_probes(client: Client, engine: AsyncEngine, queue: str, plan: WavePlan, count: int) -> list[str]:
+    """`count` nominations (a person's, one at a time) waiting in a day-long public notice, where no session
+    takes them: staff withdraw them during the wave (Wave.withdrawals)."""
+    if count <= 0:
+        return []
+    ministry = plan.ministries[0]
+    ids = []
+    for i in range(count):
+        probe = wave_plan.Nomination.model_validate(
+            wave_plan.nomination_data(
+                "HUAN_CHUONG_LD_3",
+                ministry=ministry,
+                proposer=wave_plan.unit_staff(ministry),
+                reference=f"P{plan.tag}-W{i:03d}/TTr",
+                year=wave_plan.YEAR,
+            )
+        )
+        ids.append((await start_nomination(client, probe, queue, public_notice_seconds=86_400)).id)
+    deadline = time.monotonic() + 120
+    while True:
+        stages = await stages_of(engine, ids)
+        if sum(1 for s in stages.values() if s == Stage.PUBLIC_NOTICE.value) == count:
+            return ids
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"withdrawal probes did not reach the public notice: {Counter(stages.values())}")
+        await asyncio.sleep(0.2)
+
+
+# ---- the mixed case: one ministry imports while another's council meets ---------------------------------
+
+
+@dataclass
+class MixedResult:
+    rows: int
+    import_s: float
+    counts: StartCounts
+    council_latencies: list[float]  # closing the list and each sealed ballot, ms
+    meetings: int
+    meetings_during_import: int  # meetings that ended while the import was still running
+    errors: int
+
+
+async def council_meeting(wave: Wave, scope: str, meeting_ref: str, count: int) -> list[float]:
+    """A council meeting over the `count` nominations waiting in the scope's COUNCIL_REVIEW: open, list,
+    close the list (timed), every member's sealed ballot at once (timed, in wave.cast_latencies), the
+    committee's shares, closed. Returns the close's latency."""
+    keeper = wave_plan.secretary(scope)
+    start = SessionStart(
+        kind=BallotSessionKind.COUNCIL,
+        scope=scope,
+        meeting_ref=meeting_ref,
+        opened_by=keeper,
+        deadline=datetime.now(UTC) + timedelta(days=2),
+        policy_version=wave.plan.policy_version,
+        reminder_before_seconds=0,
+    )
+    session_id = await wave.open_meeting(start)
+    wave.sessions.append(session_id)
+    while True:
+        current = await wave.poll_session(session_id)
+        if current is not None and len(current.candidates) >= count:
+            break
+        if wave.timed_out():
+            raise TimeoutError(f"{session_id}: {count} candidates not listed")
+        await asyncio.sleep(0.2)
+    started = time.perf_counter()
+    closed = await wave.close_meeting_list(session_id, keeper)
+    close_ms = (time.perf_counter() - started) * 1000
+    await wave.vote(BallotSessionKind.COUNCIL, scope, session_id, closed)
+    while not wave.timed_out():
+        current = await wave.poll_session(session_id)
+        if current is not None and current.phase == SessionPhase.CLOSED:
+            return [close_ms]
+        if current is not None and current.phase == SessionPhase.AWAITING_COUNT:
+            await wave.hand_in(session_id)
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"{session_id} did not close")
+
+
+async def mixed_case(
+    client: Client,
+    engine: AsyncEngine,
+    queue: str,
+    plan: WavePlan,
+    opts: Options,
+    committee_keys: dict[str, Any],
+) -> MixedResult:
+    """The first ministry imports opts.mixed() rows through the product's import (client.importer.start_all:
+    the bulk priority, the admission window) while the second ministry's council holds --mixed-meetings
+    meetings of --mixed-candidates nominations each (proposed one by one, as people do); each council
+    action timed. Runs after the wave, on its workers."""
+    importing, meeting = plan.ministries[0], plan.ministries[1]
+    rows = [
+        (
+            i + 2,
+            wave_plan.Nomination.model_validate(
+                wave_plan.nomination_data(
+                    "BANG_KHEN_BO",
+                    ministry=importing,
+                    proposer=wave_plan.unit_staff(importing),
+                    reference=f"M{plan.tag}-{i:05d}/TTr",
+                    year=wave_plan.YEAR,
+                )
+            ),
+        )
+        for i in range(opts.mixed())
+    ]
+    wave = Wave(client, engine, queue, plan, opts, deadline=time.monotonic() + opts.timeout)
+    wave.committee_keys = committee_keys
+    OpeningWindow.install(client, queue, opts.admission_window)
+    progressed = 0
+
+    def progress() -> None:
+        nonlocal progressed
+        progressed += 1
+
+    t0 = time.perf_counter()
+    ended: list[float] = []
+    importer = asyncio.create_task(import_rows(client, queue, rows, progress, engine=engine))
+    importer.add_done_callback(lambda _: ended.append(time.perf_counter()))
+    # The import's first rows fill its window before the council meets.
+    while progressed < min(len(rows), max(opts.admission_window, 1)) and not importer.done():
+        await asyncio.sleep(0.2)
+    latencies: list[float] = []
+    held = during = 0
+    try:
+        for m in range(opts.mixed_meetings):
+            candidates = []
+            for c in range(opts.mixed_candidates):
+                nomination = wave_plan.Nomination.model_validate(
+                    wave_plan.nomination_data(
+                        "BANG_KHEN_BO",
+                        ministry=meeting,
+                        proposer=wave_plan.unit_staff(meeting),
+                        reference=f"M{plan.tag}-C{m}-{c}/TTr",
+                        year=wave_plan.YEAR,
+                    )
+                )
+                candidates.append((await start_nomination(client, nomination, queue)).id)
+            while sum(
+                1 for s in (await stages_of(engine, candidates)).values() if s == Stage.COUNCIL_REVIEW.value
+            ) < len(candidates):
+                if wave.timed_out():
+                    raise TimeoutError(f"mixed case: meeting {m + 1}'s nominations did not reach the council")
+                await asyncio.sleep(0.2)
+            latencies += await council_meeting(wave, meeting, f"M{plan.tag}-{m + 1}", len(candidates))
+            held += 1
+            during += 0 if importer.done() else 1
+        counts = await asyncio.wait_for(importer, max(1.0, wave.deadline - time.monotonic()))
+    except Exception as exc:
+        wave.errors[f"mixed:{type(exc).__name__}"] += 1
+        log(f"mixed case failed: {exc!r}")
+        importer.cancel()
+        await asyncio.gather(importer, return_exceptions=True)
+        counts = StartCounts()
+    if wave.errors_seen:
+        log(f"mixed case retried: {dict(wave.errors_seen)}")
+    return MixedResult(
+        rows=len(rows),
+        import_s=(ended[0] if ended else time.perf_counter()) - t0,
+        counts=counts,
+        council_latencies=latencies + wave.cast_latencies,
+        meetings=held,
+        meetings_during_import=during,
+        errors=sum(wave.errors.values()) + len(counts.failed),
+    )
+
+
 # ---- the raw floor --------------------------------------------------------------------------------------
 
 
@@ -731,6 +941,10 @@ class Wave:
     errors_seen: Counter[str] = field(default_factory=Counter)  # retried and recovered: reported, not failures
     started: int = 0
     admission: Admission = field(init=False)
+    # Staff withdraw these waiting nominations one at a time during the wave (`withdrawals`), each timed.
+    withdraw_pending: list[str] = field(default_factory=list)
+    withdraw_latencies: list[float] = field(default_factory=list)
+    window: OpeningWindow | None = None
 
     def __post_init__(self) -> None:
         self.admission = Admission(self.opts.max_in_flight)
@@ -749,17 +963,63 @@ class Wave:
         how many have finished, and closes it when the wave is over)."""
         semaphore = asyncio.Semaphore(self.opts.start_concurrency)
         notice = self.opts.notice_seconds
+        # As the product starts a list (client.pacing): the bulk priority, fair by ministry, within the
+        # ministry's admission window, each raised to people's priority once through its opening work.
+        window = self.window = OpeningWindow.install(self.client, self.queue, self.opts.admission_window)
 
         async def one(planned: Planned) -> None:
             seconds = notice if planned.notice else None
-            async with semaphore:
-                await retrying(
-                    lambda: start_nomination(self.client, planned.nomination, self.queue, public_notice_seconds=seconds)
-                )
+
+            async def start() -> tuple[str, bool]:
+                async with semaphore:
+                    handle = await retrying(
+                        lambda: start_nomination(
+                            self.client,
+                            planned.nomination,
+                            self.queue,
+                            public_notice_seconds=seconds,
+                            kind=WorkKind.BULK_NOMINATION,
+                        )
+                    )
                 self.started += 1
+                return handle.id, True
+
+            await window.start(planned.ministry, start)
 
         self.t0 = time.time()
         await start_admitted(self.admission, [functools.partial(one, p) for p in self.plan.items])
+
+    # -- staff withdraw nominations while the wave runs
+
+    async def withdrawals(self) -> None:
+        """One withdraw at a time on the waiting probes, every --withdraw-interval seconds, each timed (a
+        retry of one that went through is refused as already withdrawn: it counts as done, untimed)."""
+        actor = wave_plan.unit_staff(self.plan.ministries[0])
+        await self.sleep(2.0)  # the wave's starts are under way
+        retried = False
+        while self.withdraw_pending and not self.stop.is_set() and not self.timed_out():
+            started = time.perf_counter()
+            try:
+                await act(
+                    self.client,
+                    self.withdraw_pending[0],
+                    "withdraw",
+                    ReasonedAction(actor=actor, reason="Đơn vị rút (đo độ trễ trong đợt cao điểm)"),
+                )
+            except ActionRefused:
+                if not retried:
+                    raise
+            except Exception as exc:  # e.g. timed out behind the backlog: tried again
+                self.errors_seen[f"withdraw:{type(exc).__name__}"] += 1
+                retried = True
+                await self.sleep(1.0)
+                continue
+            else:
+                if not retried:
+                    self.withdraw_latencies.append((time.perf_counter() - started) * 1000)
+            self.withdraw_pending.pop(0)
+            retried = False
+            await self.sleep(self.opts.withdraw_interval)
 
     # -- meetings: council per ministry, bloc per bloc
 
@@ -1023,6 +1283,8 @@ class Wave:
             if self.plan.bloc_expected(b)
         ]
         drivers.append(asyncio.create_task(self.central_and_decisions(), name="central"))
+        if self.withdraw_pending:
+            drivers.append(asyncio.create_task(self.withdrawals(), name="withdrawals"))
         count_query = sa.text("SELECT stage, count(*) AS n FROM nominations WHERE reference LIKE :p GROUP BY stage")
         last_report = 0.0
         total = len(self.plan.items)
@@ -1351,6 +1613,9 @@ async def run(opts: Options) -> dict[str, Any]:
     """The whole benchmark; returns the figures (also the smoke test's entry point)."""
     tag = uuid.uuid4().hex[:6]
     logdir = Path(tempfile.mkdtemp(prefix=f"tdkt-wave-{tag}-"))
+    priorities_before = os.environ.get(PRIORITIES_ENV)
+    if not opts.priorities:
+        os.environ[PRIORITIES_ENV] = "off"  # this process's starts (client.pacing) at the server's default
     db_name, url = await create_database()
     env: WorkflowEnvironment | None = None
     workers: list[subprocess.Popen[bytes]] = []
@@ -1408,6 +1673,8 @@ async def run(opts: Options) -> dict[str, Any]:
             raw_server_cpu = server_meter.used()
             log(f"raw floor: {raw.completed}/{raw.nominations} in {raw.seconds:.1f}s = {raw.rate:.2f}/s")
 
+        withdraw_ids = await waiting_probes(client, engine, queue, plan, opts.withdrawals())
+        probe_ids += withdraw_ids
         log(f"wave: {opts.nominations} nominations, routes {dict(plan.route_mix())}")
         rss = RssSampler()
         rss.reset([w.pid for w in workers])
@@ -1415,6 +1682,7 @@ async def run(opts: Options) -> dict[str, Any]:
         sampler = asyncio.create_task(rss.run(stop_rss))
         wave = Wave(client, engine, queue, plan, opts, deadline=time.monotonic() + opts.timeout)
         wave.committee_keys = committee_keys
+        wave.withdraw_pending = list(withdraw_ids)
         server_meter, worker_meter = CpuMeter(server_pids), CpuMeter([w.pid for w in workers])
         try:
             end = await wave.run()
@@ -1425,12 +1693,25 @@ async def run(opts: Options) -> dict[str, Any]:
         pg_restarted = await postgres_started_at(engine) != pg_started
         wave_s = max(end - wave.t0, 1e-6)
         log(f"wave: ended after {wave_s:.1f}s; checking PostgreSQL and histories")
+        leftover = ReasonedAction(actor=wave_plan.unit_staff(plan.ministries[0]), reason="Đơn vị rút sau đợt")
+        for workflow_id in list(wave.withdraw_pending):  # those the wave ended before: withdrawn, untimed
+            with contextlib.suppress(ActionRefused):  # a retry of one that went through
+                await retrying(functools.partial(act, client, workflow_id, "withdraw", leftover))
         await asyncio.sleep(1.0)  # the outbox and the last writes settle
         checked, statuses = await audit(client, engine, plan, roster, probe_ids, wave.sessions)
         finished = sum(1 for p in plan.items if (s := statuses.get(p.workflow_id)) is not None and s.stage.is_final)
         largest, whose, sampled, mismatches = await histories(client, plan, [*wave.sessions, *wave.decisions])
+        mixed: MixedResult | None = None
+        if opts.mixed():
+            log(
+                f"mixed case: {plan.ministries[0]} imports {opts.mixed()} rows while {plan.ministries[1]}'s "
+                f"council holds {opts.mixed_meetings} meetings"
+            )
+            mixed = await mixed_case(client, engine, queue, plan, opts, committee_keys)
+            log(f"mixed case: import {mixed.counts.as_dict()} in {mixed.import_s:.1f}s, {mixed.meetings} meetings")
         rate = finished / wave_s
-        errors = sum(wave.errors.values()) + (raw.errors if raw else 0)
+        errors = sum(wave.errors.values()) + (raw.errors if raw else 0) + (mixed.errors if mixed else 0)
+        staff_loaded = [*wave.approve_latencies, *wave.cast_latencies, *wave.withdraw_latencies]
         if checked.details:
             log(f"audit: {dict(checked.details)}")
         if wave.errors:
@@ -1480,10 +1761,35 @@ async def run(opts: Options) -> dict[str, Any]:
             "raw_server_cpu_ms_per_nomination": 1000 * raw_server_cpu / max(1, raw.nominations) if raw else 0.0,
             "postgres_restarted": "yes" if pg_restarted else "no",
             "loadavg": loadavg(),
+            # People before bulk: every staff action during the wave (approvals, sealed ballots, withdrawals)
+            "staff_p50_ms_loaded": percentile(staff_loaded, 50),
+            "staff_p99_ms_loaded": percentile(staff_loaded, 99),
+            "staff_actions_loaded": len(staff_loaded),
+            "cast_p50_ms": percentile(wave.cast_latencies, 50),
+            "casts": len(wave.cast_latencies),
+            "withdraw_p50_ms_loaded": percentile(wave.withdraw_latencies, 50),
+            "withdraw_p99_ms_loaded": percentile(wave.withdraw_latencies, 99),
+            "withdrawals_loaded": len(wave.withdraw_latencies),
+            "admission_window": opts.admission_window,
+            "priorities": "on" if opts.priorities else "off",
+            "raised_to_people": wave.window.promoted if wave.window else 0,
+            # The mixed case: one ministry's import while another's council meets (its actions' latency)
+            "mixed_rows": mixed.rows if mixed else 0,
+            "mixed_started": mixed.counts.started if mixed else 0,
+            "mixed_import_s": mixed.import_s if mixed else 0.0,
+            "mixed_council_p50_ms": percentile(mixed.council_latencies, 50) if mixed else 0.0,
+            "mixed_council_p99_ms": percentile(mixed.council_latencies, 99) if mixed else 0.0,
+            "mixed_council_actions": len(mixed.council_latencies) if mixed else 0,
+            "mixed_meetings": mixed.meetings if mixed else 0,
+            "mixed_meetings_during_import": mixed.meetings_during_import if mixed else 0,
         }
         ok = checked.lost == 0 and checked.duplicated == 0 and errors == 0
         return figures
     finally:
+        if priorities_before is None:
+            os.environ.pop(PRIORITIES_ENV, None)
+        else:
+            os.environ[PRIORITIES_ENV] = priorities_before
         for process in workers:
             await asyncio.to_thread(stop_process, process)
         if engine is not None:
