@@ -119,7 +119,11 @@ async def cmd_token_revoke(args: argparse.Namespace) -> int:
         }
     )
     if not created:
-        print(f"Mã {revocation.jti} đã bị thu hồi từ {vn_time(revocation.revoked_at)}", file=sys.stderr)
+        print(
+            f"Mã {revocation.jti} đã bị thu hồi từ {vn_time(revocation.revoked_at)} "
+            f"(token {revocation.jti} was already revoked)",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 

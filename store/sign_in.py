@@ -8,7 +8,8 @@ requests race for it.
 
 Whoever asks learns nothing about the roster: `request_link` answers the same whether the id is unknown, has
 no address, is rate-limited or was sent a link (the outcome is returned for logs and tests, never shown).
-At most `MAX_LINKS_PER_WINDOW` links are made per actor per `RATE_WINDOW`.
+At most `MAX_LINKS_PER_WINDOW` links are made per actor per `RATE_WINDOW`. Each request also deletes the links
+that expired more than `KEEP_EXPIRED` ago (kept that long for the rate limit and for inquiries).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ SECRET_BYTES = 32
 # The outbox row of a link: its own key (the notifications table is keyed on workflow id, step and party).
 OUTBOX_PREFIX = "sign-in-link-"
 MAX_ASKED_LENGTH = 254  # an e-mail address at most
+KEEP_EXPIRED = timedelta(days=1)
 
 
 class LinkOutcome(enum.Enum):
@@ -85,6 +87,7 @@ async def request_link(
         return LinkRequest(LinkOutcome.UNKNOWN)
     now = as_utc(now)
     async with engine.begin() as conn:
+        await conn.execute(sign_in_links.delete().where(sign_in_links.c.expires_at < now - KEEP_EXPIRED))
         match = sa.or_(actors.c.id == asked, sa.func.lower(actors.c.email) == asked.lower())
         # The actor's row locked (PostgreSQL): two requests at once are counted one after the other.
         query = sa.select(actors.c.id, actors.c.email).where(match).order_by(actors.c.id).limit(1).with_for_update()
@@ -132,10 +135,3 @@ async def redeem(engine: AsyncEngine, secret: str, now: datetime) -> str | None:
     )
     async with engine.begin() as conn:
         return (await conn.execute(statement)).scalar_one_or_none()
-
-
-async def prune(engine: AsyncEngine, now: datetime, keep: timedelta = timedelta(days=1)) -> int:
-    """Delete links that expired more than `keep` ago (kept that long for the rate limit and inquiries)."""
-    async with engine.begin() as conn:
-        result = await conn.execute(sign_in_links.delete().where(sign_in_links.c.expires_at < as_utc(now) - keep))
-    return max(result.rowcount, 0)

@@ -155,6 +155,13 @@ async def test_an_expired_link_is_refused(app: Any, engine: AsyncEngine) -> None
     # Just before its expiry it would have worked (the store's rule, at a chosen moment).
     assert await sign_in.redeem(engine, secret, made + timedelta(minutes=14)) == CENTRAL
     assert await sign_in.redeem(engine, secret, made + timedelta(minutes=14)) is None  # and then it is used
+    # A day after it expired, the next request for any link deletes its row.
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    later = made + sign_in.LINK_TTL + sign_in.KEEP_EXPIRED + timedelta(minutes=1)
+    await sign_in.request_link(engine, f"khong-co.{uuid.uuid4().hex[:8]}", later, "http://127.0.0.1/x")
+    async with engine.connect() as conn:
+        left = await conn.scalar(sa.select(sa.func.count()).where(sign_in_links.c.token_hash == digest))
+    assert left == 0
 
 
 async def test_an_unknown_id_gets_the_same_answer_and_no_mail(app: Any, engine: AsyncEngine) -> None:
