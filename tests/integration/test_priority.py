@@ -1,11 +1,12 @@
 """Task queue priority and the lists' admission window, on the session's dev server and worker.
 
-A nomination a person proposes starts at people's priority (2) with its ministry as fairness key; a list's
-rows start at the bulk priority (4, fair by ministry) and are raised to 2 once through their opening work;
-TDKT_TASK_PRIORITIES=off starts at the server's default. An import of two ministries' rows with a window of
-3 never has more than 3 of a ministry's nominations in their opening work at once, seen from outside (each
-started row's describe()) and by the window's own count. The nominations are Huân chương lao động hạng ba:
-they wait in the public notice (days long), where no ballot session takes them, and are withdrawn at the end.
+A ballot session starts at 1, fair by its scope; a nomination a person proposes at people's priority (2)
+with its ministry as fairness key; a list's rows start at the bulk priority (4, fair by ministry) and are
+raised to 2 once through their opening work; TDKT_TASK_PRIORITIES=off starts at the server's default. An
+import of two ministries' rows with a window of 3 never has more than 3 of a ministry's nominations in their
+opening work at once, seen from outside (each started row's describe()) and by the window's own count. The
+nominations are Huân chương lao động hạng ba: they wait in the public notice (days long), where no ballot
+session takes them, and are withdrawn at the end.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,9 +23,12 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from client.ballots import open_session
 from client.importer import start_all
 from client.nominations import act, start_nomination
 from client.pacing import PRIORITIES_ENV, OpeningWindow
+from domain.ballot_messages import SessionPhase, SessionStart
+from domain.ballots import BallotSessionKind
 from domain.messages import ReasonedAction
 from domain.nomination import Nomination, workflow_id_for
 from domain.stages import Stage
@@ -85,6 +90,23 @@ async def test_a_persons_nomination_starts_at_peoples_priority_fair_by_its_minis
         assert await priority_of(client, handle.id) == (2, "BTP")
     finally:
         await withdraw_all(client, [nomination])
+
+
+async def test_a_ballot_session_starts_ahead_of_everything_fair_by_its_scope(client: Client, task_queue: str) -> None:
+    # Opened by someone the roster does not let open it: the session ends CANCELLED having registered
+    # nothing, which leaves no meeting behind for other tests; its start's priority is what is checked.
+    start = SessionStart(
+        kind=BallotSessionKind.COUNCIL,
+        scope="BTP",
+        meeting_ref=f"UT-{uuid.uuid4().hex[:8]}",
+        opened_by="nobody.at-all",
+        deadline=datetime.now(UTC) + timedelta(minutes=10),
+        policy_version="2025.07",
+        reminder_before_seconds=0,
+    )
+    handle = await open_session(client, task_queue, start)
+    assert (await asyncio.wait_for(handle.result(), timeout=30)).phase == SessionPhase.CANCELLED
+    assert await priority_of(client, handle.id) == (1, "BTP")
 
 
 async def test_priorities_off_starts_at_the_servers_default(
