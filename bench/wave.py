@@ -28,9 +28,17 @@ database (created and dropped here; TEST_POSTGRES_ADMIN_URL, default postgresql:
    0.5 s); the raw phase likewise (raw workflows started and not yet closed, as visibility shows them).
    A bloc's list then also closes after --idle-seconds without a newcomer (its candidates may be more than
    N: waiting for all of them would never end), so a bloc may hold more sessions, each picking its quota.
+   The wave's nominations start as the product starts a list (client.pacing): the bulk priority, fair by
+   ministry, at most --admission-window of a ministry's in their opening work, each raised to people's
+   priority once through it (--no-priorities: everything at the server's default). Meanwhile staff withdraw
+   --loaded-withdrawals nominations waiting in a public notice, one every --withdraw-interval seconds; every
+   approval, sealed ballot and withdrawal is timed (staff_p50_ms_loaded, staff_p99_ms_loaded).
 5. Checks PostgreSQL against what the wave must have produced (lost, duplicated), the largest history of
-   the sessions, decisions and a sample of nominations, and prints the figures as the LAST line in
-   key=value form. Exit status 0 when lost == duplicated == 0 and nothing failed.
+   the sessions, decisions and a sample of nominations.
+6. The mixed case: the first ministry imports --mixed-rows rows through the product's import while the
+   second ministry's council holds --mixed-meetings meetings; its actions timed (mixed_council_p50_ms,
+   mixed_council_p99_ms). Prints the figures as the LAST line in key=value form. Exit status 0 when
+   lost == duplicated == 0 and nothing failed.
 
 Every loop is bounded: the wave gives up after --timeout seconds, the raw phase after --raw-timeout.
 """
