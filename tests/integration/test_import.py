@@ -165,7 +165,7 @@ async def test_a_500_row_workbook_is_refused_then_started_then_found_started(
         await import_command(import_args(str(path)), client=client, task_queue=idle_queue, engine=db_engine)
     assert [e.field for e in refused.value.errors] == EXPECTED_LOCATIONS
     messages = [e.message for e in refused.value.errors]
-    assert "greater than or equal to 2000" in messages[0]
+    assert "phải từ 2000 trở lên" in messages[0]
     assert messages[1].startswith("missing required documents: BAO_CAO_THANH_TICH")
     assert messages[2] == f"trùng dòng {DUPLICATED_ROW} (cùng năm, bộ, ngành và số tờ trình)"
     assert "3 of 500 rows are invalid; nothing was started" in capsys.readouterr().err
@@ -241,7 +241,7 @@ async def test_starter_import_of_a_500_row_csv(import_cli_env: dict[str, str], c
 
     refused = await starter(import_cli_env, "import", str(path))
     assert refused.returncode == 2, refused.stderr
-    reported = [line.strip() for line in refused.stderr.splitlines() if line.startswith("  row ")]
+    reported = [line.strip() for line in refused.stderr.splitlines() if line.startswith("  dòng ")]
     assert [line.split(": ", 1)[0] for line in reported] == EXPECTED_LOCATIONS, refused.stderr
     assert "3 of 500 rows are invalid; nothing was started" in refused.stderr
     assert await how_many_exist(client, ids) == 0
@@ -269,4 +269,4 @@ async def test_starter_import_refuses_an_unreadable_file(import_cli_env: dict[st
     wrong.write_bytes(b"")
     done = await starter(import_cli_env, "import", str(wrong))
     assert done.returncode == 2
-    assert "FILE: cannot import '.ods'" in done.stderr
+    assert "FILE: không nhập được '.ods'" in done.stderr
