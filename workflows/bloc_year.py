@@ -199,10 +199,21 @@ class BlocYearWorkflow:
         if request is None:
             return
         plan = s.plan_tier()
-        reused = s.reusable_proposals(plan.award_form)  # a voided vote's nominations, voted on again
+        # A voided vote's nominations: those still waiting at the bloc's vote are voted on again; one the head
+        # withdrew meanwhile (the tier given up for that member) stays out, and is never proposed anew.
+        reused = s.reusable_proposals(plan.award_form)
+        reused_stages: dict[str, Stage] = {}
+        if reused:
+            reused_stages = await workflow.execute_activity_method(
+                BlocYearActivities.proposals_at_bloc_vote, list(reused.values()), **WAITING
+            )
         nominations: dict[str, str] = {}
         for member in plan.candidates:
-            started = reused.get(member) or await self._start_proposal(plan.award_form, member, request)
+            if member in reused:
+                if reused_stages.get(reused[member]) == Stage.BLOC_VOTE:
+                    nominations[member] = reused[member]
+                continue
+            started = await self._start_proposal(plan.award_form, member, request)
             if started is not None:
                 nominations[member] = started
         if not nominations:  # nobody to vote on: the tier is recorded as it is, the head goes on

@@ -28,7 +28,9 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
@@ -270,6 +272,17 @@ async def year_until(handle: WorkflowHandle[Any, Any], done: Any, timeout: float
     return await eventually(check, timeout)
 
 
+async def run_id_of(client: Client, workflow_id: str) -> str:
+    """The latest run's id, from the raw description (the time-skipping server's null StageDueAt does not decode
+    through describe())."""
+    described = await client.workflow_service.describe_workflow_execution(
+        DescribeWorkflowExecutionRequest(
+            namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)
+        )
+    )
+    return described.workflow_execution_info.execution.run_id
+
+
 async def signalled(client: Client, workflow_id: str, name: str) -> int:
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     return sum(
@@ -343,6 +356,49 @@ def assessment(member: str, points: str | None = None) -> Any:
     )
 
 
+async def honouring_year(env: WorkflowEnvironment, queue: str) -> WorkflowHandle[Any, Any]:
+    """A bloc year brought to honouring (BCA the first tier's only candidate), its handover 20 days ahead."""
+    client = env.client
+    now = await env.get_current_time()
+    clock = BlocYearClock(assessment_seconds=3600, handover_at=now + timedelta(days=20))
+    start = BlocYearStart(bloc=BLOC, year=YEAR, leadership=LEADERSHIP, opened_by=HEAD, clock=clock)
+    handle = await client.start_workflow(BlocYearWorkflow.run, start, id=bloc_year_id(BLOC, YEAR), task_queue=queue)
+    await year_until(handle, lambda s: s.phase == BlocYearPhase.DRAFT and s.members)
+    await handle.execute_update(BlocYearWorkflow.publish_pledge, PublishPledge(actor=HEAD))
+    for member, rep in REPS.items():
+        await handle.execute_update(BlocYearWorkflow.sign_pledge, SignPledge(actor=rep, member=member))
+    await handle.execute_update(BlocYearWorkflow.call_for_assessments, CallForAssessments(actor=HEAD))
+    for member, rep in REPS.items():
+        await handle.execute_update(
+            BlocYearWorkflow.submit_assessment,
+            SubmitAssessment(actor=rep, assessment=assessment(member, None if member == "BCA" else "1")),
+        )
+    await year_until(handle, lambda s: s.phase == BlocYearPhase.REVIEW)
+    await handle.execute_update(BlocYearWorkflow.close_review, CloseReview(actor=HEAD))
+    return handle
+
+
+async def cancelled_first_tier(env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any]) -> tuple[OpenHonouring, str]:
+    """The first tier's vote opened, then cancelled by its chair before anyone voted: the request and the
+    proposal nomination it started."""
+    client = env.client
+    now = await env.get_current_time()
+    first = OpenHonouring(actor=HEAD, deadline=now + timedelta(days=1), meeting_ref="HN-SUYTON-1")
+    opened = await handle.execute_update(BlocYearWorkflow.open_honouring, first)
+    tier = opened.tiers[0]
+    proposal = tier.nominations["BCA"]
+    assert tier.candidates == ("BCA",) and tier.session_id == "ballot-bloc-NOI_CHINH-HN-SUYTON-1"
+    await wait_for_stage(client, proposal, Stage.BLOC_VOTE)
+    await session_until(client, tier.session_id, lambda s: s.phase == SessionPhase.VOTING)
+    await chair_action(
+        client,
+        tier.session_id,
+        BallotSessionWorkflow.cancel,
+        ChairAction(actor=HEAD, reason="Hội nghị hoãn do không đủ thành phần"),
+    )
+    return first, proposal
+
+
 async def test_a_cancelled_honouring_session_voids_its_tier_and_the_head_re_opens_it_over_the_same_nomination(
     skipping_env: WorkflowEnvironment, bloc_engine: AsyncEngine
 ):
@@ -351,39 +407,10 @@ async def test_a_cancelled_honouring_session_voids_its_tier_and_the_head_re_open
     await enroll_counting_keys(bloc_engine, [rep for rep in REPS.values() if rep != HEAD])
     client = skipping_env.client
     queue = f"bloc-{uuid.uuid4().hex[:8]}"
-    now = await skipping_env.get_current_time()
-    clock = BlocYearClock(assessment_seconds=3600, handover_at=now + timedelta(days=20))
     async with build_worker(client, bloc_engine, queue):
-        start = BlocYearStart(bloc=BLOC, year=YEAR, leadership=LEADERSHIP, opened_by=HEAD, clock=clock)
-        handle = await client.start_workflow(BlocYearWorkflow.run, start, id=bloc_year_id(BLOC, YEAR), task_queue=queue)
-        await year_until(handle, lambda s: s.phase == BlocYearPhase.DRAFT and s.members)
-        await handle.execute_update(BlocYearWorkflow.publish_pledge, PublishPledge(actor=HEAD))
-        for member, rep in REPS.items():
-            await handle.execute_update(BlocYearWorkflow.sign_pledge, SignPledge(actor=rep, member=member))
-        await handle.execute_update(BlocYearWorkflow.call_for_assessments, CallForAssessments(actor=HEAD))
-        for member, rep in REPS.items():
-            await handle.execute_update(
-                BlocYearWorkflow.submit_assessment,
-                SubmitAssessment(actor=rep, assessment=assessment(member, None if member == "BCA" else "1")),
-            )
-        await year_until(handle, lambda s: s.phase == BlocYearPhase.REVIEW)
-        await handle.execute_update(BlocYearWorkflow.close_review, CloseReview(actor=HEAD))
-
-        # The first tier's vote, cancelled by its chair before anyone voted.
-        now = await skipping_env.get_current_time()
-        first = OpenHonouring(actor=HEAD, deadline=now + timedelta(days=1), meeting_ref="HN-SUYTON-1")
-        opened = await handle.execute_update(BlocYearWorkflow.open_honouring, first)
-        tier = opened.tiers[0]
-        proposal = tier.nominations["BCA"]
-        assert tier.candidates == ("BCA",) and tier.session_id == "ballot-bloc-NOI_CHINH-HN-SUYTON-1"
-        await wait_for_stage(client, proposal, Stage.BLOC_VOTE)
-        await session_until(client, tier.session_id, lambda s: s.phase == SessionPhase.VOTING)
-        await chair_action(
-            client,
-            tier.session_id,
-            BallotSessionWorkflow.cancel,
-            ChairAction(actor=HEAD, reason="Hội nghị hoãn do không đủ thành phần"),
-        )
+        handle = await honouring_year(skipping_env, queue)
+        first, proposal = await cancelled_first_tier(skipping_env, handle)
+        now = first.deadline - timedelta(days=1)
         voided = await year_until(handle, lambda s: s.tiers[0].voided)
         assert voided.phase == BlocYearPhase.HONOURING and voided.tiers[0].proposed == ()
         assert (await status(client, proposal)).stage == Stage.BLOC_VOTE  # still waiting for the bloc's vote
@@ -487,3 +514,50 @@ async def test_the_origin_column_is_filled_from_the_payload_of_rows_written_befo
     else:
         async with fresh_database("tdkt_origin_bloc") as url:
             await run(url)
+
+
+async def test_a_tier_given_up_after_its_session_was_cancelled_is_recorded_without_a_vote(
+    skipping_env: WorkflowEnvironment, bloc_engine: AsyncEngine
+):
+    """The head gives the tier up: withdraws the waiting proposal (theirs, as its proposer; its end is told to
+    the year), re-opens the tier, which is recorded with no session and no proposal (the withdrawn member is
+    not proposed anew for that form); the year goes on to the next tier."""
+    from worker import build_worker
+
+    await enroll_counting_keys(bloc_engine, [rep for rep in REPS.values() if rep != HEAD])
+    client = skipping_env.client
+    queue = f"bloc-{uuid.uuid4().hex[:8]}"
+    async with build_worker(client, bloc_engine, queue):
+        handle = await honouring_year(skipping_env, queue)
+        first, proposal = await cancelled_first_tier(skipping_env, handle)
+        await year_until(handle, lambda s: s.tiers[0].voided)
+        nomination = client.get_workflow_handle(proposal)
+        first_run = await run_id_of(client, proposal)
+        await refused(
+            nomination.execute_update(NominationWorkflow.withdraw, ReasonedAction(actor=BTP_REP, reason="Rút")),
+            "BLOC_HEAD for NOI_CHINH",
+        )
+        await nomination.execute_update(
+            NominationWorkflow.withdraw, ReasonedAction(actor=HEAD, reason="Khối không suy tôn hình thức này")
+        )
+        await nomination.result()  # it ended, telling the year
+        assert (await status(client, proposal)).stage == Stage.WITHDRAWN
+        await year_until(handle, lambda s: s.tiers[0].settled == {proposal: Stage.WITHDRAWN})
+
+        given_up = first.model_copy(update={"meeting_ref": "HN-SUYTON-1-BO"})
+        reopened = await handle.execute_update(BlocYearWorkflow.open_honouring, given_up)
+        tier = reopened.tiers[1]
+        assert tier.award_form == "CO_THI_DUA_CP" and tier.candidates == ("BCA",)
+        assert (tier.session_id, tier.nominations, tier.proposed, tier.seats) == (None, {}, (), 0)
+        # Still one nomination for BCA: the withdrawn run, not started again under its business key.
+        assert await run_id_of(client, proposal) == first_run
+        assert (await status(client, proposal)).stage == Stage.WITHDRAWN
+        assert reopened.phase == BlocYearPhase.HONOURING
+        # The next tier is the second award form's: BCA, not seated by the first, is its candidate (a new
+        # nomination of that form); the given-up tier's nomination stays withdrawn.
+        third = first.model_copy(update={"meeting_ref": "HN-SUYTON-2"})
+        last = await handle.execute_update(BlocYearWorkflow.open_honouring, third)
+        assert [t.award_form for t in last.tiers] == ["CO_THI_DUA_CP", "CO_THI_DUA_CP", "BANG_KHEN_TTG"]
+        assert last.tiers[2].candidates == ("BCA",)
+        assert last.tiers[2].nominations == {"BCA": f"nomination-{YEAR}-BCA-SUYTON-NOI_CHINH-{YEAR}-BANG_KHEN_TTG"}
+        assert await signalled(client, bloc_year_id(BLOC, YEAR), "proposal_ended") == 1
