@@ -109,3 +109,24 @@ def test_every_commands_help_is_vietnamese() -> None:
 def test_unknown_messages_pass_through() -> None:
     assert argparse_message_vi("something new in a later Python") == "something new in a later Python"
     assert argparse_message_vi("the following arguments are required: a, b") == "thiếu tham số bắt buộc: a, b"
+
+
+def test_tables_show_moments_in_vietnam_time_and_json_stays_as_it_was(capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import UTC, datetime
+
+    from cli import output
+
+    assert output.cell("2026-12-06T17:30:00Z") == "07/12/2026 00:30 (giờ VN)"  # past midnight in Hà Nội
+    assert output.cell("2026-12-06T07:00:00.5+00:00") == "06/12/2026 14:00 (giờ VN)"
+    assert output.cell(datetime(2026, 12, 6, 1, 5, tzinfo=UTC)) == "06/12/2026 08:05 (giờ VN)"
+    assert output.cell("2026-12-06") == "2026-12-06" and output.cell("HD-2026-12") == "HD-2026-12"
+    row = {"workflow_id": "nomination-x", "due_at": "2026-12-06T17:30:00Z"}
+    output.set_json(False)
+    output.show([row])
+    assert "07/12/2026 00:30 (giờ VN)" in capsys.readouterr().out
+    output.set_json(True)
+    try:
+        output.show([row])
+        assert '"due_at": "2026-12-06T17:30:00Z"' in capsys.readouterr().out
+    finally:
+        output.set_json(False)
