@@ -22,6 +22,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
+from client.bloc_year import BlocYearRefused, publish_pledge
 from domain.bloc.policy import bloc_scoring_policy_for
 from domain.bloc.rotation import BlocLeadership
 from domain.bloc.scoring import SelfAssessment
@@ -336,37 +337,40 @@ async def test_on_new_years_day_the_head_role_moves_and_next_years_bloc_year_ope
         await skipping_env.sleep(new_year - await skipping_env.get_current_time() - timedelta(minutes=1))
         assert (await status_of(handle)).phase == BlocYearPhase.HANDOVER
         await skipping_env.sleep(timedelta(minutes=2))
-        final = await handle.result()  # no proposal to follow: the year closes
-        assert final.phase == BlocYearPhase.CLOSED and final.next_year_id == bloc_year_id(BLOC, 2027)
-        assert final.flag_out is not None and (final.flag_out.from_member, final.flag_out.to_member) == (
-            "TANDTC",
-            "VKSNDTC",
-        )
+        # The clock stands still from here: next year's workflow waits for people, and a skipping server would run
+        # on to whatever timeout it gives a child workflow.
+        with skipping_env.auto_time_skipping_disabled():
+            final = await handle.result()  # no proposal to follow: the year closes
+            assert final.phase == BlocYearPhase.CLOSED and final.next_year_id == bloc_year_id(BLOC, 2027)
+            assert final.flag_out is not None and (final.flag_out.from_member, final.flag_out.to_member) == (
+                "TANDTC",
+                "VKSNDTC",
+            )
 
-        assert [r.actor_id for r in await rows(bloc_engine, heads, b=BLOC)] == [REPS["VKSNDTC"]]
-        head_ministry = await rows(bloc_engine, "SELECT head_ministry FROM blocs WHERE code = :b", b=BLOC)
-        assert head_ministry[0].head_ministry == "VKSNDTC"
-        flags = await rows(bloc_engine, "SELECT year, from_member, to_member FROM bloc_flag_handovers")
-        assert [tuple(r) for r in flags] == [(2027, "TANDTC", "VKSNDTC")]
+            assert [r.actor_id for r in await rows(bloc_engine, heads, b=BLOC)] == [REPS["VKSNDTC"]]
+            head_ministry = await rows(bloc_engine, "SELECT head_ministry FROM blocs WHERE code = :b", b=BLOC)
+            assert head_ministry[0].head_ministry == "VKSNDTC"
+            flags = await rows(bloc_engine, "SELECT year, from_member, to_member FROM bloc_flag_handovers")
+            assert [tuple(r) for r in flags] == [(2027, "TANDTC", "VKSNDTC")]
 
-        following = client.get_workflow_handle(bloc_year_id(BLOC, 2027))
-        next_year = await wait_phase(following, BlocYearPhase.DRAFT)
-        assert next_year.leadership == BlocLeadership(bloc=BLOC, year=2027, head="VKSNDTC", deputy="TTCP")
-        assert next_year.flag_in == final.flag_out
-        # The roster moved: the old head may no longer publish, the new one may.
-        # By run id: the time-skipping server finds a rejected update's outcome only under it.
-        following = client.get_workflow_handle(following.id, run_id=(await following.describe()).run_id)
-        await refused(
-            following.execute_update(BlocYearWorkflow.publish_pledge, PublishPledge(actor=HEAD)), "actor: ", "BLOC_HEAD"
-        )
-        published = await following.execute_update(
-            BlocYearWorkflow.publish_pledge, PublishPledge(actor=REPS["VKSNDTC"])
-        )
-        assert published.phase == BlocYearPhase.PLEDGE
-        previous = await rows(
-            bloc_engine, "SELECT previous_year_id FROM bloc_years WHERE workflow_id = :w", w=bloc_year_id(BLOC, 2027)
-        )
-        assert previous[0].previous_year_id == bloc_year_id(BLOC, YEAR)
+            following = client.get_workflow_handle(bloc_year_id(BLOC, 2027))
+            next_year = await wait_phase(following, BlocYearPhase.DRAFT)
+            assert next_year.leadership == BlocLeadership(bloc=BLOC, year=2027, head="VKSNDTC", deputy="TTCP")
+            assert next_year.flag_in == final.flag_out
+            # The roster moved in the database: the old head may no longer publish (the client reads the roster and
+            # sends nothing; the time-skipping server cannot report a rejected update's outcome reliably, and the
+            # workflow's own validator is tested in the first test), the new one may.
+            with pytest.raises(BlocYearRefused) as not_head:
+                await publish_pledge(client, bloc_engine, following.id, HEAD)
+            assert "BLOC_HEAD" in str(not_head.value) and "nothing was sent" in str(not_head.value)
+            published = await publish_pledge(client, bloc_engine, following.id, REPS["VKSNDTC"])
+            assert published.phase == BlocYearPhase.PLEDGE
+            previous = await rows(
+                bloc_engine,
+                "SELECT previous_year_id FROM bloc_years WHERE workflow_id = :w",
+                w=bloc_year_id(BLOC, 2027),
+            )
+            assert previous[0].previous_year_id == bloc_year_id(BLOC, YEAR)
 
 
 async def test_honouring_proposes_through_a_bloc_vote_over_the_tiers_candidates(
