@@ -7,15 +7,16 @@ eight-member order, so KTNN heads again and hands the rotating flag to TANDTC on
 handover of the seed article, a turn later. Each step is checked on the workflow's status and on the rows
 PostgreSQL holds:
 
-pledge published and signed by all eight → IN_YEAR; the call for self-assessments; seven submit, BTLBVL does
-not: reminded before the deadline (the outbox has the reminder), scored as the table's no_submission says
-after it; the panel (the deputy's representative) lowers one of BTP's scores with a reason, which the
-scorecard shows and which moves BTP from first to third; the review closes → the ranking; the Government
-flag's vote (VKSNDTC and TTCP tied first for one seat) ties again in its runoff and the bloc head decides;
-the Prime Minister's certificate's vote passes its two; the proposals reach CENTRAL_REVIEW, the central board
-approves them; the election (ROTATION) names TANDTC; on 1 January the roster's BLOC_HEAD moves to TANDTC's
-representative, the flag's handover is recorded and the 2032 bloc year opens, whose new head publishes its
-pledge; the Prime Minister's decision awards the three proposals and the 2031 year closes.
+pledge published and signed by all eight → IN_YEAR (the pledge printed with its signatories); the call for
+self-assessments; seven submit, BTLBVL does not: reminded before the deadline (the outbox has the reminder),
+scored as the table's no_submission says after it; the panel (the deputy's representative) lowers one of BTP's
+scores with a reason, which the scorecard shows and which moves BTP from first to third; the review closes →
+the ranking (printed, and as XLSX); the Government flag's vote (VKSNDTC and TTCP tied first for one seat) ties
+again in its runoff and the bloc head decides; the Prime Minister's certificate's vote passes its two; the
+proposals reach CENTRAL_REVIEW, the central board approves them; the election (ROTATION) names TANDTC; on
+1 January the roster's BLOC_HEAD moves to TANDTC's representative, the flag's handover is recorded and the 2032
+bloc year opens, whose new head publishes its pledge; the Prime Minister's decision awards the three proposals
+and the 2031 year closes.
 """
 
 from __future__ import annotations
