@@ -45,8 +45,8 @@ def test_every_problem_has_a_vietnamese_title_distinct_from_the_english_one():
 def test_a_problem_answers_in_the_readers_language_and_says_which():
     vi = problem_response(request_with(None), "not-found", "không có hồ sơ x")
     en = problem_response(request_with("en"), "not-found", "no nomination x")
-    assert json.loads(vi.body)["title"] == "Không tìm thấy" and vi.headers["content-language"] == "vi"
-    assert json.loads(en.body)["title"] == "Not found" and en.headers["content-language"] == "en"
+    assert json.loads(bytes(vi.body))["title"] == "Không tìm thấy" and vi.headers["content-language"] == "vi"
+    assert json.loads(bytes(en.body))["title"] == "Not found" and en.headers["content-language"] == "en"
 
 
 class _Form(BaseModel):
