@@ -8,8 +8,10 @@ The demo never reads, votes on or changes a nomination it did not start. It runs
   of its own (log: .state/demo-worker.log);
 - on a database of its own: DEMO_DATABASE_URL if set, else `<your database>_demo` on your PostgreSQL when
   DATABASE_URL names one (created if missing), else SQLite in .state/demo.db;
-- with a roster of its own (config/demo-roster.json: ministries DEMO_A, DEMO_B, DEMO_C, bloc DEMO_KHOI, and
-  their fictional people), so its ballot sessions can only ever find its own nominations.
+- with a roster of its own (config/demo-roster.json: ministries DEMO_A, DEMO_B, DEMO_C, bloc DEMO_KHOI, the
+  internal-affairs bloc NOI_CHINH with its eight members for the bloc's year (scripts/bloc_year_demo.py; its
+  scoring table and rotation are keyed on those codes), and their fictional people), so its ballot sessions can
+  only ever find its own nominations.
 Your nominations (TEMPORAL_NAMESPACE, DATABASE_URL) are never read; the demo refuses to start (exit 2) when its
 namespace or database is yours. Each run stamps its references, nominees, meetings and decision numbers, so a
 second run never meets the first one's. A nomination an interrupted earlier run left waiting in the demo's
