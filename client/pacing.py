@@ -8,8 +8,9 @@ of its nominations are started and not yet through their opening work (registrat
 joining a session — until the workflow has no task pending); the next row of that ministry starts when one
 is through. A list's nominations start at the bulk priority (4, fair by ministry); once through, each is
 raised to people's priority (2) with its ministry's fairness key, so a person's later action on it is not
-queued behind the rest of a list. When no worker polls the task queue nothing can get through: the rows then
-start without waiting (and keep the bulk priority)."""
+queued behind the rest of a list. When no worker polls the task queue nothing can get through, and when the
+queue or a row cannot be described nothing can be watched: those rows then start without waiting (and keep
+the bulk priority)."""
 
 from __future__ import annotations
 
@@ -138,9 +139,9 @@ class OpeningWindow:
                 )
             )
             polls = len(described.pollers) > 0
-        except Exception as err:  # cannot tell: pace as if one did (bounded by the settle timeout)
-            log.warning("task queue %s not described (%s): rows paced", self.task_queue, type(err).__name__)
-            polls = True
+        except Exception as err:  # cannot tell (no permission, another client): rows are not held back
+            log.warning("task queue %s not described (%s): rows start unpaced", self.task_queue, type(err).__name__)
+            polls = False
         if not polls:
             log.warning("no worker polls task queue %s: rows start unpaced", self.task_queue)
         self._pollers = (now, polls)
@@ -154,13 +155,14 @@ class OpeningWindow:
             await asyncio.sleep(pause)
             try:
                 described = await handle.describe()
-            except Exception as err:  # looked at again until the deadline
+            except Exception as err:  # it cannot be watched: its place goes to the next row, it keeps the bulk priority
+                self.unsettled += 1
                 log.warning("nomination %s not described (%s)", workflow_id, type(err).__name__)
-            else:
-                if described.status != WorkflowExecutionStatus.RUNNING:
-                    return  # refused at registration, or ended already: nothing to raise
-                if described.history_length > 2 and not described.raw_description.HasField("pending_workflow_task"):
-                    break
+                return
+            if described.status != WorkflowExecutionStatus.RUNNING:
+                return  # refused at registration, or ended already: nothing to raise
+            if described.history_length > 2 and not described.raw_description.HasField("pending_workflow_task"):
+                break
             if time.monotonic() + pause > deadline:
                 self.unsettled += 1
                 log.warning("nomination %s not through its opening work after %.0fs", workflow_id, self.settle_timeout)
