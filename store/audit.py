@@ -231,30 +231,37 @@ async def append_audit(
     if conn.dialect.name == "postgresql":
         # Held until the transaction ends: the next writer reads the last hash after this one commits.
         await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(AUDIT_LOCK_KEY)))
-    key = (
-        (audit_log.c.workflow_id == entry.workflow_id)
-        & (audit_log.c.seq == entry.seq)
-        & (audit_log.c.action == entry.action)
-    )
-    if await conn.scalar(sa.select(audit_log.c.id).where(key).limit(1)) is not None:
-        return False
+    # No look-up first: an entry already in the log trips the unique (workflow_id, seq, action) and the
+    # INSERT below adds nothing (one round trip less per entry; the unused hash is never stored).
     prev_hash = await conn.scalar(sa.select(audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1))
     prev_hash = prev_hash or GENESIS
     when = as_utc(recorded_at or datetime.now(UTC))
     content = content_of(entry, when)
     result = await conn.execute(
-        dialect_insert(conn, audit_log)
-        .values(
-            recorded_at=when,
+        _append_statement(conn),
+        {
+            "recorded_at": when,
             **{column: content[column] for column in MIRRORED},
-            entry=content,
-            prev_hash=prev_hash,
-            hash=keyed_hash(keyring, keyring.current_id, prev_hash, content),
-            key_id=keyring.current_id,
-        )
-        .on_conflict_do_nothing(index_elements=[audit_log.c.workflow_id, audit_log.c.seq, audit_log.c.action])
+            "entry": content,
+            "prev_hash": prev_hash,
+            "hash": keyed_hash(keyring, keyring.current_id, prev_hash, content),
+            "key_id": keyring.current_id,
+        },
     )
     return bool(result.rowcount and result.rowcount > 0)
+
+
+_APPEND: dict[str, Any] = {}
+
+
+def _append_statement(conn: AsyncConnection) -> Any:
+    """The entry's INSERT for the connection's dialect, built once (its values are the execution's parameters)."""
+    name = conn.dialect.name
+    if name not in _APPEND:
+        _APPEND[name] = dialect_insert(conn, audit_log).on_conflict_do_nothing(
+            index_elements=[audit_log.c.workflow_id, audit_log.c.seq, audit_log.c.action]
+        )
+    return _APPEND[name]
 
 
 # ---- the head, for the anchors ----------------------------------------------------------------------------
