@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo up test unit lint clean
+.PHONY: install demo up test test-serial unit lint clean
 
 install: $(VENV)/.installed
 
@@ -23,8 +23,13 @@ demo: install  ## dev server + worker + sample nominations through every route; 
 up: install  ## the same, then keeps the dev server (UI on :8233), the demo's worker and one for your work running
 	TDKT_GENERATE_KEYS=1 $(PY) -m scripts.demo --keep
 
+# Two processes (pytest-xdist), each with its own dev server, database and counting keys; a file's tests stay
+# together, and so do the files sharing something fixed on the machine (SHARED_GROUPS in tests/conftest.py).
 test: install  ## unit, integration (real dev server + PostgreSQL) and replay tests
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
+
+test-serial: install  ## the same in one process
+	$(PY) -m pytest -q -p no:xdist
 
 unit: install
 	$(PY) -m pytest -q tests/unit

@@ -9,6 +9,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 
@@ -57,6 +58,32 @@ async def database_url() -> AsyncIterator[str]:
     """A fresh PostgreSQL database with the schema migrated to head; dropped at the end."""
     async with new_database("tdkt_test") as url:
         yield url
+
+
+# Test files that share something fixed on the machine (files under .state/, a port): under pytest-xdist
+# (`make test`: -n 2 --dist loadfile) each group runs on one process, one file after the other; every other
+# file is a unit of its own. Each process has session fixtures of its own (dev server, database, counting-key
+# directory). Named here, not by xdist_group marks: pytest 9 no longer reads the node id pytest-xdist 3.8
+# rewrites to carry a mark's group, so `--dist loadgroup` would scatter a file's tests.
+SHARED_GROUPS = {
+    # The demo's counting keys, worker log and decision export under .state/: one demo at a time.
+    "tests/integration/test_make_up.py": "demo",
+    "tests/integration/test_demo_isolation.py": "demo",
+}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class FilesAndGroups(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return SHARED_GROUPS.get(path, path)
+
+    return FilesAndGroups(config, log)
 
 
 _exit_status: list[int] = []

@@ -56,7 +56,12 @@ def counting_key_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
     makes it, in a directory of the run's own (TDKT_COUNTING_KEY_DIR; the CLI subprocesses read it too)."""
     from security.committee import COUNTING_KEY_DIR_VARIABLE
 
-    directory = tmp_path_factory.mktemp("counting-keys")
+    # One directory per process, not one per fixture instance: tests/browser/conftest.py re-declares these
+    # fixtures, and both instances enroll their keys in the run's one database; under pytest-xdist a process
+    # may set up the browser's after the integration tests' (serially they come first), so a second directory
+    # would replace the enrolled keys with ones the integration tests do not hold.
+    directory = tmp_path_factory.getbasetemp() / "counting-keys"
+    directory.mkdir(exist_ok=True)
     before = os.environ.get(COUNTING_KEY_DIR_VARIABLE)
     os.environ[COUNTING_KEY_DIR_VARIABLE] = str(directory)
     try:

@@ -104,12 +104,22 @@ async def database_rows(engine: AsyncEngine) -> list[str]:
     return rows
 
 
+def small_file(path: Path) -> bool:
+    try:
+        return path.is_file() and path.stat().st_size < 1_000_000
+    except FileNotFoundError:  # gone since the listing (another process's temporary file)
+        return False
+
+
 def private_keys_in(texts: list[str], files: list[Path]) -> list[rsa.RSAPrivateKey]:
     """Every RSA private key readable in the texts and files (PEM, and DER where a file holds one)."""
     keys: list[rsa.RSAPrivateKey] = []
     blobs = [m.group(0).encode() for t in texts for m in PEM_PRIVATE.finditer(t.replace("\\n", "\n"))]
     for path in files:
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:  # a temporary file another process (make test runs two) renamed meanwhile
+            continue
         blobs += [m.group(0).encode() for m in PEM_PRIVATE.finditer(data.decode("latin-1"))] or [data]
     for blob in blobs:
         for load in (serialization.load_pem_private_key, serialization.load_der_private_key):
@@ -241,7 +251,7 @@ async def test_an_operator_holding_everything_cannot_open_a_ballot_nor_tie_it_to
     out, err = capfd.readouterr()
     logs = [*out.splitlines(), *err.splitlines(), *(r.getMessage() for r in caplog.records)]
     state = ROOT / ".state"
-    disk = [p for p in state.rglob("*") if p.is_file() and p.stat().st_size < 1_000_000] if state.exists() else []
+    disk = [p for p in state.rglob("*") if small_file(p)] if state.exists() else []
     assert any("ballots_counted" in line for line in logs)  # the worker's log lines are really here
     session_events = histories[session_id]
 
