@@ -58,6 +58,7 @@ TABLES = {
     "ballot_session_secrets",
     "counting_shares",
     "idempotency_keys",
+    "sign_in_links",
     "bloc_years",
     "bloc_pledge_signatures",
     "bloc_self_assessments",
