@@ -47,7 +47,7 @@ from domain.errors import FieldError, InvalidInput
 from domain.messages import ActionChannel
 from domain.priority import WorkKind
 from security.committee import counting_key_id, decrypt_share
-from security.credentials import finish, prepare_request
+from security.credentials import PendingCredential, finish, prepare_request
 from security.sealing import SealError, b64, seal_ballot
 from store.db import dialect_insert
 from store.schema import counting_keys, counting_shares, nominations
@@ -266,7 +266,14 @@ async def cast(
         raise ActionRefused(f"ballot session {session_id} is {status.phase.value}: voting is not open")
     held = await voter_class(client, session_id, voter)
     sealed_choices = _ballot_choices(status, voter, choices, held.excluded)
-    request, pending = prepare_request(status.keys, session_id, status.round, voter, held.class_id, channel=channel)
+    asked = (session_id, status.round, voter)
+    if asked not in _asked_for:
+        _asked_for[asked] = prepare_request(
+            status.keys, session_id, status.round, voter, held.class_id, channel=channel
+        )
+        while len(_asked_for) > _ASKED_FOR_LIMIT:
+            _asked_for.pop(next(iter(_asked_for)))
+    request, pending = _asked_for[asked]
     issue = await request_credential(client, session_id, request)
     try:
         credential = finish(pending, issue)
@@ -284,7 +291,17 @@ async def cast(
     ballot = AnonymousBallot(
         round=status.round, token=b64(credential.token), token_signature=b64(credential.token_signature), ballot=sealed
     )
-    return await cast_anonymous(client, session_id, ballot)
+    receipt = await cast_anonymous(client, session_id, ballot)
+    _asked_for.pop(asked, None)
+    return receipt
+
+
+# A voter's credential request of this process, kept until the ballot is cast: a cast retried after a lost answer
+# (a timeout under load) asks again with the very same blinded values, which the session answers with the very
+# same credential; new values would be refused, the voter having taken this round's credential already. The
+# blinding secrets stay in the voter's own process, as while one cast runs.
+_asked_for: dict[tuple[str, int, str], tuple[CredentialRequest, PendingCredential]] = {}
+_ASKED_FOR_LIMIT = 10_000
 
 
 # ---- the counting committee -------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from temporalio.client import (
     WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.converter import PayloadConverter
@@ -391,6 +392,14 @@ async def act(
             return await handle.execute_update(cast(Any, update), payload, id=update_id, result_type=result_type)
         except WorkflowUpdateFailedError as err:
             raise ActionRefused(refusal_reason(err)) from None
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            # The server did not answer in time (a busy server under a wave): the same update id again reads the
+            # outcome of the one already sent, or sends it once if it never arrived.
+            if attempt + 1 < attempts:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            raise
         except RPCError as err:
             if aborted_with_its_task(err) and attempt + 1 < attempts:
                 await asyncio.sleep(delay)

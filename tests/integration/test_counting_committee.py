@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
+from client import ballots as ballot_client
 from client.ballots import (
     cast,
     cast_anonymous,
@@ -531,7 +532,7 @@ async def in_bloc(client: Client, task_queue: str, ministry: str) -> str:
 
 
 async def test_a_runoff_is_counted_with_the_shares_handed_in_for_round_one(
-    client: Client, task_queue: str, db_engine: AsyncEngine
+    client: Client, task_queue: str, db_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ):
     async with db_engine.connect() as conn:
         waiting = (
@@ -577,7 +578,23 @@ async def test_a_runoff_is_counted_with_the_shares_handed_in_for_round_one(
     assert runoff.keys.issuer.key_id != opened.keys.issuer.key_id  # each round signs with keys of its own
 
     # Round 2: TANDTC now prefers BTP's candidate. The count runs with round 1's shares: no AWAITING_COUNT.
-    await cast(client, session_id, BLOC_REPS["TANDTC"], {btp: Choice.FOR, ktnn: Choice.AGAINST})
+    # Its first cast is lost after the credential was given (a timeout under load): the cast retried asks with
+    # the very same blinded values, gets the same credential and casts once; new values would be refused.
+    really_cast = ballot_client.cast_anonymous
+    lost: list[str] = []
+
+    async def answer_lost_once(*args: Any) -> Any:
+        if not lost:
+            lost.append(args[1])
+            raise TimeoutError("the answer was lost")
+        return await really_cast(*args)
+
+    monkeypatch.setattr(ballot_client, "cast_anonymous", answer_lost_once)
+    with pytest.raises(TimeoutError):
+        await cast(client, session_id, BLOC_REPS["TANDTC"], {btp: Choice.FOR, ktnn: Choice.AGAINST})
+    receipt = await cast(client, session_id, BLOC_REPS["TANDTC"], {btp: Choice.FOR, ktnn: Choice.AGAINST})
+    assert lost == [session_id] and receipt.round == 2
+    monkeypatch.undo()
     await cast(client, session_id, BLOC_REPS["BTP"], {ktnn: Choice.FOR})
     await cast(client, session_id, BLOC_REPS["KTNN"], {btp: Choice.FOR})
     closed = await wait_until(client, session_id, lambda s: s.phase == SessionPhase.CLOSED)
