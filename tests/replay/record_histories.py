@@ -243,8 +243,53 @@ async def record(label: str) -> None:
         history = await client.get_workflow_handle(anchor_id).fetch_history()
         (out / "audit-anchor.json").write_text(history.to_json(), encoding="utf-8")
         print(f"recorded audit-anchor: {len(history.events)} events")
+        ids |= await record_bloc_year(env, workdir, out)
+        (out / "workflow-ids.json").write_text(json.dumps(ids, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     await env.shutdown()
     await engine.dispose()
+
+
+async def record_bloc_year(env: WorkflowEnvironment, workdir: Path, out: Path) -> dict[str, str]:
+    """The bloc's year as the demo carries it (scripts/bloc_year_demo.py: pledge, self-assessments, the panel,
+    the honouring votes, the Prime Minister's decision, the new head): in a namespace, database and roster of
+    its own (the demo roster's NOI_CHINH with its eight members), beside the routes above. Records the year,
+    its honouring sessions, one proposal and the next year, opened on New Year's Day."""
+    from scripts.bloc_year_demo import carry_year
+    from scripts.demo import ensure_namespace
+
+    namespace = f"record-bloc-{uuid.uuid4().hex[:6]}"
+    await ensure_namespace(env.client, namespace)
+    client = await Client.connect(
+        env.client.service_client.config.target_host, namespace=namespace, data_converter=pydantic_data_converter
+    )
+    await ensure_search_attributes(client)
+    url = f"sqlite+aiosqlite:///{workdir / 'bloc-year.db'}"
+    await upgrade_to_head(url)
+    engine = create_engine(url)
+    roster = Roster.model_validate_json((ROOT / "config" / "demo-roster.json").read_text(encoding="utf-8"))
+    await load_roster(engine, roster)
+    committee = await enroll_members(engine, workdir / "bloc-counting", voting_actors(roster))
+    queue = f"record-bloc-{uuid.uuid4().hex[:6]}"
+    runs: dict[str, str] = {}
+    try:
+        async with build_worker(client, engine, queue):
+            await ensure_anchor_workflow(client, queue, 60)
+            year = date.today().year
+            final = await carry_year(client, queue, engine, roster, uuid.uuid4().hex[:6], committee, year)
+            runs["bloc-year"] = final.bloc_year_id
+            voted = [t for t in final.tiers if t.session_id is not None]
+            runs |= {f"bloc-honouring-{i + 1}": t.session_id for i, t in enumerate(voted) if t.session_id}
+            proposal = next(wf for t in voted for wf in t.nominations.values())
+            runs["bloc-proposal"] = proposal
+            if final.next_year_id is not None:
+                runs["bloc-next-year"] = final.next_year_id
+            for name, workflow_id in runs.items():
+                history = await client.get_workflow_handle(workflow_id).fetch_history()
+                (out / f"{name}.json").write_text(history.to_json(), encoding="utf-8")
+                print(f"recorded {name}: {len(history.events)} events")
+    finally:
+        await engine.dispose()
+    return runs
 
 
 if __name__ == "__main__":
