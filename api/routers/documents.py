@@ -89,6 +89,42 @@ def responses(fmt: str, what: str) -> dict[int | str, dict[str, Any]]:
     }
 
 
+Loader = Callable[[Services, ReadScope, str], Awaitable[Document]]
+
+
+def add_document_route(
+    fmt: str,
+    *,
+    path: str,
+    name: str,
+    key: tuple[str, Any],
+    load: Loader,
+    stem: str,
+    summary: str,
+    description: str,
+    what: str,
+) -> None:
+    """One document's route in one format: `key` is the path parameter (its name and type) that `load` reads
+    the document by; the file is named `<stem>-<key's value>.<fmt>`."""
+    key_name = key[0]
+
+    async def endpoint(*, svc: Services, scope: ReadScope, **ids: str) -> Response:
+        record_id = ids[key_name]
+        return await rendered(await load(svc, scope, record_id), fmt, f"{stem}-{record_id}")
+
+    endpoint.__doc__ = description
+    with_parameters(endpoint, key, ("svc", Svc), ("scope", Reading))
+    router.add_api_route(
+        f"{path}.{fmt}",
+        endpoint,
+        methods=["GET"],
+        name=f"{name}_{fmt}",
+        summary=f"{summary} as {fmt.upper()}",
+        response_class=Response,
+        responses=responses(fmt, what),
+    )
+
+
 # ---- the minutes of a ballot count ----------------------------------------------------------------------
 
 
@@ -99,24 +135,21 @@ async def minutes(svc: Services, scope: ReadScope, session_id: str) -> Document:
 
 
 def add_minutes_route(fmt: str) -> None:
-    async def endpoint(*, session_id: str, svc: Services, scope: ReadScope) -> Response:
-        return await rendered(await minutes(svc, scope, session_id), fmt, f"bien-ban-kiem-phieu-{session_id}")
-
-    endpoint.__doc__ = (
-        "Biên bản kiểm phiếu of a CLOSED session: the counts, each candidate's tally and result, the notes (a "
-        "bloc head's decision on a tie: who chose whom), the counting committee's signatures; never who voted. "
-        "Read by whoever may read the session (its council's or bloc's people, the central board); 409 while "
-        "the session has not closed."
-    )
-    with_parameters(endpoint, ("session_id", SessionId), ("svc", Svc), ("scope", Reading))
-    router.add_api_route(
-        f"/ballot-sessions/{{session_id}}/minutes.{fmt}",
-        endpoint,
-        methods=["GET"],
-        name=f"session_minutes_{fmt}",
-        summary=f"The minutes of the count (biên bản kiểm phiếu) as {fmt.upper()}",
-        response_class=Response,
-        responses=responses(fmt, "the minutes"),
+    add_document_route(
+        fmt,
+        path="/ballot-sessions/{session_id}/minutes",
+        name="session_minutes",
+        key=("session_id", SessionId),
+        load=minutes,
+        stem="bien-ban-kiem-phieu",
+        summary="The minutes of the count (biên bản kiểm phiếu)",
+        description=(
+            "Biên bản kiểm phiếu of a CLOSED session: the counts, each candidate's tally and result, the notes (a "
+            "bloc head's decision on a tie: who chose whom), the counting committee's signatures; never who "
+            "voted. Read by whoever may read the session (its council's or bloc's people, the central board); 409 "
+            "while the session has not closed."
+        ),
+        what="the minutes",
     )
 
 
@@ -135,23 +168,20 @@ async def decision(svc: Services, scope: ReadScope, decision_no: str) -> Documen
 
 
 def add_decision_route(fmt: str) -> None:
-    async def endpoint(*, decision_no: str, svc: Services, scope: ReadScope) -> Response:
-        return await rendered(await decision(svc, scope, decision_no), fmt, f"quyet-dinh-{decision_no}")
-
-    endpoint.__doc__ = (
-        "The recorded decision with its list (danh sách kèm theo): the awardees the token's actor may read, in "
-        "the decision's order (the central board: all of them; a partial list says how many it shows). A "
-        "reader who may read none of them gets a 403; a number never recorded, a 404."
-    )
-    with_parameters(endpoint, ("decision_no", str), ("svc", Svc), ("scope", Reading))
-    router.add_api_route(
-        f"/decisions/{{decision_no:path}}/document.{fmt}",
-        endpoint,
-        methods=["GET"],
-        name=f"decision_document_{fmt}",
-        summary=f"The decision with its list (quyết định kèm danh sách) as {fmt.upper()}",
-        response_class=Response,
-        responses=responses(fmt, "the decision"),
+    add_document_route(
+        fmt,
+        path="/decisions/{decision_no:path}/document",
+        name="decision_document",
+        key=("decision_no", str),
+        load=decision,
+        stem="quyet-dinh",
+        summary="The decision with its list (quyết định kèm danh sách)",
+        description=(
+            "The recorded decision with its list (danh sách kèm theo): the awardees the token's actor may read, "
+            "in the decision's order (the central board: all of them; a partial list says how many it shows). A "
+            "reader who may read none of them gets a 403; a number never recorded, a 404."
+        ),
+        what="the decision",
     )
 
 
@@ -178,7 +208,7 @@ async def ranking(svc: Services, scope: ReadScope, bloc_year_id: str) -> Documen
     return await answered(document())
 
 
-BLOC_YEAR_DOCUMENTS: dict[str, tuple[Callable[[Services, ReadScope, str], Awaitable[Document]], str, str, str]] = {
+BLOC_YEAR_DOCUMENTS: dict[str, tuple[Loader, str, str, str]] = {
     "pledge": (
         pledge,
         "giao-uoc-thi-dua",
@@ -199,20 +229,16 @@ BLOC_YEAR_DOCUMENTS: dict[str, tuple[Callable[[Services, ReadScope, str], Awaita
 
 def add_bloc_year_route(kind: str, fmt: str) -> None:
     load, stem, summary, description = BLOC_YEAR_DOCUMENTS[kind]
-
-    async def endpoint(*, bloc_year_id: str, svc: Services, scope: ReadScope) -> Response:
-        return await rendered(await load(svc, scope, bloc_year_id), fmt, f"{stem}-{bloc_year_id}")
-
-    endpoint.__doc__ = description
-    with_parameters(endpoint, ("bloc_year_id", BlocYearId), ("svc", Svc), ("scope", Reading))
-    router.add_api_route(
-        f"/bloc-years/{{bloc_year_id}}/{kind}.{fmt}",
-        endpoint,
-        methods=["GET"],
-        name=f"bloc_year_{kind}_{fmt}",
-        summary=f"{summary} as {fmt.upper()}",
-        response_class=Response,
-        responses=responses(fmt, f"the {kind}"),
+    add_document_route(
+        fmt,
+        path=f"/bloc-years/{{bloc_year_id}}/{kind}",
+        name=f"bloc_year_{kind}",
+        key=("bloc_year_id", BlocYearId),
+        load=load,
+        stem=stem,
+        summary=summary,
+        description=description,
+        what=f"the {kind}",
     )
 
 
