@@ -150,6 +150,10 @@ def points_vi(points: Decimal | int | None) -> str:
     return text.replace(".", ",")
 
 
+# Where a bloc's own documents (its pledge, its ranking) are sent ("Nơi nhận").
+BLOC_RECIPIENTS = ("Ban Thi đua – Khen thưởng Trung ương", "Các đơn vị thành viên Khối", "Lưu: Khối trưởng")
+
+
 def anchor_line(anchor: Anchor | None) -> str:
     """The footer line that pins the audit chain's head at the moment the document was made: the anchored
     entry's id, the hash prefix, how many entries, when anchored (Vietnam's time)."""

@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from documents.model import (
+    BLOC_RECIPIENTS,
     Align,
     Block,
     Document,
@@ -192,7 +193,7 @@ def pledge_document(
         kind_vi="GIAO ƯỚC THI ĐUA",
         title=f"Năm {status.year}",
         body=tuple(body),
-        recipients=("Ban Thi đua – Khen thưởng Trung ương", "Các đơn vị thành viên Khối", "Lưu: Khối trưởng"),
+        recipients=BLOC_RECIPIENTS,
         signers=signers,
         anchor_line=anchor_line(anchor),
         made_line=made_line(made_at, made_by),

@@ -13,6 +13,7 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict
 
 from documents.model import (
+    BLOC_RECIPIENTS,
     Align,
     Block,
     Document,
@@ -252,7 +253,7 @@ def ranking_document(
         kind_vi="BẢNG TỔNG HỢP",
         title=f"Kết quả chấm điểm, xếp hạng thi đua năm {status.year}",
         body=tuple(body),
-        recipients=("Ban Thi đua – Khen thưởng Trung ương", "Các đơn vị thành viên Khối", "Lưu: Khối trưởng"),
+        recipients=BLOC_RECIPIENTS,
         signers=(
             Signer(
                 authority="TM. Khối thi đua",
