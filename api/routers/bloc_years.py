@@ -8,7 +8,7 @@ every field at fault; a bloc year that does not exist is a 404 (to a reader of i
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
@@ -59,6 +59,22 @@ async def answered(work: Awaitable[T]) -> T:
         raise ProblemError("not-found", str(err)) from None
     except bloc_ops.DuplicateBlocYear as err:
         raise ProblemError("duplicate", str(err)) from None
+
+
+async def acted(
+    svc: Svc, act: Callable[..., Awaitable[BlocYearStatus]], bloc_year_id: str, actor: str, *args: Any, **fields: Any
+) -> BlocYearStatus:
+    """A person's act sent through the client (authorised there against the roster), its refusals as problems."""
+    return await answered(act(await svc.client(), svc.engine(), bloc_year_id, actor, *args, channel="API", **fields))
+
+
+async def raw_act_body(request: Request, who: Who, what: str) -> tuple[str, dict[str, Any]]:
+    """A body the route reads raw (to name every field at fault against the year's table): a JSON object whose
+    optional `actor` is taken out and checked against the token's; the actor and the rest."""
+    raw = await json_body(request)
+    if not isinstance(raw, dict):
+        raise invalid("body", f"phải là một đối tượng JSON ({what})")
+    return actor_of(who, _Named(actor=raw.pop("actor", None))), raw
 
 
 # ---- bodies -----------------------------------------------------------------------------------------------
@@ -270,16 +286,8 @@ async def publish_pledge(
 ) -> BlocYearStatus:
     """In DRAFT, by a BLOC_HEAD of the bloc: the scoring table is fixed for the year; every representative is
     asked to sign."""
-    actor = actor_of(who, body)
-    work = bloc_ops.publish_pledge(
-        await svc.client(),
-        svc.engine(),
-        bloc_year_id,
-        actor,
-        policy_version=body.policy_version if body else None,
-        channel="API",
-    )
-    return await answered(work)
+    policy_version = body.policy_version if body else None
+    return await acted(svc, bloc_ops.publish_pledge, bloc_year_id, actor_of(who, body), policy_version=policy_version)
 
 
 @router.post(
@@ -293,10 +301,8 @@ async def sign_pledge(
 ) -> BlocYearStatus:
     """In PLEDGE, by the BLOC_REPRESENTATIVE of the signing organisation (for their own organisation only);
     once every member has signed the year begins (IN_YEAR)."""
-    actor = actor_of(who, body)
     member = body.member if body else None
-    work = bloc_ops.sign_pledge(await svc.client(), svc.engine(), bloc_year_id, actor, member=member, channel="API")
-    return await answered(work)
+    return await acted(svc, bloc_ops.sign_pledge, bloc_year_id, actor_of(who, body), member=member)
 
 
 @router.post(
@@ -310,9 +316,7 @@ async def call_for_assessments(
 ) -> BlocYearStatus:
     """In IN_YEAR, by a BLOC_HEAD: the submission window opens (its deadline in working days, reminders
     before it)."""
-    actor = actor_of(who, body)
-    work = bloc_ops.call_for_assessments(await svc.client(), svc.engine(), bloc_year_id, actor, channel="API")
-    return await answered(work)
+    return await acted(svc, bloc_ops.call_for_assessments, bloc_year_id, actor_of(who, body))
 
 
 @router.post(
@@ -330,12 +334,8 @@ async def submit_assessment(bloc_year_id: BlocYearId, request: Request, svc: Svc
     """In SELF_ASSESSMENT, by the member's BLOC_REPRESENTATIVE, before the deadline: a score for every
     criterion of the year's table with its evidence (reference or content hash), the bonus and penalty items
     declared. Every field at fault is named (422: `scores.NV1.points`, `bonuses.CD1`, ...)."""
-    raw = await json_body(request)
-    if not isinstance(raw, dict):
-        raise invalid("body", "phải là một đối tượng JSON (bản tự chấm điểm)")
-    actor = actor_of(who, _Named(actor=raw.pop("actor", None)))
-    work = bloc_ops.submit_assessment(await svc.client(), svc.engine(), bloc_year_id, actor, raw, channel="API")
-    return await answered(work)
+    actor, raw = await raw_act_body(request, who, "bản tự chấm điểm")
+    return await acted(svc, bloc_ops.submit_assessment, bloc_year_id, actor, raw)
 
 
 @router.post(
@@ -352,13 +352,8 @@ async def submit_assessment(bloc_year_id: BlocYearId, request: Request, svc: Svc
 async def adjust_score(bloc_year_id: BlocYearId, request: Request, svc: Svc, who: Who) -> BlocYearStatus:
     """In REVIEW, by the review panel (the head, or a representative of the head's or the deputy's
     organisation): one line of one member's score set, with the reason."""
-    raw = await json_body(request)
-    if not isinstance(raw, dict):
-        raise invalid("body", "phải là một đối tượng JSON (điều chỉnh điểm)")
-    actor = actor_of(who, _Named(actor=raw.pop("actor", None)))
-    adjustment = raw.get("adjustment", raw)
-    work = bloc_ops.adjust_score(await svc.client(), svc.engine(), bloc_year_id, actor, adjustment, channel="API")
-    return await answered(work)
+    actor, raw = await raw_act_body(request, who, "điều chỉnh điểm")
+    return await acted(svc, bloc_ops.adjust_score, bloc_year_id, actor, raw.get("adjustment", raw))
 
 
 @router.post(
@@ -368,9 +363,7 @@ async def adjust_score(bloc_year_id: BlocYearId, request: Request, svc: Svc, who
     responses=ACT_RESPONSES,
 )
 async def close_review(bloc_year_id: BlocYearId, svc: Svc, who: Who, body: Acting | None = None) -> BlocYearStatus:
-    actor = actor_of(who, body)
-    work = bloc_ops.close_review(await svc.client(), svc.engine(), bloc_year_id, actor, channel="API")
-    return await answered(work)
+    return await acted(svc, bloc_ops.close_review, bloc_year_id, actor_of(who, body))
 
 
 @router.post(
@@ -386,17 +379,15 @@ async def open_honouring(bloc_year_id: BlocYearId, body: HonouringBody, svc: Svc
     if (body.deadline is None) == (body.deadline_hours is None):
         raise invalid("deadline", "cần ghi deadline hoặc deadline_hours", en="give deadline or deadline_hours")
     deadline = in_vietnam_time(body.deadline) or datetime.now(UTC) + timedelta(hours=body.deadline_hours or 0)
-    work = bloc_ops.open_honouring(
-        await svc.client(),
-        svc.engine(),
+    return await acted(
+        svc,
+        bloc_ops.open_honouring,
         bloc_year_id,
         actor,
         deadline=deadline,
         meeting_ref=body.meeting_ref,
         committee=body.committee,
-        channel="API",
     )
-    return await answered(work)
 
 
 @router.post(
@@ -408,16 +399,13 @@ async def open_honouring(bloc_year_id: BlocYearId, body: HonouringBody, svc: Svc
 async def record_election(bloc_year_id: BlocYearId, body: ElectionBody, svc: Svc, who: Who) -> BlocYearStatus:
     """In ELECTION, by a BLOC_HEAD: ROTATION (the bloc's order; head/deputy, if given, must be the order's) or
     BALLOT (head, deputy and the conference's minutes reference required)."""
-    actor = actor_of(who, body)
-    work = bloc_ops.record_election(
-        await svc.client(),
-        svc.engine(),
+    return await acted(
+        svc,
+        bloc_ops.record_election,
         bloc_year_id,
-        actor,
+        actor_of(who, body),
         method=body.method,
         head=body.head,
         deputy=body.deputy,
         minutes_ref=body.minutes_ref,
-        channel="API",
     )
-    return await answered(work)
