@@ -280,6 +280,27 @@ def _payload(model: type[HumanAction], **fields: Any) -> Any:
         raise InvalidInput(field_errors_from(exc)) from None
 
 
+async def _sent(
+    client: Client,
+    workflow_id: str,
+    act_: BlocYearAct,
+    model: type[HumanAction],
+    actor_id: str,
+    channel: ActionChannel,
+    **fields: Any,
+) -> BlocYearStatus:
+    """The act's payload built (InvalidInput naming every field at fault) and sent, once it is authorised."""
+    return await _send(client, workflow_id, act_, _payload(model, actor=actor_id, channel=channel, **fields))
+
+
+async def _member_for(engine: AsyncEngine, status: BlocYearStatus, actor_id: str, named: str | None) -> str | None:
+    """The organisation a representative acts for: the one named, else the one they represent in the bloc
+    (None: none; the authorisation then refuses)."""
+    if named is not None:
+        return named
+    return represented_member(await read_actor(engine, actor_id), status.bloc)
+
+
 def _policy_of(status: BlocYearStatus) -> BlocScoringPolicy:
     if status.policy_version is None:
         raise ActionRefused(
@@ -346,11 +367,9 @@ async def sign_pledge(
     """The representative signs for their organisation (`member`: by default the organisation they
     represent in the bloc; another organisation is refused)."""
     status = await _status_for(engine, client, workflow_id, BlocYearAct.SIGN_PLEDGE, actor_id)
-    actor = await read_actor(engine, actor_id)
-    member = member or represented_member(actor, status.bloc)
+    member = await _member_for(engine, status, actor_id, member or None)
     await _authorised(engine, status, BlocYearAct.SIGN_PLEDGE, actor_id, member)
-    payload = _payload(SignPledge, actor=actor_id, channel=channel, member=member)
-    return await _send(client, workflow_id, BlocYearAct.SIGN_PLEDGE, payload)
+    return await _sent(client, workflow_id, BlocYearAct.SIGN_PLEDGE, SignPledge, actor_id, channel, member=member)
 
 
 async def submit_assessment(
@@ -366,15 +385,15 @@ async def submit_assessment(
     organisation the representative belongs to), authorised, then parsed against the year's table: every
     field at fault named (InvalidInput)."""
     status = await _status_for(engine, client, workflow_id, BlocYearAct.SUBMIT_ASSESSMENT, actor_id)
-    actor = await read_actor(engine, actor_id)
     named = raw.get("member") if isinstance(raw, dict) else None
-    member = named if isinstance(named, str) else represented_member(actor, status.bloc)
+    member = await _member_for(engine, status, actor_id, named if isinstance(named, str) else None)
     await _authorised(engine, status, BlocYearAct.SUBMIT_ASSESSMENT, actor_id, member)
     if isinstance(raw, dict):
         raw = {"member": member, "year": status.year, "policy_version": status.policy_version} | raw
     assessment = parse_self_assessment(raw, _policy_of(status), members=status.members, year=status.year)
-    payload = _payload(SubmitAssessment, actor=actor_id, channel=channel, assessment=assessment)
-    return await _send(client, workflow_id, BlocYearAct.SUBMIT_ASSESSMENT, payload)
+    return await _sent(
+        client, workflow_id, BlocYearAct.SUBMIT_ASSESSMENT, SubmitAssessment, actor_id, channel, assessment=assessment
+    )
 
 
 async def adjust_score(
@@ -391,8 +410,9 @@ async def adjust_score(
     await _authorised(engine, status, BlocYearAct.ADJUST_SCORE, actor_id)
     submitted = {a.member for a in status.assessments}
     adjustment = parse_adjustment(raw, _policy_of(status), members=status.members, submitted=submitted)
-    payload = _payload(AdjustScore, actor=actor_id, channel=channel, adjustment=adjustment)
-    return await _send(client, workflow_id, BlocYearAct.ADJUST_SCORE, payload)
+    return await _sent(
+        client, workflow_id, BlocYearAct.ADJUST_SCORE, AdjustScore, actor_id, channel, adjustment=adjustment
+    )
 
 
 async def call_for_assessments(
