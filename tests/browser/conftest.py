@@ -3,8 +3,11 @@ dev server, worker and PostgreSQL as the integration tests."""
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
+import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +83,30 @@ async def in_browser(page: Page, body: str, arg: Any = None) -> Any:
     """Run `body` (an async function body with `m`, the ballot-crypto module, and `arg` in scope)."""
     script = f"async (arg) => {{ const m = await import('/static/ballot-crypto.js'); {body} }}"
     return await page.evaluate(script, arg)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[str]:
+    """`app` served by uvicorn on the caller's event loop, on the loopback address (so sign-in links name it
+    without TDKT_PUBLIC_URL); its base URL, the server stopped on leaving."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

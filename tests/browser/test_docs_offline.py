@@ -3,8 +3,6 @@ operations and ReDoc its title, loaded only from the API itself."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -12,42 +10,23 @@ import pytest
 from playwright.async_api import Browser, Route
 from temporalio.client import Client
 
-from tests.browser.conftest import needs_chromium
+from tests.browser.conftest import needs_chromium, serving
 from tests.integration.test_api import RING
 
 pytestmark = [pytest.mark.integration, *needs_chromium]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 async def docs_url() -> AsyncIterator[str]:
     """The API served by uvicorn; the documentation pages need no Temporal and no database."""
-    import uvicorn
-
     from api.app import create_app
 
     async def no_temporal() -> Client:
         raise AssertionError("the documentation pages need no Temporal")
 
     app = create_app(no_temporal, keyring=RING, task_queue="docs-offline")
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with serving(app) as url:
+        yield url
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,6 @@ import asyncio
 import base64
 import json
 import re
-import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from domain.ballot_messages import ChairAction, SessionPhase, SessionStart
 from domain.ballots import BallotSessionKind, Choice, Voter, conflicted
 from domain.stages import Stage
 from security.tokens import Keyring, issue_token
-from tests.browser.conftest import needs_chromium
+from tests.browser.conftest import needs_chromium, serving
 from tests.integration.helpers import SECRETARY, counting_key_of, start, wait_for_stage, wait_session_phase
 
 pytestmark = [pytest.mark.integration, *needs_chromium]
@@ -104,33 +103,14 @@ class Recording:
         await self.app(scope, replay, send)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 async def served(client: Client, task_queue: str, db_engine: AsyncEngine) -> AsyncIterator[tuple[str, Recording]]:
     """The FastAPI app (inbox and JSON API) behind the recorder, served by uvicorn on this test's event loop."""
-    import uvicorn
-
     from api.app import create_app
 
     app = Recording(create_app(client, keyring=KEYRING, task_queue=task_queue, engine=db_engine))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}", app
-    finally:
-        server.should_exit = True
-        await task
+    async with serving(app) as url:
+        yield url, app
 
 
 async def signed_in(browser: Browser, base_url: str, actor: str) -> Page:

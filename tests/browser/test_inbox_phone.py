@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -31,7 +30,7 @@ from domain.stages import Stage
 from security.tokens import Keyring
 from store import sign_in
 from store.schema import notifications
-from tests.browser.conftest import needs_chromium
+from tests.browser.conftest import needs_chromium, serving
 from tests.integration.helpers import SECRETARY, start, wait_for_stage, wait_session_phase
 
 pytestmark = [pytest.mark.integration, *needs_chromium]
@@ -46,34 +45,15 @@ LINK = re.compile(r"https?://\S+/inbox/sign-in/open\?t=[A-Za-z0-9_-]+")
 NOMINATIONS = 4
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 async def served(client: Client, task_queue: str, db_engine: AsyncEngine) -> AsyncIterator[str]:
     """The app (inbox and JSON API) served by uvicorn on this test's event loop, on the loopback address (so
     sign-in links name it without TDKT_PUBLIC_URL)."""
-    import uvicorn
-
     from api.app import create_app
 
     app = create_app(client, keyring=KEYRING, task_queue=task_queue, engine=db_engine)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with serving(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,6 @@ Screenshot (kept for the docs): docs/img/reports-390.png."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from api.inbox import COOKIE
 from domain.calendar import VIETNAM_TZ
 from security.tokens import Keyring, issue_token
 from store.schema import decisions
-from tests.browser.conftest import needs_chromium
+from tests.browser.conftest import needs_chromium, serving
 from tests.integration.helpers import CENTRAL
 from tests.integration.test_report_page import seeded  # noqa: F401 - a fixture
 
@@ -32,32 +30,13 @@ PHONE = ViewportSize(width=390, height=844)
 IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 async def served(client: Client, task_queue: str, seeded: AsyncEngine) -> AsyncIterator[str]:  # noqa: F811
-    import uvicorn
-
     from api.app import create_app
 
     app = create_app(client, keyring=KEYRING, task_queue=task_queue, engine=seeded)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with serving(app) as url:
+        yield url
 
 
 async def test_the_report_page_fits_a_phone(browser: Browser, served: str, seeded: AsyncEngine) -> None:  # noqa: F811
