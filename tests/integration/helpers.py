@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import os
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,6 +25,7 @@ from domain.stages import Stage
 from scripts.stand_in_committee import enroll_members, member_key
 from security.committee import counting_key_path
 from security.tokens import issue_token, keyring_from_env
+from store.db import create_engine
 from tests.factories import nomination_data
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +37,34 @@ PROPOSER = "btp.vutckt.le-thi-hoa"
 # The signing keys of the CLI subprocesses the tests run, and tokens signed with them.
 AUTH_ENV = {"TDKT_AUTH_KEYS": "test-1:" + "k" * 40, "TDKT_AUTH_KEY_ID": "test-1"}
 KEYRING = keyring_from_env(AUTH_ENV)
+
+
+@pytest.fixture(name="engine")
+async def second_engine(database_url: str, db_engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """`engine`, a fixture for a module that imports it: an engine of the test's own on the session's
+    database (db_engine has loaded the roster)."""
+    own = create_engine(database_url)
+    try:
+        yield own
+    finally:
+        await own.dispose()
+
+
+def cli_environment(client: Client, task_queue: str, database_url: str, **extra: str) -> dict[str, str]:
+    """A CLI subprocess's environment: this process's without its token, the test signing keys, the session's
+    dev server, task queue and database, then `extra`."""
+    env = {k: v for k, v in os.environ.items() if k != "TDKT_TOKEN"}
+    return (
+        env
+        | AUTH_ENV
+        | {
+            "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+            "TEMPORAL_NAMESPACE": client.namespace,
+            "TASK_QUEUE": task_queue,
+            "DATABASE_URL": database_url,
+        }
+        | extra
+    )
 
 
 def token_for(actor: str) -> str:

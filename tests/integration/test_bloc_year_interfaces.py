@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 import random
 import subprocess
 import sys
@@ -41,7 +40,7 @@ from security.tokens import Keyring, issue_token
 from store.roster import load_roster
 from store.schema import actor_roles, actors, blocs, ministries
 from tests.asgi import Reply, call
-from tests.integration.helpers import AUTH_ENV, BLOC_HEAD, CENTRAL, KEYRING, PROPOSER
+from tests.integration.helpers import BLOC_HEAD, CENTRAL, KEYRING, PROPOSER, cli_environment
 
 pytestmark = pytest.mark.integration
 
@@ -131,17 +130,7 @@ def bad_assessment(member: str, year: int) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def cli_env(client: Client, task_queue: str, database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "TDKT_TOKEN"}
-    return (
-        env
-        | AUTH_ENV
-        | {
-            "TEMPORAL_ADDRESS": client.service_client.config.target_host,
-            "TEMPORAL_NAMESPACE": client.namespace,
-            "TASK_QUEUE": task_queue,
-            "DATABASE_URL": database_url,
-        }
-    )
+    return cli_environment(client, task_queue, database_url)
 
 
 async def cli(env: dict[str, str], actor: str, *args: str) -> subprocess.CompletedProcess[str]:

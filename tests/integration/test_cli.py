@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -20,13 +19,13 @@ from domain.stages import Stage
 from security.tokens import issue_token, keyring_from_env, verify_token
 from tests.factories import nomination_data
 from tests.integration.helpers import (
-    AUTH_ENV,
     CENTRAL,
     COUNCIL_SEATS,
     KEYRING,
     PROPOSER,
     SECRETARY,
     SHIPPED_ROSTER,
+    cli_environment,
     token_for,
 )
 
@@ -37,18 +36,7 @@ SEATS = str(COUNCIL_SEATS)  # BTP's council, as the roster seats it
 
 @pytest.fixture(scope="module")
 def cli_env(client: Client, task_queue: str, database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "TDKT_TOKEN"}
-    return (
-        env
-        | AUTH_ENV
-        | {
-            "TEMPORAL_ADDRESS": client.service_client.config.target_host,
-            "TEMPORAL_NAMESPACE": client.namespace,
-            "TASK_QUEUE": task_queue,
-            "DATABASE_URL": database_url,
-            "TDKT_ALLOW_SHORT_NOTICE": "1",
-        }
-    )
+    return cli_environment(client, task_queue, database_url, TDKT_ALLOW_SHORT_NOTICE="1")
 
 
 def reads(args: tuple[str, ...]) -> bool:

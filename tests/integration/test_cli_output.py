@@ -16,7 +16,7 @@ import pytest
 from temporalio.client import Client
 
 from tests.factories import nomination_data
-from tests.integration.helpers import AUTH_ENV, CENTRAL, PROPOSER, token_for
+from tests.integration.helpers import CENTRAL, PROPOSER, cli_environment, token_for
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,18 +25,8 @@ STARTER = str(ROOT / "starter.py")
 
 @pytest.fixture(scope="module")
 def env(client: Client, task_queue: str, database_url: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if k != "TDKT_TOKEN"}
-    return (
-        base
-        | AUTH_ENV
-        | {
-            "TEMPORAL_ADDRESS": client.service_client.config.target_host,
-            "TEMPORAL_NAMESPACE": client.namespace,
-            "TASK_QUEUE": task_queue,
-            "DATABASE_URL": database_url,
-            "TDKT_TOKEN": token_for(CENTRAL),  # the central board reads everything
-        }
-    )
+    # the central board reads everything
+    return cli_environment(client, task_queue, database_url, TDKT_TOKEN=token_for(CENTRAL))
 
 
 async def starter(

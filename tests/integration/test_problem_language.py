@@ -4,7 +4,6 @@ follow, and Content-Language says which. Against the dev server and PostgreSQL (
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,23 +13,13 @@ from temporalio.client import Client
 from api import create_app
 from api.models import MAX_BATCH
 from security.tokens import issue_token
-from store.db import create_engine
 from tests.asgi import Reply, call
-from tests.integration.helpers import CENTRAL, KEYRING, PROPOSER
+from tests.integration.helpers import CENTRAL, KEYRING, PROPOSER, second_engine  # noqa: F401 - the engine fixture
 
 pytestmark = pytest.mark.integration
 
 ENGLISH = [("accept-language", "en-GB,en;q=0.9,vi;q=0.5")]
 VIETNAMESE_FIRST = [("accept-language", "vi-VN,vi;q=0.9,en;q=0.8")]
-
-
-@pytest.fixture
-async def engine(database_url: str, db_engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
-    own = create_engine(database_url)
-    try:
-        yield own
-    finally:
-        await own.dispose()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import unicodedata
 import uuid
 from datetime import date
@@ -35,7 +34,7 @@ from store.identity_claims import PROPOSAL_REFUSED
 from store.schema import audit_log, nominations, nominee_identity
 from tests.asgi import Reply, call
 from tests.factories import current_year, nomination_data
-from tests.integration.helpers import AUTH_ENV, CENTRAL, PROPOSER, token_for
+from tests.integration.helpers import CENTRAL, PROPOSER, cli_environment, token_for
 from tests.integration.test_cli import cli, write
 from workflows.nomination import NominationWorkflow
 from workflows.search_attributes import NOMINATION_STAGE
@@ -58,17 +57,7 @@ def token(actor: str) -> list[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def cli_env(client: Client, task_queue: str, database_url: str) -> dict[str, str]:
     """The CLI's environment: the session's dev server, task queue and database (as test_cli's)."""
-    env = {k: v for k, v in os.environ.items() if k != "TDKT_TOKEN"}
-    return (
-        env
-        | AUTH_ENV
-        | {
-            "TEMPORAL_ADDRESS": client.service_client.config.target_host,
-            "TEMPORAL_NAMESPACE": client.namespace,
-            "TASK_QUEUE": task_queue,
-            "DATABASE_URL": database_url,
-        }
-    )
+    return cli_environment(client, task_queue, database_url)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -25,25 +24,14 @@ from api import create_app
 from api.inbox import COOKIE
 from security.tokens import verify_token
 from store import sign_in
-from store.db import create_engine
 from store.schema import actors, notifications, sign_in_links
 from tests.asgi import Reply, call
-from tests.integration.helpers import CENTRAL, KEYRING, PROPOSER, SECRETARY
+from tests.integration.helpers import CENTRAL, KEYRING, PROPOSER, SECRETARY, second_engine  # noqa: F401 - the engine fixture
 
 pytestmark = pytest.mark.integration
 
 FORM = [("content-type", "application/x-www-form-urlencoded")]
 LINK = re.compile(r"https?://\S+/inbox/sign-in/open\?t=([A-Za-z0-9_-]+)")
-
-
-@pytest.fixture
-async def engine(database_url: str, db_engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
-    """An engine of this test's own on the session's database (db_engine has loaded the roster)."""
-    own = create_engine(database_url)
-    try:
-        yield own
-    finally:
-        await own.dispose()
 
 
 @pytest.fixture

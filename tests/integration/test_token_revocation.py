@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from security.tokens import ALGORITHM, ISSUER, AuthError, Keyring, issue_token, 
 from store.db import create_engine
 from store.schema import revoked_tokens
 from tests.asgi import Reply, call
-from tests.integration.helpers import AUTH_ENV, CENTRAL, KEYRING, PROPOSER, SECRETARY
+from tests.integration.helpers import AUTH_ENV, CENTRAL, KEYRING, PROPOSER, SECRETARY, second_engine  # noqa: F401 - the engine fixture
 
 pytestmark = pytest.mark.integration
 
@@ -55,16 +54,6 @@ def bearer(token: str) -> list[tuple[str, str]]:
 
 def cookie(token: str) -> list[tuple[str, str]]:
     return [("cookie", f"{COOKIE}={token}")]
-
-
-@pytest.fixture
-async def engine(database_url: str, db_engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
-    """An engine of this test's own on the session's database (db_engine has loaded the roster)."""
-    own = create_engine(database_url)
-    try:
-        yield own
-    finally:
-        await own.dispose()
 
 
 @pytest.fixture
