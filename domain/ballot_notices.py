@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from domain.ballots import BallotSessionKind
-from domain.calendar import VIETNAM_TZ
+from domain.calendar import local_time_vi
 from domain.notices import NotificationDraft
 from domain.roster import RosterSnapshot
 
@@ -16,7 +16,7 @@ def session_label_vi(kind: BallotSessionKind, scope: str, meeting_ref: str) -> s
 
 
 def _local(moment: datetime) -> str:
-    return moment.astimezone(VIETNAM_TZ).strftime("%H:%M ngày %d/%m/%Y")
+    return local_time_vi(moment)
 
 
 def _emails(snapshot: RosterSnapshot, actor_ids: list[str]) -> tuple[str, ...]:

@@ -10,6 +10,17 @@ from pydantic import BaseModel, ConfigDict
 
 # Vietnam keeps UTC+7 all year (no daylight saving), so a fixed offset is exact.
 VIETNAM_TZ = timezone(timedelta(hours=7), name="ICT")
+TIME_FORMAT_VI = "%H:%M ngày %d/%m/%Y"
+
+
+def local_time_vi(moment: datetime) -> str:
+    """A moment as staff read it: Vietnam's time, "08:30 ngày 20/12/2026". One at the calendar's very end (an
+    extension to 9999-12-31 23:59 UTC is accepted as a deadline) has no Vietnam-time date: it is shown as given
+    (UTC), never failing the workflow or notice that shows it."""
+    try:
+        return moment.astimezone(VIETNAM_TZ).strftime(TIME_FORMAT_VI)
+    except OverflowError:
+        return moment.strftime("%H:%M ngày %d/%m/%Y (UTC)")
 
 
 class WorkingCalendar(BaseModel):

@@ -19,7 +19,7 @@ from datetime import datetime
 from types import MappingProxyType
 
 from domain.ballot_messages import SessionPhase, SessionRow
-from domain.calendar import VIETNAM_TZ
+from domain.calendar import local_time_vi
 from domain.messages import HoldView
 from domain.procedure import (
     ANY_STAGE,
@@ -60,7 +60,6 @@ _BODY_ROLES: Mapping[Body, Role] = MappingProxyType(
 OVERDUE_VI = "QUÁ HẠN"
 ON_HOLD_VI = "TẠM DỪNG"
 LATE_VI = "TRỄ HẠN"  # due date passed, nothing recorded yet (the engine has not caught up)
-TIME_FORMAT_VI = "%H:%M ngày %d/%m/%Y"
 
 
 def body_role(body: Body, decided_by: str | None, from_bloc: bool = False) -> Role | None:
@@ -111,10 +110,6 @@ def is_overdue(route: RouteState, deadlines: Deadlines) -> bool:
     """The stage's due date passed with the nomination still in it (the escalation was taken). A hold does not
     clear it: the stage is still late, and OnHold says why nothing moves."""
     return deadlines.escalated and not route.stage.is_final
-
-
-def local_time_vi(moment: datetime) -> str:
-    return moment.astimezone(VIETNAM_TZ).strftime(TIME_FORMAT_VI)
 
 
 @dataclass(frozen=True)

@@ -484,7 +484,9 @@ class BallotSessionWorkflow:
         message: Message,
     ) -> bool:
         """Signal a nomination; False when it could not be delivered (the nomination has ended)."""
-        handle = workflow.get_external_workflow_handle_for(nomination.NominationWorkflow.run, workflow_id)
+        handle: workflow.ExternalWorkflowHandle[nomination.NominationWorkflow] = (
+            workflow.get_external_workflow_handle_for(nomination.NominationWorkflow.run, workflow_id)
+        )
         try:
             await handle.signal(signal, message)
         except Exception as err:  # e.g. the unit withdrew the nomination while the session ran

@@ -14,13 +14,13 @@ from datetime import datetime
 
 from domain.bloc.ranking import Standings
 from domain.bloc.rotation import BlocLeadership, FlagHandover
-from domain.calendar import VIETNAM_TZ
+from domain.calendar import local_time_vi
 from domain.notices import NotificationDraft
 from domain.roster import Actor, Role, RosterSnapshot
 
 
 def _local(moment: datetime) -> str:
-    return moment.astimezone(VIETNAM_TZ).strftime("%H:%M ngày %d/%m/%Y")
+    return local_time_vi(moment)
 
 
 def _points(value: object) -> str:

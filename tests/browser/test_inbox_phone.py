@@ -31,7 +31,14 @@ from security.tokens import Keyring
 from store import sign_in
 from store.schema import notifications
 from tests.browser.conftest import needs_chromium, serving
-from tests.integration.helpers import SECRETARY, start, wait_for_stage, wait_session_phase
+from tests.integration.helpers import (
+    PROPOSER,
+    SECRETARY,
+    clear_stage,
+    start,
+    wait_for_stage,
+    wait_session_phase,
+)
 
 pytestmark = [pytest.mark.integration, *needs_chromium]
 
@@ -57,8 +64,10 @@ async def served(client: Client, task_queue: str, db_engine: AsyncEngine) -> Asy
 
 
 @pytest.fixture(scope="module")
-async def long_session(client: Client, task_queue: str) -> AsyncIterator[str]:
-    """A council session voting on several nominations of BTP (its list closed once all have joined)."""
+async def long_session(client: Client, task_queue: str, db_engine: AsyncEngine) -> AsyncIterator[str]:
+    """A council session voting on several nominations of BTP (its list closed once all have joined); what
+    other tests left waiting in BTP's council is withdrawn first, or the session would take it up too."""
+    await clear_stage(client, db_engine, "BTP", Stage.COUNCIL_REVIEW, PROPOSER)
     handles = [await start(client, task_queue, "BANG_KHEN_BO") for _ in range(NOMINATIONS)]
     for handle in handles:
         await wait_for_stage(client, handle.id, Stage.COUNCIL_REVIEW)

@@ -538,7 +538,8 @@ async def test_a_runoff_is_counted_with_the_shares_handed_in_for_round_one(
         waiting = (
             await conn.execute(
                 sa.text(
-                    "SELECT workflow_id, ministry FROM nominations WHERE stage = 'BLOC_VOTE' AND bloc = 'NOI_CHINH'"
+                    "SELECT workflow_id, ministry FROM nominations WHERE stage = 'BLOC_VOTE' AND bloc = 'NOI_CHINH' "
+                    "AND origin_bloc IS NULL"
                 )
             )
         ).all()

@@ -328,7 +328,7 @@ async def test_an_unknown_format_is_invalid_input_and_an_unreachable_database_a_
         assert await report_command(report_args("decisions"), engine=missing) == 1
     finally:
         await missing.dispose()
-    assert "cannot read the database" in capsys.readouterr().err
+    assert "không đọc được cơ sở dữ liệu" in capsys.readouterr().err
 
 
 # ---- through starter.py ---------------------------------------------------------------------------------

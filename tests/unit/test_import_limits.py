@@ -63,13 +63,13 @@ def test_a_zip_bomb_is_refused_before_it_is_opened_naming_the_limit(bomb: bytes)
     with pytest.raises(InvalidInput) as refused:
         read_content(bomb, ".xlsx", "bomb.xlsx")
     [error] = refused.value.errors
-    assert f"more than the {MAX_XLSX_UNPACKED} allowed" in error.message
+    assert f"vượt mức cho phép {MAX_XLSX_UNPACKED}" in error.message
 
 
 def test_a_sheet_past_the_row_limit_stops_being_read(tmp_path: Path):
     with pytest.raises(InvalidInput) as refused:
         read_content(workbook_with_rows(MAX_SHEET_ROWS + 1), ".xlsx", "long.xlsx")
-    assert f"more than {MAX_SHEET_ROWS} rows" in refused.value.errors[0].message
+    assert f"có hơn {MAX_SHEET_ROWS} dòng" in refused.value.errors[0].message
     assert len(read_content(workbook_with_rows(5), ".xlsx", "short.xlsx")) == 5
 
 
@@ -119,5 +119,5 @@ async def test_the_api_answers_a_zip_bomb_with_a_422_naming_the_body(bomb: bytes
     reply = await call(app, "POST", "/nominations:import", bomb, headers=headers)
     assert reply.status == 422, reply
     problem = reply.json()
-    assert problem["errors"][0]["field"] == "body" and "allowed" in problem["errors"][0]["message"]
+    assert problem["errors"][0]["field"] == "body" and "vượt mức cho phép" in problem["errors"][0]["message"]
     await engine.dispose()

@@ -168,6 +168,11 @@ def test_times_are_vietnams():
     assert local_time_vi(datetime(2026, 12, 31, 18, 5, tzinfo=UTC)) == "01:05 ngày 01/01/2027"
 
 
+def test_a_moment_at_the_calendars_end_is_shown_as_given_not_a_failure():
+    # A chair may extend a session to 9999-12-31 23:59 UTC; in Vietnam's time that is in the year 10000.
+    assert local_time_vi(datetime(9999, 12, 31, 23, 59, tzinfo=UTC)) == "23:59 ngày 31/12/9999 (UTC)"
+
+
 def test_the_summary_and_details_hold_the_form_ministry_year_and_route_only():
     form = policy_set("2026.01").form("BANG_KHEN_TTG")
     assert summary_vi(form.name_vi, "BTP", 2026) == f"{form.name_vi} – BTP – năm 2026"
