@@ -394,7 +394,11 @@ async def act(
             raise ActionRefused(refusal_reason(err)) from None
         except WorkflowUpdateRPCTimeoutOrCancelledError:
             # The server did not answer in time (a busy server under a wave): the same update id again reads the
-            # outcome of the one already sent, or sends it once if it never arrived.
+            # outcome of the one already sent, or sends it once if it never arrived. A caller that cancelled
+            # (a timeout of its own) is not asked again.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
             if attempt + 1 < attempts:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
