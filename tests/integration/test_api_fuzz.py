@@ -83,6 +83,10 @@ async def test_no_operation_answers_a_5xx_or_an_undocumented_status(
                 # Revoking the token carrying the request would revoke this one token: every later case a 401.
                 "--exclude-path",
                 "/tokens/revoke",
+                # Hypothesis's check on how many generated bodies it threw away judges the generator, not the
+                # API: the nomination bodies' constraints tripped it once in a full run (POST .../resubmit).
+                "--suppress-health-check",
+                "filter_too_much",
                 "--seed",
                 os.environ.get("TDKT_FUZZ_SEED", "20261206"),
                 "--workers",
