@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo up test test-parallel unit lint clean
+.PHONY: install demo up test test-serial unit lint clean
 
 install: $(VENV)/.installed
 
@@ -23,13 +23,14 @@ demo: install  ## dev server + worker + sample nominations through every route; 
 up: install  ## the same, then keeps the dev server (UI on :8233), the demo's worker and one for your work running
 	TDKT_GENERATE_KEYS=1 $(PY) -m scripts.demo --keep
 
-# One process. `make test-parallel`: two (pytest-xdist), each with its own dev server, database and counting keys; a file's tests stay
+# Two processes (pytest-xdist), each with its own dev server, database and counting keys; a file's tests stay
 # together, and so do the files sharing something fixed on the machine (SHARED_GROUPS in tests/conftest.py).
+# A test that hangs is ended by pytest-timeout (pyproject.toml) with the stacks printed. `make test-serial`: one.
 test: install  ## unit, integration (real dev server + PostgreSQL) and replay tests
-	$(PY) -m pytest -q -p no:xdist
-
-test-parallel: install  ## the same on two processes (hung at 99% in two of three runs on 2026-12-06)
 	$(PY) -m pytest -q -n 2 --dist loadfile
+
+test-serial: install  ## the same in one process
+	$(PY) -m pytest -q -p no:xdist
 
 unit: install
 	$(PY) -m pytest -q tests/unit

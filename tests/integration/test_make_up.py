@@ -110,7 +110,10 @@ def test_stopping_make_up_leaves_no_dev_server_or_worker(tmp_path: Path, how: st
         else:
             raise AssertionError("make up did not start the dev server and a worker:\n" + read(tmp_path))
         stop(make, how)
-        make.wait(timeout=30)
+        try:
+            make.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"make up still running 60 s after {how}:\n" + read(tmp_path)) from None
         deadline = time.monotonic() + 45
         while time.monotonic() < deadline and any(alive(pid) for pid in seen):
             time.sleep(0.5)
