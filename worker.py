@@ -43,6 +43,7 @@ from security.keys import MissingKey, PublishedKey
 from store.db import create_engine, default_database_url
 from store.migrate import upgrade_to_head
 from store.outbox import OutboxDispatcher, channel_from_env
+from store.transition_writer import drain_transition_writer
 from store.tuning import TuningError, WorkerOptions, pool_settings, worker_options
 from workflows.audit_anchor import AuditAnchorWorkflow
 from workflows.ballot_session import BallotSessionWorkflow
@@ -200,6 +201,9 @@ async def run_worker(settings: Settings) -> None:
         await stop.wait()
         log.info("worker_stopping")
         await dispatch
+    # A transition whose activity was cancelled by the shutdown may still be in the writer's hands: written
+    # whole before the engine goes (store/transition_writer.py).
+    await drain_transition_writer(engine)
     await engine.dispose()
     shutdown_tracing()
     log.info("worker_stopped")

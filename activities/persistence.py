@@ -1,6 +1,8 @@
 """The activities that write a nomination's transitions (store/transitions.py) and read the roster.
 
-Every write is keyed on (workflow_id, seq), never on the attempt number, so Temporal may retry freely."""
+Every write is keyed on (workflow_id, seq), never on the attempt number, so Temporal may retry freely. The
+transitions in flight in this process are written together by the engine's one writer
+(store/transition_writer.py): each call queues its record and waits for its own result."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from security.audit_keys import audit_keyring
 from store.db import as_utc
 from store.roster import SnapshotCache
 from store.telemetry import stage_entered_at
-from store.transitions import write_transition
+from store.transition_writer import transition_writer
 
 
 class PersistenceActivities:
@@ -26,6 +28,7 @@ class PersistenceActivities:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._rosters = SnapshotCache()
+        self._writer = transition_writer(engine, audit_keyring)
 
     @activity.defn(name="record_transition")
     async def record_transition(self, record: TransitionRecord) -> None:
@@ -33,8 +36,10 @@ class PersistenceActivities:
         try:
             written = await self._write(record)
         except sa.exc.IntegrityError:
-            # Two attempts of the same write can race (a timed-out attempt still running beside its retry):
-            # the loser trips over the winner's fresh row; once that has committed, the write is a no-op.
+            # Two attempts of the same write can race (a timed-out attempt still running beside its retry, in
+            # another process): the loser trips over the winner's fresh row; once that has committed, the
+            # write is a no-op. (A group that fails is written again one record at a time, so the error
+            # here is this record's own.)
             try:
                 written = await self._write(record)
             except sa.exc.IntegrityError as exc:
@@ -60,8 +65,7 @@ class PersistenceActivities:
                 log.warning("transition_metrics_skipped", seq=record.event.seq, error=type(exc).__name__)
 
     async def _write(self, record: TransitionRecord) -> dict[str, int]:
-        async with self._engine.begin() as conn:
-            return await write_transition(conn, record, audit_keyring())
+        return await self._writer.write(record)
 
     async def _observe(self, record: TransitionRecord) -> None:
         """The transition's metrics: a nomination started or finished, the time spent in the stage it left."""

@@ -218,6 +218,12 @@ def content_of(entry: AuditEntry, recorded_at: datetime) -> dict[str, Any]:
 # ---- appending ------------------------------------------------------------------------------------------
 
 
+class ChainGap(RuntimeError):
+    """Raised inside the transaction (so it rolls back) when a group's entries could not all be stored in the
+    order they were chained: an entry already in the log, followed by one that was stored, would leave the
+    stored one linked to a hash the log does not hold. The caller writes such a group again one at a time."""
+
+
 async def append_audit(
     conn: AsyncConnection,
     entry: AuditEntry,
@@ -228,6 +234,28 @@ async def append_audit(
     """Append `entry` to the chain in the caller's transaction (call it inside the transaction that writes
     what the entry records), keyed under the keyring's current key. Returns False, appending nothing, when
     (workflow_id, seq, action) is already in the log: a retried activity never appends twice."""
+    [appended] = await append_audits(conn, [entry], keyring=keyring, recorded_at=recorded_at)
+    return appended
+
+
+async def append_audits(
+    conn: AsyncConnection,
+    entries: Sequence[AuditEntry],
+    *,
+    keyring: ChainKeyring,
+    recorded_at: datetime | None = None,
+) -> list[bool]:
+    """Append `entries`, in their order, in the caller's transaction: the chain's lock taken once, its head
+    read once, the entries chained to it and to each other in memory and stored by one INSERT. Returns, per
+    entry, whether it was appended (False: its (workflow_id, seq, action) was already in the log).
+
+    Raises ChainGap (the caller's transaction must then roll back) when an entry already in the log is
+    followed by one that is not: the stored entry would name the skipped one's unstored hash as its
+    prev_hash. Entries already in the log at the end of the list are simply not appended."""
+    if not entries:
+        return []
+    if len({(e.workflow_id, e.seq, e.action) for e in entries}) < len(entries):
+        raise ValueError("an entry twice in one append: the second would be chained but not stored")
     if conn.dialect.name == "postgresql":
         # Held until the transaction ends: the next writer reads the last hash after this one commits.
         await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(AUDIT_LOCK_KEY)))
@@ -236,30 +264,50 @@ async def append_audit(
     prev_hash = await conn.scalar(sa.select(audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1))
     prev_hash = prev_hash or GENESIS
     when = as_utc(recorded_at or datetime.now(UTC))
-    content = content_of(entry, when)
-    result = await conn.execute(
-        _append_statement(conn),
-        {
-            "recorded_at": when,
-            **{column: content[column] for column in MIRRORED},
-            "entry": content,
-            "prev_hash": prev_hash,
-            "hash": keyed_hash(keyring, keyring.current_id, prev_hash, content),
-            "key_id": keyring.current_id,
-        },
-    )
-    return bool(result.rowcount and result.rowcount > 0)
+    rows = []
+    for entry in entries:
+        content = content_of(entry, when)
+        entry_hash = keyed_hash(keyring, keyring.current_id, prev_hash, content)
+        rows.append(
+            {
+                "recorded_at": when,
+                **{column: content[column] for column in MIRRORED},
+                "entry": content,
+                "prev_hash": prev_hash,
+                "hash": entry_hash,
+                "key_id": keyring.current_id,
+            }
+        )
+        prev_hash = entry_hash
+    # One statement for the whole list (SQLAlchemy's insertmanyvalues: INSERT ... VALUES (...), (...)); the
+    # ids come from the sequence in the list's order, under the lock, so the chain's order is the id order.
+    stored = {
+        (row.workflow_id, row.seq, row.action): row.id
+        for row in await conn.execute(_append_statement(conn), rows if len(rows) > 1 else rows[0])
+    }
+    ids = [stored.get((row["workflow_id"], row["seq"], row["action"])) for row in rows]
+    appended = [found is not None for found in ids]
+    kept = [found for found in ids if found is not None]
+    if appended != sorted(appended, reverse=True) or kept != sorted(kept):
+        raise ChainGap(
+            f"{appended.count(False)} of {len(rows)} audit entries were already in the log, or stored out of "
+            "their chained order: the group is to be written one entry at a time"
+        )
+    return appended
 
 
 _APPEND: dict[str, Any] = {}
 
 
 def _append_statement(conn: AsyncConnection) -> Any:
-    """The entry's INSERT for the connection's dialect, built once (its values are the execution's parameters)."""
+    """The entries' INSERT for the connection's dialect, built once (their values are the execution's
+    parameters); it returns the rows it stored, so the caller learns which were already in the log."""
     name = conn.dialect.name
     if name not in _APPEND:
-        _APPEND[name] = dialect_insert(conn, audit_log).on_conflict_do_nothing(
-            index_elements=[audit_log.c.workflow_id, audit_log.c.seq, audit_log.c.action]
+        _APPEND[name] = (
+            dialect_insert(conn, audit_log)
+            .on_conflict_do_nothing(index_elements=[audit_log.c.workflow_id, audit_log.c.seq, audit_log.c.action])
+            .returning(audit_log.c.id, audit_log.c.workflow_id, audit_log.c.seq, audit_log.c.action)
         )
     return _APPEND[name]
 

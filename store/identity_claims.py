@@ -10,6 +10,7 @@ the unit may propose the nominee again; a start refused at registration holds no
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -104,7 +105,13 @@ async def claimed_at(engine: AsyncEngine, claim: IdentityClaim) -> datetime | No
 
 async def release_identity(conn: AsyncConnection, workflow_id: str) -> int:
     """Drop the claims a nomination holds (in the caller's transaction); returns how many there were."""
-    result = await conn.execute(sa.delete(nominee_identity).where(nominee_identity.c.workflow_id == workflow_id))
+    return await release_identities(conn, [workflow_id])
+
+
+async def release_identities(conn: AsyncConnection, workflow_ids: Sequence[str]) -> int:
+    """Drop the claims these nominations hold, in one statement (in the caller's transaction); returns how
+    many there were."""
+    result = await conn.execute(sa.delete(nominee_identity).where(nominee_identity.c.workflow_id.in_(workflow_ids)))
     return max(result.rowcount or 0, 0)
 
 

@@ -12,6 +12,7 @@ import hashlib
 import os
 import smtplib
 import ssl
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,16 +61,35 @@ async def write_notifications(
 ) -> int:
     """Queue a step's notices in the caller's transaction; returns how many rows were added (keyed on
     workflow id, seq and party: a retry adds none)."""
-    if not drafts:
-        return 0
-    result = await conn.execute(
-        dialect_insert(conn, notifications)
-        .values(notification_rows(workflow_id, seq, drafts, now))
-        .on_conflict_do_nothing(
-            index_elements=[notifications.c.workflow_id, notifications.c.seq, notifications.c.party]
+    added = await queue_notifications(conn, notification_rows(workflow_id, seq, drafts, now))
+    return sum(added.values())
+
+
+async def queue_notifications(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> Counter[tuple[str, int]]:
+    """Queue outbox rows (as notification_rows makes them, of any number of steps) in the caller's
+    transaction, in one statement; returns how many were added per (workflow_id, seq). A row whose
+    (workflow_id, seq, party) is already queued is not added again."""
+    if not rows:
+        return Counter()
+    result = await conn.execute(_queue_statement(conn), list(rows) if len(rows) > 1 else rows[0])
+    return Counter((row.workflow_id, row.seq) for row in result)
+
+
+_QUEUE: dict[str, Any] = {}
+
+
+def _queue_statement(conn: AsyncConnection) -> Any:
+    """The outbox's INSERT for the connection's dialect, built once (the rows are the execution's parameters)."""
+    name = conn.dialect.name
+    if name not in _QUEUE:
+        _QUEUE[name] = (
+            dialect_insert(conn, notifications)
+            .on_conflict_do_nothing(
+                index_elements=[notifications.c.workflow_id, notifications.c.seq, notifications.c.party]
+            )
+            .returning(notifications.c.workflow_id, notifications.c.seq)
         )
-    )
-    return max(result.rowcount, 0)
+    return _QUEUE[name]
 
 
 @dataclass(frozen=True)
