@@ -2,8 +2,8 @@
 awaiting the voter with their deadlines in Vietnam's time, nothing wider than the screen, and a long ballot
 agreed with "Đồng ý tất cả", which marks every nomination FOR and asks before the ballot is sealed and sent.
 
-Screenshots (kept for the docs): docs/img/inbox-390.png (the inbox), docs/img/ballot-390-confirm.png (the
-ballot with the confirmation open).
+Screenshots (written to docs/img only with TDKT_UPDATE_SCREENSHOTS=1): docs/img/inbox-390.png (the inbox),
+docs/img/ballot-390-confirm.png (the ballot with the confirmation open).
 """
 
 from __future__ import annotations
@@ -47,7 +47,6 @@ CHAIR = "btp.hd.chu-tich"
 COMMITTEE = ["btp.hd.chu-tich", "btp.hd.uy-vien-1", "btp.hd.uy-vien-2"]
 KEYRING = Keyring(keys={"phone-test": "p" * 48}, current="phone-test")
 PHONE = ViewportSize(width=390, height=844)
-IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 LINK = re.compile(r"https?://\S+/inbox/sign-in/open\?t=[A-Za-z0-9_-]+")
 NOMINATIONS = 4
 
@@ -145,7 +144,7 @@ async def assert_fits(page: Page) -> None:
 
 
 async def test_the_inbox_fits_a_phone_with_vietnam_times(
-    client: Client, browser: Browser, served: str, db_engine: AsyncEngine, long_session: str
+    screenshots: Path, client: Client, browser: Browser, served: str, db_engine: AsyncEngine, long_session: str
 ) -> None:
     page = await phone_signed_in_by_link(browser, served, db_engine, VOTER)
     status = await ballot_ops.session_status(client, long_session)
@@ -161,13 +160,12 @@ async def test_the_inbox_fits_a_phone_with_vietnam_times(
     assert await deadline.evaluate("e => getComputedStyle(e).display") == "block"
     assert await deadline.evaluate("e => getComputedStyle(e, '::before').content") == '"Hạn bỏ phiếu: "'
     await assert_fits(page)
-    IMG.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(IMG / "inbox-390.png"), full_page=True)
+    await page.screenshot(path=str(screenshots / "inbox-390.png"), full_page=True)
     await page.context.close()
 
 
 async def test_agree_all_marks_every_nomination_and_asks_before_sending(
-    client: Client, browser: Browser, served: str, db_engine: AsyncEngine, long_session: str
+    screenshots: Path, client: Client, browser: Browser, served: str, db_engine: AsyncEngine, long_session: str
 ) -> None:
     page = await phone_signed_in_by_link(browser, served, db_engine, VOTER)
     await page.locator(f'#awaiting tr[data-session-id="{long_session}"]').get_by_role("link", name="Bỏ phiếu").click()
@@ -188,7 +186,7 @@ async def test_agree_all_marks_every_nomination_and_asks_before_sending(
         == 0
     )
     await assert_fits(page)
-    await page.screenshot(path=str(IMG / "ballot-390-confirm.png"))
+    await page.screenshot(path=str(screenshots / "ballot-390-confirm.png"))
     # Nothing is sent before the voter confirms: no credential taken, no ballot cast.
     status = await ballot_ops.session_status(client, long_session)
     assert VOTER not in status.voted and status.ballots_cast == 0

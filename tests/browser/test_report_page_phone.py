@@ -27,7 +27,6 @@ pytestmark = [pytest.mark.integration, *needs_chromium]
 
 KEYRING = Keyring(keys={"report-phone-test": "q" * 48}, current="report-phone-test")
 PHONE = ViewportSize(width=390, height=844)
-IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 
 @pytest.fixture
@@ -39,7 +38,12 @@ async def served(client: Client, task_queue: str, seeded: AsyncEngine) -> AsyncI
         yield url
 
 
-async def test_the_report_page_fits_a_phone(browser: Browser, served: str, seeded: AsyncEngine) -> None:  # noqa: F811
+async def test_the_report_page_fits_a_phone(
+    screenshots: Path,
+    browser: Browser,
+    served: str,
+    seeded: AsyncEngine,  # noqa: F811
+) -> None:
     context = await browser.new_context(
         base_url=served, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
         locale="vi-VN", timezone_id="UTC",
@@ -73,6 +77,5 @@ async def test_the_report_page_fits_a_phone(browser: Browser, served: str, seede
 
     widths = await page.evaluate("[document.documentElement.scrollWidth, document.body.scrollWidth, innerWidth]")
     assert widths[0] <= PHONE["width"] and widths[1] <= PHONE["width"] and widths[2] == PHONE["width"], widths
-    IMG.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(IMG / "reports-390.png"), full_page=True)
+    await page.screenshot(path=str(screenshots / "reports-390.png"), full_page=True)
     await context.close()
