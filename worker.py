@@ -13,13 +13,13 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.audit_anchor import AuditAnchorActivities
@@ -44,7 +44,7 @@ from store.db import create_engine, default_database_url
 from store.migrate import upgrade_to_head
 from store.outbox import OutboxDispatcher, channel_from_env
 from store.transition_writer import drain_transition_writer
-from store.tuning import TuningError, WorkerOptions, pool_settings, worker_options
+from store.tuning import TuningError, WorkerOptions, pool_settings, worker_options, workflow_sandbox
 from workflows.audit_anchor import AuditAnchorWorkflow
 from workflows.ballot_session import BallotSessionWorkflow
 from workflows.bloc_year import BlocYearWorkflow
@@ -77,8 +77,14 @@ def sandbox_runner() -> SandboxedWorkflowRunner:
     )
 
 
+def workflow_runner(env: Mapping[str, str]) -> WorkflowRunner:
+    """The sandbox unless the operator turned it off (TDKT_WORKFLOW_SANDBOX=off, store/tuning.py)."""
+    return sandbox_runner() if workflow_sandbox(env) else UnsandboxedWorkflowRunner()
+
+
 def build_replayer() -> Replayer:
-    """The same workflows, converter and sandbox as the worker, for replaying recorded histories."""
+    """The same workflows and converter as the worker, always in the sandbox (the stricter check), for
+    replaying recorded histories."""
     policy_sets()
     return Replayer(workflows=WORKFLOWS, data_converter=data_converter(), workflow_runner=sandbox_runner())
 
@@ -132,7 +138,7 @@ def build_worker(
             bloc_years.hand_over_bloc_head,
             bloc_years.proposals_at_bloc_vote,
         ],
-        workflow_runner=sandbox_runner(),
+        workflow_runner=workflow_runner(os.environ),
         **(worker_options(os.environ) if options is None else options),
     )
 

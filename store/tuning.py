@@ -2,6 +2,7 @@
 
 TDKT_MAX_CACHED_WORKFLOWS, TDKT_MAX_CONCURRENT_WORKFLOW_TASKS, TDKT_MAX_CONCURRENT_ACTIVITIES and
 TDKT_MAX_CONCURRENT_LOCAL_ACTIVITIES set the Temporal worker's options (unset: the SDK's defaults);
+TDKT_WORKFLOW_SANDBOX=off runs the workflows without the SDK's sandbox (default on);
 DB_POOL_SIZE and DB_POOL_PRE_PING set the PostgreSQL pool. What each did in the year-end wave is in
 docs/performance.md. A bad value stops the process with a message naming the variable.
 """
@@ -60,6 +61,25 @@ def worker_options(env: Mapping[str, str]) -> WorkerOptions:
         if value is not None:
             options[option] = value
     return cast(WorkerOptions, options)
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise TuningError(f"{name}={raw!r}: expected on or off")
+
+
+def workflow_sandbox(env: Mapping[str, str]) -> bool:
+    """Whether workflows run in the SDK's sandbox (TDKT_WORKFLOW_SANDBOX, default on). Off saves the sandbox's
+    entry on every activation; what the sandbox would catch is then guarded by tests/unit/test_determinism_guard.py
+    (workflows/ and what it calls use no clock, randomness, environment, files or global rebinding) and by the
+    replay tests, which always replay in the sandbox."""
+    return _flag(env, "TDKT_WORKFLOW_SANDBOX", default=True)
 
 
 @dataclass(frozen=True)

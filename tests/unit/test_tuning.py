@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from store.tuning import DEFAULT_POOL_SIZE, PoolSettings, TuningError, pool_settings, worker_options
+from store.tuning import DEFAULT_POOL_SIZE, PoolSettings, TuningError, pool_settings, worker_options, workflow_sandbox
+from worker import sandbox_runner, workflow_runner
 
 
 def test_unset_knobs_leave_the_sdk_defaults() -> None:
@@ -54,3 +55,18 @@ def test_pool_defaults_and_overrides() -> None:
 def test_a_bad_pool_setting_names_the_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(TuningError, match=named):
         pool_settings(env)
+
+
+@pytest.mark.parametrize(
+    ("value", "sandboxed"), [(None, True), ("", True), ("on", True), ("1", True), ("off", False), ("No", False)]
+)
+def test_the_workflow_sandbox_is_on_unless_turned_off(value: str | None, sandboxed: bool) -> None:
+    env = {} if value is None else {"TDKT_WORKFLOW_SANDBOX": value}
+    assert workflow_sandbox(env) is sandboxed
+    runner = workflow_runner(env)
+    assert isinstance(runner, type(sandbox_runner())) is sandboxed
+
+
+def test_a_bad_sandbox_setting_names_the_variable() -> None:
+    with pytest.raises(TuningError, match="TDKT_WORKFLOW_SANDBOX='sometimes': expected on or off"):
+        workflow_sandbox({"TDKT_WORKFLOW_SANDBOX": "sometimes"})
