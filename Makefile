@@ -27,7 +27,7 @@ up: install  ## the same, then keeps the dev server (UI on :8233), the demo's wo
 # together, and so do the files sharing something fixed on the machine (SHARED_GROUPS in tests/conftest.py).
 # A test that hangs is ended by pytest-timeout (pyproject.toml) with the stacks printed. `make test-serial`: one.
 test: install  ## unit, integration (real dev server + PostgreSQL) and replay tests
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 2 --dist loadfile --max-worker-restart 0
 
 test-serial: install  ## the same in one process
 	$(PY) -m pytest -q -p no:xdist

@@ -99,6 +99,7 @@ async def task_queue(client: Client, db_engine: AsyncEngine) -> AsyncIterator[st
     queue = f"test-{uuid.uuid4().hex[:8]}"
     worker = build_worker(client, db_engine, queue)
     task = asyncio.create_task(worker.run())
+    _session_workers.append(task)
     # As run_worker does: the audit chain's head is anchored (verify-audit reads the anchors).
     await ensure_anchor_workflow(client, queue, 60)
     try:
@@ -106,6 +107,27 @@ async def task_queue(client: Client, db_engine: AsyncEngine) -> AsyncIterator[st
     finally:
         await worker.shutdown()
         await asyncio.gather(task, return_exceptions=True)
+
+
+_session_workers: list[asyncio.Task[None]] = []
+
+
+def _stopped_worker() -> str | None:
+    for task in _session_workers:
+        if task.done():
+            return "cancelled" if task.cancelled() else repr(task.exception())
+    return None
+
+
+@pytest.fixture(autouse=True)
+def session_worker_alive() -> Iterator[None]:
+    """A test after the session's worker stopped would wait for it until its timeout: fail at once instead,
+    saying why it stopped (and, at the test during which it stopped, naming that test)."""
+    if (why := _stopped_worker()) is not None:
+        pytest.fail(f"the session's worker had stopped before this test: {why}")
+    yield
+    if (why := _stopped_worker()) is not None:
+        pytest.fail(f"the session's worker stopped during this test: {why}")
 
 
 # ---- the time-skipping server ---------------------------------------------------------------------------

@@ -96,6 +96,9 @@ def test_stopping_make_up_leaves_no_dev_server_or_worker(tmp_path: Path, how: st
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group, as a shell's foreground job
+        # With SIGINT as a terminal leaves it: a run started in the background (`make test &`, CI) inherits
+        # SIGINT ignored, and a program started with it ignored never sees Ctrl-C.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     seen: dict[int, str] = {}
     try:
