@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import os
+import signal
 import sys
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -102,3 +104,37 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(_exit_status[-1])
+
+
+# ---- a test that hangs says where ---------------------------------------------------------------------------
+# pytest-timeout ends a stuck test (pyproject.toml), but under xdist the stacks it prints are lost with the worker,
+# and a thread's stack does not show what a coroutine awaits. So SIGUSR1 (sent by hand, or by the watchdog below
+# HANG_REPORT_S into a test) writes every pending asyncio task's stack to tdkt-hang-<pid>.txt in the temp directory.
+HANG_REPORT_S = 200.0
+
+
+def _write_pending_tasks(_signum: int, _frame: object) -> None:
+    import asyncio
+    import gc
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.gettempdir()) / f"tdkt-hang-{os.getpid()}.txt"
+    with path.open("a", encoding="utf-8") as out:
+        out.write(f"==== {os.environ.get('PYTEST_CURRENT_TEST', '?')}\n")
+        for task in [o for o in gc.get_objects() if isinstance(o, asyncio.Task) and not o.done()]:
+            out.write(f"--- {task!r:.300}\n")
+            task.print_stack(file=out)
+
+
+if hasattr(signal, "SIGUSR1"):
+    signal.signal(signal.SIGUSR1, _write_pending_tasks)
+
+
+@pytest.fixture(autouse=True)
+def hang_report() -> Any:
+    timer = threading.Timer(HANG_REPORT_S, os.kill, (os.getpid(), signal.SIGUSR1))
+    timer.daemon = True
+    timer.start()
+    yield
+    timer.cancel()
