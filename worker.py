@@ -78,7 +78,7 @@ def sandbox_runner() -> SandboxedWorkflowRunner:
 
 
 def workflow_runner(env: Mapping[str, str]) -> WorkflowRunner:
-    """The sandbox unless the operator turned it off (TDKT_WORKFLOW_SANDBOX=off, store/tuning.py)."""
+    """The sandbox when TDKT_WORKFLOW_SANDBOX=on (the test suite), unsandboxed otherwise (store/tuning.py)."""
     return sandbox_runner() if workflow_sandbox(env) else UnsandboxedWorkflowRunner()
 
 

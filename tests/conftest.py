@@ -22,6 +22,9 @@ os.environ.setdefault("TDKT_CODEC_KEY_ID", "test-run")
 os.environ.setdefault("TDKT_AUDIT_KEYS", "test-audit:" + base64.b64encode(b"a" * 32).decode())
 # One key for the nominees' identification numbers (their keyed hashes), shared by the CLI subprocesses too.
 os.environ.setdefault("TDKT_IDENTITY_KEY", base64.b64encode(b"i" * 32).decode())
+# Every workflow of the suite runs in the SDK's sandbox (the worker's default is without: store/tuning.py), so a
+# call the sandbox forbids fails a test before it could make a workflow non-deterministic in production.
+os.environ.setdefault("TDKT_WORKFLOW_SANDBOX", "on")
 # The suite runs the engine as the embedded demo does: missing local keys (tally, tokens) may be generated.
 os.environ.setdefault("TDKT_GENERATE_KEYS", "1")
 

@@ -58,9 +58,9 @@ def test_a_bad_pool_setting_names_the_variable(env: dict[str, str], named: str) 
 
 
 @pytest.mark.parametrize(
-    ("value", "sandboxed"), [(None, True), ("", True), ("on", True), ("1", True), ("off", False), ("No", False)]
+    ("value", "sandboxed"), [(None, False), ("", False), ("on", True), ("1", True), ("off", False), ("No", False)]
 )
-def test_the_workflow_sandbox_is_on_unless_turned_off(value: str | None, sandboxed: bool) -> None:
+def test_the_workflow_sandbox_is_off_unless_turned_on(value: str | None, sandboxed: bool) -> None:
     env = {} if value is None else {"TDKT_WORKFLOW_SANDBOX": value}
     assert workflow_sandbox(env) is sandboxed
     runner = workflow_runner(env)
