@@ -39,12 +39,9 @@ async def test_a_nomination_whose_worker_stopped_is_ended_not_waited_for(
     assert (await orphan.describe()).status == WorkflowExecutionStatus.TERMINATED
     assert (await wait_for_stage(client, served.id, Stage.WITHDRAWN)).stage == Stage.WITHDRAWN
     async with db_engine.connect() as conn:
-        rows = dict(
-            (
-                await conn.execute(
-                    sa.text("SELECT workflow_id, stage FROM nominations WHERE workflow_id IN (:a, :b)"),
-                    {"a": orphan.id, "b": served.id},
-                )
-            ).all()
+        result = await conn.execute(
+            sa.text("SELECT workflow_id, stage FROM nominations WHERE workflow_id IN (:a, :b)"),
+            {"a": orphan.id, "b": served.id},
         )
+        rows: dict[str, str] = {row.workflow_id: row.stage for row in result}
     assert rows == {orphan.id: "WITHDRAWN", served.id: "WITHDRAWN"}
