@@ -28,27 +28,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import json
 import logging
 import os
 import random
 import secrets
 import sys
 import time
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import ActivityEnvironment
 
-ADMIN = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-ROOT = Path(__file__).resolve().parents[1]
 # The stages a council-and-central route passes through: seq n moves from STAGES[n-1] to STAGES[n].
 STAGE_NAMES = ("PROPOSED", "PUBLIC_NOTICE", "COUNCIL_REVIEW", "CENTRAL_REVIEW", "AWAITING_DECISION", "AWARDED")
 
@@ -75,67 +68,20 @@ def count_statements(engine: AsyncEngine) -> Counts:
 
 def records(nominations: int, per_nomination: int) -> list[list[Any]]:
     """Per nomination, its transitions in seq order, as the workflow hands them to record_transition."""
-    from domain.nomination import Nomination, workflow_id_for
-    from domain.notices import draft_notifications
-    from domain.records import NominationRow, StageEventRow, TransitionRecord
-    from domain.roster import Roster
     from domain.stages import Stage
-    from tests.factories import POLICY_VERSION, nomination_data
+    from tests.factories import new_nomination, transition_record
 
-    roster = Roster.model_validate(json.loads((ROOT / "config" / "roster.json").read_text(encoding="utf-8")))
-    snapshot = roster.snapshot_for("BTP")
     stages = [Stage(name) for name in STAGE_NAMES]
-    started = datetime(2026, 3, 2, 2, 30, tzinfo=UTC)
     out = []
     for _ in range(nominations):
-        nomination = Nomination.model_validate(nomination_data())
-        workflow_id = workflow_id_for(nomination)
-        steps = []
-        for seq in range(1, per_nomination + 1):
-            from_stage, to_stage = stages[(seq - 1) % (len(stages) - 1)], stages[(seq - 1) % (len(stages) - 1) + 1]
-            steps.append(
-                TransitionRecord(
-                    nomination=NominationRow(
-                        workflow_id=workflow_id,
-                        nomination=nomination,
-                        bloc=snapshot.bloc.code if snapshot.bloc else None,
-                        policy_version=POLICY_VERSION,
-                        stage=to_stage,
-                        returned_from=None,
-                    ),
-                    event=StageEventRow(
-                        seq=seq,
-                        action=f"STEP_{seq}",
-                        actor="btp.hd.thu-ky",
-                        from_stage=from_stage,
-                        to_stage=to_stage,
-                        reason="Đủ điều kiện theo quy chế",
-                        tally={"members": 9, "present": 8, "votes_for": 7, "votes_against": 1},
-                        details={"minutes_ref": f"BB-{seq:02d}"},
-                        occurred_at=started + timedelta(hours=seq),
-                    ),
-                    notifications=draft_notifications(
-                        workflow_id=workflow_id,
-                        nominee_name=nomination.nominee.display_name,
-                        award_name_vi="Bằng khen của Bộ trưởng",
-                        from_stage=from_stage,
-                        to_stage=to_stage,
-                        outcome_vi="Hội đồng đồng ý đề nghị khen thưởng",
-                        proposer=nomination.proposer,
-                        snapshot=snapshot,
-                    ),
-                )
-            )
-        out.append(steps)
+        nomination = new_nomination()
+        out.append(
+            [
+                transition_record(nomination, seq=seq, from_stage=stages[seq - 1], to_stage=stages[seq])
+                for seq in range(1, per_nomination + 1)
+            ]
+        )
     return out
-
-
-async def admin_execute(statement: str) -> None:
-    admin = await asyncpg.connect(ADMIN, timeout=10)
-    try:
-        await admin.execute(statement)
-    finally:
-        await admin.close()
 
 
 async def check(engine: AsyncEngine, nominations: list[list[Any]]) -> dict[str, Any]:
@@ -164,16 +110,15 @@ async def check(engine: AsyncEngine, nominations: list[list[Any]]) -> dict[str, 
 
 async def run(args: argparse.Namespace) -> int:
     from activities.persistence import PersistenceActivities
-    from store.db import create_engine, normalise_url
+    from bench.wave import create_database, drop_database
+    from store.db import create_engine
     from store.migrate import upgrade_to_head
     from store.tuning import PoolSettings
 
     nominations = -(-args.transitions // args.per_nomination)
     plan = records(nominations, args.per_nomination)
     transitions = sum(len(steps) for steps in plan)
-    name = f"tdkt_tw_{uuid.uuid4().hex[:8]}"
-    await admin_execute(f'CREATE DATABASE "{name}"')
-    url = normalise_url(ADMIN.rsplit("/", 1)[0] + "/" + name)
+    name, url = await create_database()
     try:
         await upgrade_to_head(url)
         # As the worker runs: no pre-ping, a pool as large as the lanes so no lane waits for a connection.
@@ -203,7 +148,7 @@ async def run(args: argparse.Namespace) -> int:
         finally:
             await engine.dispose()
     finally:
-        await admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await drop_database(name)
     ok = (
         checked["stage_events"] == transitions
         and checked["audit_entries"] == transitions

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from domain.calendar import VIETNAM_TZ
 from domain.catalog import policy_set
+from domain.nomination import Nomination, workflow_id_for
+from domain.notices import draft_notifications
+from domain.records import NominationRow, StageEventRow, TransitionRecord
+from domain.roster import Roster, RosterSnapshot
+from domain.stages import Stage
 
 POLICY_VERSION = "2025.07"
 
@@ -59,3 +66,59 @@ def nomination_data(award_form: str = "BANG_KHEN_BO", **overrides: Any) -> dict[
     }
     data.update(overrides)
     return data
+
+
+# ---- transition records, as the nomination workflow hands them to record_transition ------------------------
+
+ROSTER = Roster.model_validate(
+    json.loads((Path(__file__).resolve().parents[1] / "config" / "roster.json").read_text(encoding="utf-8"))
+)
+
+
+def transition_record(
+    nomination: Nomination,
+    *,
+    seq: int,
+    from_stage: Stage | None,
+    to_stage: Stage,
+    workflow_id: str | None = None,
+    snapshot: RosterSnapshot | None = None,
+) -> TransitionRecord:
+    """A record as the workflow builds it, with the notifications domain.notices drafts for it."""
+    snapshot = snapshot or ROSTER.snapshot_for(nomination.ministry)
+    workflow_id = workflow_id or workflow_id_for(nomination)
+    return TransitionRecord(
+        nomination=NominationRow(
+            workflow_id=workflow_id,
+            nomination=nomination,
+            bloc=snapshot.bloc.code if snapshot.bloc else None,
+            policy_version=POLICY_VERSION,
+            stage=to_stage,
+            returned_from=None,
+        ),
+        event=StageEventRow(
+            seq=seq,
+            action=f"TEST_STEP_{seq}",
+            actor="btp.hd.thu-ky",
+            from_stage=from_stage,
+            to_stage=to_stage,
+            reason="Đủ điều kiện theo quy chế",
+            tally={"members": 9, "present": 8, "votes_for": 7, "votes_against": 1},
+            details={"minutes_ref": f"BB-{seq:02d}", "ghi_chú": "Họp trực tiếp"},
+            occurred_at=datetime(2026, 3, 2, 9, 30, tzinfo=VIETNAM_TZ) + timedelta(hours=seq),
+        ),
+        notifications=draft_notifications(
+            workflow_id=workflow_id,
+            nominee_name=nomination.nominee.display_name,
+            award_name_vi="Bằng khen của Bộ trưởng",
+            from_stage=from_stage,
+            to_stage=to_stage,
+            outcome_vi="Hội đồng đồng ý đề nghị khen thưởng",
+            proposer=nomination.proposer,
+            snapshot=snapshot,
+        ),
+    )
+
+
+def new_nomination(**overrides: Any) -> Nomination:
+    return Nomination.model_validate(nomination_data(**overrides))

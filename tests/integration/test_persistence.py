@@ -4,10 +4,9 @@ session database) and SQLite (the laptop default), through Temporal's ActivityEn
 from __future__ import annotations
 
 import dataclasses
-import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +19,24 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.persistence import PersistenceActivities
-from domain.nomination import Nomination, workflow_id_for
-from domain.notices import draft_notifications
-from domain.records import NominationRow, StageEventRow, TransitionRecord
-from domain.roster import Actor, Role, Roster, RosterSnapshot
+from domain.nomination import Nomination
+from domain.roster import Actor, Role, RosterSnapshot
 from domain.stages import Stage
 from store.db import create_engine
 from store.migrate import alembic_config, upgrade_to_head
 from store.roster import SnapshotCache, load_roster, read_snapshot
 from store.schema import metadata
-from tests.factories import POLICY_VERSION, nomination_data
+from tests.factories import (  # noqa: F401 - re-exported
+    POLICY_VERSION,
+    ROSTER,
+    new_nomination,
+    nomination_data,
+    transition_record,
+)
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-ROSTER = Roster.model_validate(json.loads((ROOT / "config" / "roster.json").read_text(encoding="utf-8")))
 TABLES = {
     "blocs",
     "ministries",
@@ -69,56 +71,6 @@ TABLES = {
 }
 # The newest migration on disk: the schema a fresh database reaches.
 HEAD_REVISION = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
-HANOI = timezone(timedelta(hours=7))
-
-
-def transition_record(
-    nomination: Nomination,
-    *,
-    seq: int,
-    from_stage: Stage | None,
-    to_stage: Stage,
-    workflow_id: str | None = None,
-    snapshot: RosterSnapshot | None = None,
-) -> TransitionRecord:
-    """A record as the workflow builds it, with the notifications domain.notices drafts for it."""
-    snapshot = snapshot or ROSTER.snapshot_for(nomination.ministry)
-    workflow_id = workflow_id or workflow_id_for(nomination)
-    return TransitionRecord(
-        nomination=NominationRow(
-            workflow_id=workflow_id,
-            nomination=nomination,
-            bloc=snapshot.bloc.code if snapshot.bloc else None,
-            policy_version=POLICY_VERSION,
-            stage=to_stage,
-            returned_from=None,
-        ),
-        event=StageEventRow(
-            seq=seq,
-            action=f"TEST_STEP_{seq}",
-            actor="btp.hd.thu-ky",
-            from_stage=from_stage,
-            to_stage=to_stage,
-            reason="Đủ điều kiện theo quy chế",
-            tally={"members": 9, "present": 8, "votes_for": 7, "votes_against": 1},
-            details={"minutes_ref": f"BB-{seq:02d}", "ghi_chú": "Họp trực tiếp"},
-            occurred_at=datetime(2026, 3, 2, 9, 30, tzinfo=HANOI) + timedelta(hours=seq),
-        ),
-        notifications=draft_notifications(
-            workflow_id=workflow_id,
-            nominee_name=nomination.nominee.display_name,
-            award_name_vi="Bằng khen của Bộ trưởng",
-            from_stage=from_stage,
-            to_stage=to_stage,
-            outcome_vi="Hội đồng đồng ý đề nghị khen thưởng",
-            proposer=nomination.proposer,
-            snapshot=snapshot,
-        ),
-    )
-
-
-def new_nomination(**overrides: Any) -> Nomination:
-    return Nomination.model_validate(nomination_data(**overrides))
 
 
 def activity_env() -> ActivityEnvironment:
