@@ -63,7 +63,7 @@ def worker_options(env: Mapping[str, str]) -> WorkerOptions:
     return cast(WorkerOptions, options)
 
 
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+def _flag(env: Mapping[str, str], name: str, default: bool, expected: str = "on or off") -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
         return default
@@ -71,7 +71,7 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
         return True
     if raw in _FALSE:
         return False
-    raise TuningError(f"{name}={raw!r}: expected on or off")
+    raise TuningError(f"{name}={raw!r}: expected {expected}")
 
 
 def workflow_sandbox(env: Mapping[str, str]) -> bool:
@@ -93,13 +93,5 @@ def pool_settings(env: Mapping[str, str], *, pre_ping_default: bool = True) -> P
     """DB_POOL_SIZE (connections kept, as many again on overflow) and DB_POOL_PRE_PING (a round trip per
     checkout that hides a restarted server from the caller; processes whose callers retry can drop it)."""
     size = _positive_int(env, "DB_POOL_SIZE") or DEFAULT_POOL_SIZE
-    raw = env.get("DB_POOL_PRE_PING", "").strip().lower()
-    if not raw:
-        pre_ping = pre_ping_default
-    elif raw in _TRUE:
-        pre_ping = True
-    elif raw in _FALSE:
-        pre_ping = False
-    else:
-        raise TuningError(f"DB_POOL_PRE_PING={raw!r}: expected 1 or 0 (true/false, yes/no, on/off)")
+    pre_ping = _flag(env, "DB_POOL_PRE_PING", pre_ping_default, expected="1 or 0 (true/false, yes/no, on/off)")
     return PoolSettings(size=size, pre_ping=pre_ping)
