@@ -23,12 +23,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.ballot_messages import (
-    JOIN_LIST_UPDATE,
+    JOIN_LIST_SIGNAL,
     ConflictClass,
     CountRequest,
     CountResult,
@@ -81,8 +81,6 @@ from store.ballots import (
 
 # An offer tries the newest few sessions collecting their list (one may close its list meanwhile).
 OFFER_SESSIONS = 3
-# At most 10 updates may be in flight per workflow: a join turned away for load is sent again this long.
-JOIN_BUSY_SECONDS = 20.0
 
 
 def session_kind(kind: str) -> BallotSessionKind:
@@ -241,17 +239,21 @@ class BallotActivities:
         return ClosedListClaim(candidates=held, refused=refused)
 
     @activity.defn(name="offer_to_open_session")
-    async def offer_to_open_session(self, kind: str, scope: str, candidate: Candidate) -> str | None:
+    async def offer_to_open_session(
+        self, kind: str, scope: str, candidate: Candidate, excluding: list[str] | None = None
+    ) -> str | None:
         """Put a nomination that reached the stage on the list of the newest session of its body collecting
-        one; returns the session whose list holds it (this one, or another that took it up already), or None.
+        one (but those in `excluding`, which refused it); returns the session whose list holds it (this one, or
+        another that took it up already), or None.
 
-        The nomination is claimed for the session first, then the session is asked to list it (its update
-        refuses once the list is closed: the claim is let go and the next session collecting is tried)."""
+        The nomination is claimed for the session first, then the session is sent its offer (a session whose
+        list closed meanwhile lets go of the claim and tells the nomination, which offers itself again)."""
         session = session_kind(kind)
         log = activity_logger(__name__)
         wf = candidate.workflow_id
-        collecting = await collecting_sessions(self._engine, session, scope, OFFER_SESSIONS)
-        for session_id in collecting:
+        skipped = set(excluding or [])
+        collecting = await collecting_sessions(self._engine, session, scope, OFFER_SESSIONS + len(skipped))
+        for session_id in (s for s in collecting if s not in skipped):
             holder = await claim_for_session(self._engine, wf, session_id)
             if holder != session_id and not await self._running(holder):
                 # The session holding it ended without letting go (it was terminated): the claim is void.
@@ -261,7 +263,7 @@ class BallotActivities:
             if holder != session_id:
                 log.info("candidate_already_listed", session_id=holder, candidate=wf)
                 return holder
-            if await self._join(session_id, candidate):
+            if await self._send_offer(session_id, candidate):
                 log.info("candidate_offered", session_id=session_id, candidate=wf)
                 return session_id
             await release_claims(self._engine, session_id, [wf])
@@ -277,27 +279,16 @@ class BallotActivities:
             raise
         return described.status == WorkflowExecutionStatus.RUNNING
 
-    async def _join(self, session_id: str, candidate: Candidate) -> bool:
-        """Ask the session to list the candidate: True once listed, False when it refuses (its list is closed)
-        or has ended."""
-        handle = self._client.get_workflow_handle(session_id)
-        delay, waited = 0.05, 0.0
-        while True:
-            try:
-                await handle.execute_update(JOIN_LIST_UPDATE, candidate)
-                return True
-            except WorkflowUpdateFailedError:
-                return False  # the validator refused: the list is closed (or the session is ending)
-            except RPCError as err:
-                if err.status == RPCStatusCode.RESOURCE_EXHAUSTED and waited < JOIN_BUSY_SECONDS:
-                    await asyncio.sleep(delay)
-                    waited += delay
-                    delay = min(delay * 2, 2.0)
-                    continue
-                # Not found, already completed, aborted as it ended: a session that has ended lists nothing.
-                if not await self._running(session_id):
-                    return False
-                raise  # turned away in passing: the activity is retried (claiming is idempotent)
+    async def _send_offer(self, session_id: str, candidate: Candidate) -> bool:
+        """Send the session the offer: True once it is in the session's history, False when the session has
+        ended."""
+        try:
+            await self._client.get_workflow_handle(session_id).signal(JOIN_LIST_SIGNAL, candidate)
+            return True
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return False  # not found, or completed: a session that has ended lists nothing
+            raise  # turned away in passing: the activity is retried (claiming is idempotent)
 
     @activity.defn(name="release_from_list")
     async def release_from_list(self, session_id: str, workflow_ids: list[str] | None, keep: list[str] | None) -> int:

@@ -60,16 +60,26 @@ def session_workflow_id(kind: BallotSessionKind, scope: str, meeting_ref: str) -
     return f"ballot-{kind.value.lower()}-{scope}-{meeting_ref}"
 
 
-# The session's update through which a nomination reaching the stage joins the list it is collecting. The
-# offer activity (activities.ballots.offer_to_open_session) sends it through the client: the offer needs the
-# session's answer at once (listed, or refused because the list has closed, so the next collecting session is
-# tried), which only an update gives, and a workflow cannot send another an update. Activities do not import
-# workflows, so the session's update and the activity share this one name.
-JOIN_LIST_UPDATE = "join_list"
+# The session's signal through which a nomination reaching the stage joins the list it is collecting. The
+# offer activity (activities.ballots.offer_to_open_session) claims the nomination for the session in the
+# register, then sends it through the client. A signal, not an update: a wave's nominations reach one council
+# at once, and the server admits only 10 updates in flight per workflow, which the members' ballots need. The
+# session answers a signal that comes after its list closed with `ballot_list_refused` (ListRefused). Activities
+# do not import workflows, so the session's handler and the activity share this one name.
+JOIN_LIST_SIGNAL = "join_list"
 
 
 class ListJoined(BaseModel):
     """Signal from a session to a nomination it took up from the waiting list: this session holds it now."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    session_id: str
+    kind: BallotSessionKind
+
+
+class ListRefused(BaseModel):
+    """Signal from a session to a nomination whose offer came after its list closed: the session let go of the
+    nomination's claim, and the nomination offers itself to another session collecting (or waits for one)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     session_id: str

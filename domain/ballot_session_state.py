@@ -719,6 +719,10 @@ class SessionState:
         )
         return listed
 
+    def join_refused(self, workflow_id: str) -> bool:
+        """An offer of a nomination not on the list that comes when it may not join (the list has closed)."""
+        return workflow_id not in self.candidates and self.refusal(SessionAct.JOIN_LIST) is not None
+
     def join(self, candidate: Candidate) -> bool:
         """List a candidate; False when it is listed already."""
         if candidate.workflow_id in self.candidates:

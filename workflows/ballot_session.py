@@ -1,6 +1,6 @@
 """BallotSessionWorkflow: one secret-ballot session of a ministry council meeting or a bloc's year-end vote.
 
-COLLECTING: nominations reaching the stage join the list (by the `join_list` update their offer sends, or
+COLLECTING: nominations reaching the stage join the list (by the `join_list` signal their offer sends, or
 taken up when the session opens). A nomination is on at most one open session's list: the session claims it
 in PostgreSQL (`ballot_list_members`), and lets go when it leaves the list and when the session ends.
 VOTING: the electorate is snapshotted and the session's keys are made (activities.ballots
@@ -44,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.session_roster import SessionRosterActivities
     from domain import ballot_notices
     from domain.ballot_messages import (
-        JOIN_LIST_UPDATE,
+        JOIN_LIST_SIGNAL,
         AnonymousBallot,
         BallotReceipt,
         BallotVerdict,
@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         ListClosing,
         ListJoined,
         ListLeaving,
+        ListRefused,
         Participation,
         SessionActionKind,
         SessionCancelled,
@@ -566,18 +567,18 @@ class BallotSessionWorkflow:
 
     # ---- the list ----------------------------------------------------------------------------------
 
-    @workflow.update(name=JOIN_LIST_UPDATE)
+    @workflow.signal(name=JOIN_LIST_SIGNAL)
     async def join_list(self, candidate: Candidate) -> None:
         """A nomination reaching the stage joins the list while it is collected (its offer claimed it for this
-        session first); later ones wait for the next session. It is told, once, as one taken up at the opening
-        is (an offer sent again finds it listed)."""
-        if self._state.join(candidate):
+        session first); it is told, once, as one taken up at the opening is (an offer sent again finds it
+        listed). One offered after the list closed is let go and told, and offers itself elsewhere."""
+        s = self._state
+        if s.join_refused(candidate.workflow_id):
+            await self._release([candidate.workflow_id])
+            refused = ListRefused(session_id=s.session_id, kind=s.start.kind)
+            await self._tell(candidate.workflow_id, nomination.NominationWorkflow.ballot_list_refused, refused)
+        elif s.join(candidate):
             await self._tell_joined([candidate.workflow_id])
-
-    @join_list.validator
-    @payload_required
-    def _validate_join_list(self, candidate: Candidate) -> None:
-        _refuse(self._state.refusal(SessionAct.JOIN_LIST))
 
     @workflow.signal
     async def candidate_left(self, leaving: ListLeaving) -> None:

@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.ballots import BallotActivities
     from activities.identity_claims import IdentityActivities
     from activities.persistence import PersistenceActivities
-    from domain.ballot_messages import BallotVerdict, ListJoined, ListLeaving, SessionCancelled
+    from domain.ballot_messages import BallotVerdict, ListJoined, ListLeaving, ListRefused, SessionCancelled
     from domain.ballots import (
         KIND_AT_STAGE,
         STAGE_OF_KIND,
@@ -114,6 +114,7 @@ class NominationWorkflow:
         self._lock = asyncio.Lock()
         self._reschedules = 0  # deadlines set or moved outside a transition: the stage's wait re-arms
         self._shown: OperatorView | None = None  # the operators' search attributes as last upserted
+        self._refused_by: set[str] = set()  # sessions whose list closed as this nomination was offered
 
     # ---- the procedure -------------------------------------------------------------------------
 
@@ -296,8 +297,9 @@ class NominationWorkflow:
 
     # ---- ballot sessions ------------------------------------------------------------------------------
 
-    async def _offer_to_ballot_session(self) -> None:
-        """Join the open ballot session of this stage's body, if one is collecting its list."""
+    async def _offer_to_ballot_session(self, excluding: list[str] | None = None) -> None:
+        """Join the open ballot session of this stage's body, if one is collecting its list (but those in
+        `excluding`, whose list closed as it was offered)."""
         state = self._state
         kind = KIND_AT_STAGE[state.stage]
         scope = self._ballot_scope(kind)
@@ -315,11 +317,11 @@ class NominationWorkflow:
         changes = state.stage_changes
         holder = await workflow.execute_local_activity_method(
             BallotActivities.offer_to_open_session,
-            args=[kind.value, scope, candidate],
+            args=[kind.value, scope, candidate, excluding],
             start_to_close_timeout=LOOKUP_TIMEOUT,
             retry_policy=ROSTER_RETRY,
         )
-        if holder is None:
+        if holder is None or holder in self._refused_by:  # its refusal came before the offer's answer
             return
         if state.stage_changes == changes:
             state.ballot_session = holder
@@ -333,6 +335,17 @@ class NominationWorkflow:
             self._state.ballot_session = joined.session_id
         elif self._state.exit is not None:  # it left the stage before the session could tell it
             await self._tell_left(joined.session_id, self._state.exit)
+
+    @workflow.signal
+    async def ballot_list_refused(self, refused: ListRefused) -> None:
+        """The session this nomination was offered to had closed its list: it is offered to another session
+        collecting, if it still waits at that stage and no session has listed it meanwhile."""
+        state = self._state
+        self._refused_by.add(refused.session_id)
+        if state.ballot_session == refused.session_id:
+            state.ballot_session = None
+        if state.stage == STAGE_OF_KIND[refused.kind] and state.ballot_session is None and not state.from_bloc:
+            await self._offer_to_ballot_session(excluding=sorted(self._refused_by))
 
     @workflow.signal
     def ballot_session_cancelled(self, cancelled: SessionCancelled) -> None:

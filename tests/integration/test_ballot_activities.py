@@ -32,7 +32,7 @@ from activities.ballots import BallotActivities, open_signing_key
 from activities.persistence import PersistenceActivities
 from client.ballots import enroll_counting_key
 from domain.ballot_messages import (
-    JOIN_LIST_UPDATE,
+    JOIN_LIST_SIGNAL,
     AnonymousBallot,
     CountRequest,
     CountResult,
@@ -297,11 +297,13 @@ async def test_waiting_candidates_are_the_nominations_at_the_stage_in_scope(
 
 @workflow.defn(name="BallotActivitiesTestOfferProbe")
 class OfferProbe:
-    """Stands in for a ballot session: lists the candidates offered to it (the session's `join_list` update)
-    until its list is closed, then refuses them as the session's validator does; finishes when told."""
+    """Stands in for a ballot session: lists the candidates offered to it (the session's `join_list` signal)
+    until its list is closed, then notes them as refused (the session lets go of them and tells them); finishes
+    when told."""
 
     def __init__(self) -> None:
         self._offers: list[Candidate] = []
+        self._refused: list[Candidate] = []
         self._closed = False
         self._done = False
 
@@ -310,15 +312,16 @@ class OfferProbe:
         await workflow.wait_condition(lambda: self._done)
         return self._offers
 
-    @workflow.update(name=JOIN_LIST_UPDATE)
+    @workflow.signal(name=JOIN_LIST_SIGNAL)
     def join_list(self, offered: Candidate) -> None:
-        if offered not in self._offers:  # a nomination is listed once, however often it is offered
+        if self._closed:
+            self._refused.append(offered)
+        elif offered not in self._offers:  # a nomination is listed once, however often it is offered
             self._offers.append(offered)
 
-    @join_list.validator
-    def _validate_join_list(self, offered: Candidate) -> None:
-        if self._closed:
-            raise ValueError("the list is closed")
+    @workflow.query
+    def refused(self) -> list[Candidate]:
+        return list(self._refused)
 
     @workflow.signal
     def close(self) -> None:
@@ -372,17 +375,21 @@ async def test_an_offer_lists_the_nomination_on_one_collecting_session_of_the_sc
         assert await env.run(ballots.offer_to_open_session, "BLOC", scope, offered) == newer_id
         assert await probes[bloc_id].query(OfferProbe.offers) == []
 
-        # The newest session closes its list while the register still says COLLECTING: its update refuses,
-        # the claim is let go and the older session collecting gets the nomination.
+        # The newest session closes its list while the register still says COLLECTING: the offer reaches it
+        # (it refuses it, lets go of the claim and tells the nomination), and the nomination's next offer,
+        # excluding that session, goes to the older session collecting.
         await probes[newer_id].signal(OfferProbe.close)
         second = candidate(f"nomination-2026-BTP-{uuid.uuid4().hex[:6]}")
-        assert await env.run(ballots.offer_to_open_session, "COUNCIL", scope, second) == older_id
+        assert await env.run(ballots.offer_to_open_session, "COUNCIL", scope, second) == newer_id
+        assert await probes[newer_id].query(OfferProbe.refused) == [second]
+        assert await env.run(ballots.release_from_list, newer_id, [second.workflow_id], None) == 1
+        assert await env.run(ballots.offer_to_open_session, "COUNCIL", scope, second, [newer_id]) == older_id
         assert await probes[older_id].query(OfferProbe.offers) == [second]
         assert await holder_of(own_engine, second.workflow_id) == older_id
 
         # The session that held a nomination let go of it: it can join another list.
         assert await env.run(ballots.release_from_list, newer_id, [offered.workflow_id], None) == 1
-        assert await env.run(ballots.offer_to_open_session, "COUNCIL", scope, offered) == older_id
+        assert await env.run(ballots.offer_to_open_session, "COUNCIL", scope, offered, [newer_id]) == older_id
         assert await probes[older_id].query(OfferProbe.offers) == [second, offered]
 
         # A session that ended without letting go (terminated): its claims are void; the register still says
@@ -390,7 +397,7 @@ async def test_an_offer_lists_the_nomination_on_one_collecting_session_of_the_sc
         await probes[older_id].signal(OfferProbe.finish)
         assert await probes[older_id].result() == [second, offered]
         third = candidate(f"nomination-2026-BTP-{uuid.uuid4().hex[:6]}")
-        assert await env.run(ballots.offer_to_open_session, "COUNCIL", scope, third) is None
+        assert await env.run(ballots.offer_to_open_session, "COUNCIL", scope, third, [newer_id]) is None
         assert await holder_of(own_engine, third.workflow_id) is None
 
         for wf in (newer_id, voting_id, bloc_id):

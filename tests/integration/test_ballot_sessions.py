@@ -557,6 +557,58 @@ async def test_a_cancelled_session_leaves_nominations_waiting(client: Client, ta
     assert (await status(client, nomination)).stage == Stage.AWAITING_DECISION
 
 
+async def test_an_offer_to_a_session_whose_list_closed_goes_to_the_next_one_collecting(
+    client: Client, task_queue: str, db_engine: AsyncEngine
+):
+    """The register still says COLLECTING for a session whose list has closed (its phase is written a moment
+    later): a nomination reaching the council is offered to it, refused, let go, and lists itself with the
+    older session still collecting. Nothing of it reaches the closed list."""
+    early = await in_council(client, task_queue, "BANG_KHEN_BO")
+    closed = await opened_council_session(client, task_queue)
+    await wait_candidates(client, closed.id, 1)  # takes `early` up as it opens
+    older = await opened_council_session(client, task_queue)  # made the older one below
+    for _ in range(100):
+        try:
+            await close_list(client, closed.id, SECRETARY)
+            break
+        except ActionRefused as refused:
+            if "still opening" not in str(refused):
+                raise
+            await asyncio.sleep(0.1)
+    closed_list = [c.workflow_id for c in (await wait_phase(client, closed.id, SessionPhase.VOTING)).candidates]
+    assert early in closed_list
+    async with db_engine.begin() as conn:  # the lagging register: the closed session looks collecting, newest
+        await conn.execute(
+            sa.text("UPDATE ballot_sessions SET phase = 'COLLECTING', created_at = now() WHERE session_id = :sid"),
+            {"sid": closed.id},
+        )
+    try:
+        late = await in_council(client, task_queue, "BANG_KHEN_BO")
+        for _ in range(100):
+            listed = {c.workflow_id for c in (await session_status(client, older.id)).candidates}
+            if late in listed:
+                break
+            await asyncio.sleep(0.1)
+        assert late in listed
+        assert [c.workflow_id for c in (await session_status(client, closed.id)).candidates] == closed_list
+        async with db_engine.connect() as conn:
+            holder = await conn.scalar(
+                sa.text("SELECT session_id FROM ballot_list_members WHERE workflow_id = :wf"), {"wf": late}
+            )
+        assert holder == older.id
+        history = await closed.fetch_history()
+        told = [
+            e.signal_external_workflow_execution_initiated_event_attributes
+            for e in history.events
+            if e.HasField("signal_external_workflow_execution_initiated_event_attributes")
+        ]
+        assert [a.signal_name for a in told if a.workflow_execution.workflow_id == late] == ["ballot_list_refused"]
+    finally:
+        for handle in (closed, older):
+            with contextlib.suppress(ActionRefused):
+                await chair_action(client, handle.id, "cancel", _chair(CHAIR, reason="Kết thúc phiên thử"))
+
+
 UNIT_STAFF = {"BTP": "btp.vutckt.le-thi-hoa", "KTNN": "ktnn.vutckt.hoang-anh"}
 
 

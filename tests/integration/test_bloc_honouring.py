@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client
 
 from client.ballots import cast, decide_tie, open_session, session_status
 from client.nominations import ProposalRefused, start_nomination, status
-from domain.ballot_messages import JOIN_LIST_UPDATE, SessionPhase, SessionStart, SessionStatus, TieDecision
+from domain.ballot_messages import JOIN_LIST_SIGNAL, SessionPhase, SessionStart, SessionStatus, TieDecision
 from domain.ballots import BallotSessionKind, Candidate, Choice
 from domain.errors import InvalidInput
 from domain.nomination import Nomination
@@ -190,7 +190,27 @@ async def test_a_closed_list_refuses_others_and_names_what_it_cannot_take(
     offer = Candidate(
         workflow_id=ordinary.id, award_form="CO_THI_DUA_CP", nominee_name="Phòng A", proposing_organisation="BTP"
     )
-    with pytest.raises(WorkflowUpdateFailedError) as turned_away:
-        await handle.execute_update(JOIN_LIST_UPDATE, offer)  # what a nomination's offer sends (activities/ballots.py)
-    assert "the list is closed" in str(turned_away.value.cause)
+    await handle.signal(JOIN_LIST_SIGNAL, offer)  # what a nomination's offer sends (activities/ballots.py)
+    assert await refusals_sent(client, handle.id, ordinary.id) == 1
     assert [c.workflow_id for c in (await session_status(client, handle.id)).candidates] == [tandtc]
+    assert (await status(client, ordinary.id)).stage == Stage.COUNCIL_REVIEW  # told, and not moved by it
+
+
+async def refusals_sent(client: Client, session_id: str, workflow_id: str, timeout: float = 30) -> int:
+    """How many `ballot_list_refused` signals the session sent the nomination, once it has sent one."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        history = await client.get_workflow_handle(session_id).fetch_history()
+        sent = [
+            e.signal_external_workflow_execution_initiated_event_attributes
+            for e in history.events
+            if e.HasField("signal_external_workflow_execution_initiated_event_attributes")
+        ]
+        refused = [
+            a
+            for a in sent
+            if a.signal_name == "ballot_list_refused" and a.workflow_execution.workflow_id == workflow_id
+        ]
+        if refused or asyncio.get_running_loop().time() > deadline:
+            return len(refused)
+        await asyncio.sleep(0.2)
