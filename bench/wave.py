@@ -1532,8 +1532,14 @@ SHAPE_EVENTS = {
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
 
 
+# A session whose list closed as a nomination was offered to it refuses it by this signal, and the nomination
+# offers itself again (one more local activity): a race of the offer with the list's closing, not its route.
+LIST_REFUSED_SIGNAL = "ballot_list_refused"
+
+
 def history_shape(history: Sequence[Any]) -> dict[str, int]:
-    """What a history holds, counted as wave_plan.route_counts counts a route."""
+    """What a history holds, counted as wave_plan.route_counts counts a route (an offer refused as the list
+    closed, and the offer made again, left out)."""
     seen = Counter(e.event_type for e in history)
     shape = {k: seen[v] for k, v in SHAPE_EVENTS.items()}
     shape["local_activities"] = sum(
@@ -1542,6 +1548,14 @@ def history_shape(history: Sequence[Any]) -> dict[str, int]:
         if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
         and e.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
     )
+    refused = sum(
+        1
+        for e in history
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+        and e.workflow_execution_signaled_event_attributes.signal_name == LIST_REFUSED_SIGNAL
+    )
+    shape["signals"] -= refused
+    shape["local_activities"] -= refused
     return shape
 
 
