@@ -1,4 +1,5 @@
-"""The worker: nomination workflows and their activities on one task queue, plus the outbox dispatcher.
+"""The worker: nomination workflows and their activities on one task queue, the ballot sessions on theirs beside
+it (domain/task_queues.py), plus the outbox dispatcher.
 
 python worker.py            # settings from TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE (or an envconfig profile:
                             # TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE, TEMPORAL_API_KEY, TEMPORAL_TLS_*), TASK_QUEUE,
@@ -13,7 +14,8 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
@@ -34,6 +36,7 @@ from client.settings import Settings, TemporalConfigError
 from client.temporal import connect, ensure_search_attributes
 from domain.bloc.year_state import warm_bloc_data
 from domain.catalog import policy_sets
+from domain.task_queues import session_task_queue
 from observability.logs import configure_logging
 from observability.metrics import MetricsConfigError, metrics_runtime, worker_metrics_address
 from observability.tracing import TracingConfigError, configure_tracing, shutdown_tracing
@@ -89,13 +92,44 @@ def build_replayer() -> Replayer:
     return Replayer(workflows=WORKFLOWS, data_converter=data_converter(), workflow_runner=sandbox_runner())
 
 
+class EngineWorkers:
+    """The engine's worker and its ballot sessions' worker in one process: started, run and stopped together
+    (the interface of the SDK's Worker that the worker process, the tests and the benches use)."""
+
+    def __init__(self, *workers: Worker) -> None:
+        self.workers = workers
+
+    async def run(self) -> None:
+        """Run every worker until shut down; one that fails stops the others, and its error is raised."""
+        running = [asyncio.create_task(w.run()) for w in self.workers]
+        try:
+            await asyncio.gather(*running)
+        except BaseException:
+            await self.shutdown()
+            await asyncio.gather(*running, return_exceptions=True)
+            raise
+
+    async def shutdown(self) -> None:
+        await asyncio.gather(*(w.shutdown() for w in self.workers if w.is_running))
+
+    async def __aenter__(self) -> EngineWorkers:
+        for w in self.workers:
+            await w.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for w in reversed(self.workers):
+            await w.__aexit__(*exc)  # type: ignore[arg-type]
+
+
 def build_worker(
     client: Client,
     engine: AsyncEngine,
     task_queue: str,
     options: WorkerOptions | None = None,
-) -> Worker:
-    """The worker; `options` are Worker keyword arguments (default: those TDKT_MAX_* set, store/tuning.py)."""
+) -> EngineWorkers:
+    """The worker on `task_queue` and the ballot sessions' on theirs; `options` are Worker keyword arguments
+    for both (default: those TDKT_MAX_* set, store/tuning.py)."""
     policy_sets()  # read the policy files here, outside the sandbox, once per process
     warm_bloc_data()  # the bloc scoring tables and rotation orders, likewise
     persistence = PersistenceActivities(engine)
@@ -105,41 +139,49 @@ def build_worker(
     anchors = AuditAnchorActivities(engine)  # stops here when the audit key is missing
     identities = IdentityActivities(engine)
     bloc_years = BlocYearActivities(engine)
-    return Worker(
-        client,
-        task_queue=task_queue,
-        workflows=WORKFLOWS,
-        activities=[
-            persistence.record_transition,
-            persistence.load_roster_snapshot,
-            session_roster.load_scope_snapshot,
-            ballots.register_ballot_session,
-            ballots.waiting_candidates,
-            ballots.claim_closed_list,
-            ballots.offer_to_open_session,
-            ballots.snapshot_electorate,
-            ballots.prepare_session_keys,
-            ballots.round_signing_keys,
-            ballots.sign_credential,
-            ballots.open_and_count,
-            ballots.destroy_session_secrets,
-            ballots.record_ballot_minutes,
-            ballots.record_tie_decision,
-            ballots.release_from_list,
-            ballots.amend_ballot_minutes,
-            ballots.write_session_notifications,
-            decisions.nomination_standing,
-            decisions.persist_decision,
-            anchors.read_audit_head,
-            identities.claim_nominee_identity,
-            identities.record_refused_start,
-            bloc_years.load_bloc_roster,
-            bloc_years.record_bloc_year,
-            bloc_years.hand_over_bloc_head,
-            bloc_years.proposals_at_bloc_vote,
-        ],
-        workflow_runner=workflow_runner(os.environ),
-        **(worker_options(os.environ) if options is None else options),
+    activities: list[Callable[..., Any]] = [
+        persistence.record_transition,
+        persistence.load_roster_snapshot,
+        session_roster.load_scope_snapshot,
+        ballots.register_ballot_session,
+        ballots.waiting_candidates,
+        ballots.claim_closed_list,
+        ballots.offer_to_open_session,
+        ballots.snapshot_electorate,
+        ballots.prepare_session_keys,
+        ballots.round_signing_keys,
+        ballots.sign_credential,
+        ballots.open_and_count,
+        ballots.destroy_session_secrets,
+        ballots.record_ballot_minutes,
+        ballots.record_tie_decision,
+        ballots.release_from_list,
+        ballots.amend_ballot_minutes,
+        ballots.write_session_notifications,
+        decisions.nomination_standing,
+        decisions.persist_decision,
+        anchors.read_audit_head,
+        identities.claim_nominee_identity,
+        identities.record_refused_start,
+        bloc_years.load_bloc_roster,
+        bloc_years.record_bloc_year,
+        bloc_years.hand_over_bloc_head,
+        bloc_years.proposals_at_bloc_vote,
+    ]
+    knobs = worker_options(os.environ) if options is None else options
+    runner = workflow_runner(os.environ)
+    return EngineWorkers(
+        Worker(
+            client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities, workflow_runner=runner, **knobs
+        ),
+        Worker(
+            client,
+            task_queue=session_task_queue(task_queue),
+            workflows=[BallotSessionWorkflow],
+            activities=activities,
+            workflow_runner=runner,
+            **knobs,
+        ),
     )
 
 

@@ -26,6 +26,7 @@ from client.nominations import ActionRefused, NominationNotFound, act
 from client.pacing import start_priority
 from domain.ballot_messages import (
     AnonymousBallot,
+    BallotPaper,
     BallotReceipt,
     ChairAction,
     ConflictClass,
@@ -46,6 +47,7 @@ from domain.committee import committee_errors, default_committee, missing_key_er
 from domain.errors import FieldError, InvalidInput
 from domain.messages import ActionChannel
 from domain.priority import WorkKind
+from domain.task_queues import session_task_queue
 from security.committee import counting_key_id, decrypt_share
 from security.credentials import PendingCredential, finish, prepare_request
 from security.sealing import SealError, b64, seal_ballot
@@ -168,7 +170,7 @@ async def open_session(
             BallotSessionWorkflow.run,
             start,
             id=session_id,
-            task_queue=task_queue,
+            task_queue=session_task_queue(task_queue),
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             # A meeting: its members wait on it together, ahead of everything else (domain/priority.py).
             priority=start_priority(WorkKind.BALLOT_SESSION, start.scope),
@@ -208,6 +210,20 @@ async def voter_class(client: Client, session_id: str, voter: str) -> ConflictCl
         if err.status == RPCStatusCode.NOT_FOUND:
             raise NominationNotFound(f"no ballot session with id {session_id}") from None
         raise
+    return _held_class(held, session_id, voter)
+
+
+async def ballot_paper(client: Client, session_id: str, voter: str) -> BallotPaper:
+    """The session's status and the voter's class, read together (one query where a cast would make two)."""
+    try:
+        return await client.get_workflow_handle(session_id).query(BallotSessionWorkflow.ballot_paper, voter)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise NominationNotFound(f"no ballot session with id {session_id}") from None
+        raise
+
+
+def _held_class(held: ConflictClass | None, session_id: str, voter: str) -> ConflictClass:
     if held is None:
         raise ActionRefused(
             f"voter {voter!r} holds no ballot credential class in {session_id}: not in its electorate (the "
@@ -261,10 +277,11 @@ async def cast(
     (blinded, so the session never sees the token), the choices sealed to the session's key (RECUSE where the
     class recuses), and the ballot cast with no identity. The ballot is checked before the credential is
     taken, so a ballot refused here costs the voter nothing."""
-    status = await session_status(client, session_id)
+    paper = await ballot_paper(client, session_id, voter)
+    status = paper.status
     if status.keys is None or status.phase != SessionPhase.VOTING:
         raise ActionRefused(f"ballot session {session_id} is {status.phase.value}: voting is not open")
-    held = await voter_class(client, session_id, voter)
+    held = _held_class(paper.held, session_id, voter)
     sealed_choices = _ballot_choices(status, voter, choices, held.excluded)
     asked = (session_id, status.round, voter)
     if asked not in _asked_for:

@@ -424,6 +424,14 @@ class SessionStatus(BaseModel):
     head_decision: HeadDecision | None = None
 
 
+class BallotPaper(BaseModel):
+    """What a voter's client reads before casting, in one query: the session as it stands and the conflict class
+    the voter holds (None outside the electorate, or before voting opens)."""
+
+    status: SessionStatus
+    held: ConflictClass | None
+
+
 class MinutesAmendment(BaseModel):
     """Rows of a round's minutes that a strike changed after they were written (a candidate struck while the
     results were recorded or a bloc tie awaited its head, and the ranking that follows): written anew."""

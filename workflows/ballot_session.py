@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.ballot_messages import (
         JOIN_LIST_SIGNAL,
         AnonymousBallot,
+        BallotPaper,
         BallotReceipt,
         BallotVerdict,
         ChairAction,
@@ -635,7 +636,8 @@ class BallotSessionWorkflow:
             raise ApplicationError(f"voter {request.voter!r} has already taken this round's ballot credential")
         r.participation[request.voter] = Participation(voter_id=request.voter, voted_at=workflow.now())
         try:
-            issue = await workflow.execute_activity_method(
+            # A local activity: the voter waits on it, and a wave's activity backlog is not in its way.
+            issue = await workflow.execute_local_activity_method(
                 BallotActivities.sign_credential,
                 args=[
                     s.session_id,
@@ -674,6 +676,11 @@ class BallotSessionWorkflow:
         if r.keys is None or class_id is None:
             return None
         return next(c for c in r.keys.classes if c.class_id == class_id)
+
+    @workflow.query
+    def ballot_paper(self, voter_id: str) -> BallotPaper:
+        """The status and the voter's class together: a voter's client reads both before casting."""
+        return BallotPaper(status=self._state.status(), held=self.voter_class(voter_id))
 
     @workflow.update
     def cast_ballot(self, ballot: AnonymousBallot) -> BallotReceipt:

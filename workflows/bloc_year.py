@@ -60,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.nomination import workflow_id_for
     from domain.priority import WorkKind
     from domain.stages import Stage
+    from domain.task_queues import session_task_queue
     from workflows.payloads import payload_required
     from workflows.priorities import priority_of
     from workflows.search_attributes import (
@@ -298,6 +299,7 @@ class BlocYearWorkflow:
                 ballot_session_workflow.BallotSessionWorkflow.run,
                 session,
                 id=session_id,
+                task_queue=session_task_queue(workflow.info().task_queue),
                 parent_close_policy=ParentClosePolicy.ABANDON,
                 # A meeting the bloc's members wait on together: ahead of the year's own work.
                 priority=priority_of(WorkKind.BALLOT_SESSION, self._s.r.bloc),

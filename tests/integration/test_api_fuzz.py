@@ -24,6 +24,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from domain.task_queues import session_task_queue
 from tests.integration.conftest import ROOT
 from tests.integration.helpers import AUTH_ENV, CENTRAL, token_for
 
@@ -127,7 +128,8 @@ async def test_no_operation_answers_a_5xx_or_an_undocumented_status(
 async def workflow_task_failures(client: Client, task_queue: str) -> list[str]:
     """Every workflow the fuzzed requests started must run: none may sit with a failed workflow task."""
     failures = []
-    async for execution in client.list_workflows(f"TaskQueue = '{task_queue}'"):
+    query = f"TaskQueue = '{task_queue}' OR TaskQueue = '{session_task_queue(task_queue)}'"
+    async for execution in client.list_workflows(query):
         async for event in client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history_events():
             if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
                 failure = event.workflow_task_failed_event_attributes.failure
