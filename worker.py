@@ -144,6 +144,7 @@ def build_worker(
         persistence.load_roster_snapshot,
         session_roster.load_scope_snapshot,
         ballots.register_ballot_session,
+        ballots.publish_ballot_paper,
         ballots.waiting_candidates,
         ballots.claim_closed_list,
         ballots.offer_to_open_session,

@@ -34,6 +34,7 @@ from domain.ballot_messages import (
     CountResult,
     CredentialIssue,
     MinutesAmendment,
+    PublishedPaper,
     SessionAction,
     SessionKeys,
     SessionMinutes,
@@ -68,6 +69,7 @@ from store.ballots import (
     destroy_secrets,
     enrolled_counting_keys,
     list_waiting,
+    publish_paper,
     queue_session_notices,
     read_electorate,
     record_minutes,
@@ -194,6 +196,19 @@ class BallotActivities:
             voted=row.voted,
             actions=[a.action.value for a in actions or []],
             audited=audited,
+        )
+
+    @activity.defn(name="publish_ballot_paper")
+    async def publish_ballot_paper(self, paper: PublishedPaper) -> None:
+        """The round's paper, for the voters' clients to read without asking the session (keyed on the session
+        and round: a retry writes the same)."""
+        await publish_paper(self._engine, paper)
+        activity_logger(__name__).info(
+            "ballot_paper_published",
+            session_id=paper.session_id,
+            round=paper.round,
+            candidates=len(paper.status.candidates),
+            voters=len(paper.classes),
         )
 
     # ---- the list -----------------------------------------------------------------------------------

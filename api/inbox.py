@@ -514,12 +514,12 @@ def inbox_router(
             return json_error(401, "Phiên đăng nhập đã hết hạn; vui lòng đăng nhập lại.")
 
         async def answer() -> Response:
-            c = await client()
-            current = await ballot_ops.session_status(c, session_id)
+            paper = await ballot_ops.ballot_paper(await client(), session_id, identity.actor, database())
+            current = paper.status
             if current.phase != SessionPhase.VOTING or current.keys is None:
                 return json_error(409, f"Phiên {session_id} không trong thời gian bỏ phiếu.")
             try:
-                voter_class = await ballot_ops.voter_class(c, session_id, identity.actor)
+                voter_class = ballot_ops.held_class(paper.held, session_id, identity.actor)
             except nomination_ops.ActionRefused as err:
                 return json_error(403, str(err))
             return JSONResponse(

@@ -142,7 +142,7 @@ async def main(nominations: int, voters: int) -> str:
 
             async def timed_cast(voter: str) -> None:
                 t0 = time.monotonic()
-                await cast(client, session.id, voter, choices)
+                await cast(client, session.id, voter, choices, engine=engine)
                 latencies.append((time.monotonic() - t0) * 1000)
 
             voting_started = time.monotonic()

@@ -1164,7 +1164,7 @@ class Wave:
             attempt = 0
             while True:
                 try:
-                    await cast(self.client, session_id, voter, choices)
+                    await cast(self.client, session_id, voter, choices, engine=self.engine)
                     break
                 except ActionRefused as refused:
                     # A retry of a ballot that landed: the first one cast is final.

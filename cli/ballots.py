@@ -101,7 +101,9 @@ async def cmd_ballot_cast(args: argparse.Namespace) -> int:
     from client.ballots import cast
 
     # Sealed here: the voter's one-time credential is blind-signed, then the ballot goes without their name.
-    receipt = await cast(await temporal_client(), args.session_id, args.actor, read_choices(args.ballot_file))
+    choices = read_choices(args.ballot_file)
+    async with database() as engine:  # the ballot paper is read from the register
+        receipt = await cast(await temporal_client(), args.session_id, args.actor, choices, engine=engine)
     show(receipt.model_dump(mode="json"))
     print(receipt.receipt)
     return EXIT_OK

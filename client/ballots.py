@@ -51,6 +51,7 @@ from domain.task_queues import session_task_queue
 from security.committee import counting_key_id, decrypt_share
 from security.credentials import PendingCredential, finish, prepare_request
 from security.sealing import SealError, b64, seal_ballot
+from store.ballots import read_paper
 from store.db import dialect_insert
 from store.schema import counting_keys, counting_shares, nominations
 from workflows.ballot_session import BallotSessionWorkflow
@@ -210,11 +211,18 @@ async def voter_class(client: Client, session_id: str, voter: str) -> ConflictCl
         if err.status == RPCStatusCode.NOT_FOUND:
             raise NominationNotFound(f"no ballot session with id {session_id}") from None
         raise
-    return _held_class(held, session_id, voter)
+    return held_class(held, session_id, voter)
 
 
-async def ballot_paper(client: Client, session_id: str, voter: str) -> BallotPaper:
-    """The session's status and the voter's class, read together (one query where a cast would make two)."""
+async def ballot_paper(client: Client, session_id: str, voter: str, engine: AsyncEngine | None = None) -> BallotPaper:
+    """The session's status and the voter's class, read together: from the paper the session published in the
+    database when `engine` is given (the register's phase, the paper of the newest round), else, or before one is
+    published, by one query. A meeting casting at once overflows the session's query buffer (the server keeps one
+    query while a workflow task runs, and its client backs off 1 s, 2 s, 4 s...); the database does not."""
+    if engine is not None:
+        published = await read_paper(engine, session_id, voter)
+        if published is not None:
+            return published
     try:
         return await client.get_workflow_handle(session_id).query(BallotSessionWorkflow.ballot_paper, voter)
     except RPCError as err:
@@ -223,7 +231,8 @@ async def ballot_paper(client: Client, session_id: str, voter: str) -> BallotPap
         raise
 
 
-def _held_class(held: ConflictClass | None, session_id: str, voter: str) -> ConflictClass:
+def held_class(held: ConflictClass | None, session_id: str, voter: str) -> ConflictClass:
+    """The voter's class, or ActionRefused for anyone outside the session's electorate (or before it votes)."""
     if held is None:
         raise ActionRefused(
             f"voter {voter!r} holds no ballot credential class in {session_id}: not in its electorate (the "
@@ -271,17 +280,24 @@ def _ballot_choices(
 
 
 async def cast(
-    client: Client, session_id: str, voter: str, choices: Mapping[str, Choice], *, channel: ActionChannel = "CLI"
+    client: Client,
+    session_id: str,
+    voter: str,
+    choices: Mapping[str, Choice],
+    *,
+    channel: ActionChannel = "CLI",
+    engine: AsyncEngine | None = None,
 ) -> BallotReceipt:
     """The voter's whole ballot, on the voter's side: the class the voter holds, a one-time credential
     (blinded, so the session never sees the token), the choices sealed to the session's key (RECUSE where the
     class recuses), and the ballot cast with no identity. The ballot is checked before the credential is
-    taken, so a ballot refused here costs the voter nothing."""
-    paper = await ballot_paper(client, session_id, voter)
+    taken, so a ballot refused here costs the voter nothing. With `engine`, the ballot paper is read from the
+    database (ballot_paper)."""
+    paper = await ballot_paper(client, session_id, voter, engine)
     status = paper.status
     if status.keys is None or status.phase != SessionPhase.VOTING:
         raise ActionRefused(f"ballot session {session_id} is {status.phase.value}: voting is not open")
-    held = _held_class(paper.held, session_id, voter)
+    held = held_class(paper.held, session_id, voter)
     sealed_choices = _ballot_choices(status, voter, choices, held.excluded)
     asked = (session_id, status.round, voter)
     if asked not in _asked_for:

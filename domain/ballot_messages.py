@@ -432,6 +432,16 @@ class BallotPaper(BaseModel):
     held: ConflictClass | None
 
 
+class PublishedPaper(BaseModel):
+    """A round's ballot paper as the session publishes it to the register (store.ballots.ballot_papers): the
+    status as voting opened, and the class each voter holds (by voter id)."""
+
+    session_id: str
+    round: int
+    status: SessionStatus
+    classes: dict[str, ConflictClass]
+
+
 class MinutesAmendment(BaseModel):
     """Rows of a round's minutes that a strike changed after they were written (a candidate struck while the
     results were recorded or a bloc tie awaited its head, and the ranking that follows): written anew."""

@@ -15,12 +15,16 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.ballot_messages import (
+    BallotPaper,
+    ConflictClass,
     MinutesAmendment,
+    PublishedPaper,
     SessionAction,
     SessionKeys,
     SessionMinutes,
     SessionPhase,
     SessionRow,
+    SessionStatus,
     TieDecisionRecord,
 )
 from domain.ballots import RECORDER_ROLE, STAGE_OF_KIND, VOTER_ROLE, BallotSessionKind, Candidate, Voter
@@ -33,6 +37,7 @@ from store.schema import (
     actors,
     ballot_list_members,
     ballot_minutes,
+    ballot_papers,
     ballot_participation,
     ballot_session_secrets,
     ballot_sessions,
@@ -83,6 +88,50 @@ async def register_session(
         for action in actions:
             audited += await append_audit(conn, session_action_entry(action), keyring=keyring, recorded_at=now)
     return audited
+
+
+# ---- the ballot paper -----------------------------------------------------------------------------------
+
+
+async def publish_paper(engine: AsyncEngine, paper: PublishedPaper) -> None:
+    """Write the round's paper, or replace it (a candidate struck since): keyed on the session and round."""
+    values = {
+        "session_id": paper.session_id,
+        "round": paper.round,
+        "status": paper.status.model_dump(mode="json"),
+        "classes": {voter: held.model_dump(mode="json") for voter, held in paper.classes.items()},
+        "updated_at": datetime.now(UTC),
+    }
+    async with engine.begin() as conn:
+        upsert = dialect_insert(conn, ballot_papers).values(values)
+        await conn.execute(
+            upsert.on_conflict_do_update(
+                index_elements=[ballot_papers.c.session_id, ballot_papers.c.round],
+                set_={name: upsert.excluded[name] for name in ("status", "classes", "updated_at")},
+            )
+        )
+
+
+async def read_paper(engine: AsyncEngine, session_id: str, voter: str) -> BallotPaper | None:
+    """The session's newest round's paper for this voter, in the phase the register holds now; None when no
+    paper was published (voting has not opened)."""
+    query = (
+        sa.select(ballot_papers.c.status, ballot_papers.c.classes, ballot_sessions.c.phase)
+        .join(ballot_sessions, ballot_sessions.c.session_id == ballot_papers.c.session_id)
+        .where(ballot_papers.c.session_id == session_id)
+        .order_by(ballot_papers.c.round.desc())
+        .limit(1)
+    )
+    async with engine.connect() as conn:
+        row = (await conn.execute(query)).first()
+    if row is None:
+        return None
+    phase = SessionPhase(row.phase)
+    if phase == SessionPhase.COLLECTING:  # the paper is published as voting opens, the register's phase just after
+        phase = SessionPhase.VOTING
+    status = SessionStatus.model_validate(row.status).model_copy(update={"phase": phase})
+    held = row.classes.get(voter)
+    return BallotPaper(status=status, held=None if held is None else ConflictClass.model_validate(held))
 
 
 # ---- the list -------------------------------------------------------------------------------------------

@@ -165,6 +165,19 @@ ballot_sessions = sa.Table(
     sa.Index("ix_ballot_sessions_kind_scope_phase", "kind", "scope", "phase"),
 )
 
+# The ballot paper of each round, as the session published it when the round's voting opened (republished when a
+# candidate is struck): the list, the public keys, and each voter's conflict class. Public within the session; a
+# voter's client reads it here instead of asking the session, whose query buffer a meeting voting at once fills.
+ballot_papers = sa.Table(
+    "ballot_papers",
+    metadata,
+    sa.Column("session_id", sa.String(200), primary_key=True),
+    sa.Column("round", sa.Integer, primary_key=True),
+    sa.Column("status", sa.JSON, nullable=False),
+    sa.Column("classes", sa.JSON, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
 ballot_participation = sa.Table(
     "ballot_participation",
     metadata,

@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         ListLeaving,
         ListRefused,
         Participation,
+        PublishedPaper,
         SessionActionKind,
         SessionCancelled,
         SessionPhase,
@@ -242,6 +243,7 @@ class BallotSessionWorkflow:
             return
         s.round.voter_class = voter_class
         s.move(SessionPhase.VOTING)
+        await self._publish_paper()  # before the register says VOTING: a voter who sees it finds the paper
         await self._register()
         # An offer whose claim landed as the list closed did not make the list: let go of it.
         await self._release(None, keep=list(s.candidates))
@@ -389,6 +391,7 @@ class BallotSessionWorkflow:
         )
         s.round.voter_class = voter_class
         s.runoff_voting(workflow.now())
+        await self._publish_paper()
         await self._register()
         await self._notify(ballot_notices.runoff_opened(s.label(), s.voter_ids(), ranking.tied, s.deadline, s.roster()))
 
@@ -547,6 +550,14 @@ class BallotSessionWorkflow:
                 BallotActivities.register_ballot_session, args=[row, s.take_unwritten()], **STEP
             )
 
+    async def _publish_paper(self) -> None:
+        """The round's paper (the list, the public keys, each voter's class) into the register, where the
+        voters' clients read it: a meeting voting at once would fill the session's query buffer."""
+        s = self._state
+        classes = {voter: held for voter in s.round.voter_class if (held := self.voter_class(voter)) is not None}
+        paper = PublishedPaper(session_id=s.session_id, round=s.round.number, status=s.status(), classes=classes)
+        await workflow.execute_activity_method(BallotActivities.publish_ballot_paper, paper, **STEP)
+
     async def _notify(self, drafts: list[NotificationDraft]) -> None:
         if not drafts:
             return
@@ -593,6 +604,8 @@ class BallotSessionWorkflow:
             workflow.logger.info("leaving notice for %s not applied (phase %s)", wf, s.phase.value)
             return
         await self._release([wf])
+        if s.phase != SessionPhase.COLLECTING and s.round.keys is not None:
+            await self._publish_paper()  # the voters' paper shows it struck
         await self._register()
         if s.phase != SessionPhase.COLLECTING and s.electorate is not None:
             await self._notify(

@@ -155,7 +155,8 @@ async def credential_info(session_id: SessionId, svc: Svc, who: Who) -> Credenti
     class message is blinded, and the candidates the voter recuses on (sealed as RECUSE, code X). 403 for an
     actor outside the session's electorate (the council's secretary included); 409 before voting opens."""
     client = await svc.client()
-    status = await on_session(session_id, ballot_ops.session_status(client, session_id))
+    paper = await on_session(session_id, ballot_ops.ballot_paper(client, session_id, who.actor, svc.engine()))
+    status = paper.status
     if status.keys is None:
         raise ProblemError(
             "action-refused",
@@ -163,7 +164,7 @@ async def credential_info(session_id: SessionId, svc: Svc, who: Who) -> Credenti
             detail_en=f"ballot session {session_id} is {status.phase.value}: no keys yet",
         )
     try:
-        voter_class = await on_session(session_id, ballot_ops.voter_class(client, session_id, who.actor))
+        voter_class = ballot_ops.held_class(paper.held, session_id, who.actor)
     except nomination_ops.ActionRefused as err:
         raise ProblemError("forbidden", str(err)) from None
     return CredentialInfo(

@@ -50,6 +50,7 @@ from domain.stages import Stage
 from scripts.stand_in_committee import default_committees
 from security.credentials import VoterCredential, finish, prepare_request
 from security.sealing import TOKEN_BYTES, b64, generate_private_key, public_key_info, seal_ballot
+from store.ballots import read_paper
 from tests.integration.helpers import (
     SECRETARY,
     count_now,
@@ -386,6 +387,14 @@ async def test_every_ballot_refusal(client: Client, task_queue: str, db_engine: 
     assert after.voted == closed.voted and after.results == closed.results
 
 
+async def registered_phase(engine: AsyncEngine, session_id: str) -> str | None:
+    async with engine.connect() as conn:
+        found = await conn.scalar(
+            sa.text("SELECT phase FROM ballot_sessions WHERE session_id = :sid"), {"sid": session_id}
+        )
+    return None if found is None else str(found)
+
+
 async def registered_sessions(engine: AsyncEngine, session_id: str) -> int:
     async with engine.connect() as conn:
         found = await conn.scalar(
@@ -577,6 +586,10 @@ async def test_an_offer_to_a_session_whose_list_closed_goes_to_the_next_one_coll
             await asyncio.sleep(0.1)
     closed_list = [c.workflow_id for c in (await wait_phase(client, closed.id, SessionPhase.VOTING)).candidates]
     assert early in closed_list
+    for _ in range(100):  # the session's own write of VOTING first, so that it does not overwrite the one below
+        if await registered_phase(db_engine, closed.id) == SessionPhase.VOTING.value:
+            break
+        await asyncio.sleep(0.1)
     async with db_engine.begin() as conn:  # the lagging register: the closed session looks collecting, newest
         await conn.execute(
             sa.text("UPDATE ballot_sessions SET phase = 'COLLECTING', created_at = now() WHERE session_id = :sid"),
@@ -607,6 +620,59 @@ async def test_an_offer_to_a_session_whose_list_closed_goes_to_the_next_one_coll
         for handle in (closed, older):
             with contextlib.suppress(ActionRefused):
                 await chair_action(client, handle.id, "cancel", _chair(CHAIR, reason="Kết thúc phiên thử"))
+
+
+async def test_the_voters_read_the_ballot_paper_from_the_register(
+    client: Client, task_queue: str, db_engine: AsyncEngine
+):
+    """The session publishes each round's paper as its voting opens (and again when a candidate is struck): the
+    same list, keys and classes its queries answer, read without asking the session."""
+    kept = await in_council(client, task_queue, "BANG_KHEN_BO")
+    leaving = await in_council(client, task_queue, "BANG_KHEN_BO")
+    handle = await opened_council_session(client, task_queue)
+    await wait_candidates(client, handle.id, 2)
+    assert await read_paper(db_engine, handle.id, CHAIR) is None  # no paper while the list is collected
+    await close_list(client, handle.id, SECRETARY)
+    try:
+        opened = await wait_phase(client, handle.id, SessionPhase.VOTING)
+        for _ in range(100):  # published before the register says VOTING
+            if (paper := await read_paper(db_engine, handle.id, CHAIR)) is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert paper is not None
+        assert paper.status.phase == SessionPhase.VOTING and paper.status.round == opened.round == 1
+        assert [c.workflow_id for c in paper.status.candidates] == [c.workflow_id for c in opened.candidates]
+        assert paper.status.keys == opened.keys
+        assert paper.held == await voter_class(client, handle.id, CHAIR)
+        # The secretary records the meeting and holds no class: refused before any credential is taken.
+        outsider = await read_paper(db_engine, handle.id, SECRETARY)
+        assert outsider is not None and outsider.held is None
+        with pytest.raises(ActionRefused, match="holds no ballot credential class"):
+            await cast(client, handle.id, SECRETARY, {kept: Choice.FOR}, engine=db_engine)
+
+        await act(client, leaving, "withdraw", ReasonedAction(actor=UNIT_STAFF["BTP"], reason="Đơn vị rút hồ sơ"))
+        for _ in range(100):
+            paper = await read_paper(db_engine, handle.id, CHAIR)
+            assert paper is not None
+            if leaving in {s.candidate.workflow_id for s in paper.status.struck}:
+                break
+            await asyncio.sleep(0.1)
+        assert leaving in {s.candidate.workflow_id for s in paper.status.struck}
+        assert leaving not in {c.workflow_id for c in paper.status.candidates}
+        choices = {c.workflow_id: Choice.FOR for c in paper.status.candidates if c.nominee_actor_id != CHAIR}
+        receipt = await cast(client, handle.id, CHAIR, choices, engine=db_engine)
+        assert receipt.session_id == handle.id
+        assert (await session_status(client, handle.id)).ballots_cast == 1
+    finally:
+        with contextlib.suppress(ActionRefused):
+            await chair_action(client, handle.id, "cancel", _chair(CHAIR, reason="Kết thúc phiên thử"))
+    for _ in range(100):  # the paper shows the register's phase, not the one it was published in
+        cancelled = await read_paper(db_engine, handle.id, CHAIR)
+        assert cancelled is not None
+        if cancelled.status.phase == SessionPhase.CANCELLED:
+            break
+        await asyncio.sleep(0.1)
+    assert cancelled.status.phase == SessionPhase.CANCELLED
 
 
 UNIT_STAFF = {"BTP": "btp.vutckt.le-thi-hoa", "KTNN": "ktnn.vutckt.hoang-anh"}
