@@ -13,3 +13,9 @@ SESSIONS_SUFFIX = "-sessions"
 def session_task_queue(task_queue: str) -> str:
     """The queue the ballot sessions of the engine on `task_queue` run on."""
     return f"{task_queue}{SESSIONS_SUFFIX}"
+
+
+def engine_task_queue(task_queue: str) -> str:
+    """The engine's own queue, from it or from its sessions' queue (the deployment's name: its anchor workflow
+    is named after it)."""
+    return task_queue.removesuffix(SESSIONS_SUFFIX)

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         record_head,
         went_back,
     )
+    from domain.task_queues import engine_task_queue
 
 ANCHOR_ID_PREFIX = "audit-anchor"
 TICKS_PER_RUN = 360  # readings per run: about 3,000 history events
@@ -106,7 +107,7 @@ async def request_anchor() -> None:
     started it) loses nothing but this early anchor: the failure is logged, the caller carries on."""
     info = workflow.info()
     handle: workflow.ExternalWorkflowHandle[AuditAnchorWorkflow] = workflow.get_external_workflow_handle_for(
-        AuditAnchorWorkflow.run, anchor_workflow_id(info.task_queue)
+        AuditAnchorWorkflow.run, anchor_workflow_id(engine_task_queue(info.task_queue))
     )
     try:
         await handle.signal(AuditAnchorWorkflow.anchor_now, AnchorRequest(source=info.workflow_id))

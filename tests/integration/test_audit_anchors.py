@@ -117,8 +117,11 @@ async def deployment(client: Client) -> AsyncIterator[Deployment]:
         try:
             async with build_worker(client, engine, queue):
                 await ensure_anchor_workflow(client, queue, anchor_interval(SHORT))
+                deployment = Deployment(client=client, engine=engine, url=url, queue=queue)
+                # Its first anchor (START, the empty chain) is taken before the test writes anything.
+                await deployment.anchored(lambda a: a.reason == AnchorReason.START, "at the start")
                 try:
-                    yield Deployment(client=client, engine=engine, url=url, queue=queue)
+                    yield deployment
                 finally:
                     await client.get_workflow_handle(anchor_workflow_id(queue)).terminate("test over")
         finally:

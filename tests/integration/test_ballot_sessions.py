@@ -672,7 +672,7 @@ async def test_the_voters_read_the_ballot_paper_from_the_register(
         if cancelled.status.phase == SessionPhase.CANCELLED:
             break
         await asyncio.sleep(0.1)
-    assert cancelled.status.phase == SessionPhase.CANCELLED
+    assert cancelled is not None and cancelled.status.phase == SessionPhase.CANCELLED
 
 
 UNIT_STAFF = {"BTP": "btp.vutckt.le-thi-hoa", "KTNN": "ktnn.vutckt.hoang-anh"}

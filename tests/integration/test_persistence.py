@@ -48,6 +48,7 @@ TABLES = {
     "ballot_sessions",
     "ballot_participation",
     "ballot_minutes",
+    "ballot_papers",
     "decisions",
     "decision_items",
     "awarded_by",
