@@ -1,7 +1,8 @@
 """Operator knobs for the worker and the database pool, read from the environment.
 
 TDKT_MAX_CACHED_WORKFLOWS, TDKT_MAX_CONCURRENT_WORKFLOW_TASKS, TDKT_MAX_CONCURRENT_ACTIVITIES and
-TDKT_MAX_CONCURRENT_LOCAL_ACTIVITIES set the Temporal worker's options (unset: the SDK's defaults);
+TDKT_MAX_CONCURRENT_LOCAL_ACTIVITIES set the Temporal worker's options (unset: the SDK's defaults, but a
+workflow cache of DEFAULT_MAX_CACHED_WORKFLOWS per worker instead of the SDK's 1,000);
 TDKT_WORKFLOW_SANDBOX=on runs the workflows in the SDK's sandbox (default off: the test suite turns it on);
 DB_POOL_SIZE and DB_POOL_PRE_PING set the PostgreSQL pool. What each did in the year-end wave is in
 docs/performance.md. A bad value stops the process with a message naming the variable.
@@ -31,6 +32,9 @@ class WorkerOptions(TypedDict, total=False):
 
 
 DEFAULT_POOL_SIZE = 10
+# Workflows kept in each worker's cache. The SDK's 1,000 let two worker processes hold 1,070 MB in a long wave; a
+# workflow evicted from the cache replays its history at its next task (docs/performance.md, "Memory").
+DEFAULT_MAX_CACHED_WORKFLOWS = 400
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -53,8 +57,9 @@ def _positive_int(env: Mapping[str, str], name: str, minimum: int = 1) -> int | 
 
 
 def worker_options(env: Mapping[str, str]) -> WorkerOptions:
-    """The Worker keyword arguments the operator set; the SDK's defaults for the rest."""
-    options: dict[str, int] = {}
+    """The Worker keyword arguments the operator set; the engine's cache size and the SDK's defaults for the
+    rest."""
+    options: dict[str, int] = {"max_cached_workflows": DEFAULT_MAX_CACHED_WORKFLOWS}
     for variable, option in WORKER_OPTION_VARIABLES.items():
         # A cache of 0 is legal (every task replays the history); concurrency limits need at least 1.
         value = _positive_int(env, variable, minimum=0 if option == "max_cached_workflows" else 1)

@@ -242,8 +242,9 @@ class BallotSessionWorkflow:
             )
             return
         s.round.voter_class = voter_class
+        # Before the session shows VOTING (its status, then the register): a voter who sees it finds the paper.
+        await self._publish_paper()
         s.move(SessionPhase.VOTING)
-        await self._publish_paper()  # before the register says VOTING: a voter who sees it finds the paper
         await self._register()
         # An offer whose claim landed as the list closed did not make the list: let go of it.
         await self._release(None, keep=list(s.candidates))

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from store.tuning import DEFAULT_POOL_SIZE, PoolSettings, TuningError, pool_settings, worker_options, workflow_sandbox
+from store.tuning import (
+    DEFAULT_MAX_CACHED_WORKFLOWS,
+    DEFAULT_POOL_SIZE,
+    PoolSettings,
+    TuningError,
+    pool_settings,
+    worker_options,
+    workflow_sandbox,
+)
 from worker import sandbox_runner, workflow_runner
 
 
-def test_unset_knobs_leave_the_sdk_defaults() -> None:
-    assert worker_options({}) == {}
-    assert worker_options({"TDKT_MAX_CACHED_WORKFLOWS": " "}) == {}
+def test_unset_knobs_leave_the_sdk_defaults_but_the_cache() -> None:
+    engine_default = {"max_cached_workflows": DEFAULT_MAX_CACHED_WORKFLOWS}
+    assert worker_options({}) == engine_default
+    assert worker_options({"TDKT_MAX_CACHED_WORKFLOWS": " "}) == engine_default
 
 
 def test_each_worker_knob_maps_to_its_option() -> None:
