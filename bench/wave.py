@@ -95,6 +95,7 @@ from scripts.stand_in_committee import default_committees, enroll_members, hand_
 from store.db import normalise_url
 from store.migrate import upgrade_to_head
 from store.roster import load_roster
+from store.schema import ballot_list_members
 from store.tuning import WORKER_OPTION_VARIABLES
 from workflows.search_attributes import AWARD_FORM, AWARD_YEAR, MINISTRY, NOMINATION_STAGE
 
@@ -1060,11 +1061,12 @@ class Wave:
             last_change = time.monotonic()
             status_now = functools.partial(self.poll_session, session_id)
             while not self.stop.is_set() and not self.timed_out():
-                current = await status_now()
-                if current is None:
-                    continue  # the query timed out behind the backlog: ask again, until the wave's deadline
-                if len(current.candidates) != listed:
-                    listed, last_change = len(current.candidates), time.monotonic()
+                # The register of lists, not the session's status query: a session taking a stream of offers
+                # runs a workflow task nearly all the time, and the server keeps one query per workflow while
+                # one runs (the rest are refused, and retried 1, 2, 4, 8 s later).
+                claimed = await self.claimed(session_id)
+                if claimed != listed:
+                    listed, last_change = claimed, time.monotonic()
                 idle_for = time.monotonic() - last_change
                 if listed and (listed >= cap or processed + listed >= expected or (idle and idle_for >= idle)):
                     break
@@ -1097,6 +1099,16 @@ class Wave:
         except Exception as exc:
             self.errors_seen[f"hand_in:{type(exc).__name__}"] += 1
             await self.sleep(1.0)
+
+    async def claimed(self, session_id: str) -> int:
+        """How many nominations the session's list holds in the register (`ballot_list_members`)."""
+        async with self.engine.connect() as conn:
+            count = await conn.scalar(
+                sa.select(sa.func.count())
+                .select_from(ballot_list_members)
+                .where(ballot_list_members.c.session_id == session_id)
+            )
+        return int(count or 0)
 
     async def poll_session(self, session_id: str) -> SessionStatus | None:
         """The session's status, or None when the query failed (e.g. timed out while the worker is behind)."""
