@@ -584,12 +584,16 @@ class BallotSessionWorkflow:
     async def join_list(self, candidate: Candidate) -> None:
         """A nomination reaching the stage joins the list while it is collected (its offer claimed it for this
         session first); it is told, once, as one taken up at the opening is (an offer sent again finds it
-        listed). One offered after the list closed is let go and told, and offers itself elsewhere."""
+        listed). One offered while the list is closing costs nothing here: the claim goes with every other
+        claim off the list as the voting opens, and the nomination waits for the next session. One offered
+        after that (its offer was on its way) is let go and told, and offers itself elsewhere."""
         s = self._state
-        if s.join_refused(candidate.workflow_id):
+        if s.join_refused(candidate.workflow_id) and s.phase != SessionPhase.COLLECTING:
             await self._release([candidate.workflow_id])
             refused = ListRefused(session_id=s.session_id, kind=s.start.kind)
             await self._tell(candidate.workflow_id, nomination.NominationWorkflow.ballot_list_refused, refused)
+        elif s.join_refused(candidate.workflow_id):
+            workflow.logger.info("offer of %s while the list closes: let go as the voting opens", candidate.workflow_id)
         elif s.join(candidate):
             await self._tell_joined([candidate.workflow_id])
 
