@@ -205,13 +205,7 @@ async def close_list(client: Client, session_id: str, actor: str) -> SessionStat
 async def voter_class(client: Client, session_id: str, voter: str) -> ConflictClass:
     """The conflict class the voter holds in the session (ActionRefused for anyone outside its electorate, or
     before voting opens)."""
-    try:
-        held = await client.get_workflow_handle(session_id).query(BallotSessionWorkflow.voter_class, voter)
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise NominationNotFound(f"no ballot session with id {session_id}") from None
-        raise
-    return held_class(held, session_id, voter)
+    return held_class((await ballot_paper(client, session_id, voter)).held, session_id, voter)
 
 
 async def ballot_paper(client: Client, session_id: str, voter: str, engine: AsyncEngine | None = None) -> BallotPaper:

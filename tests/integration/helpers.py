@@ -250,3 +250,20 @@ async def end_orphan(client: Client, engine: AsyncEngine, workflow_id: str) -> N
             sa.text("UPDATE nominations SET stage = :s WHERE workflow_id = :w"),
             {"s": Stage.WITHDRAWN.value, "w": workflow_id},
         )
+
+
+async def signals_sent(client: Client, sender: str, to: str, timeout: float = 30) -> list[str]:
+    """The names of the signals the workflow `sender` has sent the workflow `to`, in order, once it has sent one
+    (or [] at the timeout)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        history = await client.get_workflow_handle(sender).fetch_history()
+        names = [
+            e.signal_external_workflow_execution_initiated_event_attributes.signal_name
+            for e in history.events
+            if e.HasField("signal_external_workflow_execution_initiated_event_attributes")
+            and e.signal_external_workflow_execution_initiated_event_attributes.workflow_execution.workflow_id == to
+        ]
+        if names or asyncio.get_running_loop().time() > deadline:
+            return names
+        await asyncio.sleep(0.2)

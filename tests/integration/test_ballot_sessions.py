@@ -57,6 +57,7 @@ from tests.integration.helpers import (
     counting_key_of,
     enroll_counting_keys,
     meeting,
+    signals_sent,
     start,
     wait_for_stage,
 )
@@ -609,13 +610,7 @@ async def test_an_offer_to_a_session_whose_list_closed_goes_to_the_next_one_coll
                 sa.text("SELECT session_id FROM ballot_list_members WHERE workflow_id = :wf"), {"wf": late}
             )
         assert holder == older.id
-        history = await closed.fetch_history()
-        told = [
-            e.signal_external_workflow_execution_initiated_event_attributes
-            for e in history.events
-            if e.HasField("signal_external_workflow_execution_initiated_event_attributes")
-        ]
-        assert [a.signal_name for a in told if a.workflow_execution.workflow_id == late] == ["ballot_list_refused"]
+        assert await signals_sent(client, closed.id, late) == ["ballot_list_refused"]
     finally:
         for handle in (closed, older):
             with contextlib.suppress(ActionRefused):

@@ -23,7 +23,7 @@ from domain.nomination import Nomination
 from domain.stages import Stage
 from store.ballots import list_waiting
 from tests.factories import current_year, nomination_data
-from tests.integration.helpers import SHIPPED_ROSTER, count_now, start, wait_for_stage
+from tests.integration.helpers import SHIPPED_ROSTER, count_now, signals_sent, start, wait_for_stage
 
 pytestmark = pytest.mark.integration
 
@@ -191,26 +191,6 @@ async def test_a_closed_list_refuses_others_and_names_what_it_cannot_take(
         workflow_id=ordinary.id, award_form="CO_THI_DUA_CP", nominee_name="Phòng A", proposing_organisation="BTP"
     )
     await handle.signal(JOIN_LIST_SIGNAL, offer)  # what a nomination's offer sends (activities/ballots.py)
-    assert await refusals_sent(client, handle.id, ordinary.id) == 1
+    assert (await signals_sent(client, handle.id, ordinary.id)).count("ballot_list_refused") == 1
     assert [c.workflow_id for c in (await session_status(client, handle.id)).candidates] == [tandtc]
     assert (await status(client, ordinary.id)).stage == Stage.COUNCIL_REVIEW  # told, and not moved by it
-
-
-async def refusals_sent(client: Client, session_id: str, workflow_id: str, timeout: float = 30) -> int:
-    """How many `ballot_list_refused` signals the session sent the nomination, once it has sent one."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        history = await client.get_workflow_handle(session_id).fetch_history()
-        sent = [
-            e.signal_external_workflow_execution_initiated_event_attributes
-            for e in history.events
-            if e.HasField("signal_external_workflow_execution_initiated_event_attributes")
-        ]
-        refused = [
-            a
-            for a in sent
-            if a.signal_name == "ballot_list_refused" and a.workflow_execution.workflow_id == workflow_id
-        ]
-        if refused or asyncio.get_running_loop().time() > deadline:
-            return len(refused)
-        await asyncio.sleep(0.2)
