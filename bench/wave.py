@@ -56,9 +56,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -1137,12 +1138,20 @@ class Wave:
     async def close_meeting_list(self, session_id: str, keeper: str) -> SessionStatus:
         """Close the list; a retry refused because the list is already closed reads it instead. Retried
         (e.g. past timeouts while the worker is behind) until the wave's deadline."""
-        attempt = 0
+        attempt = empty_refusals = 0
         while True:
             try:
                 return await close_list(self.client, session_id, keeper)
             except ActionRefused:
                 current = await session_status(self.client, session_id)
+                if current.phase == SessionPhase.COLLECTING and empty_refusals < 60 and not self.timed_out():
+                    # The register holds claims whose offers the session had not taken in (it refuses to close
+                    # an empty list): they are on their way, and a secretary would wait for them. A refusal
+                    # for any other reason repeats, and is raised after a minute.
+                    empty_refusals += 1
+                    self.errors_seen["close_list:refused_while_collecting"] += 1
+                    await asyncio.sleep(1.0)
+                    continue
                 if attempt == 0 or current.phase == SessionPhase.COLLECTING:
                     raise
                 return current
@@ -1572,13 +1581,20 @@ def history_shape(history: Sequence[Any]) -> dict[str, int]:
 
 
 async def histories(
-    client: Client, plan: WavePlan, workflow_ids: Sequence[str], sample_seed: int = 5
+    client: Client,
+    plan: WavePlan,
+    workflow_ids: Sequence[str],
+    finished: Collection[str],
+    sample_seed: int = 5,
 ) -> tuple[int, str, int, int]:
-    """(largest history, whose, nominations sampled, samples whose shape differs from its route's)."""
+    """(largest history, whose, nominations sampled, samples whose shape differs from its route's). The
+    sample is drawn from the nominations that `finished`: a wave that ended early (a timeout, a failed
+    driver) has planned nominations that never started, with no history to read."""
     rng = random.Random(sample_seed)
     by_route: dict[str, list[Planned]] = defaultdict(list)
     for p in plan.items:
-        by_route[p.route].append(p)
+        if p.workflow_id in finished:
+            by_route[p.route].append(p)
     sample = [p for group in by_route.values() for p in rng.sample(group, min(HISTORY_SAMPLE_PER_ROUTE, len(group)))]
     largest, whose, mismatches = 0, "", 0
     semaphore = asyncio.Semaphore(8)
@@ -1734,7 +1750,8 @@ async def run(opts: Options) -> dict[str, Any]:
         await asyncio.sleep(1.0)  # the outbox and the last writes settle
         checked, statuses = await audit(client, engine, plan, roster, probe_ids, wave.sessions)
         finished = sum(1 for p in plan.items if (s := statuses.get(p.workflow_id)) is not None and s.stage.is_final)
-        largest, whose, sampled, mismatches = await histories(client, plan, [*wave.sessions, *wave.decisions])
+        ended = {i for i, s in statuses.items() if s is not None and s.stage.is_final}
+        largest, whose, sampled, mismatches = await histories(client, plan, [*wave.sessions, *wave.decisions], ended)
         mixed: MixedResult | None = None
         if opts.mixed():
             log(
@@ -1847,6 +1864,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(figures_line(figures), flush=True)
     except Exception as exc:
         log(f"failed: {exc!r}")
+        traceback.print_exc()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)  # skip interpreter teardown, where the SDK's native runtime can abort
