@@ -361,6 +361,19 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
+def pss_mb(pid: int) -> float | None:
+    """Proportional set size: the process's private pages plus its share of pages it shares (the libraries two
+    worker processes map once), so the sum over processes is the memory they hold together."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+    except (FileNotFoundError, ProcessLookupError, PermissionError, ValueError):
+        return None
+    return None
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far (0 when it is gone)."""
     try:
@@ -405,21 +418,32 @@ async def postgres_started_at(engine: AsyncEngine) -> str:
 
 
 class RssSampler:
-    """Peak resident memory of a set of processes: of their sum, and of the largest one."""
+    """Peak resident memory of a set of processes: of their sum, of the largest one, and of their summed
+    proportional set size (shared library pages counted once; read every PSS_EVERY samples: it walks the
+    page tables)."""
+
+    PSS_EVERY = 10
 
     def __init__(self) -> None:
         self.pids: list[int] = []
         self.peak_sum = 0.0
         self.peak_one = 0.0
+        self.peak_pss_sum = 0.0
+        self._samples = 0
 
     def reset(self, pids: list[int]) -> None:
-        self.pids, self.peak_sum, self.peak_one = list(pids), 0.0, 0.0
+        self.pids, self.peak_sum, self.peak_one, self.peak_pss_sum = list(pids), 0.0, 0.0, 0.0
+        self._samples = 0
 
     def sample(self) -> None:
         values = [v for v in (rss_mb(pid) for pid in self.pids) if v is not None]
         if values:
             self.peak_sum = max(self.peak_sum, sum(values))
             self.peak_one = max(self.peak_one, max(values))
+        if self._samples % self.PSS_EVERY == 0:
+            shares = [v for v in (pss_mb(pid) for pid in self.pids) if v is not None]
+            self.peak_pss_sum = max(self.peak_pss_sum, sum(shares))
+        self._samples += 1
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -1794,6 +1818,7 @@ async def run(opts: Options) -> dict[str, Any]:
             "max_in_flight": opts.max_in_flight,
             "knobs": knobs_label(opts),
             "worker_rss_mb_one": rss.peak_one,
+            "worker_pss_mb": rss.peak_pss_sum,
             "raw_worker_rss_mb": raw.rss_sum if raw else 0.0,
             "p50_ms_loaded": percentile(wave.approve_latencies, 50),
             "approvals": len(wave.approve_latencies),

@@ -22,6 +22,7 @@ REQUIRED = (
     "p99_ms",
     "p99_ms_loaded",
     "worker_rss_mb",
+    "worker_pss_mb",
     "max_history_events",
     "lost",
     "duplicated",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 
 import pytest
 
@@ -87,3 +88,15 @@ async def test_a_failed_start_stops_admitting_and_is_raised() -> None:
     with pytest.raises(RuntimeError, match="start refused"):
         await asyncio.wait_for(start_admitted(admission, [fails, nothing, nothing]), 1)
     assert admission.closed and admission.admitted == 1
+
+
+def test_the_memory_sampler_counts_shared_pages_once_in_the_proportional_size() -> None:
+    sampler = wave.RssSampler()
+    sampler.reset([os.getpid()])
+    sampler.sample()
+    assert sampler.peak_sum > 0
+    # The interpreter's libraries are shared with other processes: its share of them is at most their size.
+    assert 0 < sampler.peak_pss_sum <= sampler.peak_sum
+    sampler.reset([2**22 + 1])  # no such process (above the kernel's pid limit): nothing is counted
+    sampler.sample()
+    assert sampler.peak_sum == sampler.peak_pss_sum == 0.0
