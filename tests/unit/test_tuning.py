@@ -6,6 +6,7 @@ import pytest
 
 from store.tuning import (
     DEFAULT_MAX_CACHED_WORKFLOWS,
+    DEFAULT_MAX_CONCURRENT_WORKFLOW_TASKS,
     DEFAULT_POOL_SIZE,
     PoolSettings,
     TuningError,
@@ -16,8 +17,11 @@ from store.tuning import (
 from worker import sandbox_runner, workflow_runner
 
 
-def test_unset_knobs_leave_the_sdk_defaults_but_the_cache() -> None:
-    engine_default = {"max_cached_workflows": DEFAULT_MAX_CACHED_WORKFLOWS}
+def test_unset_knobs_leave_the_sdk_defaults_but_the_cache_and_the_workflow_task_slots() -> None:
+    engine_default = {
+        "max_cached_workflows": DEFAULT_MAX_CACHED_WORKFLOWS,
+        "max_concurrent_workflow_tasks": DEFAULT_MAX_CONCURRENT_WORKFLOW_TASKS,
+    }
     assert worker_options({}) == engine_default
     assert worker_options({"TDKT_MAX_CACHED_WORKFLOWS": " "}) == engine_default
 
@@ -39,7 +43,7 @@ def test_each_worker_knob_maps_to_its_option() -> None:
 
 
 def test_a_cache_of_zero_is_allowed_but_no_zero_concurrency() -> None:
-    assert worker_options({"TDKT_MAX_CACHED_WORKFLOWS": "0"}) == {"max_cached_workflows": 0}
+    assert worker_options({"TDKT_MAX_CACHED_WORKFLOWS": "0"})["max_cached_workflows"] == 0
     with pytest.raises(TuningError, match="TDKT_MAX_CONCURRENT_ACTIVITIES='0'"):
         worker_options({"TDKT_MAX_CONCURRENT_ACTIVITIES": "0"})
 
