@@ -350,28 +350,26 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
 # ---- worker processes and their memory ------------------------------------------------------------------
 
 
-def rss_mb(pid: int) -> float | None:
+def _proc_mb(path: str, field: str) -> float | None:
+    """A kB figure of a /proc file (`field:` at a line's start) in MB; None when the process is gone."""
     try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
+        with open(path, encoding="ascii") as lines:
+            for line in lines:
+                if line.startswith(field):
                     return int(line.split()[1]) / 1024
-    except (FileNotFoundError, ProcessLookupError, ValueError):
+    except (FileNotFoundError, ProcessLookupError, PermissionError, ValueError):
         return None
     return None
+
+
+def rss_mb(pid: int) -> float | None:
+    return _proc_mb(f"/proc/{pid}/status", "VmRSS:")
 
 
 def pss_mb(pid: int) -> float | None:
     """Proportional set size: the process's private pages plus its share of pages it shares (the libraries two
     worker processes map once), so the sum over processes is the memory they hold together."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
-            for line in rollup:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1]) / 1024
-    except (FileNotFoundError, ProcessLookupError, PermissionError, ValueError):
-        return None
-    return None
+    return _proc_mb(f"/proc/{pid}/smaps_rollup", "Pss:")
 
 
 def cpu_seconds(pid: int) -> float:

@@ -88,6 +88,14 @@ PHASE_MOVES: Mapping[SessionPhase, frozenset[SessionPhase]] = {
 ENDED = frozenset({P.CLOSED, P.CANCELLED})
 
 
+class OfferAnswer(StrEnum):
+    """What a session does with a nomination's offer to join its list."""
+
+    LIST = "LIST"  # it joins (or is listed already: told once, when it joined)
+    LET_GO_AT_OPENING = "LET_GO_AT_OPENING"  # the list is closing: its claim goes with the others as voting opens
+    REFUSE = "REFUSE"  # voting has opened, or the session ended: let go now, and told to offer elsewhere
+
+
 class SessionAct(StrEnum):
     """What may be asked of a session (its updates)."""
 
@@ -719,9 +727,13 @@ class SessionState:
         )
         return listed
 
-    def join_refused(self, workflow_id: str) -> bool:
-        """An offer of a nomination not on the list that comes when it may not join (the list has closed)."""
-        return workflow_id not in self.candidates and self.refusal(SessionAct.JOIN_LIST) is not None
+    def offer_answer(self, workflow_id: str) -> OfferAnswer:
+        """The answer to an offer: one listed already, or offered while the list is collected, is listed. One
+        offered while the list is closing costs nothing (the claim is let go with every other claim off the list
+        as the voting opens); one offered later is refused, so that it offers itself to the next session."""
+        if workflow_id in self.candidates or self.refusal(SessionAct.JOIN_LIST) is None:
+            return OfferAnswer.LIST
+        return OfferAnswer.LET_GO_AT_OPENING if self.phase == SessionPhase.COLLECTING else OfferAnswer.REFUSE
 
     def join(self, candidate: Candidate) -> bool:
         """List a candidate; False when it is listed already."""

@@ -67,7 +67,13 @@ with workflow.unsafe.imports_passed_through():
         ShareHandIn,
         TieDecision,
     )
-    from domain.ballot_session_state import SessionAct, SessionState, closed_list_refusal, credential_digest
+    from domain.ballot_session_state import (
+        OfferAnswer,
+        SessionAct,
+        SessionState,
+        closed_list_refusal,
+        credential_digest,
+    )
     from domain.ballots import (
         BallotSessionKind,
         BlocRanking,
@@ -588,14 +594,15 @@ class BallotSessionWorkflow:
         claim off the list as the voting opens, and the nomination waits for the next session. One offered
         after that (its offer was on its way) is let go and told, and offers itself elsewhere."""
         s = self._state
-        if s.join_refused(candidate.workflow_id) and s.phase != SessionPhase.COLLECTING:
-            await self._release([candidate.workflow_id])
-            refused = ListRefused(session_id=s.session_id, kind=s.start.kind)
-            await self._tell(candidate.workflow_id, nomination.NominationWorkflow.ballot_list_refused, refused)
-        elif s.join_refused(candidate.workflow_id):
-            workflow.logger.info("offer of %s while the list closes: let go as the voting opens", candidate.workflow_id)
-        elif s.join(candidate):
-            await self._tell_joined([candidate.workflow_id])
+        match s.offer_answer(candidate.workflow_id):
+            case OfferAnswer.REFUSE:
+                await self._release([candidate.workflow_id])
+                refused = ListRefused(session_id=s.session_id, kind=s.start.kind)
+                await self._tell(candidate.workflow_id, nomination.NominationWorkflow.ballot_list_refused, refused)
+            case OfferAnswer.LET_GO_AT_OPENING:
+                workflow.logger.info("offer of %s while the list closes: let go as voting opens", candidate.workflow_id)
+            case OfferAnswer.LIST if s.join(candidate):
+                await self._tell_joined([candidate.workflow_id])
 
     @workflow.signal
     async def candidate_left(self, leaving: ListLeaving) -> None:

@@ -27,7 +27,15 @@ from domain.ballot_messages import (
     ShareHandIn,
     TieDecision,
 )
-from domain.ballot_session_state import ACTS, ENDED, PHASE_MOVES, SessionAct, SessionState, credential_digest
+from domain.ballot_session_state import (
+    ACTS,
+    ENDED,
+    PHASE_MOVES,
+    OfferAnswer,
+    SessionAct,
+    SessionState,
+    credential_digest,
+)
 from domain.ballots import BallotSessionKind, BlocRanking, Candidate, Electorate, Voter, bloc_verdicts
 from domain.catalog import policy_set
 from domain.roster import Roster
@@ -429,3 +437,13 @@ def test_a_tie_is_decided_once_by_the_bloc_head():
 def _passed(session: SessionState, wfs: list[str]) -> dict[str, VoteOutcome]:
     policy = session.council_policy(session.candidates[wfs[0]])
     return {wf: evaluate(session.round.tallies[wf], policy) for wf in wfs}
+
+
+def test_an_offer_is_listed_while_collecting_let_go_while_closing_and_refused_once_voting():
+    session = council()
+    assert session.offer_answer("wf-1") == OfferAnswer.LIST
+    session.join(cand("wf-1"))
+    session.list_closing = True
+    assert session.offer_answer("wf-1") == OfferAnswer.LIST  # listed already: nothing to let go
+    assert session.offer_answer("wf-2") == OfferAnswer.LET_GO_AT_OPENING
+    assert voting(cand("wf-1")).offer_answer("wf-2") == OfferAnswer.REFUSE
