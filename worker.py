@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
@@ -44,7 +43,7 @@ from security.audit_keys import audit_keyring
 from security.codec import CodecError, data_converter, load_keyring
 from security.keys import MissingKey, PublishedKey
 from store.db import create_engine, default_database_url
-from store.migrate import upgrade_to_head
+from store.migrate import DatabaseUnreachable, upgrade_in_child
 from store.outbox import OutboxDispatcher, channel_from_env
 from store.transition_writer import drain_transition_writer
 from store.tuning import TuningError, WorkerOptions, pool_settings, worker_options, workflow_sandbox
@@ -61,8 +60,6 @@ PASSTHROUGH_MODULES: Sequence[str] = (
     "pydantic_core",
     "annotated_types",
     "email_validator",
-    "holidays",
-    "dateutil",
     "cryptography",
     "security",  # the ballot's crypto (blind-signature checks in the session's validators): pure functions
     # workflows/ keeps no module-level mutable state: imported once per process instead of once per workflow
@@ -191,10 +188,10 @@ async def migrate_when_reachable(database_url: str, log: structlog.typing.Filter
     delay = 1.0
     while True:
         try:
-            await upgrade_to_head(database_url)
+            await upgrade_in_child(database_url)
             return
-        except (OSError, ConnectionError, SQLAlchemyError) as err:
-            log.warning("database_unreachable", retry_in_s=delay, error=str(err).splitlines()[0])
+        except DatabaseUnreachable as err:
+            log.warning("database_unreachable", retry_in_s=delay, error=(str(err).splitlines() or [""])[-1])
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
 

@@ -1,11 +1,14 @@
 """Vietnam's working days: weekends and public holidays (lunar Tết included) from the `holidays`
-package, plus configurable extra days off and make-up working days (the Government swaps days yearly)."""
+package (through a table made from it), plus configurable extra days off and make-up working days (the
+Government swaps days yearly)."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, time, timedelta, timezone
+from functools import cache
+from pathlib import Path
 
-import holidays
 from pydantic import BaseModel, ConfigDict
 
 # Vietnam keeps UTC+7 all year (no daylight saving), so a fixed offset is exact.
@@ -87,24 +90,20 @@ class WorkingCalendar(BaseModel):
         return self.deadline_after(deadline - timedelta(microseconds=1), held) if held else deadline
 
 
-FIRST_YEAR, LAST_YEAR = 2000, 2100  # the years a nomination may carry
+# The years a nomination may carry, and in them the days whose working status differs from Monday–Friday
+# (public holidays on weekdays, make-up working weekend days). Computed from the `holidays` package by
+# `python -m scripts.vietnam_calendar` and shipped as data: a process reads ~1,500 dates instead of importing
+# the package's ~300 country modules (~11 MB each). A test checks the table against the installed package.
+CALENDAR_TABLE = Path(__file__).parent / "data" / "vietnam-working-week-exceptions.json"
 
 
-def _exceptions_to_the_week() -> frozenset[date]:
-    """Days whose working status differs from Monday–Friday: public holidays on weekdays and make-up
-    working Saturdays. Computed once at import, outside any workflow sandbox: `holidays` reads
-    translation files through `locale`, which a workflow may not call (about 0.15 s for 101 years)."""
-    calendar = holidays.country_holidays("VN", years=range(FIRST_YEAR, LAST_YEAR + 1))
-    exceptions = set()
-    day, end = date(FIRST_YEAR, 1, 1), date(LAST_YEAR, 12, 31)
-    while day <= end:
-        if calendar.is_working_day(day) != (day.weekday() < 5):
-            exceptions.add(day)
-        day += timedelta(days=1)
-    return frozenset(exceptions)
+@cache
+def _working_week_table() -> tuple[int, int, frozenset[date]]:
+    table = json.loads(CALENDAR_TABLE.read_text(encoding="utf-8"))
+    return table["first_year"], table["last_year"], frozenset(map(date.fromisoformat, table["exceptions"]))
 
 
-_EXCEPTIONS = _exceptions_to_the_week()
+FIRST_YEAR, LAST_YEAR, _EXCEPTIONS = _working_week_table()  # read at import, outside any workflow
 
 
 DEFAULT_CALENDAR = WorkingCalendar()

@@ -5,15 +5,28 @@ Who may take which step of a nomination in which stage is the procedure's table 
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic.networks import validate_email
 
 from domain.identity import NFC
 
 CENTRAL_SCOPE = "TW"
 # Names as the roster file gives them, NFC-normalised as they enter (domain/identity.py).
 Name = Annotated[str, Field(min_length=1), NFC]
+
+
+@lru_cache(maxsize=4096)
+def _normalised_email(value: str) -> str:
+    """pydantic's EmailStr check (email-validator) and its normalised form, once per address per process: a
+    roster is deserialised at every step of every nomination, with the same few hundred addresses each time."""
+    return validate_email(value)[1]
+
+
+# As pydantic's EmailStr (the same check, message and schema), remembered per address.
+Email = Annotated[str, AfterValidator(_normalised_email), WithJsonSchema({"type": "string", "format": "email"})]
 
 
 class Role(StrEnum):
@@ -49,7 +62,7 @@ class Actor(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")
     full_name: Name
-    email: EmailStr | None = None
+    email: Email | None = None
     organisation: str = Field(min_length=1, description="ministry code the person belongs to, or TW")
     roles: tuple[RoleGrant, ...] = ()
 

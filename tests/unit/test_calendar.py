@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 
@@ -9,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.calendar import DEFAULT_CALENDAR, VIETNAM_TZ, WorkingCalendar
+from domain.calendar import CALENDAR_TABLE, DEFAULT_CALENDAR, FIRST_YEAR, LAST_YEAR, VIETNAM_TZ, WorkingCalendar
+from scripts.vietnam_calendar import TABLE_PATH, exceptions_to_the_week
 
 CAL = DEFAULT_CALENDAR
 TET_2026_OFF = [date(2026, 2, d) for d in range(14, 23)]  # Sat 14 .. Sun 22 February
@@ -296,3 +298,15 @@ def test_a_resumed_deadline_keeps_the_working_days_that_were_left(start: date, h
     # Whole days: the hold's first day counts as held when it was a working day, the release day as left.
     expected_left = left + CAL.is_working_day(since.date()) - CAL.is_working_day(until.date())
     assert working_days_after(until.date(), last_day) == expected_left
+
+
+def test_the_shipped_table_is_what_the_holidays_package_computes():
+    """The table is `holidays`' calendar for the years it covers: regenerated after an upgrade of the package
+    (python -m scripts.vietnam_calendar), or this fails."""
+    shipped = json.loads(CALENDAR_TABLE.read_text(encoding="utf-8"))
+    assert TABLE_PATH == CALENDAR_TABLE
+    assert (shipped["first_year"], shipped["last_year"]) == (FIRST_YEAR, LAST_YEAR) == (2000, 2100)
+    computed = exceptions_to_the_week(FIRST_YEAR, LAST_YEAR)
+    assert shipped["exceptions"] == [day.isoformat() for day in computed]
+    assert date(2026, 2, 16) in computed  # a Monday of Tết 2026
+    assert len(computed) > 1_000

@@ -61,10 +61,11 @@ FORBIDDEN_NAMES = {"open", "input", "uuid1", "uuid4", "getenv", "urandom", "toke
 # File-system methods on any object (a Path): I/O the sandbox would have refused.
 IO_METHODS = {"read_text", "read_bytes", "write_text", "write_bytes", "open", "iterdir", "glob", "rglob", "exists"}
 
-# The only non-deterministic calls allowed in workflows/ and domain/: readers of the policy files shipped with
-# the code, each cached for the process (functools.cache) and warmed by worker.build_worker before it polls,
-# so a workflow only ever reads the cache.
+# The only non-deterministic calls allowed in workflows/ and domain/: readers of the data files shipped with
+# the code, each cached for the process (functools.cache) and warmed before a worker polls (by
+# worker.build_worker, or at import: the working-week table), so a workflow only ever reads the cache.
 ALLOWED = {
+    ("domain/calendar.py", "_working_week_table"),
     ("domain/catalog.py", "policy_sets"),
     ("domain/bloc/policy.py", "bloc_scoring_policies"),
     ("domain/bloc/policy.py", "_rotations"),

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, EmailStr, ValidationError
 
 from domain.ballots import meeting_count_errors, voting_members
 from domain.catalog import Authority, policy_sets
 from domain.procedure import Action, authorisation_error, required_grants
-from domain.roster import CENTRAL_SCOPE, ROLE_LABELS_VI, Role, Roster
+from domain.roster import CENTRAL_SCOPE, ROLE_LABELS_VI, Actor, Role, Roster
 from domain.stages import Stage
 
 SEED_PATH = Path(__file__).resolve().parents[2] / "config" / "roster.json"
@@ -452,3 +452,37 @@ def test_the_central_boards_head_is_told_of_delays_but_does_not_appraise():
 def test_every_role_has_a_vietnamese_label():
     assert set(ROLE_LABELS_VI) == set(Role)
     assert ROLE_LABELS_VI[Role.CENTRAL_HEAD] == "Trưởng Ban TĐKT Trung ương"
+
+
+class _WithEmailStr(BaseModel):
+    email: EmailStr | None = None
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "can.bo@bo-noi-vu.example.vn",
+        "  Thu.Ky@Example.VN  ",  # stripped, the domain lower-cased
+        "nguyễn@ví-dụ.vn",  # internationalised
+        "no-at-sign.example.vn",
+        "two@@example.vn",
+        "x" * 300 + "@example.vn",
+        "a@b\r\n.vn",
+        "",
+    ],
+)
+def test_an_actors_email_is_checked_and_normalised_as_pydantics_email_str(address: str) -> None:
+    """The roster's e-mail check is pydantic's EmailStr, remembered per address: the same value or the same
+    refusal, the second time as the first."""
+    try:
+        expected: str | None = _WithEmailStr(email=address).email
+    except ValidationError as err:
+        expected_error = err.errors()[0]["msg"]
+        for _ in range(2):
+            with pytest.raises(ValidationError) as refused:
+                Actor(id="can-bo", full_name="Cán bộ", organisation="BNV", email=address)
+            assert refused.value.errors()[0]["msg"] == expected_error
+            assert refused.value.errors()[0]["loc"] == ("email",)
+        return
+    for _ in range(2):
+        assert Actor(id="can-bo", full_name="Cán bộ", organisation="BNV", email=address).email == expected
