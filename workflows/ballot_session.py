@@ -248,13 +248,16 @@ class BallotSessionWorkflow:
             )
             return
         s.round.voter_class = voter_class
-        # Before the session shows VOTING (its status, then the register): a voter who sees it finds the paper.
+        # Before the session shows VOTING: the nominations on the list learn when their stage is due (a signal to
+        # each, whose acknowledgements would otherwise keep the session's workflow tasks busy as the first
+        # ballots come in), and the paper is published (a voter who sees VOTING finds it).
+        await self._announce_deadline()
         await self._publish_paper()
         s.move(SessionPhase.VOTING)
         await self._register()
-        # An offer whose claim landed as the list closed did not make the list: let go of it.
+        # An offer whose claim landed as the list closed did not make the list: let go of it. After VOTING shows:
+        # an offer until then costs nothing (its claim goes here), one after it is refused and released alone.
         await self._release(None, keep=list(s.candidates))
-        await self._announce_deadline()
         await self._notify(
             ballot_notices.voting_opened(s.label(), s.voter_ids(), len(s.round.candidates), s.deadline, s.roster())
         )
