@@ -345,7 +345,11 @@ async def test_a_terminated_anchor_workflow_is_started_again_carrying_its_anchor
     await ensure_anchor_workflow(deployment.client, deployment.queue, 1)  # as the next worker start does
     current = await handle.describe()  # the handle follows the latest run
     assert (current.run_id != ended_run, current.status) == (True, WorkflowExecutionStatus.RUNNING)
-    assert before in await deployment.anchors()  # read from the ended run and carried into the new one
+    # Read from the ended run and carried into the new one (the query reads the new run). Its first reading finds
+    # the same head and confirms that anchor (a later `confirmed_at`): waited for, so the check does not depend on
+    # whether the query comes before that reading or after it, and the anchor matched by what it anchored.
+    confirmed = await deployment.anchored(lambda a: a.confirmed_at > before.confirmed_at, "confirmed by the new run")
+    assert confirmed == before.model_copy(update={"confirmed_at": confirmed.confirmed_at})
 
 
 async def test_the_worker_process_starts_the_anchor_workflow(client: Client, tmp_path: Path) -> None:
