@@ -92,8 +92,8 @@ class WorkingCalendar(BaseModel):
 
 # The years a nomination may carry, and in them the days whose working status differs from Monday–Friday
 # (public holidays on weekdays, make-up working weekend days). Computed from the `holidays` package by
-# `python -m scripts.vietnam_calendar` and shipped as data: a process reads ~1,500 dates instead of importing
-# the package's ~300 country modules (~11 MB each). A test checks the table against the installed package.
+# `python -m scripts.vietnam_calendar` and shipped as data: a process reads ~1,200 dates instead of importing
+# the package's ~300 country modules (~11 MB per process). A test checks the table against the installed package.
 CALENDAR_TABLE = Path(__file__).parent / "data" / "vietnam-working-week-exceptions.json"
 
 
