@@ -19,6 +19,8 @@ from pathlib import Path
 
 import holidays
 
+# domain.calendar.CALENDAR_TABLE (a test checks they agree). Not imported from there: that module reads this file
+# as it is imported, and the script must run when the file is missing or stale.
 TABLE_PATH = Path(__file__).resolve().parents[1] / "domain" / "data" / "vietnam-working-week-exceptions.json"
 
 

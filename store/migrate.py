@@ -32,7 +32,8 @@ UNREACHABLE_ERRORS = (OSError, ConnectionError, DBAPIError)
 
 
 class DatabaseUnreachable(Exception):
-    """The migration could not reach the database; the message is the child's first line of error."""
+    """The migration could not reach the database; the message is the child's error output, whose last line says
+    why."""
 
 
 class MigrationFailed(Exception):
