@@ -43,7 +43,7 @@ from security.audit_keys import audit_keyring
 from security.codec import CodecError, data_converter, load_keyring
 from security.keys import MissingKey, PublishedKey
 from store.db import create_engine, default_database_url
-from store.migrate import DatabaseUnreachable, upgrade_in_child
+from store.migrate import DatabaseUnreachable, MigrationFailed, upgrade_in_child
 from store.outbox import OutboxDispatcher, channel_from_env
 from store.transition_writer import drain_transition_writer
 from store.tuning import TuningError, WorkerOptions, pool_settings, worker_options, workflow_sandbox
@@ -270,6 +270,9 @@ def main() -> None:
         TracingConfigError,
     ) as err:
         structlog.get_logger("worker").error("worker_misconfigured", error=str(err))
+        code = 2
+    except MigrationFailed as err:  # the database answered and the schema cannot be brought up: a restart cannot help
+        structlog.get_logger("worker").error("worker_migration_failed", error=str(err))
         code = 2
     except Exception:
         structlog.get_logger("worker").exception("worker_failed")
