@@ -254,10 +254,16 @@ class BallotSessionWorkflow:
         await self._announce_deadline()
         await self._publish_paper()
         s.move(SessionPhase.VOTING)
+        # Together, so the session is quiet sooner as the first ballots come in:
+        # - the register shows VOTING, and then the voters are told (a voter told finds it so);
+        # - an offer whose claim landed as the list closed did not make the list: let go of it. After VOTING is
+        #   the session's phase: an offer until then costs nothing (its claim goes here), one after it is refused
+        #   and released alone.
+        await asyncio.gather(self._register_then_tell_voters(), self._release(None, keep=list(s.candidates)))
+
+    async def _register_then_tell_voters(self) -> None:
+        s = self._state
         await self._register()
-        # An offer whose claim landed as the list closed did not make the list: let go of it. After VOTING shows:
-        # an offer until then costs nothing (its claim goes here), one after it is refused and released alone.
-        await self._release(None, keep=list(s.candidates))
         await self._notify(
             ballot_notices.voting_opened(s.label(), s.voter_ids(), len(s.round.candidates), s.deadline, s.roster())
         )
@@ -338,9 +344,10 @@ class BallotSessionWorkflow:
         await self._register()
         await workflow.wait_condition(lambda: s.cancelled or s.deadline != deadline_before)
         if not s.cancelled:
+            # Voting again at once (a voter is not turned away while the nominations are told); the register and
+            # the nominations learn the new deadline together.
             s.move(SessionPhase.VOTING)
-            await self._register()
-            await self._announce_deadline()
+            await asyncio.gather(self._register(), self._announce_deadline())
 
     async def _wait(self, timeout: timedelta) -> bool:
         """Wait for the round's voting to be over; True if it is, False when the timeout ran out first (an
