@@ -20,20 +20,21 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from client.ballots import open_session
 from client.importer import start_all
-from client.nominations import act, start_nomination
+from client.nominations import act, start_listed, start_nomination
 from client.pacing import PRIORITIES_ENV, OpeningWindow
 from domain.ballot_messages import SessionPhase, SessionStart
 from domain.ballots import BallotSessionKind
-from domain.messages import ReasonedAction
+from domain.messages import NominationStatus, ReasonedAction
 from domain.nomination import Nomination, workflow_id_for
 from domain.stages import Stage
 from tests.factories import nomination_data
 from tests.integration.helpers import wait_for_stage
+from workflows.nomination import NominationWorkflow
 
 pytestmark = pytest.mark.integration
 
@@ -181,10 +182,43 @@ async def test_an_import_keeps_each_ministrys_window_and_raises_each_row_once_th
             assert await priority_of(client, workflow_id) == (2, ministry)
         sample = next(iter(ids))
         await wait_for_stage(client, sample, Stage.PUBLIC_NOTICE)
-        kinds = [e.event_type async for e in client.get_workflow_handle(sample).fetch_history_events()]
+        history = [e async for e in client.get_workflow_handle(sample).fetch_history_events()]
+        kinds = [e.event_type for e in history]
         assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_OPTIONS_UPDATED in kinds
+        # The window asked the workflow once when it was through, and was answered (not a describe per look).
+        asked = [
+            e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+            for e in history
+            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+        ]
+        assert asked == ["through_opening"]
+        assert kinds.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED) == 1
     finally:
         done.set()
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
         await withdraw_all(client, [n for _, n in rows])
+
+
+async def test_a_listed_row_refused_at_registration_frees_its_place_and_is_not_raised(
+    client: Client, task_queue: str
+) -> None:
+    # Started without the client's roster check (no engine): the workflow refuses the proposer itself.
+    nomination = Nomination.model_validate(
+        nomination_data(
+            FORM,
+            ministry="BTP",
+            proposer="nobody.at-all",
+            proposing_unit="Văn phòng",
+            reference=f"0-{uuid.uuid4().hex[:8]}/TTr-BTP",
+        )
+    )
+    window = OpeningWindow.install(client, task_queue, 1)
+    workflow_id, created = await asyncio.wait_for(start_listed(client, task_queue, nomination), timeout=60)
+
+    assert created and workflow_id == workflow_id_for(nomination)
+    handle: WorkflowHandle[NominationWorkflow, NominationStatus] = client.get_workflow_handle(workflow_id)
+    assert (await asyncio.wait_for(handle.result(), timeout=30)).stage == Stage.REFUSED
+    assert not +window.in_flight
+    assert (window.unsettled, window.promoted) == (0, 0)
+    assert await priority_of(client, workflow_id) == (4, "BTP")
