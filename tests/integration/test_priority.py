@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from client.ballots import open_session
@@ -34,7 +34,6 @@ from domain.nomination import Nomination, workflow_id_for
 from domain.stages import Stage
 from tests.factories import nomination_data
 from tests.integration.helpers import wait_for_stage
-from workflows.nomination import NominationWorkflow
 
 pytestmark = pytest.mark.integration
 
@@ -217,7 +216,7 @@ async def test_a_listed_row_refused_at_registration_frees_its_place_and_is_not_r
     workflow_id, created = await asyncio.wait_for(start_listed(client, task_queue, nomination), timeout=60)
 
     assert created and workflow_id == workflow_id_for(nomination)
-    handle: WorkflowHandle[NominationWorkflow, NominationStatus] = client.get_workflow_handle(workflow_id)
+    handle = client.get_workflow_handle(workflow_id, result_type=NominationStatus)
     assert (await asyncio.wait_for(handle.result(), timeout=30)).stage == Stage.REFUSED
     assert not +window.in_flight
     assert (window.unsettled, window.promoted) == (0, 0)

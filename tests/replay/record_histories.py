@@ -30,7 +30,7 @@ from temporalio.testing import WorkflowEnvironment
 from client.audit_anchors import ensure_anchor_workflow
 from client.ballots import cast, close_list, open_session, session_status
 from client.decisions import issue_decision
-from client.nominations import act, start_nomination, status
+from client.nominations import act, start_listed, start_nomination, status
 from client.temporal import ensure_search_attributes
 from domain.ballot_messages import SessionPhase, SessionStart
 from domain.ballots import BallotSessionKind, Choice
@@ -155,6 +155,13 @@ async def record(label: str) -> None:
         await until(client, wf, Stage.COUNCIL_REVIEW)
         await act(client, wf, "withdraw", ReasonedAction(actor=PROPOSER, reason="Đơn vị rút"))
         runs["collective-withdrawn"] = wf
+
+        # A row of a list: the admission window asks the workflow when it is through its opening work.
+        row = Nomination.model_validate(nomination_data("HUAN_CHUONG_LD_3"))
+        wf, _ = await start_listed(client, queue, row)
+        await until(client, wf, Stage.PUBLIC_NOTICE)
+        await act(client, wf, "withdraw", ReasonedAction(actor=PROPOSER, reason="Đơn vị rút khỏi danh sách"))
+        runs["listed-withdrawn"] = wf
 
         voted = await started(client, queue, "BANG_KHEN_BO")
         await until(client, voted, Stage.COUNCIL_REVIEW)
