@@ -31,7 +31,7 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflow.v1 import WorkflowExecutionOptions
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, UpdateWorkflowExecutionOptionsRequest
-from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import Priority
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -166,6 +166,10 @@ class OpeningWindow:
             # it cannot be watched: its place goes to the next row, it keeps the bulk priority
             self.unsettled += 1
             log.warning("nomination %s not asked through its opening (%s)", workflow_id, err.status.name)
+            return
+        except WorkflowUpdateFailedError:  # a worker whose workflow has no such update refused it: likewise
+            self.unsettled += 1
+            log.warning("nomination %s refused the question whether it is through its opening", workflow_id)
             return
         if waiting:
             await self._raise_priority(workflow_id, ministry)
