@@ -98,7 +98,6 @@ from store.migrate import upgrade_to_head
 from store.roster import load_roster
 from store.schema import ballot_list_members
 from store.tuning import WORKER_OPTION_VARIABLES
-from workflows.nomination import NominationWorkflow
 from workflows.search_attributes import AWARD_FORM, AWARD_YEAR, MINISTRY, NOMINATION_STAGE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -1579,9 +1578,6 @@ LOCAL_ACTIVITY_MARKER = "core_local_activity"
 # A session whose list closed as a nomination was offered to it refuses it by this signal, and the nomination
 # offers itself again (one more local activity): a race of the offer with the list's closing, not its route.
 LIST_REFUSED_SIGNAL = "ballot_list_refused"
-# The admission window's question to a listed row (client.pacing): the product's pacing, not the route's work,
-# so the raw floor does not make it (as it made none of the describes the window asked before).
-OPENING_UPDATE: str = NominationWorkflow.through_opening.__name__  # type: ignore[attr-defined]  # the SDK types it as a callable protocol
 
 
 def history_shape(history: Sequence[Any]) -> dict[str, int]:
@@ -1603,12 +1599,6 @@ def history_shape(history: Sequence[Any]) -> dict[str, int]:
     )
     shape["signals"] -= refused
     shape["local_activities"] -= refused
-    shape["updates"] -= sum(
-        1
-        for e in history
-        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
-        and e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name == OPENING_UPDATE
-    )
     return shape
 
 

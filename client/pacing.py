@@ -5,14 +5,12 @@ TDKT_TASK_PRIORITIES=off starts everything at the server's default instead (for 
 
 `OpeningWindow` paces a list (an import, the API's batch, a year-end wave): per ministry at most `window`
 of its nominations are started and not yet through their opening work (registration, the first transition,
-joining a session: until the workflow waits for people); the next row of that ministry starts when one is
-through. The workflow says when: its `through_opening` update returns then (one call per row, answered in the
-workflow task that ends the opening work, instead of describing the row until it is quiet). A list's
-nominations start at the bulk priority (4, fair by ministry); once through, each is raised to people's
-priority (2) with its ministry's fairness key, so a person's later action on it is not queued behind the rest
-of a list. When no worker polls the task queue nothing can get through, and when the queue cannot be
-described or a row cannot be asked nothing can be watched: those rows then go without waiting (and keep the
-bulk priority)."""
+joining a session — until the workflow has no task pending); the next row of that ministry starts when one
+is through. A list's nominations start at the bulk priority (4, fair by ministry); once through, each is
+raised to people's priority (2) with its ministry's fairness key, so a person's later action on it is not
+queued behind the rest of a list. When no worker polls the task queue nothing can get through, and when the
+queue or a row cannot be described nothing can be watched: those rows then start without waiting (and keep
+the bulk priority)."""
 
 from __future__ import annotations
 
@@ -31,18 +29,14 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflow.v1 import WorkflowExecutionOptions
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, UpdateWorkflowExecutionOptionsRequest
-from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.common import Priority
-from temporalio.service import RPCError, RPCStatusCode
 
 from domain.priority import ADMISSION_WINDOW_ENV, WorkKind, admission_window, after_opening, priority_for
-from workflows.nomination import NominationWorkflow
 from workflows.priorities import as_temporal
 
 if TYPE_CHECKING:
-    from temporalio.client import Client, WorkflowHandle
-
-    from domain.messages import NominationStatus
+    from temporalio.client import Client
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +44,9 @@ PRIORITIES_ENV = "TDKT_TASK_PRIORITIES"
 # How long a row holds its ministry's place at most while its opening work waits (a stopped worker, a
 # server far behind): then the next row goes, and this one keeps the bulk priority.
 SETTLE_TIMEOUT_S = 60.0
+# The first look at a started nomination, and the longest pause between looks (doubling in between).
+FIRST_LOOK_S = 0.1
+LONGEST_PAUSE_S = 2.0
 # Whether a worker polls the task queue is asked again after this long.
 POLLERS_TTL_S = 10.0
 
@@ -151,28 +148,27 @@ class OpeningWindow:
         return polls
 
     async def _through_opening(self, workflow_id: str, ministry: str) -> None:
-        handle: WorkflowHandle[NominationWorkflow, NominationStatus] = self.client.get_workflow_handle(workflow_id)
-        try:
-            waiting = await asyncio.wait_for(
-                handle.execute_update(NominationWorkflow.through_opening), self.settle_timeout
-            )
-        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):  # the SDK's word for the call cut short
-            self.unsettled += 1
-            log.warning("nomination %s not through its opening work after %.0fs", workflow_id, self.settle_timeout)
-            return
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
+        handle = self.client.get_workflow_handle(workflow_id)
+        deadline = time.monotonic() + self.settle_timeout
+        pause = FIRST_LOOK_S
+        while True:
+            await asyncio.sleep(pause)
+            try:
+                described = await handle.describe()
+            except Exception as err:  # it cannot be watched: its place goes to the next row, it keeps the bulk priority
+                self.unsettled += 1
+                log.warning("nomination %s not described (%s)", workflow_id, type(err).__name__)
+                return
+            if described.status != WorkflowExecutionStatus.RUNNING:
                 return  # refused at registration, or ended already: nothing to raise
-            # it cannot be watched: its place goes to the next row, it keeps the bulk priority
-            self.unsettled += 1
-            log.warning("nomination %s not asked through its opening (%s)", workflow_id, err.status.name)
-            return
-        except WorkflowUpdateFailedError:  # a worker whose workflow has no such update refused it: likewise
-            self.unsettled += 1
-            log.warning("nomination %s refused the question whether it is through its opening", workflow_id)
-            return
-        if waiting:
-            await self._raise_priority(workflow_id, ministry)
+            if described.history_length > 2 and not described.raw_description.HasField("pending_workflow_task"):
+                break
+            if time.monotonic() + pause > deadline:
+                self.unsettled += 1
+                log.warning("nomination %s not through its opening work after %.0fs", workflow_id, self.settle_timeout)
+                return
+            pause = min(pause * 2, LONGEST_PAUSE_S)
+        await self._raise_priority(workflow_id, ministry)
 
     async def _raise_priority(self, workflow_id: str, ministry: str) -> None:
         raised = after_opening(WorkKind.BULK_NOMINATION, ministry)

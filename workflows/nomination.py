@@ -115,7 +115,6 @@ class NominationWorkflow:
         self._reschedules = 0  # deadlines set or moved outside a transition: the stage's wait re-arms
         self._shown: OperatorView | None = None  # the operators' search attributes as last upserted
         self._refused_by: set[str] = set()  # sessions whose list closed as this nomination was offered
-        self._opened = False  # through its opening work: registered, submitted, offered; waiting for people
 
     # ---- the procedure -------------------------------------------------------------------------
 
@@ -138,7 +137,6 @@ class NominationWorkflow:
             # The bloc's own proposal waits for the honouring session that names it: it offers itself to none.
             if self._state.stage in KIND_AT_STAGE and not self._state.from_bloc:
                 await self._offer_to_ballot_session()
-            self._opened = True
             await self._wait_in_stage(seen)
             if not self._state.stage.is_final:
                 await self._refresh_roster()
@@ -706,14 +704,6 @@ class NominationWorkflow:
     @payload_required
     def _validate_request_consultation(self, request: ConsultationRequest) -> None:
         refuse_if(self._state.refusal(Step.CONSULTATION, request.actor))
-
-    @workflow.update
-    async def through_opening(self) -> bool:
-        """Returns once the nomination is through its opening work (registered, submitted, offered to a
-        collecting session): True when it waits for people, False when it has ended (refused at registration).
-        A list's admission window (client.pacing) holds the ministry's place until then."""
-        await workflow.wait_condition(lambda: self._opened or self._state.stage.is_final)
-        return not self._state.stage.is_final
 
     @workflow.query
     def status(self) -> NominationStatus:

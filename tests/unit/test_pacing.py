@@ -9,9 +9,6 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
 from bench import wave
 from client.pacing import PRIORITIES_ENV, OpeningWindow, priorities_on, start_priority
@@ -121,54 +118,3 @@ def test_the_bench_scales_its_people_first_figures_with_the_wave() -> None:
     for bad in (["--admission-window", "-1"], ["--mixed-rows", "-5"], ["--mixed-meetings", "0"]):
         with pytest.raises(SystemExit):
             wave.parse_args(bad)
-
-
-class Answering:
-    """A client whose every workflow answers the window's question as the test says (a value, or an error)."""
-
-    def __init__(self, answer: object) -> None:
-        self.answer = answer
-
-    def get_workflow_handle(self, workflow_id: str) -> Answering:
-        return self
-
-    async def execute_update(self, update: object) -> object:
-        if isinstance(self.answer, BaseException):
-            raise self.answer
-        if self.answer == "never":
-            await asyncio.Event().wait()
-        return self.answer
-
-
-class Asked(OpeningWindow):
-    """The real question (`_through_opening`) to an `Answering` client; the raise to people's priority counted."""
-
-    def __init__(self, answer: object) -> None:
-        super().__init__(client=Answering(answer), task_queue="q", window=1, settle_timeout=0.05)  # type: ignore[arg-type]
-        self.raised: list[str] = []
-
-    async def _worker_polls(self) -> bool:
-        return True
-
-    async def _raise_priority(self, workflow_id: str, ministry: str) -> None:
-        self.raised.append(workflow_id)
-
-
-@pytest.mark.parametrize(
-    ("answer", "raised", "unsettled"),
-    [
-        (True, ["btp-0"], 0),  # it waits for people: raised
-        (False, [], 0),  # it ended at registration: nothing to raise
-        (RPCError("gone", RPCStatusCode.NOT_FOUND, b""), [], 0),  # ended before it was asked
-        (RPCError("no", RPCStatusCode.PERMISSION_DENIED, b""), [], 1),  # cannot be asked
-        (WorkflowUpdateFailedError(ApplicationError("no such update")), [], 1),  # a workflow without the question
-        ("never", [], 1),  # no answer within the settle timeout
-    ],
-)
-async def test_the_window_asks_the_workflow_and_frees_the_place_whatever_the_answer(
-    answer: object, raised: list[str], unsettled: int
-) -> None:
-    window = Asked(answer)
-    assert await asyncio.wait_for(window.start("BTP", starter("btp-0")), timeout=5) == ("btp-0", True)
-    assert (window.raised, window.unsettled) == (raised, unsettled)
-    assert not +window.in_flight
