@@ -156,7 +156,7 @@ async def record(label: str) -> None:
         await act(client, wf, "withdraw", ReasonedAction(actor=PROPOSER, reason="Đơn vị rút"))
         runs["collective-withdrawn"] = wf
 
-        # A row of a list: the admission window asks the workflow when it is through its opening work.
+        # A row of a list: started at the bulk priority through the admission window, raised once through its opening.
         row = Nomination.model_validate(nomination_data("HUAN_CHUONG_LD_3"))
         wf, _ = await start_listed(client, queue, row)
         await until(client, wf, Stage.PUBLIC_NOTICE)
