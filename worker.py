@@ -132,7 +132,7 @@ def build_worker(
     persistence = PersistenceActivities(engine)
     ballots = BallotActivities(engine, client)  # the codec keyring encrypts the sessions' signing keys
     session_roster = SessionRosterActivities(engine)
-    decisions = DecisionActivities(engine)
+    decisions = DecisionActivities(engine, client)
     anchors = AuditAnchorActivities(engine)  # stops here when the audit key is missing
     identities = IdentityActivities(engine)
     bloc_years = BlocYearActivities(engine)
@@ -154,8 +154,10 @@ def build_worker(
         ballots.record_ballot_minutes,
         ballots.record_tie_decision,
         ballots.release_from_list,
+        ballots.tell_nominations,
         ballots.amend_ballot_minutes,
         ballots.write_session_notifications,
+        decisions.deliver_decision,
         decisions.nomination_standing,
         decisions.persist_decision,
         anchors.read_audit_head,

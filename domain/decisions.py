@@ -56,6 +56,22 @@ class DecisionDelivery(BaseModel):
     reply_to: str
 
 
+# The nomination's signal that delivers a decision (DecisionDelivery). An activity sends it through the client
+# (DecisionTidings), and activities do not import workflows: the nomination's handler and the activity share it.
+DECISION_ISSUED_SIGNAL = "decision_issued"
+
+
+class DecisionTidings(BaseModel):
+    """A decision delivered to some of the nominations it names, through one activity. `key` numbers the
+    decision's deliveries: the decision's workflow, the key and the nomination make each signal's request id,
+    so a retried delivery lands once."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    delivery: DecisionDelivery
+    key: int = Field(ge=1)
+    to: list[str] = Field(min_length=1)
+
+
 class DecisionItem(BaseModel):
     """One nomination's outcome on a decision: accepted (now AWARDED) or refused with the reason."""
 

@@ -21,7 +21,14 @@ with workflow.unsafe.imports_passed_through():
     from activities.ballots import BallotActivities
     from activities.identity_claims import IdentityActivities
     from activities.persistence import PersistenceActivities
-    from domain.ballot_messages import BallotVerdict, ListJoined, ListLeaving, ListRefused, SessionCancelled
+    from domain.ballot_messages import (
+        BallotVerdict,
+        ListJoined,
+        ListLeaving,
+        ListRefused,
+        NominationSignal,
+        SessionCancelled,
+    )
     from domain.ballots import (
         KIND_AT_STAGE,
         STAGE_OF_KIND,
@@ -33,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.bloc.year import ProposalEnded
     from domain.calendar import VIETNAM_TZ
     from domain.catalog import AUTHORITY_LABELS_VI
-    from domain.decisions import DecisionDelivery, DecisionItem, DecisionRef
+    from domain.decisions import DECISION_ISSUED_SIGNAL, DecisionDelivery, DecisionItem, DecisionRef
     from domain.messages import (
         HOLD_GROUNDS_VI,
         ActionReceipt,
@@ -81,8 +88,8 @@ with workflow.unsafe.imports_passed_through():
         STAGE_DUE_AT,
     )
 
-# Module references, not names: the ballot session, decision and bloc year workflows signal nominations too
-# (the bloc year starts its proposals as children, and is told here when one ends).
+# Module references, not names: a nomination signals its ballot session (it left the list), its decision (its
+# answer) and its bloc year (the bloc year starts its proposals as children, and is told here when one ends).
 from workflows import ballot_session as ballot_session_workflow
 from workflows import bloc_year as bloc_year_workflow
 from workflows import decision as decision_workflow
@@ -265,12 +272,13 @@ class NominationWorkflow:
     def _moved_or_rescheduled_since(self, seen: int, reschedules: int) -> Callable[[], bool]:
         return lambda: len(self._state.transitions) != seen or self._reschedules != reschedules
 
-    def _show_where_it_stands(self) -> None:
+    def _show_where_it_stands(self, *also: SearchAttributeUpdate[Any]) -> None:
         """What operators filter on, those that changed: StageDueAt (`StageDueAt < "<now>"`), OnHold, Overdue,
-        AwaitingRole (domain/operator_view.py); and the current details saying it in Vietnamese."""
+        AwaitingRole (domain/operator_view.py), with `also` in the same upsert (one event, one visibility write);
+        and the current details saying it in Vietnamese."""
         state = self._state
         view, before = operator_view(state), self._shown
-        changes: list[SearchAttributeUpdate[Any]] = []
+        changes: list[SearchAttributeUpdate[Any]] = list(also)
         if view.due_at != (before.due_at if before else None):
             changes.append(STAGE_DUE_AT.value_set(view.due_at) if view.due_at else STAGE_DUE_AT.value_unset())
         if before is None or view.on_hold != before.on_hold:
@@ -328,7 +336,7 @@ class NominationWorkflow:
         elif state.exit is not None:  # it left the stage while the offer was made: off that list again
             await self._tell_left(holder, state.exit)
 
-    @workflow.signal
+    @workflow.signal(name=NominationSignal.LIST_JOINED.value)
     async def ballot_list_joined(self, joined: ListJoined) -> None:
         """A ballot session put this nomination on its list (taken up when it opened, or on its offer)."""
         if self._state.stage == STAGE_OF_KIND[joined.kind]:
@@ -336,7 +344,7 @@ class NominationWorkflow:
         elif self._state.exit is not None:  # it left the stage before the session could tell it
             await self._tell_left(joined.session_id, self._state.exit)
 
-    @workflow.signal
+    @workflow.signal(name=NominationSignal.LIST_REFUSED.value)
     async def ballot_list_refused(self, refused: ListRefused) -> None:
         """The session this nomination was offered to had closed its list: it is offered to another session
         collecting, if it still waits at that stage and no session has listed it meanwhile."""
@@ -347,7 +355,7 @@ class NominationWorkflow:
         if state.stage == STAGE_OF_KIND[refused.kind] and state.ballot_session is None and not state.from_bloc:
             await self._offer_to_ballot_session(excluding=sorted(self._refused_by))
 
-    @workflow.signal
+    @workflow.signal(name=NominationSignal.SESSION_CANCELLED.value)
     def ballot_session_cancelled(self, cancelled: SessionCancelled) -> None:
         """The session this nomination waited for was cancelled: it is off that list, and its stage is no longer
         due at that session's deadline (nor escalated from it) until a next session sets one."""
@@ -357,7 +365,7 @@ class NominationWorkflow:
             self._show_where_it_stands()
             self._reschedules += 1  # the stage's wait re-arms without the dead deadline
 
-    @workflow.signal
+    @workflow.signal(name=NominationSignal.SESSION_SCHEDULED.value)
     def session_scheduled(self, scheduled: SessionScheduled) -> None:
         """The ballot session holding this nomination votes until its deadline: the stage is due then."""
         if self._state.stage in KIND_AT_STAGE:
@@ -398,7 +406,7 @@ class NominationWorkflow:
     def _ballot_scope(self, kind: BallotSessionKind) -> str | None:
         return self._state.nomination.ministry if kind == BallotSessionKind.COUNCIL else self._state.bloc
 
-    @workflow.signal
+    @workflow.signal(name=NominationSignal.VERDICT.value)
     async def ballot_verdict(self, verdict: BallotVerdict) -> None:
         """A ballot session's result; applied like a typed-in meeting result, if it concerns this stage."""
         stage = STAGE_OF_KIND[verdict.stage_kind]
@@ -438,7 +446,7 @@ class NominationWorkflow:
 
     # ---- decisions ------------------------------------------------------------------------------------
 
-    @workflow.signal
+    @workflow.signal(name=DECISION_ISSUED_SIGNAL)
     async def decision_issued(self, delivery: DecisionDelivery) -> None:
         """A decision naming this nomination, from the DecisionWorkflow `reply_to`: recorded as
         `record_decision` records it, and the outcome (accepted, or refused with the reason) sent back."""
@@ -793,7 +801,7 @@ class NominationWorkflow:
                 tell = self._leave_ballot_list(move, outcome.stage, outcome_vi)
             details |= state.enter(outcome.stage, workflow.now())
         exit_ = state.exit
-        self._show_where_it_stands()
+        self._show_where_it_stands(*([NOMINATION_STAGE.value_set(outcome.stage.value)] if moved else []))
         view = TransitionView(
             seq=len(state.transitions) + 1,
             action=move.audit,
@@ -806,8 +814,6 @@ class NominationWorkflow:
             details=details,
         )
         state.transitions.append(view)
-        if moved:
-            workflow.upsert_search_attributes([NOMINATION_STAGE.value_set(outcome.stage.value)])
         await workflow.execute_local_activity_method(
             PersistenceActivities.record_transition,
             self._record(view, outcome_vi, escalate_to),

@@ -389,7 +389,7 @@ async def test_each_minutes_round_appends_one_entry_of_counts(engine: AsyncEngin
 
 
 async def test_each_decision_appends_one_entry(engine: AsyncEngine) -> None:
-    decisions = DecisionActivities(engine)
+    decisions = DecisionActivities(engine, cast(Client, None))  # recording needs no Temporal client
     number = f"{uuid.uuid4().int % 10**6}/QĐ-TTg"
     summary = DecisionSummary(
         decision=DecisionRef(

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
@@ -54,12 +54,12 @@ AWAITING_HINT = (
 async def decision_queue(client: Client, db_engine: AsyncEngine, task_queue: str) -> AsyncIterator[str]:
     """A worker for DecisionWorkflow and its activities on a queue of its own (nominations: `task_queue`)."""
     queue = f"test-decisions-{uuid.uuid4().hex[:8]}"
-    activities = DecisionActivities(db_engine)
+    activities = DecisionActivities(db_engine, client)
     worker = Worker(
         client,
         task_queue=queue,
         workflows=[DecisionWorkflow],
-        activities=[activities.nomination_standing, activities.persist_decision],
+        activities=[activities.deliver_decision, activities.nomination_standing, activities.persist_decision],
         workflow_runner=sandbox_runner(),
     )
     task = asyncio.create_task(worker.run())
@@ -228,7 +228,7 @@ async def test_item_refusals_for_unknown_and_ended_nominations(client: Client, t
 
 
 async def test_record_decision_is_idempotent_and_awards_a_nomination_once(db_engine: AsyncEngine):
-    activities = DecisionActivities(db_engine)
+    activities = DecisionActivities(db_engine, cast(Client, None))  # recording needs no Temporal client
     env = ActivityEnvironment()
     first, second = f"nomination-2026-BTP-{uuid.uuid4().hex[:8]}", f"nomination-2026-BTP-{uuid.uuid4().hex[:8]}"
     names = {"nominee_name": "Nguyễn Văn Bình", "award_name_vi": "Bằng khen cấp bộ", "ministry": "BTP"}
