@@ -8,9 +8,10 @@ of its nominations are started and not yet through their opening work (registrat
 joining a session — until the workflow has no task pending); the next row of that ministry starts when one
 is through. A list's nominations start at the bulk priority (4, fair by ministry); once through, each is
 raised to people's priority (2) with its ministry's fairness key, so a person's later action on it is not
-queued behind the rest of a list. When no worker polls the task queue nothing can get through, and when the
-queue or a row cannot be described nothing can be watched: those rows then start without waiting (and keep
-the bulk priority)."""
+queued behind the rest of a list. A row still in its opening work after SETTLE_TIMEOUT_S (people's work kept
+the bulk queue waiting) frees its place and is raised once it is through. When no worker polls the task queue
+nothing can get through, and when the queue or a row cannot be described nothing can be watched: those rows
+then start without waiting (and keep the bulk priority)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from enum import Enum
 from typing import TYPE_CHECKING, ClassVar
 
 from google.protobuf.field_mask_pb2 import FieldMask
@@ -47,8 +49,19 @@ SETTLE_TIMEOUT_S = 60.0
 # The first look at a started nomination, and the longest pause between looks (doubling in between).
 FIRST_LOOK_S = 0.1
 LONGEST_PAUSE_S = 2.0
+# How long a row let go by SETTLE_TIMEOUT_S is still watched, to be raised once it is through.
+LATE_WATCH_S = 900.0
 # Whether a worker polls the task queue is asked again after this long.
 POLLERS_TTL_S = 10.0
+
+
+class Opening(Enum):
+    """What watching a started row's opening work found."""
+
+    THROUGH = "through"  # it has run and waits for people: raise it
+    ENDED = "ended"  # refused at registration, or ended already
+    UNWATCHABLE = "unwatchable"  # it could not be described
+    LATE = "late"  # still in its opening work when the watch's time ran out
 
 
 def priorities_on() -> bool:
@@ -79,6 +92,7 @@ class OpeningWindow:
         self.unsettled = 0
         self.promoted = 0
         self._gates: dict[str, asyncio.Semaphore] = {}
+        self._late: set[asyncio.Task[None]] = set()  # rows let go by the settle timeout, watched until through
         self._pollers: tuple[float, bool] | None = None
 
     _shared: ClassVar[dict[tuple[int, int, str], OpeningWindow]] = {}
@@ -148,27 +162,46 @@ class OpeningWindow:
         return polls
 
     async def _through_opening(self, workflow_id: str, ministry: str) -> None:
+        """Hold the row's place until it is through its opening work, then raise it. One not through within the
+        settle timeout frees its place and is raised once it is through (watched in the background)."""
+        match await self._watch(workflow_id, time.monotonic() + self.settle_timeout, FIRST_LOOK_S):
+            case Opening.THROUGH:
+                await self._raise_priority(workflow_id, ministry)
+            case Opening.LATE:
+                self.unsettled += 1
+                log.warning(
+                    "nomination %s not through its opening work after %.0fs: raised once it is",
+                    workflow_id,
+                    self.settle_timeout,
+                )
+                late = asyncio.create_task(self._raise_when_through(workflow_id, ministry))
+                self._late.add(late)
+                late.add_done_callback(self._late.discard)
+            case Opening.UNWATCHABLE:
+                self.unsettled += 1
+
+    async def _raise_when_through(self, workflow_id: str, ministry: str) -> None:
+        if await self._watch(workflow_id, time.monotonic() + LATE_WATCH_S, LONGEST_PAUSE_S) == Opening.THROUGH:
+            await self._raise_priority(workflow_id, ministry)
+
+    async def _watch(self, workflow_id: str, deadline: float, pause: float) -> Opening:
+        """Describe the nomination, the pause doubling up to LONGEST_PAUSE_S, until it is through its opening
+        work (it has run and has no task pending), has ended, cannot be described, or `deadline` comes."""
         handle = self.client.get_workflow_handle(workflow_id)
-        deadline = time.monotonic() + self.settle_timeout
-        pause = FIRST_LOOK_S
         while True:
             await asyncio.sleep(pause)
             try:
                 described = await handle.describe()
-            except Exception as err:  # it cannot be watched: its place goes to the next row, it keeps the bulk priority
-                self.unsettled += 1
+            except Exception as err:  # it cannot be watched: it keeps the bulk priority
                 log.warning("nomination %s not described (%s)", workflow_id, type(err).__name__)
-                return
+                return Opening.UNWATCHABLE
             if described.status != WorkflowExecutionStatus.RUNNING:
-                return  # refused at registration, or ended already: nothing to raise
+                return Opening.ENDED  # refused at registration, or ended already: nothing to raise
             if described.history_length > 2 and not described.raw_description.HasField("pending_workflow_task"):
-                break
+                return Opening.THROUGH
             if time.monotonic() + pause > deadline:
-                self.unsettled += 1
-                log.warning("nomination %s not through its opening work after %.0fs", workflow_id, self.settle_timeout)
-                return
+                return Opening.LATE
             pause = min(pause * 2, LONGEST_PAUSE_S)
-        await self._raise_priority(workflow_id, ministry)
 
     async def _raise_priority(self, workflow_id: str, ministry: str) -> None:
         raised = after_opening(WorkKind.BULK_NOMINATION, ministry)

@@ -9,8 +9,12 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from temporalio.api.workflow.v1 import PendingWorkflowTaskInfo
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionResponse
+from temporalio.client import WorkflowExecutionStatus
 
 from bench import wave
+from client import pacing
 from client.pacing import PRIORITIES_ENV, OpeningWindow, priorities_on, start_priority
 from domain.priority import DEFAULT_ADMISSION_WINDOW, WorkKind
 
@@ -118,3 +122,58 @@ def test_the_bench_scales_its_people_first_figures_with_the_wave() -> None:
     for bad in (["--admission-window", "-1"], ["--mixed-rows", "-5"], ["--mixed-meetings", "0"]):
         with pytest.raises(SystemExit):
             wave.parse_args(bad)
+
+
+class Described:
+    """What `describe()` tells of a nomination: running, and whether a workflow task is pending."""
+
+    def __init__(self, pending: bool) -> None:
+        self.status = WorkflowExecutionStatus.RUNNING
+        self.history_length = 12
+        self.raw_description = DescribeWorkflowExecutionResponse(
+            pending_workflow_task=PendingWorkflowTaskInfo() if pending else None
+        )
+
+
+class SlowOpening:
+    """A client whose one nomination stays in its opening work until `through` is set."""
+
+    def __init__(self) -> None:
+        self.through = False
+        self.described = 0
+
+    def get_workflow_handle(self, workflow_id: str) -> SlowOpening:
+        return self
+
+    async def describe(self) -> Described:
+        self.described += 1
+        return Described(pending=not self.through)
+
+
+async def test_a_row_late_through_its_opening_frees_its_place_and_is_raised_once_through(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(pacing, "FIRST_LOOK_S", 0.001)
+    monkeypatch.setattr(pacing, "LONGEST_PAUSE_S", 0.005)
+    opening = SlowOpening()
+    window = OpeningWindow(client=opening, task_queue="q", window=1, settle_timeout=0.05)  # type: ignore[arg-type]
+    raised: list[tuple[str, str]] = []
+
+    async def raise_priority(workflow_id: str, ministry: str) -> None:
+        raised.append((workflow_id, ministry))
+
+    monkeypatch.setattr(window, "_raise_priority", raise_priority)
+    monkeypatch.setattr(window, "_worker_polls", lambda: asyncio.sleep(0, True))
+
+    assert await asyncio.wait_for(window.start("BTP", starter("btp-0")), timeout=5) == ("btp-0", True)
+    # Its place is free for the next row, and it keeps the bulk priority while it is still in its opening work.
+    assert not +window.in_flight and window.unsettled == 1 and raised == []
+    looks = opening.described
+    await asyncio.sleep(0.05)
+    assert opening.described > looks and raised == []  # still watched
+    opening.through = True
+    for _ in range(200):
+        if raised:
+            break
+        await asyncio.sleep(0.005)
+    assert raised == [("btp-0", "BTP")]
