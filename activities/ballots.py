@@ -27,7 +27,6 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.signals import signal_each
 from domain.ballot_messages import (
     JOIN_LIST_SIGNAL,
     ConflictClass,
@@ -40,7 +39,6 @@ from domain.ballot_messages import (
     SessionKeys,
     SessionMinutes,
     SessionRow,
-    SessionTidings,
     TieDecisionRecord,
 )
 from domain.ballot_session_state import ClosedListClaim
@@ -306,22 +304,6 @@ class BallotActivities:
             if err.status == RPCStatusCode.NOT_FOUND:
                 return False  # not found, or completed: a session that has ended lists nothing
             raise  # turned away in passing: the activity is retried (claiming is idempotent)
-
-    @activity.defn(name="tell_nominations")
-    async def tell_nominations(self, tidings: SessionTidings) -> list[str]:
-        """Signal each nomination the session tells; the ones that could not be told (they have ended). Keyed on
-        the session, the tidings and the nomination: a retry signals none of them twice."""
-        deliveries = tidings.deliveries()
-        untold = await signal_each(self._client, tidings.session_id, tidings.key, deliveries)
-        activity_logger(__name__).info(
-            "nominations_told",
-            session_id=tidings.session_id,
-            key=tidings.key,
-            signal=deliveries[0][1].value if deliveries else None,
-            told=len(deliveries) - len(untold),
-            untold=len(untold),
-        )
-        return untold
 
     @activity.defn(name="release_from_list")
     async def release_from_list(self, session_id: str, workflow_ids: list[str] | None, keep: list[str] | None) -> int:

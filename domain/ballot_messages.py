@@ -12,10 +12,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from domain.ballots import BallotSessionKind, Candidate, ConflictRule
-from domain.messages import ActionChannel, SessionScheduled
+from domain.messages import ActionChannel
 from domain.nomination import ActorId, Code, Text
 from domain.stages import Stage
 from domain.voting import Tally, VoteResult
@@ -324,73 +324,6 @@ class BallotVerdict(BaseModel):
     result: VoteResult
     reason_vi: str
     policy_code: str
-
-
-class NominationSignal(StrEnum):
-    """The signals a session sends the nominations on its list, by the nomination workflow's names for them. An
-    activity sends them through the client (`SessionTidings`), and activities do not import workflows: the
-    nomination's handlers and the activity share these names."""
-
-    LIST_JOINED = "ballot_list_joined"  # ListJoined
-    LIST_REFUSED = "ballot_list_refused"  # ListRefused
-    SESSION_SCHEDULED = "session_scheduled"  # SessionScheduled
-    SESSION_CANCELLED = "ballot_session_cancelled"  # SessionCancelled
-    VERDICT = "ballot_verdict"  # BallotVerdict, one per nomination
-
-
-SessionMessage = ListJoined | ListRefused | SessionScheduled | SessionCancelled
-
-
-class SessionTidings(BaseModel):
-    """One message of a session to nominations on its list: `message` to every one of `to`, or `verdicts`, one
-    to each nomination it names. `key` counts the session's tidings: the session, the key and the nomination
-    make each signal's request id, so a retried delivery lands once."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    session_id: str
-    key: int = Field(ge=1)
-    to: list[str] = Field(default_factory=list)
-    joined: ListJoined | None = None
-    refused: ListRefused | None = None
-    scheduled: SessionScheduled | None = None
-    cancelled: SessionCancelled | None = None
-    verdicts: dict[str, BallotVerdict] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _one_message(self) -> SessionTidings:
-        shared = [m for m in (self.joined, self.refused, self.scheduled, self.cancelled) if m is not None]
-        if len(shared) + bool(self.verdicts) != 1:
-            raise ValueError("tidings carry one message: joined, refused, scheduled, cancelled or verdicts")
-        if self.verdicts and self.to:
-            raise ValueError("verdicts name their nominations: `to` stays empty")
-        return self
-
-    @classmethod
-    def of(cls, session_id: str, key: int, to: list[str], message: SessionMessage) -> SessionTidings:
-        """`message` to every nomination of `to`."""
-        field = {
-            ListJoined: "joined",
-            ListRefused: "refused",
-            SessionScheduled: "scheduled",
-            SessionCancelled: "cancelled",
-        }
-        return cls.model_validate({"session_id": session_id, "key": key, "to": to, field[type(message)]: message})
-
-    def deliveries(self) -> list[tuple[str, NominationSignal, BaseModel]]:
-        """(nomination, signal, message) for each nomination told."""
-        if self.verdicts:
-            return [(wf, NominationSignal.VERDICT, verdict) for wf, verdict in self.verdicts.items()]
-        signal, message = next(
-            (signal, message)
-            for signal, message in (
-                (NominationSignal.LIST_JOINED, self.joined),
-                (NominationSignal.LIST_REFUSED, self.refused),
-                (NominationSignal.SESSION_SCHEDULED, self.scheduled),
-                (NominationSignal.SESSION_CANCELLED, self.cancelled),
-            )
-            if message is not None
-        )
-        return [(wf, signal, message) for wf in self.to]
 
 
 class MinutesResult(StrEnum):

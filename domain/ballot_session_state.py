@@ -240,8 +240,6 @@ class SessionState:
     step: int = 0  # the number of the last person's action: its audit key, never an attempt
     unwritten: list[SessionAction] = field(default_factory=list)  # audited with the next register of the row
     notices_sent: int = 0  # the key of each batch of notifications
-    tidings_sent: int = 0  # the key of each message to the nominations (SessionTidings)
-    joining: list[str] = field(default_factory=list)  # joined the list on their offer, not yet told
 
     @classmethod
     def opening(cls, session_id: str, start: SessionStart, policy: PolicySet) -> SessionState:

@@ -37,6 +37,7 @@ from typing import TypedDict, TypeVar
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.types import MethodSyncOrAsyncSingleParam
 
 with workflow.unsafe.imports_passed_through():
     from activities.ballots import BallotActivities
@@ -47,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         AnonymousBallot,
         BallotPaper,
         BallotReceipt,
+        BallotVerdict,
         ChairAction,
         ConflictClass,
         CredentialIssue,
@@ -59,11 +61,9 @@ with workflow.unsafe.imports_passed_through():
         PublishedPaper,
         SessionActionKind,
         SessionCancelled,
-        SessionMessage,
         SessionPhase,
         SessionStart,
         SessionStatus,
-        SessionTidings,
         ShareHandIn,
         TieDecision,
     )
@@ -137,7 +137,7 @@ class BallotSessionWorkflow:
             await self._take_up_closed_list()
         else:
             await self._take_up_waiting()
-        await self._tell_joined_until_closing()
+        await workflow.wait_condition(lambda: s.list_closing or s.cancelled)
         if not s.cancelled:
             await self._open_voting()
         if not s.cancelled:
@@ -187,18 +187,6 @@ class BallotSessionWorkflow:
         )
         taken = [c for c in waiting if s.join(c)]  # one that joined on its offer meanwhile is told already
         await self._tell_joined([c.workflow_id for c in taken])
-
-    async def _tell_joined_until_closing(self) -> None:
-        """While the list is collected, the nominations that join it on their offer are told, a batch at a time:
-        those that joined while one batch went out go in the next. Returns once the list closes (or the session
-        is cancelled) and every one that joined has been told."""
-        s = self._state
-        while True:
-            await workflow.wait_condition(lambda: bool(s.joining) or s.list_closing or s.cancelled)
-            if not s.joining:
-                return
-            joined, s.joining = s.joining, []
-            await self._tell_joined(joined)
 
     async def _take_up_closed_list(self) -> None:
         """A closed list (the bloc's honouring): exactly the nominations the start names are claimed, told they
@@ -490,7 +478,8 @@ class BallotSessionWorkflow:
         # Let go of the list before the verdicts go out: a nomination left in its stage (no quorum) is free
         # for the next session.
         await self._release(None, keep=[])
-        await self._send_verdicts()
+        # 300 nominations: one workflow task, not 300 round trips.
+        await asyncio.gather(*(self._deliver_verdict(wf, verdict) for wf, verdict in s.verdicts_to_send()))
 
     async def _end_cancelled(self) -> None:
         s = self._state
@@ -500,55 +489,70 @@ class BallotSessionWorkflow:
         # Its nominations are free for the next session, and their stage is no longer due at its deadline.
         await self._release(None, keep=[])
         cancelled = SessionCancelled(session_id=s.session_id, reason=s.cancel_reason)
-        await self._tell([wf for wf in s.candidates if wf not in s.struck], cancelled)
+        await asyncio.gather(
+            *(
+                self._tell(wf, nomination.NominationWorkflow.ballot_session_cancelled, cancelled)
+                for wf in s.candidates
+                if wf not in s.struck
+            )
+        )
 
     # ---- what the session tells the nominations ----------------------------------------------------
 
-    async def _tell(self, to: list[str], message: SessionMessage) -> list[str]:
-        """Signal `message` to the nominations `to`, all through one activity; those that could not be told (the
-        nomination has ended: the unit withdrew it while the session ran, say)."""
-        if not to:
-            return []
-        s = self._state
-        s.tidings_sent += 1
-        return await self._deliver(SessionTidings.of(s.session_id, s.tidings_sent, to, message))
-
-    async def _send_verdicts(self) -> None:
-        s = self._state
-        verdicts = dict(s.verdicts_to_send())
-        if verdicts:
-            s.tidings_sent += 1
-            await self._deliver(SessionTidings(session_id=s.session_id, key=s.tidings_sent, verdicts=verdicts))
-
-    async def _deliver(self, tidings: SessionTidings) -> list[str]:
-        untold = await workflow.execute_activity_method(BallotActivities.tell_nominations, tidings, **STEP)
-        if untold:
-            workflow.logger.warning("tidings %d not delivered to %d nominations (ended)", tidings.key, len(untold))
-        return untold
+    async def _tell(
+        self,
+        workflow_id: str,
+        signal: MethodSyncOrAsyncSingleParam[nomination.NominationWorkflow, Message, None],
+        message: Message,
+    ) -> bool:
+        """Signal a nomination; False when it could not be delivered (the nomination has ended)."""
+        handle: workflow.ExternalWorkflowHandle[nomination.NominationWorkflow] = (
+            workflow.get_external_workflow_handle_for(nomination.NominationWorkflow.run, workflow_id)
+        )
+        try:
+            await handle.signal(signal, message)
+        except Exception as err:  # e.g. the unit withdrew the nomination while the session ran
+            workflow.logger.warning(
+                "%s for %s not delivered: %s", getattr(signal, "__name__", signal), workflow_id, err
+            )
+            return False
+        return True
 
     async def _announce_deadline(self) -> None:
         """Tell each nomination on the list when this session's voting ends: its stage is due then."""
         s = self._state
         s.announced_deadline = s.deadline
         scheduled = SessionScheduled(session_id=s.session_id, deadline=s.deadline)
-        await self._tell([c.workflow_id for c in s.live(s.round.candidates)], scheduled)
+        await asyncio.gather(
+            *(
+                self._tell(c.workflow_id, nomination.NominationWorkflow.session_scheduled, scheduled)
+                for c in s.live(s.round.candidates)
+            )
+        )
 
     async def _tell_joined(self, workflow_ids: list[str]) -> None:
         """Tell nominations put on the list that this session holds them. One that cannot be told has ended
         meanwhile: it leaves the list."""
         s = self._state
-        untold = await self._tell(workflow_ids, ListJoined(session_id=s.session_id, kind=s.start.kind))
-        for wf in untold:
-            await self._take_off(
-                ListLeaving(
-                    workflow_id=wf,
-                    session_id=s.session_id,
-                    action="ENDED",
-                    to_stage=None,
-                    reason_vi="hồ sơ đã kết thúc trước khi vào danh sách",
-                    left_at=workflow.now(),
+        joined = ListJoined(session_id=s.session_id, kind=s.start.kind)
+        delivered = await asyncio.gather(
+            *(self._tell(wf, nomination.NominationWorkflow.ballot_list_joined, joined) for wf in workflow_ids)
+        )
+        for wf, ok in zip(workflow_ids, delivered, strict=True):
+            if not ok:
+                await self._take_off(
+                    ListLeaving(
+                        workflow_id=wf,
+                        session_id=s.session_id,
+                        action="ENDED",
+                        to_stage=None,
+                        reason_vi="hồ sơ đã kết thúc trước khi vào danh sách",
+                        left_at=workflow.now(),
+                    )
                 )
-            )
+
+    async def _deliver_verdict(self, workflow_id: str, verdict: BallotVerdict) -> None:
+        await self._tell(workflow_id, nomination.NominationWorkflow.ballot_verdict, verdict)
 
     # ---- the session's own writes ------------------------------------------------------------------
 
@@ -603,11 +607,12 @@ class BallotSessionWorkflow:
         match s.offer_answer(candidate.workflow_id):
             case OfferAnswer.REFUSE:
                 await self._release([candidate.workflow_id])
-                await self._tell([candidate.workflow_id], ListRefused(session_id=s.session_id, kind=s.start.kind))
+                refused = ListRefused(session_id=s.session_id, kind=s.start.kind)
+                await self._tell(candidate.workflow_id, nomination.NominationWorkflow.ballot_list_refused, refused)
             case OfferAnswer.LET_GO_AT_OPENING:
                 workflow.logger.info("offer of %s while the list closes: let go as voting opens", candidate.workflow_id)
             case OfferAnswer.LIST if s.join(candidate):
-                s.joining.append(candidate.workflow_id)  # told with the others joining meanwhile
+                await self._tell_joined([candidate.workflow_id])
 
     @workflow.signal
     async def candidate_left(self, leaving: ListLeaving) -> None:
@@ -879,3 +884,10 @@ def _decoded(value: str, field: str) -> bytes:
         return unb64(value, field)
     except SealError:
         raise ValueError(f"{field}: not valid base64") from None
+
+
+# Imported last: workflows/nomination.py and this module each name the other's workflow (a nomination signals
+# `candidate_left`, the session signals its nominations back); whichever is imported first, the other finds
+# its class defined. Read when a signal is sent, never at import.
+with workflow.unsafe.imports_passed_through():
+    from workflows import nomination

@@ -26,7 +26,6 @@ with workflow.unsafe.imports_passed_through():
         ListJoined,
         ListLeaving,
         ListRefused,
-        NominationSignal,
         SessionCancelled,
     )
     from domain.ballots import (
@@ -88,8 +87,9 @@ with workflow.unsafe.imports_passed_through():
         STAGE_DUE_AT,
     )
 
-# Module references, not names: a nomination signals its ballot session (it left the list), its decision (its
-# answer) and its bloc year (the bloc year starts its proposals as children, and is told here when one ends).
+# Module references, not names: the ballot session and bloc year workflows signal nominations too, and a
+# nomination answers its decision (the bloc year starts its proposals as children, and is told here when one
+# ends).
 from workflows import ballot_session as ballot_session_workflow
 from workflows import bloc_year as bloc_year_workflow
 from workflows import decision as decision_workflow
@@ -336,7 +336,7 @@ class NominationWorkflow:
         elif state.exit is not None:  # it left the stage while the offer was made: off that list again
             await self._tell_left(holder, state.exit)
 
-    @workflow.signal(name=NominationSignal.LIST_JOINED.value)
+    @workflow.signal
     async def ballot_list_joined(self, joined: ListJoined) -> None:
         """A ballot session put this nomination on its list (taken up when it opened, or on its offer)."""
         if self._state.stage == STAGE_OF_KIND[joined.kind]:
@@ -344,7 +344,7 @@ class NominationWorkflow:
         elif self._state.exit is not None:  # it left the stage before the session could tell it
             await self._tell_left(joined.session_id, self._state.exit)
 
-    @workflow.signal(name=NominationSignal.LIST_REFUSED.value)
+    @workflow.signal
     async def ballot_list_refused(self, refused: ListRefused) -> None:
         """The session this nomination was offered to had closed its list: it is offered to another session
         collecting, if it still waits at that stage and no session has listed it meanwhile."""
@@ -355,7 +355,7 @@ class NominationWorkflow:
         if state.stage == STAGE_OF_KIND[refused.kind] and state.ballot_session is None and not state.from_bloc:
             await self._offer_to_ballot_session(excluding=sorted(self._refused_by))
 
-    @workflow.signal(name=NominationSignal.SESSION_CANCELLED.value)
+    @workflow.signal
     def ballot_session_cancelled(self, cancelled: SessionCancelled) -> None:
         """The session this nomination waited for was cancelled: it is off that list, and its stage is no longer
         due at that session's deadline (nor escalated from it) until a next session sets one."""
@@ -365,7 +365,7 @@ class NominationWorkflow:
             self._show_where_it_stands()
             self._reschedules += 1  # the stage's wait re-arms without the dead deadline
 
-    @workflow.signal(name=NominationSignal.SESSION_SCHEDULED.value)
+    @workflow.signal
     def session_scheduled(self, scheduled: SessionScheduled) -> None:
         """The ballot session holding this nomination votes until its deadline: the stage is due then."""
         if self._state.stage in KIND_AT_STAGE:
@@ -406,7 +406,7 @@ class NominationWorkflow:
     def _ballot_scope(self, kind: BallotSessionKind) -> str | None:
         return self._state.nomination.ministry if kind == BallotSessionKind.COUNCIL else self._state.bloc
 
-    @workflow.signal(name=NominationSignal.VERDICT.value)
+    @workflow.signal
     async def ballot_verdict(self, verdict: BallotVerdict) -> None:
         """A ballot session's result; applied like a typed-in meeting result, if it concerns this stage."""
         stage = STAGE_OF_KIND[verdict.stage_kind]

@@ -15,10 +15,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 
-from activities.ballots import BallotActivities
 from client.ballots import hand_in, session_status
 from client.nominations import start_nomination, status
-from domain.ballot_messages import SessionPhase, SessionStatus, SessionTidings
+from domain.ballot_messages import SessionPhase, SessionStatus
 from domain.ballots import voting_members
 from domain.messages import MeetingResult, NominationStatus
 from domain.nomination import Nomination
@@ -253,20 +252,18 @@ async def end_orphan(client: Client, engine: AsyncEngine, workflow_id: str) -> N
         )
 
 
-async def signals_sent(client: Client, session_id: str, to: str, timeout: float = 30) -> list[str]:
-    """The names of the signals the ballot session `session_id` has sent the nomination `to` (through its
-    `tell_nominations` activity), in order, once it has sent one (or [] at the timeout)."""
+async def signals_sent(client: Client, sender: str, to: str, timeout: float = 30) -> list[str]:
+    """The names of the signals the workflow `sender` has sent the workflow `to`, in order, once it has sent one
+    (or [] at the timeout)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        history = await client.get_workflow_handle(session_id).fetch_history()
-        names: list[str] = []
-        for event in history.events:
-            scheduled = event.activity_task_scheduled_event_attributes
-            if event.HasField("activity_task_scheduled_event_attributes") and scheduled.activity_type.name == (
-                BallotActivities.tell_nominations.__name__
-            ):
-                [tidings] = await client.data_converter.decode(scheduled.input.payloads, [SessionTidings])
-                names += [signal.value for wf, signal, _ in tidings.deliveries() if wf == to]
+        history = await client.get_workflow_handle(sender).fetch_history()
+        names = [
+            e.signal_external_workflow_execution_initiated_event_attributes.signal_name
+            for e in history.events
+            if e.HasField("signal_external_workflow_execution_initiated_event_attributes")
+            and e.signal_external_workflow_execution_initiated_event_attributes.workflow_execution.workflow_id == to
+        ]
         if names or asyncio.get_running_loop().time() > deadline:
             return names
         await asyncio.sleep(0.2)

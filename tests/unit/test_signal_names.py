@@ -3,31 +3,18 @@ carries the message its handler takes: a renamed handler or a changed message fa
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import date
 
 import pytest
 from pydantic import ValidationError
 from temporalio import workflow
 
-from domain.ballot_messages import (
-    JOIN_LIST_SIGNAL,
-    BallotVerdict,
-    ListJoined,
-    ListRefused,
-    NominationSignal,
-    SessionCancelled,
-    SessionMessage,
-    SessionTidings,
-)
-from domain.ballots import BallotSessionKind, Candidate
-from domain.decisions import DECISION_ISSUED_SIGNAL, DecisionDelivery
-from domain.messages import SessionScheduled
-from domain.voting import Tally, VoteResult
+from domain.ballot_messages import JOIN_LIST_SIGNAL
+from domain.ballots import Candidate
+from domain.catalog import Authority
+from domain.decisions import DECISION_ISSUED_SIGNAL, DecisionDelivery, DecisionRef, DecisionTidings
 from workflows.ballot_session import BallotSessionWorkflow
 from workflows.nomination import NominationWorkflow
-
-SESSION = "ballot-council-BTP-hop-1"
-COUNCIL = BallotSessionKind.COUNCIL
 
 
 def handler_types(workflow_class: type) -> dict[str, list[type]]:
@@ -36,68 +23,24 @@ def handler_types(workflow_class: type) -> dict[str, list[type]]:
     return {name: list(definition.arg_types or []) for name, definition in signals.items() if name}
 
 
-def verdict(result: VoteResult = VoteResult.PASSED) -> BallotVerdict:
-    return BallotVerdict(
-        session_id=SESSION,
-        round=1,
-        stage_kind=COUNCIL,
-        tally=Tally(members=9, present=9, votes_for=8, votes_against=1),
-        result=result,
-        reason_vi="đạt",
-        policy_code="HD-1",
-    )
-
-
-MESSAGES: list[SessionMessage] = [
-    ListJoined(session_id=SESSION, kind=COUNCIL),
-    ListRefused(session_id=SESSION, kind=COUNCIL),
-    SessionScheduled(session_id=SESSION, deadline=datetime(2026, 12, 20, 10, tzinfo=UTC)),
-    SessionCancelled(session_id=SESSION, reason="không đủ thành viên"),
-]
-
-
-def test_every_signal_a_session_sends_is_one_the_nomination_handles_with_that_message():
-    handled = handler_types(NominationWorkflow)
-    sent: dict[str, type] = {}
-    listed = ["nomination-2026-BTP-a", "nomination-2026-BTP-b"]
-    for key, message in enumerate(MESSAGES, start=1):
-        deliveries = SessionTidings.of(SESSION, key, listed, message).deliveries()
-        assert [(wf, carried) for wf, _, carried in deliveries] == [(wf, message) for wf in listed]
-        for _, signal, carried in deliveries:
-            sent[signal.value] = type(carried)
-    verdicts = SessionTidings(session_id=SESSION, key=9, verdicts={"nomination-2026-BTP-a": verdict()})
-    for _, signal, carried in verdicts.deliveries():
-        sent[signal.value] = type(carried)
-
-    assert set(sent) == {s.value for s in NominationSignal}
-    assert {name: handled.get(name) for name in sent} == {name: [kind] for name, kind in sent.items()}
-
-
-def test_the_decision_and_the_offer_are_signals_their_receivers_handle():
+def test_the_decision_and_the_offer_are_signals_their_receivers_handle_with_that_message():
     assert handler_types(NominationWorkflow)[DECISION_ISSUED_SIGNAL] == [DecisionDelivery]
     assert handler_types(BallotSessionWorkflow)[JOIN_LIST_SIGNAL] == [Candidate]
 
 
-def test_tidings_name_each_nomination_once_with_its_own_verdict():
-    approved, rejected = verdict(VoteResult.PASSED), verdict(VoteResult.FAILED)
-    tidings = SessionTidings(session_id=SESSION, key=3, verdicts={"nomination-a": approved, "nomination-b": rejected})
-    assert tidings.deliveries() == [
-        ("nomination-a", NominationSignal.VERDICT, approved),
-        ("nomination-b", NominationSignal.VERDICT, rejected),
-    ]
-    # What the activity receives is what the session sent.
-    assert SessionTidings.model_validate_json(tidings.model_dump_json()) == tidings
+def delivery() -> DecisionDelivery:
+    decision = DecisionRef(
+        decision_no="12/QĐ-BTP", decision_date=date(2026, 12, 20), authority=Authority.MINISTER, actor="bo.truong"
+    )
+    return DecisionDelivery(decision=decision, reply_to="decision-12/QĐ-BTP")
 
 
-@pytest.mark.parametrize(
-    "fields",
-    [
-        {},  # no message
-        {"to": ["nomination-a"], "joined": MESSAGES[0], "refused": MESSAGES[1]},  # two messages
-        {"to": ["nomination-a"], "verdicts": {"nomination-b": verdict()}},  # verdicts name their own nominations
-        {"to": ["nomination-a"], "joined": MESSAGES[0], "key": 0},  # keys count from 1
-    ],
-)
-def test_tidings_that_could_be_read_two_ways_are_refused(fields: dict[str, object]):
+def test_a_delivery_travels_to_the_activity_as_it_was_sent():
+    tidings = DecisionTidings(delivery=delivery(), key=2, to=["nomination-2026-BTP-a", "nomination-2026-BTP-b"])
+    assert DecisionTidings.model_validate_json(tidings.model_dump_json()) == tidings
+
+
+@pytest.mark.parametrize("fields", [{"key": 0, "to": ["nomination-a"]}, {"key": 1, "to": []}])
+def test_a_delivery_counts_from_one_and_names_someone(fields: dict[str, object]):
     with pytest.raises(ValidationError):
-        SessionTidings.model_validate({"session_id": SESSION, "key": 1} | fields)
+        DecisionTidings.model_validate({"delivery": delivery()} | fields)
