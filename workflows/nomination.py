@@ -21,13 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.ballots import BallotActivities
     from activities.identity_claims import IdentityActivities
     from activities.persistence import PersistenceActivities
-    from domain.ballot_messages import (
-        BallotVerdict,
-        ListJoined,
-        ListLeaving,
-        ListRefused,
-        SessionCancelled,
-    )
+    from domain.ballot_messages import BallotVerdict, ListJoined, ListLeaving, ListRefused, SessionCancelled
     from domain.ballots import (
         KIND_AT_STAGE,
         STAGE_OF_KIND,
