@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 PRIORITIES_ENV = "TDKT_TASK_PRIORITIES"
 # How long a row holds its ministry's place at most while its opening work waits (a stopped worker, a
-# server far behind): then the next row goes, and this one keeps the bulk priority.
+# server far behind): then the next row goes, and this one keeps the bulk priority until it is through.
 SETTLE_TIMEOUT_S = 60.0
 # The first look at a started nomination, and the longest pause between looks (doubling in between).
 FIRST_LOOK_S = 0.1
