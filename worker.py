@@ -157,6 +157,7 @@ def build_worker(
         ballots.amend_ballot_minutes,
         ballots.write_session_notifications,
         decisions.deliver_decision,
+        decisions.raise_refusing_nominations,
         decisions.nomination_standing,
         decisions.persist_decision,
         anchors.read_audit_head,

@@ -2,11 +2,15 @@
 register, and record the outcome.
 
 The DecisionWorkflow's deliveries signal the nominations through the client, each signal keyed on the decision,
-the delivery and the nomination; it reads the register only for a nomination no running workflow has. All may be
-retried freely: a signal lands once, one reads, and the register's writes are keyed on the decision number and
-workflow id."""
+the delivery and the nomination, after setting each nomination's priority to the decision's (below people's
+actions: domain/priority.py); a nomination that refuses the decision is raised back to people's priority. It
+reads the register only for a nomination no running workflow has. All may be retried freely: a signal lands
+once, a priority set again is the same, one reads, and the register's writes are keyed on the decision number
+and workflow id."""
 
 from __future__ import annotations
+
+import os
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
@@ -14,10 +18,12 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.signals import signal_each
+from activities.workflow_priority import set_priorities
 from domain.decisions import DECISION_ISSUED_SIGNAL, DecisionSummary, DecisionTidings, NominationStanding
+from domain.priority import PRIORITIES_ENV, WorkKind, priorities_enabled, priority_for
 from observability.logs import activity_logger
 from security.audit_keys import audit_keyring
-from store.decisions import AlreadyDecided, nomination_standing, record_decision
+from store.decisions import AlreadyDecided, ministries_of, nomination_standing, record_decision
 
 
 class DecisionActivities:
@@ -29,8 +35,14 @@ class DecisionActivities:
 
     @activity.defn(name="deliver_decision")
     async def deliver_decision(self, tidings: DecisionTidings) -> list[str]:
-        """Signal the decision to each nomination of `to`; the ones no running workflow has."""
+        """Signal the decision to each nomination of `to`, each first set to the decision's priority so that its
+        answer runs below people's actions; the ones no running workflow has."""
         delivery = tidings.delivery
+        lowered = 0
+        if priorities_enabled(os.environ.get(PRIORITIES_ENV)):
+            carried_out = priority_for(WorkKind.DECISION_TIDINGS, delivery.decision.authority.value)
+            unset = await set_priorities(self._client, [(wf, carried_out) for wf in tidings.to])
+            lowered = len(tidings.to) - len(unset)
         deliveries = [(wf, DECISION_ISSUED_SIGNAL, delivery) for wf in tidings.to]
         untold = await signal_each(self._client, delivery.reply_to, tidings.key, deliveries)
         activity_logger(__name__).info(
@@ -39,8 +51,22 @@ class DecisionActivities:
             key=tidings.key,
             told=len(deliveries) - len(untold),
             untold=len(untold),
+            lowered=lowered,
         )
         return untold
+
+    @activity.defn(name="raise_refusing_nominations")
+    async def raise_refusing_nominations(self, workflow_ids: list[str]) -> None:
+        """Set nominations that refused a decision back to people's priority (fair by their ministry): they still
+        wait for people."""
+        if not priorities_enabled(os.environ.get(PRIORITIES_ENV)):
+            return
+        ministries = await ministries_of(self._engine, workflow_ids)
+        targets = [(wf, priority_for(WorkKind.NOMINATION, ministries.get(wf))) for wf in workflow_ids]
+        unset = await set_priorities(self._client, targets)
+        activity_logger(__name__).info(
+            "refusing_nominations_raised", raised=len(targets) - len(unset), unset=len(unset)
+        )
 
     @activity.defn(name="nomination_standing")
     async def nomination_standing(self, workflow_id: str) -> NominationStanding | None:

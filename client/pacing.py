@@ -34,7 +34,15 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, UpdateWo
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.common import Priority
 
-from domain.priority import ADMISSION_WINDOW_ENV, WorkKind, admission_window, after_opening, priority_for
+from domain.priority import (
+    ADMISSION_WINDOW_ENV,
+    PRIORITIES_ENV,
+    WorkKind,
+    admission_window,
+    after_opening,
+    priorities_enabled,
+    priority_for,
+)
 from workflows.priorities import as_temporal
 
 if TYPE_CHECKING:
@@ -42,7 +50,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PRIORITIES_ENV = "TDKT_TASK_PRIORITIES"
 # How long a row holds its ministry's place at most while its opening work waits (a stopped worker, a
 # server far behind): then the next row goes, and this one keeps the bulk priority until it is through.
 SETTLE_TIMEOUT_S = 60.0
@@ -65,7 +72,7 @@ class Opening(Enum):
 
 
 def priorities_on() -> bool:
-    return os.environ.get(PRIORITIES_ENV, "on").strip().lower() not in ("off", "0", "no", "false")
+    return priorities_enabled(os.environ.get(PRIORITIES_ENV))
 
 
 def start_priority(kind: WorkKind, scope: str | None = None) -> Priority:

@@ -10,6 +10,9 @@ The policy:
 
 - people's work goes first: a ballot session (a council or bloc in session, every member waiting on it) at 1;
   a nomination a person proposes, a decision, a bloc year at 2;
+- a signed decision carried out at 3: the nominations a decision names take its tidings and answer below
+  people's actions, so a decision of hundreds does not queue a central-board approval behind its deliveries
+  (a nomination that refuses the decision is raised back to 2);
 - bulk starts (an imported list, the API's batch, a year-end wave) at 4, fair by ministry, so one ministry's
   5,000-row import does not hold up another ministry's work of the same priority; once a bulk-started
   nomination's opening work is done it waits for people, and is raised to 2 (`after_opening`), so a person's
@@ -36,6 +39,7 @@ class WorkKind(StrEnum):
     NOMINATION = "NOMINATION"  # one nomination a person proposes (the CLI's nominate, the API's create)
     DECISION = "DECISION"  # a signing authority's batch decision
     BLOC_YEAR = "BLOC_YEAR"  # a bloc's emulation year
+    DECISION_TIDINGS = "DECISION_TIDINGS"  # a nomination told of a signed decision, recording it
     BULK_NOMINATION = "BULK_NOMINATION"  # a nomination started by a list (import, API batch, wave)
     UPKEEP = "UPKEEP"  # background work no one waits for (the audit chain's anchor)
 
@@ -64,6 +68,7 @@ PRIORITY_OF: dict[WorkKind, int] = {
     WorkKind.DECISION: 2,
     WorkKind.BLOC_YEAR: 2,
     WorkKind.UPKEEP: 3,
+    WorkKind.DECISION_TIDINGS: 3,
     WorkKind.BULK_NOMINATION: 4,
 }
 # What a bulk-started nomination becomes once its opening work is done: a nomination waiting for people.
@@ -77,6 +82,16 @@ def fairness_key(scope: str) -> str:
     while len(key.encode()) > MAX_FAIRNESS_KEY_BYTES:
         key = key[:-1]
     return key
+
+
+# The setting that turns the policy off (everything at the server's default).
+PRIORITIES_ENV = "TDKT_TASK_PRIORITIES"
+
+
+def priorities_enabled(setting: str | None) -> bool:
+    """Whether the policy applies (TDKT_TASK_PRIORITIES: unset or anything but off/0/no/false), or every task
+    runs at the server's default (for measuring without it)."""
+    return (setting or "on").strip().lower() not in ("off", "0", "no", "false")
 
 
 def priority_for(kind: WorkKind, scope: str | None = None) -> TaskPriority:

@@ -118,6 +118,17 @@ async def record_decision(engine: AsyncEngine, summary: DecisionSummary, keyring
     return written
 
 
+async def ministries_of(engine: AsyncEngine, workflow_ids: Sequence[str]) -> dict[str, str]:
+    """The ministry of each nomination the register has, by workflow id (those it does not have are left out)."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            sa.select(nominations.c.workflow_id, nominations.c.ministry).where(
+                nominations.c.workflow_id.in_(list(workflow_ids))
+            )
+        )
+        return {row.workflow_id: row.ministry for row in rows}
+
+
 async def nomination_standing(engine: AsyncEngine, workflow_id: str) -> NominationStanding | None:
     """The register's row of a nomination (its last recorded stage and decision), or None when it has none."""
     async with engine.connect() as conn:

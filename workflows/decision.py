@@ -1,11 +1,12 @@
 """DecisionWorkflow: one decision (quyết định khen thưởng) applied to every nomination it names.
 
 The nominations are told in groups of MAX_CONCURRENT, in the order of the list: one activity signals a group
-(`NominationWorkflow.decision_issued`), each nomination records the decision as its `record_decision` update
-would and answers by signal (`item_decided`): accepted, or refused with its reason. The next group is told once
-this one has answered. A nomination no running workflow has is answered from the register (never was, or has
-ended). The results keep the order of the list. The outcome is then written to the decision register
-(`persist_decision`) and returned.
+(`NominationWorkflow.decision_issued`), first setting each one's priority to the decision's, below people's
+actions (domain/priority.py); each nomination records the decision as its `record_decision` update would and
+answers by signal (`item_decided`): accepted, or refused with its reason. The next group is told once this one
+has answered; those that refused are raised back to people's priority. A nomination no running workflow has is
+answered from the register (never was, or has ended). The results keep the order of the list. The outcome is
+then written to the decision register (`persist_decision`) and returned.
 
 The workflow id is `decision_workflow_id(decision_no)`, started with REJECT_DUPLICATE: a number is used once.
 """
@@ -93,6 +94,14 @@ class DecisionWorkflow:
         for position, workflow_id in enumerate(group, start=first):
             if workflow_id not in untold:
                 self._results[position] = self._answers[workflow_id]
+        refusing = [wf for wf in group if wf not in untold and not self._answers[wf].accepted]
+        if refusing:  # told at the decision's priority, they still wait for people
+            await workflow.execute_activity_method(
+                DecisionActivities.raise_refusing_nominations,
+                refusing,
+                start_to_close_timeout=RECORD_TIMEOUT,
+                retry_policy=RETRY,
+            )
 
     @workflow.signal
     def item_decided(self, item: DecisionItem) -> None:

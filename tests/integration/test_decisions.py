@@ -59,7 +59,12 @@ async def decision_queue(client: Client, db_engine: AsyncEngine, task_queue: str
         client,
         task_queue=queue,
         workflows=[DecisionWorkflow],
-        activities=[activities.deliver_decision, activities.nomination_standing, activities.persist_decision],
+        activities=[
+            activities.deliver_decision,
+            activities.raise_refusing_nominations,
+            activities.nomination_standing,
+            activities.persist_decision,
+        ],
         workflow_runner=sandbox_runner(),
     )
     task = asyncio.create_task(worker.run())
@@ -351,6 +356,28 @@ async def test_the_authority_must_be_the_forms(client: Client, task_queue: str, 
     [item] = summary.items
     assert not item.accepted and "PRIME_MINISTER" in (item.reason or "")
     assert (await status(client, ministry_form)).stage == Stage.AWAITING_DECISION
+
+
+async def priority_of(client: Client, workflow_id: str) -> tuple[int, str]:
+    info = (await client.get_workflow_handle(workflow_id).describe()).raw_description.workflow_execution_info
+    return info.priority.priority_key, info.priority.fairness_key
+
+
+async def test_a_decisions_tidings_run_below_peoples_actions_and_a_refusal_is_raised_back(
+    client: Client, task_queue: str, decision_queue: str
+):
+    """The nominations a decision names take it at the decision's priority (3, below people's 2, fair by its
+    authority); one that refuses it still waits for people and is back at 2, fair by its ministry."""
+    awarded = await awaiting_decision(client, task_queue)
+    refusing = await awaiting_decision(client, task_queue, "BANG_KHEN_TTG")  # the Prime Minister's form
+    assert await priority_of(client, refusing) == (2, "BTP")
+
+    summary = await issue_decision(client, decision_queue, request(ref(number()), [awarded, refusing]))
+
+    assert [i.accepted for i in summary.items] == [True, False], summary.items
+    assert await priority_of(client, awarded) == (3, Authority.MINISTER.value)
+    assert (await status(client, refusing)).stage == Stage.AWAITING_DECISION
+    assert await priority_of(client, refusing) == (2, "BTP")
 
 
 async def test_prime_minister_certificate_decided_after_central_approval(

@@ -229,6 +229,11 @@ async def record(label: str) -> None:
         await act(client, wf, "record_council_result", passing())
         await act(client, wf, "approve", CentralApproval(actor=CENTRAL))
         await until(client, wf, Stage.AWAITING_DECISION)
+        # A ministry's form on the President's decision refuses it (and is raised back to people's priority).
+        refusing = await started(client, queue, "BANG_KHEN_BO")
+        await until(client, refusing, Stage.COUNCIL_REVIEW)
+        await act(client, refusing, "record_council_result", passing())
+        await until(client, refusing, Stage.AWAITING_DECISION)
         decision = DecisionRequest(
             decision=DecisionRef(
                 decision_no=f"R{uuid.uuid4().hex[:4]}/QĐ-CTN",
@@ -236,7 +241,7 @@ async def record(label: str) -> None:
                 authority="PRESIDENT",
                 actor=CENTRAL,
             ),
-            workflow_ids=[wf, "nomination-2026-BTP-khong-co"],
+            workflow_ids=[wf, refusing, "nomination-2026-BTP-khong-co"],
         )
         summary = await issue_decision(client, queue, decision)
         runs["order-objection-hold-decision"] = wf

@@ -20,6 +20,7 @@ from domain.priority import (
     admission_window,
     after_opening,
     fairness_key,
+    priorities_enabled,
     priority_for,
 )
 from workflows.priorities import as_temporal, priority_of
@@ -40,6 +41,23 @@ def test_peoples_work_at_one_or_two_bulk_after_everything_else() -> None:
     assert bulk > max(PRIORITY_OF[k] for k in WorkKind if k != WorkKind.BULK_NOMINATION)
     # Upkeep no one waits for sits at the server's default, between people and bulk.
     assert priority_for(WorkKind.UPKEEP).priority_key == 3
+
+
+def test_a_decisions_tidings_run_after_peoples_actions_and_before_bulk() -> None:
+    tidings = priority_for(WorkKind.DECISION_TIDINGS, "MINISTER")
+    assert max(PRIORITY_OF[k] for k in PEOPLE) < tidings.priority_key < PRIORITY_OF[WorkKind.BULK_NOMINATION]
+    assert tidings.fairness_key == "MINISTER"
+    assert after_opening(WorkKind.DECISION_TIDINGS, "BTP") is None
+
+
+@pytest.mark.parametrize(("setting", "enabled"), [(None, True), ("", True), (" on ", True), ("1", True)])
+def test_the_policy_applies_unless_turned_off(setting: str | None, enabled: bool) -> None:
+    assert priorities_enabled(setting) is enabled
+
+
+@pytest.mark.parametrize("setting", ["off", "OFF", " 0 ", "no", "False"])
+def test_the_policy_is_turned_off_by_off_0_no_or_false(setting: str) -> None:
+    assert not priorities_enabled(setting)
 
 
 def test_a_ballot_session_goes_before_a_single_nomination() -> None:
