@@ -154,7 +154,6 @@ def build_worker(
         ballots.record_ballot_minutes,
         ballots.record_tie_decision,
         ballots.release_from_list,
-        ballots.announce_deadline,
         ballots.amend_ballot_minutes,
         ballots.write_session_notifications,
         decisions.deliver_decision,

@@ -27,15 +27,12 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.signals import signal_each
 from domain.ballot_messages import (
     JOIN_LIST_SIGNAL,
-    SESSION_SCHEDULED_SIGNAL,
     ConflictClass,
     CountRequest,
     CountResult,
     CredentialIssue,
-    DeadlineTidings,
     MinutesAmendment,
     PublishedPaper,
     SessionAction,
@@ -307,22 +304,6 @@ class BallotActivities:
             if err.status == RPCStatusCode.NOT_FOUND:
                 return False  # not found, or completed: a session that has ended lists nothing
             raise  # turned away in passing: the activity is retried (claiming is idempotent)
-
-    @activity.defn(name="announce_deadline")
-    async def announce_deadline(self, tidings: DeadlineTidings) -> list[str]:
-        """Signal the session's deadline to each nomination of `to`; the ones no running workflow has (they have
-        ended). Keyed on the session, the announcement and the nomination: a retry signals none of them twice."""
-        scheduled = tidings.scheduled
-        deliveries = [(wf, SESSION_SCHEDULED_SIGNAL, scheduled) for wf in tidings.to]
-        untold = await signal_each(self._client, scheduled.session_id, tidings.key, deliveries)
-        activity_logger(__name__).info(
-            "deadline_announced",
-            session_id=scheduled.session_id,
-            key=tidings.key,
-            told=len(deliveries) - len(untold),
-            untold=len(untold),
-        )
-        return untold
 
     @activity.defn(name="release_from_list")
     async def release_from_list(self, session_id: str, workflow_ids: list[str] | None, keep: list[str] | None) -> int:

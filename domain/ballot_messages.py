@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from domain.ballots import BallotSessionKind, Candidate, ConflictRule
-from domain.messages import ActionChannel, SessionScheduled
+from domain.messages import ActionChannel
 from domain.nomination import ActorId, Code, Text
 from domain.stages import Stage
 from domain.voting import Tally, VoteResult
@@ -67,23 +67,6 @@ def session_workflow_id(kind: BallotSessionKind, scope: str, meeting_ref: str) -
 # session answers a signal that comes after its list closed with `ballot_list_refused` (ListRefused). Activities
 # do not import workflows, so the session's handler and the activity share this one name.
 JOIN_LIST_SIGNAL = "join_list"
-
-# The nomination's signal that its stage is due at the session's deadline (SessionScheduled). The session sends it
-# through an activity (DeadlineTidings), which signals through the client: a signal from the workflow itself goes
-# through the server's transfer queue, which a wave's starts fill, so a meeting's hundred of them held its voting
-# back for 20-30 s. The nomination's handler and the activity share this one name.
-SESSION_SCHEDULED_SIGNAL = "session_scheduled"
-
-
-class DeadlineTidings(BaseModel):
-    """A session's deadline told to the nominations on its list, through one activity. `key` numbers the session's
-    announcements (voting opens, each extension): the session, the key and the nomination make each signal's
-    request id, so a retried announcement lands once."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    key: int = Field(ge=1)
-    scheduled: SessionScheduled
-    to: list[str] = Field(min_length=1)
 
 
 class ListJoined(BaseModel):

@@ -218,7 +218,6 @@ class SessionState:
     deadline: datetime
     phase: SessionPhase = SessionPhase.COLLECTING
     announced_deadline: datetime | None = None  # what the nominations on the list were last told
-    announcements: int = 0  # how many times they were told it (each telling's key)
     snapshot: RosterSnapshot | None = None  # the roster of the session's scope, loaded as it opens
     committee: list[str] = field(default_factory=list)  # Ban kiểm phiếu, in share-index order
     candidates: dict[str, Candidate] = field(default_factory=dict)  # the list, by workflow id

@@ -53,7 +53,6 @@ with workflow.unsafe.imports_passed_through():
         ConflictClass,
         CredentialIssue,
         CredentialRequest,
-        DeadlineTidings,
         ListClosing,
         ListJoined,
         ListLeaving,
@@ -520,20 +519,16 @@ class BallotSessionWorkflow:
         return True
 
     async def _announce_deadline(self) -> None:
-        """Tell each nomination on the list when this session's voting ends: its stage is due then. One activity
-        signals them all through the client (not through the server's transfer queue, behind a wave's starts)."""
+        """Tell each nomination on the list when this session's voting ends: its stage is due then."""
         s = self._state
         s.announced_deadline = s.deadline
-        to = [c.workflow_id for c in s.live(s.round.candidates)]
-        if not to:
-            return
-        s.announcements += 1
         scheduled = SessionScheduled(session_id=s.session_id, deadline=s.deadline)
-        untold = await workflow.execute_activity_method(
-            BallotActivities.announce_deadline, DeadlineTidings(key=s.announcements, scheduled=scheduled, to=to), **STEP
+        await asyncio.gather(
+            *(
+                self._tell(c.workflow_id, nomination.NominationWorkflow.session_scheduled, scheduled)
+                for c in s.live(s.round.candidates)
+            )
         )
-        if untold:  # e.g. the unit withdrew them while the session ran: they leave the list by their own notice
-            workflow.logger.warning("deadline not delivered to %d nominations (ended)", len(untold))
 
     async def _tell_joined(self, workflow_ids: list[str]) -> None:
         """Tell nominations put on the list that this session holds them. One that cannot be told has ended

@@ -21,14 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.ballots import BallotActivities
     from activities.identity_claims import IdentityActivities
     from activities.persistence import PersistenceActivities
-    from domain.ballot_messages import (
-        SESSION_SCHEDULED_SIGNAL,
-        BallotVerdict,
-        ListJoined,
-        ListLeaving,
-        ListRefused,
-        SessionCancelled,
-    )
+    from domain.ballot_messages import BallotVerdict, ListJoined, ListLeaving, ListRefused, SessionCancelled
     from domain.ballots import (
         KIND_AT_STAGE,
         STAGE_OF_KIND,
@@ -366,7 +359,7 @@ class NominationWorkflow:
             self._show_where_it_stands()
             self._reschedules += 1  # the stage's wait re-arms without the dead deadline
 
-    @workflow.signal(name=SESSION_SCHEDULED_SIGNAL)
+    @workflow.signal
     def session_scheduled(self, scheduled: SessionScheduled) -> None:
         """The ballot session holding this nomination votes until its deadline: the stage is due then."""
         if self._state.stage in KIND_AT_STAGE:

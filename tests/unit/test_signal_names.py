@@ -3,17 +3,16 @@ carries the message its handler takes: a renamed handler or a changed message fa
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 from pydantic import ValidationError
 from temporalio import workflow
 
-from domain.ballot_messages import JOIN_LIST_SIGNAL, SESSION_SCHEDULED_SIGNAL, DeadlineTidings
+from domain.ballot_messages import JOIN_LIST_SIGNAL
 from domain.ballots import Candidate
 from domain.catalog import Authority
 from domain.decisions import DECISION_ISSUED_SIGNAL, DecisionDelivery, DecisionRef, DecisionTidings
-from domain.messages import SessionScheduled
 from workflows.ballot_session import BallotSessionWorkflow
 from workflows.nomination import NominationWorkflow
 
@@ -24,19 +23,9 @@ def handler_types(workflow_class: type) -> dict[str, list[type]]:
     return {name: list(definition.arg_types or []) for name, definition in signals.items() if name}
 
 
-def test_the_decision_the_deadline_and_the_offer_are_signals_their_receivers_handle_with_that_message():
+def test_the_decision_and_the_offer_are_signals_their_receivers_handle_with_that_message():
     assert handler_types(NominationWorkflow)[DECISION_ISSUED_SIGNAL] == [DecisionDelivery]
-    assert handler_types(NominationWorkflow)[SESSION_SCHEDULED_SIGNAL] == [SessionScheduled]
     assert handler_types(BallotSessionWorkflow)[JOIN_LIST_SIGNAL] == [Candidate]
-
-
-def test_an_announcement_counts_from_one_and_names_someone():
-    scheduled = SessionScheduled(session_id="ballot-council-BTP-1", deadline=datetime(2026, 12, 20, 9, tzinfo=UTC))
-    tidings = DeadlineTidings(key=1, scheduled=scheduled, to=["nomination-2026-BTP-a"])
-    assert DeadlineTidings.model_validate_json(tidings.model_dump_json()) == tidings
-    for fields in ({"key": 0, "to": ["nomination-a"]}, {"key": 1, "to": []}):
-        with pytest.raises(ValidationError):
-            DeadlineTidings.model_validate({"scheduled": scheduled} | fields)
 
 
 def delivery() -> DecisionDelivery:
