@@ -70,14 +70,11 @@ JOIN_LIST_SIGNAL = "join_list"
 
 
 class ListJoined(BaseModel):
-    """Signal from a session to a nomination it took up from the waiting list: this session holds it now, and its
-    stage is due at the session's deadline (fixed while the list is collected; a later change is told by
-    SessionScheduled)."""
+    """Signal from a session to a nomination it took up from the waiting list: this session holds it now."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     session_id: str
     kind: BallotSessionKind
-    deadline: datetime
 
 
 class ListRefused(BaseModel):

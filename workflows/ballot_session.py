@@ -248,12 +248,10 @@ class BallotSessionWorkflow:
             )
             return
         s.round.voter_class = voter_class
-        # Before the session shows VOTING: the paper is published (a voter who sees VOTING finds it), and should
-        # the deadline differ from the one the nominations were told as they joined, they learn the new one (a
-        # signal to each, whose acknowledgements would otherwise keep the session's workflow tasks busy as the
-        # first ballots come in).
-        if s.deadline != s.announced_deadline:
-            await self._announce_deadline()
+        # Before the session shows VOTING: the nominations on the list learn when their stage is due (a signal to
+        # each, whose acknowledgements would otherwise keep the session's workflow tasks busy as the first
+        # ballots come in), and the paper is published (a voter who sees VOTING finds it).
+        await self._announce_deadline()
         await self._publish_paper()
         s.move(SessionPhase.VOTING)
         # Together, so the session is quiet sooner as the first ballots come in:
@@ -536,10 +534,7 @@ class BallotSessionWorkflow:
         """Tell nominations put on the list that this session holds them. One that cannot be told has ended
         meanwhile: it leaves the list."""
         s = self._state
-        # The deadline holds while the list is collected (it changes only while voting), so the ones told it here
-        # need no telling again as voting opens.
-        s.announced_deadline = s.deadline
-        joined = ListJoined(session_id=s.session_id, kind=s.start.kind, deadline=s.deadline)
+        joined = ListJoined(session_id=s.session_id, kind=s.start.kind)
         delivered = await asyncio.gather(
             *(self._tell(wf, nomination.NominationWorkflow.ballot_list_joined, joined) for wf in workflow_ids)
         )

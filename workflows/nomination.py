@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -332,11 +332,9 @@ class NominationWorkflow:
 
     @workflow.signal
     async def ballot_list_joined(self, joined: ListJoined) -> None:
-        """A ballot session put this nomination on its list (taken up when it opened, or on its offer): the stage
-        is due at the session's deadline."""
+        """A ballot session put this nomination on its list (taken up when it opened, or on its offer)."""
         if self._state.stage == STAGE_OF_KIND[joined.kind]:
             self._state.ballot_session = joined.session_id
-            self._schedule(joined.session_id, joined.deadline)
         elif self._state.exit is not None:  # it left the stage before the session could tell it
             await self._tell_left(joined.session_id, self._state.exit)
 
@@ -363,14 +361,11 @@ class NominationWorkflow:
 
     @workflow.signal
     def session_scheduled(self, scheduled: SessionScheduled) -> None:
-        """The ballot session holding this nomination votes until a new deadline: the stage is due then."""
+        """The ballot session holding this nomination votes until its deadline: the stage is due then."""
         if self._state.stage in KIND_AT_STAGE:
-            self._schedule(scheduled.session_id, scheduled.deadline)
-
-    def _schedule(self, session_id: str, deadline: datetime) -> None:
-        self._state.schedule(session_id, deadline)
-        self._show_where_it_stands()
-        self._reschedules += 1  # the stage's wait re-arms for the new due date
+            self._state.schedule(scheduled.session_id, scheduled.deadline)
+            self._show_where_it_stands()
+            self._reschedules += 1
 
     def _leave_ballot_list(self, move: Move, to_stage: Stage, outcome_vi: str) -> str | None:
         """It is leaving a council or bloc stage (called as the route changes, before anything is awaited, so an

@@ -1,10 +1,9 @@
 """Council and bloc escalation on the time-skipping test server.
 
-A ballot session tells each nomination on its list when voting ends (as it joins the list, `ballot_list_joined`,
-and again when the deadline moves, `session_scheduled`); that deadline is the stage's due date (status `due_at`
-and the `StageDueAt` search attribute). When it passes with the nomination still in the stage, the nomination
-records one ESCALATED transition and the head of the body (the council's chair, the bloc's head) is notified,
-once.
+A ballot session tells each nomination on its list when voting ends (`session_scheduled`); that deadline is
+the stage's due date (status `due_at` and the `StageDueAt` search attribute). When it passes with the
+nomination still in the stage, the nomination records one ESCALATED transition and the head of the body
+(the council's chair, the bloc's head) is notified, once.
 """
 
 from __future__ import annotations
