@@ -24,16 +24,13 @@ from collections.abc import Awaitable, Callable
 from enum import Enum
 from typing import TYPE_CHECKING, ClassVar
 
-from google.protobuf.field_mask_pb2 import FieldMask
-from temporalio.api.common.v1 import Priority as PriorityProto
-from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflow.v1 import WorkflowExecutionOptions
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, UpdateWorkflowExecutionOptionsRequest
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.common import Priority
 
+from activities.workflow_priority import set_priorities
 from domain.priority import (
     ADMISSION_WINDOW_ENV,
     PRIORITIES_ENV,
@@ -215,16 +212,11 @@ class OpeningWindow:
         if raised is None or not priorities_on():
             return
         try:
-            await self.client.workflow_service.update_workflow_execution_options(
-                UpdateWorkflowExecutionOptionsRequest(
-                    namespace=self.client.namespace,
-                    workflow_execution=WorkflowExecution(workflow_id=workflow_id),
-                    workflow_execution_options=WorkflowExecutionOptions(
-                        priority=PriorityProto(priority_key=raised.priority_key, fairness_key=raised.fairness_key or "")
-                    ),
-                    update_mask=FieldMask(paths=["priority"]),
-                )
-            )
-            self.promoted += 1
+            unset = await set_priorities(self.client, [(workflow_id, raised)])
         except Exception as err:  # it keeps the bulk priority: slower for people, nothing lost
             log.warning("nomination %s keeps the bulk priority (%s)", workflow_id, type(err).__name__)
+            return
+        if unset:
+            log.warning("nomination %s keeps the bulk priority (not set)", workflow_id)
+            return
+        self.promoted += 1
