@@ -10,17 +10,15 @@ and workflow id."""
 
 from __future__ import annotations
 
-import os
-
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.signals import signal_each
-from activities.workflow_priority import set_priorities
+from activities.workflow_priority import priorities_on, set_priorities
 from domain.decisions import DECISION_ISSUED_SIGNAL, DecisionSummary, DecisionTidings, NominationStanding
-from domain.priority import PRIORITIES_ENV, WorkKind, priorities_enabled, priority_for
+from domain.priority import WorkKind, priority_for
 from observability.logs import activity_logger
 from security.audit_keys import audit_keyring
 from store.decisions import AlreadyDecided, ministries_of, nomination_standing, record_decision
@@ -39,7 +37,7 @@ class DecisionActivities:
         answer runs below people's actions; the ones no running workflow has."""
         delivery = tidings.delivery
         lowered = 0
-        if priorities_enabled(os.environ.get(PRIORITIES_ENV)):
+        if priorities_on():
             carried_out = priority_for(WorkKind.DECISION_TIDINGS, delivery.decision.authority.value)
             unset = await set_priorities(self._client, [(wf, carried_out) for wf in tidings.to])
             lowered = len(tidings.to) - len(unset)
@@ -59,7 +57,7 @@ class DecisionActivities:
     async def raise_refusing_nominations(self, workflow_ids: list[str]) -> None:
         """Set nominations that refused a decision back to people's priority (fair by their ministry): they still
         wait for people."""
-        if not priorities_enabled(os.environ.get(PRIORITIES_ENV)):
+        if not priorities_on():
             return
         ministries = await ministries_of(self._engine, workflow_ids)
         targets = [(wf, priority_for(WorkKind.NOMINATION, ministries.get(wf))) for wf in workflow_ids]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Sequence
 
 from google.protobuf.field_mask_pb2 import FieldMask
@@ -18,9 +19,15 @@ from temporalio.api.workflowservice.v1 import UpdateWorkflowExecutionOptionsRequ
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.priority import TaskPriority
+from domain.priority import PRIORITIES_ENV, TaskPriority, priorities_enabled
 
 log = logging.getLogger(__name__)
+
+
+def priorities_on() -> bool:
+    """Whether this process applies the priority policy (TDKT_TASK_PRIORITIES)."""
+    return priorities_enabled(os.environ.get(PRIORITIES_ENV))
+
 
 # Requests in flight at once from one activity.
 CONCURRENCY = 32

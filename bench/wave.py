@@ -80,7 +80,7 @@ from client.decisions import issue_decision
 from client.importer import StartCounts
 from client.importer import start_all as import_rows
 from client.nominations import ActionRefused, act, start_nomination
-from client.pacing import PRIORITIES_ENV, OpeningWindow
+from client.pacing import OpeningWindow
 from client.temporal import connect, ensure_search_attributes
 from domain.ballot_messages import SessionPhase, SessionStart, SessionStatus, session_workflow_id
 from domain.ballots import BallotSessionKind
@@ -88,7 +88,7 @@ from domain.catalog import current_policy_version, policy_set
 from domain.decisions import DecisionRef, DecisionRequest
 from domain.messages import CentralApproval, NominationStatus, ReasonedAction
 from domain.notices import head_of_body, parties_to_notify
-from domain.priority import DEFAULT_ADMISSION_WINDOW, WorkKind
+from domain.priority import DEFAULT_ADMISSION_WINDOW, PRIORITIES_ENV, WorkKind
 from domain.roster import Roster
 from domain.stages import Stage
 from scripts.processes import temporal_binary

@@ -30,14 +30,12 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.common import Priority
 
-from activities.workflow_priority import set_priorities
+from activities.workflow_priority import priorities_on, set_priorities
 from domain.priority import (
     ADMISSION_WINDOW_ENV,
-    PRIORITIES_ENV,
     WorkKind,
     admission_window,
     after_opening,
-    priorities_enabled,
     priority_for,
 )
 from workflows.priorities import as_temporal
@@ -66,10 +64,6 @@ class Opening(Enum):
     ENDED = "ended"  # refused at registration, or ended already
     UNWATCHABLE = "unwatchable"  # it could not be described
     LATE = "late"  # still in its opening work when the watch's time ran out
-
-
-def priorities_on() -> bool:
-    return priorities_enabled(os.environ.get(PRIORITIES_ENV))
 
 
 def start_priority(kind: WorkKind, scope: str | None = None) -> Priority:

@@ -26,11 +26,12 @@ from temporalio.service import RPCError, RPCStatusCode
 from client.ballots import open_session
 from client.importer import start_all
 from client.nominations import act, start_listed, start_nomination
-from client.pacing import PRIORITIES_ENV, OpeningWindow
+from client.pacing import OpeningWindow
 from domain.ballot_messages import SessionPhase, SessionStart
 from domain.ballots import BallotSessionKind
 from domain.messages import NominationStatus, ReasonedAction
 from domain.nomination import Nomination, workflow_id_for
+from domain.priority import PRIORITIES_ENV
 from domain.stages import Stage
 from tests.factories import nomination_data
 from tests.integration.helpers import wait_for_stage

@@ -15,8 +15,8 @@ from temporalio.client import WorkflowExecutionStatus
 
 from bench import wave
 from client import pacing
-from client.pacing import PRIORITIES_ENV, OpeningWindow, priorities_on, start_priority
-from domain.priority import DEFAULT_ADMISSION_WINDOW, WorkKind
+from client.pacing import OpeningWindow, priorities_on, start_priority
+from domain.priority import DEFAULT_ADMISSION_WINDOW, PRIORITIES_ENV, WorkKind
 
 
 class Paced(OpeningWindow):
