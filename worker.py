@@ -11,15 +11,18 @@ python worker.py            # settings from TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
+from temporalio.service import ServiceClient
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -46,7 +49,7 @@ from store.db import create_engine, default_database_url
 from store.migrate import DatabaseUnreachable, MigrationFailed, upgrade_in_child
 from store.outbox import OutboxDispatcher, channel_from_env
 from store.transition_writer import drain_transition_writer
-from store.tuning import TuningError, WorkerOptions, pool_settings, worker_options, workflow_sandbox
+from store.tuning import PoolSettings, TuningError, WorkerOptions, pool_settings, worker_options, workflow_sandbox
 from workflows.audit_anchor import AuditAnchorWorkflow
 from workflows.ballot_session import BallotSessionWorkflow
 from workflows.bloc_year import BlocYearWorkflow
@@ -89,11 +92,26 @@ def build_replayer() -> Replayer:
     return Replayer(workflows=WORKFLOWS, data_converter=data_converter(), workflow_runner=sandbox_runner())
 
 
+class RunsLikeAWorker(Protocol):
+    """What EngineWorkers needs of each of its workers: the SDK's Worker, or SessionsLoop."""
+
+    @property
+    def is_running(self) -> bool: ...
+
+    async def run(self) -> None: ...
+
+    async def shutdown(self) -> None: ...
+
+    async def __aenter__(self) -> Any: ...
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *args: Any) -> None: ...
+
+
 class EngineWorkers:
     """The engine's worker and its ballot sessions' worker in one process: started, run and stopped together
     (the interface of the SDK's Worker that the worker process, the tests and the benches use)."""
 
-    def __init__(self, *workers: Worker) -> None:
+    def __init__(self, *workers: RunsLikeAWorker) -> None:
         self.workers = workers
 
     async def run(self) -> None:
@@ -119,16 +137,107 @@ class EngineWorkers:
             await w.__aexit__(*exc)  # type: ignore[arg-type]
 
 
-def build_worker(
-    client: Client,
-    engine: AsyncEngine,
-    task_queue: str,
-    options: WorkerOptions | None = None,
-) -> EngineWorkers:
-    """The worker on `task_queue` and the ballot sessions' on theirs; `options` are Worker keyword arguments
-    for both (default: those TDKT_MAX_* set, store/tuning.py)."""
-    policy_sets()  # read the policy files here, outside the sandbox, once per process
-    warm_bloc_data()  # the bloc scoring tables and rotation orders, likewise
+# The sessions' local activities (credentials, the count, the register) run a few at a time.
+SESSIONS_POOL = PoolSettings(size=4, pre_ping=False)
+
+
+class SessionsLoop:
+    """A worker built and run on an event loop of its own, in a thread of this process, with its own Temporal
+    connection and database engine (the SDK's client and an asyncpg pool each belong to the loop that made
+    them).
+
+    For the ballot sessions: a member's credential and sealed ballot wait on the session's workflow task and its
+    local activity, which on the process's one loop queued behind every ready callback of a wave's nominations.
+    On a loop of their own they wait for the GIL only (docs/performance.md). `make` builds the worker from the
+    thread's client and engine; the rest of the interface is the SDK Worker's."""
+
+    def __init__(self, client: Client, database_url: str, make: Callable[[Client, AsyncEngine], Worker]) -> None:
+        self._config = client.config()
+        self._database_url = database_url
+        self._make = make
+        self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._stop: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
+        self._thread: threading.Thread | None = None
+        self._exiting = False
+
+    @property
+    def is_running(self) -> bool:
+        return self._thread is not None and not self._done.done()
+
+    async def run(self) -> None:
+        self._start()
+        await asyncio.wrap_future(self._done)
+
+    async def shutdown(self) -> None:
+        """Stop the worker (gracefully, as Worker.shutdown) and wait for the thread's loop to finish; its error,
+        if any, is raised by run and __aexit__, not here."""
+        if self._thread is None:
+            return
+        await asyncio.wait([asyncio.wrap_future(self._ready)])
+        if self._stop is not None:
+            loop, stop = self._stop
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(stop.set)
+        await asyncio.wait([asyncio.wrap_future(self._done)])
+
+    async def __aenter__(self) -> SessionsLoop:
+        """Start the thread; as the SDK's Worker does, a worker that fails cancels the task inside `async with`,
+        and __aexit__ raises its error."""
+        self._start()
+        await asyncio.wrap_future(self._ready)
+        inside, loop = asyncio.current_task(), asyncio.get_running_loop()
+
+        def cancel_inside(done: concurrent.futures.Future[None]) -> None:
+            if inside is not None and not self._exiting and done.exception() is not None:
+                loop.call_soon_threadsafe(inside.cancel)
+
+        self._done.add_done_callback(cancel_inside)
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *args: Any) -> None:
+        self._exiting = True
+        await self.shutdown()
+        await asyncio.wrap_future(self._done)
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._main, name="ballot-sessions-loop", daemon=True)
+            self._thread.start()
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as err:  # handed to the loop that waits on this thread
+            for future in (self._done, self._ready):  # done first: whoever wakes on ready sees it stopped
+                if not future.done():
+                    future.set_exception(err)
+        else:
+            for future in (self._done, self._ready):
+                if not future.done():
+                    future.set_result(None)
+
+    async def _serve(self) -> None:
+        stop = asyncio.Event()
+        self._stop = (asyncio.get_running_loop(), stop)
+        config = self._config.copy()
+        config["service_client"] = await ServiceClient.connect(self._config["service_client"].config)
+        engine = create_engine(self._database_url, SESSIONS_POOL)
+        try:
+            worker = self._make(Client(**config), engine)
+            running = asyncio.create_task(worker.run())
+            self._ready.set_result(None)
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            await worker.shutdown()
+            stopping.cancel()
+            await running  # the worker's own error, if it failed
+        finally:
+            await engine.dispose()
+
+
+def engine_activities(client: Client, engine: AsyncEngine) -> list[Callable[..., Any]]:
+    """Every activity of the engine, bound to `client` and `engine` (both of the loop that runs them)."""
     persistence = PersistenceActivities(engine)
     ballots = BallotActivities(engine, client)  # the codec keyring encrypts the sessions' signing keys
     session_roster = SessionRosterActivities(engine)
@@ -136,7 +245,7 @@ def build_worker(
     anchors = AuditAnchorActivities(engine)  # stops here when the audit key is missing
     identities = IdentityActivities(engine)
     bloc_years = BlocYearActivities(engine)
-    activities: list[Callable[..., Any]] = [
+    return [
         persistence.record_transition,
         persistence.load_roster_snapshot,
         session_roster.load_scope_snapshot,
@@ -168,20 +277,40 @@ def build_worker(
         bloc_years.hand_over_bloc_head,
         bloc_years.proposals_at_bloc_vote,
     ]
+
+
+def build_worker(
+    client: Client,
+    engine: AsyncEngine,
+    task_queue: str,
+    options: WorkerOptions | None = None,
+) -> EngineWorkers:
+    """The worker on `task_queue`, and the ballot sessions' on theirs on a loop of their own (SessionsLoop);
+    `options` are Worker keyword arguments for both (default: those TDKT_MAX_* set, store/tuning.py)."""
+    policy_sets()  # read the policy files here, outside the sandbox, once per process
+    warm_bloc_data()  # the bloc scoring tables and rotation orders, likewise
     knobs = worker_options(os.environ) if options is None else options
-    runner = workflow_runner(os.environ)
-    return EngineWorkers(
-        Worker(
-            client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities, workflow_runner=runner, **knobs
-        ),
-        Worker(
-            client,
+
+    def sessions_worker(own_client: Client, own_engine: AsyncEngine) -> Worker:
+        return Worker(
+            own_client,
             task_queue=session_task_queue(task_queue),
             workflows=[BallotSessionWorkflow],
-            activities=activities,
-            workflow_runner=runner,
+            activities=engine_activities(own_client, own_engine),
+            workflow_runner=workflow_runner(os.environ),
+            **knobs,
+        )
+
+    return EngineWorkers(
+        Worker(
+            client,
+            task_queue=task_queue,
+            workflows=WORKFLOWS,
+            activities=engine_activities(client, engine),
+            workflow_runner=workflow_runner(os.environ),
             **knobs,
         ),
+        SessionsLoop(client, engine.url.render_as_string(hide_password=False), sessions_worker),
     )
 
 
