@@ -174,12 +174,13 @@ class SessionsLoop:
         if any, is raised by run and __aexit__, not here."""
         if self._thread is None:
             return
-        await asyncio.wait([asyncio.wrap_future(self._ready)])
+        await _settled(self._ready)
         if self._stop is not None:
             loop, stop = self._stop
             if not loop.is_closed():
                 loop.call_soon_threadsafe(stop.set)
-        await asyncio.wait([asyncio.wrap_future(self._done)])
+        await _settled(self._done)
+        await asyncio.to_thread(self._thread.join)  # its last step after setting done: ended when this returns
 
     async def __aenter__(self) -> SessionsLoop:
         """Start the thread; as the SDK's Worker does, a worker that fails cancels the task inside `async with`,
@@ -234,6 +235,14 @@ class SessionsLoop:
             await running  # the worker's own error, if it failed
         finally:
             await engine.dispose()
+
+
+async def _settled(future: concurrent.futures.Future[None]) -> None:
+    """Wait for a thread's future to finish, whatever its outcome: its error is raised where it is awaited."""
+    waiter = asyncio.wrap_future(future)
+    await asyncio.wait([waiter])
+    if not waiter.cancelled():
+        waiter.exception()  # taken here, so asyncio does not report it as never retrieved
 
 
 def engine_activities(client: Client, engine: AsyncEngine) -> list[Callable[..., Any]]:
