@@ -238,7 +238,8 @@ class SessionsLoop:
 
 
 async def _settled(future: concurrent.futures.Future[None]) -> None:
-    """Wait for a thread's future to finish, whatever its outcome: its error is raised where it is awaited."""
+    """Wait for a thread's future to finish, whatever its outcome, without raising: its error is raised by those
+    that await the future itself (run, __aexit__)."""
     waiter = asyncio.wrap_future(future)
     await asyncio.wait([waiter])
     if not waiter.cancelled():
